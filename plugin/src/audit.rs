@@ -1,0 +1,77 @@
+//! One explainable audit record per decision: who, what, which rule, why. Never the token.
+
+use crate::decision::{Decision, Request};
+use serde::Serialize;
+
+/// The audit record (one JSON line).
+#[derive(Debug, Serialize)]
+pub struct AuditRecord<'a> {
+    /// Milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    /// Request id.
+    pub request_id: &'a str,
+    /// Method and path (query removed).
+    pub method: &'a str,
+    /// Path without the query string.
+    pub path: &'a str,
+    /// Matched route rule.
+    pub route: Option<&'a str>,
+    /// `jwt`, `api_key`, or absent.
+    pub credential: Option<&'static str>,
+    /// Subject.
+    pub subject: Option<&'a str>,
+    /// Client id or API key id.
+    pub client_id: Option<&'a str>,
+    /// Tenant.
+    pub tenant: Option<&'a str>,
+    /// Provider name.
+    pub issuer: Option<&'a str>,
+    /// Token id.
+    pub jti: Option<&'a str>,
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// Status the client got (in shadow mode: would have got).
+    pub status: u16,
+    /// Why.
+    pub reason: &'static str,
+    /// `enforce` or `shadow`.
+    pub mode: &'static str,
+    /// Whether the verified-token cache answered.
+    pub cache_hit: bool,
+    /// Engine time, microseconds (measured by the host adapter).
+    pub engine_us: u64,
+}
+
+impl<'a> AuditRecord<'a> {
+    /// The record of `decision` for `req`; `ts_ms` and `engine_us` come from the host.
+    pub fn new(req: &Request<'a>, d: &'a Decision, ts_ms: u64, engine_us: u64) -> Self {
+        let id = d.identity.as_ref();
+        AuditRecord {
+            ts_ms,
+            request_id: req.request_id,
+            method: req.method,
+            path: req.path.split('?').next().unwrap_or(""),
+            route: d.route.as_deref(),
+            credential: id.map(|i| i.kind.as_str()),
+            subject: id.map(|i| i.subject.as_str()),
+            client_id: id.and_then(|i| i.client.as_deref()),
+            tenant: id.and_then(|i| i.tenant.as_deref()),
+            issuer: id.map(|i| i.issuer.as_str()),
+            jti: id.and_then(|i| i.token_id.as_deref()),
+            decision: d.verdict.as_str(),
+            status: d.status,
+            reason: d.reason,
+            mode: match d.mode {
+                crate::config::Mode::Enforce => "enforce",
+                crate::config::Mode::Shadow => "shadow",
+            },
+            cache_hit: d.cache_hit,
+            engine_us,
+        }
+    }
+
+    /// The record as one JSON line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,338 @@
+//! The operator's config: one JSON document (Envoy `configuration`, Kong filter `config`).
+//!
+//! These types are the public contract of DESIGN.md §3. Parsing is strict: unknown keys are errors,
+//! so a typo can never silently disable a control, and every error names the field that is wrong.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// The whole filter config, as the operator writes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `enforce` (default) refuses what fails; `shadow` only logs what would have been refused.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Token issuers whose JWT access tokens are accepted.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Static API keys (stored as SHA-256 digests only).
+    #[serde(default)]
+    pub api_keys: Option<ApiKeysConfig>,
+    /// Route policy, first match wins; an unmatched request still needs a valid credential.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Where audit records go.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Whether failed checks are enforced or only logged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Refuse requests that fail a check.
+    #[default]
+    Enforce,
+    /// Forward everything; log and tag what would have been refused.
+    Shadow,
+}
+
+/// One token issuer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// A name for logs and audit records; unique among providers.
+    pub name: String,
+    /// The exact `iss` value of this provider's tokens.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must carry at least one of them.
+    pub audiences: Vec<String>,
+    /// The provider's public keys, inline (a JWKS document: `{"keys": [...]}`).
+    pub jwks: JwksConfig,
+    /// Allow-list of JWS algorithms; default: what the configured keys support.
+    #[serde(default)]
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    #[serde(default = "default_clock_skew_s")]
+    pub clock_skew_s: u64,
+    /// Refuse tokens whose lifetime (`exp - iat`) exceeds this many seconds.
+    #[serde(default)]
+    pub max_lifetime_s: Option<u64>,
+    /// Require exactly this `typ` header (media-type rules: case-insensitive, `application/` optional).
+    #[serde(default)]
+    pub require_typ: Option<String>,
+    /// Which claims carry tenant, scopes and client id.
+    #[serde(default)]
+    pub claims: ClaimsMapping,
+}
+
+fn default_clock_skew_s() -> u64 {
+    60
+}
+
+/// An inline JWKS document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwksConfig {
+    /// The keys, as JWK objects (RSA, EC P-256/P-384, OKP Ed25519, oct).
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// The JWS algorithms Warden accepts. `none` is not one of them, by construction.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl Algorithm {
+    /// Every supported algorithm.
+    pub const ALL: [Algorithm; 12] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+    ];
+
+    /// The `alg` header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+        }
+    }
+
+    /// Parses an `alg` header value (exact, case-sensitive as RFC 7515 requires).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// Where to find tenant, scopes and client id in a token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimsMapping {
+    /// Claim holding the tenant.
+    #[serde(default = "default_tenant_claim")]
+    pub tenant: String,
+    /// Claims holding scopes, tried in order: a space-separated string or an array of strings.
+    #[serde(default = "default_scope_claims")]
+    pub scopes: Vec<String>,
+    /// Claims holding the OAuth client id, tried in order.
+    #[serde(default = "default_client_claims")]
+    pub client: Vec<String>,
+}
+
+impl Default for ClaimsMapping {
+    fn default() -> Self {
+        ClaimsMapping {
+            tenant: default_tenant_claim(),
+            scopes: default_scope_claims(),
+            client: default_client_claims(),
+        }
+    }
+}
+
+fn default_tenant_claim() -> String {
+    "tenant".into()
+}
+fn default_scope_claims() -> Vec<String> {
+    vec!["scope".into(), "scp".into()]
+}
+fn default_client_claims() -> Vec<String> {
+    vec!["client_id".into(), "azp".into()]
+}
+
+/// Static API keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeysConfig {
+    /// The request header carrying the key.
+    #[serde(default = "default_api_key_header")]
+    pub header: String,
+    /// The keys, each known only by its SHA-256 digest.
+    pub keys: Vec<ApiKeyConfig>,
+}
+
+fn default_api_key_header() -> String {
+    "x-api-key".into()
+}
+
+/// One API key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Key id, for logs and audit (never the key itself).
+    pub id: String,
+    /// Lower-case hex SHA-256 of the key.
+    pub sha256: String,
+    /// The identity the key stands for.
+    pub subject: String,
+    /// The key's tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The scopes the key grants.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// One route rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A name for logs and audit; default `route-N`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Methods this rule applies to; empty means any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Exact path or template such as `/tenants/{tenant}/orders/{id}`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Path prefix (segment-aligned or not, as written).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Scopes the credential must all carry.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A public route: no credential is required or checked.
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// Audit output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Write one JSON audit record per decision to the gateway log.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { enabled: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A config that cannot be used, with the path of the offending field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// JSON path of the field, e.g. `providers[0].jwks.keys[1]`; empty for the whole document.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "invalid config: {}", self.message)
+        } else {
+            write!(f, "invalid config at `{}`: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Largest config document accepted, in bytes.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+impl Config {
+    /// Parses the JSON document, naming the offending field on error.
+    pub fn from_json(json: &[u8]) -> Result<Config, ConfigError> {
+        if json.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::new("", "config larger than 1 MiB"));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(json);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            let message = e.into_inner().to_string();
+            ConfigError::new(field, message)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let err = Config::from_json(br#"{"providers": [], "rotues": []}"#).unwrap_err();
+        assert!(err.message.contains("rotues"), "{err}");
+    }
+
+    #[test]
+    fn nested_error_names_the_field_path() {
+        let err = Config::from_json(
+            br#"{"providers": [{"name": "a", "issuer": "i", "audiences": ["x"],
+                 "jwks": {"keys": []}, "clock_skew_s": "soon"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "providers[0].clock_skew_s");
+    }
+
+    #[test]
+    fn alg_none_is_not_an_algorithm() {
+        let err = Config::from_json(
+            br#"{"providers": [{"name": "a", "issuer": "i", "audiences": ["x"],
+                 "jwks": {"keys": []}, "algorithms": ["none"]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "providers[0].algorithms[0]");
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_json(b"{}").unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert!(c.audit.enabled);
+    }
+}

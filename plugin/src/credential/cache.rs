@@ -1,0 +1,78 @@
+//! Verified-token cache, one per worker: a hit skips the signature, never the claim checks.
+
+use super::Claims;
+use lru::LruCache;
+use sha2::{Digest, Sha256};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+/// Default number of tokens remembered per worker.
+pub const DEFAULT_CAPACITY: usize = 4096;
+
+/// A bounded LRU of verified tokens, keyed by the SHA-256 of the token (never the token itself).
+pub struct TokenCache {
+    lru: LruCache<[u8; 32], Arc<Claims>>,
+    hits: u64,
+    misses: u64,
+}
+
+/// The cache key of a token.
+pub fn key_of(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl TokenCache {
+    /// A cache holding at most `capacity` tokens (at least one).
+    pub fn new(capacity: usize) -> TokenCache {
+        TokenCache {
+            lru: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The claims of a token verified before and not yet expired at `now_s` (`exp` + `skew_s`).
+    pub fn get(&mut self, key: &[u8; 32], now_s: u64, skew_s: u64) -> Option<Arc<Claims>> {
+        match self.lru.get(key) {
+            Some(c) if now_s <= c.exp.saturating_add(skew_s) => {
+                self.hits += 1;
+                Some(Arc::clone(c))
+            }
+            Some(_) => {
+                self.lru.pop(key);
+                self.misses += 1;
+                None
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Remembers a verified token until its `exp`.
+    pub fn put(&mut self, key: [u8; 32], claims: Arc<Claims>) {
+        self.lru.put(key, claims);
+    }
+
+    /// Entries held now.
+    pub fn len(&self) -> usize {
+        self.lru.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.lru.is_empty()
+    }
+
+    /// (hits, misses) since creation.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::new(DEFAULT_CAPACITY)
+    }
+}

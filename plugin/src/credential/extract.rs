@@ -1,0 +1,168 @@
+//! Where a credential comes from: the `Authorization` header (Bearer, scheme case-insensitive)
+//! or the API-key header. Two credentials, or a header twice, is an ambiguous request.
+
+/// What the request presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// Nothing we accept.
+    Nothing,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// The API-key header.
+    ApiKey(&'a str),
+}
+
+/// Why the credential headers are unusable (answered 400 `invalid_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtractError {
+    /// Two credentials, or the same credential header twice.
+    Ambiguous,
+    /// A Bearer header that is not `Bearer <token68>`, or an empty API key.
+    Malformed,
+}
+
+impl ExtractError {
+    /// Name for audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExtractError::Ambiguous => "ambiguous_credentials",
+            ExtractError::Malformed => "malformed_credentials",
+        }
+    }
+}
+
+/// Finds the one credential in `headers` (names compared case-insensitively).
+pub fn extract<'a>(
+    headers: &'a [(String, String)],
+    api_key_header: Option<&str>,
+) -> Result<Presented<'a>, ExtractError> {
+    let mut found = Presented::Nothing;
+    let mut authorization_seen = false;
+    let mut api_key_seen = false;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("authorization") {
+            if authorization_seen {
+                return Err(ExtractError::Ambiguous);
+            }
+            authorization_seen = true;
+            if let Some(token) = bearer(value)? {
+                if found != Presented::Nothing {
+                    return Err(ExtractError::Ambiguous);
+                }
+                found = Presented::Bearer(token);
+            }
+        } else if api_key_header.is_some_and(|h| name.eq_ignore_ascii_case(h)) {
+            if api_key_seen {
+                return Err(ExtractError::Ambiguous);
+            }
+            api_key_seen = true;
+            let key = value.trim();
+            if key.is_empty() {
+                return Err(ExtractError::Malformed);
+            }
+            if found != Presented::Nothing {
+                return Err(ExtractError::Ambiguous);
+            }
+            found = Presented::ApiKey(key);
+        }
+    }
+    Ok(found)
+}
+
+/// `Bearer <token68>` (RFC 6750 §2.1); another scheme is not ours and yields `None`.
+fn bearer(value: &str) -> Result<Option<&str>, ExtractError> {
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, rest) = match value.split_once([' ', '\t']) {
+        Some((s, r)) => (s, r.trim_start_matches([' ', '\t'])),
+        None => (value, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        if scheme.is_empty() {
+            return Err(ExtractError::Malformed);
+        }
+        return Ok(None);
+    }
+    if rest.is_empty() || !is_token68(rest) {
+        return Err(ExtractError::Malformed);
+    }
+    Ok(Some(rest))
+}
+
+/// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let hs = h(&[("authorization", &format!("{scheme} abc.def.ghi"))]);
+            assert_eq!(extract(&hs, None), Ok(Presented::Bearer("abc.def.ghi")));
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_ambiguous() {
+        let hs = h(&[
+            ("authorization", "Bearer a.b.c"),
+            ("Authorization", "Bearer d.e.f"),
+        ]);
+        assert_eq!(extract(&hs, None), Err(ExtractError::Ambiguous));
+    }
+
+    #[test]
+    fn bearer_and_api_key_are_ambiguous() {
+        let hs = h(&[("authorization", "Bearer a.b.c"), ("x-api-key", "k")]);
+        assert_eq!(
+            extract(&hs, Some("x-api-key")),
+            Err(ExtractError::Ambiguous)
+        );
+    }
+
+    #[test]
+    fn malformed_bearer() {
+        for v in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer ===",
+            "",
+            "  ",
+        ] {
+            let hs = h(&[("authorization", v)]);
+            assert_eq!(extract(&hs, None), Err(ExtractError::Malformed), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn other_scheme_is_no_credential() {
+        let hs = h(&[("authorization", "Basic dXNlcjpwYXNz")]);
+        assert_eq!(extract(&hs, None), Ok(Presented::Nothing));
+    }
+
+    #[test]
+    fn api_key() {
+        let hs = h(&[("X-Api-Key", "secret")]);
+        assert_eq!(
+            extract(&hs, Some("x-api-key")),
+            Ok(Presented::ApiKey("secret"))
+        );
+        assert_eq!(extract(&hs, None), Ok(Presented::Nothing));
+    }
+}

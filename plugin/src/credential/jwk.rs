@@ -1,0 +1,206 @@
+//! Public keys from JWKs, each bound to the one algorithm it may verify.
+//!
+//! jwt-simple parses the key material (it refuses a JWK whose `kty`, `crv`, `alg` or `use` does not
+//! fit the key type); this module decides which algorithms a key may serve (RFC 8725 §3.1).
+
+use crate::config::Algorithm;
+use base64::Engine as _;
+use jwt_simple::prelude::*;
+use serde_json::Value;
+
+/// A key usable for exactly one algorithm.
+pub struct VerifyingKey {
+    /// The JWK's `kid`, if any.
+    pub kid: Option<String>,
+    /// The one algorithm this key verifies.
+    pub alg: Algorithm,
+    key: KeyMaterial,
+}
+
+enum KeyMaterial {
+    Rs256(RS256PublicKey),
+    Rs384(RS384PublicKey),
+    Rs512(RS512PublicKey),
+    Ps256(PS256PublicKey),
+    Ps384(PS384PublicKey),
+    Ps512(PS512PublicKey),
+    Es256(ES256PublicKey),
+    Es384(ES384PublicKey),
+    EdDsa(Ed25519PublicKey),
+    Hs256(HS256Key),
+    Hs384(HS384Key),
+    Hs512(HS512Key),
+}
+
+/// Smallest HMAC key accepted, in bytes (RFC 7518 §3.2: at least the hash size; we take 256 bits).
+pub const MIN_HMAC_KEY_BYTES: usize = 32;
+
+/// Smallest RSA modulus accepted, in bits.
+pub const MIN_RSA_BITS: usize = 2048;
+
+impl VerifyingKey {
+    /// Verifies `token` (signature and jwt-simple's own claim checks) and returns its claims.
+    pub(crate) fn verify(
+        &self,
+        token: &str,
+        options: VerificationOptions,
+    ) -> Result<JWTClaims<serde_json::Map<String, Value>>, jwt_simple::Error> {
+        let o = Some(options);
+        match &self.key {
+            KeyMaterial::Rs256(k) => k.verify_token(token, o),
+            KeyMaterial::Rs384(k) => k.verify_token(token, o),
+            KeyMaterial::Rs512(k) => k.verify_token(token, o),
+            KeyMaterial::Ps256(k) => k.verify_token(token, o),
+            KeyMaterial::Ps384(k) => k.verify_token(token, o),
+            KeyMaterial::Ps512(k) => k.verify_token(token, o),
+            KeyMaterial::Es256(k) => k.verify_token(token, o),
+            KeyMaterial::Es384(k) => k.verify_token(token, o),
+            KeyMaterial::EdDsa(k) => k.verify_token(token, o),
+            KeyMaterial::Hs256(k) => k.verify_token(token, o),
+            KeyMaterial::Hs384(k) => k.verify_token(token, o),
+            KeyMaterial::Hs512(k) => k.verify_token(token, o),
+        }
+    }
+}
+
+/// What became of one JWK of a JWKS.
+pub enum Loaded {
+    /// Usable keys (one per algorithm the JWK may serve).
+    Keys(Vec<VerifyingKey>),
+    /// An encryption key (`use: enc`) or an algorithm outside the allow-list: not for us.
+    Skipped(&'static str),
+}
+
+/// Loads one JWK, restricted to `allowed` algorithms. Errors are for the operator to read.
+pub fn load(jwk: &Value, allowed: &[Algorithm]) -> Result<Loaded, String> {
+    let obj = jwk.as_object().ok_or("a JWK must be a JSON object")?;
+    let str_member = |name: &str| -> Result<Option<&str>, String> {
+        match obj.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(format!("`{name}` must be a string")),
+        }
+    };
+    if str_member("use")? == Some("enc") {
+        return Ok(Loaded::Skipped("encryption key (use=enc)"));
+    }
+    for private in ["d", "p", "q", "dp", "dq", "qi", "oth"] {
+        if obj.contains_key(private) {
+            return Err(format!(
+                "JWK carries private member `{private}`: configure public keys only"
+            ));
+        }
+    }
+    let kid = str_member("kid")?.map(str::to_owned);
+    let kty = str_member("kty")?.ok_or("missing `kty`")?;
+    let crv = str_member("crv")?;
+    let jwk_alg = match str_member("alg")? {
+        Some(name) => Some(
+            Algorithm::from_name(name)
+                .ok_or_else(|| format!("unsupported or forbidden `alg` {name:?}"))?,
+        ),
+        None => None,
+    };
+    // The algorithms this key type can serve at all.
+    let family: &[Algorithm] = match (kty, crv) {
+        ("RSA", _) => &[
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        ("EC", Some("P-256")) => &[Algorithm::ES256],
+        ("EC", Some("P-384")) => &[Algorithm::ES384],
+        ("OKP", Some("Ed25519")) => &[Algorithm::EdDSA],
+        ("oct", _) => &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
+        ("EC", c) | ("OKP", c) => return Err(format!("unsupported curve {c:?}")),
+        (other, _) => return Err(format!("unsupported `kty` {other:?}")),
+    };
+    // A JWK's `alg` binds the key to that one algorithm (RFC 8725 §3.1).
+    let candidates: Vec<Algorithm> = match jwk_alg {
+        Some(a) if family.contains(&a) => vec![a],
+        Some(a) => return Err(format!("`alg` {} does not fit a `{kty}` key", a.name())),
+        None => family.to_vec(),
+    };
+    let algs: Vec<Algorithm> = candidates
+        .into_iter()
+        .filter(|a| allowed.contains(a))
+        .collect();
+    if algs.is_empty() {
+        return Ok(Loaded::Skipped("no allowed algorithm fits this key"));
+    }
+    let mut keys = Vec::with_capacity(algs.len());
+    for alg in algs {
+        let key = material(obj, alg)?;
+        keys.push(VerifyingKey {
+            kid: kid.clone(),
+            alg,
+            key,
+        });
+    }
+    Ok(Loaded::Keys(keys))
+}
+
+/// Builds the key for one algorithm. jwt-simple's JWK import checks `kty`/`crv`/`alg`/`use`.
+fn material(obj: &serde_json::Map<String, Value>, alg: Algorithm) -> Result<KeyMaterial, String> {
+    if let Some(bits) = rsa_bits(obj) {
+        if bits < MIN_RSA_BITS {
+            return Err(format!(
+                "RSA modulus of {bits} bits; at least {MIN_RSA_BITS} required"
+            ));
+        }
+    }
+    // jwt-simple refuses a JWK whose `alg` names another algorithm than the type it loads into;
+    // an RSA key without `alg` may serve several, so present it to each with that type's `alg`.
+    let mut bound = obj.clone();
+    bound.insert("alg".into(), Value::String(alg.name().into()));
+    let text = Value::Object(bound).to_string();
+    let err = |e: jwt_simple::Error| format!("unusable {} key: {e}", alg.name());
+    let key = match alg {
+        Algorithm::RS256 => KeyMaterial::Rs256(RS256PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::RS384 => KeyMaterial::Rs384(RS384PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::RS512 => KeyMaterial::Rs512(RS512PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::PS256 => KeyMaterial::Ps256(PS256PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::PS384 => KeyMaterial::Ps384(PS384PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::PS512 => KeyMaterial::Ps512(PS512PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::ES256 => KeyMaterial::Es256(ES256PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::ES384 => KeyMaterial::Es384(ES384PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::EdDSA => KeyMaterial::EdDsa(Ed25519PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return hmac(obj, alg),
+    };
+    Ok(key)
+}
+
+fn rsa_bits(obj: &serde_json::Map<String, Value>) -> Option<usize> {
+    let n = obj.get("n")?.as_str()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(n)
+        .ok()?;
+    let first = bytes.iter().position(|b| *b != 0)?;
+    let rest = bytes.get(first..)?;
+    let lead = rest.first()?;
+    Some((rest.len() - 1) * 8 + (8 - lead.leading_zeros() as usize))
+}
+
+fn hmac(obj: &serde_json::Map<String, Value>, alg: Algorithm) -> Result<KeyMaterial, String> {
+    let k = obj
+        .get("k")
+        .and_then(Value::as_str)
+        .ok_or("an `oct` key needs `k`")?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(k)
+        .map_err(|e| format!("`k` is not base64url: {e}"))?;
+    if raw.len() < MIN_HMAC_KEY_BYTES {
+        return Err(format!(
+            "HMAC key of {} bytes; at least {MIN_HMAC_KEY_BYTES} required",
+            raw.len()
+        ));
+    }
+    Ok(match alg {
+        Algorithm::HS384 => KeyMaterial::Hs384(HS384Key::from_bytes(&raw)),
+        Algorithm::HS512 => KeyMaterial::Hs512(HS512Key::from_bytes(&raw)),
+        _ => KeyMaterial::Hs256(HS256Key::from_bytes(&raw)),
+    })
+}

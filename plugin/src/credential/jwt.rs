@@ -1,0 +1,380 @@
+//! One JWT access token against its provider: strict compact parsing, RFC 8725 header rules,
+//! key choice by `kid` among configured keys only, signature (jwt-simple), then the claim checks.
+
+use super::jwk::{self, VerifyingKey};
+use super::{Claims, TokenError};
+use crate::config::{Algorithm, ClaimsMapping, ConfigError, ProviderConfig};
+use base64::Engine as _;
+use jwt_simple::prelude::{Audiences, JWTClaims, UnixTimeStamp, VerificationOptions};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// Largest token accepted, in bytes. Larger ones are refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Largest value copied from a claim into an identity (and so into an upstream header).
+pub const MAX_CLAIM_BYTES: usize = 1024;
+
+/// A provider compiled from config: its keys loaded and bound to their algorithms.
+pub struct Provider {
+    /// Name from config.
+    pub name: String,
+    /// Exact `iss`.
+    pub issuer: String,
+    audiences: HashSet<String>,
+    keys: Vec<VerifyingKey>,
+    algorithms: Vec<Algorithm>,
+    clock_skew_s: u64,
+    max_lifetime_s: Option<u64>,
+    require_typ: Option<String>,
+    claims: ClaimsMapping,
+}
+
+/// The protected header, as far as we read it. Other members (`jwk`, `jku`, `x5u`, `x5c`, ...)
+/// are never used to find a key.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    crit: Option<Value>,
+}
+
+/// A token split and decoded, not yet verified.
+pub struct Parsed<'t> {
+    token: &'t str,
+    alg: Algorithm,
+    kid: Option<String>,
+    typ: Option<String>,
+    /// The payload's `iss`, unverified: used only to pick the provider.
+    pub issuer: Option<String>,
+}
+
+fn b64(part: &str) -> Result<Vec<u8>, TokenError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| TokenError::Malformed)
+}
+
+/// Splits and decodes a compact JWS, applying the header rules that need no key.
+pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        // JWE (five parts), JSON serialization or garbage.
+        return Err(TokenError::Malformed);
+    };
+    if h.is_empty() || p.is_empty() || s.is_empty() {
+        return Err(TokenError::Malformed);
+    }
+    let header: Header = serde_json::from_slice(&b64(h)?).map_err(|_| TokenError::Malformed)?;
+    b64(s)?;
+    if header.crit.is_some() {
+        return Err(TokenError::Crit);
+    }
+    let alg = Algorithm::from_name(&header.alg).ok_or(TokenError::Algorithm)?;
+    #[derive(Deserialize)]
+    struct Peek {
+        #[serde(default)]
+        iss: Option<Value>,
+    }
+    let issuer = match serde_json::from_slice::<Peek>(&b64(p)?) {
+        Ok(Peek {
+            iss: Some(Value::String(iss)),
+        }) => Some(iss),
+        Ok(_) => None,
+        // Not a JSON object: fine for a bare JWS, refused later as claims.
+        Err(_) => None,
+    };
+    Ok(Parsed {
+        token,
+        alg,
+        kid: header.kid,
+        typ: header.typ,
+        issuer,
+    })
+}
+
+/// RFC 9068 §4 / RFC 7515 §4.1.9: compare media types case-insensitively, `application/` optional.
+fn media_type_eq(a: &str, b: &str) -> bool {
+    fn strip(s: &str) -> &str {
+        match s.get(..12) {
+            Some(p) if p.eq_ignore_ascii_case("application/") => s.get(12..).unwrap_or(""),
+            _ => s,
+        }
+    }
+    strip(a).eq_ignore_ascii_case(strip(b))
+}
+
+impl Provider {
+    /// Compiles a provider config; `at` is its JSON path for error messages.
+    pub fn compile(cfg: &ProviderConfig, at: &str) -> Result<Provider, ConfigError> {
+        if cfg.name.trim().is_empty() {
+            return Err(ConfigError::new(format!("{at}.name"), "must not be empty"));
+        }
+        if cfg.issuer.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.issuer"),
+                "must not be empty",
+            ));
+        }
+        if cfg.audiences.is_empty() || cfg.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{at}.audiences"),
+                "at least one non-empty audience is required",
+            ));
+        }
+        if cfg.clock_skew_s > 600 {
+            return Err(ConfigError::new(
+                format!("{at}.clock_skew_s"),
+                "more than 600 s of clock skew defeats expiry",
+            ));
+        }
+        if let Some(typ) = &cfg.require_typ {
+            if typ.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.require_typ"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if cfg.claims.tenant.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.claims.tenant"),
+                "must not be empty",
+            ));
+        }
+        let allowed: Vec<Algorithm> = match &cfg.algorithms {
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::new(
+                    format!("{at}.algorithms"),
+                    "an empty allow-list refuses every token",
+                ))
+            }
+            Some(list) => list.clone(),
+            None => Algorithm::ALL.to_vec(),
+        };
+        let mut keys = Vec::new();
+        for (i, key) in cfg.jwks.keys.iter().enumerate() {
+            match jwk::load(key, &allowed) {
+                Ok(jwk::Loaded::Keys(mut k)) => keys.append(&mut k),
+                Ok(jwk::Loaded::Skipped(_)) => {}
+                Err(e) => return Err(ConfigError::new(format!("{at}.jwks.keys[{i}]"), e)),
+            }
+        }
+        if keys.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.jwks.keys"),
+                "no usable signing key for the allowed algorithms",
+            ));
+        }
+        let mut algorithms: Vec<Algorithm> = keys.iter().map(|k| k.alg).collect();
+        algorithms.sort();
+        algorithms.dedup();
+        Ok(Provider {
+            name: cfg.name.clone(),
+            issuer: cfg.issuer.clone(),
+            audiences: cfg.audiences.iter().cloned().collect(),
+            keys,
+            algorithms,
+            clock_skew_s: cfg.clock_skew_s,
+            max_lifetime_s: cfg.max_lifetime_s,
+            require_typ: cfg.require_typ.clone(),
+            claims: cfg.claims.clone(),
+        })
+    }
+
+    /// The algorithms this provider accepts (its keys' algorithms within the allow-list).
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// Verifies the signature with a configured key and checks every claim rule at `now`.
+    pub fn verify(&self, parsed: &Parsed<'_>, now_s: u64) -> Result<Claims, TokenError> {
+        match (&self.require_typ, &parsed.typ) {
+            (Some(want), Some(got)) if media_type_eq(want, got) => {}
+            (Some(_), _) => return Err(TokenError::Typ),
+            (None, Some(got)) if media_type_eq(got, "JWT") || media_type_eq(got, "at+jwt") => {}
+            (None, Some(_)) => return Err(TokenError::Typ),
+            (None, None) => {}
+        }
+        if !self.algorithms.contains(&parsed.alg) {
+            return Err(TokenError::Algorithm);
+        }
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.alg == parsed.alg)
+            .filter(|k| match &parsed.kid {
+                Some(kid) => k.kid.as_deref() == Some(kid.as_str()),
+                None => true,
+            })
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(TokenError::UnknownKey);
+        }
+        let options = VerificationOptions {
+            time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(self.clock_skew_s)),
+            artificial_time: Some(UnixTimeStamp::from_secs(now_s)),
+            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
+            allowed_audiences: Some(self.audiences.clone()),
+            max_token_length: Some(MAX_TOKEN_BYTES),
+            ..VerificationOptions::default()
+        };
+        let mut last = TokenError::Signature;
+        for key in candidates {
+            match key.verify(parsed.token, options.clone()) {
+                Ok(raw) => {
+                    let claims = self.claims_from(raw)?;
+                    self.check_claims(&claims, now_s)?;
+                    return Ok(claims);
+                }
+                Err(e) => {
+                    last = classify(&e);
+                    if last != TokenError::Signature {
+                        // The signature verified; the claims are what failed.
+                        return Err(last);
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// The claim rules, checked on every use of a token, cached or not.
+    pub fn check_claims(&self, c: &Claims, now_s: u64) -> Result<(), TokenError> {
+        let skew = self.clock_skew_s;
+        if now_s > c.exp.saturating_add(skew) {
+            return Err(TokenError::Expired);
+        }
+        if let Some(nbf) = c.nbf {
+            if now_s.saturating_add(skew) < nbf {
+                return Err(TokenError::NotYetValid);
+            }
+        }
+        if let Some(iat) = c.iat {
+            if iat > now_s.saturating_add(skew) {
+                return Err(TokenError::IssuedInFuture);
+            }
+        }
+        if let Some(max) = self.max_lifetime_s {
+            let start = c.iat.or(c.nbf).unwrap_or(now_s);
+            if c.exp.saturating_sub(start) > max {
+                return Err(TokenError::Lifetime);
+            }
+        }
+        if c.issuer != self.issuer {
+            return Err(TokenError::Issuer);
+        }
+        if !c.audiences.iter().any(|a| self.audiences.contains(a)) {
+            return Err(TokenError::Audience);
+        }
+        Ok(())
+    }
+
+    fn claims_from(&self, raw: JWTClaims<Map<String, Value>>) -> Result<Claims, TokenError> {
+        let exp = raw.expires_at.ok_or(TokenError::MissingExp)?.as_secs();
+        let audiences = match raw.audiences {
+            Some(Audiences::AsString(a)) => vec![a],
+            Some(Audiences::AsSet(set)) => set.into_iter().collect(),
+            None => Vec::new(),
+        };
+        let custom = raw.custom;
+        let string_claim = |name: &str| -> Result<Option<String>, TokenError> {
+            match custom.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => header_safe(s).map(|s| Some(s.to_owned())),
+                Some(_) => Err(TokenError::Claims),
+            }
+        };
+        let client = self
+            .claims
+            .client
+            .iter()
+            .find_map(|c| string_claim(c).transpose())
+            .transpose()?;
+        let tenant = string_claim(&self.claims.tenant)?;
+        let scopes = self
+            .claims
+            .scopes
+            .iter()
+            .find_map(|name| custom.get(name))
+            .map(scopes_of)
+            .transpose()?
+            .unwrap_or_default();
+        let subject = match raw.subject {
+            Some(s) => header_safe(&s)?.to_owned(),
+            None => client.clone().ok_or(TokenError::Claims)?,
+        };
+        Ok(Claims {
+            issuer: raw.issuer.unwrap_or_default(),
+            subject,
+            audiences,
+            exp,
+            nbf: raw.invalid_before.map(|t| t.as_secs()),
+            iat: raw.issued_at.map(|t| t.as_secs()),
+            jti: raw.jwt_id,
+            client,
+            tenant,
+            scopes,
+            provider: self.name.clone(),
+            extra: custom,
+        })
+    }
+}
+
+/// Scope claim: a space-separated string (`scope`) or an array of strings (`scp`).
+fn scopes_of(v: &Value) -> Result<Vec<String>, TokenError> {
+    let scopes: Vec<String> = match v {
+        Value::String(s) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned).ok_or(TokenError::Claims))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(TokenError::Claims),
+    };
+    for s in &scopes {
+        if s.contains(' ') {
+            return Err(TokenError::Claims);
+        }
+        header_safe(s)?;
+    }
+    Ok(scopes)
+}
+
+/// A claim that will travel in an upstream header must be short and printable.
+fn header_safe(s: &str) -> Result<&str, TokenError> {
+    if s.len() > MAX_CLAIM_BYTES || s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(TokenError::Claims);
+    }
+    Ok(s)
+}
+
+/// Maps jwt-simple's error to our reason. Anything that is not a claim failure counts as a
+/// signature failure, so that only a verified signature can yield a claim reason.
+fn classify(e: &jwt_simple::Error) -> TokenError {
+    use jwt_simple::JWTError as J;
+    if e.downcast_ref::<serde_json::Error>().is_some() {
+        return TokenError::Claims;
+    }
+    match e.downcast_ref::<J>() {
+        Some(J::TokenHasExpired) => TokenError::Expired,
+        Some(J::TokenNotValidYet) => TokenError::NotYetValid,
+        Some(J::ClockDrift) => TokenError::IssuedInFuture,
+        Some(J::RequiredIssuerMismatch | J::RequiredIssuerMissing) => TokenError::Issuer,
+        Some(J::RequiredAudienceMismatch | J::RequiredAudienceMissing) => TokenError::Audience,
+        _ => TokenError::Signature,
+    }
+}

@@ -1,0 +1,158 @@
+//! Who is calling: find the one credential a request carries and prove it.
+//!
+//! `extract` finds it in the headers, `jwt` checks a token against its provider, `api_key` a static
+//! key, `cache` remembers verified tokens per worker. The result is an [`Identity`].
+
+pub mod api_key;
+pub mod cache;
+pub mod extract;
+pub mod jwk;
+pub mod jwt;
+
+use serde_json::{Map, Value};
+
+/// Why a token was refused. The client only ever learns `invalid_token`; this goes to the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// Not a compact JWS with three base64url parts and a JSON header.
+    Malformed,
+    /// Larger than [`jwt::MAX_TOKEN_BYTES`].
+    TooLarge,
+    /// `alg` is not one this provider allows (including `none`).
+    Algorithm,
+    /// The header carries `crit`: no extension is understood, so the token is refused.
+    Crit,
+    /// `typ` is not `JWT`/`at+jwt`, or not the provider's `require_typ`.
+    Typ,
+    /// No configured provider has this `iss`.
+    UnknownIssuer,
+    /// No configured key has this `kid` and `alg`.
+    UnknownKey,
+    /// The signature does not verify.
+    Signature,
+    /// No `exp`.
+    MissingExp,
+    /// Past `exp` (plus skew).
+    Expired,
+    /// Before `nbf` (minus skew).
+    NotYetValid,
+    /// `iat` in the future (beyond skew).
+    IssuedInFuture,
+    /// `exp - iat` beyond `max_lifetime_s`.
+    Lifetime,
+    /// `iss` differs from the provider's.
+    Issuer,
+    /// No accepted `aud`.
+    Audience,
+    /// The claims are not a JSON object of the expected shapes.
+    Claims,
+    /// An API key that matches no configured key.
+    UnknownApiKey,
+}
+
+impl TokenError {
+    /// A stable name for audit records and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed",
+            TokenError::TooLarge => "too_large",
+            TokenError::Algorithm => "algorithm",
+            TokenError::Crit => "crit",
+            TokenError::Typ => "typ",
+            TokenError::UnknownIssuer => "unknown_issuer",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::Signature => "signature",
+            TokenError::MissingExp => "missing_exp",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::IssuedInFuture => "issued_in_future",
+            TokenError::Lifetime => "lifetime",
+            TokenError::Issuer => "issuer",
+            TokenError::Audience => "audience",
+            TokenError::Claims => "claims",
+            TokenError::UnknownApiKey => "unknown_api_key",
+        }
+    }
+}
+
+/// The verified claims of a token, as Warden uses them.
+#[derive(Debug, Clone)]
+pub struct Claims {
+    /// `iss`.
+    pub issuer: String,
+    /// `sub`, or the client id when a token has no `sub`.
+    pub subject: String,
+    /// `aud`.
+    pub audiences: Vec<String>,
+    /// `exp` (required).
+    pub exp: u64,
+    /// `nbf`.
+    pub nbf: Option<u64>,
+    /// `iat`.
+    pub iat: Option<u64>,
+    /// `jti`.
+    pub jti: Option<String>,
+    /// Client id, from the mapped claims (`client_id`, `azp`).
+    pub client: Option<String>,
+    /// Tenant, from the mapped claim.
+    pub tenant: Option<String>,
+    /// Scopes, from the mapped claims.
+    pub scopes: Vec<String>,
+    /// Name of the provider that verified the token.
+    pub provider: String,
+    /// Every other claim (`act`, `cnf`, `acr`, ...), for the later stages.
+    pub extra: Map<String, Value>,
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A JWT access token.
+    Jwt,
+    /// A static API key.
+    ApiKey,
+}
+
+impl CredentialKind {
+    /// Name for audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Jwt => "jwt",
+            CredentialKind::ApiKey => "api_key",
+        }
+    }
+}
+
+/// A proven caller.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// What proved it.
+    pub kind: CredentialKind,
+    /// The subject.
+    pub subject: String,
+    /// The OAuth client (JWT) or the API key id.
+    pub client: Option<String>,
+    /// The tenant.
+    pub tenant: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The provider name (JWT) or `api_keys`.
+    pub issuer: String,
+    /// `jti` of a token.
+    pub token_id: Option<String>,
+}
+
+impl Identity {
+    /// The identity a verified token stands for.
+    pub fn from_claims(c: &Claims) -> Identity {
+        Identity {
+            kind: CredentialKind::Jwt,
+            subject: c.subject.clone(),
+            client: c.client.clone(),
+            tenant: c.tenant.clone(),
+            scopes: c.scopes.clone(),
+            issuer: c.provider.clone(),
+            token_id: c.jti.clone(),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The proxy-wasm adapter: the only code that talks to the host (Envoy or Kong).
+//! It reads the request, asks the engine, applies the decision and logs the audit record.
+
+use crate::audit::AuditRecord;
+use crate::credential::cache::TokenCache;
+use crate::decision::{Engine, Request};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot::default()) });
+}}
+
+fn log(level: LogLevel, msg: &str) {
+    // Logging must never take the request down with it.
+    let _ = proxy_wasm::hostcalls::log(level, msg);
+}
+
+/// Per worker: the compiled config and the verified-token cache.
+#[derive(Default)]
+struct WardenRoot {
+    engine: Option<Rc<Engine>>,
+    cache: Rc<RefCell<TokenCache>>,
+    counter: Rc<Cell<u64>>,
+}
+
+impl Context for WardenRoot {}
+
+impl RootContext for WardenRoot {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        match Engine::from_json(&bytes) {
+            Ok(engine) => {
+                self.engine = Some(Rc::new(engine));
+                // A new config invalidates what the old one verified.
+                self.cache = Rc::new(RefCell::new(TokenCache::default()));
+                log(LogLevel::Info, "warden: configuration loaded");
+                true
+            }
+            Err(e) => {
+                log(LogLevel::Error, &format!("warden: {e}"));
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(WardenHttp {
+            engine: self.engine.clone(),
+            cache: Rc::clone(&self.cache),
+            counter: Rc::clone(&self.counter),
+            context_id,
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct WardenHttp {
+    engine: Option<Rc<Engine>>,
+    cache: Rc<RefCell<TokenCache>>,
+    counter: Rc<Cell<u64>>,
+    context_id: u32,
+}
+
+impl Context for WardenHttp {}
+
+fn micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl WardenHttp {
+    fn fail_closed(&self) -> Action {
+        self.send_http_response(
+            503,
+            vec![("content-type", "application/json"), ("cache-control", "no-store")],
+            Some(br#"{"error":"temporarily_unavailable","error_description":"authorization is not configured"}"#),
+        );
+        Action::Pause
+    }
+}
+
+impl HttpContext for WardenHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(engine) = self.engine.clone() else {
+            return self.fail_closed();
+        };
+        let started = self.get_current_time();
+        let headers = self.get_http_request_headers();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let method = find(":method").unwrap_or("");
+        let path = find(":path").unwrap_or("");
+        let generated;
+        let request_id = match find("x-request-id") {
+            Some(id) if !id.is_empty() && id.len() <= 128 => id,
+            _ => {
+                let n = self.counter.get().wrapping_add(1);
+                self.counter.set(n);
+                generated = format!("{:x}-{:x}-{n:x}", micros(started), self.context_id);
+                &generated
+            }
+        };
+        let now_us = micros(started);
+        let req = Request {
+            method,
+            path,
+            headers: &headers,
+            request_id,
+            now_s: now_us / 1_000_000,
+        };
+        let decision = match self.cache.try_borrow_mut() {
+            Ok(mut cache) => engine.decide(&req, &mut cache),
+            Err(_) => engine.decide(&req, &mut TokenCache::new(1)),
+        };
+        let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
+        if engine.audit_enabled() {
+            let record = AuditRecord::new(&req, &decision, now_us / 1000, engine_us);
+            log(LogLevel::Info, &record.to_json());
+        }
+        if let Some(reply) = &decision.reply {
+            let hs: Vec<(&str, &str)> = reply
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            self.send_http_response(u32::from(reply.status), hs, Some(reply.body.as_bytes()));
+            return Action::Pause;
+        }
+        for name in &decision.remove_headers {
+            self.set_http_request_header(name, None);
+        }
+        for (name, value) in &decision.upstream_headers {
+            self.set_http_request_header(name, Some(value));
+        }
+        Action::Continue
+    }
+}

@@ -1,0 +1,19 @@
+//! Warden: inline authentication and authorization for API gateways.
+//!
+//! The engine is sans-IO: [`decision::Engine::decide`] takes the request facts, the time and the
+//! worker's token cache as values and returns a [`decision::Decision`]. The proxy-wasm adapter in
+//! `host` (compiled for wasm32 only) is the one piece that talks to Envoy or Kong.
+
+pub mod audit;
+pub mod authz;
+pub mod config;
+pub mod credential;
+pub mod decision;
+pub mod reply;
+
+#[cfg(target_arch = "wasm32")]
+mod host;
+
+pub use config::{Config, ConfigError, Mode};
+pub use credential::cache::TokenCache;
+pub use decision::{Decision, Engine, Request, Verdict};

@@ -1,0 +1,76 @@
+//! The answers a client gets (DESIGN.md §3): status, `WWW-Authenticate`, a small JSON body.
+//! No body echoes the token or names the failed check beyond the RFC 6750 error code.
+
+use crate::credential::extract::ExtractError;
+use crate::credential::TokenError;
+use crate::decision::LocalReply;
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// No credential at all.
+    NoCredential,
+    /// Malformed or ambiguous credential headers.
+    InvalidRequest(ExtractError),
+    /// The token (or API key) is not valid.
+    InvalidToken(TokenError),
+    /// The route needs these scopes (space-separated).
+    InsufficientScope(String),
+}
+
+impl Denial {
+    /// Reason for the audit record.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Denial::NoCredential => "no_credential",
+            Denial::InvalidRequest(e) => e.as_str(),
+            Denial::InvalidToken(e) => e.as_str(),
+            Denial::InsufficientScope(_) => "insufficient_scope",
+        }
+    }
+
+    /// The reply the client gets.
+    pub fn reply(&self, request_id: &str) -> LocalReply {
+        let (status, challenge, error, description) = match self {
+            Denial::NoCredential => (
+                401,
+                r#"Bearer realm="warden""#.to_owned(),
+                "unauthorized",
+                "authentication is required",
+            ),
+            Denial::InvalidRequest(_) => (
+                400,
+                r#"Bearer error="invalid_request""#.to_owned(),
+                "invalid_request",
+                "the request's credentials are malformed or ambiguous",
+            ),
+            Denial::InvalidToken(_) => (
+                401,
+                r#"Bearer error="invalid_token""#.to_owned(),
+                "invalid_token",
+                "the access token is not valid",
+            ),
+            Denial::InsufficientScope(scope) => (
+                403,
+                format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
+                "insufficient_scope",
+                "the access token lacks a required scope",
+            ),
+        };
+        let body = serde_json::json!({
+            "error": error,
+            "error_description": description,
+            "request_id": request_id,
+        })
+        .to_string();
+        LocalReply {
+            status,
+            headers: vec![
+                ("www-authenticate".into(), challenge),
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body,
+        }
+    }
+}
