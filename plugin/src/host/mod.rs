@@ -93,7 +93,18 @@ impl HttpContext for WardenHttp {
             return self.fail_closed();
         };
         let started = self.get_current_time();
-        let headers = self.get_http_request_headers();
+        // Header values may hold any byte (obs-text): the SDK's `get_http_request_headers` unwraps
+        // `String::from_utf8` and traps the VM on them, killing the filter for the worker. Read bytes and
+        // replace invalid UTF-8 (U+FFFD is not token68, so such a credential is refused, never guessed).
+        let headers: Vec<(String, String)> = self
+            .get_http_request_headers_bytes()
+            .into_iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8(value)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                (name, value)
+            })
+            .collect();
         let find = |name: &str| {
             headers
                 .iter()
