@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""`make run`: Warden in a real Envoy in front of the echo upstream, with ready-to-paste curl commands.
+
+1. a dev signing key and its JWKS (`warden token keygen`), kept in .run/ across runs;
+2. the demo config (examples/demo/warden.template.json + that JWKS) at .run/warden.json, checked
+   with `warden check`;
+3. the echo upstream (examples/upstream/echo.py) and Envoy (envoy/render.py bootstrap), detached;
+4. tokens minted with `warden token mint`: valid, expired, missing a scope;
+5. each demo request is sent once to prove it behaves, then the curl commands are printed;
+6. stays in the foreground, printing the audit lines, until Ctrl-C; then stops both children.
+
+`--check` stops after step 5 (used by the tests, with free ports). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "envoy"))
+
+import render  # noqa: E402
+
+CLI = ROOT / "target" / "release" / "warden"
+WASM = render.DEFAULT_WASM
+TEMPLATE = ROOT / "examples" / "demo" / "warden.template.json"
+ECHO = ROOT / "examples" / "upstream" / "echo.py"
+ISS = "https://idp.demo.local"
+AUD = "orders-api"
+
+
+def say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def cli(*args: str) -> str:
+    res = subprocess.run([str(CLI), *args], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"warden {' '.join(args)} failed ({res.returncode}):\n{res.stdout}{res.stderr}")
+    return res.stdout.strip()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def http(method: str, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    req = urllib.request.Request(url, method=method, headers=headers, data=b"{}" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
+
+
+def wait_http(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer in {timeout:.0f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run the Warden demo.")
+    ap.add_argument("--listen-port", type=int, default=10000)
+    ap.add_argument("--admin-port", type=int, default=9901)
+    ap.add_argument("--upstream-port", type=int, default=8080)
+    ap.add_argument("--workdir", default=str(ROOT / ".run"))
+    ap.add_argument("--check", action="store_true", help="verify the demo requests, then stop")
+    a = ap.parse_args(argv)
+
+    for f, hint in ((CLI, "make build"), (WASM, "make build"), (render.DEFAULT_ENVOY, "make setup")):
+        if not f.exists():
+            raise SystemExit(f"{f} missing: run `{hint}`")
+    busy = [p for p in (a.listen_port, a.admin_port, a.upstream_port) if not port_free(p)]
+    if busy:
+        raise SystemExit(f"port(s) {busy} on 127.0.0.1 are in use: is another demo running?")
+
+    run = Path(a.workdir)
+    run.mkdir(parents=True, exist_ok=True)
+    key, jwks = run / "dev-key.json", run / "jwks.json"
+    if not (key.exists() and jwks.exists()):
+        cli("token", "keygen", "--alg", "ES256", "--kid", "dev-1", "--private", str(key), "--jwks", str(jwks))
+    config = json.loads(TEMPLATE.read_text())
+    config["providers"][0]["jwks"] = json.loads(jwks.read_text())
+    config_path = run / "warden.json"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    say(f"config: {config_path}  ->  {cli('check', str(config_path)).splitlines()[0]}")
+
+    bootstrap = run / "envoy.yaml"
+    bootstrap.write_text(
+        render.render(
+            config_path.read_text(),
+            wasm=WASM,
+            listen_port=a.listen_port,
+            admin_port=a.admin_port,
+            upstream_port=a.upstream_port,
+        )
+    )
+    log_path = run / "envoy.log"
+    log_path.write_text("")
+    upstream_log = open(run / "upstream.log", "wb")  # noqa: SIM115 - handed to the child
+    upstream = subprocess.Popen(
+        [sys.executable, str(ECHO), "--port", str(a.upstream_port), "--quiet"],
+        stdin=subprocess.DEVNULL,
+        stdout=upstream_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    upstream_log.close()
+    envoy = render.Envoy(bootstrap=bootstrap, log_path=log_path, concurrency=2)
+
+    def stop(*_: object) -> None:
+        envoy.stop()
+        if upstream.poll() is None:
+            os.killpg(upstream.pid, signal.SIGTERM)
+            try:
+                upstream.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(upstream.pid, signal.SIGKILL)
+                upstream.wait()
+
+    try:
+        wait_http(f"http://127.0.0.1:{a.upstream_port}/")
+        envoy.start().wait_ready()
+        base = f"http://127.0.0.1:{a.listen_port}"
+
+        def mint(*extra: str) -> str:
+            return cli("token", "mint", "--key", str(key), "--iss", ISS, "--aud", AUD, "--sub", "alice",
+                       "--tenant", "acme", "--client-id", "demo-cli", *extra)
+
+        valid = mint("--scope", "orders:read orders:write", "--expires-in", "3600")
+        expired = mint("--scope", "orders:read orders:write", "--expires-in", "-300")
+        read_only = mint("--scope", "orders:read", "--expires-in", "3600")
+
+        demos = [
+            ("valid token: 200, the upstream echoes x-auth-subject/tenant/client/scopes",
+             "GET", "/orders/42", {"Authorization": f"Bearer {valid}"}, 200, "$VALID"),
+            ("expired token: 401 invalid_token",
+             "GET", "/orders/42", {"Authorization": f"Bearer {expired}"}, 401, "$EXPIRED"),
+            ("token without orders:write: 403 insufficient_scope",
+             "POST", "/orders", {"Authorization": f"Bearer {read_only}"}, 403, "$READ_ONLY"),
+            ("no token: 401 with WWW-Authenticate: Bearer realm=\"warden\"",
+             "GET", "/orders/42", {}, 401, None),
+            ("spoofed x-auth-subject: stripped, the upstream sees alice",
+             "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-Auth-Subject": "admin"}, 200, "$VALID"),
+            ("public route: no token needed", "GET", "/health", {}, 200, None),
+        ]
+        failures = 0
+        for title, method, path, headers, want, _ in demos:
+            status, rh, body = http(method, base + path, headers)
+            ok = status == want
+            if ok and "X-Auth-Subject" in headers:
+                ok = json.loads(body)["headers"].get("x-auth-subject") == "alice"
+            failures += not ok
+            say(f"  [{'ok' if ok else 'FAIL'}] {status} {method} {path}  ({title})")
+            if not ok:
+                say(f"         got {status} {rh.get('www-authenticate', '')} {body[:300]}")
+        if failures:
+            say(f"\n{failures} demo request(s) misbehaved; Envoy log: {log_path}")
+            return 1
+        if a.check:
+            say("demo check passed")
+            return 0
+
+        say("\nWarden is running: Envoy on " + base + f" (admin http://127.0.0.1:{a.admin_port}), "
+            f"echo upstream on 127.0.0.1:{a.upstream_port}.\n\nPaste these into another shell:\n")
+        say(f"VALID={shlex.quote(valid)}")
+        say(f"EXPIRED={shlex.quote(expired)}")
+        say(f"READ_ONLY={shlex.quote(read_only)}\n")
+        for title, method, path, headers, _, var in demos:
+            parts = ["curl -si"]
+            if method != "GET":
+                parts.append(f"-X {method} -H 'content-type: application/json' -d '{{}}'")
+            for name, value in headers.items():
+                shown = f"Bearer {var}" if name == "Authorization" and var else value
+                parts.append(f'-H "{name}: {shown}"')
+            parts.append(base + path)
+            say(f"# {title}\n{' '.join(parts)}\n")
+        say(f"More tokens: {CLI.relative_to(ROOT)} token mint --key {key.relative_to(ROOT) if key.is_relative_to(ROOT) else key} "
+            f"--iss {ISS} --aud {AUD} --sub bob --scope admin")
+        say(f"Envoy log (audit lines): {log_path}\nAudit lines follow. Ctrl-C stops Envoy and the upstream.\n")
+
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        with open(log_path, errors="replace") as logf:
+            logf.seek(0, os.SEEK_END)
+            while envoy.proc and envoy.proc.poll() is None and upstream.poll() is None:
+                line = logf.readline()
+                if not line:
+                    time.sleep(0.2)
+                    continue
+                if "warden: {" in line:
+                    say("audit " + line.split("warden: ", 1)[1].rstrip())
+                elif "][error]" in line or "][critical]" in line:
+                    say(line.rstrip())
+        say("a child exited; stopping")
+        return 1
+    except KeyboardInterrupt:
+        say("\nstopping")
+        return 0
+    except render.EnvoyFailed as e:
+        say(str(e))
+        return 1
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
