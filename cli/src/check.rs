@@ -39,10 +39,7 @@ pub fn run(args: &CheckArgs) -> Result<Report, String> {
         .collect();
     let keys: usize = config.providers.iter().map(|p| p.jwks.keys.len()).sum();
     let api_keys = config.api_keys.as_ref().map_or(0, |k| k.keys.len());
-    let mode = match config.mode {
-        warden::Mode::Enforce => "enforce",
-        warden::Mode::Shadow => "shadow",
-    };
+    let mode = config.mode.as_str();
     let mut line = format!(
         "config ok: {}",
         plural(config.providers.len(), "provider", "providers")

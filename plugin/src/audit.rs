@@ -61,10 +61,7 @@ impl<'a> AuditRecord<'a> {
             decision: d.verdict.as_str(),
             status: d.status,
             reason: d.reason,
-            mode: match d.mode {
-                crate::config::Mode::Enforce => "enforce",
-                crate::config::Mode::Shadow => "shadow",
-            },
+            mode: d.mode.as_str(),
             cache_hit: d.cache_hit,
             engine_us,
         }

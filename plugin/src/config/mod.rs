@@ -38,6 +38,16 @@ pub enum Mode {
     Shadow,
 }
 
+impl Mode {
+    /// Name as written in config and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Shadow => "shadow",
+        }
+    }
+}
+
 /// One token issuer.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
