@@ -37,6 +37,7 @@ import render  # noqa: E402
 
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "warden.wasm"
 ISSUER = "https://idp.test.local"
+PARTNER_ISSUER = "https://partner.test.local"
 AUDIENCE = "orders-api"
 TIMEOUT = 10  # seconds, every HTTP call
 
@@ -78,6 +79,7 @@ class Keys:
     eddsa: SigningKey
     rogue_es256: SigningKey  # same kid as es256, different key: a bad signature
     stranger: SigningKey  # a kid the gateway does not know
+    partner: SigningKey  # the second provider's only key
     minted: list[str] = field(default_factory=list)  # every token handed out, to prove logs never hold one
 
     def jwks(self) -> dict:
@@ -136,6 +138,7 @@ def keys() -> Keys:
         eddsa=_signing_key("ed-1", "EdDSA", ed25519.Ed25519PrivateKey.generate(), bind_alg=True),
         rogue_es256=_signing_key("es-1", "ES256", ec.generate_private_key(ec.SECP256R1()), bind_alg=True),
         stranger=_signing_key("nobody", "ES256", ec.generate_private_key(ec.SECP256R1()), bind_alg=True),
+        partner=_signing_key("partner-1", "EdDSA", ed25519.Ed25519PrivateKey.generate(), bind_alg=False),
     )
 
 
@@ -162,7 +165,19 @@ def warden_config(keys: Keys, api_key: ApiKey, mode: str = "enforce") -> dict:
                 "issuer": ISSUER,
                 "audiences": [AUDIENCE, "other-api"],
                 "jwks": keys.jwks(),
-            }
+            },
+            {
+                # Everything optional set: strict typ, EdDSA only, short lifetimes, other claim names.
+                "name": "partner",
+                "issuer": PARTNER_ISSUER,
+                "audiences": [AUDIENCE],
+                "jwks": {"keys": [keys.partner.jwk]},
+                "algorithms": ["EdDSA"],
+                "clock_skew_s": 5,
+                "max_lifetime_s": 900,
+                "require_typ": "at+jwt",
+                "claims": {"tenant": "org", "scopes": ["permissions"], "client": ["azp"]},
+            },
         ],
         "api_keys": {
             "keys": [

@@ -7,8 +7,9 @@ import hmac
 import json
 import time
 
+import jwt
 import pytest
-from conftest import b64url, bearer, raw_request, seen_by_upstream
+from conftest import PARTNER_ISSUER, b64url, bearer, raw_request, seen_by_upstream
 from cryptography.hazmat.primitives import serialization
 
 INVALID_TOKEN = 'Bearer error="invalid_token"'
@@ -111,6 +112,8 @@ def _bad_tokens(keys):
         "crit": keys.mint(headers={"crit": ["exp"]}),
         "embedded_jwk": keys.mint(key=keys.stranger, headers={"jwk": keys.stranger.jwk}),
         "jku": keys.mint(key=keys.stranger, headers={"jku": "https://evil.example/jwks.json"}),
+        "typ_dpop": keys.mint(headers={"typ": "dpop+jwt"}),
+        "kid_injection": keys.mint(key=keys.stranger, headers={"kid": "../../../../dev/null"}),
         "garbage_segments": "aGVsbG8.d29ybGQ.Zm9vYmFy",
         "two_segments": h + "." + p,
     }
@@ -134,6 +137,8 @@ BAD_CASES = [
     "crit",
     "embedded_jwk",
     "jku",
+    "typ_dpop",
+    "kid_injection",
     "garbage_segments",
     "two_segments",
 ]
@@ -267,3 +272,43 @@ def test_anonymous_route_needs_no_token(gateway):
 def test_anonymous_route_is_method_specific(gateway):
     assert gateway.request("POST", "/health").status_code == 401
 
+
+
+# --- a second provider with every option set -------------------------------------------------------
+
+
+def partner_token(keys, typ: str | None = "at+jwt", lifetime=600, **claims):
+    now = int(time.time())
+    base = dict(iss=PARTNER_ISSUER, iat=now, exp=now + lifetime, scope=None, tenant=None, client_id=None,
+                org="globex", permissions=["orders:read", "orders:write"], azp="partner-app")
+    base.update(claims)
+    token = keys.mint(key=keys.partner, headers={"typ": typ}, **base)
+    assert jwt.get_unverified_header(token).get("typ") == typ
+    return token
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "AT+JWT"])
+def test_partner_provider_with_mapped_claims(gateway, keys, typ):
+    seen = seen_by_upstream(gateway.get("/orders/8", headers=bearer(partner_token(keys, typ=typ))))
+    h = seen["headers"]
+    assert (h["x-auth-subject"], h["x-auth-tenant"], h["x-auth-client"]) == ("alice", "globex", "partner-app")
+    assert h["x-auth-scopes"].split() == ["orders:read", "orders:write"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["typ_jwt", "no_typ", "too_long_lived", "corp_key_partner_iss", "partner_key_corp_iss", "expired_past_small_skew"],
+)
+def test_partner_provider_rules(gateway, keys, case):
+    now = int(time.time())
+    token = {
+        "typ_jwt": lambda: partner_token(keys, typ="JWT"),
+        "no_typ": lambda: partner_token(keys, typ=None),  # require_typ: a missing typ fails too
+        "too_long_lived": lambda: partner_token(keys, lifetime=7200),
+        "corp_key_partner_iss": lambda: keys.mint(key=keys.eddsa, headers={"typ": "at+jwt"}, iss=PARTNER_ISSUER),
+        "partner_key_corp_iss": lambda: keys.mint(key=keys.partner),
+        "expired_past_small_skew": lambda: partner_token(keys, iat=now - 100, exp=now - 20),
+    }[case]()
+    r = gateway.get("/orders/8", headers=bearer(token))
+    assert r.status_code == 401, (case, r.text)
+    assert r.headers["www-authenticate"] == INVALID_TOKEN
