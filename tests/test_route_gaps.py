@@ -1,16 +1,12 @@
-"""Requests that an upstream usually treats like a scoped route, but that the route table does not
-match: they fall through to "any valid credential" and so skip the route's scopes. Reported to the
-engine owners; xfail until the route matcher covers them (then these pass and the marks can go)."""
+"""Requests that an upstream usually treats like a scoped route (a trailing slash, HEAD for GET) must
+fall under that route's scopes, not through to "any valid credential"."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import bearer, raw_request
 
-GAP = "engine: route matcher (plugin/src/authz/routes.rs) does not cover this variant of a scoped route"
 
-
-@pytest.mark.xfail(reason=GAP, strict=False)
 @pytest.mark.parametrize(
     "method, path",
     [("GET", "/orders/7/"), ("POST", "/orders/"), ("GET", "/t/acme/x/9/")],
@@ -21,7 +17,7 @@ def test_trailing_slash_does_not_skip_scopes(gateway, keys, method, path):
     assert status == 403
 
 
-@pytest.mark.xfail(reason=GAP, strict=False)
+
 def test_head_does_not_skip_the_get_routes_scopes(gateway, keys):
     status, _, _ = raw_request(gateway.port, "HEAD", "/orders/7", list(bearer(keys.mint(scope="nothing")).items()))
     assert status == 403

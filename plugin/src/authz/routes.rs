@@ -113,12 +113,19 @@ impl RouteTable {
     }
 
     /// The first rule matching `method` and `path` (query string ignored).
+    ///
+    /// Upstreams commonly treat `/orders/7/` as `/orders/7` and answer `HEAD` like `GET`, so a
+    /// rule must too, or a near-miss would escape the rule's scopes: one trailing slash is ignored
+    /// for exact and template paths, and a rule for `GET` also covers `HEAD`.
     pub fn find(&self, method: &str, path: &str) -> Option<RouteMatch<'_>> {
         let path = path.split(['?', '#']).next().unwrap_or("");
         self.routes.iter().find_map(|route| {
-            if !route.methods.is_empty()
-                && !route.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
-            {
+            let method_ok = route.methods.is_empty()
+                || route.methods.iter().any(|m| {
+                    m.eq_ignore_ascii_case(method)
+                        || (m == "GET" && method.eq_ignore_ascii_case("HEAD"))
+                });
+            if !method_ok {
                 return None;
             }
             let vars = route.path.matches(path)?;
@@ -157,11 +164,15 @@ fn compile_path(p: &str) -> Result<PathMatcher, String> {
 
 impl PathMatcher {
     fn matches<'r>(&'r self, path: &str) -> Option<Vec<(&'r str, String)>> {
+        let trimmed = match path.strip_suffix('/') {
+            Some(t) if !t.is_empty() => t,
+            _ => path,
+        };
         match self {
-            PathMatcher::Exact(p) => (p == path).then(Vec::new),
+            PathMatcher::Exact(p) => (p == path || p == trimmed).then(Vec::new),
             PathMatcher::Prefix(p) => path.starts_with(p.as_str()).then(Vec::new),
             PathMatcher::Template(segments) => {
-                let mut parts = path.strip_prefix('/')?.split('/');
+                let mut parts = trimmed.strip_prefix('/')?.split('/');
                 let mut vars = Vec::new();
                 for seg in segments {
                     let part = parts.next()?;
@@ -212,6 +223,19 @@ mod tests {
         assert_eq!(t.find("GET", "/orders/1").unwrap().route.name, "r");
         assert!(t.find("GET", "/health").unwrap().route.anonymous);
         assert!(t.find("GET", "/health/x").is_none());
+    }
+
+    #[test]
+    fn near_misses_still_match() {
+        let t = table(
+            r#"[{"name": "one", "methods": ["GET"], "path": "/orders/{id}"},
+                {"name": "create", "methods": ["POST"], "path": "/orders"}]"#,
+        );
+        assert_eq!(t.find("GET", "/orders/7/").unwrap().route.name, "one");
+        assert_eq!(t.find("HEAD", "/orders/7").unwrap().route.name, "one");
+        assert_eq!(t.find("POST", "/orders/").unwrap().route.name, "create");
+        assert!(t.find("GET", "/orders/7//").is_none());
+        assert!(t.find("PUT", "/orders/7").is_none());
     }
 
     #[test]
