@@ -5,7 +5,12 @@
 //! test sets the engine's clock and asserts *which* check refuses the token: a claim check
 //! (`audience`, `expired`, `claims`) can only be reached after the signature verified, and the same
 //! token with one bit of its signature flipped is refused as `signature`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -19,7 +24,8 @@ use warden::{Engine, Request, TokenCache};
 const RFC7515_EXP: u64 = 1_300_819_380;
 
 /// RFC 7515 A.1.1: the HMAC key, as a JWK.
-const A1_KEY: &str = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
+const A1_KEY: &str =
+    "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
 /// RFC 7515 A.1.1: the complete JWS (header `{"typ":"JWT",\r\n "alg":"HS256"}`).
 const A1_JWS: &str = concat!(
     "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9",
@@ -54,7 +60,13 @@ fn engine_with(jwk: Value) -> Engine {
 
 fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
     let headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
-    let req = Request { method: "GET", path: "/", headers: &headers, request_id: "r", now_s };
+    let req = Request {
+        method: "GET",
+        path: "/",
+        headers: &headers,
+        request_id: "r",
+        now_s,
+    };
     let d = engine.decide(&req, &mut TokenCache::default());
     (d.status, d.reason)
 }
@@ -68,7 +80,10 @@ fn assert_signature_layer(engine: &Engine, jws: &str) {
     assert_eq!(reason(engine, jws, RFC7515_EXP + 59), (401, "audience"));
     let forged = flip_signature_bit(jws);
     assert_eq!(reason(engine, &forged, before_exp), (401, "signature"));
-    assert_eq!(reason(engine, &forged, RFC7515_EXP + 3600), (401, "signature"));
+    assert_eq!(
+        reason(engine, &forged, RFC7515_EXP + 3600),
+        (401, "signature")
+    );
 }
 
 #[test]
@@ -103,7 +118,10 @@ fn rfc8037_a4_ed25519() {
     let err = verify(A4_JWS).err().unwrap();
     assert_eq!(err, TokenError::Claims);
     assert!(err.signature_verified());
-    assert_eq!(verify(&flip_signature_bit(A4_JWS)).err(), Some(TokenError::Signature));
+    assert_eq!(
+        verify(&flip_signature_bit(A4_JWS)).err(),
+        Some(TokenError::Signature)
+    );
     // A changed payload ("Example of Ed25519 signinf") fails too.
     let (_, rest) = A4_JWS.split_once('.').unwrap();
     let (_, sig) = rest.split_once('.').unwrap();

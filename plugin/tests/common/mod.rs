@@ -37,7 +37,9 @@ pub fn keys() -> &'static Keys {
         es256: ES256KeyPair::generate().with_key_id("es"),
         rs256: RS256KeyPair::generate(2048).unwrap().with_key_id("rs"),
         ed: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32])),
-        hmac: (0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect(),
+        hmac: (0u8..32)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect(),
         stranger_ed: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([9; 32])),
     })
 }
@@ -116,7 +118,11 @@ pub fn ed_token(header_extra: Value, claims: &Map<String, Value>) -> String {
             header[k] = v.clone();
         }
     }
-    ed_token_with(&keys().ed, &header.to_string(), &Value::Object(claims.clone()).to_string())
+    ed_token_with(
+        &keys().ed,
+        &header.to_string(),
+        &Value::Object(claims.clone()).to_string(),
+    )
 }
 
 /// An HMAC-SHA256 token with exactly this header and payload, keyed with `secret`.
@@ -142,7 +148,13 @@ pub fn rs_token(c: &Map<String, Value>) -> String {
 
 /// Runs one request through `Engine::decide` with a fresh cache.
 pub fn decide(headers: &[(&str, &str)], now_s: u64) -> Decision {
-    decide_path("GET", "/orders/7", headers, now_s, &mut TokenCache::default())
+    decide_path(
+        "GET",
+        "/orders/7",
+        headers,
+        now_s,
+        &mut TokenCache::default(),
+    )
 }
 
 pub fn decide_path(
@@ -152,9 +164,17 @@ pub fn decide_path(
     now_s: u64,
     cache: &mut TokenCache,
 ) -> Decision {
-    let headers: Vec<(String, String)> =
-        headers.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-    let req = Request { method, path, headers: &headers, request_id: "req-1", now_s };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let req = Request {
+        method,
+        path,
+        headers: &headers,
+        request_id: "req-1",
+        now_s,
+    };
     engine().decide(&req, cache)
 }
 
