@@ -926,3 +926,52 @@ fn keysets_that_invite_confusion_are_refused_at_load() {
     algs.sort();
     assert_eq!(algs, ["HS256", "HS384"]);
 }
+
+// --- EdDSA edge signatures and keys ---------------------------------------------------------------
+
+/// The order L of the Ed25519 base point, little-endian.
+const ED25519_L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+#[test]
+fn eddsa_malleated_and_degenerate_signatures_are_refused() {
+    let genuine = ed_token(json!({}), &claims());
+    assert_decision(&decide_token(&genuine), 200, "ok");
+    let (input, sig) = genuine.rsplit_once('.').unwrap();
+    let raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    // S + L: the same signature modulo L, non-canonical (RFC 8032 §5.1.7 requires S < L).
+    let mut s_plus_l = raw[32..].to_vec();
+    let mut carry = 0u16;
+    for (b, l) in s_plus_l.iter_mut().zip(ED25519_L) {
+        let sum = u16::from(*b) + u16::from(l) + carry;
+        *b = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0);
+    let malleated = [&raw[..32], s_plus_l.as_slice()].concat();
+    // R = the identity point, S = 0: "verifies" under a small-order key with a lax verifier.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let degenerate = [identity.as_slice(), &[0u8; 32]].concat();
+    for bad in [malleated, degenerate, vec![0u8; 64], vec![0xff; 64]] {
+        assert_decision(
+            &decide_token(&format!("{input}.{}", b64(bad))),
+            401,
+            "signature",
+        );
+    }
+}
+
+#[test]
+fn small_order_ed25519_key_is_refused_at_load() {
+    // The identity point as a configured public key: every (R = identity, S = 0) would verify
+    // under it with a lax verifier. The loader refuses it.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let cfg = json!({"providers": [{"name": "p", "issuer": ISSUER, "audiences": [AUDIENCE],
+        "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "weak", "x": b64(identity)}]}}]});
+    let err = Engine::from_json(cfg.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.field, "providers[0].jwks.keys[0]");
+}
