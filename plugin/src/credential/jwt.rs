@@ -31,9 +31,12 @@ pub struct Provider {
     claims: ClaimsMapping,
 }
 
-/// The protected header, as far as we read it. Other members (`jwk`, `jku`, `x5u`, `x5c`, ...)
-/// are never used to find a key.
+/// The protected header, as far as we read it. The key-locating members (`jwk`, `jku`, `x5u`,
+/// `x5c`, `x5t`) are never used to find a key; they are declared with the types jwt-simple reads
+/// them as, so that a header jwt-simple cannot read is refused here as malformed, before any key
+/// is tried, and a JSON error from jwt-simple can only come from the claims (see [`classify`]).
 #[derive(Deserialize)]
+#[allow(dead_code)] // fields declared for their type check only
 struct Header {
     alg: String,
     #[serde(default)]
@@ -42,6 +45,22 @@ struct Header {
     typ: Option<String>,
     #[serde(default)]
     crit: Option<Value>,
+    #[serde(default)]
+    cty: Option<String>,
+    #[serde(default)]
+    jku: Option<String>,
+    #[serde(default)]
+    jwk: Option<String>,
+    #[serde(default)]
+    x5u: Option<String>,
+    #[serde(default)]
+    x5c: Option<Vec<String>>,
+    #[serde(default)]
+    x5t: Option<String>,
+    #[serde(default, rename = "x5t#S256")]
+    x5t_s256: Option<String>,
+    #[serde(default)]
+    salt: Option<String>,
 }
 
 /// A token split and decoded, not yet verified.
@@ -162,10 +181,20 @@ impl Provider {
             Some(list) => list.clone(),
             None => Algorithm::ALL.to_vec(),
         };
-        let mut keys = Vec::new();
+        let mut keys: Vec<VerifyingKey> = Vec::new();
         for (i, key) in cfg.jwks.keys.iter().enumerate() {
             match jwk::load(key, &allowed) {
-                Ok(jwk::Loaded::Keys(mut k)) => keys.append(&mut k),
+                Ok(jwk::Loaded::Keys(mut k)) => {
+                    // A token's `kid` must name one key (RFC 7517 §4.5), not a set to try.
+                    let kid = k.first().and_then(|k| k.kid.as_deref());
+                    if kid.is_some() && keys.iter().any(|o| o.kid.as_deref() == kid) {
+                        return Err(ConfigError::new(
+                            format!("{at}.jwks.keys[{i}].kid"),
+                            "duplicate kid",
+                        ));
+                    }
+                    keys.append(&mut k)
+                }
                 Ok(jwk::Loaded::Skipped(_)) => {}
                 Err(e) => return Err(ConfigError::new(format!("{at}.jwks.keys[{i}]"), e)),
             }
@@ -174,6 +203,20 @@ impl Provider {
             return Err(ConfigError::new(
                 format!("{at}.jwks.keys"),
                 "no usable signing key for the allowed algorithms",
+            ));
+        }
+        // A shared secret beside public keys invites algorithm confusion and the publication of
+        // the secret with the public set: an HMAC issuer gets a provider of its own.
+        let is_hmac = |k: &VerifyingKey| {
+            matches!(
+                k.alg,
+                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+            )
+        };
+        if keys.iter().any(is_hmac) && !keys.iter().all(is_hmac) {
+            return Err(ConfigError::new(
+                format!("{at}.jwks.keys"),
+                "mixes shared secrets (`oct`) with public keys; configure them as separate providers",
             ));
         }
         let mut algorithms: Vec<Algorithm> = keys.iter().map(|k| k.alg).collect();
@@ -227,6 +270,9 @@ impl Provider {
             allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
             allowed_audiences: Some(self.audiences.clone()),
             max_token_length: Some(MAX_TOKEN_BYTES),
+            // The `typ` rules above are ours (RFC 9068 media types); jwt-simple's own check
+            // would refuse `application/jwt`, so it is told to expect what the header says.
+            required_signature_type: parsed.typ.clone(),
             ..VerificationOptions::default()
         };
         let mut last = TokenError::Signature;

@@ -73,6 +73,22 @@ impl TokenError {
             TokenError::UnknownApiKey => "unknown_api_key",
         }
     }
+
+    /// Whether the token's signature verified and a claim rule refused it. Only the claim checks
+    /// run after the signature, so these reasons prove a genuine token (audits, vector tests).
+    pub fn signature_verified(self) -> bool {
+        matches!(
+            self,
+            TokenError::MissingExp
+                | TokenError::Expired
+                | TokenError::NotYetValid
+                | TokenError::IssuedInFuture
+                | TokenError::Lifetime
+                | TokenError::Issuer
+                | TokenError::Audience
+                | TokenError::Claims
+        )
+    }
 }
 
 /// The verified claims of a token, as Warden uses them.

@@ -1,0 +1,214 @@
+//! Shared by the native test suites: real keys, real signed tokens, an engine compiled from a real
+//! config, and one call to `Engine::decide` per request.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_simple::prelude::*;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+use warden::{Decision, Engine, Request, TokenCache};
+
+/// The engine's clock in these tests: 2026-01-01T00:00:00Z.
+pub const NOW: u64 = 1_767_225_600;
+pub const ISSUER: &str = "https://idp.example.com";
+pub const HMAC_ISSUER: &str = "https://hmac.example.com";
+pub const AUDIENCE: &str = "orders-api";
+/// The API key of the config (its SHA-256 is configured).
+pub const API_KEY: &str = "wk_test_4f1c2a9e7b6d5c3a";
+
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Every key the test config trusts, plus strangers it does not.
+pub struct Keys {
+    pub es256: ES256KeyPair,
+    pub rs256: RS256KeyPair,
+    pub ed: ed25519_compact::KeyPair,
+    pub hmac: Vec<u8>,
+    /// A key pair nobody configured, used with the configured kids.
+    pub stranger_ed: ed25519_compact::KeyPair,
+}
+
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        es256: ES256KeyPair::generate().with_key_id("es"),
+        rs256: RS256KeyPair::generate(2048).unwrap().with_key_id("rs"),
+        ed: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([7; 32])),
+        hmac: (0u8..32)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect(),
+        stranger_ed: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([9; 32])),
+    })
+}
+
+pub fn ed_jwk(kp: &ed25519_compact::KeyPair, kid: &str) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": b64(*kp.pk)})
+}
+
+/// The config under test: one asymmetric provider (ES256, RS256, EdDSA keys), one HMAC provider,
+/// API keys, and a few routes.
+pub fn config() -> Value {
+    let k = keys();
+    let es: Value = serde_json::from_str(&k.es256.public_key().to_jwk()).unwrap();
+    let rs: Value = serde_json::from_str(&k.rs256.public_key().to_jwk()).unwrap();
+    let api_key_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(API_KEY));
+    json!({
+        "providers": [
+            {"name": "corp", "issuer": ISSUER, "audiences": [AUDIENCE, "other-api"],
+             "jwks": {"keys": [es, rs, ed_jwk(&k.ed, "ed")]}},
+            {"name": "shared-secret", "issuer": HMAC_ISSUER, "audiences": [AUDIENCE],
+             "jwks": {"keys": [{"kty": "oct", "alg": "HS256", "kid": "hs", "k": b64(&k.hmac)}]}}
+        ],
+        "api_keys": {"keys": [{"id": "ci", "sha256": api_key_sha, "subject": "ci-bot",
+                               "scopes": ["orders:read"]}]},
+        "routes": [
+            {"path": "/health", "methods": ["GET"], "anonymous": true},
+            {"path": "/orders/{id}", "methods": ["GET"], "scopes": ["orders:read"]}
+        ]
+    })
+}
+
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::from_json(config().to_string().as_bytes()).unwrap())
+}
+
+/// Claims of a good token at [`NOW`]; tests change what they attack.
+pub fn claims() -> Map<String, Value> {
+    json!({"iss": ISSUER, "sub": "alice", "aud": AUDIENCE, "iat": NOW - 10, "exp": NOW + 600,
+           "scope": "orders:read", "tenant": "acme", "client_id": "web"})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+pub fn with(mut c: Map<String, Value>, changes: Value) -> Map<String, Value> {
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            c.remove(k);
+        } else {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    c
+}
+
+/// `header.payload` of a compact JWS from raw JSON texts.
+pub fn signing_input(header: &str, payload: &str) -> String {
+    format!("{}.{}", b64(header), b64(payload))
+}
+
+/// An EdDSA token with exactly this header and payload, signed with `kp`.
+pub fn ed_token_with(kp: &ed25519_compact::KeyPair, header: &str, payload: &str) -> String {
+    let input = signing_input(header, payload);
+    let sig = kp.sk.sign(input.as_bytes(), None);
+    format!("{input}.{}", b64(*sig))
+}
+
+/// An EdDSA token from the configured `ed` key, with extra header members.
+pub fn ed_token(header_extra: Value, claims: &Map<String, Value>) -> String {
+    let mut header = json!({"alg": "EdDSA", "kid": "ed", "typ": "JWT"});
+    for (k, v) in header_extra.as_object().unwrap() {
+        if v.is_null() {
+            header.as_object_mut().unwrap().remove(k);
+        } else {
+            header[k] = v.clone();
+        }
+    }
+    ed_token_with(
+        &keys().ed,
+        &header.to_string(),
+        &Value::Object(claims.clone()).to_string(),
+    )
+}
+
+/// An HMAC-SHA256 token with exactly this header and payload, keyed with `secret`.
+pub fn hs_token_with(secret: &[u8], header: &str, payload: &str) -> String {
+    let input = signing_input(header, payload);
+    let tag = hmac_sha256::HMAC::mac(input.as_bytes(), secret);
+    format!("{input}.{}", b64(tag))
+}
+
+fn jwt_claims(c: &Map<String, Value>) -> JWTClaims<Map<String, Value>> {
+    serde_json::from_value(Value::Object(c.clone())).unwrap()
+}
+
+/// An ES256 token signed by jwt-simple with the configured key (`kid: es`).
+pub fn es_token(c: &Map<String, Value>) -> String {
+    keys().es256.sign(jwt_claims(c)).unwrap()
+}
+
+/// An RS256 token signed by jwt-simple with the configured key (`kid: rs`).
+pub fn rs_token(c: &Map<String, Value>) -> String {
+    keys().rs256.sign(jwt_claims(c)).unwrap()
+}
+
+/// Runs one request through `Engine::decide` with a fresh cache.
+pub fn decide(headers: &[(&str, &str)], now_s: u64) -> Decision {
+    decide_path(
+        "GET",
+        "/orders/7",
+        headers,
+        now_s,
+        &mut TokenCache::default(),
+    )
+}
+
+pub fn decide_path(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    now_s: u64,
+    cache: &mut TokenCache,
+) -> Decision {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let req = Request {
+        method,
+        path,
+        headers: &headers,
+        request_id: "req-1",
+        now_s,
+    };
+    engine().decide(&req, cache)
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// The decision for `Authorization: Bearer <token>` at [`NOW`].
+pub fn decide_token(token: &str) -> Decision {
+    decide(&[("authorization", &bearer(token))], NOW)
+}
+
+/// Asserts status, audit reason and, for a refusal, the `WWW-Authenticate` challenge.
+#[track_caller]
+pub fn assert_decision(d: &Decision, status: u16, reason: &str) {
+    assert_eq!((d.status, d.reason), (status, reason), "decision: {d:?}");
+    let challenge = d
+        .reply
+        .as_ref()
+        .and_then(|r| r.headers.iter().find(|(n, _)| n == "www-authenticate"))
+        .map(|(_, v)| v.as_str());
+    match status {
+        200 => assert!(d.reply.is_none() && d.identity.is_some() || reason == "ok"),
+        400 => assert_eq!(challenge, Some(r#"Bearer error="invalid_request""#)),
+        401 if reason == "no_credential" => assert_eq!(challenge, Some(r#"Bearer realm="warden""#)),
+        401 => assert_eq!(challenge, Some(r#"Bearer error="invalid_token""#)),
+        _ => {}
+    }
+}
+
+/// Flips one bit of the signature's first byte (the token stays well-formed base64url).
+pub fn flip_signature_bit(token: &str) -> String {
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    raw[0] ^= 0x01;
+    format!("{input}.{}", b64(raw))
+}

@@ -1,0 +1,268 @@
+//! Project Wycheproof's JOSE vectors (`../shared/vectors/wycheproof`, beside the repository) run
+//! through the engine's own code: each group's key is loaded by the engine's JWK loader
+//! (`Provider::compile`), each token goes through `jwt::parse` and `Provider::verify`, as every
+//! bearer token does in `Engine::decide`.
+//!
+//! The vectors' payloads are not claims sets (`foo`, empty, binary), so "accepted" means the
+//! signature verified: the token got past every header and signature rule and was refused only by a
+//! claim rule ([`TokenError::signature_verified`]). Every `invalid` case must be refused. Every
+//! `valid` case must be accepted, except those listed in [`VALID_BUT_REFUSED`], each with why.
+//! The counts are asserted, so the suite cannot silently skip cases.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use warden::config::ProviderConfig;
+use warden::credential::jwt::{self, Provider};
+
+/// Any time: the payloads carry no time claims.
+const NOW: u64 = 1_767_225_600;
+
+/// `valid` cases the engine refuses, and the category each one must be refused with.
+const VALID_BUT_REFUSED: &[(u64, &str, &str)] = &[
+    // An empty payload is a valid JWS but never a JWT (no claims set): refused by the parser,
+    // before any signature work.
+    (259, "token:malformed", "empty payload (RS256)"),
+    (264, "token:malformed", "empty payload (RS384)"),
+    (268, "token:malformed", "empty payload (RS512)"),
+    (272, "token:malformed", "empty payload (PS256)"),
+    (320, "token:malformed", "empty payload (PS384)"),
+    (325, "token:malformed", "empty payload (PS512)"),
+    // The key is bound to PS256 by its JWK `alg`; the token says PS384 (RFC 7520 figure 20).
+    // A JWK's `alg` binds the key to that one algorithm (RFC 8725 §3.1), so this is refused.
+    (346, "token:algorithm", "key bound to PS256, token is PS384"),
+    // ES512 / P-521 is not a supported algorithm; the key is refused when the config loads.
+    (
+        347,
+        "key_load:unsupported_alg",
+        "P-521 / ES512 is not supported",
+    ),
+    (350, "token:algorithm", "key bound to PS256, token is PS384"),
+    (
+        351,
+        "key_load:unsupported_alg",
+        "P-521 / ES512 is not supported",
+    ),
+    // The NOTICE's known quirk: labelled valid, but the MAC does not match the literal signing
+    // input (a character outside base64url was inserted); a strict decoder refuses the part.
+    (
+        372,
+        "token:malformed",
+        "NOTICE quirk: invalid character in header",
+    ),
+    (
+        373,
+        "token:malformed",
+        "NOTICE quirk: invalid character in payload",
+    ),
+];
+
+/// `invalid` cases whose token is byte-for-byte the token of a `valid` case in this copy of the
+/// file (its padding variants appear to have lost their `=`): no verifier can refuse one and
+/// accept the other. (invalid tcId, identical valid tcId).
+const INVALID_IDENTICAL_TO_VALID: &[(u64, u64)] = &[(367, 357), (370, 357)];
+
+fn vectors_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("WARDEN_WYCHEPROOF_DIR") {
+        return PathBuf::from(dir);
+    }
+    // ../shared/vectors/wycheproof from the repository root (CI checks out shared/ beside it).
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wycheproof")
+}
+
+fn load(name: &str) -> Value {
+    let path = vectors_dir().join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("Wycheproof vectors not found at {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The public part of a group's key: `public` when given, else `private` (an `oct` key is its
+/// own verification key). A JWKS (`{"keys": [...]}`) is taken whole.
+fn group_keys(group: &Value) -> Vec<Value> {
+    let key = group
+        .get("public")
+        .or_else(|| group.get("private"))
+        .unwrap();
+    match key.get("keys") {
+        Some(Value::Array(keys)) => keys.clone(),
+        _ => vec![key.clone()],
+    }
+}
+
+fn provider(keys: Vec<Value>) -> Result<Provider, String> {
+    let cfg: ProviderConfig = serde_json::from_value(json!({
+        "name": "wycheproof", "issuer": "https://wycheproof.test", "audiences": ["any"],
+        "jwks": {"keys": keys}
+    }))
+    .unwrap();
+    Provider::compile(&cfg, "providers[0]").map_err(|e| e.to_string())
+}
+
+/// The category of a key the engine refused at config load, from the operator's error message.
+fn key_load_category(message: &str) -> &'static str {
+    const CATEGORIES: &[(&str, &str)] = &[
+        ("mixes shared secrets", "mixed_keyset"),
+        ("ROCA", "roca_key"),
+        ("RSA modulus of", "rsa_too_small"),
+        ("(the hash size) required", "hmac_key_too_short"),
+        ("is not base64url", "bad_key_encoding"),
+        ("no usable signing key", "not_a_signing_key"),
+        ("unsupported or forbidden `alg`", "unsupported_alg"),
+        ("does not fit", "alg_does_not_fit_key"),
+        ("Invalid public key", "invalid_public_key"),
+    ];
+    CATEGORIES
+        .iter()
+        .find(|(needle, _)| message.contains(needle))
+        .map(|(_, category)| *category)
+        .unwrap_or_else(|| panic!("uncategorised key refusal: {message}"))
+}
+
+/// `accepted`, or the category of the refusal (`key_load:<why>`, `token:<reason>`).
+fn run(provider: &Result<Provider, String>, jws: &str) -> String {
+    let provider = match provider {
+        Ok(p) => p,
+        Err(e) => return format!("key_load:{}", key_load_category(e)),
+    };
+    let result = jwt::parse(jws).and_then(|parsed| provider.verify(&parsed, NOW));
+    match result {
+        Ok(_) => "accepted".into(),
+        Err(e) if e.signature_verified() => "accepted".into(),
+        Err(e) => format!("token:{}", e.as_str()),
+    }
+}
+
+struct Tally {
+    total: usize,
+    valid_accepted: usize,
+    /// Category → count, for every refusal of an `invalid` case.
+    refused: BTreeMap<String, usize>,
+    /// (tcId, category) of `valid` cases not accepted.
+    valid_refused: Vec<(u64, String)>,
+    /// (tcId, comment) of `invalid` cases accepted: must stay empty.
+    invalid_accepted: Vec<(u64, String)>,
+    /// Every case's token, by tcId.
+    jws: BTreeMap<u64, String>,
+}
+
+fn run_file(name: &str) -> Tally {
+    let doc = load(name);
+    let mut t = Tally {
+        total: 0,
+        valid_accepted: 0,
+        refused: BTreeMap::new(),
+        valid_refused: Vec::new(),
+        invalid_accepted: Vec::new(),
+        jws: BTreeMap::new(),
+    };
+    for group in doc["testGroups"].as_array().unwrap() {
+        let provider = provider(group_keys(group));
+        for case in group["tests"].as_array().unwrap() {
+            t.total += 1;
+            let id = case["tcId"].as_u64().unwrap();
+            // A JSON-serialized JWS is a JSON object (or its text): the engine sees its text.
+            let jws = match &case["jws"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let outcome = run(&provider, &jws);
+            t.jws.insert(id, jws);
+            match (case["result"].as_str().unwrap(), outcome.as_str()) {
+                ("valid", "accepted") => t.valid_accepted += 1,
+                ("valid", _) => t.valid_refused.push((id, outcome)),
+                ("invalid", "accepted") => t
+                    .invalid_accepted
+                    .push((id, case["comment"].as_str().unwrap().to_owned())),
+                ("invalid", _) => *t.refused.entry(outcome).or_default() += 1,
+                (r, _) => panic!("tcId {id}: unexpected result {r:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        t.total as u64,
+        doc["numberOfTests"].as_u64().unwrap(),
+        "{name}: cases run"
+    );
+    t
+}
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn json_web_signature_vectors() {
+    let t = run_file("json_web_signature_test.json");
+    let mut quirks = Vec::new();
+    for (invalid, valid) in INVALID_IDENTICAL_TO_VALID {
+        assert_eq!(
+            t.jws[invalid], t.jws[valid],
+            "tcId {invalid} is no longer a copy of {valid}"
+        );
+        quirks.push(*invalid);
+    }
+    let accepted: Vec<u64> = t.invalid_accepted.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        accepted, quirks,
+        "invalid JWS accepted: {:?}",
+        t.invalid_accepted
+    );
+    let expected: Vec<(u64, String)> = VALID_BUT_REFUSED
+        .iter()
+        .map(|(id, cat, _)| (*id, cat.to_string()))
+        .collect();
+    assert_eq!(t.valid_refused, expected, "valid cases refused");
+    assert_eq!(t.valid_accepted, 46 - VALID_BUT_REFUSED.len());
+    // 355 invalid cases: 353 refused, by category, plus the 2 copies of a valid case.
+    assert_eq!(
+        t.refused,
+        counts(&[
+            ("key_load:invalid_public_key", 2), // key_ops ["encrypt"] (jwt-simple's JWK import)
+            ("key_load:not_a_signing_key", 2),  // use: enc
+            ("token:algorithm", 6), // HS256 on an EC key; RS*/PS* on a key bound to PS512
+            ("token:malformed", 48), // encodings, missing/extra parts, alg none (empty signature),
+            //                          JSON serialization, an embedded `jwk` object header
+            ("token:signature", 292), // modified signatures/payloads, PKCS#1, PSS, ECDSA r/s
+            ("token:unknown_key", 3), // modified `kid`
+        ]),
+        "refusals of invalid cases, by category"
+    );
+    assert_eq!(t.total, 401);
+}
+
+#[test]
+fn json_web_key_vectors() {
+    let t = run_file("json_web_key_test.json");
+    assert!(
+        t.invalid_accepted.is_empty(),
+        "invalid JWS accepted: {:?}",
+        t.invalid_accepted
+    );
+    assert_eq!(t.valid_refused, vec![], "valid cases refused");
+    assert_eq!(t.valid_accepted, 5);
+    // 21 invalid cases, all refused: the key (set) at config load, or the token.
+    assert_eq!(
+        t.refused,
+        counts(&[
+            ("key_load:alg_does_not_fit_key", 2), // wrong curve, wrong kty
+            ("key_load:bad_key_encoding", 1), // duplicate kid set whose 2nd key is not base64url
+            ("key_load:hmac_key_too_short", 6), // shorter than the hash, or empty
+            ("key_load:invalid_public_key", 2), // e = 1, point not on the curve
+            ("key_load:mixed_keyset", 1),     // HMAC secret beside a public key
+            ("key_load:not_a_signing_key", 2), // use: enc
+            ("key_load:roca_key", 1),         // CVE-2017-15361 fingerprint
+            ("key_load:rsa_too_small", 1),    // 1024-bit modulus
+            ("key_load:unsupported_alg", 4),  // ES521, ES224, A256GCM, A256KW
+            ("token:signature", 1),           // modified signature
+        ]),
+        "refusals of invalid cases, by category"
+    );
+    assert_eq!(t.total, 26);
+}
