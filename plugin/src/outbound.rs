@@ -6,10 +6,11 @@
 //! config carries both, so one document serves either gateway.
 
 use crate::config::ConfigError;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// A remote HTTP service, as the operator configures it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Full URL of the resource, e.g. `https://idp.example.com/oauth2/v1/keys`.

@@ -3,11 +3,12 @@
 //! These types are the public contract of DESIGN.md §3. Parsing is strict: unknown keys are errors,
 //! so a typo can never silently disable a control, and every error names the field that is wrong.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
 /// The whole filter config, as the operator writes it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `enforce` (default) refuses what fails; `shadow` only logs what would have been refused.
@@ -28,7 +29,7 @@ pub struct Config {
 }
 
 /// Whether failed checks are enforced or only logged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Refuse requests that fail a check.
@@ -49,7 +50,7 @@ impl Mode {
 }
 
 /// One token issuer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// A name for logs and audit records; unique among providers.
@@ -82,7 +83,7 @@ fn default_clock_skew_s() -> u64 {
 }
 
 /// An inline JWKS document.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwksConfig {
     /// The keys, as JWK objects (RSA, EC P-256/P-384, OKP Ed25519, oct).
@@ -91,7 +92,7 @@ pub struct JwksConfig {
 
 /// The JWS algorithms Warden accepts. `none` is not one of them, by construction.
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, JsonSchema)]
 pub enum Algorithm {
     RS256,
     RS384,
@@ -149,7 +150,7 @@ impl Algorithm {
 }
 
 /// Where to find tenant, scopes and client id in a token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsMapping {
     /// Claim holding the tenant.
@@ -184,7 +185,7 @@ fn default_client_claims() -> Vec<String> {
 }
 
 /// Static API keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeysConfig {
     /// The request header carrying the key.
@@ -199,7 +200,7 @@ fn default_api_key_header() -> String {
 }
 
 /// One API key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     /// Key id, for logs and audit (never the key itself).
@@ -217,7 +218,7 @@ pub struct ApiKeyConfig {
 }
 
 /// One route rule.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// A name for logs and audit; default `route-N`.
@@ -241,7 +242,7 @@ pub struct RouteConfig {
 }
 
 /// Audit output.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// Write one JSON audit record per decision to the gateway log.
@@ -337,6 +338,20 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "providers[0].algorithms[0]");
+    }
+
+    #[test]
+    fn json_schema_is_as_strict_as_the_parser() {
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            schema["$defs"]["ProviderConfig"]["additionalProperties"],
+            false
+        );
+        assert_eq!(
+            schema["properties"]["mode"]["description"],
+            "`enforce` (default) refuses what fails; `shadow` only logs what would have been refused."
+        );
     }
 
     #[test]
