@@ -205,11 +205,25 @@ fn every_algorithm_keygen_mint_inspect_is_valid() {
     ps256["kid"] = json!("kid-PS256");
     publics.push(ps256);
 
-    let cfg = dir.write("config.json", &config(&publics).to_string());
-    let o = warden(&["check", &cfg]);
-    assert_exit(&o, 0);
-    assert!(stdout(&o).contains("1 provider"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("7 keys"), "{}", stdout(&o));
+    // Shared secrets and public keys may not share a provider (RS/HS confusion): one config each.
+    let (hmac, public): (Vec<Value>, Vec<Value>) =
+        publics.iter().cloned().partition(|k| k["kty"] == "oct");
+    let mixed = dir.write("mixed.json", &config(&publics).to_string());
+    let o = warden(&["check", &mixed]);
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("providers[0].jwks.keys"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg_public = dir.write("config.json", &config(&public).to_string());
+    let cfg_hmac = dir.write("config-hmac.json", &config(&hmac).to_string());
+    for (cfg, n) in [(&cfg_public, "5 keys"), (&cfg_hmac, "2 keys")] {
+        let o = warden(&["check", cfg]);
+        assert_exit(&o, 0);
+        assert!(stdout(&o).contains("1 provider"), "{}", stdout(&o));
+        assert!(stdout(&o).contains(n), "{}", stdout(&o));
+    }
 
     for (alg, private) in &privates {
         let token = mint(private, &["--scope", "orders:read"]);
@@ -220,7 +234,12 @@ fn every_algorithm_keygen_mint_inspect_is_valid() {
             format!("kid-{alg}").as_str(),
             "the JWK's kid is the default"
         );
-        let o = inspect(&token, &cfg, &[]);
+        let cfg = if alg.starts_with("HS") {
+            &cfg_hmac
+        } else {
+            &cfg_public
+        };
+        let o = inspect(&token, cfg, &[]);
         assert_exit(&o, 0);
         assert!(
             stdout(&o).contains("verdict: valid"),
@@ -230,7 +249,7 @@ fn every_algorithm_keygen_mint_inspect_is_valid() {
     }
     let token = mint(&rsa_private, &["--alg", "PS256", "--kid", "kid-PS256"]);
     assert_eq!(decode_part(&token, 0)["alg"], "PS256");
-    let o = inspect(&token, &cfg, &[]);
+    let o = inspect(&token, &cfg_public, &[]);
     assert_exit(&o, 0);
     assert!(
         stdout(&o).contains("verdict: valid"),
