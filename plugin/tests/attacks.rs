@@ -1016,3 +1016,26 @@ fn huge_and_negative_time_claims_do_not_wrap() {
         assert_eq!(run(change.clone()), expected, "{change}");
     }
 }
+
+#[test]
+fn nested_jwt_and_deeply_nested_json_are_refused() {
+    // A nested JWT (`cty: JWT`, RFC 7519 §5.2) is not unwrapped: its payload is no claims set.
+    let inner = ed_token(json!({}), &claims());
+    let outer = ed_token_with(
+        &keys().ed,
+        r#"{"alg":"EdDSA","kid":"ed","cty":"JWT"}"#,
+        &inner,
+    );
+    assert_decision(&decide_token(&outer), 401, "unknown_issuer");
+    // JSON nested beyond the parser's recursion limit: an error, not a stack overflow.
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let token = ed_token_with(&keys().ed, &deep, &payload());
+    assert_decision(&decide_token(&token), 401, "malformed");
+    let deep_claims = format!(
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"x":{deep}}}"#,
+        NOW + 60
+    );
+    // The issuer is found, the signature verifies, the claims cannot be read.
+    let token = ed_token_with(&keys().ed, r#"{"alg":"EdDSA","kid":"ed"}"#, &deep_claims);
+    assert_decision(&decide_token(&token), 401, "claims");
+}
