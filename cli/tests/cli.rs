@@ -15,6 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ISS: &str = "https://idp.example.com";
+const HMAC_ISS: &str = "https://hmac.example.com";
 const AUD: &str = "orders-api";
 /// 2026-01-01T00:00:00Z.
 const T0: u64 = 1_767_225_600;
@@ -130,9 +131,10 @@ fn config(keys: &[Value]) -> Value {
 }
 
 fn mint(key: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "token", "mint", "--key", key, "--iss", ISS, "--sub", "alice",
-    ];
+    let mut args = vec!["token", "mint", "--key", key, "--sub", "alice"];
+    if !extra.contains(&"--iss") {
+        args.extend(["--iss", ISS]);
+    }
     if !extra.contains(&"--aud") {
         args.extend(["--aud", AUD]);
     }
@@ -205,28 +207,22 @@ fn every_algorithm_keygen_mint_inspect_is_valid() {
     ps256["kid"] = json!("kid-PS256");
     publics.push(ps256);
 
-    // Shared secrets and public keys may not share a provider (RS/HS confusion): one config each.
+    // HMAC secrets may not share a provider with public keys: they get an issuer of their own.
     let (hmac, public): (Vec<Value>, Vec<Value>) =
-        publics.iter().cloned().partition(|k| k["kty"] == "oct");
-    let mixed = dir.write("mixed.json", &config(&publics).to_string());
-    let o = warden(&["check", &mixed]);
-    assert_exit(&o, 1);
-    assert!(
-        stderr(&o).contains("providers[0].jwks.keys"),
-        "{}",
-        stderr(&o)
+        publics.into_iter().partition(|k| k["kty"] == "oct");
+    let mut doc = config(&public);
+    doc["providers"].as_array_mut().unwrap().push(
+        json!({"name": "shared", "issuer": HMAC_ISS, "audiences": [AUD], "jwks": {"keys": hmac}}),
     );
-    let cfg_public = dir.write("config.json", &config(&public).to_string());
-    let cfg_hmac = dir.write("config-hmac.json", &config(&hmac).to_string());
-    for (cfg, n) in [(&cfg_public, "5 keys"), (&cfg_hmac, "2 keys")] {
-        let o = warden(&["check", cfg]);
-        assert_exit(&o, 0);
-        assert!(stdout(&o).contains("1 provider"), "{}", stdout(&o));
-        assert!(stdout(&o).contains(n), "{}", stdout(&o));
-    }
+    let cfg = dir.write("config.json", &doc.to_string());
+    let o = warden(&["check", &cfg]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("2 providers"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("7 keys"), "{}", stdout(&o));
 
     for (alg, private) in &privates {
-        let token = mint(private, &["--scope", "orders:read"]);
+        let iss = if alg.starts_with("HS") { HMAC_ISS } else { ISS };
+        let token = mint(private, &["--scope", "orders:read", "--iss", iss]);
         let header = decode_part(&token, 0);
         assert_eq!(header["alg"], *alg, "the JWK's alg is the default");
         assert_eq!(
@@ -234,12 +230,7 @@ fn every_algorithm_keygen_mint_inspect_is_valid() {
             format!("kid-{alg}").as_str(),
             "the JWK's kid is the default"
         );
-        let cfg = if alg.starts_with("HS") {
-            &cfg_hmac
-        } else {
-            &cfg_public
-        };
-        let o = inspect(&token, cfg, &[]);
+        let o = inspect(&token, &cfg, &[]);
         assert_exit(&o, 0);
         assert!(
             stdout(&o).contains("verdict: valid"),
@@ -249,7 +240,7 @@ fn every_algorithm_keygen_mint_inspect_is_valid() {
     }
     let token = mint(&rsa_private, &["--alg", "PS256", "--kid", "kid-PS256"]);
     assert_eq!(decode_part(&token, 0)["alg"], "PS256");
-    let o = inspect(&token, &cfg_public, &[]);
+    let o = inspect(&token, &cfg, &[]);
     assert_exit(&o, 0);
     assert!(
         stdout(&o).contains("verdict: valid"),

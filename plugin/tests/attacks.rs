@@ -975,3 +975,67 @@ fn small_order_ed25519_key_is_refused_at_load() {
     let err = Engine::from_json(cfg.to_string().as_bytes()).err().unwrap();
     assert_eq!(err.field, "providers[0].jwks.keys[0]");
 }
+
+// --- time claims at the edges of what the verifier can represent ----------------------------------
+
+/// Times past 2^32 s (jwt-simple keeps 32.32 fixed point) must not wrap around to small ones: a
+/// 200-year token must fail `max_lifetime_s`, not pass it as a 10-minute one.
+#[test]
+fn huge_and_negative_time_claims_do_not_wrap() {
+    let mut cfg = config();
+    cfg["providers"][0]["max_lifetime_s"] = 3600.into();
+    let engine = Engine::from_json(cfg.to_string().as_bytes()).unwrap();
+    let run = |change: Value| {
+        let token = ed_token(json!({}), &with(claims(), change));
+        let headers = vec![("authorization".to_owned(), bearer(&token))];
+        let req = warden::Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &headers,
+            request_id: "r",
+            now_s: NOW,
+        };
+        let d = engine.decide(&req, &mut TokenCache::default());
+        (d.status, d.reason)
+    };
+    let wrap = 1u64 << 32;
+    let cases = [
+        (json!({"exp": NOW + 600}), (200, "ok")),
+        // A fractional NumericDate (RFC 7519 §2) is fine.
+        (json!({"exp": (NOW + 600) as f64 + 0.5}), (200, "ok")),
+        (json!({"exp": NOW + 7200}), (401, "lifetime")),
+        (json!({"exp": wrap + NOW + 600}), (401, "lifetime")),
+        (json!({"exp": u64::MAX}), (401, "lifetime")),
+        (json!({"exp": 1e30}), (401, "lifetime")),
+        (json!({"iat": wrap + NOW - 10}), (401, "issued_in_future")),
+        (json!({"nbf": wrap + NOW - 10}), (401, "not_yet_valid")),
+        (json!({"exp": -1}), (401, "claims")),
+        (json!({"exp": -1.0}), (401, "expired")),
+    ];
+    for (change, expected) in cases {
+        assert_eq!(run(change.clone()), expected, "{change}");
+    }
+}
+
+#[test]
+fn nested_jwt_and_deeply_nested_json_are_refused() {
+    // A nested JWT (`cty: JWT`, RFC 7519 §5.2) is not unwrapped: its payload is no claims set.
+    let inner = ed_token(json!({}), &claims());
+    let outer = ed_token_with(
+        &keys().ed,
+        r#"{"alg":"EdDSA","kid":"ed","cty":"JWT"}"#,
+        &inner,
+    );
+    assert_decision(&decide_token(&outer), 401, "unknown_issuer");
+    // JSON nested beyond the parser's recursion limit: an error, not a stack overflow.
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let token = ed_token_with(&keys().ed, &deep, &payload());
+    assert_decision(&decide_token(&token), 401, "malformed");
+    let deep_claims = format!(
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"x":{deep}}}"#,
+        NOW + 60
+    );
+    // The issuer is found, the signature verifies, the claims cannot be read.
+    let token = ed_token_with(&keys().ed, r#"{"alg":"EdDSA","kid":"ed"}"#, &deep_claims);
+    assert_decision(&decide_token(&token), 401, "claims");
+}

@@ -409,7 +409,8 @@ fn header_safe(s: &str) -> Result<&str, TokenError> {
 }
 
 /// Maps jwt-simple's error to our reason. Anything that is not a claim failure counts as a
-/// signature failure, so that only a verified signature can yield a claim reason.
+/// signature failure, so that only a verified signature can yield a claim reason. A JSON error is
+/// a claims error because [`parse`] has already read the header with jwt-simple's member types.
 fn classify(e: &jwt_simple::Error) -> TokenError {
     use jwt_simple::JWTError as J;
     if e.downcast_ref::<serde_json::Error>().is_some() {
