@@ -188,3 +188,23 @@ def test_compose_runs_the_demo_upstream_and_idp():
     if not pkg.exists():
         pytest.skip("examples/idp is not on this branch yet")
     assert json.loads(pkg.read_text()).get("main") == "server.js"
+
+
+def test_kong_yml_config_answers_as_kong_readme_says(envoys):
+    """kong/README.md's curl examples, run against the kong.yml config in a real gateway (Envoy here;
+    the engine and the filter are the same in Kong)."""
+    from conftest import seen_by_upstream
+
+    (_, config), *_ = warden_configs()
+    gw = envoys.gateway(config, "kong-yml")
+    r = gw.get("/orders/7")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="warden"'
+    key = {"x-api-key": "demo-kong-key"}
+    r = gw.get("/orders/7", headers=key)
+    assert r.status_code == 200
+    assert seen_by_upstream(r)["headers"]["x-auth-subject"] == "svc:demo"
+    r = gw.get("/admin", headers=key)
+    assert r.status_code == 403
+    assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
+    assert json.loads(r.text.strip())["error"] == "insufficient_scope"
