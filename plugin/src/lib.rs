@@ -9,6 +9,7 @@ pub mod authz;
 pub mod config;
 pub mod credential;
 pub mod decision;
+pub mod gateway;
 pub mod outbound;
 pub mod reply;
 pub mod shared;

@@ -7,6 +7,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+mod strict;
+
 /// The whole filter config, as the operator writes it.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -300,13 +302,18 @@ impl Config {
         if json.len() > MAX_CONFIG_BYTES {
             return Err(ConfigError::new("", "config larger than 1 MiB"));
         }
-        let de = &mut serde_json::Deserializer::from_slice(json);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        // `Strict`: a struct must be a JSON object (serde alone also reads one from an array).
+        let config = serde_path_to_error::deserialize(strict::Strict(&mut de)).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { String::new() } else { path };
             let message = e.into_inner().to_string();
             ConfigError::new(field, message)
-        })
+        })?;
+        // One document, nothing after it.
+        de.end()
+            .map_err(|e| ConfigError::new("", format!("after the config: {e}")))?;
+        Ok(config)
     }
 }
 
@@ -352,6 +359,18 @@ mod tests {
             schema["properties"]["mode"]["description"],
             "`enforce` (default) refuses what fails; `shadow` only logs what would have been refused."
         );
+    }
+
+    #[test]
+    fn a_struct_given_as_an_array_or_trailing_text_is_refused() {
+        let err = Config::from_json(br#"{"audit": [false]}"#).unwrap_err();
+        assert_eq!(err.field, "audit");
+        let err = Config::from_json(br#"{"routes": [["r", ["GET"]]]}"#).unwrap_err();
+        assert_eq!(err.field, "routes[0]");
+        assert!(Config::from_json(b"[]").is_err());
+        let err = Config::from_json(br#"{"mode": "shadow"} {"mode": "enforce"}"#).unwrap_err();
+        assert!(err.message.contains("after the config"), "{err}");
+        assert!(Config::from_json(b"{} \n").is_ok());
     }
 
     #[test]

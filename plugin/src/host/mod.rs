@@ -4,18 +4,22 @@
 use crate::audit::AuditRecord;
 use crate::credential::cache::TokenCache;
 use crate::decision::{Engine, Request};
+use crate::outbound::HostKind;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod gateway;
 pub mod shared;
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot::default()) });
 }}
 
+/// Logs at an explicit level; the host filters by its own level. The filter never asks the host for
+/// its log level (that host call traps on Kong).
 fn log(level: LogLevel, msg: &str) {
     // Logging must never take the request down with it.
     let _ = proxy_wasm::hostcalls::log(level, msg);
@@ -34,12 +38,20 @@ impl Context for WardenRoot {}
 impl RootContext for WardenRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
+        let kind = gateway::detect();
         match Engine::from_json(&bytes) {
             Ok(engine) => {
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.
                 self.cache = Rc::new(RefCell::new(TokenCache::default()));
-                log(LogLevel::Info, "warden: configuration loaded");
+                let name = match kind {
+                    HostKind::Envoy => "envoy",
+                    HostKind::Kong => "kong",
+                };
+                log(
+                    LogLevel::Info,
+                    &format!("warden: configuration loaded (gateway: {name})"),
+                );
                 true
             }
             Err(e) => {

@@ -1,0 +1,58 @@
+//! The gateway-dependent host reads, over the pure decisions in [`crate::gateway`]: which gateway
+//! this is (found once per worker at configure time), the client address, the client certificate's
+//! digest, and the outcome of an outbound call.
+//!
+//! The SDK's `get_property` and `get_map_bytes` panic (trap) on a status other than Ok/NotFound; the
+//! properties read here answer Ok or NotFound on both Envoy and Kong (see kong/README.md).
+
+use crate::gateway::{self, ClientAddress, DispatchError, HostKind, PeerCertError, Properties};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+use std::cell::Cell;
+
+/// Properties as this host answers them.
+pub struct HostProperties;
+
+impl Properties for HostProperties {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+}
+
+thread_local! {
+    static KIND: Cell<Option<HostKind>> = const { Cell::new(None) };
+}
+
+/// Finds out which gateway this is and remembers it for the worker (call from `on_configure`).
+pub fn detect() -> HostKind {
+    let kind = gateway::detect(&HostProperties);
+    KIND.with(|k| k.set(Some(kind)));
+    kind
+}
+
+/// Which gateway this is (detected at configure time; detected now if it was not).
+#[allow(dead_code)] // first users: outbound calls (remote JWKS, introspection), mTLS
+pub fn kind() -> HostKind {
+    KIND.with(|k| k.get()).unwrap_or_else(detect)
+}
+
+/// The client's address as the gateway saw the connection (`source.address`, or `ngx.remote_addr`).
+#[allow(dead_code)] // first users: risk features (source IP), audit
+pub fn client_address() -> Option<ClientAddress> {
+    gateway::client_address(&HostProperties)
+}
+
+/// SHA-256 of the client certificate; on Kong always "unavailable on this gateway", so a
+/// certificate-bound token is refused there rather than let through unchecked.
+#[allow(dead_code)] // first user: mTLS-bound tokens (RFC 8705)
+pub fn peer_certificate_sha256() -> Result<Option<[u8; 32]>, PeerCertError> {
+    gateway::peer_certificate_sha256(kind(), &HostProperties)
+}
+
+/// The HTTP status of the outbound call being answered (`on_http_call_response`), or why there is
+/// none (Kong reports connection failures in `:dispatch_status`).
+#[allow(dead_code)] // first users: remote JWKS, introspection
+pub fn call_outcome() -> Result<u16, DispatchError> {
+    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default();
+    gateway::dispatch_outcome(&headers)
+}
