@@ -94,10 +94,10 @@ impl RemoteJwks {
                 "must be between 1 and 86400",
             ));
         }
-        if !(1..=cfg.jwks_refresh_s.max(1)).contains(&cfg.jwks_min_refetch_s) {
+        if !(1..=86_400).contains(&cfg.jwks_min_refetch_s) {
             return Err(ConfigError::new(
                 format!("{at}.jwks_min_refetch_s"),
-                "must be between 1 and jwks_refresh_s",
+                "must be between 1 and 86400",
             ));
         }
         let source = if let Some(uri) = &cfg.jwks_uri {
@@ -136,7 +136,8 @@ impl RemoteJwks {
         Ok(Some(RemoteJwks {
             source,
             refresh_s: cfg.jwks_refresh_s,
-            min_refetch_s: cfg.jwks_min_refetch_s,
+            // Never rarer than the scheduled refresh.
+            min_refetch_s: cfg.jwks_min_refetch_s.min(cfg.jwks_refresh_s),
             lease_s,
             prefix,
             issuer: cfg.issuer.clone(),
@@ -492,7 +493,7 @@ mod tests {
         let e = err(r#","jwks_uri":{"url":"https://idp/keys"},"jwks_refresh_s":0"#);
         assert_eq!(e.field, "providers[0].jwks_refresh_s");
         let e = err(
-            r#","jwks_uri":{"url":"https://idp/keys"},"jwks_refresh_s":10,"jwks_min_refetch_s":11"#,
+            r#","jwks_uri":{"url":"https://idp/keys"},"jwks_refresh_s":10,"jwks_min_refetch_s":0"#,
         );
         assert_eq!(e.field, "providers[0].jwks_min_refetch_s");
         let e = err(r#","jwks_uri":{"url":"ftp://idp/keys"}"#);
