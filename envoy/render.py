@@ -42,8 +42,12 @@ def render(
     admin_port: int = 9901,
     upstream_host: str = "127.0.0.1",
     upstream_port: int = 8080,
+    idp_port: int | None = None,
 ) -> str:
-    """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim)."""
+    """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim).
+
+    `idp_port`: adds the cluster `idp` (127.0.0.1:idp_port) for remote JWKS, discovery and introspection.
+    """
     text = config if isinstance(config, str) else json.dumps(config, separators=(",", ":"))
     tmpl = string.Template(TEMPLATE.read_text())
     return tmpl.substitute(
@@ -53,7 +57,23 @@ def render(
         admin_port=int(admin_port),
         upstream_host=upstream_host,
         upstream_port=int(upstream_port),
+        extra_clusters=idp_cluster(idp_port) if idp_port else "",
     )
+
+
+def idp_cluster(port: int, name: str = "idp") -> str:
+    """A plain-HTTP cluster to an IdP on 127.0.0.1 (the demo IdP; a real one needs TLS, see README)."""
+    return f"""  - name: {name}
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: {name}
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address: {{ address: 127.0.0.1, port_value: {int(port)} }}
+"""
 
 
 class EnvoyFailed(RuntimeError):
@@ -186,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--admin-port", type=int, default=9901)
     ap.add_argument("--upstream-host", default="127.0.0.1")
     ap.add_argument("--upstream-port", type=int, default=8080)
+    ap.add_argument("--idp-port", type=int, default=None, help="add the `idp` cluster to 127.0.0.1:PORT")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     a = ap.parse_args(argv)
     out = render(
@@ -195,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         admin_port=a.admin_port,
         upstream_host=a.upstream_host,
         upstream_port=a.upstream_port,
+        idp_port=a.idp_port,
     )
     if a.output:
         Path(a.output).write_text(out)

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""`make run`: Warden in a real Envoy in front of the echo upstream, with ready-to-paste curl commands.
+"""`make run`: Warden in a real Envoy in front of the echo upstream, with a real IdP, and ready-to-paste
+curl commands.
 
-1. a dev signing key and its JWKS (`warden token keygen`), kept in .run/ across runs;
-2. the demo config (examples/demo/warden.template.json + that JWKS) at .run/warden.json, checked
+1. the demo IdP (examples/idp/server.js, node oidc-provider) on 127.0.0.1:9000: Warden fetches its
+   JWKS (remote JWKS, refreshed, one fetch for all workers) and introspects its opaque tokens;
+2. a dev signing key and its JWKS (`warden token keygen`), kept in .run/ across runs, for a second,
+   inline-key provider (tokens minted offline with `warden token mint`: expired, missing a scope);
+3. the demo config (examples/demo/warden.template.json + both providers) at .run/warden.json, checked
    with `warden check`;
-3. the echo upstream (examples/upstream/echo.py) and Envoy (envoy/render.py bootstrap), detached;
-4. tokens minted with `warden token mint`: valid, expired, missing a scope;
-5. each demo request is sent once to prove it behaves, then the curl commands are printed;
-6. stays in the foreground, printing the audit lines, until Ctrl-C; then stops both children.
+4. the echo upstream (examples/upstream/echo.py) and Envoy (envoy/render.py bootstrap), detached;
+5. each demo request is sent once to prove it behaves, then the walk-through is printed;
+6. stays in the foreground, printing the audit lines, until Ctrl-C; then stops every child.
 
 `--check` stops after step 5 (used by the tests, with free ports). Standard library only.
 """
@@ -29,7 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
+sys.path.insert(0, str(ROOT / "examples" / "idp"))
 
+import idp as demo_idp  # noqa: E402
 import render  # noqa: E402
 
 CLI = ROOT / "target" / "release" / "warden"
@@ -86,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listen-port", type=int, default=10000)
     ap.add_argument("--admin-port", type=int, default=9901)
     ap.add_argument("--upstream-port", type=int, default=8080)
+    ap.add_argument("--idp-port", type=int, default=9000)
     ap.add_argument("--workdir", default=str(ROOT / ".run"))
     ap.add_argument("--check", action="store_true", help="verify the demo requests, then stop")
     a = ap.parse_args(argv)
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for f, hint in ((CLI, "make build"), (WASM, "make build"), (render.DEFAULT_ENVOY, "make setup")):
         if not f.exists():
             raise SystemExit(f"{f} missing: run `{hint}`")
-    busy = [p for p in (a.listen_port, a.admin_port, a.upstream_port) if not port_free(p)]
+    busy = [p for p in (a.listen_port, a.admin_port, a.upstream_port, a.idp_port) if not port_free(p)]
     if busy:
         raise SystemExit(f"port(s) {busy} on 127.0.0.1 are in use: is another demo running?")
 
@@ -103,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (key.exists() and jwks.exists()):
         cli("token", "keygen", "--alg", "ES256", "--kid", "dev-1", "--private", str(key), "--jwks", str(jwks))
     config = json.loads(TEMPLATE.read_text())
-    config["providers"][0]["jwks"] = json.loads(jwks.read_text())
+    issuer = f"http://127.0.0.1:{a.idp_port}"
+    oidc = config["providers"][0]
+    oidc["issuer"] = issuer
+    oidc["jwks_uri"]["url"] = f"{issuer}/jwks"
+    oidc["introspection"]["endpoint"]["url"] = f"{issuer}/token/introspection"
+    config["providers"][1]["jwks"] = json.loads(jwks.read_text())
     config_path = run / "warden.json"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     say(f"config: {config_path}  ->  {cli('check', str(config_path)).splitlines()[0]}")
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             listen_port=a.listen_port,
             admin_port=a.admin_port,
             upstream_port=a.upstream_port,
+            idp_port=a.idp_port,
         )
     )
     log_path = run / "envoy.log"
@@ -130,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     upstream_log.close()
     envoy = render.Envoy(bootstrap=bootstrap, log_path=log_path, concurrency=2)
+    (run / "idp.log").write_text("")
+    idp = demo_idp.DemoIdP(port=a.idp_port, log_path=run / "idp.log")
 
     def stop(*_: object) -> None:
         envoy.stop()
+        idp.stop()
         if upstream.poll() is None:
             os.killpg(upstream.pid, signal.SIGTERM)
             try:
@@ -142,9 +157,22 @@ def main(argv: list[str] | None = None) -> int:
                 upstream.wait()
 
     try:
+        idp.start()
         wait_http(f"http://127.0.0.1:{a.upstream_port}/")
         envoy.start().wait_ready()
         base = f"http://127.0.0.1:{a.listen_port}"
+
+        # Tokens from the real IdP: an agent's (client credentials), an agent acting for alice (token
+        # exchange, RFC 8693), an opaque one (introspection). The keys arrive within a second of start.
+        agent = idp.token(scope="orders:read orders:write")
+        delegated = idp.exchange(idp.user_token("alice"), scope="orders:read")
+        opaque = idp.token(scope="orders:read", resource=demo_idp.OPAQUE_RESOURCE)
+        deadline = time.monotonic() + 15
+        while http("GET", base + "/orders/1", {"Authorization": f"Bearer {agent}"})[0] != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the IdP's keys did not arrive in Envoy; log: {log_path}")
+            time.sleep(0.25)
+        time.sleep(0.6)  # the other workers install the fetched keys on their next tick (250 ms)
 
         def mint(*extra: str) -> str:
             return cli("token", "mint", "--key", str(key), "--iss", ISS, "--aud", AUD, "--sub", "alice",
@@ -155,24 +183,31 @@ def main(argv: list[str] | None = None) -> int:
         read_only = mint("--scope", "orders:read", "--expires-in", "3600")
 
         demos = [
+            ("IdP token of demo-agent: 200, the upstream sees x-auth-subject: demo-agent",
+             "GET", "/orders/42", {"Authorization": f"Bearer {agent}"}, 200, "$AGENT", "demo-agent"),
+            ("delegated token (demo-agent acting for alice): 200, x-auth-subject: alice",
+             "GET", "/orders/42", {"Authorization": f"Bearer {delegated}"}, 200, "$DELEGATED", "alice"),
+            ("opaque token, checked by introspection at the IdP: 200",
+             "GET", "/orders/42", {"Authorization": f"Bearer {opaque}"}, 200, "$OPAQUE", "demo-agent"),
             ("valid token: 200, the upstream echoes x-auth-subject/tenant/client/scopes",
-             "GET", "/orders/42", {"Authorization": f"Bearer {valid}"}, 200, "$VALID"),
+             "GET", "/orders/42", {"Authorization": f"Bearer {valid}"}, 200, "$VALID", "alice"),
             ("expired token: 401 invalid_token",
-             "GET", "/orders/42", {"Authorization": f"Bearer {expired}"}, 401, "$EXPIRED"),
+             "GET", "/orders/42", {"Authorization": f"Bearer {expired}"}, 401, "$EXPIRED", None),
             ("token without orders:write: 403 insufficient_scope",
-             "POST", "/orders", {"Authorization": f"Bearer {read_only}"}, 403, "$READ_ONLY"),
+             "POST", "/orders", {"Authorization": f"Bearer {read_only}"}, 403, "$READ_ONLY", None),
             ("no token: 401 with WWW-Authenticate: Bearer realm=\"warden\"",
-             "GET", "/orders/42", {}, 401, None),
+             "GET", "/orders/42", {}, 401, None, None),
             ("spoofed x-auth-subject: stripped, the upstream sees alice",
-             "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-Auth-Subject": "admin"}, 200, "$VALID"),
-            ("public route: no token needed", "GET", "/health", {}, 200, None),
+             "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-Auth-Subject": "admin"}, 200, "$VALID",
+             "alice"),
+            ("public route: no token needed", "GET", "/health", {}, 200, None, None),
         ]
         failures = 0
-        for title, method, path, headers, want, _ in demos:
+        for title, method, path, headers, want, _, subject in demos:
             status, rh, body = http(method, base + path, headers)
             ok = status == want
-            if ok and "X-Auth-Subject" in headers:
-                ok = json.loads(body)["headers"].get("x-auth-subject") == "alice"
+            if ok and subject:
+                ok = json.loads(body)["headers"].get("x-auth-subject") == subject
             failures += not ok
             say(f"  [{'ok' if ok else 'FAIL'}] {status} {method} {path}  ({title})")
             if not ok:
@@ -185,11 +220,42 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         say("\nWarden is running: Envoy on " + base + f" (admin http://127.0.0.1:{a.admin_port}), "
-            f"echo upstream on 127.0.0.1:{a.upstream_port}.\n\nPaste these into another shell:\n")
+            f"echo upstream on 127.0.0.1:{a.upstream_port}, demo IdP on {issuer} (log {run / 'idp.log'}).\n\n"
+            "Paste these into another shell:\n")
+        say("# 1. A token from the IdP as the AI agent `demo-agent` (client credentials, JWT access token):")
+        say(f"AGENT=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials "
+            f"-d 'scope=orders:read orders:write' {issuer}/token | python3 -c 'import json,sys; "
+            f"print(json.load(sys.stdin)[\"access_token\"])')")
+        say(f"curl -s -H \"Authorization: Bearer $AGENT\" {base}/orders/42   "
+            "# the echo shows x-auth-subject: demo-agent, x-auth-tenant: acme")
+        say("#    (x-auth-risk-score appears here once risk scoring is enabled in the config)\n")
+        say("# 2. A delegated token: demo-agent acting for the user alice (RFC 8693 token exchange).")
+        say("#    alice's own token stands for a browser login (the demo IdP's loopback admin API):")
+        say(f"ALICE=$(curl -s -X POST -d '{{\"sub\":\"alice\"}}' {issuer}/admin/user-token | "
+            "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        say(f"DELEGATED=$(curl -s -u demo-agent:demo-agent-secret "
+            f"-d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token=$ALICE "
+            f"-d subject_token_type=urn:ietf:params:oauth:token-type:access_token -d scope=orders:read "
+            f"{issuer}/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        say(f"curl -s -H \"Authorization: Bearer $DELEGATED\" {base}/orders/42   "
+            "# x-auth-subject: alice (the token's act claim names demo-agent)\n")
+        say("# 3. An opaque token (resource urn:warden:orders-api:opaque): Warden asks the IdP (RFC 7662).")
+        say(f"OPAQUE=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials "
+            f"-d scope=orders:read -d resource={demo_idp.OPAQUE_RESOURCE} {issuer}/token | "
+            "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        say(f"curl -s -H \"Authorization: Bearer $OPAQUE\" {base}/orders/42")
+        say(f"curl -s -u demo-agent:demo-agent-secret -d token=$OPAQUE {issuer}/token/revocation  "
+            "# revoke a token: refused if Warden has not seen it yet; a token already accepted stays "
+            "accepted until its exp (active answers are cached per worker)\n")
+        say("# 4. Step-up (RFC 9470): STEP-UP WALK-THROUGH GOES HERE once risk scoring / step-up routes land")
+        say("#    (a risky request answered 401 insufficient_user_authentication with acr_values).\n")
+        say("# 5. Key rotation at the IdP (new kid; Warden picks it up without a restart):")
+        say(f"curl -s -X POST {issuer}/admin/rotate\n")
+        say("# Offline tokens of the second (inline-key) provider, minted with the warden CLI:")
         say(f"VALID={shlex.quote(valid)}")
         say(f"EXPIRED={shlex.quote(expired)}")
         say(f"READ_ONLY={shlex.quote(read_only)}\n")
-        for title, method, path, headers, _, var in demos:
+        for title, method, path, headers, _, var, _ in demos[3:]:
             parts = ["curl -si"]
             if method != "GET":
                 parts.append(f"-X {method} -H 'content-type: application/json' -d '{{}}'")
@@ -205,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         with open(log_path, errors="replace") as logf:
             logf.seek(0, os.SEEK_END)
-            while envoy.proc and envoy.proc.poll() is None and upstream.poll() is None:
+            while (envoy.proc and envoy.proc.poll() is None and upstream.poll() is None
+                   and idp.proc and idp.proc.poll() is None):
                 line = logf.readline()
                 if not line:
                     time.sleep(0.2)
@@ -219,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("\nstopping")
         return 0
-    except render.EnvoyFailed as e:
+    except (render.EnvoyFailed, demo_idp.IdpError) as e:
         say(str(e))
         return 1
     finally:

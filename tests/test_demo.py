@@ -21,18 +21,18 @@ def free_ports(n: int) -> list[int]:
 
 
 def test_demo_check(tmp_path):
-    listen, admin, up = free_ports(3)
+    listen, admin, up, idp = free_ports(4)
     res = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "run_demo.py"), "--check",
-         "--listen-port", str(listen), "--admin-port", str(admin), "--upstream-port", str(up),
+         "--listen-port", str(listen), "--admin-port", str(admin), "--upstream-port", str(up), "--idp-port", str(idp),
          "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=180, check=False,
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert out.count("[ok]") == 6 and "FAIL" not in out, out
+    assert out.count("[ok]") == 9 and "FAIL" not in out, out
     assert "demo check passed" in out
     # The demo's children are gone.
-    for port in (listen, up):
+    for port in (listen, up, idp):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after the demo"

@@ -37,7 +37,11 @@ pub fn run(args: &CheckArgs) -> Result<Report, String> {
             format!("{}: {}", p.name, algs.join(" "))
         })
         .collect();
-    let keys: usize = config.providers.iter().map(|p| p.jwks.keys.len()).sum();
+    let keys: usize = config
+        .providers
+        .iter()
+        .map(|p| p.jwks.as_ref().map_or(0, |j| j.keys.len()))
+        .sum();
     let api_keys = config.api_keys.as_ref().map_or(0, |k| k.keys.len());
     let mode = config.mode.as_str();
     let mut line = format!(

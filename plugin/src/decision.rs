@@ -119,6 +119,16 @@ impl Engine {
                     "duplicate issuer",
                 ));
             }
+            if provider.introspection.is_some()
+                && providers
+                    .iter()
+                    .any(|o: &Provider| o.introspection.is_some())
+            {
+                return Err(ConfigError::new(
+                    format!("providers[{i}].introspection"),
+                    "only one provider may introspect opaque tokens",
+                ));
+            }
             providers.push(provider);
         }
         let api_keys = c.api_keys.as_ref().map(ApiKeyStore::compile).transpose()?;
@@ -154,15 +164,26 @@ impl Engine {
         let matched = self.routes.find(req.method, req.path);
         let route_name = matched.as_ref().map(|m| m.route.name.clone());
         let mut cache_hit = false;
+        let mut failed_open = false;
 
         let outcome: Result<Option<Identity>, Denial> = (|| {
+            // The operator chose to forward, without identity, what the IdP cannot vouch for now.
+            let mut authenticate = || match self.authenticate(req, cache, &mut cache_hit) {
+                Err(Denial::Unavailable { .. }) if self.fails_open(req) => {
+                    failed_open = true;
+                    Ok(None)
+                }
+                other => other.map(Some),
+            };
             let Some(m) = &matched else {
-                return self.authenticate(req, cache, &mut cache_hit).map(Some);
+                return authenticate();
             };
             if m.route.anonymous {
                 return Ok(None);
             }
-            let identity = self.authenticate(req, cache, &mut cache_hit)?;
+            let Some(identity) = authenticate()? else {
+                return Ok(None);
+            };
             let missing = authz::missing_scopes(&m.route.scopes, &identity);
             if !missing.is_empty() {
                 return Err(Denial::InsufficientScope(m.route.scopes.join(" ")));
@@ -171,6 +192,9 @@ impl Engine {
         })();
 
         let (verdict, reason, identity, reply) = match outcome {
+            Ok(identity) if failed_open => {
+                (Verdict::Allow, "idp_unavailable_fail_open", identity, None)
+            }
             Ok(identity) => (Verdict::Allow, "ok", identity, None),
             Err(denial) => (
                 Verdict::Deny,
@@ -214,10 +238,40 @@ impl Engine {
                 Some(store) => store.authenticate(key).map_err(Denial::InvalidToken),
                 None => Err(Denial::InvalidRequest(ExtractError::Malformed)),
             },
-            Ok(Presented::Bearer(token)) => self
-                .verify_token(token, req.now_s, cache, cache_hit)
-                .map(|c| Identity::from_claims(&c))
-                .map_err(Denial::InvalidToken),
+            Ok(Presented::Bearer(token)) => {
+                match self.verify_token(token, req.now_s, cache, cache_hit) {
+                    Ok(c) => Ok(Identity::from_claims(&c)),
+                    Err(why) if why.is_unavailable() => {
+                        let p = self.provider_of(token);
+                        let u = p.map(|p| p.unavailable.clone()).unwrap_or_default();
+                        Err(Denial::Unavailable {
+                            why,
+                            status: u.status,
+                            retry_after_s: u.retry_after_s,
+                        })
+                    }
+                    Err(why) => Err(Denial::InvalidToken(why)),
+                }
+            }
+        }
+    }
+
+    /// The provider answerable for a token: its issuer's, or the introspecting one for opaque tokens.
+    fn provider_of(&self, token: &str) -> Option<&Provider> {
+        match jwt::parse(token) {
+            Ok(parsed) => parsed
+                .issuer
+                .as_deref()
+                .and_then(|iss| self.providers.iter().find(|p| p.issuer == iss)),
+            Err(_) => self.providers.iter().find(|p| p.introspection.is_some()),
+        }
+    }
+
+    /// Whether the request's provider fails open when the IdP is unavailable.
+    fn fails_open(&self, req: &Request<'_>) -> bool {
+        match extract::extract(req.headers, None) {
+            Ok(Presented::Bearer(token)) => self.provider_of(token).is_some_and(|p| p.fail_open),
+            _ => false,
         }
     }
 
@@ -240,7 +294,18 @@ impl Engine {
             *cache_hit = true;
             return Ok(claims);
         }
-        let parsed = jwt::parse(token)?;
+        if let Some(why) = cache.refused(&key, now_s) {
+            return Err(why);
+        }
+        let parsed = match jwt::parse(token) {
+            // An opaque token the adapter has not introspected (yet): nobody can vouch for it.
+            Err(TokenError::Malformed)
+                if self.providers.iter().any(|p| p.introspection.is_some()) =>
+            {
+                return Err(TokenError::IdpUnavailable)
+            }
+            other => other?,
+        };
         let provider = parsed
             .issuer
             .as_deref()

@@ -139,6 +139,11 @@ impl Service {
         }
     }
 
+    /// Timeout of one call, milliseconds.
+    pub fn timeout_ms(&self) -> u64 {
+        self.timeout_ms
+    }
+
     /// The path and query of the configured URL.
     pub fn path(&self) -> &str {
         &self.path

@@ -16,6 +16,15 @@ pub enum Denial {
     InvalidToken(TokenError),
     /// The route needs these scopes (space-separated).
     InsufficientScope(String),
+    /// The token cannot be checked now: the IdP's keys or introspection are unavailable.
+    Unavailable {
+        /// Why (audit reason).
+        why: TokenError,
+        /// Reply status (5xx).
+        status: u16,
+        /// `Retry-After`, seconds.
+        retry_after_s: u64,
+    },
 }
 
 impl Denial {
@@ -26,11 +35,20 @@ impl Denial {
             Denial::InvalidRequest(e) => e.as_str(),
             Denial::InvalidToken(e) => e.as_str(),
             Denial::InsufficientScope(_) => "insufficient_scope",
+            Denial::Unavailable { why, .. } => why.as_str(),
         }
     }
 
     /// The reply the client gets.
     pub fn reply(&self, request_id: &str) -> LocalReply {
+        if let Denial::Unavailable {
+            status,
+            retry_after_s,
+            ..
+        } = self
+        {
+            return unavailable(*status, *retry_after_s, request_id);
+        }
         let (status, challenge, error, description) = match self {
             Denial::NoCredential => (
                 401,
@@ -56,6 +74,7 @@ impl Denial {
                 "insufficient_scope",
                 "the access token lacks a required scope",
             ),
+            Denial::Unavailable { .. } => return unavailable(503, 0, request_id),
         };
         let body = serde_json::json!({
             "error": error,
@@ -72,5 +91,24 @@ impl Denial {
             ],
             body,
         }
+    }
+}
+
+/// The answer while the IdP cannot be reached: no `WWW-Authenticate` (the token is not at fault).
+fn unavailable(status: u16, retry_after_s: u64, request_id: &str) -> LocalReply {
+    let body = serde_json::json!({
+        "error": "temporarily_unavailable",
+        "error_description": "the token cannot be checked now; retry later",
+        "request_id": request_id,
+    })
+    .to_string();
+    LocalReply {
+        status,
+        headers: vec![
+            ("retry-after".into(), retry_after_s.to_string()),
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body,
     }
 }

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod remote;
 mod strict;
 
 /// The whole filter config, as the operator writes it.
@@ -61,8 +62,38 @@ pub struct ProviderConfig {
     pub issuer: String,
     /// Accepted `aud` values; a token must carry at least one of them.
     pub audiences: Vec<String>,
-    /// The provider's public keys, inline (a JWKS document: `{"keys": [...]}`).
-    pub jwks: JwksConfig,
+    /// The provider's public keys, inline (a JWKS document: `{"keys": [...]}`). Exactly one of
+    /// `jwks`, `jwks_uri` and `discovery` (or none, for an introspection-only provider).
+    #[serde(default)]
+    pub jwks: Option<JwksConfig>,
+    /// The provider's JWKS, fetched from this URL (and refreshed) by the gateway.
+    #[serde(default)]
+    pub jwks_uri: Option<crate::outbound::ServiceConfig>,
+    /// Find the JWKS through `{issuer}/.well-known/openid-configuration` (its `issuer` must match).
+    #[serde(default)]
+    pub discovery: bool,
+    /// Discovery: the Envoy cluster reaching the issuer's host.
+    #[serde(default)]
+    pub envoy_cluster: Option<String>,
+    /// Discovery: the Kong `host:port` of the issuer (default: the issuer URL's host and port).
+    #[serde(default)]
+    pub kong_address: Option<String>,
+    /// Remote keys: refetch every this many seconds.
+    #[serde(default = "remote::default_jwks_refresh_s")]
+    pub jwks_refresh_s: u64,
+    /// Remote keys: smallest interval between two fetches caused by an unknown `kid`.
+    #[serde(default = "remote::default_jwks_min_refetch_s")]
+    pub jwks_min_refetch_s: u64,
+    /// The reply while keys (or introspection) are unavailable; default 503 with `Retry-After: 5`.
+    #[serde(default)]
+    pub unavailable: Option<remote::UnavailableConfig>,
+    /// Forward requests (without identity) while keys or introspection are unavailable, instead
+    /// of the `unavailable` reply. The operator's choice; off by default.
+    #[serde(default)]
+    pub fail_open: bool,
+    /// Opaque tokens: check them at this introspection endpoint (RFC 7662).
+    #[serde(default)]
+    pub introspection: Option<remote::IntrospectionConfig>,
     /// Allow-list of JWS algorithms; default: what the configured keys support.
     #[serde(default)]
     pub algorithms: Option<Vec<Algorithm>>,

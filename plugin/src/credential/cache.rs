@@ -1,6 +1,6 @@
 //! Verified-token cache, one per worker: a hit skips the signature, never the claim checks.
 
-use super::Claims;
+use super::{Claims, TokenError};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 use std::num::NonZeroUsize;
@@ -12,6 +12,9 @@ pub const DEFAULT_CAPACITY: usize = 4096;
 /// A bounded LRU of verified tokens, keyed by the SHA-256 of the token (never the token itself).
 pub struct TokenCache {
     lru: LruCache<[u8; 32], Arc<Claims>>,
+    /// Tokens refused without a local check (introspection said inactive, or the IdP was
+    /// unreachable), until a time: (until_s, why). Bounded like `lru`.
+    refused: LruCache<[u8; 32], (u64, TokenError)>,
     hits: u64,
     misses: u64,
 }
@@ -24,8 +27,10 @@ pub fn key_of(token: &str) -> [u8; 32] {
 impl TokenCache {
     /// A cache holding at most `capacity` tokens (at least one).
     pub fn new(capacity: usize) -> TokenCache {
+        let cap = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
         TokenCache {
-            lru: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)),
+            lru: LruCache::new(cap),
+            refused: LruCache::new(cap),
             hits: 0,
             misses: 0,
         }
@@ -55,14 +60,41 @@ impl TokenCache {
         self.lru.put(key, claims);
     }
 
+    /// Refuses a token (`why`) until `until_s` (inclusive) without checking it again.
+    pub fn refuse(&mut self, key: [u8; 32], until_s: u64, why: TokenError) {
+        self.lru.pop(&key);
+        self.refused.put(key, (until_s, why));
+    }
+
+    /// Why a token is refused at `now_s`, if it was refused recently.
+    pub fn refused(&mut self, key: &[u8; 32], now_s: u64) -> Option<TokenError> {
+        match self.refused.get(key) {
+            Some((until, why)) if now_s <= *until => Some(*why),
+            Some(_) => {
+                self.refused.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Whether the cache can answer for a token at `now_s` (accepted and unexpired, or refused).
+    pub fn knows(&self, key: &[u8; 32], now_s: u64) -> bool {
+        self.lru.peek(key).is_some_and(|c| now_s <= c.exp)
+            || self
+                .refused
+                .peek(key)
+                .is_some_and(|(until, _)| now_s <= *until)
+    }
+
     /// Entries held now.
     pub fn len(&self) -> usize {
-        self.lru.len()
+        self.lru.len().saturating_add(self.refused.len())
     }
 
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
-        self.lru.is_empty()
+        self.lru.is_empty() && self.refused.is_empty()
     }
 
     /// (hits, misses) since creation.

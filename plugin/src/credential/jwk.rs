@@ -17,6 +17,15 @@ pub struct VerifyingKey {
     key: KeyMaterial,
 }
 
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
 enum KeyMaterial {
     Rs256(RS256PublicKey),
     Rs384(RS384PublicKey),

@@ -1,14 +1,19 @@
 //! One JWT access token against its provider: strict compact parsing, RFC 8725 header rules,
 //! key choice by `kid` among configured keys only, signature (jwt-simple), then the claim checks.
 
+use super::introspection::Introspector;
 use super::jwk::{self, VerifyingKey};
+use super::jwks::RemoteJwks;
 use super::{Claims, TokenError};
+use crate::config::remote::UnavailableConfig;
 use crate::config::{Algorithm, ClaimsMapping, ConfigError, ProviderConfig};
 use base64::Engine as _;
 use jwt_simple::prelude::{Audiences, JWTClaims, UnixTimeStamp, VerificationOptions};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Largest token accepted, in bytes. Larger ones are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -23,8 +28,21 @@ pub struct Provider {
     /// Exact `iss`.
     pub issuer: String,
     audiences: HashSet<String>,
-    keys: Vec<VerifyingKey>,
-    algorithms: Vec<Algorithm>,
+    /// The keys in use: the inline ones, or the last good remote set (empty until it arrives).
+    /// Each worker compiles its own provider, so this is the worker's view of the keys.
+    keys: RwLock<Arc<Vec<VerifyingKey>>>,
+    /// The configured allow-list (what a fetched key may serve).
+    allowed: Vec<Algorithm>,
+    /// Where remote keys come from (`jwks_uri` or discovery); `None` for inline keys.
+    pub remote: Option<RemoteJwks>,
+    /// Introspection of opaque tokens.
+    pub introspection: Option<Introspector>,
+    /// The reply while keys or introspection are unavailable.
+    pub unavailable: UnavailableConfig,
+    /// Forward (without identity) instead of `unavailable`.
+    pub fail_open: bool,
+    /// A token named a `kid` the remote keys lack: the adapter asks for an early refetch.
+    refetch: AtomicBool,
     clock_skew_s: u64,
     max_lifetime_s: Option<u64>,
     require_typ: Option<String>,
@@ -181,53 +199,79 @@ impl Provider {
             Some(list) => list.clone(),
             None => Algorithm::ALL.to_vec(),
         };
+        let remote = RemoteJwks::compile(cfg, at)?;
+        let introspection = cfg
+            .introspection
+            .as_ref()
+            .map(|i| Introspector::compile(i, &format!("{at}.introspection")))
+            .transpose()?;
+        let unavailable = cfg.unavailable.clone().unwrap_or_default();
+        if cfg.fail_open && cfg.unavailable.is_some() {
+            return Err(ConfigError::new(
+                format!("{at}.fail_open"),
+                "choose `unavailable` or `fail_open`, not both",
+            ));
+        }
+        if !(500..=599).contains(&unavailable.status) || unavailable.retry_after_s > 3600 {
+            return Err(ConfigError::new(
+                format!("{at}.unavailable"),
+                "status must be 5xx and retry_after_s at most 3600",
+            ));
+        }
         let mut keys: Vec<VerifyingKey> = Vec::new();
-        for (i, key) in cfg.jwks.keys.iter().enumerate() {
-            match jwk::load(key, &allowed) {
-                Ok(jwk::Loaded::Keys(mut k)) => {
-                    // A token's `kid` must name one key (RFC 7517 §4.5), not a set to try.
-                    let kid = k.first().and_then(|k| k.kid.as_deref());
-                    if kid.is_some() && keys.iter().any(|o| o.kid.as_deref() == kid) {
-                        return Err(ConfigError::new(
-                            format!("{at}.jwks.keys[{i}].kid"),
-                            "duplicate kid",
-                        ));
+        match &cfg.jwks {
+            Some(jwks) => {
+                for (i, key) in jwks.keys.iter().enumerate() {
+                    match jwk::load(key, &allowed) {
+                        Ok(jwk::Loaded::Keys(mut k)) => {
+                            // A token's `kid` must name one key (RFC 7517 §4.5), not a set to try.
+                            let kid = k.first().and_then(|k| k.kid.as_deref());
+                            if kid.is_some() && keys.iter().any(|o| o.kid.as_deref() == kid) {
+                                return Err(ConfigError::new(
+                                    format!("{at}.jwks.keys[{i}].kid"),
+                                    "duplicate kid",
+                                ));
+                            }
+                            keys.append(&mut k)
+                        }
+                        Ok(jwk::Loaded::Skipped(_)) => {}
+                        Err(e) => return Err(ConfigError::new(format!("{at}.jwks.keys[{i}]"), e)),
                     }
-                    keys.append(&mut k)
                 }
-                Ok(jwk::Loaded::Skipped(_)) => {}
-                Err(e) => return Err(ConfigError::new(format!("{at}.jwks.keys[{i}]"), e)),
+                if keys.is_empty() {
+                    return Err(ConfigError::new(
+                        format!("{at}.jwks.keys"),
+                        "no usable signing key for the allowed algorithms",
+                    ));
+                }
+                // A shared secret beside public keys invites algorithm confusion and the publication
+                // of the secret with the public set: an HMAC issuer gets a provider of its own.
+                if keys.iter().any(is_hmac) && !keys.iter().all(is_hmac) {
+                    return Err(ConfigError::new(
+                        format!("{at}.jwks.keys"),
+                        "mixes shared secrets (`oct`) with public keys; configure them as separate providers",
+                    ));
+                }
             }
+            None if remote.is_none() && introspection.is_none() => {
+                return Err(ConfigError::new(
+                    format!("{at}.jwks"),
+                    "one of `jwks`, `jwks_uri`, `discovery` or `introspection` is required",
+                ))
+            }
+            None => {}
         }
-        if keys.is_empty() {
-            return Err(ConfigError::new(
-                format!("{at}.jwks.keys"),
-                "no usable signing key for the allowed algorithms",
-            ));
-        }
-        // A shared secret beside public keys invites algorithm confusion and the publication of
-        // the secret with the public set: an HMAC issuer gets a provider of its own.
-        let is_hmac = |k: &VerifyingKey| {
-            matches!(
-                k.alg,
-                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-            )
-        };
-        if keys.iter().any(is_hmac) && !keys.iter().all(is_hmac) {
-            return Err(ConfigError::new(
-                format!("{at}.jwks.keys"),
-                "mixes shared secrets (`oct`) with public keys; configure them as separate providers",
-            ));
-        }
-        let mut algorithms: Vec<Algorithm> = keys.iter().map(|k| k.alg).collect();
-        algorithms.sort();
-        algorithms.dedup();
         Ok(Provider {
             name: cfg.name.clone(),
             issuer: cfg.issuer.clone(),
             audiences: cfg.audiences.iter().cloned().collect(),
-            keys,
-            algorithms,
+            keys: RwLock::new(Arc::new(keys)),
+            allowed,
+            remote,
+            introspection,
+            unavailable,
+            fail_open: cfg.fail_open,
+            refetch: AtomicBool::new(false),
             clock_skew_s: cfg.clock_skew_s,
             max_lifetime_s: cfg.max_lifetime_s,
             require_typ: cfg.require_typ.clone(),
@@ -235,9 +279,38 @@ impl Provider {
         })
     }
 
-    /// The algorithms this provider accepts (its keys' algorithms within the allow-list).
-    pub fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
+    /// The algorithms this provider accepts now (its keys' algorithms within the allow-list).
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        let mut algs: Vec<Algorithm> = self.keys().iter().map(|k| k.alg).collect();
+        algs.sort();
+        algs.dedup();
+        algs
+    }
+
+    /// The configured allow-list: what keys fetched later may serve.
+    pub fn allowed(&self) -> &[Algorithm] {
+        &self.allowed
+    }
+
+    fn keys(&self) -> Arc<Vec<VerifyingKey>> {
+        match self.keys.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Replaces the keys (a newer remote key set).
+    pub fn install_keys(&self, keys: Vec<VerifyingKey>) {
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut k) => *k = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    /// Whether a request saw an unknown `kid` since the last call (clears the flag).
+    pub fn take_refetch(&self) -> bool {
+        self.refetch.swap(false, Ordering::Relaxed)
     }
 
     /// Verifies the signature with a configured key and checks every claim rule at `now`.
@@ -249,11 +322,19 @@ impl Provider {
             (None, Some(_)) => return Err(TokenError::Typ),
             (None, None) => {}
         }
-        if !self.algorithms.contains(&parsed.alg) {
+        let keys = self.keys();
+        if self.remote.is_some() && keys.is_empty() {
+            return Err(TokenError::KeysUnavailable);
+        }
+        if !keys.iter().any(|k| k.alg == parsed.alg) {
+            if self.remote.is_some() && self.allowed.contains(&parsed.alg) {
+                // Perhaps a key the IdP published since the last fetch.
+                self.refetch.store(true, Ordering::Relaxed);
+                return Err(TokenError::UnknownKey);
+            }
             return Err(TokenError::Algorithm);
         }
-        let mut candidates = self
-            .keys
+        let mut candidates = keys
             .iter()
             .filter(|k| k.alg == parsed.alg)
             .filter(|k| match &parsed.kid {
@@ -262,6 +343,9 @@ impl Provider {
             })
             .peekable();
         if candidates.peek().is_none() {
+            if self.remote.is_some() {
+                self.refetch.store(true, Ordering::Relaxed);
+            }
             return Err(TokenError::UnknownKey);
         }
         let options = VerificationOptions {
@@ -334,6 +418,43 @@ impl Provider {
             None => Vec::new(),
         };
         let custom = raw.custom;
+        let Mapped {
+            client,
+            tenant,
+            scopes,
+        } = self.map_claims(&custom)?;
+        let subject = match raw.subject {
+            Some(s) => header_safe(&s)?.to_owned(),
+            None => client.clone().ok_or(TokenError::Claims)?,
+        };
+        Ok(Claims {
+            issuer: raw.issuer.unwrap_or_default(),
+            subject,
+            audiences,
+            exp,
+            nbf: raw.invalid_before.map(|t| t.as_secs()),
+            iat: raw.issued_at.map(|t| t.as_secs()),
+            jti: raw.jwt_id,
+            client,
+            tenant,
+            scopes,
+            provider: self.name.clone(),
+            extra: custom,
+        })
+    }
+}
+
+/// Client id, tenant and scopes, read by a provider's claim mapping.
+pub(crate) struct Mapped {
+    pub client: Option<String>,
+    pub tenant: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl Provider {
+    /// Client id, tenant and scopes from a token's (or introspection answer's) claims, by the
+    /// provider's claim mapping.
+    pub(crate) fn map_claims(&self, custom: &Map<String, Value>) -> Result<Mapped, TokenError> {
         let string_claim = |name: &str| -> Result<Option<String>, TokenError> {
             match custom.get(name) {
                 None | Some(Value::Null) => Ok(None),
@@ -356,25 +477,20 @@ impl Provider {
             .map(scopes_of)
             .transpose()?
             .unwrap_or_default();
-        let subject = match raw.subject {
-            Some(s) => header_safe(&s)?.to_owned(),
-            None => client.clone().ok_or(TokenError::Claims)?,
-        };
-        Ok(Claims {
-            issuer: raw.issuer.unwrap_or_default(),
-            subject,
-            audiences,
-            exp,
-            nbf: raw.invalid_before.map(|t| t.as_secs()),
-            iat: raw.issued_at.map(|t| t.as_secs()),
-            jti: raw.jwt_id,
+        Ok(Mapped {
             client,
             tenant,
             scopes,
-            provider: self.name.clone(),
-            extra: custom,
         })
     }
+}
+
+/// Whether a key is a shared secret (HMAC).
+pub(crate) fn is_hmac(k: &VerifyingKey) -> bool {
+    matches!(
+        k.alg,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    )
 }
 
 /// Scope claim: a space-separated string (`scope`) or an array of strings (`scp`).
@@ -401,7 +517,7 @@ fn scopes_of(v: &Value) -> Result<Vec<String>, TokenError> {
 }
 
 /// A claim that will travel in an upstream header must be short and printable.
-fn header_safe(s: &str) -> Result<&str, TokenError> {
+pub(crate) fn header_safe(s: &str) -> Result<&str, TokenError> {
     if s.len() > MAX_CLAIM_BYTES || s.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(TokenError::Claims);
     }

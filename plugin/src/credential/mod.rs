@@ -6,7 +6,9 @@
 pub mod api_key;
 pub mod cache;
 pub mod extract;
+pub mod introspection;
 pub mod jwk;
+pub mod jwks;
 pub mod jwt;
 
 use serde_json::{Map, Value};
@@ -48,9 +50,23 @@ pub enum TokenError {
     Claims,
     /// An API key that matches no configured key.
     UnknownApiKey,
+    /// Introspection says the token is not active (expired, revoked, unknown, or not for us).
+    Inactive,
+    /// The provider's remote keys have not arrived yet.
+    KeysUnavailable,
+    /// The introspection endpoint could not be reached or gave no usable answer.
+    IdpUnavailable,
 }
 
 impl TokenError {
+    /// Whether the token could not be checked at all (the IdP's fault, not the token's).
+    pub fn is_unavailable(self) -> bool {
+        matches!(
+            self,
+            TokenError::KeysUnavailable | TokenError::IdpUnavailable
+        )
+    }
+
     /// A stable name for audit records and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +87,9 @@ impl TokenError {
             TokenError::Audience => "audience",
             TokenError::Claims => "claims",
             TokenError::UnknownApiKey => "unknown_api_key",
+            TokenError::Inactive => "inactive",
+            TokenError::KeysUnavailable => "keys_unavailable",
+            TokenError::IdpUnavailable => "idp_unavailable",
         }
     }
 

@@ -31,7 +31,6 @@ pub fn detect() -> HostKind {
 }
 
 /// Which gateway this is (detected at configure time; detected now if it was not).
-#[allow(dead_code)] // first users: outbound calls (remote JWKS, introspection), mTLS
 pub fn kind() -> HostKind {
     KIND.with(|k| k.get()).unwrap_or_else(detect)
 }

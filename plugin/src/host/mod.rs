@@ -11,8 +11,14 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod fetch;
 pub mod gateway;
 pub mod shared;
+
+/// The gateway we run in (detected once at configure time).
+fn host_kind() -> HostKind {
+    gateway::kind()
+}
 
 proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(WardenRoot::default()) });
@@ -31,16 +37,36 @@ struct WardenRoot {
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
+    /// Remote key sets (JWKS, discovery) of this worker.
+    fetcher: fetch::KeyFetcher,
+    fast_tick: bool,
 }
 
-impl Context for WardenRoot {}
+fn now_s(t: SystemTime) -> u64 {
+    micros(t) / 1_000_000
+}
+
+impl Context for WardenRoot {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
+        if let Some(engine) = self.engine.clone() {
+            let now = now_s(self.get_current_time());
+            self.fetcher
+                .on_response(&engine, host_kind(), token, body_size, now);
+        }
+    }
+}
 
 impl RootContext for WardenRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let kind = gateway::detect();
-        match Engine::from_json(&bytes) {
+        match Engine::from_json(&bytes).and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
+                self.fetcher = fetch::KeyFetcher::new(&engine);
+                if self.fetcher.active() {
+                    self.fast_tick = true;
+                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
+                }
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.
                 self.cache = Rc::new(RefCell::new(TokenCache::default()));
@@ -61,8 +87,21 @@ impl RootContext for WardenRoot {
         }
     }
 
+    fn on_tick(&mut self) {
+        let Some(engine) = self.engine.clone() else {
+            return;
+        };
+        let now = now_s(self.get_current_time());
+        self.fetcher.tick(&engine, host_kind(), now);
+        if self.fast_tick && self.fetcher.all_installed() {
+            self.fast_tick = false;
+            let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
+        }
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenHttp {
+            introspecting: None,
             engine: self.engine.clone(),
             cache: Rc::clone(&self.cache),
             counter: Rc::clone(&self.counter),
@@ -76,13 +115,28 @@ impl RootContext for WardenRoot {
 }
 
 struct WardenHttp {
+    /// An introspection call in flight for this (paused) request.
+    introspecting: Option<fetch::Introspecting>,
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
     context_id: u32,
 }
 
-impl Context for WardenHttp {}
+impl Context for WardenHttp {
+    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _: usize) {
+        let (Some(started), Some(engine)) = (self.introspecting.take(), self.engine.clone()) else {
+            return;
+        };
+        let now = now_s(self.get_current_time());
+        if let Ok(mut cache) = self.cache.try_borrow_mut() {
+            fetch::introspected(&engine, started, body_size, now, &mut cache);
+        }
+        if let Action::Continue = self.decide() {
+            self.resume_http_request();
+        }
+    }
+}
 
 fn micros(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -103,6 +157,33 @@ impl WardenHttp {
 
 impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(engine) = self.engine.clone() else {
+            return self.fail_closed();
+        };
+        if !engine.providers().iter().any(|p| p.introspection.is_some()) {
+            return self.decide();
+        }
+        // An opaque token: ask the IdP first (the request waits), then decide from the cache.
+        let headers: Vec<(String, String)> = self
+            .get_http_request_headers_bytes()
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let now = now_s(self.get_current_time());
+        if let Ok(mut cache) = self.cache.try_borrow_mut() {
+            self.introspecting = fetch::introspect(&engine, host_kind(), &headers, now, &mut cache);
+        }
+        if self.introspecting.is_some() {
+            return Action::Pause;
+        }
+        self.decide()
+    }
+}
+
+impl WardenHttp {
+    /// Decides the request and applies the decision: `Continue` to forward it, `Pause` when a local
+    /// reply was sent.
+    fn decide(&mut self) -> Action {
         let Some(engine) = self.engine.clone() else {
             return self.fail_closed();
         };

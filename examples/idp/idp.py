@@ -1,0 +1,164 @@
+"""Starts and drives the demo IdP (examples/idp/server.js): used by `make run` and tests/test_idp*.py.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SERVER = HERE / "server.js"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+JWT_RESOURCE = "urn:warden:orders-api"
+OPAQUE_RESOURCE = "urn:warden:orders-api:opaque"
+
+
+class IdpError(RuntimeError):
+    pass
+
+
+def _basic(client_id: str, secret: str) -> str:
+    pair = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+@dataclass
+class DemoIdP:
+    """One demo IdP process on 127.0.0.1:port (issuer http://127.0.0.1:port)."""
+
+    port: int
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    node: str = field(default_factory=lambda: shutil.which("node") or "node")
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "DemoIdP":
+        if not (HERE / "node_modules" / "oidc-provider").exists():
+            raise IdpError("examples/idp/node_modules missing: run `make setup` (npm ci --prefix examples/idp)")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                [self.node, str(SERVER), "--port", str(self.port)],
+                cwd=HERE,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise IdpError(f"IdP exited with {self.proc.returncode}:\n{self.read_log()[-2000:]}")
+            try:
+                self.discovery()
+                return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise IdpError(f"IdP not ready in {timeout}s:\n{self.read_log()[-2000:]}")
+
+    def stop(self) -> None:
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(p.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                p.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def read_log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # ---- HTTP ----
+
+    def _call(self, method: str, path: str, form: dict | None = None, auth: tuple[str, str] | None = None,
+              body: dict | None = None) -> tuple[int, dict]:
+        headers = {"accept": "application/json"}
+        data = None
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["content-type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        elif method == "POST":
+            data = b""
+        if auth:
+            headers["authorization"] = _basic(*auth)
+        req = urllib.request.Request(self.issuer + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def discovery(self) -> dict:
+        with urllib.request.urlopen(self.issuer + "/.well-known/openid-configuration", timeout=2) as r:
+            return json.load(r)
+
+    def token(self, client: str = "demo-agent", secret: str = "demo-agent-secret", scope: str = "orders:read",
+              resource: str = JWT_RESOURCE) -> str:
+        status, doc = self._call("POST", "/token", form={
+            "grant_type": "client_credentials", "scope": scope, "resource": resource}, auth=(client, secret))
+        if status != 200:
+            raise IdpError(f"token: {status} {doc}")
+        return doc["access_token"]
+
+    def user_token(self, sub: str = "alice", scope: str = "orders:read orders:write") -> str:
+        status, doc = self._call("POST", "/admin/user-token", body={"sub": sub, "scope": scope})
+        if status != 200:
+            raise IdpError(f"user-token: {status} {doc}")
+        return doc["access_token"]
+
+    def exchange(self, subject_token: str, scope: str = "orders:read", client: str = "demo-agent",
+                 secret: str = "demo-agent-secret") -> str:
+        status, doc = self._call("POST", "/token", form={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE, "scope": scope}, auth=(client, secret))
+        if status != 200:
+            raise IdpError(f"token exchange: {status} {doc}")
+        return doc["access_token"]
+
+    def revoke(self, token: str, client: str = "demo-agent", secret: str = "demo-agent-secret") -> None:
+        status, doc = self._call("POST", "/token/revocation", form={"token": token}, auth=(client, secret))
+        if status != 200:
+            raise IdpError(f"revoke: {status} {doc}")
+
+    def rotate(self, drop_old: bool = False) -> str:
+        status, doc = self._call("POST", "/admin/rotate" + ("?drop_old=1" if drop_old else ""))
+        if status != 200:
+            raise IdpError(f"rotate: {status} {doc}")
+        return doc["kid"]
+
+    def stats(self) -> dict:
+        status, doc = self._call("GET", "/admin/stats")
+        if status != 200:
+            raise IdpError(f"stats: {status} {doc}")
+        return doc

@@ -1,0 +1,321 @@
+//! Outbound calls of the adapter: remote JWKS / OIDC discovery from the root context on the tick
+//! timer, and token introspection from a paused request. The decisions (when to fetch, what a
+//! fetched document means) are the engine's (`credential::jwks`, `credential::introspection`); this
+//! file dispatches the calls, reads the answers, counts and logs.
+
+use super::log;
+use super::shared::HostShared;
+use crate::config::ConfigError;
+use crate::credential::cache::TokenCache;
+use crate::credential::introspection::{self, Outcome};
+use crate::credential::jwks::{self, KeySync, Stage};
+use crate::decision::Engine;
+use crate::outbound::{Call, HostKind};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Tick while some remote key set has not arrived yet (a new gateway gets its keys quickly).
+pub const FAST_TICK: Duration = Duration::from_millis(250);
+/// Tick once every remote key set is installed.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// Checks that every call the config asks for can be made on `host` (e.g. Envoy needs a cluster).
+pub fn check(engine: &Engine, host: HostKind) -> Result<(), ConfigError> {
+    for (i, p) in engine.providers().iter().enumerate() {
+        let at = format!("providers[{i}]");
+        if let Some(r) = &p.remote {
+            r.check_host(host, &at)?;
+        }
+        if let Some(x) = &p.introspection {
+            x.check_host(host, &format!("{at}.introspection"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Dispatches a call built by the engine; the answer comes to the calling context.
+pub fn dispatch(call: &Call) -> Result<u32, String> {
+    let headers: Vec<(&str, &str)> = call
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    hostcalls::dispatch_http_call(
+        &call.upstream,
+        headers,
+        call.body.as_deref(),
+        vec![],
+        Duration::from_millis(call.timeout_ms),
+    )
+    .map_err(|s| format!("dispatch to {:?} failed: {s:?}", call.upstream))
+}
+
+/// The answer to a dispatched call: its status (None: no answer) and at most `max` bytes of body.
+pub fn response(body_size: usize, max: usize) -> (Option<u16>, Vec<u8>) {
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u16>().ok());
+    let body = hostcalls::get_buffer(
+        BufferType::HttpCallResponseBody,
+        0,
+        body_size.min(max.saturating_add(1)),
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    (status, body)
+}
+
+/// Counters (proxy-wasm metrics; Envoy shows them as `wasmcustom.<name>`).
+#[derive(Default)]
+struct Metrics {
+    fetch_ok: Option<u32>,
+    fetch_failed: Option<u32>,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        let counter = |name| hostcalls::define_metric(MetricType::Counter, name).ok();
+        Metrics {
+            fetch_ok: counter("warden_jwks_fetch_success"),
+            fetch_failed: counter("warden_jwks_fetch_failure"),
+        }
+    }
+
+    fn bump(id: Option<u32>) {
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+}
+
+/// One worker's remote key sets: the root context calls [`KeyFetcher::tick`] on its timer and
+/// [`KeyFetcher::on_response`] with the answers.
+#[derive(Default)]
+pub struct KeyFetcher {
+    /// Per provider (same index), its sync state when it has remote keys.
+    syncs: Vec<Option<KeySync>>,
+    /// Calls in flight: token → (provider index, stage).
+    inflight: HashMap<u32, (usize, Stage)>,
+    metrics: Metrics,
+}
+
+impl KeyFetcher {
+    /// A fetcher for `engine`'s remote providers.
+    pub fn new(engine: &Engine) -> KeyFetcher {
+        KeyFetcher {
+            syncs: engine
+                .providers()
+                .iter()
+                .map(|p| p.remote.as_ref().map(|_| KeySync::default()))
+                .collect(),
+            inflight: HashMap::new(),
+            metrics: Metrics::define(),
+        }
+    }
+
+    /// Whether there is anything to fetch at all.
+    pub fn active(&self) -> bool {
+        self.syncs.iter().any(Option::is_some)
+    }
+
+    /// Whether every remote key set has arrived (the tick can slow down).
+    pub fn all_installed(&self) -> bool {
+        self.syncs.iter().flatten().all(|s| s.installed() > 0)
+    }
+
+    /// Picks up key sets fetched by other workers and starts the fetches this worker won the lease for.
+    pub fn tick(&mut self, engine: &Engine, host: HostKind, now_s: u64) {
+        for (i, (sync, p)) in self.syncs.iter_mut().zip(engine.providers()).enumerate() {
+            let (Some(sync), Some(remote)) = (sync.as_mut(), p.remote.as_ref()) else {
+                continue;
+            };
+            let refetch = p.take_refetch();
+            let tick = match sync.tick(&HostShared, remote, p.allowed(), now_s, refetch) {
+                Ok(t) => t,
+                Err(e) => {
+                    log(LogLevel::Warn, &format!("warden: jwks {}: {e}", p.name));
+                    continue;
+                }
+            };
+            if let Some(keys) = tick.install {
+                p.install_keys(keys);
+            }
+            if tick.fetch {
+                let started = remote
+                    .first_call(host)
+                    .map_err(|e| e.to_string())
+                    .and_then(|(stage, call)| dispatch(&call).map(|token| (stage, token)));
+                match started {
+                    Ok((stage, token)) => {
+                        self.inflight.insert(token, (i, stage));
+                    }
+                    Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
+                }
+            }
+        }
+    }
+
+    /// An answer to one of this worker's calls (`false`: not ours).
+    pub fn on_response(
+        &mut self,
+        engine: &Engine,
+        host: HostKind,
+        token: u32,
+        body_size: usize,
+        now_s: u64,
+    ) -> bool {
+        let Some((i, stage)) = self.inflight.remove(&token) else {
+            return false;
+        };
+        let (Some(Some(sync)), Some(p)) = (self.syncs.get_mut(i), engine.providers().get(i)) else {
+            return true;
+        };
+        let Some(remote) = p.remote.as_ref() else {
+            return true;
+        };
+        let (status, body) = response(body_size, jwks::MAX_DOCUMENT_BYTES);
+        let result = match status {
+            Some(200) => Ok(body),
+            Some(s) => Err(format!("{stage:?} answered {s}")),
+            None => Err(format!("{stage:?} call failed or timed out")),
+        };
+        match (stage, result) {
+            (Stage::Discovery, Ok(doc)) => {
+                match remote
+                    .call_from_discovery(host, &doc)
+                    .and_then(|call| dispatch(&call))
+                {
+                    Ok(next) => {
+                        self.inflight.insert(next, (i, Stage::Jwks));
+                    }
+                    Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
+                }
+            }
+            (Stage::Discovery, Err(e)) => fail(sync, &self.metrics, engine, i, now_s, e),
+            (Stage::Jwks, result) => {
+                let done = sync.finish(
+                    &HostShared,
+                    remote,
+                    p.allowed(),
+                    now_s,
+                    result.as_deref().map_err(Clone::clone),
+                );
+                match done {
+                    Ok((keys, skipped)) => {
+                        Metrics::bump(self.metrics.fetch_ok);
+                        log(
+                            LogLevel::Info,
+                            &format!(
+                                "warden: jwks {}: fetched {} keys ({skipped} skipped), version {}",
+                                p.name,
+                                keys.len(),
+                                sync.installed()
+                            ),
+                        );
+                        p.install_keys(keys);
+                    }
+                    Err(e) => {
+                        Metrics::bump(self.metrics.fetch_failed);
+                        log(
+                            LogLevel::Warn,
+                            &format!(
+                                "warden: jwks {}: fetch failed, keeping the last good keys: {e}",
+                                p.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// A fetch that failed before the JWKS stage: recorded (backoff), counted, logged.
+fn fail(sync: &mut KeySync, m: &Metrics, engine: &Engine, i: usize, now_s: u64, why: String) {
+    let Some(p) = engine.providers().get(i) else {
+        return;
+    };
+    if let Some(remote) = &p.remote {
+        let _ = sync.finish(&HostShared, remote, p.allowed(), now_s, Err(why.clone()));
+    }
+    Metrics::bump(m.fetch_failed);
+    log(
+        LogLevel::Warn,
+        &format!(
+            "warden: jwks {}: fetch failed, keeping the last good keys: {why}",
+            p.name
+        ),
+    );
+}
+
+/// An introspection started for a paused request.
+pub struct Introspecting {
+    token: String,
+    provider: usize,
+}
+
+/// Starts introspection when the request carries an opaque token the cache cannot answer for.
+/// `Some`: the call is in flight (pause the request); a failed dispatch is recorded as an
+/// unavailable IdP, and the request is decided at once.
+pub fn introspect(
+    engine: &Engine,
+    host: HostKind,
+    headers: &[(String, String)],
+    now_s: u64,
+    cache: &mut TokenCache,
+) -> Option<Introspecting> {
+    let pending = introspection::pending(engine.providers(), headers, now_s, cache)?;
+    let index = engine
+        .providers()
+        .iter()
+        .position(|p| std::ptr::eq(p, pending.provider))?;
+    let introspector = pending.provider.introspection.as_ref()?;
+    let started = introspector
+        .call(host, pending.token)
+        .map_err(|e| e.to_string())
+        .and_then(|call| dispatch(&call));
+    match started {
+        Ok(_) => Some(Introspecting {
+            token: pending.token.to_owned(),
+            provider: index,
+        }),
+        Err(e) => {
+            log(LogLevel::Warn, &format!("warden: introspection: {e}"));
+            introspection::record(
+                cache,
+                pending.provider,
+                pending.token,
+                Outcome::Failed(e),
+                now_s,
+            );
+            None
+        }
+    }
+}
+
+/// The introspection answer for a paused request: recorded in the cache, which then decides.
+pub fn introspected(
+    engine: &Engine,
+    started: Introspecting,
+    body_size: usize,
+    now_s: u64,
+    cache: &mut TokenCache,
+) {
+    let Some(p) = engine.providers().get(started.provider) else {
+        return;
+    };
+    let (status, body) = response(body_size, introspection::MAX_RESPONSE_BYTES);
+    let outcome = introspection::outcome(p, status, &body, now_s);
+    if let Outcome::Failed(why) = &outcome {
+        log(
+            LogLevel::Warn,
+            &format!("warden: introspection {}: {why}", p.name),
+        );
+    }
+    introspection::record(cache, p, &started.token, outcome, now_s);
+}
