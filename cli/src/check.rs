@@ -33,6 +33,18 @@ pub fn run(args: &CheckArgs) -> Result<Report, String> {
         .providers()
         .iter()
         .map(|p| {
+            if p.remote.is_some() || p.introspection.is_some() {
+                // Keys arrive at run time: say where from, and what they may serve.
+                let algs: Vec<&str> = p.allowed().iter().map(|a| a.name()).collect();
+                let mut how = Vec::new();
+                if p.remote.is_some() {
+                    how.push(format!("remote keys, {}", algs.join(" ")));
+                }
+                if p.introspection.is_some() {
+                    how.push("introspection".to_owned());
+                }
+                return format!("{}: {}", p.name, how.join(", "));
+            }
             let algs: Vec<&str> = p.algorithms().iter().map(|a| a.name()).collect();
             format!("{}: {}", p.name, algs.join(" "))
         })
