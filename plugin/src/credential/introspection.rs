@@ -397,6 +397,32 @@ mod tests {
     }
 
     #[test]
+    fn the_per_worker_cache_stays_bounded() {
+        let e = engine();
+        let p = &e.providers()[0];
+        let mut cache = TokenCache::new(4);
+        for i in 0..100 {
+            let body = ACTIVE.replace("agent-7", &format!("agent-{i}"));
+            let o = outcome(p, Some(200), body.as_bytes(), 1500);
+            record(&mut cache, p, &format!("active-{i}"), o, 1500);
+            record(
+                &mut cache,
+                p,
+                &format!("inactive-{i}"),
+                Outcome::Inactive,
+                1500,
+            );
+        }
+        assert_eq!(
+            cache.len(),
+            8,
+            "4 accepted + 4 refused, least recently used evicted"
+        );
+        assert!(cache.knows(&cache::key_of("active-99"), 1500));
+        assert!(!cache.knows(&cache::key_of("active-0"), 1500));
+    }
+
+    #[test]
     fn jwts_are_never_introspected() {
         let e = engine();
         let cache = TokenCache::new(8);
