@@ -117,7 +117,18 @@ pub fn to_draft4(schema: &mut Value, at: &str) -> Result<(), String> {
     for key in DROP {
         obj.remove(*key);
     }
-    if let Some(Value::String(f)) = obj.get("format") {
+    if let Some(Value::String(f)) = obj.get("format").cloned() {
+        // schemars bounds every integer type but u64/i64 (`minimum: 0` only); say it, so a number
+        // the parser refuses as out of range is refused by the schema too.
+        let bounds = match f.as_str() {
+            "uint64" => Some((json!(0), json!(u64::MAX))),
+            "int64" => Some((json!(i64::MIN), json!(i64::MAX))),
+            _ => None,
+        };
+        if let Some((min, max)) = bounds {
+            obj.entry("minimum").or_insert(min);
+            obj.entry("maximum").or_insert(max);
+        }
         if !DRAFT4_FORMATS.contains(&f.as_str()) {
             obj.remove("format");
         }
@@ -246,6 +257,7 @@ mod tests {
         to_draft4(&mut v, "#").unwrap();
         assert_eq!(v["enum"], json!(["a"]));
         assert_eq!(v["minimum"], 0);
+        assert_eq!(v["maximum"], u64::MAX);
         assert_eq!(v["exclusiveMinimum"], true);
         assert!(v.get("format").is_none());
         assert_eq!(v["properties"]["b"], json!({}));

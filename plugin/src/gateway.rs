@@ -6,6 +6,7 @@
 //! `src/common/proxy_wasm/ngx_proxy_wasm_properties.c`, `ngx_proxy_wasm_host.c`, `ngx_wasm_shm_kv.c`,
 //! and Kong/ngx_wasm_module#625 (`:dispatch_status`). See kong/README.md.
 
+use crate::shared::{SharedData, SharedError};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -42,6 +43,20 @@ pub const SHM_ZONE: &str = "warden";
 /// on Envoy, where it is only a name.
 pub fn shared_key(key: &str) -> String {
     format!("{SHM_ZONE}/{key}")
+}
+
+/// Shared data with every key in Warden's zone ([`shared_key`]): what the adapter's `HostShared` is,
+/// over the raw host calls.
+pub struct InZone<S>(pub S);
+
+impl<S: SharedData> SharedData for InZone<S> {
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), SharedError> {
+        self.0.get(&shared_key(key))
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+        self.0.set(&shared_key(key), value, cas)
+    }
 }
 
 /// The client's address, as the gateway saw the connection (never a client-set header).
@@ -225,6 +240,46 @@ pub(crate) mod mock {
                 _ => None, // NotFound: not supported, NYI, unknown, or no request
             };
             answer.map(|s| s.as_bytes().to_vec())
+        }
+    }
+
+    /// ngx_wasm_module's shared key/value memory (`shm_kv` zones, Kong's cas rule): a key
+    /// `zone/rest` lives in zone `zone` if declared, else in the default zone `*`; with neither, the
+    /// get or set traps (here: a host error naming the trap).
+    pub struct NgxShm {
+        zones: HashMap<String, crate::shared::MemoryStore>,
+    }
+
+    impl NgxShm {
+        pub fn new(zones: &[&str]) -> NgxShm {
+            NgxShm {
+                zones: zones
+                    .iter()
+                    .map(|z| {
+                        let store = crate::shared::MemoryStore::new(crate::shared::CasRule::Kong);
+                        ((*z).to_owned(), store)
+                    })
+                    .collect(),
+            }
+        }
+
+        fn zone(&self, key: &str) -> Result<&crate::shared::MemoryStore, SharedError> {
+            let named = key.split_once('/').and_then(|(z, _)| self.zones.get(z));
+            named.or_else(|| self.zones.get("*")).ok_or_else(|| {
+                SharedError::Host(
+                    "trap: failed setting value to shm (could not resolve namespace)".into(),
+                )
+            })
+        }
+    }
+
+    impl SharedData for NgxShm {
+        fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), SharedError> {
+            self.zone(key)?.get(key)
+        }
+
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+            self.zone(key)?.set(key, value, cas)
         }
     }
 
@@ -614,5 +669,29 @@ mod tests {
         let mut headers = call.headers.clone();
         headers.retain(|(n, _)| n != ":authority");
         assert_eq!(ngx_dispatch(&call.upstream, &headers), Err("no :authority"));
+    }
+
+    #[test]
+    fn shared_data_lands_in_the_zone_kong_declares() {
+        use super::mock::NgxShm;
+        use crate::shared::update;
+        let bump = |cur: Option<&[u8]>| {
+            let n = cur.and_then(|b| b.first().copied()).unwrap_or(0) + 1;
+            (Some(vec![n]), n)
+        };
+        // As docker-compose.yml declares it (KONG_NGINX_WASM_SHM_KV_WARDEN): works, Kong's cas rule.
+        let kong = InZone(NgxShm::new(&[SHM_ZONE]));
+        for want in 1..=3u8 {
+            assert_eq!(update(&kong, "jwks/corp", 4, bump), Ok(want));
+        }
+        assert_eq!(kong.0.get("warden/jwks/corp").unwrap().0, Some(vec![3]));
+        // Without the zone, ngx_wasm_module traps: the zone is required, not optional.
+        let undeclared = InZone(NgxShm::new(&["other"]));
+        assert!(
+            matches!(update(&undeclared, "k", 1, bump), Err(SharedError::Host(m)) if m.contains("trap"))
+        );
+        // And a bare key would need the default zone `*`, which Kong's environment cannot declare.
+        assert!(NgxShm::new(&[SHM_ZONE]).get("k").is_err());
+        assert!(NgxShm::new(&["*"]).get("k").is_ok());
     }
 }

@@ -12,7 +12,7 @@ use crate::credential::jwks::{self, KeySync, Stage};
 use crate::decision::Engine;
 use crate::outbound::{Call, HostKind};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{BufferType, LogLevel, MetricType};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -54,10 +54,14 @@ pub fn dispatch(call: &Call) -> Result<u32, String> {
 
 /// The answer to a dispatched call: its status (None: no answer) and at most `max` bytes of body.
 pub fn response(body_size: usize, max: usize) -> (Option<u16>, Vec<u8>) {
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u16>().ok());
+    let status = match super::gateway::call_outcome() {
+        Ok(status) => Some(status),
+        Err(e) => {
+            // Kong names the failure (`:dispatch_status`: timeout, resolver failure, ...).
+            let _ = hostcalls::log(LogLevel::Warn, &format!("warden: {e}"));
+            None
+        }
+    };
     let body = hostcalls::get_buffer(
         BufferType::HttpCallResponseBody,
         0,

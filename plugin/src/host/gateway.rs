@@ -49,9 +49,17 @@ pub fn peer_certificate_sha256() -> Result<Option<[u8; 32]>, PeerCertError> {
 }
 
 /// The HTTP status of the outbound call being answered (`on_http_call_response`), or why there is
-/// none (Kong reports connection failures in `:dispatch_status`).
-#[allow(dead_code)] // first users: remote JWKS, introspection
+/// none (Kong reports connection failures in the `:dispatch_status` pseudo-header). Each header is
+/// read by name: a host may not list pseudo-headers among the pairs.
 pub fn call_outcome() -> Result<u16, DispatchError> {
-    let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default();
+    let headers: Vec<(String, Vec<u8>)> = [":status", ":dispatch_status"]
+        .into_iter()
+        .filter_map(|name| {
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name)
+                .ok()
+                .flatten()
+                .map(|v| (name.to_owned(), v))
+        })
+        .collect();
     gateway::dispatch_outcome(&headers)
 }
