@@ -194,6 +194,12 @@ def start_envoy(work: Path, v: Variant) -> tuple[render.Envoy, list[str]]:
     return e, cmd
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def status_of(port: int, token: str | None) -> int:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{PATH}")
     if token:
@@ -294,22 +300,26 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     base = by["passthrough"]["rps"]
 
     def cost(key: str) -> float:
-        """CPU µs a request costs the one Envoy worker beyond passthrough (it runs saturated)."""
-        return 1e6 / by[key]["rps"] - 1e6 / base
+        """Envoy CPU µs a request costs beyond passthrough."""
+        return by[key]["cpu_us"] - by["passthrough"]["cpu_us"]
 
     lines = [
-        "| scenario | token | req/s (median) | min–max | vs passthrough | added µs/req | p50 | p90 | p99 | p99.9 | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | token | req/s (median) | min–max | vs passthrough | Envoy CPU µs/req | added CPU µs/req "
+        "| p50 | p90 | p99 | p99.9 | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['label']} | {r['token']} | {r['rps']:,.0f} | {r['rps_min']:,.0f}–{r['rps_max']:,.0f} | "
-            f"{r['rps'] / base:.2f}x | {cost(r['key']):.0f} | {fmt_us(r['p50'])} | {fmt_us(r['p90'])} | "
+            f"{r['rps'] / base:.2f}x | {r['cpu_us']:.0f} | {cost(r['key']):.0f} | {fmt_us(r['p50'])} | {fmt_us(r['p90'])} | "
             f"{fmt_us(r['p99'])} | {fmt_us(r['p999'])} | {r['errors']} |")
     table = "\n".join(lines)
     hot = by["warden_hot"]["rps"] / by["jwt_cache_hot"]["rps"]
     cold = by["warden_cold"]["rps"] / by["jwt_cache_cold"]["rps"]
-    verdict = "met" if hot >= 0.9 else "NOT met"
+    # The same ratios from Envoy's CPU time per request (what throughput is once the worker saturates).
+    hot_cpu = by["jwt_cache_hot"]["cpu_us"] / by["warden_hot"]["cpu_us"]
+    cold_cpu = by["jwt_cache_cold"]["cpu_us"] / by["warden_cold"]["cpu_us"]
+    verdict = "met" if min(hot, hot_cpu) >= 0.9 else ("met by one measure" if max(hot, hot_cpu) >= 0.9 else "NOT met")
     w_cold, j_cold = cost("warden_cold"), cost("jwt_cache_cold")
     w_hot, j_hot, floor = cost("warden_hot"), cost("jwt_cache_hot"), cost("wasm_noop_hot")
     j_nocache = cost("jwt_nocache_hot")
@@ -333,10 +343,13 @@ refresh this file.
 
 {table}
 
-- **Warden / jwt_authn, cached token: {hot:.2f}x** (target ≥ 0.9x: {verdict}).
-- Warden / jwt_authn, a first-seen token on every request: {cold:.2f}x.
-- *added µs/req* = 1e6/(req/s) − 1e6/(req/s of passthrough): the CPU time a filter adds to each request
-  on the one saturated Envoy worker. Cached token: Warden {w_hot:.0f} µs, of which {floor:.0f} µs is the
+- **Warden / jwt_authn, cached token: {hot:.2f}x by req/s, {hot_cpu:.2f}x by Envoy CPU per request**
+  (target ≥ 0.9x: {verdict}).
+- Warden / jwt_authn, a first-seen token on every request: {cold:.2f}x by req/s, {cold_cpu:.2f}x by CPU.
+- *Envoy CPU µs/req*: the Envoy process's user+system CPU time during the measurement (from
+  /proc/PID/stat) over the requests it answered; less sensitive to a busy machine than req/s, which
+  is what it limits once the one worker saturates. *added* = that minus passthrough's: what the filter
+  costs per request. Cached token: Warden {w_hot:.0f} µs, of which {floor:.0f} µs is the
   floor any Wasm filter pays in Envoy (the empty filter's row: VM calls for context create, headers,
   done, log, delete); jwt_authn {j_hot:.0f} µs. Writing the audit record to Envoy's log adds
   {audit_written:.0f} µs more.
@@ -397,6 +410,8 @@ def median_row(runs: list[dict]) -> dict:
     ordered = sorted(runs, key=lambda r: r["rps"])
     row = dict(ordered[len(ordered) // 2])
     row["rps_min"], row["rps_max"] = ordered[0]["rps"], ordered[-1]["rps"]
+    cpus = sorted(r["cpu_us"] for r in runs)
+    row["cpu_us"] = cpus[len(cpus) // 2]
     row["errors"] = sum(r["errors"] for r in runs)
     row["rounds"] = len(runs)
     return row
@@ -476,7 +491,11 @@ def main() -> int:
                 # Cold: measure on tokens this Envoy has not seen (after those the warm-up used).
                 offset = start + warm["requests"] + 10 * CONNECTIONS
                 before = envoys[vkey].stats("http.ingress.jwt_authn") if vkey == "jwt_cache" and kind == "cold" else {}
+                pid = envoys[vkey].proc.pid
+                cpu0 = cpu_s(pid)
                 r, wcmd = wrk(port, tokens, DURATION, offset if kind == "cold" else 0)
+                # Envoy's own CPU time per request: much less sensitive to a busy machine than req/s.
+                r["cpu_us"] = (cpu_s(pid) - cpu0) * 1e6 / max(r["requests"], 1)
                 if kind == "cold":
                     cursor[vkey] = offset + r["requests"] + 10 * CONNECTIONS
                 if before:
@@ -488,7 +507,8 @@ def main() -> int:
                          token="cached (one token)" if kind == "hot" else "first-seen (ES256)")
                 runs[key].append(r)
                 print(f"bench: round {rnd + 1}/{ROUNDS} {v.label:38s} {kind:4s} {r['rps']:9,.0f} req/s  "
-                      f"p50 {fmt_us(r['p50'])}  p99 {fmt_us(r['p99'])}  errors {r['errors']}", flush=True)
+                      f"cpu {r['cpu_us']:5.0f} µs/req  p50 {fmt_us(r['p50'])}  p99 {fmt_us(r['p99'])}  errors {r['errors']}",
+                      flush=True)
     finally:
         for e in envoys.values():
             e.stop()
