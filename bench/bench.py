@@ -34,8 +34,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import base64
+
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
@@ -43,8 +47,9 @@ import render  # noqa: E402  (Envoy process handling shared with `make run` and 
 
 BENCH = ROOT / "bench"
 WASM = Path(os.environ.get("BENCH_WASM", ROOT / "target" / "wasm32-wasip1" / "release" / "warden.wasm"))
-# An empty proxy-wasm filter (bench/noop, built by run.sh): what any Wasm filter costs in Envoy.
-NOOP_WASM = ROOT / "target" / "bench-noop" / "wasm32-wasip1" / "release" / "warden_bench_noop.wasm"
+# The probe filter (bench/probe, built by run.sh): empty, it is what any Wasm filter costs in Envoy;
+# configured, it calls Envoy's verify_signature foreign function once per request.
+PROBE_WASM = ROOT / "target" / "bench-probe" / "wasm32-wasip1" / "release" / "warden_bench_probe.wasm"
 ENVOY = ROOT / ".venv" / "bin" / "envoy"
 LUA = BENCH / "tokens.lua"
 
@@ -93,6 +98,30 @@ def mint(private: ec.EllipticCurvePrivateKey, n: int, now: int, lifetime_s: int 
     return out
 
 
+def _pb_field(number: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2): tag, varint length, bytes."""
+    out, n = bytearray([number << 3 | 2]), len(value)
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + value
+
+
+def verify_signature_args(private: ec.EllipticCurvePrivateKey, token: str) -> str:
+    """Base64 of the `VerifySignatureArguments` (source/extensions/common/wasm/ext/verify_signature.proto)
+    that checks `token`'s ES256 signature: hash_function=1, public_key=2 (DER SPKI), signature=3 (DER
+    ECDSA: the JWS r||s re-encoded), text=4 (the JWS signing input)."""
+    head, payload, sig = token.split(".")
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    der_sig = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    spki = private.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+    msg = _pb_field(1, b"sha256") + _pb_field(2, spki) + _pb_field(3, der_sig) + \
+        _pb_field(4, f"{head}.{payload}".encode())
+    return base64.b64encode(msg).decode()
+
+
 def warden_config(jwks: dict, audit: bool) -> dict:
     return {
         "providers": [{"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks}],
@@ -133,7 +162,7 @@ def jwt_authn_filter(jwks: dict, cache: bool) -> dict:
     }
 
 
-def wasm_filter(wasm: Path, config: dict) -> dict:
+def wasm_filter(wasm: Path, config: dict | str) -> dict:
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -148,7 +177,7 @@ def wasm_filter(wasm: Path, config: dict) -> dict:
                 },
                 "configuration": {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": json.dumps(config, separators=(",", ":")),
+                    "value": config if isinstance(config, str) else json.dumps(config, separators=(",", ":")),
                 },
             },
         },
@@ -422,7 +451,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    for need in (ENVOY, WASM, NOOP_WASM):
+    for need in (ENVOY, WASM, PROBE_WASM):
         if not need.exists():
             print(f"bench: {need} missing: run `make bench` (it builds them)", file=sys.stderr)
             return 1
@@ -442,7 +471,9 @@ def main() -> int:
     warden_cfg = warden_config(jwks, audit=True)
     variants = {
         "passthrough": Variant("passthrough", "Envoy passthrough (no auth filter)", [], auth=False),
-        "wasm_noop": Variant("wasm_noop", "empty Wasm filter (V8): the floor", [wasm_filter(NOOP_WASM, {})], False),
+        "wasm_noop": Variant("wasm_noop", "empty Wasm filter (V8): the floor", [wasm_filter(PROBE_WASM, "")], False),
+        "wasm_verify": Variant("wasm_verify", "empty Wasm filter + Envoy verify_signature (ES256)",
+                               [wasm_filter(PROBE_WASM, verify_signature_args(private, hot_token))], False),
         "jwt_cache": Variant("jwt_cache", "jwt_authn, jwt_cache_config on", [jwt_authn_filter(jwks, True)], True),
         "warden": Variant("warden", "Warden (V8)", [wasm_filter(WASM, warden_cfg)], True),
         "jwt_nocache": Variant("jwt_nocache", "jwt_authn, no cache", [jwt_authn_filter(jwks, False)], True),
@@ -457,6 +488,7 @@ def main() -> int:
         ("warden_hot", "warden", "hot"),
         ("jwt_cache_cold", "jwt_cache", "cold"),
         ("warden_cold", "warden", "cold"),
+        ("wasm_verify_hot", "wasm_verify", "hot"),
         ("jwt_nocache_hot", "jwt_nocache", "hot"),
         ("warden_log_hot", "warden_log", "hot"),
     ]

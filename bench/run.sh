@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
 command -v wrk >/dev/null || { echo "bench: wrk not found (apt-get install wrk)" >&2; exit 1; }
-# The empty Wasm filter that measures the floor under any Wasm filter (seconds to build).
-CARGO_TARGET_DIR=target/bench-noop cargo build --quiet --release --target wasm32-wasip1 \
-  --manifest-path bench/noop/Cargo.toml
+# The probe filter: the floor under any Wasm filter, and Envoy's native verify_signature (seconds to build).
+CARGO_TARGET_DIR=target/bench-probe cargo build --quiet --release --target wasm32-wasip1 \
+  --manifest-path bench/probe/Cargo.toml
 exec timeout --foreground 600 .venv/bin/python bench/bench.py "$@"
