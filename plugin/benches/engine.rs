@@ -20,6 +20,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use warden::{Engine, Request, TokenCache};
 
 const ISSUER: &str = "https://idp.bench.local";
+/// HMAC keys live in their own provider (the loader refuses mixing them with public keys).
+const HMAC_ISSUER: &str = "https://hmac.bench.local";
 const AUDIENCE: &str = "orders-api";
 
 fn b64(bytes: &[u8]) -> String {
@@ -40,7 +42,7 @@ struct Custom {
     client_id: String,
 }
 
-fn claims(subject: &str) -> JWTClaims<Custom> {
+fn claims(issuer: &str, subject: &str) -> JWTClaims<Custom> {
     Claims::with_custom_claims(
         Custom {
             scope: "orders:read orders:write".into(),
@@ -49,7 +51,7 @@ fn claims(subject: &str) -> JWTClaims<Custom> {
         },
         Duration::from_mins(30),
     )
-    .with_issuer(ISSUER)
+    .with_issuer(issuer)
     .with_audience(AUDIENCE)
     .with_subject(subject)
 }
@@ -81,12 +83,12 @@ fn signers() -> Vec<Signer> {
         Signer {
             alg: "RS256",
             jwk: rsa_jwk("rs256", "RS256", rs256.public_key().to_components()),
-            sign: Box::new(move |sub| rs256.sign(claims(sub)).unwrap()),
+            sign: Box::new(move |sub| rs256.sign(claims(ISSUER, sub)).unwrap()),
         },
         Signer {
             alg: "PS256",
             jwk: rsa_jwk("ps256", "PS256", ps256.public_key().to_components()),
-            sign: Box::new(move |sub| ps256.sign(claims(sub)).unwrap()),
+            sign: Box::new(move |sub| ps256.sign(claims(ISSUER, sub)).unwrap()),
         },
         Signer {
             alg: "ES256",
@@ -96,7 +98,7 @@ fn signers() -> Vec<Signer> {
                 "P-256",
                 es256.public_key().public_key().to_bytes_uncompressed(),
             ),
-            sign: Box::new(move |sub| es256.sign(claims(sub)).unwrap()),
+            sign: Box::new(move |sub| es256.sign(claims(ISSUER, sub)).unwrap()),
         },
         Signer {
             alg: "ES384",
@@ -106,26 +108,33 @@ fn signers() -> Vec<Signer> {
                 "P-384",
                 es384.public_key().public_key().to_bytes_uncompressed(),
             ),
-            sign: Box::new(move |sub| es384.sign(claims(sub)).unwrap()),
+            sign: Box::new(move |sub| es384.sign(claims(ISSUER, sub)).unwrap()),
         },
         Signer {
             alg: "EdDSA",
             jwk: json!({"kty": "OKP", "kid": "eddsa", "alg": "EdDSA", "use": "sig", "crv": "Ed25519",
                         "x": b64(&eddsa.public_key().to_bytes())}),
-            sign: Box::new(move |sub| eddsa.sign(claims(sub)).unwrap()),
+            sign: Box::new(move |sub| eddsa.sign(claims(ISSUER, sub)).unwrap()),
         },
         Signer {
             alg: "HS256",
             jwk: json!({"kty": "oct", "kid": "hs256", "alg": "HS256", "use": "sig",
                         "k": b64(&hs256.to_bytes())}),
-            sign: Box::new(move |sub| hs256.authenticate(claims(sub)).unwrap()),
+            sign: Box::new(move |sub| hs256.authenticate(claims(HMAC_ISSUER, sub)).unwrap()),
         },
     ]
 }
 
-fn engine(keys: Vec<Value>) -> Engine {
+fn engine(signers: &[Signer]) -> Engine {
+    let (hmac, public): (Vec<&Signer>, Vec<&Signer>) =
+        signers.iter().partition(|s| s.alg == "HS256");
+    let jwks =
+        |s: Vec<&Signer>| json!({"keys": s.iter().map(|s| s.jwk.clone()).collect::<Vec<_>>()});
     let config = json!({
-        "providers": [{"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": {"keys": keys}}],
+        "providers": [
+            {"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(public)},
+            {"name": "bench-hmac", "issuer": HMAC_ISSUER, "audiences": [AUDIENCE], "jwks": jwks(hmac)}
+        ],
         "routes": [
             {"name": "health", "methods": ["GET"], "path": "/health", "anonymous": true},
             {"name": "read-order", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}",
@@ -156,7 +165,7 @@ fn headers(token: &str) -> Vec<(String, String)> {
 
 fn benches(c: &mut Criterion) {
     let signers = signers();
-    let engine = engine(signers.iter().map(|s| s.jwk.clone()).collect());
+    let engine = engine(&signers);
     let now = now_s();
 
     let mut g = c.benchmark_group("verify/first_seen");
