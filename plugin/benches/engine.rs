@@ -8,8 +8,8 @@
 //! - `decide/cold_es256`: the same decision on a first-seen token.
 //!
 //! Keys and tokens are made here with jwt-simple; nothing is read from disk.
-// A bench that cannot set itself up should stop loudly: setup may unwrap.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A bench that cannot set itself up should stop loudly: setup may unwrap and index.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
