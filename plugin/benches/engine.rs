@@ -1,1 +1,240 @@
-fn main() {}
+//! Criterion benchmarks of the engine, natively (`cargo bench -p warden --bench engine`).
+//!
+//! - `verify/first_seen/<alg>`: `Engine::verify_token` on a token the worker's cache has never seen
+//!   (parse, key choice, signature, claim checks, cache insert), one per algorithm.
+//! - `verify/cache_hit`: the same call on a cached token (SHA-256 of the token, LRU lookup, claim checks).
+//! - `decide/cached_scoped_route`: a full `Engine::decide` (route match, credential, scopes, headers)
+//!   on a cached ES256 token and a route with a template path and a required scope.
+//! - `decide/cold_es256`: the same decision on a first-seen token.
+//!
+//! Keys and tokens are made here with jwt-simple; nothing is read from disk.
+// A bench that cannot set itself up should stop loudly: setup may unwrap and index.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use jwt_simple::prelude::*;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+use warden::{Engine, Request, TokenCache};
+
+const ISSUER: &str = "https://idp.bench.local";
+/// HMAC keys live in their own provider (the loader refuses mixing them with public keys).
+const HMAC_ISSUER: &str = "https://hmac.bench.local";
+const AUDIENCE: &str = "orders-api";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[derive(Serialize, Deserialize)]
+struct Custom {
+    scope: String,
+    tenant: String,
+    client_id: String,
+}
+
+fn claims(issuer: &str, subject: &str) -> JWTClaims<Custom> {
+    Claims::with_custom_claims(
+        Custom {
+            scope: "orders:read orders:write".into(),
+            tenant: "acme".into(),
+            client_id: "bench-client".into(),
+        },
+        Duration::from_mins(30),
+    )
+    .with_issuer(issuer)
+    .with_audience(AUDIENCE)
+    .with_subject(subject)
+}
+
+/// One signing key per algorithm, with its public JWK.
+struct Signer {
+    alg: &'static str,
+    jwk: Value,
+    sign: Box<dyn Fn(&str) -> String>,
+}
+
+fn signers() -> Vec<Signer> {
+    let rsa_jwk = |kid: &str, alg: &str, c: RSAPublicKeyComponents| json!({"kty": "RSA", "kid": kid, "alg": alg, "use": "sig", "n": b64(&c.n), "e": b64(&c.e)});
+    let ec_jwk = |kid: &str, alg: &str, crv: &str, point: Vec<u8>| {
+        // Uncompressed SEC1 point: 0x04 || x || y.
+        let n = (point.len() - 1) / 2;
+        json!({"kty": "EC", "kid": kid, "alg": alg, "use": "sig", "crv": crv,
+               "x": b64(&point[1..=n]), "y": b64(&point[n + 1..])})
+    };
+
+    let rs256 = RS256KeyPair::generate(2048).unwrap().with_key_id("rs256");
+    let ps256 = PS256KeyPair::generate(2048).unwrap().with_key_id("ps256");
+    let es256 = ES256KeyPair::generate().with_key_id("es256");
+    let es384 = ES384KeyPair::generate().with_key_id("es384");
+    let eddsa = Ed25519KeyPair::generate().with_key_id("eddsa");
+    let hs256 = HS256Key::generate().with_key_id("hs256");
+
+    vec![
+        Signer {
+            alg: "RS256",
+            jwk: rsa_jwk("rs256", "RS256", rs256.public_key().to_components()),
+            sign: Box::new(move |sub| rs256.sign(claims(ISSUER, sub)).unwrap()),
+        },
+        Signer {
+            alg: "PS256",
+            jwk: rsa_jwk("ps256", "PS256", ps256.public_key().to_components()),
+            sign: Box::new(move |sub| ps256.sign(claims(ISSUER, sub)).unwrap()),
+        },
+        Signer {
+            alg: "ES256",
+            jwk: ec_jwk(
+                "es256",
+                "ES256",
+                "P-256",
+                es256.public_key().public_key().to_bytes_uncompressed(),
+            ),
+            sign: Box::new(move |sub| es256.sign(claims(ISSUER, sub)).unwrap()),
+        },
+        Signer {
+            alg: "ES384",
+            jwk: ec_jwk(
+                "es384",
+                "ES384",
+                "P-384",
+                es384.public_key().public_key().to_bytes_uncompressed(),
+            ),
+            sign: Box::new(move |sub| es384.sign(claims(ISSUER, sub)).unwrap()),
+        },
+        Signer {
+            alg: "EdDSA",
+            jwk: json!({"kty": "OKP", "kid": "eddsa", "alg": "EdDSA", "use": "sig", "crv": "Ed25519",
+                        "x": b64(&eddsa.public_key().to_bytes())}),
+            sign: Box::new(move |sub| eddsa.sign(claims(ISSUER, sub)).unwrap()),
+        },
+        Signer {
+            alg: "HS256",
+            jwk: json!({"kty": "oct", "kid": "hs256", "alg": "HS256", "use": "sig",
+                        "k": b64(&hs256.to_bytes())}),
+            sign: Box::new(move |sub| hs256.authenticate(claims(HMAC_ISSUER, sub)).unwrap()),
+        },
+    ]
+}
+
+fn engine(signers: &[Signer]) -> Engine {
+    let (hmac, public): (Vec<&Signer>, Vec<&Signer>) =
+        signers.iter().partition(|s| s.alg == "HS256");
+    let jwks =
+        |s: Vec<&Signer>| json!({"keys": s.iter().map(|s| s.jwk.clone()).collect::<Vec<_>>()});
+    let config = json!({
+        "providers": [
+            {"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks(public)},
+            {"name": "bench-hmac", "issuer": HMAC_ISSUER, "audiences": [AUDIENCE], "jwks": jwks(hmac)}
+        ],
+        "routes": [
+            {"name": "health", "methods": ["GET"], "path": "/health", "anonymous": true},
+            {"name": "read-order", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}",
+             "scopes": ["orders:read"]}
+        ],
+        "audit": {"enabled": true}
+    });
+    Engine::from_json(config.to_string().as_bytes()).unwrap()
+}
+
+/// The headers Envoy hands the filter for a typical API call.
+fn headers(token: &str) -> Vec<(String, String)> {
+    [
+        (":authority", "api.example.com"),
+        (":path", "/tenants/acme/orders/42"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("user-agent", "wrk"),
+        ("accept", "application/json"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .chain([("authorization".to_owned(), format!("Bearer {token}"))])
+    .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let signers = signers();
+    let engine = engine(&signers);
+    let now = now_s();
+
+    let mut g = c.benchmark_group("verify/first_seen");
+    for s in &signers {
+        let token = (s.sign)("user-1");
+        g.bench_function(s.alg, |b| {
+            b.iter_batched_ref(
+                || TokenCache::new(16),
+                |cache| {
+                    let mut hit = false;
+                    let claims = engine.verify_token(black_box(&token), now, cache, &mut hit);
+                    assert!(claims.is_ok() && !hit);
+                    claims
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+
+    let es256 = signers.iter().find(|s| s.alg == "ES256").unwrap();
+    let token = (es256.sign)("user-1");
+    let mut cache = TokenCache::default();
+    let mut hit = false;
+    engine
+        .verify_token(&token, now, &mut cache, &mut hit)
+        .unwrap();
+    c.bench_function("verify/cache_hit", |b| {
+        b.iter(|| {
+            let mut hit = false;
+            let claims = engine.verify_token(black_box(&token), now, &mut cache, &mut hit);
+            assert!(claims.is_ok() && hit);
+            claims
+        })
+    });
+
+    let hs = headers(&token);
+    let req = Request {
+        method: "GET",
+        path: "/tenants/acme/orders/42",
+        headers: &hs,
+        request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
+        now_s: now,
+    };
+    c.bench_function("decide/cached_scoped_route", |b| {
+        b.iter(|| {
+            let d = engine.decide(black_box(&req), &mut cache);
+            assert!(d.status == 200 && d.cache_hit);
+            d
+        })
+    });
+
+    c.bench_function("decide/cold_es256", |b| {
+        b.iter_batched_ref(
+            || TokenCache::new(16),
+            |cold| {
+                let d = engine.decide(black_box(&req), cold);
+                assert!(d.status == 200 && !d.cache_hit);
+                d
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group! {
+    name = engine_benches;
+    // Signature verification is slow (RSA, ECDSA): fewer samples keep the run to a few minutes.
+    config = Criterion::default().sample_size(30);
+    targets = benches
+}
+criterion_main!(engine_benches);

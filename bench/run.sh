@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make bench`: Envoy passthrough vs Envoy's jwt_authn vs Warden under wrk, on loopback, bounded
+# (about 4 minutes). Needs `make setup build` and wrk (the Makefile target provides both).
+# Writes BENCHMARKS.md. Knobs (environment): BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP,
+# BENCH_CONNECTIONS, BENCH_COLD_TOKENS, BENCH_OUT, BENCH_ONLY (see bench/bench.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+unset RUST_BACKTRACE
+command -v wrk >/dev/null || { echo "bench: wrk not found (apt-get install wrk)" >&2; exit 1; }
+# The probe filter: the floor under any Wasm filter, and Envoy's native verify_signature (seconds to build).
+CARGO_TARGET_DIR=target/bench-probe cargo build --quiet --release --target wasm32-wasip1 \
+  --manifest-path bench/probe/Cargo.toml
+exec timeout --foreground 600 .venv/bin/python bench/bench.py "$@"
