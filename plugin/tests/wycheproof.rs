@@ -1,7 +1,8 @@
 //! Project Wycheproof's JOSE vectors (`../shared/vectors/wycheproof`, beside the repository) run
 //! through the engine's own code: each group's key is loaded by the engine's JWK loader
 //! (`Provider::compile`), each token goes through `jwt::parse` and `Provider::verify`, as every
-//! bearer token does in `Engine::decide`.
+//! bearer token does in `Engine::decide`. The same vectors run a second time with the keys arriving
+//! as a fetched JWKS (`jwks::parse_jwks` then `Provider::install_keys`, the remote-JWKS path).
 //!
 //! The vectors' payloads are not claims sets (`foo`, empty, binary), so "accepted" means the
 //! signature verified: the token got past every header and signature rule and was refused only by a
@@ -18,7 +19,8 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use warden::config::ProviderConfig;
+use warden::config::{Algorithm, ProviderConfig};
+use warden::credential::jwks;
 use warden::credential::jwt::{self, Provider};
 
 /// Any time: the payloads carry no time claims.
@@ -96,18 +98,47 @@ fn group_keys(group: &Value) -> Vec<Value> {
     }
 }
 
-fn provider(keys: Vec<Value>) -> Result<Provider, String> {
-    let cfg: ProviderConfig = serde_json::from_value(json!({
-        "name": "wycheproof", "issuer": "https://wycheproof.test", "audiences": ["any"],
-        "jwks": {"keys": keys}
-    }))
-    .unwrap();
-    Provider::compile(&cfg, "providers[0]").map_err(|e| e.to_string())
+/// How a group's keys reach the provider.
+#[derive(Clone, Copy)]
+enum Loader {
+    /// Inline in the config: `Provider::compile`, which refuses a bad key set outright.
+    Config,
+    /// A fetched JWKS document: `jwks::parse_jwks`, which skips what it cannot use, then
+    /// `Provider::install_keys`, as the remote-JWKS refresh does.
+    Remote,
+}
+
+fn provider(keys: Vec<Value>, loader: Loader) -> Result<Provider, String> {
+    let compile = |keys: Vec<Value>| {
+        let cfg: ProviderConfig = serde_json::from_value(json!({
+            "name": "wycheproof", "issuer": "https://wycheproof.test", "audiences": ["any"],
+            "jwks": {"keys": keys}
+        }))
+        .unwrap();
+        Provider::compile(&cfg, "providers[0]").map_err(|e| e.to_string())
+    };
+    match loader {
+        Loader::Config => compile(keys),
+        Loader::Remote => {
+            let document = json!({ "keys": keys }).to_string();
+            let (fetched, _skipped) = jwks::parse_jwks(document.as_bytes(), &Algorithm::ALL)?;
+            // Any provider will do: its keys are replaced by the fetched ones.
+            let placeholder = json!({"kty": "OKP", "crv": "Ed25519", "kid": "placeholder",
+                                     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+            let provider = compile(vec![placeholder])?;
+            provider.install_keys(fetched);
+            Ok(provider)
+        }
+    }
 }
 
 /// The category of a key the engine refused at config load, from the operator's error message.
 fn key_load_category(message: &str) -> &'static str {
     const CATEGORIES: &[(&str, &str)] = &[
+        (
+            "no usable signing key in the JWKS",
+            "jwks_without_usable_key",
+        ),
         ("mixes shared secrets", "mixed_keyset"),
         ("ROCA", "roca_key"),
         ("RSA modulus of", "rsa_too_small"),
@@ -152,7 +183,7 @@ struct Tally {
     jws: BTreeMap<u64, String>,
 }
 
-fn run_file(name: &str) -> Tally {
+fn run_file(name: &str, loader: Loader) -> Tally {
     let doc = load(name);
     let mut t = Tally {
         total: 0,
@@ -163,7 +194,7 @@ fn run_file(name: &str) -> Tally {
         jws: BTreeMap::new(),
     };
     for group in doc["testGroups"].as_array().unwrap() {
-        let provider = provider(group_keys(group));
+        let provider = provider(group_keys(group), loader);
         for case in group["tests"].as_array().unwrap() {
             t.total += 1;
             let id = case["tcId"].as_u64().unwrap();
@@ -199,7 +230,7 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 
 #[test]
 fn json_web_signature_vectors() {
-    let t = run_file("json_web_signature_test.json");
+    let t = run_file("json_web_signature_test.json", Loader::Config);
     let mut quirks = Vec::new();
     for (invalid, valid) in INVALID_IDENTICAL_TO_VALID {
         assert_eq!(
@@ -239,7 +270,7 @@ fn json_web_signature_vectors() {
 
 #[test]
 fn json_web_key_vectors() {
-    let t = run_file("json_web_key_test.json");
+    let t = run_file("json_web_key_test.json", Loader::Config);
     assert!(
         t.invalid_accepted.is_empty(),
         "invalid JWS accepted: {:?}",
@@ -261,6 +292,74 @@ fn json_web_key_vectors() {
             ("key_load:rsa_too_small", 1),    // 1024-bit modulus
             ("key_load:unsupported_alg", 4),  // ES521, ES224, A256GCM, A256KW
             ("token:signature", 1),           // modified signature
+        ]),
+        "refusals of invalid cases, by category"
+    );
+    assert_eq!(t.total, 26);
+}
+
+/// The same vectors with the keys arriving as a fetched JWKS: what the remote loader skips
+/// (shared secrets, which are never taken from a published set; encryption keys; bad keys) cannot
+/// verify anything, and no invalid case is accepted, the two copies of a valid case included
+/// (they are HMAC cases).
+#[test]
+fn json_web_signature_vectors_through_the_remote_jwks_loader() {
+    let t = run_file("json_web_signature_test.json", Loader::Remote);
+    assert!(
+        t.invalid_accepted.is_empty(),
+        "invalid JWS accepted: {:?}",
+        t.invalid_accepted
+    );
+    // The HMAC groups' valid cases (1, 348, 352, 357-359, 372, 373, 376, 377) and ES512 have no
+    // usable key; the rest are refused as through the config.
+    let no_key = [1, 347, 348, 351, 352, 357, 358, 359, 372, 373, 376, 377];
+    let mut expected: Vec<(u64, String)> = VALID_BUT_REFUSED
+        .iter()
+        .filter(|(id, _, _)| !no_key.contains(id))
+        .map(|(id, cat, _)| (*id, cat.to_string()))
+        .chain(
+            no_key
+                .iter()
+                .map(|id| (*id, "key_load:jwks_without_usable_key".into())),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(t.valid_refused, expected, "valid cases refused");
+    assert_eq!(t.valid_accepted, 46 - expected.len());
+    assert_eq!(
+        t.refused,
+        counts(&[
+            ("key_load:jwks_without_usable_key", 34), // every HMAC group, `use: enc`, key_ops
+            ("token:algorithm", 6),
+            ("token:malformed", 23), // the HMAC groups' malformed cases are counted above
+            ("token:signature", 290),
+            ("token:unknown_key", 2),
+        ]),
+        "refusals of invalid cases, by category"
+    );
+    assert_eq!(t.total, 401);
+}
+
+#[test]
+fn json_web_key_vectors_through_the_remote_jwks_loader() {
+    let t = run_file("json_web_key_test.json", Loader::Remote);
+    assert!(
+        t.invalid_accepted.is_empty(),
+        "invalid JWS accepted: {:?}",
+        t.invalid_accepted
+    );
+    let hmac_only: Vec<(u64, String)> = [2, 13, 14, 15]
+        .iter()
+        .map(|id| (*id, "key_load:jwks_without_usable_key".to_owned()))
+        .collect();
+    assert_eq!(t.valid_refused, hmac_only, "valid cases refused");
+    assert_eq!(t.valid_accepted, 1);
+    assert_eq!(
+        t.refused,
+        counts(&[
+            ("key_load:jwks_without_usable_key", 20),
+            // The mixed set: the secret is skipped, the HS256 token meets only the EC key.
+            ("token:algorithm", 1),
         ]),
         "refusals of invalid cases, by category"
     );
