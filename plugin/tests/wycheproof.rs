@@ -1,7 +1,8 @@
 //! Project Wycheproof's JOSE vectors (`../shared/vectors/wycheproof`, beside the repository) run
 //! through the engine's own code: each group's key is loaded by the engine's JWK loader
 //! (`Provider::compile`), each token goes through `jwt::parse` and `Provider::verify`, as every
-//! bearer token does in `Engine::decide`.
+//! bearer token does in `Engine::decide`. The same vectors run a second time with the keys arriving
+//! as a fetched JWKS (`jwks::parse_jwks` then `Provider::install_keys`, the remote-JWKS path).
 //!
 //! The vectors' payloads are not claims sets (`foo`, empty, binary), so "accepted" means the
 //! signature verified: the token got past every header and signature rule and was refused only by a
@@ -18,7 +19,8 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use warden::config::ProviderConfig;
+use warden::config::{Algorithm, ProviderConfig};
+use warden::credential::jwks;
 use warden::credential::jwt::{self, Provider};
 
 /// Any time: the payloads carry no time claims.
@@ -96,18 +98,47 @@ fn group_keys(group: &Value) -> Vec<Value> {
     }
 }
 
-fn provider(keys: Vec<Value>) -> Result<Provider, String> {
-    let cfg: ProviderConfig = serde_json::from_value(json!({
-        "name": "wycheproof", "issuer": "https://wycheproof.test", "audiences": ["any"],
-        "jwks": {"keys": keys}
-    }))
-    .unwrap();
-    Provider::compile(&cfg, "providers[0]").map_err(|e| e.to_string())
+/// How a group's keys reach the provider.
+#[derive(Clone, Copy)]
+enum Loader {
+    /// Inline in the config: `Provider::compile`, which refuses a bad key set outright.
+    Config,
+    /// A fetched JWKS document: `jwks::parse_jwks`, which skips what it cannot use, then
+    /// `Provider::install_keys`, as the remote-JWKS refresh does.
+    Remote,
+}
+
+fn provider(keys: Vec<Value>, loader: Loader) -> Result<Provider, String> {
+    let compile = |keys: Vec<Value>| {
+        let cfg: ProviderConfig = serde_json::from_value(json!({
+            "name": "wycheproof", "issuer": "https://wycheproof.test", "audiences": ["any"],
+            "jwks": {"keys": keys}
+        }))
+        .unwrap();
+        Provider::compile(&cfg, "providers[0]").map_err(|e| e.to_string())
+    };
+    match loader {
+        Loader::Config => compile(keys),
+        Loader::Remote => {
+            let document = json!({ "keys": keys }).to_string();
+            let (fetched, _skipped) = jwks::parse_jwks(document.as_bytes(), &Algorithm::ALL)?;
+            // Any provider will do: its keys are replaced by the fetched ones.
+            let placeholder = json!({"kty": "OKP", "crv": "Ed25519", "kid": "placeholder",
+                                     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+            let provider = compile(vec![placeholder])?;
+            provider.install_keys(fetched);
+            Ok(provider)
+        }
+    }
 }
 
 /// The category of a key the engine refused at config load, from the operator's error message.
 fn key_load_category(message: &str) -> &'static str {
     const CATEGORIES: &[(&str, &str)] = &[
+        (
+            "no usable signing key in the JWKS",
+            "jwks_without_usable_key",
+        ),
         ("mixes shared secrets", "mixed_keyset"),
         ("ROCA", "roca_key"),
         ("RSA modulus of", "rsa_too_small"),
@@ -152,7 +183,7 @@ struct Tally {
     jws: BTreeMap<u64, String>,
 }
 
-fn run_file(name: &str) -> Tally {
+fn run_file(name: &str, loader: Loader) -> Tally {
     let doc = load(name);
     let mut t = Tally {
         total: 0,
@@ -163,7 +194,7 @@ fn run_file(name: &str) -> Tally {
         jws: BTreeMap::new(),
     };
     for group in doc["testGroups"].as_array().unwrap() {
-        let provider = provider(group_keys(group));
+        let provider = provider(group_keys(group), loader);
         for case in group["tests"].as_array().unwrap() {
             t.total += 1;
             let id = case["tcId"].as_u64().unwrap();
@@ -193,76 +224,156 @@ fn run_file(name: &str) -> Tally {
     t
 }
 
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+/// What a run over one file must come to, case by case for the exceptions, in totals otherwise.
+struct Expect<'a> {
+    total: usize,
+    /// tcIds of `invalid` cases accepted (only copies of a valid case may be).
+    invalid_accepted: &'a [u64],
+    /// (tcId, category) of `valid` cases refused, in tcId order.
+    valid_refused: Vec<(u64, String)>,
+    valid_accepted: usize,
+    /// Refusals of `invalid` cases, by category.
+    refused: &'a [(&'a str, usize)],
+}
+
+fn check(t: &Tally, e: Expect<'_>) {
+    let accepted: Vec<u64> = t.invalid_accepted.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        accepted, e.invalid_accepted,
+        "invalid JWS accepted: {:?}",
+        t.invalid_accepted
+    );
+    assert_eq!(t.valid_refused, e.valid_refused, "valid cases refused");
+    assert_eq!(t.valid_accepted, e.valid_accepted, "valid cases accepted");
+    let refused: BTreeMap<String, usize> =
+        e.refused.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    assert_eq!(t.refused, refused, "refusals of invalid cases, by category");
+    assert_eq!(t.total, e.total);
+}
+
+fn valid_but_refused(skip: &[u64]) -> Vec<(u64, String)> {
+    VALID_BUT_REFUSED
+        .iter()
+        .filter(|(id, _, _)| !skip.contains(id))
+        .map(|(id, cat, _)| (*id, cat.to_string()))
+        .collect()
 }
 
 #[test]
 fn json_web_signature_vectors() {
-    let t = run_file("json_web_signature_test.json");
-    let mut quirks = Vec::new();
+    let t = run_file("json_web_signature_test.json", Loader::Config);
     for (invalid, valid) in INVALID_IDENTICAL_TO_VALID {
         assert_eq!(
             t.jws[invalid], t.jws[valid],
             "tcId {invalid} is no longer a copy of {valid}"
         );
-        quirks.push(*invalid);
     }
-    let accepted: Vec<u64> = t.invalid_accepted.iter().map(|(id, _)| *id).collect();
-    assert_eq!(
-        accepted, quirks,
-        "invalid JWS accepted: {:?}",
-        t.invalid_accepted
-    );
-    let expected: Vec<(u64, String)> = VALID_BUT_REFUSED
+    let quirks: Vec<u64> = INVALID_IDENTICAL_TO_VALID
         .iter()
-        .map(|(id, cat, _)| (*id, cat.to_string()))
+        .map(|(id, _)| *id)
         .collect();
-    assert_eq!(t.valid_refused, expected, "valid cases refused");
-    assert_eq!(t.valid_accepted, 46 - VALID_BUT_REFUSED.len());
-    // 355 invalid cases: 353 refused, by category, plus the 2 copies of a valid case.
-    assert_eq!(
-        t.refused,
-        counts(&[
-            ("key_load:invalid_public_key", 2), // key_ops ["encrypt"] (jwt-simple's JWK import)
-            ("key_load:not_a_signing_key", 2),  // use: enc
-            ("token:algorithm", 6), // HS256 on an EC key; RS*/PS* on a key bound to PS512
-            ("token:malformed", 48), // encodings, missing/extra parts, alg none (empty signature),
-            //                          JSON serialization, an embedded `jwk` object header
-            ("token:signature", 292), // modified signatures/payloads, PKCS#1, PSS, ECDSA r/s
-            ("token:unknown_key", 3), // modified `kid`
-        ]),
-        "refusals of invalid cases, by category"
+    check(
+        &t,
+        Expect {
+            total: 401,
+            invalid_accepted: &quirks,
+            valid_refused: valid_but_refused(&[]),
+            valid_accepted: 46 - VALID_BUT_REFUSED.len(),
+            // 355 invalid cases: 353 refused, by category, plus the 2 copies of a valid case.
+            refused: &[
+                ("key_load:invalid_public_key", 2), // key_ops ["encrypt"] (jwt-simple's JWK import)
+                ("key_load:not_a_signing_key", 2),  // use: enc
+                ("token:algorithm", 6), // HS256 on an EC key; RS*/PS* on a key bound to PS512
+                ("token:malformed", 48), // encodings, missing/extra parts, alg none (empty
+                //                          signature), JSON serialization, an embedded `jwk` object
+                ("token:signature", 292), // modified signatures/payloads, PKCS#1, PSS, ECDSA r/s
+                ("token:unknown_key", 3), // modified `kid`
+            ],
+        },
     );
-    assert_eq!(t.total, 401);
 }
 
 #[test]
 fn json_web_key_vectors() {
-    let t = run_file("json_web_key_test.json");
-    assert!(
-        t.invalid_accepted.is_empty(),
-        "invalid JWS accepted: {:?}",
-        t.invalid_accepted
+    let t = run_file("json_web_key_test.json", Loader::Config);
+    check(
+        &t,
+        Expect {
+            total: 26,
+            invalid_accepted: &[],
+            valid_refused: vec![],
+            valid_accepted: 5,
+            // 21 invalid cases, all refused: the key (set) at config load, or the token.
+            refused: &[
+                ("key_load:alg_does_not_fit_key", 2), // wrong curve, wrong kty
+                ("key_load:bad_key_encoding", 1), // duplicate kid set whose 2nd key is not base64url
+                ("key_load:hmac_key_too_short", 6), // shorter than the hash, or empty
+                ("key_load:invalid_public_key", 2), // e = 1, point not on the curve
+                ("key_load:mixed_keyset", 1),     // HMAC secret beside a public key
+                ("key_load:not_a_signing_key", 2), // use: enc
+                ("key_load:roca_key", 1),         // CVE-2017-15361 fingerprint
+                ("key_load:rsa_too_small", 1),    // 1024-bit modulus
+                ("key_load:unsupported_alg", 4),  // ES521, ES224, A256GCM, A256KW
+                ("token:signature", 1),           // modified signature
+            ],
+        },
     );
-    assert_eq!(t.valid_refused, vec![], "valid cases refused");
-    assert_eq!(t.valid_accepted, 5);
-    // 21 invalid cases, all refused: the key (set) at config load, or the token.
-    assert_eq!(
-        t.refused,
-        counts(&[
-            ("key_load:alg_does_not_fit_key", 2), // wrong curve, wrong kty
-            ("key_load:bad_key_encoding", 1), // duplicate kid set whose 2nd key is not base64url
-            ("key_load:hmac_key_too_short", 6), // shorter than the hash, or empty
-            ("key_load:invalid_public_key", 2), // e = 1, point not on the curve
-            ("key_load:mixed_keyset", 1),     // HMAC secret beside a public key
-            ("key_load:not_a_signing_key", 2), // use: enc
-            ("key_load:roca_key", 1),         // CVE-2017-15361 fingerprint
-            ("key_load:rsa_too_small", 1),    // 1024-bit modulus
-            ("key_load:unsupported_alg", 4),  // ES521, ES224, A256GCM, A256KW
-            ("token:signature", 1),           // modified signature
-        ]),
-        "refusals of invalid cases, by category"
+}
+
+/// The same vectors with the keys arriving as a fetched JWKS: what the remote loader skips
+/// (shared secrets, which are never taken from a published set; encryption keys; bad keys) cannot
+/// verify anything, and no invalid case is accepted, the two copies of a valid case included
+/// (they are HMAC cases).
+#[test]
+fn json_web_signature_vectors_through_the_remote_jwks_loader() {
+    let t = run_file("json_web_signature_test.json", Loader::Remote);
+    // The HMAC groups' valid cases and ES512 have no usable key; the rest are refused as through
+    // the config.
+    let no_key = [1, 347, 348, 351, 352, 357, 358, 359, 372, 373, 376, 377];
+    let mut valid_refused = valid_but_refused(&no_key);
+    valid_refused.extend(
+        no_key
+            .iter()
+            .map(|id| (*id, "key_load:jwks_without_usable_key".into())),
     );
-    assert_eq!(t.total, 26);
+    valid_refused.sort();
+    check(
+        &t,
+        Expect {
+            total: 401,
+            invalid_accepted: &[],
+            valid_accepted: 46 - valid_refused.len(),
+            valid_refused,
+            refused: &[
+                ("key_load:jwks_without_usable_key", 34), // every HMAC group, `use: enc`, key_ops
+                ("token:algorithm", 6),
+                ("token:malformed", 23), // the HMAC groups' malformed cases are counted above
+                ("token:signature", 290),
+                ("token:unknown_key", 2),
+            ],
+        },
+    );
+}
+
+#[test]
+fn json_web_key_vectors_through_the_remote_jwks_loader() {
+    let t = run_file("json_web_key_test.json", Loader::Remote);
+    check(
+        &t,
+        Expect {
+            total: 26,
+            invalid_accepted: &[],
+            // The HMAC-only sets have no usable key.
+            valid_refused: [2, 13, 14, 15]
+                .iter()
+                .map(|id| (*id, "key_load:jwks_without_usable_key".to_owned()))
+                .collect(),
+            valid_accepted: 1,
+            refused: &[
+                ("key_load:jwks_without_usable_key", 20),
+                // The mixed set: the secret is skipped, the HS256 token meets only the EC key.
+                ("token:algorithm", 1),
+            ],
+        },
+    );
 }
