@@ -25,7 +25,7 @@ TAG_AT, STEP_UP_AT = 30, 70
 
 def load(path: Path):
     names: list[str] = []
-    xs, ys, scenarios = [], [], []
+    xs, ys, scenarios, engine, episodes = [], [], [], [], []
     refused: dict[str, list[int]] = {}
     with path.open() as f:
         for raw in f:
@@ -41,7 +41,10 @@ def load(path: Path):
             xs.append(line["features"])
             ys.append(int(line["label"]))
             scenarios.append(line["scenario"])
-    return names, np.asarray(xs, dtype=np.float32), np.asarray(ys), np.asarray(scenarios), refused
+            engine.append(line.get("risk_score"))
+            episodes.append(line.get("episode", ""))
+    return (names, np.asarray(xs, dtype=np.float32), np.asarray(ys), np.asarray(scenarios), refused,
+            engine, np.asarray(episodes))
 
 
 def pct(a: float) -> str:
@@ -58,11 +61,15 @@ def main() -> None:
     ap.add_argument("--benchmarks", type=Path, help="markdown with size, compile and latency numbers")
     args = ap.parse_args()
 
-    names, x, y, scen, refused = load(args.test)
+    names, x, y, scen, refused, engine, episode = load(args.test)
     sess = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     prob, contrib = sess.run(["probability", "contributions"], {"features": x})
     prob = prob.reshape(-1)
-    score = np.rint(100 * prob).astype(int)
+    # As the filter rounds (half away from zero).
+    score = np.floor(100 * prob.astype(np.float64) + 0.5).astype(int)
+    # The engine's own scores (tract, inside `warden features`) against onnxruntime's, request by request.
+    same = sum(1 for a, b in zip(engine, score) if a is not None and int(a) == int(b))
+    compared = sum(1 for a in engine if a is not None)
     meta = {p.key: p.value for p in onnx.load(str(args.model)).metadata_props}
     if meta.get("feature_names", "").split(",") != names:
         raise SystemExit("the model's feature_names differ from the test features' header")
@@ -75,8 +82,28 @@ def main() -> None:
         attack = bool(y[m].max())
         tag = float((score[m] >= TAG_AT).mean())
         step = float((score[m] >= STEP_UP_AT).mean())
-        rows.append((s, "attack" if attack else "benign", n, tag, step, float(np.median(score[m]))))
+        # Per attack scenario: this scenario's requests against every benign request.
+        sm = m | (y == 0)
+        s_auc = roc_auc_score(y[sm], prob[sm]) if attack else float("nan")
+        rows.append((s, "attack" if attack else "benign", n, tag, step, float(np.median(score[m])), s_auc))
     attack_m, benign_m = y == 1, y == 0
+
+    # Per attack episode: caught at all (any scored request at or above), and how many of its scored
+    # requests went through before the first step-up.
+    ep_rows = []
+    for s in sorted(set(scen[attack_m])):
+        eps = sorted(set(episode[(scen == s) & attack_m]))
+        tagged = stepped = 0
+        before = []
+        for e in eps:
+            sc = score[episode == e]  # in trace order
+            tagged += int((sc >= TAG_AT).any())
+            hit = np.flatnonzero(sc >= STEP_UP_AT)
+            stepped += int(hit.size > 0)
+            if hit.size:
+                before.append(int(hit[0]))
+        med = f"{np.median(before):.0f}" if before else "-"
+        ep_rows.append(f"| {s} | {len(eps)} | {tagged} | {stepped} | {med} |")
 
     # Which factors the filter would name (top 3 positive contributions) per attack scenario.
     factor_lines = []
@@ -130,13 +157,23 @@ def main() -> None:
                f"step-up {pct((score[attack_m] >= STEP_UP_AT).mean())}. False challenges (benign requests "
                f"at or above): tag {pct((score[benign_m] >= TAG_AT).mean())}, step-up "
                f"{pct((score[benign_m] >= STEP_UP_AT).mean())}.\n")
-    out.append("| scenario | kind | requests scored | score >= 30 (tag) | score >= 70 (step-up) | median score |")
-    out.append("|---|---|---:|---:|---:|---:|")
-    for s, kind, n, tag, step, med in rows:
-        out.append(f"| {s} | {kind} | {n} | {pct(tag)} | {pct(step)} | {med:.0f} |")
+    out.append("| scenario | kind | requests scored | score >= 30 (tag) | score >= 70 (step-up) | median score | ROC AUC vs benign |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    for s, kind, n, tag, step, med, s_auc in rows:
+        a = f"{s_auc:.4f}" if kind == "attack" else ""
+        out.append(f"| {s} | {kind} | {n} | {pct(tag)} | {pct(step)} | {med:.0f} | {a} |")
     out.append("")
     out.append("For attacks the two rate columns are detection rates; for benign scenarios they are "
                "false-tag and false-challenge rates.\n")
+    out.append("Per attack episode (a run of requests by one attacker): episodes with at least one scored request "
+               "tagged or sent to step-up, and the median number of its scored requests that passed before the "
+               "first step-up.\n")
+    out.append("| scenario | episodes | tagged | stepped up | requests before step-up |")
+    out.append("|---|---:|---:|---:|---:|")
+    out.extend(ep_rows)
+    out.append("")
+    out.append(f"The engine's own scores (tract, in `warden features`) equal onnxruntime's on {same} of "
+               f"{compared} held-out requests.\n")
     if refused:
         out.append("Requests the engine refused before the risk stage (no features, not scored): "
                    + ", ".join(f"{s} {v[0]}" for s, v in sorted(refused.items())) + ".\n")
@@ -183,7 +220,8 @@ def main() -> None:
                          "probability": float(gp.reshape(-1)[i]),
                          "contributions": [float(v) for v in gc[i]]} for i in range(len(gx))]}
     args.golden.write_text(json.dumps(golden, indent=1) + "\n")
-    print(json.dumps({"auc": round(float(auc), 4), "card": str(args.card), "golden": len(gx)}))
+    print(json.dumps({"auc": round(float(auc), 4), "card": str(args.card), "golden": len(gx),
+                      "engine_scores_equal": f"{same}/{compared}"}))
 
 
 if __name__ == "__main__":

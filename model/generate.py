@@ -132,6 +132,7 @@ class Trace:
         self.key, self.jwk = signing_key()
         self.lines: list[tuple[int, int, dict]] = []
         self.seq = 0
+        self.episode = 0  # attack episode number, carried by attack lines as `episode`
 
     def token(self, who: Identity, ts_s: int, *, ttl_s: int = 3600) -> str:
         """A token as the IdP would have issued it for `who` at the start of the current hour."""
@@ -171,6 +172,8 @@ class Trace:
         line = {"ts_ms": ts_ms, "method": method, "path": path, "source_ip": ip or (who.ip if who else "192.0.2.1"),
                 "headers": headers, "status": status, "response_bytes": body,
                 "label": label, "scenario": scenario}
+        if label:
+            line["episode"] = f"{self.prefix}{scenario}-{self.episode}"
         self.seq += 1
         self.lines.append((ts_ms, self.seq, line))
 
@@ -257,6 +260,7 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
         return d * DAY_S + (rng.uniform(h.start_hour, h.end_hour) - COUNTRIES[h.country][0]) * 3600
 
     for e in range(episodes):
+        t.episode += 1
         # Stolen token: the victim's live token replayed from another country and client.
         h = victims[e % len(victims)]
         ts = working_time(h)
@@ -269,14 +273,16 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
                       scenario="stolen_token", country=c, ip=ip, agent=client, token=tok)
             ts += rng.expovariate(1 / 4)
 
-        # Rogue agent, volume: 100x its usual rate for 10 to 20 minutes.
+        t.episode += 1
+        # Rogue agent, volume: about 100x its usual daily rate (2-3 requests a second) for 5 to 8 minutes.
         a = agents[e % len(agents)]
         ts = when()
-        end = ts + rng.uniform(600, 1200)
+        end = ts + rng.uniform(300, 480)
         while ts < end:
             t.request(ts, a, pick(rng, AGENT_MIX), label=1, scenario="rogue_agent_volume", bytes_scale=3.0)
-            ts += rng.expovariate(1 / 3.0)
+            ts += rng.expovariate(1 / 0.4)
 
+        t.episode += 1
         # Rogue agent, sweep: walks sensitive endpoints it never used.
         a = agents[(e + 1) % len(agents)]
         ts = when()
@@ -286,6 +292,7 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
             t.request(ts, a, r, label=1, scenario="rogue_agent_sweep", status=status)
             ts += rng.expovariate(1 / 2)
 
+        t.episode += 1
         # Credential stuffing: one source, many accounts, mostly refused, a few valid logins.
         ts = when()
         ip = bad() if rng.random() < 0.5 else address(rng, rng.choice(list(COUNTRIES)))
@@ -301,6 +308,7 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
                           scenario="credential_stuffing", country=c, ip=ip, agent=client)
             ts += rng.expovariate(1 / 1.0)
 
+        t.episode += 1
         # Privilege probing: a valid user walks endpoints outside its scopes (403s).
         h = victims[(e + episodes) % len(victims)]
         ts = working_time(h)
@@ -310,6 +318,7 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
             t.request(ts, h, r, label=1, scenario="privilege_probing", status=status)
             ts += rng.expovariate(1 / 3)
 
+        t.episode += 1
         # Off-hours destructive writes: the victim's token deleting orders at night, local time.
         h = victims[(e + 2 * episodes) % len(victims)]
         d = rng.randint(2, days - 1)
@@ -319,6 +328,7 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
                       label=1, scenario="offhours_destructive")
             ts += rng.expovariate(1 / 6)
 
+        t.episode += 1
         # Impossible travel: minutes after a request from home, the same user from far away.
         h = victims[(e + 3 * episodes) % len(victims)]
         ts = working_time(h)

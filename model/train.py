@@ -32,6 +32,11 @@ import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
+# Features that say who the caller is rather than what it does: the model gives them no weight, so
+# that "is an AI agent" (delegation) or "has a long history" can never by itself read as risk. They
+# stay in the input (the engine's feature list is the contract) with weight 0.
+CONTEXT = ("delegation_depth", "history", "first_seen")
+
 OPSET = 13  # MatMul, Add, Sub, Mul, Sigmoid: all in tract's ONNX support
 IR_VERSION = 8
 
@@ -114,9 +119,11 @@ def main() -> None:
     args = ap.parse_args()
 
     names, x, y, scenarios = load(args.train)
+    used = [i for i, n in enumerate(names) if n not in CONTEXT]
     clf = LogisticRegression(C=args.c, solver="lbfgs", max_iter=5000, tol=1e-8)
-    clf.fit(x, y, sample_weight=weights(y, scenarios))
-    coef = np.round(clf.coef_.reshape(-1), 5)
+    clf.fit(x[:, used], y, sample_weight=weights(y, scenarios))
+    coef = np.zeros(len(names))
+    coef[used] = np.round(clf.coef_.reshape(-1), 5)
     bias = float(np.round(clf.intercept_[0], 5))
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)

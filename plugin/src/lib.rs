@@ -10,6 +10,7 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod reply;
+pub mod risk;
 pub mod shared;
 
 #[cfg(target_arch = "wasm32")]
