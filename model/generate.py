@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Deterministic labelled traffic for training and evaluating Warden's risk model.
+
+Writes a trace in DESIGN.md §3's format (one JSON request per line, the trace's own clock), plus
+`label` (1 = attack) and `scenario`, which `warden features` passes through. Tokens are real EdDSA
+JWTs signed with a demo key derived from a fixed seed, so the engine verifies every one of them with
+`model/config.json` (written here too, identical on every run).
+
+Benign populations: humans with diurnal habits who sometimes travel, steady service accounts, and
+bursty-but-stable AI agents acting for a user (delegated tokens with `act`). Attacks, injected after a
+warm-up so baselines exist: a stolen token replayed from a new country and client, an agent gone rogue
+(100x volume, or a sweep of sensitive endpoints), credential stuffing, privilege probing, off-hours
+destructive writes, and impossible travel.
+
+`--seed` and `--prefix` give disjoint identities and episodes, which is how the held-out test set is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+ISSUER = "https://idp.model.example"
+AUDIENCE = "orders-api"
+KID = "model-demo-1"
+T0_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday
+DAY_S = 86_400
+BAD_NET = "185.220.101"  # in risk.deny_cidrs of config.json
+
+# country: (UTC offset in hours, first octet of its address space in this simulation)
+COUNTRIES = {
+    "NO": (1, 31), "DE": (1, 46), "GB": (0, 51), "US": (-5, 64), "BR": (-3, 177),
+    "IN": (5, 49), "JP": (9, 60), "AU": (10, 101), "SG": (8, 103), "ZA": (2, 105),
+}
+HOME_COUNTRIES = ["NO", "DE", "GB", "US", "IN"]
+FAR = {"NO": "AU", "DE": "BR", "GB": "JP", "US": "SG", "IN": "BR"}
+
+BROWSERS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/133.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2) Mobile/15E148",
+]
+ATTACK_CLIENTS = ["python-requests/2.32", "curl/8.5.0", "Go-http-client/1.1", "okhttp/4.12"]
+
+# (method, path template, sensitivity as in config.json, typical response bytes)
+ROUTES = {
+    "list_orders": ("GET", "/orders", 3000),
+    "read_order": ("GET", "/orders/{id}", 600),
+    "create_order": ("POST", "/orders", 300),
+    "update_order": ("PUT", "/orders/{id}", 300),
+    "delete_order": ("DELETE", "/orders/{id}", 0),
+    "search": ("GET", "/search", 2000),
+    "account": ("GET", "/account", 800),
+    "payment": ("GET", "/payments/{id}", 700),
+    "transfer": ("POST", "/payments", 200),
+    "export": ("GET", "/export/customers", 250_000),
+    "admin": ("GET", "/admin/users/{id}", 900),
+    "health": ("GET", "/health", 20),
+}
+HUMAN_MIX = [("list_orders", 20), ("read_order", 40), ("create_order", 8), ("update_order", 4),
+             ("search", 12), ("account", 8), ("payment", 6), ("transfer", 1), ("delete_order", 1)]
+SERVICE_MIX = [("read_order", 60), ("create_order", 30), ("update_order", 10)]
+AGENT_MIX = [("search", 40), ("read_order", 40), ("list_orders", 15), ("create_order", 5)]
+
+
+def config(public_jwk: dict) -> dict:
+    """The engine config the traces are replayed against."""
+    return {
+        "providers": [{"name": "model", "issuer": ISSUER, "audiences": [AUDIENCE],
+                       "jwks": {"keys": [public_jwk]}, "algorithms": ["EdDSA"]}],
+        "routes": [
+            {"name": "health", "methods": ["GET"], "path": "/health", "anonymous": True},
+            {"name": "orders", "methods": ["GET", "POST"], "path": "/orders", "scopes": ["orders"],
+             "sensitivity": "medium"},
+            {"name": "order", "methods": ["GET", "PUT"], "path": "/orders/{id}", "scopes": ["orders"],
+             "sensitivity": "low"},
+            {"name": "delete-order", "methods": ["DELETE"], "path": "/orders/{id}", "scopes": ["orders"],
+             "sensitivity": "critical"},
+            {"name": "search", "methods": ["GET"], "path": "/search", "scopes": ["orders"],
+             "sensitivity": "low"},
+            {"name": "account", "methods": ["GET"], "path": "/account", "scopes": ["account"],
+             "sensitivity": "high"},
+            {"name": "payments", "prefix": "/payments", "scopes": ["payments"], "sensitivity": "high"},
+            {"name": "export", "prefix": "/export", "scopes": ["export"], "sensitivity": "critical"},
+            {"name": "admin", "prefix": "/admin", "scopes": ["admin"], "sensitivity": "critical"},
+        ],
+        "risk": {"deny_cidrs": [f"{BAD_NET}.0/24"]},
+        "audit": {"enabled": False},
+    }
+
+
+def signing_key() -> tuple[Ed25519PrivateKey, dict]:
+    """The demo key: derived from a fixed string, so every run signs identical tokens (Ed25519 is
+    deterministic). It signs simulated traffic only."""
+    key = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"warden-model-demo-key-v1").digest())
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return key, {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": KID, "alg": "EdDSA", "use": "sig"}
+
+
+@dataclass
+class Identity:
+    """One caller and its habits."""
+    name: str
+    kind: str  # human | service | agent
+    country: str
+    ip: str
+    agent: str
+    scopes: str
+    start_hour: float = 8.0  # local working day
+    end_hour: float = 18.0
+    principal: str | None = None  # the user an agent acts for
+    tokens: dict = field(default_factory=dict)
+
+
+class Trace:
+    """Requests of one run, with the signing key and a token cache (one token per identity-hour)."""
+
+    def __init__(self, seed: int, prefix: str):
+        self.rng = random.Random(seed)
+        self.prefix = prefix
+        self.key, self.jwk = signing_key()
+        self.lines: list[tuple[int, int, dict]] = []
+        self.seq = 0
+        self.episode = 0  # attack episode number, carried by attack lines as `episode`
+
+    def token(self, who: Identity, ts_s: int, *, ttl_s: int = 3600) -> str:
+        """A token as the IdP would have issued it for `who` at the start of the current hour."""
+        iat = ts_s - ts_s % ttl_s
+        cached = who.tokens.get(iat)
+        if cached:
+            return cached
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": iat, "exp": iat + ttl_s + 60,
+                  "scope": who.scopes, "client_id": f"{who.kind}-app"}
+        if who.kind == "agent":
+            claims["sub"] = who.principal
+            claims["act"] = {"sub": who.name}
+        else:
+            claims["sub"] = who.name
+        tok = jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": KID})
+        who.tokens = {iat: tok}
+        return tok
+
+    def request(self, ts_s: float, who: Identity | None, route: str, *, label: int, scenario: str,
+                country: str | None = None, ip: str | None = None, agent: str | None = None,
+                token: str | None = None, status: int | None = None, bytes_scale: float = 1.0) -> None:
+        method, template, size = ROUTES[route]
+        path = template.replace("{id}", str(self.rng.randint(1000, 99_999)))
+        if route == "search":
+            path += f"?q={self.rng.choice(['late', 'refund', 'open', 'priority', 'eu'])}"
+        ts_ms = T0_MS + int(ts_s * 1000)
+        headers = {"user-agent": agent or (who.agent if who else "curl/8.5.0"),
+                   "x-geo-country": country or (who.country if who else "US")}
+        if token is None and who is not None:
+            token = self.token(who, T0_MS // 1000 + int(ts_s))
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if status is None:
+            status = 201 if method == "POST" else 204 if method == "DELETE" else 200
+        body = 0 if status >= 300 or size == 0 else max(
+            16, int(size * bytes_scale * self.rng.lognormvariate(0, 0.35)))
+        line = {"ts_ms": ts_ms, "method": method, "path": path, "source_ip": ip or (who.ip if who else "192.0.2.1"),
+                "headers": headers, "status": status, "response_bytes": body,
+                "label": label, "scenario": scenario}
+        if label:
+            line["episode"] = f"{self.prefix}{scenario}-{self.episode}"
+        self.seq += 1
+        self.lines.append((ts_ms, self.seq, line))
+
+    def write(self, path: Path) -> None:
+        self.lines.sort(key=lambda t: (t[0], t[1]))
+        with path.open("w") as f:
+            for _, _, line in self.lines:
+                f.write(json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n")
+
+
+def pick(rng: random.Random, mix: list[tuple[str, int]]) -> str:
+    return rng.choices([r for r, _ in mix], weights=[w for _, w in mix])[0]
+
+
+def address(rng: random.Random, country: str) -> str:
+    first = COUNTRIES[country][1]
+    return f"{first}.{rng.randint(1, 254)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
+
+
+def population(t: Trace, humans: int, services: int, agents: int) -> dict[str, list[Identity]]:
+    rng, p = t.rng, t.prefix
+    hs = []
+    for i in range(humans):
+        c = rng.choice(HOME_COUNTRIES)
+        start = rng.uniform(6.5, 10.5)
+        hs.append(Identity(f"{p}user{i}@corp.example", "human", c, address(rng, c), rng.choice(BROWSERS),
+                           "orders account payments", start, start + rng.uniform(7, 10)))
+    ss = [Identity(f"{p}svc-{i}", "service", "US", address(rng, "US"), f"svc-{p}{i}/1.{i}", "orders")
+          for i in range(services)]
+    ags = []
+    for i in range(agents):
+        owner = rng.choice(hs)
+        ags.append(Identity(f"{p}agent-{i}", "agent", owner.country, address(rng, "US"),
+                            "agent-runtime/0.9", "orders", principal=owner.name))
+    return {"human": hs, "service": ss, "agent": ags}
+
+
+def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
+    rng = t.rng
+    for h in pop["human"]:
+        traveller = rng.random() < 0.25
+        trip = (rng.randint(2, days - 2), rng.randint(1, 3)) if traveller else None
+        trip_country = rng.choice([c for c in COUNTRIES if c != h.country])
+        trip_ip = address(rng, trip_country)
+        for d in range(days):
+            weekend = d % 7 in (5, 6)
+            if weekend and rng.random() < 0.7:
+                continue
+            away = trip is not None and trip[0] <= d < trip[0] + trip[1]
+            country, ip = (trip_country, trip_ip) if away else (h.country, h.ip)
+            offset = COUNTRIES[h.country][0]
+            for _ in range(rng.randint(2, 6)):
+                local = rng.uniform(h.start_hour, h.end_hour)
+                ts = d * DAY_S + (local - offset) * 3600
+                for _ in range(rng.randint(3, 25)):
+                    t.request(ts, h, pick(rng, HUMAN_MIX), label=0,
+                              scenario="benign_travel" if away else "benign_human", country=country, ip=ip)
+                    ts += rng.expovariate(1 / 20)
+    for s in pop["service"]:
+        period = rng.uniform(120, 400)
+        ts = rng.uniform(0, period)
+        while ts < days * DAY_S:
+            t.request(ts, s, pick(rng, SERVICE_MIX), label=0, scenario="benign_service")
+            ts += period * rng.uniform(0.8, 1.2)
+    for a in pop["agent"]:
+        for d in range(days):
+            for _ in range(rng.randint(4, 12)):
+                ts = d * DAY_S + rng.uniform(0, DAY_S)
+                for _ in range(rng.randint(10, 40)):
+                    t.request(ts, a, pick(rng, AGENT_MIX), label=0, scenario="benign_agent")
+                    ts += rng.expovariate(1 / 1.5)
+
+
+def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) -> None:
+    """`episodes` of each attack, after two days of warm-up, each on its own victim where it can."""
+    rng = t.rng
+    humans, agents = pop["human"], pop["agent"]
+    bad = lambda: f"{BAD_NET}.{rng.randint(2, 254)}"  # noqa: E731
+    victims = rng.sample(humans, min(len(humans), 4 * episodes))
+    when = lambda: rng.uniform(2 * DAY_S, days * DAY_S - 3600)  # noqa: E731
+
+    def working_time(h: Identity) -> float:
+        d = rng.randint(2, days - 1)
+        return d * DAY_S + (rng.uniform(h.start_hour, h.end_hour) - COUNTRIES[h.country][0]) * 3600
+
+    for e in range(episodes):
+        t.episode += 1
+        # Stolen token: the victim's live token replayed from another country and client.
+        h = victims[e % len(victims)]
+        ts = working_time(h)
+        c = rng.choice([x for x in COUNTRIES if x != h.country])
+        ip = bad() if rng.random() < 0.3 else address(rng, c)
+        client = rng.choice(ATTACK_CLIENTS)
+        tok = t.token(h, T0_MS // 1000 + int(ts))
+        for _ in range(rng.randint(5, 40)):
+            t.request(ts, h, rng.choice(["account", "payment", "export", "list_orders", "transfer"]), label=1,
+                      scenario="stolen_token", country=c, ip=ip, agent=client, token=tok)
+            ts += rng.expovariate(1 / 4)
+
+        t.episode += 1
+        # Rogue agent, volume: about 100x its usual daily rate (2-3 requests a second) for 5 to 8 minutes.
+        a = agents[e % len(agents)]
+        ts = when()
+        end = ts + rng.uniform(300, 480)
+        while ts < end:
+            t.request(ts, a, pick(rng, AGENT_MIX), label=1, scenario="rogue_agent_volume", bytes_scale=3.0)
+            ts += rng.expovariate(1 / 0.4)
+
+        t.episode += 1
+        # Rogue agent, sweep: walks sensitive endpoints it never used.
+        a = agents[(e + 1) % len(agents)]
+        ts = when()
+        for _ in range(rng.randint(20, 80)):
+            r = rng.choice(["payment", "account", "export", "admin", "delete_order"])
+            status = 403 if r in ("admin", "export", "account", "payment") else None
+            t.request(ts, a, r, label=1, scenario="rogue_agent_sweep", status=status)
+            ts += rng.expovariate(1 / 2)
+
+        t.episode += 1
+        # Credential stuffing: one source, many accounts, mostly refused, a few valid logins.
+        ts = when()
+        ip = bad() if rng.random() < 0.5 else address(rng, rng.choice(list(COUNTRIES)))
+        c = rng.choice(list(COUNTRIES))
+        client = rng.choice(ATTACK_CLIENTS)
+        for _ in range(rng.randint(30, 120)):
+            if rng.random() < 0.85:
+                t.request(ts, None, "account", label=1, scenario="credential_stuffing", country=c, ip=ip,
+                          agent=client, token=f"stuffed.{rng.getrandbits(64):x}.x", status=401)
+            else:
+                v = rng.choice(humans)
+                t.request(ts, v, rng.choice(["account", "payment", "list_orders"]), label=1,
+                          scenario="credential_stuffing", country=c, ip=ip, agent=client)
+            ts += rng.expovariate(1 / 1.0)
+
+        t.episode += 1
+        # Privilege probing: a valid user walks endpoints outside its scopes (403s).
+        h = victims[(e + episodes) % len(victims)]
+        ts = working_time(h)
+        for _ in range(rng.randint(10, 40)):
+            r = rng.choice(["admin", "admin", "export", "delete_order", "account"])
+            status = 403 if r in ("admin", "export") else None
+            t.request(ts, h, r, label=1, scenario="privilege_probing", status=status)
+            ts += rng.expovariate(1 / 3)
+
+        t.episode += 1
+        # Off-hours destructive writes: the victim's token deleting orders at night, local time.
+        h = victims[(e + 2 * episodes) % len(victims)]
+        d = rng.randint(2, days - 1)
+        ts = d * DAY_S + (rng.uniform(1, 4.5) - COUNTRIES[h.country][0]) * 3600
+        for _ in range(rng.randint(5, 30)):
+            t.request(ts, h, rng.choice(["delete_order", "delete_order", "update_order", "transfer"]),
+                      label=1, scenario="offhours_destructive")
+            ts += rng.expovariate(1 / 6)
+
+        t.episode += 1
+        # Impossible travel: minutes after a request from home, the same user from far away.
+        h = victims[(e + 3 * episodes) % len(victims)]
+        ts = working_time(h)
+        t.request(ts, h, "read_order", label=0, scenario="benign_human")
+        ts += rng.uniform(120, 900)
+        c = FAR[h.country]
+        ip = address(rng, c)
+        for _ in range(rng.randint(3, 15)):
+            t.request(ts, h, rng.choice(["account", "payment", "read_order", "transfer"]), label=1,
+                      scenario="impossible_travel", country=c, ip=ip)
+            ts += rng.expovariate(1 / 10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--prefix", default="", help="prefix of identity names (keeps splits disjoint)")
+    ap.add_argument("--days", type=int, default=8)
+    ap.add_argument("--humans", type=int, default=40)
+    ap.add_argument("--services", type=int, default=6)
+    ap.add_argument("--agents", type=int, default=8)
+    ap.add_argument("--episodes", type=int, default=8, help="episodes of each attack")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--config", type=Path, help="also write the engine config here")
+    args = ap.parse_args()
+
+    t = Trace(args.seed, args.prefix)
+    pop = population(t, args.humans, args.services, args.agents)
+    benign(t, pop, args.days)
+    attacks(t, pop, args.days, args.episodes)
+    t.write(args.out)
+    if args.config:
+        args.config.write_text(json.dumps(config(t.jwk), indent=2) + "\n")
+    counts: dict[str, int] = {}
+    for _, _, line in t.lines:
+        counts[line["scenario"]] = counts.get(line["scenario"], 0) + 1
+    print(json.dumps({"out": str(args.out), "lines": len(t.lines), "scenarios": counts}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+//! The risk stage: behavioural features of a request, scored by the embedded model.
+
+pub mod model;
