@@ -146,8 +146,10 @@ def mounts() -> dict[str, str]:
     """Container path -> host path (relative to kong/) of the kong service's bind mounts."""
     out = {}
     for v in kong_service()["volumes"]:
-        host, container = v.split(":")[:2]
-        out[container] = host
+        # Long syntax only: a missing file must fail `up`, not become an empty directory in its place.
+        assert isinstance(v, dict) and v["type"] == "bind", v
+        assert v.get("bind", {}).get("create_host_path") is False, v
+        out[v["target"]] = v["source"]
     return out
 
 
