@@ -146,8 +146,10 @@ def mounts() -> dict[str, str]:
     """Container path -> host path (relative to kong/) of the kong service's bind mounts."""
     out = {}
     for v in kong_service()["volumes"]:
-        host, container = v.split(":")[:2]
-        out[container] = host
+        # Long syntax only: a missing file must fail `up`, not become an empty directory in its place.
+        assert isinstance(v, dict) and v["type"] == "bind", v
+        assert v.get("bind", {}).get("create_host_path") is False, v
+        out[v["target"]] = v["source"]
     return out
 
 
@@ -201,12 +203,17 @@ def test_compose_runs_the_demo_upstream_and_idp():
     assert upstream.get("network_mode") == "service:kong"
     idp = services["idp"]
     assert idp.get("network_mode") == "service:kong"
-    assert idp["working_dir"].endswith("examples/idp")
-    assert "server.js" in " ".join(idp["command"]) and "--port 9000" in " ".join(idp["command"])
-    pkg = ROOT / "examples" / "idp" / "package.json"
-    if not pkg.exists():
-        pytest.skip("examples/idp is not on this branch yet")
-    assert json.loads(pkg.read_text()).get("main") == "server.js"
+    source, target = idp["volumes"][0].split(":")[:2]
+    assert (KONG / source).resolve() == (ROOT / "examples" / "idp").resolve()
+    command = " ".join(idp["command"])
+    assert f"{target}/server.js" in command and "node server.js --port 9000" in command
+    assert f"{target}/package-lock.json" in command and "npm ci" in command
+    pkg = json.loads((ROOT / "examples" / "idp" / "package.json").read_text())
+    assert pkg.get("main") == "server.js"
+    assert (ROOT / "examples" / "idp" / "package-lock.json").exists()
+    # server.js must run alone from the copy: it imports packages and node builtins only.
+    imports = re.findall(r"^import .* from '([^']+)';", (ROOT / "examples" / "idp" / "server.js").read_text(), re.M)
+    assert imports and not [i for i in imports if i.startswith(".")], imports
 
 
 def test_kong_yml_config_answers_as_kong_readme_says(envoys):

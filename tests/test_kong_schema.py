@@ -71,6 +71,13 @@ def check(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(CLI), "check", str(path)], capture_output=True, text=True, timeout=60)
 
 
+def test_warden_schema_prints_the_checked_in_file():
+    assert CLI.exists(), f"{CLI} missing: run `make build` first"
+    res = subprocess.run([str(CLI), "schema"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == META.read_text(), "kong/warden.meta.json is stale: run `make schema`"
+
+
 def test_meta_json_passes_kongs_filter_meta_schema():
     doc = meta()
     jsonschema.Draft4Validator.check_schema(KONG_FILTER_META_SCHEMA)
