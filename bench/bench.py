@@ -58,7 +58,7 @@ AUDIENCE = "orders-api"
 KID = "bench-es256"
 PATH = "/tenants/acme/orders/42"
 
-DURATION = int(os.environ.get("BENCH_DURATION", "7"))
+DURATION = int(os.environ.get("BENCH_DURATION", "6"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
