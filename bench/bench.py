@@ -317,7 +317,9 @@ about 16 µs inside the callback at opt-level 3 (21 µs at opt-level "s"): readi
 call and the SDK's copy into Rust strings) ~3 µs, the SHA-256 cache key of the ~430-byte token ~2.5 µs
 (~5 µs at "s"), the rest of the decision (route match, claim checks, identity headers) ~2-3 µs, the
 audit record (JSON, one log call that Envoy drops at `warn`) ~3 µs, four `x-auth-*` header writes (one
-host call each) ~3-4 µs; the remainder is context set-up outside the callback. Building the engine,
+host call each) ~3-4 µs. The rest of Warden's share lies outside that callback (context creation,
+the SDK's dispatch, the response and log callbacks the Rust SDK always exports) and was not broken down
+further. Building the engine,
 `sha2` and the signature crates at opt-level 3 (Cargo.toml) cut Envoy CPU per cached request by ~8%
 and per first-seen ES256 token by ~15% against opt-level "s" (A/B on the same code, two rounds each:
 67-70 → 62 µs and 751-771 → 646-649 µs per request), for 0.25 MB more Wasm.
@@ -462,9 +464,9 @@ worker spent descheduled; the rounds interleave the rows, so compare the ratios 
         speedup=w_verify / v_cost if v_cost > 0 else float("nan"),
         budget=by["jwt_cache_hot"]["cpu_us"] / 0.9 - by["wasm_noop_hot"]["cpu_us"],
         ceiling_says=(
-            "No authenticating filter fits in that: against an in-process C++ filter with its cache, the "
-            "0.9x target is out of reach for a proxy-wasm filter on this path, and what remains is to keep "
-            "Warden's own share small."
+            "The steps measured below do not fit in that even at zero cost for the host calls: against an "
+            "in-process C++ filter with its cache, the 0.9x target is out of reach for Warden as a "
+            "proxy-wasm filter on this path; what remains is to keep its own share small."
             if by["jwt_cache_hot"]["cpu_us"] / 0.9 - by["wasm_noop_hot"]["cpu_us"] < 5
             else "The floor leaves room: the gap is Warden's own share."),
         verdict_vs=("worth using where present" if v_cost > 0 and w_verify / v_cost >= 2
