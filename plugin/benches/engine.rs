@@ -5,6 +5,7 @@
 //! - `verify/cache_hit`: the same call on a cached token (SHA-256 of the token, LRU lookup, claim checks).
 //! - `decide/cached_scoped_route`: a full `Engine::decide` (route match, credential, scopes, headers)
 //!   on a cached ES256 token and a route with a template path and a required scope.
+//! - `decide/cached_scoped_route+audit_json`: the same plus the audit record the adapter logs.
 //! - `decide/cold_es256`: the same decision on a first-seen token.
 //!
 //! Keys and tokens are made here with jwt-simple; nothing is read from disk.
@@ -17,6 +18,7 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
+use warden::audit::AuditRecord;
 use warden::{Engine, Request, TokenCache};
 
 const ISSUER: &str = "https://idp.bench.local";
@@ -215,6 +217,14 @@ fn benches(c: &mut Criterion) {
             let d = engine.decide(black_box(&req), &mut cache);
             assert!(d.status == 200 && d.cache_hit);
             d
+        })
+    });
+
+    // What the adapter adds per request on top of the decision: the audit record as a JSON line.
+    c.bench_function("decide/cached_scoped_route+audit_json", |b| {
+        b.iter(|| {
+            let d = engine.decide(black_box(&req), &mut cache);
+            AuditRecord::new(&req, &d, now * 1000, 3).to_json()
         })
     });
 
