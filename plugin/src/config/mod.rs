@@ -9,6 +9,9 @@ use std::fmt;
 
 pub mod remote;
 mod strict;
+pub mod risk;
+
+pub use risk::{OnError, RiskConfig, Sensitivity};
 
 /// The whole filter config, as the operator writes it.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -29,6 +32,9 @@ pub struct Config {
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Behavioural risk scoring (off when absent).
+    #[serde(default)]
+    pub risk: Option<RiskConfig>,
 }
 
 /// Whether failed checks are enforced or only logged.
@@ -272,6 +278,15 @@ pub struct RouteConfig {
     /// A public route: no credential is required or checked.
     #[serde(default)]
     pub anonymous: bool,
+    /// Overrides the top-level `mode` for this route (phased rollout: shadow first, route by route).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// How much harm the route can do (`low` default, `medium`, `high`, `critical`): a risk feature.
+    #[serde(default)]
+    pub sensitivity: Sensitivity,
+    /// Demand a step-up (RFC 9470) on every request, whatever the risk score.
+    #[serde(default)]
+    pub step_up: bool,
 }
 
 /// Audit output.

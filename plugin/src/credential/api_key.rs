@@ -69,6 +69,7 @@ impl ApiKeyStore {
                     scopes: k.scopes.clone(),
                     issuer: "api_keys".into(),
                     token_id: None,
+                    claims: None,
                 },
             });
         }

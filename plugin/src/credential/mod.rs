@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod jwt;
 
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Why a token was refused. The client only ever learns `invalid_token`; this goes to the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,11 +176,13 @@ pub struct Identity {
     pub issuer: String,
     /// `jti` of a token.
     pub token_id: Option<String>,
+    /// The token's verified claims (`act`, `acr`, `auth_time`, `iat` ...), for the later stages.
+    pub claims: Option<Arc<Claims>>,
 }
 
 impl Identity {
     /// The identity a verified token stands for.
-    pub fn from_claims(c: &Claims) -> Identity {
+    pub fn from_claims(c: &Arc<Claims>) -> Identity {
         Identity {
             kind: CredentialKind::Jwt,
             subject: c.subject.clone(),
@@ -188,6 +191,7 @@ impl Identity {
             scopes: c.scopes.clone(),
             issuer: c.provider.clone(),
             token_id: c.jti.clone(),
+            claims: Some(Arc::clone(c)),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::audit::AuditRecord;
 use crate::credential::cache::TokenCache;
-use crate::decision::{Engine, Request};
+use crate::decision::{Decision, Engine, Env, Request};
 use crate::outbound::HostKind;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -13,7 +13,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
+pub mod risk;
 pub mod shared;
+
+use self::risk::RiskMetrics;
+use self::shared::HostShared;
 
 /// The gateway we run in (detected once at configure time).
 fn host_kind() -> HostKind {
@@ -40,6 +44,7 @@ struct WardenRoot {
     /// Remote key sets (JWKS, discovery) of this worker.
     fetcher: fetch::KeyFetcher,
     fast_tick: bool,
+    metrics: RiskMetrics,
 }
 
 fn now_s(t: SystemTime) -> u64 {
@@ -66,6 +71,9 @@ impl RootContext for WardenRoot {
                 if self.fetcher.active() {
                     self.fast_tick = true;
                     let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
+                }
+                if engine.risk_enabled() {
+                    self.metrics = RiskMetrics::define();
                 }
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.
@@ -106,6 +114,10 @@ impl RootContext for WardenRoot {
             cache: Rc::clone(&self.cache),
             counter: Rc::clone(&self.counter),
             context_id,
+            metrics: self.metrics,
+            forwarded: None,
+            response_status: None,
+            response_bytes: 0,
         }))
     }
 
@@ -121,6 +133,11 @@ struct WardenHttp {
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
     context_id: u32,
+    metrics: RiskMetrics,
+    /// The decision of a forwarded, risk-scored request, for the response phase.
+    forwarded: Option<Decision>,
+    response_status: Option<u16>,
+    response_bytes: u64,
 }
 
 impl Context for WardenHttp {
@@ -178,6 +195,36 @@ impl HttpContext for WardenHttp {
         }
         self.decide()
     }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.forwarded.is_some() {
+            self.response_status = risk::response_status();
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        if self.forwarded.is_some() {
+            // Not buffering: each call reports the size of its own chunk.
+            let n = u64::try_from(body_size).unwrap_or(u64::MAX);
+            self.response_bytes = self.response_bytes.saturating_add(n);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The stream is over: the upstream's answer teaches the caller's behavioural record.
+        let (Some(engine), Some(decision), Some(status)) =
+            (&self.engine, &self.forwarded, self.response_status)
+        else {
+            return;
+        };
+        let now_s = proxy_wasm::hostcalls::get_current_time()
+            .map(micros)
+            .unwrap_or(0)
+            / 1_000_000;
+        engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
+    }
 }
 
 impl WardenHttp {
@@ -225,11 +272,32 @@ impl WardenHttp {
             headers: &headers,
             request_id,
             now_s: now_us / 1_000_000,
+            source: risk::source_address(),
+        };
+        let clock_us = || {
+            proxy_wasm::hostcalls::get_current_time()
+                .map(micros)
+                .unwrap_or(0)
         };
         let decision = match self.cache.try_borrow_mut() {
-            Ok(mut cache) => engine.decide(&req, &mut cache),
-            Err(_) => engine.decide(&req, &mut TokenCache::new(1)),
+            Ok(mut cache) => engine.decide(
+                &req,
+                &mut Env {
+                    cache: &mut cache,
+                    shared: &HostShared,
+                    clock_us: &clock_us,
+                },
+            ),
+            Err(_) => engine.decide(
+                &req,
+                &mut Env {
+                    cache: &mut TokenCache::new(1),
+                    shared: &HostShared,
+                    clock_us: &clock_us,
+                },
+            ),
         };
+        self.metrics.count(&decision);
         let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
         if engine.audit_enabled() {
             let record = AuditRecord::new(&req, &decision, now_us / 1000, engine_us);
@@ -249,6 +317,9 @@ impl WardenHttp {
         }
         for (name, value) in &decision.upstream_headers {
             self.set_http_request_header(name, Some(value));
+        }
+        if decision.risk.is_some() {
+            self.forwarded = Some(decision);
         }
         Action::Continue
     }

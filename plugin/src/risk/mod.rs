@@ -1,3 +1,477 @@
-//! The risk stage: behavioural features of a request, scored by the embedded model.
+//! The risk stage: the caller's behavioural state (shared data), the request's features, the model's
+//! score and its explanation, and the verdict the thresholds give.
+//!
+//! Pure apart from the [`SharedData`] it is handed and the clock it is lent for its time budget:
+//! `features` computes the numbers, `model` scores them, `state` holds what the features compare with.
 
+pub mod cidr;
+pub mod features;
+pub mod geo;
 pub mod model;
+pub mod state;
+
+use crate::config::{ConfigError, Mode, OnError, RiskConfig, Sensitivity};
+use crate::credential::{CredentialKind, Identity};
+use crate::shared::{self, SharedData};
+use cidr::Cidr;
+use features::{Facts, FEATURE_NAMES, N};
+use model::RiskModel;
+use serde_json::Value;
+use state::{IdentityState, Sighting, Slot, SourceState};
+use std::cell::OnceCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+/// Factors named in `x-auth-risk-factors` and the audit record, at most.
+pub const MAX_FACTORS: usize = 3;
+/// Compare-and-set attempts for one state record before giving up on that update.
+const CAS_ATTEMPTS: u32 = 4;
+
+thread_local! {
+    /// The model, loaded once per VM (per thread natively) and shared by every config load.
+    static MODEL: OnceCell<Result<Rc<RiskModel>, String>> = const { OnceCell::new() };
+}
+
+/// The embedded model, loaded on first use.
+pub fn embedded_model() -> Result<Rc<RiskModel>, String> {
+    MODEL.with(|m| {
+        m.get_or_init(|| {
+            RiskModel::embedded()
+                .map(Rc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+    })
+}
+
+/// What the risk thresholds say about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RiskVerdict {
+    /// Below `tag_at`: forward.
+    Allow,
+    /// From `tag_at`: forward with the factors.
+    Tag,
+    /// From `step_up_at` (or a route demanding it) without a step-up in the token: RFC 9470 challenge.
+    StepUp,
+    /// From `block_at`: 403.
+    Block,
+}
+
+/// Why the circuit breaker decided instead of the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaker {
+    /// State or model failed.
+    Error,
+    /// Scoring took longer than `risk.budget_us`.
+    OverBudget,
+}
+
+impl Breaker {
+    /// Name for audit records and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Breaker::Error => "error",
+            Breaker::OverBudget => "over_budget",
+        }
+    }
+}
+
+/// The risk stage's result for one request.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// 0 to 100 (`None` when the breaker decided).
+    pub score: Option<u8>,
+    /// The features the model saw.
+    pub features: [f32; N],
+    /// Features that raised the risk, highest contribution first, at most [`MAX_FACTORS`].
+    pub factors: Vec<(&'static str, f32)>,
+    /// What the thresholds (and the route, and the token's step-up) say.
+    pub verdict: RiskVerdict,
+    /// Whether the token showed a valid step-up.
+    pub stepped_up: bool,
+    /// Whether the verdict is enforced (`false`: shadow, logged only).
+    pub enforced: bool,
+    /// Set when the circuit breaker decided, with `on_error`.
+    pub breaker: Option<(Breaker, OnError)>,
+    /// Scoring time, microseconds (by the lent clock).
+    pub elapsed_us: u64,
+}
+
+/// Which records a request touched, for the response phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateRef {
+    /// The caller's record.
+    pub identity: Option<Slot>,
+    /// The source address's record.
+    pub source: Option<Slot>,
+}
+
+/// What the risk stage reads of one request, besides the identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`.
+    pub path: &'a str,
+    /// Request headers.
+    pub headers: &'a [(String, String)],
+    /// Source address.
+    pub source: Option<IpAddr>,
+    /// Seconds since the epoch.
+    pub now_s: u64,
+    /// The matched route's sensitivity.
+    pub sensitivity: Sensitivity,
+    /// The matched route demands a step-up.
+    pub route_step_up: bool,
+    /// The risk mode that applies (route `mode`, else `risk.mode` and the top-level `mode`).
+    pub mode: Mode,
+}
+
+/// The compiled `risk` section.
+pub struct Risk {
+    /// `risk.mode`.
+    pub mode: Mode,
+    tag_at: u8,
+    step_up_at: u8,
+    block_at: Option<u8>,
+    /// `risk.acr_values`.
+    pub acr_values: Vec<String>,
+    /// `risk.max_age_s`.
+    pub max_age_s: u64,
+    budget_us: u64,
+    on_error: OnError,
+    geo_header: String,
+    deny: Vec<Cidr>,
+    slots: u32,
+    travel_kmh: f32,
+    model: Rc<RiskModel>,
+}
+
+impl Risk {
+    /// Compiles the section (the embedded model is loaded once per VM).
+    pub fn compile(c: &RiskConfig) -> Result<Risk, ConfigError> {
+        c.validate()?;
+        let mut deny = Vec::with_capacity(c.deny_cidrs.len());
+        for (i, s) in c.deny_cidrs.iter().enumerate() {
+            deny.push(
+                Cidr::parse(s).map_err(|m| ConfigError::new(format!("risk.deny_cidrs[{i}]"), m))?,
+            );
+        }
+        let model = embedded_model().map_err(|e| {
+            ConfigError::new(
+                "risk",
+                format!("the embedded risk model does not load: {e}"),
+            )
+        })?;
+        Ok(Risk {
+            mode: c.mode,
+            tag_at: c.tag_at,
+            step_up_at: c.step_up_at,
+            block_at: c.block_at,
+            acr_values: c.acr_values.clone(),
+            max_age_s: c.max_age_s,
+            budget_us: c.budget_us,
+            on_error: c.on_error,
+            geo_header: c.geo_header.to_ascii_lowercase(),
+            deny,
+            slots: c.state_slots,
+            travel_kmh: c.travel_kmh as f32,
+            model,
+        })
+    }
+
+    /// The records of a request: the caller's (when proven) and the source address's.
+    pub fn slots(&self, identity: Option<&Identity>, source: Option<IpAddr>) -> StateRef {
+        StateRef {
+            identity: identity.map(|i| Slot::identity(&identity_name(i), self.slots)),
+            source: source.map(|a| Slot::source(&a, self.slots)),
+        }
+    }
+
+    /// Scores a request whose caller is proven and authorised, and records it in the state.
+    /// `clock_us` is a monotonic clock for the time budget.
+    pub fn assess(
+        &self,
+        inputs: &Inputs<'_>,
+        identity: &Identity,
+        store: &dyn SharedData,
+        clock_us: &dyn Fn() -> u64,
+    ) -> (Assessment, StateRef) {
+        let started = clock_us();
+        let refs = self.slots(Some(identity), inputs.source);
+        let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
+        let scored = self.score(&refs, &facts, store);
+        let elapsed_us = clock_us().saturating_sub(started);
+        let stepped_up = self.stepped_up(identity, inputs.now_s);
+        let enforced = inputs.mode == Mode::Enforce;
+        let (score, features, contributions, breaker) = match scored {
+            Ok(_) if elapsed_us > self.budget_us => {
+                (None, [0.0; N], Vec::new(), Some(Breaker::OverBudget))
+            }
+            Ok((x, out)) => (Some(out.0), x, out.1, None),
+            Err(()) => (None, [0.0; N], Vec::new(), Some(Breaker::Error)),
+        };
+        let verdict = match score {
+            Some(s) => self.verdict(s, inputs.route_step_up, stepped_up),
+            // The breaker decided: `closed` refuses in the caller, `open` forwards unscored; a route
+            // that demands step-up still does.
+            None => self.verdict(0, inputs.route_step_up, stepped_up),
+        };
+        let factors = top_factors(&contributions);
+        // Only requests the policy lets through teach the record what is normal.
+        let learn = score.is_some() && verdict <= RiskVerdict::Tag;
+        self.record_request(&refs, &facts, learn, store);
+        (
+            Assessment {
+                score,
+                features,
+                factors,
+                verdict,
+                stepped_up,
+                enforced,
+                breaker: breaker.map(|b| (b, self.on_error)),
+                elapsed_us,
+            },
+            refs,
+        )
+    }
+
+    /// The facts of a request, as the features read them.
+    fn facts(&self, inputs: &Inputs<'_>, identity: &Identity, hash: Option<u64>) -> Facts {
+        let header = |name: &str| {
+            inputs
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let method = inputs.method.to_ascii_uppercase();
+        let path = inputs.path.split('?').next().unwrap_or("");
+        let claims = identity.claims.as_deref();
+        Facts {
+            now_s: inputs.now_s,
+            write: matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"),
+            delete: method == "DELETE",
+            sensitivity: inputs.sensitivity.weight(),
+            country: header(&self.geo_header).and_then(geo::country_code),
+            prefix: inputs.source.as_ref().map(state::prefix_item),
+            agent: state::item32(b'u', header("user-agent").unwrap_or("").as_bytes()),
+            endpoint: state::hash64(b'e', format!("{method} {path}").as_bytes()),
+            identity: hash,
+            issued_at: claims.and_then(|c| c.iat),
+            delegation_depth: claims.map_or(0, |c| delegation_depth(c.extra.get("act"))),
+            bad_source: inputs
+                .source
+                .is_some_and(|a| self.deny.iter().any(|c| c.contains(&a))),
+            travel_kmh: self.travel_kmh,
+        }
+    }
+
+    /// Reads the records, computes the features and scores them: (features, (score, contributions)).
+    #[allow(clippy::type_complexity)]
+    fn score(
+        &self,
+        refs: &StateRef,
+        facts: &Facts,
+        store: &dyn SharedData,
+    ) -> Result<([f32; N], (u8, Vec<(&'static str, f32)>)), ()> {
+        let id = match &refs.identity {
+            Some(slot) => {
+                let (bytes, _) = store.get(&slot.key).map_err(|_| ())?;
+                IdentityState::decode(bytes.as_deref(), slot.hash)
+            }
+            None => None,
+        };
+        let src = match &refs.source {
+            Some(slot) => {
+                let (bytes, _) = store.get(&slot.key).map_err(|_| ())?;
+                SourceState::decode(bytes.as_deref(), slot.hash)
+            }
+            None => None,
+        };
+        let x = features::extract(id.as_ref(), src.as_ref(), facts);
+        let out = self.model.score(&x).map_err(|_| ())?;
+        if !out.probability.is_finite() || out.contributions.len() != N {
+            return Err(());
+        }
+        let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
+        let contributions = FEATURE_NAMES
+            .iter()
+            .copied()
+            .zip(out.contributions.iter().copied())
+            .collect();
+        Ok((x, (score, contributions)))
+    }
+
+    /// The verdict of a score, given the route and the token's step-up.
+    pub fn verdict(&self, score: u8, route_step_up: bool, stepped_up: bool) -> RiskVerdict {
+        let by_score = if self.block_at.is_some_and(|b| score >= b) {
+            RiskVerdict::Block
+        } else if score >= self.step_up_at {
+            RiskVerdict::StepUp
+        } else if score >= self.tag_at {
+            RiskVerdict::Tag
+        } else {
+            RiskVerdict::Allow
+        };
+        let wanted = if route_step_up {
+            by_score.max(RiskVerdict::StepUp)
+        } else {
+            by_score
+        };
+        match wanted {
+            RiskVerdict::StepUp if stepped_up => {
+                if score >= self.tag_at {
+                    RiskVerdict::Tag
+                } else {
+                    RiskVerdict::Allow
+                }
+            }
+            v => v,
+        }
+    }
+
+    /// Whether the token shows the step-up: `acr` among `risk.acr_values` and `auth_time` at most
+    /// `risk.max_age_s` old (and not in the future beyond a minute of skew).
+    pub fn stepped_up(&self, identity: &Identity, now_s: u64) -> bool {
+        let Some(claims) = identity.claims.as_deref() else {
+            return false;
+        };
+        let acr_ok = claims
+            .extra
+            .get("acr")
+            .and_then(Value::as_str)
+            .is_some_and(|acr| self.acr_values.iter().any(|v| v == acr));
+        let fresh = claims
+            .extra
+            .get("auth_time")
+            .and_then(Value::as_u64)
+            .is_some_and(|t| {
+                t <= now_s.saturating_add(60) && now_s.saturating_sub(t) <= self.max_age_s
+            });
+        acr_ok && fresh
+    }
+
+    /// Records a request in the identity's and the source's records.
+    fn record_request(&self, refs: &StateRef, facts: &Facts, learn: bool, store: &dyn SharedData) {
+        let now = facts.now_s;
+        if let Some(slot) = &refs.identity {
+            let sighting = Sighting {
+                now_s: now,
+                country: facts.country,
+                prefix: facts.prefix,
+                agent: facts.agent,
+                endpoint: facts.endpoint,
+                learn,
+            };
+            // A lost update only makes the history a little shorter: never a reason to fail a request.
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                let next = state::apply_identity(cur, slot.hash, now, |s| s.observe(&sighting));
+                (Some(next), ())
+            });
+        }
+        if let Some(slot) = &refs.source {
+            let who = facts.identity;
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                let next = state::apply_source(cur, slot.hash, now, |s| s.observe(now, who));
+                (Some(next), ())
+            });
+        }
+    }
+
+    /// Records a failure (401/403): a refusal by the filter before the risk stage, or the upstream's.
+    pub fn record_failure(&self, refs: &StateRef, now_s: u64, store: &dyn SharedData) {
+        if let Some(slot) = &refs.identity {
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                let next =
+                    state::apply_identity(cur, slot.hash, now_s, |s| s.observe_failure(now_s));
+                (Some(next), ())
+            });
+        }
+        if let Some(slot) = &refs.source {
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                let next = state::apply_source(cur, slot.hash, now_s, |s| s.observe_failure(now_s));
+                (Some(next), ())
+            });
+        }
+    }
+
+    /// The response phase of a forwarded request: the upstream's status and body size.
+    pub fn observe_response(
+        &self,
+        refs: &StateRef,
+        status: u16,
+        bytes: u64,
+        now_s: u64,
+        store: &dyn SharedData,
+    ) {
+        if status == 401 || status == 403 {
+            self.record_failure(refs, now_s, store);
+        }
+        if let Some(slot) = &refs.identity {
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                // Only an existing record of this identity learns a size.
+                match IdentityState::decode(cur, slot.hash) {
+                    Some(mut s) => {
+                        s.observe_response(bytes);
+                        (Some(s.encode()), ())
+                    }
+                    None => (None, ()),
+                }
+            });
+        }
+    }
+}
+
+/// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
+/// subject (within its provider).
+pub fn identity_name(id: &Identity) -> String {
+    if id.kind == CredentialKind::ApiKey {
+        return format!("key:{}", id.client.as_deref().unwrap_or(&id.subject));
+    }
+    let actor = id
+        .claims
+        .as_deref()
+        .and_then(|c| c.extra.get("act"))
+        .and_then(|a| a.get("sub"))
+        .and_then(Value::as_str);
+    match actor {
+        Some(a) => format!("act:{}\u{0}{a}", id.issuer),
+        None => format!("sub:{}\u{0}{}", id.issuer, id.subject),
+    }
+}
+
+/// Delegation hops: how many `act` claims are nested (RFC 8693 §4.1), at most 16 looked at.
+fn delegation_depth(act: Option<&Value>) -> u32 {
+    let mut depth = 0;
+    let mut cur = act;
+    while let Some(Value::Object(o)) = cur {
+        depth += 1;
+        if depth >= 16 {
+            break;
+        }
+        cur = o.get("act");
+    }
+    depth
+}
+
+/// A client address as hosts report it: `1.2.3.4:5`, `[::1]:5`, `1.2.3.4` or `::1`.
+pub fn parse_address(raw: &str) -> Option<IpAddr> {
+    let raw = raw.trim();
+    raw.parse::<std::net::SocketAddr>()
+        .map(|s| s.ip())
+        .or_else(|_| raw.parse::<IpAddr>())
+        .ok()
+}
+
+/// Features that raised the risk, highest first.
+fn top_factors(contributions: &[(&'static str, f32)]) -> Vec<(&'static str, f32)> {
+    let mut f: Vec<(&'static str, f32)> = contributions
+        .iter()
+        .copied()
+        .filter(|(_, c)| *c > 0.0 && c.is_finite())
+        .collect();
+    f.sort_by(|a, b| b.1.total_cmp(&a.1));
+    f.truncate(MAX_FACTORS);
+    f
+}
