@@ -20,7 +20,8 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
 use warden::credential::jwt::MAX_TOKEN_BYTES;
-use warden::{Engine, TokenCache};
+use warden::shared::MemoryStore;
+use warden::{Engine, Env, TokenCache};
 
 fn payload() -> String {
     Value::Object(claims()).to_string()
@@ -497,8 +498,15 @@ fn require_typ_is_exact_up_to_media_type_rules() {
             headers: &headers,
             request_id: "r",
             now_s: NOW,
+            source: None,
         };
-        let d = engine.decide(&req, &mut TokenCache::default());
+        let store = MemoryStore::default();
+        let mut env = Env {
+            cache: &mut TokenCache::default(),
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        let d = engine.decide(&req, &mut env);
         (d.status, d.reason)
     };
     for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {

@@ -18,7 +18,8 @@ use common::flip_signature_bit;
 use serde_json::{json, Value};
 use warden::credential::jwt::{self, Provider};
 use warden::credential::TokenError;
-use warden::{Engine, Request, TokenCache};
+use warden::shared::MemoryStore;
+use warden::{Engine, Env, Request, TokenCache};
 
 /// `exp` of the RFC 7515 examples' payload.
 const RFC7515_EXP: u64 = 1_300_819_380;
@@ -66,8 +67,15 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         headers: &headers,
         request_id: "r",
         now_s,
+        source: None,
     };
-    let d = engine.decide(&req, &mut TokenCache::default());
+    let store = MemoryStore::default();
+    let mut env = Env {
+        cache: &mut TokenCache::default(),
+        shared: &store,
+        clock_us: &|| 0,
+    };
+    let d = engine.decide(&req, &mut env);
     (d.status, d.reason)
 }
 

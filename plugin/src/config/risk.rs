@@ -3,10 +3,11 @@
 //! Present (even as `{}`) means on. Thresholds are on the 0-100 score; `block_at` is off unless set.
 
 use super::{ConfigError, Mode};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Behavioural risk scoring.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskConfig {
     /// Score requests (default true when the section is present).
@@ -51,7 +52,7 @@ pub struct RiskConfig {
 }
 
 /// What happens when scoring fails or overruns its budget.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// Refuse the request (503): nothing goes through unscored.
@@ -72,7 +73,7 @@ impl OnError {
 }
 
 /// How much harm a route can do, a feature of every request to it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     /// Public or read-only data of little value (default).

@@ -18,30 +18,26 @@ use features::{Facts, FEATURE_NAMES, N};
 use model::RiskModel;
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
-use std::cell::OnceCell;
 use std::net::IpAddr;
-use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
 /// Factors named in `x-auth-risk-factors` and the audit record, at most.
 pub const MAX_FACTORS: usize = 3;
 /// Compare-and-set attempts for one state record before giving up on that update.
 const CAS_ATTEMPTS: u32 = 4;
 
-thread_local! {
-    /// The model, loaded once per VM (per thread natively) and shared by every config load.
-    static MODEL: OnceCell<Result<Rc<RiskModel>, String>> = const { OnceCell::new() };
-}
+/// The model, loaded once per VM (per process natively) and shared by every config load.
+static MODEL: OnceLock<Result<Arc<RiskModel>, String>> = OnceLock::new();
 
 /// The embedded model, loaded on first use.
-pub fn embedded_model() -> Result<Rc<RiskModel>, String> {
-    MODEL.with(|m| {
-        m.get_or_init(|| {
+pub fn embedded_model() -> Result<Arc<RiskModel>, String> {
+    MODEL
+        .get_or_init(|| {
             RiskModel::embedded()
-                .map(Rc::new)
+                .map(Arc::new)
                 .map_err(|e| e.to_string())
         })
         .clone()
-    })
 }
 
 /// What the risk thresholds say about a request.
@@ -144,7 +140,7 @@ pub struct Risk {
     deny: Vec<Cidr>,
     slots: u32,
     travel_kmh: f32,
-    model: Rc<RiskModel>,
+    model: Arc<RiskModel>,
 }
 
 impl Risk {
