@@ -19,7 +19,8 @@ use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 use warden::audit::AuditRecord;
-use warden::{Engine, Request, TokenCache};
+use warden::shared::MemoryStore;
+use warden::{Engine, Env, Request, TokenCache};
 
 const ISSUER: &str = "https://idp.bench.local";
 /// HMAC keys live in their own provider (the loader refuses mixing them with public keys).
@@ -211,10 +212,18 @@ fn benches(c: &mut Criterion) {
         headers: &hs,
         request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
         now_s: now,
+        source: None,
     };
+    let store = MemoryStore::default();
+    let clock = || 0;
     c.bench_function("decide/cached_scoped_route", |b| {
         b.iter(|| {
-            let d = engine.decide(black_box(&req), &mut cache);
+            let mut env = Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &clock,
+            };
+            let d = engine.decide(black_box(&req), &mut env);
             assert!(d.status == 200 && d.cache_hit);
             d
         })
@@ -223,7 +232,12 @@ fn benches(c: &mut Criterion) {
     // What the adapter adds per request on top of the decision: the audit record as a JSON line.
     c.bench_function("decide/cached_scoped_route+audit_json", |b| {
         b.iter(|| {
-            let d = engine.decide(black_box(&req), &mut cache);
+            let mut env = Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &clock,
+            };
+            let d = engine.decide(black_box(&req), &mut env);
             AuditRecord::new(&req, &d, now * 1000, 3).to_json()
         })
     });
@@ -232,7 +246,12 @@ fn benches(c: &mut Criterion) {
         b.iter_batched_ref(
             || TokenCache::new(16),
             |cold| {
-                let d = engine.decide(black_box(&req), cold);
+                let mut env = Env {
+                    cache: cold,
+                    shared: &store,
+                    clock_us: &clock,
+                };
+                let d = engine.decide(black_box(&req), &mut env);
                 assert!(d.status == 200 && !d.cache_hit);
                 d
             },

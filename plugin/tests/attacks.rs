@@ -1002,8 +1002,15 @@ fn huge_and_negative_time_claims_do_not_wrap() {
             headers: &headers,
             request_id: "r",
             now_s: NOW,
+            source: None,
         };
-        let d = engine.decide(&req, &mut TokenCache::default());
+        let store = MemoryStore::default();
+        let mut env = Env {
+            cache: &mut TokenCache::default(),
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        let d = engine.decide(&req, &mut env);
         (d.status, d.reason)
     };
     let wrap = 1u64 << 32;

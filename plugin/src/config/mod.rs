@@ -8,8 +8,8 @@ use serde::Deserialize;
 use std::fmt;
 
 pub mod remote;
-mod strict;
 pub mod risk;
+mod strict;
 
 pub use risk::{OnError, RiskConfig, Sensitivity};
 

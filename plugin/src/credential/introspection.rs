@@ -289,8 +289,15 @@ mod tests {
             headers: &hs,
             request_id: "r",
             now_s: now,
+            source: None,
         };
-        let d = e.decide(&req, cache);
+        let store = crate::shared::MemoryStore::default();
+        let mut env = crate::decision::Env {
+            cache,
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        let d = e.decide(&req, &mut env);
         (d.status, d.reason)
     }
 

@@ -272,7 +272,7 @@ impl WardenHttp {
             headers: &headers,
             request_id,
             now_s: now_us / 1_000_000,
-            source: risk::source_address(),
+            source: gateway::client_address().map(|a| a.ip),
         };
         let clock_us = || {
             proxy_wasm::hostcalls::get_current_time()

@@ -1,21 +1,9 @@
-//! Host glue of the risk stage: where the client's address comes from, the response facts (status,
-//! body size) handed back to the engine, and the circuit-breaker and verdict counters.
+//! Host glue of the risk stage: the response facts (status, body size) handed back to the engine,
+//! and the circuit-breaker and verdict counters.
 
 use crate::decision::{Decision, Verdict};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, MetricType};
-use std::net::IpAddr;
-
-/// The client's address: Envoy's `source.address` (`ip:port`), else Kong's `ngx.remote_addr`.
-pub fn source_address() -> Option<IpAddr> {
-    let read = |path: Vec<&str>| -> Option<String> {
-        // Not `Context::get_property`: it unwraps, and a host without the property must not trap.
-        let bytes = hostcalls::get_property(path).ok().flatten()?;
-        String::from_utf8(bytes).ok()
-    };
-    let raw = read(vec!["source", "address"]).or_else(|| read(vec!["ngx", "remote_addr"]))?;
-    crate::risk::parse_address(&raw)
-}
 
 /// The upstream's status, from the response headers.
 pub fn response_status() -> Option<u16> {

@@ -451,15 +451,6 @@ fn delegation_depth(act: Option<&Value>) -> u32 {
     depth
 }
 
-/// A client address as hosts report it: `1.2.3.4:5`, `[::1]:5`, `1.2.3.4` or `::1`.
-pub fn parse_address(raw: &str) -> Option<IpAddr> {
-    let raw = raw.trim();
-    raw.parse::<std::net::SocketAddr>()
-        .map(|s| s.ip())
-        .or_else(|_| raw.parse::<IpAddr>())
-        .ok()
-}
-
 /// Features that raised the risk, highest first.
 fn top_factors(contributions: &[(&'static str, f32)]) -> Vec<(&'static str, f32)> {
     let mut f: Vec<(&'static str, f32)> = contributions
