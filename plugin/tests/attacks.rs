@@ -20,8 +20,7 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
 use warden::credential::jwt::MAX_TOKEN_BYTES;
-use warden::shared::MemoryStore;
-use warden::{Engine, Env, TokenCache};
+use warden::{Engine, TokenCache};
 
 fn payload() -> String {
     Value::Object(claims()).to_string()
@@ -500,13 +499,7 @@ fn require_typ_is_exact_up_to_media_type_rules() {
             now_s: NOW,
             source: None,
         };
-        let store = MemoryStore::default();
-        let mut env = Env {
-            cache: &mut TokenCache::default(),
-            shared: &store,
-            clock_us: &|| 0,
-        };
-        let d = engine.decide(&req, &mut env);
+        let d = decide_request(&engine, &req, &mut TokenCache::default());
         (d.status, d.reason)
     };
     for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
@@ -1004,13 +997,7 @@ fn huge_and_negative_time_claims_do_not_wrap() {
             now_s: NOW,
             source: None,
         };
-        let store = MemoryStore::default();
-        let mut env = Env {
-            cache: &mut TokenCache::default(),
-            shared: &store,
-            clock_us: &|| 0,
-        };
-        let d = engine.decide(&req, &mut env);
+        let d = decide_request(&engine, &req, &mut TokenCache::default());
         (d.status, d.reason)
     };
     let wrap = 1u64 << 32;

@@ -18,8 +18,7 @@ use common::flip_signature_bit;
 use serde_json::{json, Value};
 use warden::credential::jwt::{self, Provider};
 use warden::credential::TokenError;
-use warden::shared::MemoryStore;
-use warden::{Engine, Env, Request, TokenCache};
+use warden::{Engine, Request, TokenCache};
 
 /// `exp` of the RFC 7515 examples' payload.
 const RFC7515_EXP: u64 = 1_300_819_380;
@@ -69,13 +68,7 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         now_s,
         source: None,
     };
-    let store = MemoryStore::default();
-    let mut env = Env {
-        cache: &mut TokenCache::default(),
-        shared: &store,
-        clock_us: &|| 0,
-    };
-    let d = engine.decide(&req, &mut env);
+    let d = common::decide_request(engine, &req, &mut TokenCache::default());
     (d.status, d.reason)
 }
 

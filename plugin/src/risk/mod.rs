@@ -200,12 +200,11 @@ impl Risk {
         let elapsed_us = clock_us().saturating_sub(started);
         let stepped_up = self.stepped_up(identity, inputs.now_s);
         let enforced = inputs.mode == Mode::Enforce;
-        let (score, features, contributions, breaker) = match scored {
-            Ok(_) if elapsed_us > self.budget_us => {
-                (None, [0.0; N], Vec::new(), Some(Breaker::OverBudget))
-            }
-            Ok((x, out)) => (Some(out.0), x, out.1, None),
-            Err(()) => (None, [0.0; N], Vec::new(), Some(Breaker::Error)),
+        let (features, scored) = scored;
+        let (score, contributions, breaker) = match scored {
+            Ok(_) if elapsed_us > self.budget_us => (None, Vec::new(), Some(Breaker::OverBudget)),
+            Ok((score, contributions)) => (Some(score), contributions, None),
+            Err(()) => (None, Vec::new(), Some(Breaker::Error)),
         };
         let verdict = match score {
             Some(s) => self.verdict(s, inputs.route_step_up, stepped_up),
@@ -263,40 +262,41 @@ impl Risk {
         }
     }
 
-    /// Reads the records, computes the features and scores them: (features, (score, contributions)).
+    /// Reads the records, computes the features and scores them: the features (zeros when the state
+    /// cannot be read) and the score with each feature's contribution.
     #[allow(clippy::type_complexity)]
     fn score(
         &self,
         refs: &StateRef,
         facts: &Facts,
         store: &dyn SharedData,
-    ) -> Result<([f32; N], (u8, Vec<(&'static str, f32)>)), ()> {
-        let id = match &refs.identity {
-            Some(slot) => {
-                let (bytes, _) = store.get(&slot.key).map_err(|_| ())?;
-                IdentityState::decode(bytes.as_deref(), slot.hash)
-            }
-            None => None,
+    ) -> ([f32; N], Result<(u8, Vec<(&'static str, f32)>), ()>) {
+        let read = |slot: Option<&Slot>| match slot {
+            Some(slot) => store
+                .get(&slot.key)
+                .map(|(bytes, _)| Some((bytes, slot.hash))),
+            None => Ok(None),
         };
-        let src = match &refs.source {
-            Some(slot) => {
-                let (bytes, _) = store.get(&slot.key).map_err(|_| ())?;
-                SourceState::decode(bytes.as_deref(), slot.hash)
-            }
-            None => None,
+        let (id, src) = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
+            (Ok(id), Ok(src)) => (id, src),
+            _ => return ([0.0; N], Err(())),
         };
+        let id = id.and_then(|(b, h)| IdentityState::decode(b.as_deref(), h));
+        let src = src.and_then(|(b, h)| SourceState::decode(b.as_deref(), h));
         let x = features::extract(id.as_ref(), src.as_ref(), facts);
-        let out = self.model.score(&x).map_err(|_| ())?;
-        if !out.probability.is_finite() || out.contributions.len() != N {
-            return Err(());
-        }
-        let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
-        let contributions = FEATURE_NAMES
-            .iter()
-            .copied()
-            .zip(out.contributions.iter().copied())
-            .collect();
-        Ok((x, (score, contributions)))
+        let scored = match self.model.score(&x) {
+            Ok(out) if out.probability.is_finite() && out.contributions.len() == N => {
+                let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
+                let contributions = FEATURE_NAMES
+                    .iter()
+                    .copied()
+                    .zip(out.contributions.iter().copied())
+                    .collect();
+                Ok((score, contributions))
+            }
+            _ => Err(()),
+        };
+        (x, scored)
     }
 
     /// The verdict of a score, given the route and the token's step-up.

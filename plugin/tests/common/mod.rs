@@ -177,13 +177,18 @@ pub fn decide_path(
         now_s,
         source: None,
     };
+    decide_request(engine(), &req, cache)
+}
+
+/// `engine.decide(req)` with `cache`, no state kept between calls (no risk history) and no time budget.
+pub fn decide_request(engine: &Engine, req: &Request<'_>, cache: &mut TokenCache) -> Decision {
     let store = MemoryStore::default();
     let mut env = Env {
         cache,
         shared: &store,
         clock_us: &|| 0,
     };
-    engine().decide(&req, &mut env)
+    engine.decide(req, &mut env)
 }
 
 pub fn bearer(token: &str) -> String {
