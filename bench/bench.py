@@ -388,6 +388,7 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     w_hot, j_hot, floor = cost("warden_hot"), cost("jwt_cache_hot"), cost("wasm_noop_hot")
     j_nocache = cost("jwt_nocache_hot")
     audit_written = cost("warden_log_hot") - w_hot
+    risk_added = cost("warden_risk_hot") - w_hot if "warden_risk_hot" in by else float("nan")
 
     crit = criterion_results()
     crit_md = "\n".join(f"| `{i}` | {mean:,.1f} | {med:,.1f} |" for i, mean, med in crit)
@@ -417,6 +418,9 @@ refresh this file.
   floor any Wasm filter pays in Envoy (the empty filter's row: VM calls for context create, headers,
   done, log, delete); jwt_authn {j_hot:.0f} µs. Writing the audit record to Envoy's log adds
   {audit_written:.0f} µs more.
+- Risk scoring on (shadow: scored, tagged, never refused) adds {risk_added:.0f} µs of Envoy CPU per
+  request to the cached-token row: two shared-data reads and two compare-and-set writes, the features
+  and the model (`cargo bench -p warden --bench risk` has the native pieces).
 - First-seen ES256 token: Warden {w_cold:.0f} µs, jwt_authn {j_cold:.0f} µs (jwt_authn without its
   cache, same token every time: {j_nocache:.0f} µs).
 - jwt_authn counters during its cold rows (proof that they missed its cache): {stats_md or "n/a"}.
@@ -535,6 +539,10 @@ def main() -> int:
                                [wasm_filter(PROBE_WASM, verify_signature_args(private, hot_token))], False),
         "jwt_cache": Variant("jwt_cache", "jwt_authn, jwt_cache_config on", [jwt_authn_filter(jwks, True)], True),
         "warden": Variant("warden", "Warden (V8)", [wasm_filter(WASM, warden_cfg)], True),
+        # Risk scoring on (state in shared data, features, the embedded model), in shadow so that the
+        # one identity's burst is scored and tagged but never refused.
+        "warden_risk": Variant("warden_risk", "Warden (V8), risk scoring on (shadow)",
+                               [wasm_filter(WASM, {**warden_cfg, "risk": {"mode": "shadow"}})], True),
         "jwt_nocache": Variant("jwt_nocache", "jwt_authn, no cache", [jwt_authn_filter(jwks, False)], True),
         "warden_log": Variant("warden_log", "Warden (V8), audit written", [wasm_filter(WASM, warden_cfg)],
                               True, ("--log-level", "warn", "--component-log-level", "wasm:info")),
@@ -545,6 +553,7 @@ def main() -> int:
         ("wasm_noop_hot", "wasm_noop", "hot"),
         ("jwt_cache_hot", "jwt_cache", "hot"),
         ("warden_hot", "warden", "hot"),
+        ("warden_risk_hot", "warden_risk", "hot"),
         ("jwt_cache_cold", "jwt_cache", "cold"),
         ("warden_cold", "warden", "cold"),
         ("wasm_verify_hot", "wasm_verify", "hot"),

@@ -196,11 +196,10 @@ impl Risk {
         let started = clock_us();
         let refs = self.slots(Some(identity), inputs.source);
         let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
-        let scored = self.score(&refs, &facts, store);
+        let (features, scored, read) = self.score(&refs, &facts, store);
         let elapsed_us = clock_us().saturating_sub(started);
         let stepped_up = self.stepped_up(identity, inputs.now_s);
         let enforced = inputs.mode == Mode::Enforce;
-        let (features, scored) = scored;
         let (score, contributions, breaker) = match scored {
             Ok(_) if elapsed_us > self.budget_us => (None, Vec::new(), Some(Breaker::OverBudget)),
             Ok((score, contributions)) => (Some(score), contributions, None),
@@ -215,7 +214,7 @@ impl Risk {
         let factors = top_factors(&contributions);
         // Only requests the policy lets through teach the record what is normal.
         let learn = score.is_some() && verdict <= RiskVerdict::Tag;
-        self.record_request(&refs, &facts, learn, store);
+        self.record_request(&refs, &read, &facts, learn, store);
         (
             Assessment {
                 score,
@@ -263,26 +262,34 @@ impl Risk {
     }
 
     /// Reads the records, computes the features and scores them: the features (zeros when the state
-    /// cannot be read) and the score with each feature's contribution.
+    /// cannot be read), the score with each feature's contribution, and what was read (for the write).
     #[allow(clippy::type_complexity)]
     fn score(
         &self,
         refs: &StateRef,
         facts: &Facts,
         store: &dyn SharedData,
-    ) -> ([f32; N], Result<(u8, Vec<(&'static str, f32)>), ()>) {
-        let read = |slot: Option<&Slot>| match slot {
-            Some(slot) => store
-                .get(&slot.key)
-                .map(|(bytes, _)| Some((bytes, slot.hash))),
-            None => Ok(None),
+    ) -> ([f32; N], Result<(u8, Vec<(&'static str, f32)>), ()>, Read) {
+        let read = |slot: Option<&Slot>| slot.map(|slot| store.get(&slot.key));
+        let raw = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
+            (Some(Err(_)), _) | (_, Some(Err(_))) => {
+                return ([0.0; N], Err(()), Read::default());
+            }
+            (id, src) => Read {
+                identity: id.and_then(Result::ok),
+                source: src.and_then(Result::ok),
+            },
         };
-        let (id, src) = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
-            (Ok(id), Ok(src)) => (id, src),
-            _ => return ([0.0; N], Err(())),
+        let decode_id = |slot: &Slot| {
+            let bytes = raw.identity.as_ref().and_then(|(b, _)| b.as_deref());
+            IdentityState::decode(bytes, slot.hash)
         };
-        let id = id.and_then(|(b, h)| IdentityState::decode(b.as_deref(), h));
-        let src = src.and_then(|(b, h)| SourceState::decode(b.as_deref(), h));
+        let decode_src = |slot: &Slot| {
+            let bytes = raw.source.as_ref().and_then(|(b, _)| b.as_deref());
+            SourceState::decode(bytes, slot.hash)
+        };
+        let id = refs.identity.as_ref().and_then(decode_id);
+        let src = refs.source.as_ref().and_then(decode_src);
         let x = features::extract(id.as_ref(), src.as_ref(), facts);
         let scored = match self.model.score(&x) {
             Ok(out) if out.probability.is_finite() && out.contributions.len() == N => {
@@ -296,7 +303,7 @@ impl Risk {
             }
             _ => Err(()),
         };
-        (x, scored)
+        (x, scored, raw)
     }
 
     /// The verdict of a score, given the route and the token's step-up.
@@ -349,7 +356,14 @@ impl Risk {
     }
 
     /// Records a request in the identity's and the source's records.
-    fn record_request(&self, refs: &StateRef, facts: &Facts, learn: bool, store: &dyn SharedData) {
+    fn record_request(
+        &self,
+        refs: &StateRef,
+        read: &Read,
+        facts: &Facts,
+        learn: bool,
+        store: &dyn SharedData,
+    ) {
         let now = facts.now_s;
         if let Some(slot) = &refs.identity {
             let sighting = Sighting {
@@ -360,17 +374,14 @@ impl Risk {
                 endpoint: facts.endpoint,
                 learn,
             };
-            // A lost update only makes the history a little shorter: never a reason to fail a request.
-            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
-                let next = state::apply_identity(cur, slot.hash, now, |s| s.observe(&sighting));
-                (Some(next), ())
+            write_back(store, &slot.key, read.identity.as_ref(), |cur| {
+                state::apply_identity(cur, slot.hash, now, |s| s.observe(&sighting))
             });
         }
         if let Some(slot) = &refs.source {
             let who = facts.identity;
-            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
-                let next = state::apply_source(cur, slot.hash, now, |s| s.observe(now, who));
-                (Some(next), ())
+            write_back(store, &slot.key, read.source.as_ref(), |cur| {
+                state::apply_source(cur, slot.hash, now, |s| s.observe(now, who))
             });
         }
     }
@@ -419,6 +430,31 @@ impl Risk {
     }
 }
 
+/// The records as read for scoring: value and cas of each.
+#[derive(Default)]
+struct Read {
+    identity: Option<(Option<Vec<u8>>, u32)>,
+    source: Option<(Option<Vec<u8>>, u32)>,
+}
+
+/// Writes `change(current)` to `key`: first with the value and cas read for scoring (saving a host
+/// read), then, if another worker wrote in between, as a fresh compare-and-set update. A lost update
+/// only makes a history a little shorter: never a reason to fail a request, so errors are dropped.
+fn write_back(
+    store: &dyn SharedData,
+    key: &str,
+    read: Option<&(Option<Vec<u8>>, u32)>,
+    change: impl Fn(Option<&[u8]>) -> Vec<u8>,
+) {
+    if let Some((bytes, cas)) = read {
+        match store.set(key, &change(bytes.as_deref()), *cas) {
+            Err(shared::SharedError::CasMismatch) => {}
+            _ => return,
+        }
+    }
+    let _ = shared::update(store, key, CAS_ATTEMPTS, |cur| (Some(change(cur)), ()));
+}
+
 /// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
 /// subject (within its provider).
 pub fn identity_name(id: &Identity) -> String {
@@ -461,4 +497,53 @@ fn top_factors(contributions: &[(&'static str, f32)]) -> Vec<(&'static str, f32)
     f.sort_by(|a, b| b.1.total_cmp(&a.1));
     f.truncate(MAX_FACTORS);
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::{CasRule, MemoryStore, SharedError};
+    use std::cell::Cell;
+
+    /// A store where another worker writes the key between our read and our first write.
+    struct Racy {
+        inner: MemoryStore,
+        armed: Cell<bool>,
+    }
+
+    impl SharedData for Racy {
+        fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), SharedError> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+            if self.armed.replace(false) {
+                let (cur, c) = self.inner.get(key)?;
+                let mut s = IdentityState::decode(cur.as_deref(), 7)
+                    .unwrap_or_else(|| IdentityState::fresh(7, 0));
+                s.count += 100;
+                self.inner.set(key, &s.encode(), c)?;
+            }
+            self.inner.set(key, value, cas)
+        }
+    }
+
+    #[test]
+    fn a_write_that_loses_a_race_is_redone_on_the_winners_value() {
+        let store = Racy {
+            inner: MemoryStore::new(CasRule::Kong),
+            armed: Cell::new(false),
+        };
+        let key = "k";
+        let bump = |cur: Option<&[u8]>| state::apply_identity(cur, 7, 0, |s| s.count += 1);
+        write_back(&store, key, Some(&(None, 0)), bump);
+        let read = store.get(key).unwrap();
+        store.armed.set(true);
+        write_back(&store, key, Some(&read), bump);
+        let (bytes, _) = store.get(key).unwrap();
+        // 1 (first write) + 100 (the other worker) + 1 (ours, redone).
+        assert_eq!(
+            IdentityState::decode(bytes.as_deref(), 7).unwrap().count,
+            102
+        );
+    }
 }
