@@ -420,7 +420,7 @@ refresh this file.
   {audit_written:.0f} µs more.
 - Risk scoring on (shadow: scored, tagged, never refused) adds {risk_added:.0f} µs of Envoy CPU per
   request to the cached-token row: two shared-data reads and two compare-and-set writes, the features
-  and the model (`cargo bench -p warden --bench risk` has the native pieces).
+  and the model (`cargo bench -p warden --bench risk_decision` has the native pieces).
 - First-seen ES256 token: Warden {w_cold:.0f} µs, jwt_authn {j_cold:.0f} µs (jwt_authn without its
   cache, same token every time: {j_nocache:.0f} µs).
 - jwt_authn counters during its cold rows (proof that they missed its cache): {stats_md or "n/a"}.

@@ -9,9 +9,10 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
+use warden::gateway::parse_address;
 use warden::risk::features::{self, Facts};
 use warden::risk::state::{hash64, item32, prefix_item, IdentityState, Sighting};
-use warden::risk::{embedded_model, parse_address};
+use warden::risk::with_model;
 use warden::shared::MemoryStore;
 use warden::{Engine, Env, Request, TokenCache};
 
@@ -56,14 +57,14 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
         ("x-geo-country".to_owned(), "NO".to_owned()),
     ];
     let mut now_s = T0 + 9 * 3600;
-    let mut run = |now_s: u64, cache: &mut TokenCache| {
+    let run = |now_s: u64, cache: &mut TokenCache| {
         let req = Request {
             method: "GET",
             path: "/orders/7",
             headers: &headers,
             request_id: "r",
             now_s,
-            source: parse_address("198.51.100.7"),
+            source: parse_address("198.51.100.7").map(|a| a.ip),
         };
         let d = engine.decide(
             &req,
@@ -130,9 +131,8 @@ fn pieces(c: &mut Criterion) {
         })
     });
     let x = features::extract(Some(&s), None, &facts);
-    let model = embedded_model().unwrap();
     c.bench_function("risk/model", |b| {
-        b.iter(|| black_box(model.score(black_box(&x)).unwrap()))
+        b.iter(|| black_box(with_model(|m| m.score(black_box(&x))).unwrap().unwrap()))
     });
 }
 

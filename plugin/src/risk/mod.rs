@@ -18,26 +18,41 @@ use features::{Facts, FEATURE_NAMES, N};
 use model::RiskModel;
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
+use std::cell::OnceCell;
 use std::net::IpAddr;
-use std::sync::{Arc, OnceLock};
 
 /// Factors named in `x-auth-risk-factors` and the audit record, at most.
 pub const MAX_FACTORS: usize = 3;
 /// Compare-and-set attempts for one state record before giving up on that update.
 const CAS_ATTEMPTS: u32 = 4;
 
-/// The model, loaded once per VM (per process natively) and shared by every config load.
-static MODEL: OnceLock<Result<Arc<RiskModel>, String>> = OnceLock::new();
+thread_local! {
+    /// The embedded model, loaded once per VM (a VM is one thread; natively, once per thread) and
+    /// shared by every config load. Not in the `Engine`: the model keeps per-thread run state, and the
+    /// engine stays `Send + Sync`.
+    static MODEL: OnceCell<Result<RiskModel, String>> = const { OnceCell::new() };
+}
 
-/// The embedded model, loaded on first use.
-pub fn embedded_model() -> Result<Arc<RiskModel>, String> {
-    MODEL
-        .get_or_init(|| {
-            RiskModel::embedded()
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
+/// Runs `f` with the embedded model, loading it on first use; the error says why it does not load.
+pub fn with_model<T>(f: impl FnOnce(&RiskModel) -> T) -> Result<T, String> {
+    MODEL.with(|cell| {
+        let loaded = cell.get_or_init(|| {
+            let model = RiskModel::embedded().map_err(|e| e.to_string())?;
+            let names = model.feature_names();
+            if model.width() != N || !(names.is_empty() || names.iter().eq(FEATURE_NAMES.iter())) {
+                return Err(format!(
+                    "it was trained on other features ({} of them: {}) than the engine computes ({N})",
+                    model.width(),
+                    names.join(",")
+                ));
+            }
+            Ok(model)
+        });
+        match loaded {
+            Ok(model) => Ok(f(model)),
+            Err(e) => Err(e.clone()),
+        }
+    })
 }
 
 /// What the risk thresholds say about a request.
@@ -140,7 +155,6 @@ pub struct Risk {
     deny: Vec<Cidr>,
     slots: u32,
     travel_kmh: f32,
-    model: Arc<RiskModel>,
 }
 
 impl Risk {
@@ -153,10 +167,11 @@ impl Risk {
                 Cidr::parse(s).map_err(|m| ConfigError::new(format!("risk.deny_cidrs[{i}]"), m))?,
             );
         }
-        let model = embedded_model().map_err(|e| {
+        // Loaded (once) now, so that a model that cannot run refuses the config, not every request.
+        with_model(|_| ()).map_err(|e| {
             ConfigError::new(
                 "risk",
-                format!("the embedded risk model does not load: {e}"),
+                format!("the embedded risk model cannot be used: {e}"),
             )
         })?;
         Ok(Risk {
@@ -172,7 +187,6 @@ impl Risk {
             deny,
             slots: c.state_slots,
             travel_kmh: c.travel_kmh as f32,
-            model,
         })
     }
 
@@ -291,8 +305,8 @@ impl Risk {
         let id = refs.identity.as_ref().and_then(decode_id);
         let src = refs.source.as_ref().and_then(decode_src);
         let x = features::extract(id.as_ref(), src.as_ref(), facts);
-        let scored = match self.model.score(&x) {
-            Ok(out) if out.probability.is_finite() && out.contributions.len() == N => {
+        let scored = match with_model(|m| m.score(&x)) {
+            Ok(Ok(out)) if out.probability.is_finite() && out.contributions.len() == N => {
                 let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
                 let contributions = FEATURE_NAMES
                     .iter()
