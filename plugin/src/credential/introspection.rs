@@ -158,12 +158,17 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Reads an introspection answer (`status` None: the call failed or timed out).
-pub fn outcome(provider: &Provider, status: Option<u16>, body: &[u8], now_s: u64) -> Outcome {
+/// Reads an introspection answer (`status`: the HTTP status, or why the call got none).
+pub fn outcome(
+    provider: &Provider,
+    status: Result<u16, String>,
+    body: &[u8],
+    now_s: u64,
+) -> Outcome {
     match status {
-        Some(200) => {}
-        Some(s) => return Outcome::Failed(format!("introspection answered {s}")),
-        None => return Outcome::Failed("introspection call failed or timed out".into()),
+        Ok(200) => {}
+        Ok(s) => return Outcome::Failed(format!("introspection answered {s}")),
+        Err(e) => return Outcome::Failed(e),
     }
     if body.len() > MAX_RESPONSE_BYTES {
         return Outcome::Failed("introspection answer too large".into());
@@ -338,7 +343,7 @@ mod tests {
         let mut cache = TokenCache::new(8);
         let hs = headers("opaque-1");
         assert!(pending(e.providers(), &hs, 1500, &cache).is_some());
-        let Outcome::Active(c) = outcome(p, Some(200), ACTIVE.as_bytes(), 1500) else {
+        let Outcome::Active(c) = outcome(p, Ok(200), ACTIVE.as_bytes(), 1500) else {
             panic!("not active")
         };
         assert_eq!(c.subject, "agent-7");
@@ -370,7 +375,7 @@ mod tests {
                 "t3",
             ),
         ] {
-            let o = outcome(p, Some(200), body.as_bytes(), 1500);
+            let o = outcome(p, Ok(200), body.as_bytes(), 1500);
             assert!(matches!(o, Outcome::Inactive), "{body}");
             record(&mut cache, p, token, o, 1500);
             assert_eq!(decide(&e, token, 1500, &mut cache), (401, "inactive"));
@@ -384,7 +389,11 @@ mod tests {
         let e = engine();
         let p = &e.providers()[0];
         let mut cache = TokenCache::new(8);
-        for (status, body) in [(None, &b""[..]), (Some(500), b"{}"), (Some(200), b"<html>")] {
+        for (status, body) in [
+            (Err("timeout".to_owned()), &b""[..]),
+            (Ok(500), b"{}"),
+            (Ok(200), b"<html>"),
+        ] {
             let o = outcome(p, status, body, 1500);
             assert!(matches!(o, Outcome::Failed(_)));
             record(&mut cache, p, "t", o, 1500);
@@ -410,7 +419,7 @@ mod tests {
         let mut cache = TokenCache::new(4);
         for i in 0..100 {
             let body = ACTIVE.replace("agent-7", &format!("agent-{i}"));
-            let o = outcome(p, Some(200), body.as_bytes(), 1500);
+            let o = outcome(p, Ok(200), body.as_bytes(), 1500);
             record(&mut cache, p, &format!("active-{i}"), o, 1500);
             record(
                 &mut cache,

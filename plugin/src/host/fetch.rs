@@ -52,16 +52,10 @@ pub fn dispatch(call: &Call) -> Result<u32, String> {
     .map_err(|s| format!("dispatch to {:?} failed: {s:?}", call.upstream))
 }
 
-/// The answer to a dispatched call: its status (None: no answer) and at most `max` bytes of body.
-pub fn response(body_size: usize, max: usize) -> (Option<u16>, Vec<u8>) {
-    let status = match super::gateway::call_outcome() {
-        Ok(status) => Some(status),
-        Err(e) => {
-            // Kong names the failure (`:dispatch_status`: timeout, resolver failure, ...).
-            let _ = hostcalls::log(LogLevel::Warn, &format!("warden: {e}"));
-            None
-        }
-    };
+/// The answer to a dispatched call: its status (or why there is none: Envoy sends no headers, Kong a
+/// `:dispatch_status`) and at most `max` bytes of body.
+pub fn response(body_size: usize, max: usize) -> (Result<u16, String>, Vec<u8>) {
+    let status = super::gateway::call_outcome().map_err(|e| e.to_string());
     let body = hostcalls::get_buffer(
         BufferType::HttpCallResponseBody,
         0,
@@ -183,9 +177,9 @@ impl KeyFetcher {
         };
         let (status, body) = response(body_size, jwks::MAX_DOCUMENT_BYTES);
         let result = match status {
-            Some(200) => Ok(body),
-            Some(s) => Err(format!("{stage:?} answered {s}")),
-            None => Err(format!("{stage:?} call failed or timed out")),
+            Ok(200) => Ok(body),
+            Ok(s) => Err(format!("{stage:?} answered {s}")),
+            Err(e) => Err(format!("{stage:?}: {e}")),
         };
         match (stage, result) {
             (Stage::Discovery, Ok(doc)) => {
