@@ -41,8 +41,8 @@ struct WardenRoot {
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
-    /// Remote key sets (JWKS, discovery) of this worker.
-    fetcher: fetch::KeyFetcher,
+    /// Remote key sets (JWKS, discovery) of this worker; requests that meet an unknown `kid` use it too.
+    fetcher: Rc<RefCell<fetch::KeyFetcher>>,
     fast_tick: bool,
     metrics: RiskMetrics,
 }
@@ -55,8 +55,9 @@ impl Context for WardenRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
         if let Some(engine) = self.engine.clone() {
             let now = now_s(self.get_current_time());
-            self.fetcher
-                .on_response(&engine, host_kind(), token, body_size, now);
+            if let Ok(mut f) = self.fetcher.try_borrow_mut() {
+                f.on_response(&engine, host_kind(), token, body_size, now);
+            }
         }
     }
 }
@@ -67,8 +68,10 @@ impl RootContext for WardenRoot {
         let kind = gateway::detect();
         match Engine::from_json(&bytes).and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
-                self.fetcher = fetch::KeyFetcher::new(&engine);
-                if self.fetcher.active() {
+                let fetcher = fetch::KeyFetcher::new(&engine);
+                let active = fetcher.active();
+                self.fetcher = Rc::new(RefCell::new(fetcher));
+                if active {
                     self.fast_tick = true;
                     let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
                 }
@@ -100,8 +103,11 @@ impl RootContext for WardenRoot {
             return;
         };
         let now = now_s(self.get_current_time());
-        self.fetcher.tick(&engine, host_kind(), now);
-        if self.fast_tick && self.fetcher.all_installed() {
+        let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
+            return;
+        };
+        fetcher.tick(&engine, host_kind(), now);
+        if self.fast_tick && fetcher.all_installed() {
             self.fast_tick = false;
             let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
         }
@@ -110,6 +116,8 @@ impl RootContext for WardenRoot {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenHttp {
             introspecting: None,
+            fetcher: Rc::clone(&self.fetcher),
+            key_wait: KeyWait::No,
             engine: self.engine.clone(),
             cache: Rc::clone(&self.cache),
             counter: Rc::clone(&self.counter),
@@ -126,9 +134,20 @@ impl RootContext for WardenRoot {
     }
 }
 
+/// Whether a request waits for keys after meeting an unknown `kid` (once per request).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyWait {
+    No,
+    Waiting,
+    Done,
+}
+
 struct WardenHttp {
     /// An introspection call in flight for this (paused) request.
     introspecting: Option<fetch::Introspecting>,
+    /// The worker's key fetcher (for a refetch on an unknown `kid`).
+    fetcher: Rc<RefCell<fetch::KeyFetcher>>,
+    key_wait: KeyWait,
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
@@ -141,7 +160,24 @@ struct WardenHttp {
 }
 
 impl Context for WardenHttp {
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
+        if self.key_wait == KeyWait::Waiting {
+            let Some(engine) = self.engine.clone() else {
+                return;
+            };
+            let now = now_s(self.get_current_time());
+            let done = match self.fetcher.try_borrow_mut() {
+                Ok(mut f) => f.on_response(&engine, host_kind(), token, body_size, now),
+                Err(_) => Some(true),
+            };
+            if done != Some(false) {
+                self.key_wait = KeyWait::Done;
+                if let Action::Continue = self.decide() {
+                    self.resume_http_request();
+                }
+            }
+            return;
+        }
         let (Some(started), Some(engine)) = (self.introspecting.take(), self.engine.clone()) else {
             return;
         };
@@ -297,6 +333,22 @@ impl WardenHttp {
                 },
             ),
         };
+        if decision.reason == "unknown_key" && self.key_wait == KeyWait::No {
+            // Perhaps the IdP rotated: newer keys, or a (rate-limited) refetch this request waits for.
+            self.key_wait = KeyWait::Done;
+            let refetch = match self.fetcher.try_borrow_mut() {
+                Ok(mut f) => f.refetch_now(&engine, host_kind(), req.now_s),
+                Err(_) => fetch::Refetch::No,
+            };
+            match refetch {
+                fetch::Refetch::Started => {
+                    self.key_wait = KeyWait::Waiting;
+                    return Action::Pause;
+                }
+                fetch::Refetch::Installed => return self.decide(),
+                fetch::Refetch::No => {}
+            }
+        }
         self.metrics.count(&decision);
         let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
         if engine.audit_enabled() {
