@@ -79,6 +79,7 @@ def provider(idp: demo_idp.DemoIdP, **extra: Any) -> dict:
         "issuer": idp.issuer,
         "audiences": [AUDIENCE],
         "require_typ": "at+jwt",
+        "algorithms": ["ES256"],
         "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 1000},
     }
     p.update(extra)
