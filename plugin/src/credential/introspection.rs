@@ -468,5 +468,24 @@ mod tests {
             bad("https://idp.example.com/introspect", "idp/introspect"),
             "providers[0].introspection.endpoint.url"
         );
+        let at = r#""audiences""#;
+        assert_eq!(
+            bad(at, r#""fail_open": true, "unavailable": {}, "audiences""#),
+            "providers[0].fail_open"
+        );
+        assert_eq!(
+            bad(at, r#""unavailable": {"status": 401}, "audiences""#),
+            "providers[0].unavailable"
+        );
+        let no_source = r#"{"providers": [{"name": "a", "issuer": "i", "audiences": ["x"]}]}"#;
+        let e = Engine::from_json(no_source.as_bytes()).err().unwrap();
+        assert_eq!(e.field, "providers[0].jwks");
+        let v: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
+        let mut second = v["providers"][0].clone();
+        second["name"] = "other".into();
+        second["issuer"] = "https://other.example.com".into();
+        let two = serde_json::json!({"providers": [v["providers"][0].clone(), second]});
+        let e = Engine::from_json(two.to_string().as_bytes()).err().unwrap();
+        assert_eq!(e.field, "providers[1].introspection");
     }
 }
