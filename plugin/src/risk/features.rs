@@ -13,6 +13,9 @@ use super::state::{country_item, distinct, IdentityState, SourceState};
 pub const N: usize = 19;
 
 /// Feature names, in model input order (snake_case; also the factor names).
+/// Seconds of history an identity needs before its request rate is compared with its own baseline.
+pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
+
 pub const FEATURE_NAMES: [&str; N] = [
     "velocity",
     "new_country",
@@ -37,7 +40,7 @@ pub const FEATURE_NAMES: [&str; N] = [
 
 /// One line per feature, for `warden features --help`, the README and the model card.
 pub const FEATURE_DOCS: [&str; N] = [
-    "ln(requests in the last minute / this identity's usual rate at request time), clipped to [0, 6]",
+    "ln(requests in the last minute / this identity's usual rate at request time), clipped to [0, 6]; 0 in the identity's first 10 minutes (no baseline yet)",
     "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)",
     "1 if the user agent is not among the identity's known clients",
     "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks",
@@ -151,10 +154,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         "history",
         clip((s.count as f32).ln_1p() / 1000f32.ln_1p(), 0.0, 1.0),
     );
-    set(
-        "velocity",
-        clip(s.rate_at(now).ln() - s.rate_baseline, 0.0, 6.0),
-    );
+    // A rate baseline needs time to form: no velocity in an identity's first minutes.
+    if now.saturating_sub(s.first_seen_s) >= VELOCITY_MIN_HISTORY_S {
+        set(
+            "velocity",
+            clip(s.rate_at(now).ln() - s.rate_baseline, 0.0, 6.0),
+        );
+    }
     if let Some(c) = f.country {
         set("new_country", flag(!s.countries.contains(country_item(c))));
         if s.last_country != [0, 0] && s.last_country != c {
