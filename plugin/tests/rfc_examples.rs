@@ -66,8 +66,13 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         headers: &headers,
         request_id: "r",
         now_s,
+        peer_cert_sha256: None,
     };
-    let d = engine.decide(&req, &mut TokenCache::default());
+    let d = engine.decide(
+        &req,
+        &mut TokenCache::default(),
+        &warden::shared::MemoryStore::default(),
+    );
     (d.status, d.reason)
 }
 

@@ -112,6 +112,11 @@ impl RouteTable {
         Ok(RouteTable { routes })
     }
 
+    /// The rule names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.routes.iter().map(|r| r.name.as_str()).collect()
+    }
+
     /// The first rule matching `method` and `path` (query string ignored).
     ///
     /// Upstreams commonly treat `/orders/7/` as `/orders/7` and answer `HEAD` like `GET`, so a

@@ -7,8 +7,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod delegation;
+pub mod dpop;
+pub mod rate_limits;
 pub mod remote;
+pub mod revocation;
 mod strict;
+pub mod tenancy;
 
 /// The whole filter config, as the operator writes it.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -29,6 +34,24 @@ pub struct Config {
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Who may act for whom (RFC 8693 `act`) and which delegation headers are never trusted.
+    #[serde(default)]
+    pub delegation: Option<delegation::DelegationConfig>,
+    /// Which identities are agents, services or humans.
+    #[serde(default)]
+    pub kinds: delegation::KindsConfig,
+    /// Tenant isolation: the tenant a request addresses against the credential's.
+    #[serde(default)]
+    pub tenancy: Option<tenancy::TenancyConfig>,
+    /// DPoP proof checks (RFC 9449).
+    #[serde(default)]
+    pub dpop: Option<dpop::DpopConfig>,
+    /// Token buckets per agent, subject, client or tenant, shared by every worker.
+    #[serde(default)]
+    pub rate_limits: Option<rate_limits::RateLimitsConfig>,
+    /// Kill switch: deny lists, a revocation feed, quarantine.
+    #[serde(default)]
+    pub revocation: Option<revocation::RevocationConfig>,
 }
 
 /// Whether failed checks are enforced or only logged.

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
+pub mod revocation;
 pub mod shared;
 
 /// The gateway we run in (detected once at configure time).
@@ -40,6 +41,8 @@ struct WardenRoot {
     /// Remote key sets (JWKS, discovery) of this worker.
     fetcher: fetch::KeyFetcher,
     fast_tick: bool,
+    /// The revocation-feed call in flight from this worker, if any.
+    revocation_call: Option<u32>,
 }
 
 fn now_s(t: SystemTime) -> u64 {
@@ -49,6 +52,11 @@ fn now_s(t: SystemTime) -> u64 {
 impl Context for WardenRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
         if let Some(engine) = self.engine.clone() {
+            if self.revocation_call == Some(token) {
+                self.revocation_call = None;
+                revocation::on_response(&engine, body_size);
+                return;
+            }
             let now = now_s(self.get_current_time());
             self.fetcher
                 .on_response(&engine, host_kind(), token, body_size, now);
@@ -66,6 +74,9 @@ impl RootContext for WardenRoot {
                 if self.fetcher.active() {
                     self.fast_tick = true;
                     let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
+                } else if engine.revocation().has_feed() {
+                    // Each worker ticks; the shared lease lets one of them fetch per interval.
+                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
                 }
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.
@@ -92,6 +103,9 @@ impl RootContext for WardenRoot {
             return;
         };
         let now = now_s(self.get_current_time());
+        if let Some(token) = revocation::tick(&engine, now) {
+            self.revocation_call = Some(token);
+        }
         self.fetcher.tick(&engine, host_kind(), now);
         if self.fast_tick && self.fetcher.all_installed() {
             self.fast_tick = false;
@@ -102,6 +116,7 @@ impl RootContext for WardenRoot {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenHttp {
             introspecting: None,
+            response_headers: Vec::new(),
             engine: self.engine.clone(),
             cache: Rc::clone(&self.cache),
             counter: Rc::clone(&self.counter),
@@ -117,6 +132,8 @@ impl RootContext for WardenRoot {
 struct WardenHttp {
     /// An introspection call in flight for this (paused) request.
     introspecting: Option<fetch::Introspecting>,
+    /// Headers the decision adds to the upstream's response.
+    response_headers: Vec<(String, String)>,
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
@@ -178,6 +195,13 @@ impl HttpContext for WardenHttp {
         }
         self.decide()
     }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            self.set_http_response_header(&name, Some(&value));
+        }
+        Action::Continue
+    }
 }
 
 impl WardenHttp {
@@ -219,16 +243,22 @@ impl WardenHttp {
             }
         };
         let now_us = micros(started);
+        // Kong cannot tell: none, so certificate-bound tokens are refused there.
+        let peer_cert_sha256 = gateway::peer_certificate_sha256()
+            .ok()
+            .flatten()
+            .map(hex::encode);
         let req = Request {
             method,
             path,
             headers: &headers,
             request_id,
             now_s: now_us / 1_000_000,
+            peer_cert_sha256: peer_cert_sha256.as_deref(),
         };
         let decision = match self.cache.try_borrow_mut() {
-            Ok(mut cache) => engine.decide(&req, &mut cache),
-            Err(_) => engine.decide(&req, &mut TokenCache::new(1)),
+            Ok(mut cache) => engine.decide(&req, &mut cache, &shared::HostShared),
+            Err(_) => engine.decide(&req, &mut TokenCache::new(1), &shared::HostShared),
         };
         let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
         if engine.audit_enabled() {
@@ -250,6 +280,7 @@ impl WardenHttp {
         for (name, value) in &decision.upstream_headers {
             self.set_http_request_header(name, Some(value));
         }
+        self.response_headers = decision.response_headers;
         Action::Continue
     }
 }

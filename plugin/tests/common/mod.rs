@@ -174,8 +174,9 @@ pub fn decide_path(
         headers: &headers,
         request_id: "req-1",
         now_s,
+        peer_cert_sha256: None,
     };
-    engine().decide(&req, cache)
+    engine().decide(&req, cache, &warden::shared::MemoryStore::default())
 }
 
 pub fn bearer(token: &str) -> String {
@@ -200,6 +201,9 @@ pub fn assert_decision(d: &Decision, status: u16, reason: &str) {
         200 => assert!(d.reply.is_none() && d.identity.is_some(), "{d:?}"),
         400 => assert_eq!(challenge, Some(r#"Bearer error="invalid_request""#)),
         401 if reason == "no_credential" => assert_eq!(challenge, Some(r#"Bearer realm="warden""#)),
+        401 if reason.starts_with("dpop_") => {
+            assert!(challenge.is_some_and(|c| c.starts_with(r#"DPoP error="invalid_dpop_proof""#)))
+        }
         401 => assert_eq!(challenge, Some(r#"Bearer error="invalid_token""#)),
         _ => {}
     }
