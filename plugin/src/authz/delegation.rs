@@ -6,6 +6,7 @@
 //! are informational (kept for the audit record) and `may_act` grants nothing at the resource.
 
 use super::pattern;
+use super::routes::RouteTable;
 use crate::config::delegation::{DelegationConfig, UntrustedHeaderAction};
 use crate::config::ConfigError;
 use crate::credential::{Actor, Identity};
@@ -91,14 +92,7 @@ impl Delegation {
                     "list the subjects this actor may act for (`[\"*\"]` for anyone)",
                 ));
             }
-            for (j, r) in a.routes.iter().enumerate() {
-                if !route_names.contains(&r.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("{at}.routes[{j}]"),
-                        format!("no route named {r:?}"),
-                    ));
-                }
-            }
+            RouteTable::check_names(route_names, &a.routes, &format!("{at}.routes"))?;
             rules.push(ActorRule {
                 sub: a.sub.clone(),
                 client_id: a.client_id.clone(),

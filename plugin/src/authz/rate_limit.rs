@@ -5,6 +5,7 @@
 //! Headers follow draft-ietf-httpapi-ratelimit-headers-10: `RateLimit-Policy: "name";q=100;w=60` and
 //! `RateLimit: "name";r=42;t=30` (`r` remaining, `t` seconds until the bucket is full again).
 
+use super::routes::RouteTable;
 use crate::config::rate_limits::{RateLimitKey, RateLimitsConfig};
 use crate::config::ConfigError;
 use crate::credential::{Identity, IdentityKind};
@@ -126,14 +127,7 @@ impl RateLimits {
                     format!("must be between 1 and {MAX_WINDOW_S}"),
                 ));
             }
-            for (j, r) in p.routes.iter().enumerate() {
-                if !route_names.contains(&r.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("{at}.routes[{j}]"),
-                        format!("no route named {r:?}"),
-                    ));
-                }
-            }
+            RouteTable::check_names(route_names, &p.routes, &format!("{at}.routes"))?;
             policies.push(Policy {
                 name: p.name.clone(),
                 key: p.key,
@@ -254,7 +248,6 @@ pub fn take(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::credential::{Actor, CredentialKind};
     use crate::shared::{CasRule, MemoryStore};
 
     fn limits(json: &str, routes: &[&str]) -> Result<RateLimits, ConfigError> {
@@ -263,25 +256,7 @@ mod tests {
     }
 
     fn id(sub: &str, actor: Option<&str>) -> Identity {
-        Identity {
-            kind: CredentialKind::Jwt,
-            subject: sub.into(),
-            client: Some("web".into()),
-            tenant: Some("acme".into()),
-            scopes: vec![],
-            issuer: "corp".into(),
-            token_id: None,
-            identity_kind: IdentityKind::Human,
-            actors: actor
-                .map(|a| Actor {
-                    subject: a.into(),
-                    client: None,
-                    issuer: None,
-                    tenant: None,
-                })
-                .into_iter()
-                .collect(),
-        }
+        Identity::for_test(sub, actor)
     }
 
     #[test]

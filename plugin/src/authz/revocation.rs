@@ -327,7 +327,6 @@ impl Revocation {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::credential::{Actor, CredentialKind};
     use crate::shared::{CasRule, MemoryStore};
 
     fn revocation(json: &str) -> Result<Revocation, ConfigError> {
@@ -337,23 +336,9 @@ mod tests {
 
     fn id(jti: &str, sub: &str, actor: Option<&str>) -> Identity {
         Identity {
-            kind: CredentialKind::Jwt,
-            subject: sub.into(),
-            client: Some("web".into()),
             tenant: None,
-            scopes: vec![],
-            issuer: "corp".into(),
             token_id: Some(jti.into()),
-            identity_kind: IdentityKind::Human,
-            actors: actor
-                .map(|a| Actor {
-                    subject: a.into(),
-                    client: None,
-                    issuer: None,
-                    tenant: None,
-                })
-                .into_iter()
-                .collect(),
+            ..Identity::for_test(sub, actor)
         }
     }
 

@@ -2,7 +2,15 @@
 //! bound to the token through `cnf.jkt` (the RFC 7638 thumbprint of the proof key), with a replay
 //! cache of proof ids in shared data (bounded: a fixed set of slots, expired ids pruned on write).
 //!
-//! Signatures are verified by jwt-simple (through [`super::jwk`]); digests by `sha2`.
+//! The checks of RFC 9449 §4.3, where each happens: (1) one `DPoP` header: [`proof_header`]; (2) one
+//! well-formed JWS, (3) required claims, (4) `typ`, (5) `alg` allowed and asymmetric, (6) signature by
+//! the `jwk`, (7) `jwk` public, (8) `htm`, (9) `htu`, (11) `iat` window, (12) `ath`:
+//! [`DpopPolicy::verify`]; (12) the key is the token's `cnf.jkt`: the caller compares [`Proof::jkt`];
+//! (10) server nonces are not issued, so there is none to check; the `jti` replay check of §11.1:
+//! [`DpopPolicy::record`].
+//!
+//! Keys are loaded by jwt-simple (through [`super::jwk`]); the signature is checked with the curve crates
+//! jwt-simple itself uses, because jwt-simple cannot parse a header whose `jwk` is an object.
 
 use super::jwk;
 use crate::config::dpop::DpopConfig;
@@ -472,6 +480,25 @@ mod tests {
         assert_eq!(p.jkt, RFC_JKT);
         assert_eq!(p.jti, "e1j3V_bKic8-LAEB");
         assert_eq!(p.iat, 1_562_262_618);
+    }
+
+    /// RFC 9449 §4.1: the example proof for the token endpoint. Its signature verifies (a bad one would
+    /// be `Signature`), but a resource needs `ath` (§7), so it is refused as incomplete.
+    #[test]
+    fn rfc9449_token_endpoint_proof_has_no_ath_for_a_resource() {
+        const TOKEN_PAYLOAD: &str = "eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ";
+        const TOKEN_SIG: &str =
+            "2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
+        let proof = format!("{RFC_HEADER}.{TOKEN_PAYLOAD}.{TOKEN_SIG}");
+        let t = ProofTarget {
+            method: "POST",
+            uri: "https://server.example.com/token",
+            access_token: RFC_ACCESS_TOKEN,
+            now_s: 1_562_262_616,
+        };
+        assert_eq!(policy().verify(&proof, &t), Err(DpopError::Malformed));
+        let tampered = format!("{RFC_HEADER}.{TOKEN_PAYLOAD}.3{}", &TOKEN_SIG[1..]);
+        assert_eq!(policy().verify(&tampered, &t), Err(DpopError::Signature));
     }
 
     #[test]

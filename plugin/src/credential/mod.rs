@@ -231,6 +231,30 @@ pub struct Actor {
 }
 
 impl Identity {
+    /// A JWT identity for unit tests: `sub` of tenant `acme` via client `web`, with `actor` acting.
+    #[cfg(test)]
+    pub(crate) fn for_test(sub: &str, actor: Option<&str>) -> Identity {
+        Identity {
+            kind: CredentialKind::Jwt,
+            subject: sub.into(),
+            client: Some("web".into()),
+            tenant: Some("acme".into()),
+            scopes: vec![],
+            issuer: "corp".into(),
+            token_id: None,
+            identity_kind: IdentityKind::Human,
+            actors: actor
+                .map(|a| Actor {
+                    subject: a.into(),
+                    client: None,
+                    issuer: None,
+                    tenant: None,
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
     /// The current actor of a delegation, if any.
     pub fn actor(&self) -> Option<&Actor> {
         self.actors.first()
