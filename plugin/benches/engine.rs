@@ -209,10 +209,14 @@ fn benches(c: &mut Criterion) {
         headers: &hs,
         request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
         now_s: now,
+        peer_cert_sha256: None,
     };
+    // Shared data as a worker sees it (Envoy's cas rule); unused unless the config has rate limits,
+    // DPoP or a revocation feed.
+    let shared = warden::shared::MemoryStore::new(warden::shared::CasRule::Envoy);
     c.bench_function("decide/cached_scoped_route", |b| {
         b.iter(|| {
-            let d = engine.decide(black_box(&req), &mut cache);
+            let d = engine.decide(black_box(&req), &mut cache, &shared);
             assert!(d.status == 200 && d.cache_hit);
             d
         })
@@ -222,7 +226,7 @@ fn benches(c: &mut Criterion) {
         b.iter_batched_ref(
             || TokenCache::new(16),
             |cold| {
-                let d = engine.decide(black_box(&req), cold);
+                let d = engine.decide(black_box(&req), cold, &shared);
                 assert!(d.status == 200 && !d.cache_hit);
                 d
             },
