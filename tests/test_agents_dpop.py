@@ -127,3 +127,12 @@ def test_thumbprint_helper_matches_rfc9449_example():
     jwk = {"kty": "EC", "x": "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
            "y": "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA", "crv": "P-256"}
     assert thumbprint(jwk) == "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+
+def test_invalid_token_under_dpop_scheme_is_challenged_with_dpop(gateway, keys, holder):
+    # RFC 9449 §7.1: the challenge names the scheme the client used.
+    token = keys.mint(cnf={"jkt": holder.jkt}, exp=int(time.time()) - 3600, iat=int(time.time()) - 7200)
+    r = dpop_get(gateway, "/orders/7", token, holder.proof("GET", gateway.url("/orders/7"), token))
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'DPoP error="invalid_token", algs="ES256 ES384 EdDSA"'
+    assert r.json()["error"] == "invalid_token"

@@ -317,10 +317,16 @@ impl Engine {
                 Ok((Identity::from_claims(&claims), Some(claims)))
             }
             Ok(Presented::Dpop(token)) => {
+                // RFC 9449 §7.1: a token refused under the DPoP scheme is challenged with DPoP.
+                let dpop_denial = |d: Denial| match d {
+                    Denial::InvalidToken(why) => Denial::InvalidDpopToken(why, self.dpop.algs()),
+                    other => other,
+                };
                 let claims = self
                     .verify_token(token, req.now_s, cache, cache_hit)
-                    .map_err(|why| self.token_denial(token, why))?;
-                mtls::check(&claims, req.peer_cert_sha256).map_err(Denial::InvalidToken)?;
+                    .map_err(|why| dpop_denial(self.token_denial(token, why)))?;
+                mtls::check(&claims, req.peer_cert_sha256)
+                    .map_err(|why| dpop_denial(Denial::InvalidToken(why)))?;
                 self.check_dpop(req, token, &claims, shared)?;
                 Ok((Identity::from_claims(&claims), Some(claims)))
             }

@@ -29,6 +29,8 @@ pub enum Denial {
     Forbidden(&'static str),
     /// Over a rate limit (429), with `Retry-After` and the `RateLimit` headers.
     RateLimited(Vec<(String, String)>),
+    /// An invalid token presented with the DPoP scheme (401 `DPoP error="invalid_token"`, RFC 9449 §7.1).
+    InvalidDpopToken(TokenError, String),
     /// A missing or invalid DPoP proof (401 `DPoP error="invalid_dpop_proof"`), with the `algs` offered.
     InvalidDpop(crate::credential::dpop::DpopError, String),
 }
@@ -44,6 +46,7 @@ impl Denial {
             Denial::Unavailable { why, .. } => why.as_str(),
             Denial::Forbidden(reason) => reason,
             Denial::InvalidDpop(e, _) => e.as_str(),
+            Denial::InvalidDpopToken(e, _) => e.as_str(),
             Denial::RateLimited(_) => "rate_limited",
         }
     }
@@ -105,6 +108,12 @@ impl Denial {
             Denial::Forbidden(_) | Denial::RateLimited(_) => {
                 (403, String::new(), "access_denied", "")
             }
+            Denial::InvalidDpopToken(_, algs) => (
+                401,
+                format!(r#"DPoP error="invalid_token", algs="{algs}""#),
+                "invalid_token",
+                "the access token is not valid",
+            ),
             Denial::InvalidDpop(_, algs) => (
                 401,
                 format!(r#"DPoP error="invalid_dpop_proof", algs="{algs}""#),
