@@ -184,7 +184,10 @@ def main() -> None:
     out.append("")
     out.append("## Features and weights\n")
     out.append("The engine's list (`warden features` header; docs in plugin/src/risk/features.rs). "
-               "Weight: the logistic coefficient; baseline: the median benign training request.\n")
+               "Weight: the logistic coefficient; baseline: the median benign training request. "
+               "`delegation_depth`, `history` and `first_seen` say who the caller is, not what it does: "
+               "they get weight 0 by design (train.py `CONTEXT`), so being an AI agent or a new identity "
+               "is never by itself a risk.\n")
     out.append("| feature | weight | baseline |")
     out.append("|---|---:|---:|")
     for n in names:
@@ -201,7 +204,12 @@ def main() -> None:
         "- An attacker who stays inside the victim's habits (same country, client, hours, rate) is not\n"
         "  seen; neither is the first request of a new identity, which has no baseline (`first_seen`).\n"
         "- Requests refused before scoring (stuffing attempts with bad tokens) only feed the source's\n"
-        "  failure count (`source_failures`), which the next valid request from that source carries.\n")
+        "  failure count (`source_failures`), which the next valid request from that source carries.\n"
+        "- Volume that stays high is only seen through `velocity` against the identity's own baseline;\n"
+        "  a baseline that adapts within minutes lets a 100x-volume agent look normal after its first\n"
+        "  burst (see `rogue_agent_volume` above).\n"
+        "- The engine does not learn habits from requests it sends to step-up, so features depend a\n"
+        "  little on the embedded model; `make model` iterates to a fixed point (model/pipeline.sh).\n")
     if bench:
         out.append(bench.rstrip() + "\n")
     args.card.write_text("\n".join(out))

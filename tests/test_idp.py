@@ -79,6 +79,7 @@ def provider(idp: demo_idp.DemoIdP, **extra: Any) -> dict:
         "issuer": idp.issuer,
         "audiences": [AUDIENCE],
         "require_typ": "at+jwt",
+        "algorithms": ["ES256"],
         "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 1000},
     }
     p.update(extra)
@@ -198,12 +199,17 @@ def test_key_rotation_is_picked_up_without_restart(stack: Stack):
     old, old_unseen = idp.token(), idp.token()
     eventually(lambda: status(gw, old) == 200, what="first key accepted")
     pid = gw.envoy.proc.pid
+    time.sleep(1.1)  # refetches are rate-limited: at most one per jwks_min_refetch_s (1 s here)
     idp.rotate(drop_old=True)
     new = idp.token()
-    # The new kid is unknown until the rate-limited refetch (not the 300 s refresh) brings it.
-    eventually(lambda: status(gw, new) == 200, timeout=10, what="rotated key accepted")
+    # The new kid is unknown: the request waits for the rate-limited refetch (not the 300 s refresh).
+    r = gw.get("/orders/1", headers=bearer(new))
+    assert r.status_code == 200, r.text
+    assert seen_by_upstream(r)["headers"]["x-auth-subject"] == "demo-agent"
     assert gw.envoy.proc.pid == pid and gw.envoy.proc.poll() is None
-    # The old key is gone from the IdP's set: a token signed with it and never seen is refused now.
+    # The old key is gone from the IdP's set: once every worker installed the new set (their next
+    # tick, within 1 s), a token signed with the old key and never seen is refused.
+    time.sleep(1.5)
     r = gw.get("/orders/1", headers=bearer(old_unseen))
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"]
     assert jwks_metric(gw, "success") >= 2
@@ -211,9 +217,16 @@ def test_key_rotation_is_picked_up_without_restart(stack: Stack):
 
 def test_idp_down_keeps_last_good_keys_and_fresh_gateway_answers_fail_mode(stack: Stack):
     idp = stack.idp("down")
-    p = provider(idp, jwks_refresh_s=2, jwks_min_refetch_s=1, unavailable={"status": 503, "retry_after_s": 7})
+    introspection = {
+        "endpoint": {"url": f"{idp.issuer}/token/introspection", "envoy_cluster": "idp", "timeout_ms": 500},
+        "client_id": "warden",
+        "client_secret": "warden-introspection-secret",
+    }
+    p = provider(idp, jwks_refresh_s=2, jwks_min_refetch_s=1, unavailable={"status": 503, "retry_after_s": 7},
+                 introspection=introspection)
     gw = stack.gateway(config(p), "down", idp)
     first, unseen = idp.token(), idp.token()
+    opaque_unseen = idp.token(resource=demo_idp.OPAQUE_RESOURCE)
     eventually(lambda: status(gw, first) == 200, what="keys fetched")
     idp.stop()
     # Refreshes fail now (counted), and the last good keys still verify a token never seen before.
@@ -222,6 +235,9 @@ def test_idp_down_keeps_last_good_keys_and_fresh_gateway_answers_fail_mode(stack
     h = seen_by_upstream(gw.get("/orders/1", headers=bearer(unseen)))["headers"]
     assert h["x-auth-subject"] == "demo-agent"
     assert "keeping the last good keys" in gw.log()
+    # Introspection cannot be reached: the configured answer, not a 401.
+    r = gw.get("/orders/1", headers=bearer(opaque_unseen))
+    assert r.status_code == 503 and r.headers["retry-after"] == "7", r.text
 
     # A fresh gateway has no keys: the configured answer (503, Retry-After: 7) ...
     fresh = stack.gateway(config(p), "down-fresh", idp)
@@ -258,7 +274,7 @@ def test_one_jwks_fetch_per_refresh_for_all_workers(stack: Stack):
     # One fetch per refresh for the whole gateway (2 workers + main thread each have a timer);
     # without the lease it would be about 3 per refresh.
     print(f"JWKS fetches in {window:.0f} s with refresh {refresh} s and 2 workers: {fetched}")
-    assert refreshes - 1 <= fetched <= refreshes + 1, (fetched, refreshes)
+    assert 2 <= fetched <= refreshes + 1, (fetched, refreshes)
     assert jwks_metric(gw, "success") >= fetched
 
 

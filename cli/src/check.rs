@@ -35,7 +35,13 @@ pub fn run(args: &CheckArgs) -> Result<Report, String> {
         .map(|p| {
             if p.remote.is_some() || p.introspection.is_some() {
                 // Keys arrive at run time: say where from, and what they may serve.
-                let algs: Vec<&str> = p.allowed().iter().map(|a| a.name()).collect();
+                // Shared secrets are never taken from a fetched key set.
+                let algs: Vec<&str> = p
+                    .allowed()
+                    .iter()
+                    .filter(|a| !a.name().starts_with("HS"))
+                    .map(|a| a.name())
+                    .collect();
                 let mut how = Vec::new();
                 if p.remote.is_some() {
                     how.push(format!("remote keys, {}", algs.join(" ")));

@@ -5,9 +5,12 @@
 
 mod check;
 mod clock;
+mod features;
 mod files;
+mod replay;
 mod schema;
 mod token;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -19,7 +22,8 @@ Exit status:
   1  error: invalid config, unreadable input, bad usage
   2  `token inspect --config`: the engine refuses the token";
 
-/// Warden: check configs, and generate keys for, mint and inspect access tokens.
+/// Warden: check configs, replay traffic, export risk features, and generate keys for, mint and
+/// inspect access tokens.
 #[derive(Debug, Parser)]
 #[command(name = "warden", version, after_help = EXIT_STATUS)]
 struct Cli {
@@ -33,6 +37,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Print the config's JSON Schema as Kong's filter metadata (`kong/warden.meta.json`).
     Schema(schema::SchemaArgs),
+    /// Replay recorded traffic through the engine: one JSON decision line per request.
+    Replay(replay::ReplayArgs),
+    /// Export the risk features of recorded traffic (the model's training data).
+    Features(features::FeaturesArgs),
     /// Keys and tokens for development and tests.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -79,6 +87,8 @@ fn run(cli: &Cli) -> Result<Report, String> {
     match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Features(args) => features::run(args),
         Command::Token(TokenCommand::Keygen(args)) => token::keygen::run(args),
         Command::Token(TokenCommand::Mint(args)) => token::mint::run(args),
         Command::Token(TokenCommand::Inspect(args)) => token::inspect::run(args),

@@ -5,6 +5,7 @@
 //! - `verify/cache_hit`: the same call on a cached token (SHA-256 of the token, LRU lookup, claim checks).
 //! - `decide/cached_scoped_route`: a full `Engine::decide` (route match, credential, scopes, headers)
 //!   on a cached ES256 token and a route with a template path and a required scope.
+//! - `decide/cached_scoped_route+audit_json`: the same plus the audit record the adapter logs.
 //! - `decide/cold_es256`: the same decision on a first-seen token.
 //!
 //! Keys and tokens are made here with jwt-simple; nothing is read from disk.
@@ -17,7 +18,9 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
-use warden::{Engine, Request, TokenCache};
+use warden::audit::AuditRecord;
+use warden::shared::MemoryStore;
+use warden::{Engine, Env, Request, TokenCache};
 
 const ISSUER: &str = "https://idp.bench.local";
 /// HMAC keys live in their own provider (the loader refuses mixing them with public keys).
@@ -210,15 +213,33 @@ fn benches(c: &mut Criterion) {
         request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
         now_s: now,
         peer_cert_sha256: None,
+        source: None,
     };
-    // Shared data as a worker sees it (Envoy's cas rule); unused unless the config has rate limits,
-    // DPoP or a revocation feed.
-    let shared = warden::shared::MemoryStore::new(warden::shared::CasRule::Envoy);
+    let store = MemoryStore::default();
+    let clock = || 0;
     c.bench_function("decide/cached_scoped_route", |b| {
         b.iter(|| {
-            let d = engine.decide(black_box(&req), &mut cache, &shared);
+            let mut env = Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &clock,
+            };
+            let d = engine.decide(black_box(&req), &mut env);
             assert!(d.status == 200 && d.cache_hit);
             d
+        })
+    });
+
+    // What the adapter adds per request on top of the decision: the audit record as a JSON line.
+    c.bench_function("decide/cached_scoped_route+audit_json", |b| {
+        b.iter(|| {
+            let mut env = Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &clock,
+            };
+            let d = engine.decide(black_box(&req), &mut env);
+            AuditRecord::new(&req, &d, now * 1000, 3).to_json()
         })
     });
 
@@ -226,7 +247,12 @@ fn benches(c: &mut Criterion) {
         b.iter_batched_ref(
             || TokenCache::new(16),
             |cold| {
-                let d = engine.decide(black_box(&req), cold, &shared);
+                let mut env = Env {
+                    cache: cold,
+                    shared: &store,
+                    clock_us: &clock,
+                };
+                let d = engine.decide(black_box(&req), &mut env);
                 assert!(d.status == 200 && !d.cache_hit);
                 d
             },

@@ -13,7 +13,9 @@ fn inference(c: &mut Criterion) {
         }
     };
     let x: Vec<f32> = (0..model.width()).map(|j| (j % 5) as f32 / 4.0).collect();
-    c.bench_function("risk_model_score", |b| b.iter(|| model.score(black_box(&x))));
+    c.bench_function("risk_model_score", |b| {
+        b.iter(|| model.score(black_box(&x)))
+    });
     c.bench_function("risk_model_load", |b| b.iter(RiskModel::embedded));
 }
 

@@ -34,7 +34,9 @@ fn main() {
     for batch in 0..500usize {
         let t = Instant::now();
         for k in 0..100usize {
-            let x = inputs.get((batch + k) % inputs.len()).map_or(&[][..], |v| &v[..]);
+            let x = inputs
+                .get((batch + k) % inputs.len())
+                .map_or(&[][..], |v| &v[..]);
             sink += model.score(x).map(|o| o.probability).unwrap_or(0.0);
         }
         per_call_ns.push(t.elapsed().as_secs_f64() * 1e9 / 100.0);

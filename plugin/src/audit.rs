@@ -33,7 +33,7 @@ pub struct AuditRecord<'a> {
     /// The delegation chain, current actor first (prior actors are informational).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actors: Vec<&'a str>,
-    /// `allow` or `deny`.
+    /// `allow`, `tag`, `step_up`, `block` or `deny` (in shadow mode: what would have happened).
     pub decision: &'static str,
     /// Status the client got (in shadow mode: would have got).
     pub status: u16,
@@ -45,12 +45,40 @@ pub struct AuditRecord<'a> {
     pub cache_hit: bool,
     /// Engine time, microseconds (measured by the host adapter).
     pub engine_us: u64,
+    /// Risk score 0-100, when the request was scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_score: Option<u8>,
+    /// The factors that raised the risk, highest first, with their contributions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<Factor>,
+    /// Whether the token showed a valid step-up (`acr` and a recent `auth_time`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stepped_up: bool,
+    /// Set when the circuit breaker decided instead of the score: `error` or `over_budget`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_breaker: Option<&'static str>,
+    /// What `risk.on_error` made of a breaker trip: `open` or `closed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_on_error: Option<&'static str>,
+    /// Risk stage time, microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_us: Option<u64>,
+}
+
+/// One explanation of a risk score.
+#[derive(Debug, Serialize)]
+pub struct Factor {
+    /// Feature name.
+    pub name: &'static str,
+    /// How much it raised the risk (model units).
+    pub contribution: f32,
 }
 
 impl<'a> AuditRecord<'a> {
     /// The record of `decision` for `req`; `ts_ms` and `engine_us` come from the host.
     pub fn new(req: &Request<'a>, d: &'a Decision, ts_ms: u64, engine_us: u64) -> Self {
         let id = d.identity.as_ref();
+        let risk = d.risk.as_ref();
         AuditRecord {
             ts_ms,
             request_id: req.request_id,
@@ -73,6 +101,23 @@ impl<'a> AuditRecord<'a> {
             mode: d.mode.as_str(),
             cache_hit: d.cache_hit,
             engine_us,
+            risk_score: risk.and_then(|a| a.score),
+            factors: risk
+                .map(|a| {
+                    a.factors
+                        .iter()
+                        .map(|&(name, c)| Factor {
+                            name,
+                            // Four decimals are plenty for a person.
+                            contribution: (c * 10_000.0).round() / 10_000.0,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            stepped_up: risk.is_some_and(|a| a.stepped_up),
+            risk_breaker: risk.and_then(|a| a.breaker).map(|(b, _)| b.as_str()),
+            risk_on_error: risk.and_then(|a| a.breaker).map(|(_, p)| p.as_str()),
+            risk_us: risk.map(|a| a.elapsed_us),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The decision pipeline, top to bottom in [`Engine::decide`]: route → credential → authorization →
-//! decision. Pure: the request facts and the time come in as values, a [`Decision`] comes out.
+//! risk → decision. Pure: the request facts and the time come in as values, the host lends the token
+//! cache, the shared state and a clock ([`Env`]), and a [`Decision`] comes out.
 
 use crate::authz::delegation::Delegation;
 use crate::authz::kind::Kinds;
@@ -8,7 +9,7 @@ use crate::authz::revocation::Revocation;
 use crate::authz::routes::RouteMatch;
 use crate::authz::tenant::Tenancy;
 use crate::authz::{self, routes::RouteTable};
-use crate::config::{Config, ConfigError, Mode};
+use crate::config::{Config, ConfigError, Mode, OnError};
 use crate::credential::api_key::ApiKeyStore;
 use crate::credential::cache::{self, TokenCache};
 use crate::credential::dpop::{self, DpopPolicy, ProofTarget};
@@ -17,7 +18,9 @@ use crate::credential::jwt::{self, Provider};
 use crate::credential::mtls;
 use crate::credential::{Claims, Identity, TokenError};
 use crate::reply::Denial;
+use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef};
 use crate::shared::SharedData;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Prefix of the headers Warden sends upstream; any the client sent are removed.
@@ -38,6 +41,18 @@ pub struct Request<'a> {
     pub now_s: u64,
     /// Lower-case hex SHA-256 of the client certificate (mTLS), when the host reports one.
     pub peer_cert_sha256: Option<&'a str>,
+    /// The client's address as the gateway saw it (Envoy `source.address`, Kong `ngx.remote_addr`).
+    pub source: Option<IpAddr>,
+}
+
+/// What the host lends the engine for one request.
+pub struct Env<'a> {
+    /// This worker's verified-token cache.
+    pub cache: &'a mut TokenCache,
+    /// Data shared by every worker (behavioural state).
+    pub shared: &'a dyn SharedData,
+    /// A monotonic clock in microseconds, for time budgets.
+    pub clock_us: &'a dyn Fn() -> u64,
 }
 
 /// What to do with the request.
@@ -45,15 +60,24 @@ pub struct Request<'a> {
 pub enum Verdict {
     /// Forward upstream.
     Allow,
+    /// Forward upstream with the risk factors (the risk score reached `risk.tag_at`).
+    Tag,
+    /// Challenge the client to step up its authentication (RFC 9470).
+    StepUp,
+    /// Refuse for risk (403).
+    Block,
     /// Answer locally with an error.
     Deny,
 }
 
 impl Verdict {
-    /// Name for audit records.
+    /// Name for audit records and `warden replay`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Allow => "allow",
+            Verdict::Tag => "tag",
+            Verdict::StepUp => "step_up",
+            Verdict::Block => "block",
             Verdict::Deny => "deny",
         }
     }
@@ -95,6 +119,10 @@ pub struct Decision {
     pub mode: Mode,
     /// Whether the token came from the verified-token cache.
     pub cache_hit: bool,
+    /// The risk stage's score, factors and would-be verdict (when it ran).
+    pub risk: Option<Assessment>,
+    /// The behavioural records this request touched (for the response phase).
+    pub state: StateRef,
 }
 
 /// The compiled config: everything needed to decide, nothing that talks to a host.
@@ -110,6 +138,7 @@ pub struct Engine {
     dpop: DpopPolicy,
     rate_limits: Option<RateLimits>,
     revocation: Revocation,
+    risk: Option<Risk>,
 }
 
 impl Engine {
@@ -169,6 +198,10 @@ impl Engine {
                 "no providers and no api_keys: every protected request would be refused",
             ));
         }
+        let risk = match &c.risk {
+            Some(r) if r.enabled => Some(Risk::compile(r)?),
+            _ => None,
+        };
         Ok(Engine {
             mode: c.mode,
             providers,
@@ -181,6 +214,7 @@ impl Engine {
             dpop,
             rate_limits,
             revocation,
+            risk,
         })
     }
 
@@ -195,78 +229,114 @@ impl Engine {
         self.audit
     }
 
+    /// Whether requests are risk-scored.
+    pub fn risk_enabled(&self) -> bool {
+        self.risk.is_some()
+    }
+
     /// The compiled providers.
     pub fn providers(&self) -> &[Provider] {
         &self.providers
     }
 
-    /// Decides one request. `cache` is this worker's verified-token cache; `shared` the state shared by
-    /// every worker (DPoP replay cache, rate limits, revocation).
-    pub fn decide(
-        &self,
-        req: &Request<'_>,
-        cache: &mut TokenCache,
-        shared: &dyn SharedData,
-    ) -> Decision {
+    /// Decides one request: headers → credential → agent policy → scopes → rate limits → risk → decision.
+    pub fn decide(&self, req: &Request<'_>, env: &mut Env<'_>) -> Decision {
         let mut remove_headers = own_headers(req.headers);
         let mut response_headers = Vec::new();
         let matched = self.routes.find(req.method, req.path);
         let route_name = matched.as_ref().map(|m| m.route.name.clone());
+        let route = matched.as_ref().map(|m| m.route);
+        // A route's own mode overrides the top-level one (phased rollout).
+        let mode = route.and_then(|r| r.mode).unwrap_or(self.mode);
         let mut cache_hit = false;
         let mut failed_open = false;
 
-        let outcome: Result<Option<Identity>, Denial> = (|| {
-            // Delegation asserted by headers is never trusted, on any route.
-            let untrusted = self
-                .delegation
-                .untrusted_headers(req.headers)
-                .map_err(|e| Denial::Forbidden(e.as_str()))?;
-            remove_headers.extend(untrusted);
-            // The operator chose to forward, without identity, what the IdP cannot vouch for now.
-            let mut authenticate = || match self.authenticate(req, cache, shared, &mut cache_hit) {
-                Err(Denial::Unavailable { .. }) if self.fails_open(req) => {
-                    failed_open = true;
-                    Ok(None)
-                }
-                other => other.map(Some),
-            };
-            let Some(m) = &matched else {
-                let Some((identity, claims)) = authenticate()? else {
-                    return Ok(None);
-                };
-                let identity = self.agent_policy(req, identity, claims.as_deref(), None, shared)?;
-                response_headers = self.rate_limit(req, &identity, None, shared)?;
-                return Ok(Some(identity));
-            };
-            if m.route.anonymous {
-                return Ok(None);
-            }
-            let Some((identity, claims)) = authenticate()? else {
-                return Ok(None);
-            };
-            let identity = self.agent_policy(req, identity, claims.as_deref(), Some(m), shared)?;
-            let missing = authz::missing_scopes(&m.route.scopes, &identity);
-            if !missing.is_empty() {
-                return Err(Denial::InsufficientScope(m.route.scopes.join(" ")));
-            }
-            response_headers = self.rate_limit(req, &identity, Some(m), shared)?;
-            Ok(Some(identity))
-        })();
+        // Route, credential, authorization.
+        let (identity, outcome) = self.authorize(
+            req,
+            matched.as_ref(),
+            env,
+            &mut remove_headers,
+            &mut response_headers,
+            &mut cache_hit,
+            &mut failed_open,
+        );
 
-        let (verdict, reason, identity, reply) = match outcome {
-            Ok(identity) if failed_open => {
-                (Verdict::Allow, "idp_unavailable_fail_open", identity, None)
+        // Risk: only a proven, authorised caller is scored; refusals feed the failure counters.
+        let mut risk_mode = mode;
+        let mut assessment = None;
+        let mut state = StateRef::default();
+        let outcome = match (&self.risk, outcome, &identity) {
+            (Some(risk), Ok(()), Some(id)) => {
+                risk_mode = match route.and_then(|r| r.mode) {
+                    Some(m) => m,
+                    None if self.mode == Mode::Enforce && risk.mode == Mode::Enforce => {
+                        Mode::Enforce
+                    }
+                    None => Mode::Shadow,
+                };
+                let inputs = RiskInputs {
+                    method: req.method,
+                    path: req.path,
+                    headers: req.headers,
+                    source: req.source,
+                    now_s: req.now_s,
+                    sensitivity: route.map(|r| r.sensitivity).unwrap_or_default(),
+                    route_step_up: route.is_some_and(|r| r.step_up),
+                    mode: risk_mode,
+                };
+                let (a, refs) = risk.assess(&inputs, id, env.shared, env.clock_us);
+                state = refs;
+                // A block-level score counts towards quarantine (`revocation.quarantine`), when enforced.
+                if a.verdict == RiskVerdict::Block && risk_mode == Mode::Enforce {
+                    // Best effort: shared data failing only delays the quarantine.
+                    let _ = self.revocation.quarantine(env.shared, id, req.now_s);
+                }
+                let result = risk_outcome(risk, &a);
+                assessment = Some(a);
+                result
             }
-            Ok(identity) => (Verdict::Allow, "ok", identity, None),
+            (Some(risk), Err(denial), _) => {
+                state = risk.slots(identity.as_ref(), req.source);
+                if denial.is_failure() {
+                    risk.record_failure(&state, req.now_s, env.shared);
+                }
+                Err(denial)
+            }
+            (_, outcome, _) => outcome,
+        };
+
+        // Decision.
+        let (verdict, reason, reply) = match &outcome {
+            Ok(()) if failed_open => (Verdict::Allow, "idp_unavailable_fail_open", None),
+            Ok(()) => {
+                let tagged = assessment
+                    .as_ref()
+                    .is_some_and(|a| a.verdict >= RiskVerdict::Tag);
+                let verdict = if tagged { Verdict::Tag } else { Verdict::Allow };
+                (verdict, "ok", None)
+            }
             Err(denial) => (
-                Verdict::Deny,
+                denial.verdict(),
                 denial.reason(),
-                None,
                 Some(denial.reply(req.request_id)),
             ),
         };
-        let upstream_headers = identity.as_ref().map(upstream_headers).unwrap_or_default();
-        let (status, reply) = match (self.mode, reply) {
+        // The identity is asserted upstream only when the request passed authorization.
+        let authorised = outcome.as_ref().map_or_else(Denial::is_risk, |()| true);
+        let mut upstream_headers = match (&identity, authorised) {
+            (Some(id), true) => upstream_headers(id),
+            _ => Vec::new(),
+        };
+        if let Some(a) = &assessment {
+            upstream_headers.extend(risk_headers(a));
+        }
+        let decided_mode = match &outcome {
+            Err(d) if d.is_risk() => risk_mode,
+            Ok(()) if assessment.is_some() => risk_mode,
+            _ => mode,
+        };
+        let (status, reply) = match (decided_mode, reply) {
             (_, None) => (200, None),
             (Mode::Shadow, Some(r)) => (r.status, None),
             (Mode::Enforce, Some(r)) => (r.status, Some(r)),
@@ -281,8 +351,80 @@ impl Engine {
             upstream_headers,
             reply,
             response_headers,
-            mode: self.mode,
+            mode: decided_mode,
             cache_hit,
+            risk: assessment,
+            state,
+        }
+    }
+
+    /// Header check, credential, agent policy (delegation, revocation, tenancy), scopes and rate
+    /// limits: the proven caller (also when a scope is missing, so that the refusal counts in its
+    /// history) and whether it may pass. Untrusted delegation headers to strip go to
+    /// `remove_headers`, `RateLimit` headers for the response to `response_headers`.
+    #[allow(clippy::too_many_arguments)]
+    fn authorize(
+        &self,
+        req: &Request<'_>,
+        matched: Option<&RouteMatch<'_>>,
+        env: &mut Env<'_>,
+        remove_headers: &mut Vec<String>,
+        response_headers: &mut Vec<(String, String)>,
+        cache_hit: &mut bool,
+        failed_open: &mut bool,
+    ) -> (Option<Identity>, Result<(), Denial>) {
+        // Delegation asserted by headers is never trusted, on any route.
+        match self.delegation.untrusted_headers(req.headers) {
+            Ok(untrusted) => remove_headers.extend(untrusted),
+            Err(e) => return (None, Err(Denial::Forbidden(e.as_str()))),
+        }
+        if matched.is_some_and(|m| m.route.anonymous) {
+            return (None, Ok(()));
+        }
+        let (identity, claims) = match self.authenticate(req, env.cache, env.shared, cache_hit) {
+            Ok(found) => found,
+            // The operator chose to forward, without identity, what the IdP cannot vouch for now.
+            Err(Denial::Unavailable { .. }) if self.fails_open(req) => {
+                *failed_open = true;
+                return (None, Ok(()));
+            }
+            Err(denial) => return (None, Err(denial)),
+        };
+        let identity =
+            match self.agent_policy(req, identity, claims.as_deref(), matched, env.shared) {
+                Ok(id) => id,
+                Err(denial) => return (None, Err(denial)),
+            };
+        if let Some(m) = matched {
+            let missing = authz::missing_scopes(&m.route.scopes, &identity);
+            if !missing.is_empty() {
+                return (
+                    Some(identity),
+                    Err(Denial::InsufficientScope(m.route.scopes.join(" "))),
+                );
+            }
+        }
+        match self.rate_limit(req, &identity, matched, env.shared) {
+            Ok(headers) => *response_headers = headers,
+            Err(denial) => return (Some(identity), Err(denial)),
+        }
+        (Some(identity), Ok(()))
+    }
+
+    /// The response phase of a forwarded request: the upstream's status and body size teach the
+    /// caller's record (failures, usual response volume).
+    pub fn observe_response(
+        &self,
+        decision: &Decision,
+        status: u16,
+        bytes: u64,
+        now_s: u64,
+        shared: &dyn SharedData,
+    ) {
+        if let Some(risk) = &self.risk {
+            if decision.reply.is_none() {
+                risk.observe_response(&decision.state, status, bytes, now_s, shared);
+            }
         }
     }
 
@@ -527,6 +669,34 @@ fn upstream_headers(id: &Identity) -> Vec<(String, String)> {
     h.push(("x-auth-kind".into(), id.identity_kind.as_str().into()));
     if let Some(a) = id.actor() {
         h.push(("x-auth-actor".into(), a.subject.clone()));
+    }
+    h
+}
+
+/// The refusal a risk assessment calls for, if any.
+fn risk_outcome(risk: &Risk, a: &Assessment) -> Result<(), Denial> {
+    if let Some((_, OnError::Closed)) = a.breaker {
+        return Err(Denial::RiskUnavailable);
+    }
+    match a.verdict {
+        RiskVerdict::Allow | RiskVerdict::Tag => Ok(()),
+        RiskVerdict::StepUp => Err(Denial::StepUp {
+            acr_values: risk.acr_values.join(" "),
+            max_age_s: risk.max_age_s,
+        }),
+        RiskVerdict::Block => Err(Denial::Blocked),
+    }
+}
+
+/// `x-auth-risk-score` on every scored request; `x-auth-risk-factors` from `risk.tag_at`.
+fn risk_headers(a: &Assessment) -> Vec<(String, String)> {
+    let mut h = Vec::new();
+    if let Some(score) = a.score {
+        h.push(("x-auth-risk-score".to_owned(), score.to_string()));
+        if a.verdict >= RiskVerdict::Tag && !a.factors.is_empty() {
+            let names: Vec<&str> = a.factors.iter().map(|(n, _)| *n).collect();
+            h.push(("x-auth-risk-factors".to_owned(), names.join(",")));
+        }
     }
     h
 }

@@ -20,4 +20,4 @@ mod host;
 
 pub use config::{Config, ConfigError, Mode};
 pub use credential::cache::TokenCache;
-pub use decision::{Decision, Engine, Request, Verdict};
+pub use decision::{Decision, Engine, Env, Request, Verdict};

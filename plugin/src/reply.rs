@@ -3,7 +3,7 @@
 
 use crate::credential::extract::ExtractError;
 use crate::credential::TokenError;
-use crate::decision::LocalReply;
+use crate::decision::{LocalReply, Verdict};
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,17 @@ pub enum Denial {
     InvalidDpopToken(TokenError, String),
     /// A missing or invalid DPoP proof (401 `DPoP error="invalid_dpop_proof"`), with the `algs` offered.
     InvalidDpop(crate::credential::dpop::DpopError, String),
+    /// Risk (or the route) demands a step-up the token does not show (RFC 9470).
+    StepUp {
+        /// `acr_values` of the challenge (space-separated).
+        acr_values: String,
+        /// `max_age` of the challenge, seconds.
+        max_age_s: u64,
+    },
+    /// Refused for risk (`risk.block_at`).
+    Blocked,
+    /// Risk could not be assessed and `risk.on_error` is `closed`.
+    RiskUnavailable,
 }
 
 impl Denial {
@@ -48,7 +59,33 @@ impl Denial {
             Denial::InvalidDpop(e, _) => e.as_str(),
             Denial::InvalidDpopToken(e, _) => e.as_str(),
             Denial::RateLimited(_) => "rate_limited",
+            Denial::StepUp { .. } => "step_up_required",
+            Denial::Blocked => "risk_blocked",
+            Denial::RiskUnavailable => "risk_unavailable",
         }
+    }
+
+    /// The verdict this refusal stands for.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Denial::StepUp { .. } => Verdict::StepUp,
+            Denial::Blocked => Verdict::Block,
+            _ => Verdict::Deny,
+        }
+    }
+
+    /// Whether the risk stage refused (shadowed by the risk mode, not the credential checks).
+    pub fn is_risk(&self) -> bool {
+        matches!(
+            self,
+            Denial::StepUp { .. } | Denial::Blocked | Denial::RiskUnavailable
+        )
+    }
+
+    /// Whether this refusal counts as a failure in the behavioural state (a bad credential or a
+    /// missing scope: what credential stuffing and privilege probing produce).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Denial::InvalidToken(_) | Denial::InsufficientScope(_))
     }
 
     /// The reply the client gets.
@@ -80,6 +117,29 @@ impl Denial {
             _ => {}
         }
         let (status, challenge, error, description) = match self {
+            Denial::StepUp {
+                acr_values,
+                max_age_s,
+            } => (
+                401,
+                format!(
+                    r#"Bearer error="insufficient_user_authentication", error_description="a stronger or more recent authentication is required", acr_values="{acr_values}", max_age={max_age_s}"#
+                ),
+                "insufficient_user_authentication",
+                "a stronger or more recent authentication is required",
+            ),
+            Denial::Blocked => (
+                403,
+                String::new(),
+                "access_denied",
+                "the request was refused by policy",
+            ),
+            Denial::RiskUnavailable => (
+                503,
+                String::new(),
+                "temporarily_unavailable",
+                "the request cannot be assessed right now",
+            ),
             Denial::NoCredential => (
                 401,
                 r#"Bearer realm="warden""#.to_owned(),
@@ -121,13 +181,11 @@ impl Denial {
                 "the DPoP proof is missing or not valid",
             ),
         };
-        json_reply(
-            status,
-            vec![("www-authenticate".into(), challenge)],
-            error,
-            description,
-            request_id,
-        )
+        let mut headers = Vec::new();
+        if !challenge.is_empty() {
+            headers.push(("www-authenticate".into(), challenge));
+        }
+        json_reply(status, headers, error, description, request_id)
     }
 }
 

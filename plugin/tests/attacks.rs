@@ -498,12 +498,9 @@ fn require_typ_is_exact_up_to_media_type_rules() {
             request_id: "r",
             now_s: NOW,
             peer_cert_sha256: None,
+            source: None,
         };
-        let d = engine.decide(
-            &req,
-            &mut TokenCache::default(),
-            &warden::shared::MemoryStore::default(),
-        );
+        let d = decide_request(&engine, &req, &mut TokenCache::default());
         (d.status, d.reason)
     };
     for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
@@ -1005,12 +1002,9 @@ fn huge_and_negative_time_claims_do_not_wrap() {
             request_id: "r",
             now_s: NOW,
             peer_cert_sha256: None,
+            source: None,
         };
-        let d = engine.decide(
-            &req,
-            &mut TokenCache::default(),
-            &warden::shared::MemoryStore::default(),
-        );
+        let d = decide_request(&engine, &req, &mut TokenCache::default());
         (d.status, d.reason)
     };
     let wrap = 1u64 << 32;

@@ -67,12 +67,9 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         request_id: "r",
         now_s,
         peer_cert_sha256: None,
+        source: None,
     };
-    let d = engine.decide(
-        &req,
-        &mut TokenCache::default(),
-        &warden::shared::MemoryStore::default(),
-    );
+    let d = common::decide_request(engine, &req, &mut TokenCache::default());
     (d.status, d.reason)
 }
 

@@ -261,6 +261,7 @@ mod tests {
             token_id: None,
             identity_kind: IdentityKind::Human,
             actors: d.chain(m).unwrap(),
+            claims: None,
         }
     }
 

@@ -98,6 +98,7 @@ mod tests {
             token_id: None,
             identity_kind: IdentityKind::Human,
             actors: vec![],
+            claims: None,
         }
     }
 

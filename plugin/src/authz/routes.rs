@@ -1,7 +1,7 @@
 //! Route matching: method(s) and path (exact, prefix, or template such as
 //! `/tenants/{tenant}/orders/{id}`). First match wins.
 
-use crate::config::{ConfigError, RouteConfig};
+use crate::config::{ConfigError, Mode, RouteConfig, Sensitivity};
 
 /// A compiled route rule.
 #[derive(Debug)]
@@ -14,6 +14,12 @@ pub struct Route {
     pub scopes: Vec<String>,
     /// No credential required.
     pub anonymous: bool,
+    /// This route's mode, overriding the top-level one.
+    pub mode: Option<Mode>,
+    /// How much harm the route can do (a risk feature).
+    pub sensitivity: Sensitivity,
+    /// Every request must show a step-up, whatever its risk score.
+    pub step_up: bool,
 }
 
 #[derive(Debug)]
@@ -101,12 +107,21 @@ impl RouteTable {
                     "an anonymous route cannot require scopes",
                 ));
             }
+            if r.anonymous && r.step_up {
+                return Err(ConfigError::new(
+                    format!("{at}.step_up"),
+                    "an anonymous route has no caller to step up",
+                ));
+            }
             routes.push(Route {
                 name: r.name.clone().unwrap_or_else(|| format!("route-{i}")),
                 methods,
                 path,
                 scopes: r.scopes.clone(),
                 anonymous: r.anonymous,
+                mode: r.mode,
+                sensitivity: r.sensitivity,
+                step_up: r.step_up,
             });
         }
         Ok(RouteTable { routes })

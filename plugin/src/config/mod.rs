@@ -12,8 +12,11 @@ pub mod dpop;
 pub mod rate_limits;
 pub mod remote;
 pub mod revocation;
+pub mod risk;
 mod strict;
 pub mod tenancy;
+
+pub use risk::{OnError, RiskConfig, Sensitivity};
 
 /// The whole filter config, as the operator writes it.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -52,6 +55,9 @@ pub struct Config {
     /// Kill switch: deny lists, a revocation feed, quarantine.
     #[serde(default)]
     pub revocation: Option<revocation::RevocationConfig>,
+    /// Behavioural risk scoring (off when absent).
+    #[serde(default)]
+    pub risk: Option<RiskConfig>,
 }
 
 /// Whether failed checks are enforced or only logged.
@@ -295,6 +301,15 @@ pub struct RouteConfig {
     /// A public route: no credential is required or checked.
     #[serde(default)]
     pub anonymous: bool,
+    /// Overrides the top-level `mode` for this route (phased rollout: shadow first, route by route).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// How much harm the route can do (`low` default, `medium`, `high`, `critical`): a risk feature.
+    #[serde(default)]
+    pub sensitivity: Sensitivity,
+    /// Demand a step-up (RFC 9470) on every request, whatever the risk score.
+    #[serde(default)]
+    pub step_up: bool,
 }
 
 /// Audit output.

@@ -71,6 +71,7 @@ impl ApiKeyStore {
                     token_id: None,
                     identity_kind: super::IdentityKind::Service,
                     actors: Vec::new(),
+                    claims: None,
                 },
             });
         }

@@ -158,12 +158,17 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Reads an introspection answer (`status` None: the call failed or timed out).
-pub fn outcome(provider: &Provider, status: Option<u16>, body: &[u8], now_s: u64) -> Outcome {
+/// Reads an introspection answer (`status`: the HTTP status, or why the call got none).
+pub fn outcome(
+    provider: &Provider,
+    status: Result<u16, String>,
+    body: &[u8],
+    now_s: u64,
+) -> Outcome {
     match status {
-        Some(200) => {}
-        Some(s) => return Outcome::Failed(format!("introspection answered {s}")),
-        None => return Outcome::Failed("introspection call failed or timed out".into()),
+        Ok(200) => {}
+        Ok(s) => return Outcome::Failed(format!("introspection answered {s}")),
+        Err(e) => return Outcome::Failed(e),
     }
     if body.len() > MAX_RESPONSE_BYTES {
         return Outcome::Failed("introspection answer too large".into());
@@ -290,8 +295,15 @@ mod tests {
             request_id: "r",
             now_s: now,
             peer_cert_sha256: None,
+            source: None,
         };
-        let d = e.decide(&req, cache, &crate::shared::MemoryStore::default());
+        let store = crate::shared::MemoryStore::default();
+        let mut env = crate::decision::Env {
+            cache,
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        let d = e.decide(&req, &mut env);
         (d.status, d.reason)
     }
 
@@ -332,7 +344,7 @@ mod tests {
         let mut cache = TokenCache::new(8);
         let hs = headers("opaque-1");
         assert!(pending(e.providers(), &hs, 1500, &cache).is_some());
-        let Outcome::Active(c) = outcome(p, Some(200), ACTIVE.as_bytes(), 1500) else {
+        let Outcome::Active(c) = outcome(p, Ok(200), ACTIVE.as_bytes(), 1500) else {
             panic!("not active")
         };
         assert_eq!(c.subject, "agent-7");
@@ -365,7 +377,7 @@ mod tests {
                 "t3",
             ),
         ] {
-            let o = outcome(p, Some(200), body.as_bytes(), 1500);
+            let o = outcome(p, Ok(200), body.as_bytes(), 1500);
             assert!(matches!(o, Outcome::Inactive), "{body}");
             record(&mut cache, p, token, o, 1500);
             assert_eq!(decide(&e, token, 1500, &mut cache), (401, "inactive"));
@@ -379,7 +391,11 @@ mod tests {
         let e = engine();
         let p = &e.providers()[0];
         let mut cache = TokenCache::new(8);
-        for (status, body) in [(None, &b""[..]), (Some(500), b"{}"), (Some(200), b"<html>")] {
+        for (status, body) in [
+            (Err("timeout".to_owned()), &b""[..]),
+            (Ok(500), b"{}"),
+            (Ok(200), b"<html>"),
+        ] {
             let o = outcome(p, status, body, 1500);
             assert!(matches!(o, Outcome::Failed(_)));
             record(&mut cache, p, "t", o, 1500);
@@ -405,7 +421,7 @@ mod tests {
         let mut cache = TokenCache::new(4);
         for i in 0..100 {
             let body = ACTIVE.replace("agent-7", &format!("agent-{i}"));
-            let o = outcome(p, Some(200), body.as_bytes(), 1500);
+            let o = outcome(p, Ok(200), body.as_bytes(), 1500);
             record(&mut cache, p, &format!("active-{i}"), o, 1500);
             record(
                 &mut cache,
@@ -454,5 +470,24 @@ mod tests {
             bad("https://idp.example.com/introspect", "idp/introspect"),
             "providers[0].introspection.endpoint.url"
         );
+        let at = r#""audiences""#;
+        assert_eq!(
+            bad(at, r#""fail_open": true, "unavailable": {}, "audiences""#),
+            "providers[0].fail_open"
+        );
+        assert_eq!(
+            bad(at, r#""unavailable": {"status": 401}, "audiences""#),
+            "providers[0].unavailable"
+        );
+        let no_source = r#"{"providers": [{"name": "a", "issuer": "i", "audiences": ["x"]}]}"#;
+        let e = Engine::from_json(no_source.as_bytes()).err().unwrap();
+        assert_eq!(e.field, "providers[0].jwks");
+        let v: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
+        let mut second = v["providers"][0].clone();
+        second["name"] = "other".into();
+        second["issuer"] = "https://other.example.com".into();
+        let two = serde_json::json!({"providers": [v["providers"][0].clone(), second]});
+        let e = Engine::from_json(two.to_string().as_bytes()).err().unwrap();
+        assert_eq!(e.field, "providers[1].introspection");
     }
 }

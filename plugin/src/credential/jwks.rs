@@ -342,7 +342,9 @@ pub struct Tick {
 #[derive(Debug, Default)]
 pub struct KeySync {
     installed: u64,
-    fetching: bool,
+    /// This worker's fetch is in flight until this time (its lease); 0: none. A fetch whose answer
+    /// never comes does not block this worker past its lease.
+    fetching_until: u64,
 }
 
 impl KeySync {
@@ -375,7 +377,7 @@ impl KeySync {
                 }
             }
         }
-        if !self.fetching {
+        if now >= self.fetching_until {
             let leased =
                 shared::update(
                     store,
@@ -386,7 +388,11 @@ impl KeySync {
                         None => (None, false),
                     },
                 )?;
-            self.fetching = leased;
+            self.fetching_until = if leased {
+                now.saturating_add(r.lease_s)
+            } else {
+                0
+            };
             out.fetch = leased;
         }
         Ok(out)
@@ -402,7 +408,7 @@ impl KeySync {
         now: u64,
         result: Result<&[u8], String>,
     ) -> Result<(Vec<VerifyingKey>, usize), String> {
-        self.fetching = false;
+        self.fetching_until = 0;
         let parsed = result.and_then(|doc| parse_jwks(doc, allowed).map(|k| (k, doc)));
         match parsed {
             Ok((keys, doc)) => {
@@ -588,6 +594,29 @@ mod tests {
                 .collect();
             assert_eq!(due.iter().filter(|f| **f).count(), 1);
         }
+    }
+
+    #[test]
+    fn a_fetch_whose_answer_never_comes_does_not_block_the_worker() {
+        let store = MemoryStore::new(CasRule::Envoy);
+        let r = uri();
+        let mut w = KeySync::default();
+        assert!(
+            w.tick(&store, &r, &Algorithm::ALL, 1000, false)
+                .unwrap()
+                .fetch
+        );
+        // No answer: nobody fetches while the lease runs, then this worker (or another) may again.
+        assert!(
+            !w.tick(&store, &r, &Algorithm::ALL, 1002, false)
+                .unwrap()
+                .fetch
+        );
+        assert!(
+            w.tick(&store, &r, &Algorithm::ALL, 1003, false)
+                .unwrap()
+                .fetch
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod jwt;
 pub mod mtls;
 
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Why a token was refused. The client only ever learns `invalid_token`; this goes to the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +192,8 @@ pub struct Identity {
     pub identity_kind: IdentityKind,
     /// The delegation chain (RFC 8693 `act`), current actor first; empty when nobody acts for the subject.
     pub actors: Vec<Actor>,
+    /// The token's verified claims (`act`, `acr`, `auth_time`, `iat` ...), for the later stages.
+    pub claims: Option<Arc<Claims>>,
 }
 
 /// What sort of party an identity is: carried to the upstream (`x-auth-kind`), audit and risk.
@@ -252,6 +255,7 @@ impl Identity {
                 })
                 .into_iter()
                 .collect(),
+            claims: None,
         }
     }
 
@@ -263,7 +267,7 @@ impl Identity {
 
 impl Identity {
     /// The identity a verified token stands for.
-    pub fn from_claims(c: &Claims) -> Identity {
+    pub fn from_claims(c: &Arc<Claims>) -> Identity {
         Identity {
             kind: CredentialKind::Jwt,
             subject: c.subject.clone(),
@@ -274,6 +278,7 @@ impl Identity {
             token_id: c.jti.clone(),
             identity_kind: IdentityKind::default(),
             actors: Vec::new(),
+            claims: Some(Arc::clone(c)),
         }
     }
 }

@@ -52,16 +52,10 @@ pub fn dispatch(call: &Call) -> Result<u32, String> {
     .map_err(|s| format!("dispatch to {:?} failed: {s:?}", call.upstream))
 }
 
-/// The answer to a dispatched call: its status (None: no answer) and at most `max` bytes of body.
-pub fn response(body_size: usize, max: usize) -> (Option<u16>, Vec<u8>) {
-    let status = match super::gateway::call_outcome() {
-        Ok(status) => Some(status),
-        Err(e) => {
-            // Kong names the failure (`:dispatch_status`: timeout, resolver failure, ...).
-            let _ = hostcalls::log(LogLevel::Warn, &format!("warden: {e}"));
-            None
-        }
-    };
+/// The answer to a dispatched call: its status (or why there is none: Envoy sends no headers, Kong a
+/// `:dispatch_status`) and at most `max` bytes of body.
+pub fn response(body_size: usize, max: usize) -> (Result<u16, String>, Vec<u8>) {
+    let status = super::gateway::call_outcome().map_err(|e| e.to_string());
     let body = hostcalls::get_buffer(
         BufferType::HttpCallResponseBody,
         0,
@@ -133,37 +127,73 @@ impl KeyFetcher {
 
     /// Picks up key sets fetched by other workers and starts the fetches this worker won the lease for.
     pub fn tick(&mut self, engine: &Engine, host: HostKind, now_s: u64) {
-        for (i, (sync, p)) in self.syncs.iter_mut().zip(engine.providers()).enumerate() {
-            let (Some(sync), Some(remote)) = (sync.as_mut(), p.remote.as_ref()) else {
-                continue;
-            };
+        for (i, p) in engine.providers().iter().enumerate() {
             let refetch = p.take_refetch();
-            let tick = match sync.tick(&HostShared, remote, p.allowed(), now_s, refetch) {
-                Ok(t) => t,
-                Err(e) => {
-                    log(LogLevel::Warn, &format!("warden: jwks {}: {e}", p.name));
-                    continue;
-                }
-            };
-            if let Some(keys) = tick.install {
-                p.install_keys(keys);
-            }
-            if tick.fetch {
-                let started = remote
-                    .first_call(host)
-                    .map_err(|e| e.to_string())
-                    .and_then(|(stage, call)| dispatch(&call).map(|token| (stage, token)));
-                match started {
-                    Ok((stage, token)) => {
-                        self.inflight.insert(token, (i, stage));
-                    }
-                    Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
-                }
-            }
+            self.step(engine, host, i, now_s, refetch);
         }
     }
 
-    /// An answer to one of this worker's calls (`false`: not ours).
+    /// A request just met an unknown `kid`: pick up newer keys at once, or start the (rate-limited)
+    /// refetch from the calling context, whose request then waits for it.
+    pub fn refetch_now(&mut self, engine: &Engine, host: HostKind, now_s: u64) -> Refetch {
+        let mut out = Refetch::No;
+        for (i, p) in engine.providers().iter().enumerate() {
+            if p.take_refetch() {
+                out = match (out, self.step(engine, host, i, now_s, true)) {
+                    (Refetch::Started, _) | (_, Refetch::Started) => Refetch::Started,
+                    (Refetch::Installed, _) | (_, Refetch::Installed) => Refetch::Installed,
+                    _ => Refetch::No,
+                };
+            }
+        }
+        out
+    }
+
+    /// One provider: install newer shared keys, take the lease and start a fetch when due.
+    fn step(
+        &mut self,
+        engine: &Engine,
+        host: HostKind,
+        i: usize,
+        now_s: u64,
+        refetch: bool,
+    ) -> Refetch {
+        let (Some(Some(sync)), Some(p)) = (self.syncs.get_mut(i), engine.providers().get(i)) else {
+            return Refetch::No;
+        };
+        let Some(remote) = p.remote.as_ref() else {
+            return Refetch::No;
+        };
+        let tick = match sync.tick(&HostShared, remote, p.allowed(), now_s, refetch) {
+            Ok(t) => t,
+            Err(e) => {
+                log(LogLevel::Warn, &format!("warden: jwks {}: {e}", p.name));
+                return Refetch::No;
+            }
+        };
+        let mut out = Refetch::No;
+        if let Some(keys) = tick.install {
+            p.install_keys(keys);
+            out = Refetch::Installed;
+        }
+        if tick.fetch {
+            let started = remote
+                .first_call(host)
+                .map_err(|e| e.to_string())
+                .and_then(|(stage, call)| dispatch(&call).map(|token| (stage, token)));
+            match started {
+                Ok((stage, token)) => {
+                    self.inflight.insert(token, (i, stage));
+                    out = Refetch::Started;
+                }
+                Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
+            }
+        }
+        out
+    }
+
+    /// An answer to one of this worker's calls: `None` when not ours, `Some(true)` when the fetch is
+    /// over (keys installed or failure recorded), `Some(false)` when it goes on with another call.
     pub fn on_response(
         &mut self,
         engine: &Engine,
@@ -171,21 +201,19 @@ impl KeyFetcher {
         token: u32,
         body_size: usize,
         now_s: u64,
-    ) -> bool {
-        let Some((i, stage)) = self.inflight.remove(&token) else {
-            return false;
-        };
+    ) -> Option<bool> {
+        let (i, stage) = self.inflight.remove(&token)?;
         let (Some(Some(sync)), Some(p)) = (self.syncs.get_mut(i), engine.providers().get(i)) else {
-            return true;
+            return Some(true);
         };
         let Some(remote) = p.remote.as_ref() else {
-            return true;
+            return Some(true);
         };
         let (status, body) = response(body_size, jwks::MAX_DOCUMENT_BYTES);
         let result = match status {
-            Some(200) => Ok(body),
-            Some(s) => Err(format!("{stage:?} answered {s}")),
-            None => Err(format!("{stage:?} call failed or timed out")),
+            Ok(200) => Ok(body),
+            Ok(s) => Err(format!("{stage:?} answered {s}")),
+            Err(e) => Err(format!("{stage:?}: {e}")),
         };
         match (stage, result) {
             (Stage::Discovery, Ok(doc)) => {
@@ -195,6 +223,7 @@ impl KeyFetcher {
                 {
                     Ok(next) => {
                         self.inflight.insert(next, (i, Stage::Jwks));
+                        return Some(false);
                     }
                     Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
                 }
@@ -235,8 +264,19 @@ impl KeyFetcher {
                 }
             }
         }
-        true
+        Some(true)
     }
+}
+
+/// What [`KeyFetcher::refetch_now`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refetch {
+    /// Nothing (rate-limited, or another worker holds the lease): the request is decided as it is.
+    No,
+    /// Newer keys (fetched by another worker) are installed: decide the request again now.
+    Installed,
+    /// A fetch is in flight from the calling context: the request waits for its answer.
+    Started,
 }
 
 /// A fetch that failed before the JWKS stage: recorded (backoff), counted, logged.

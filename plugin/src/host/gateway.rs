@@ -36,7 +36,6 @@ pub fn kind() -> HostKind {
 }
 
 /// The client's address as the gateway saw the connection (`source.address`, or `ngx.remote_addr`).
-#[allow(dead_code)] // first users: risk features (source IP), audit
 pub fn client_address() -> Option<ClientAddress> {
     gateway::client_address(&HostProperties)
 }

@@ -3,7 +3,7 @@
 
 use crate::audit::AuditRecord;
 use crate::credential::cache::TokenCache;
-use crate::decision::{Engine, Request};
+use crate::decision::{Decision, Engine, Env, Request};
 use crate::outbound::HostKind;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -14,7 +14,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub mod fetch;
 pub mod gateway;
 pub mod revocation;
+pub mod risk;
 pub mod shared;
+
+use self::risk::RiskMetrics;
+use self::shared::HostShared;
 
 /// The gateway we run in (detected once at configure time).
 fn host_kind() -> HostKind {
@@ -38,11 +42,12 @@ struct WardenRoot {
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
-    /// Remote key sets (JWKS, discovery) of this worker.
-    fetcher: fetch::KeyFetcher,
+    /// Remote key sets (JWKS, discovery) of this worker; requests that meet an unknown `kid` use it too.
+    fetcher: Rc<RefCell<fetch::KeyFetcher>>,
     fast_tick: bool,
     /// The revocation-feed call in flight from this worker, if any.
     revocation_call: Option<u32>,
+    metrics: RiskMetrics,
 }
 
 fn now_s(t: SystemTime) -> u64 {
@@ -58,8 +63,9 @@ impl Context for WardenRoot {
                 return;
             }
             let now = now_s(self.get_current_time());
-            self.fetcher
-                .on_response(&engine, host_kind(), token, body_size, now);
+            if let Ok(mut f) = self.fetcher.try_borrow_mut() {
+                f.on_response(&engine, host_kind(), token, body_size, now);
+            }
         }
     }
 }
@@ -70,13 +76,18 @@ impl RootContext for WardenRoot {
         let kind = gateway::detect();
         match Engine::from_json(&bytes).and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
-                self.fetcher = fetch::KeyFetcher::new(&engine);
-                if self.fetcher.active() {
+                let fetcher = fetch::KeyFetcher::new(&engine);
+                let active = fetcher.active();
+                self.fetcher = Rc::new(RefCell::new(fetcher));
+                if active {
                     self.fast_tick = true;
                     let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
                 } else if engine.revocation().has_feed() {
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
                     let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
+                }
+                if engine.risk_enabled() {
+                    self.metrics = RiskMetrics::define();
                 }
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.
@@ -106,8 +117,11 @@ impl RootContext for WardenRoot {
         if let Some(token) = revocation::tick(&engine, now) {
             self.revocation_call = Some(token);
         }
-        self.fetcher.tick(&engine, host_kind(), now);
-        if self.fast_tick && self.fetcher.all_installed() {
+        let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
+            return;
+        };
+        fetcher.tick(&engine, host_kind(), now);
+        if self.fast_tick && fetcher.all_installed() {
             self.fast_tick = false;
             let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
         }
@@ -117,10 +131,16 @@ impl RootContext for WardenRoot {
         Some(Box::new(WardenHttp {
             introspecting: None,
             response_headers: Vec::new(),
+            fetcher: Rc::clone(&self.fetcher),
+            key_wait: KeyWait::No,
             engine: self.engine.clone(),
             cache: Rc::clone(&self.cache),
             counter: Rc::clone(&self.counter),
             context_id,
+            metrics: self.metrics,
+            forwarded: None,
+            response_status: None,
+            response_bytes: 0,
         }))
     }
 
@@ -129,19 +149,52 @@ impl RootContext for WardenRoot {
     }
 }
 
+/// Whether a request waits for keys after meeting an unknown `kid` (once per request).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyWait {
+    No,
+    Waiting,
+    Done,
+}
+
 struct WardenHttp {
     /// An introspection call in flight for this (paused) request.
     introspecting: Option<fetch::Introspecting>,
     /// Headers the decision adds to the upstream's response.
     response_headers: Vec<(String, String)>,
+    /// The worker's key fetcher (for a refetch on an unknown `kid`).
+    fetcher: Rc<RefCell<fetch::KeyFetcher>>,
+    key_wait: KeyWait,
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
     counter: Rc<Cell<u64>>,
     context_id: u32,
+    metrics: RiskMetrics,
+    /// The decision of a forwarded, risk-scored request, for the response phase.
+    forwarded: Option<Decision>,
+    response_status: Option<u16>,
+    response_bytes: u64,
 }
 
 impl Context for WardenHttp {
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
+        if self.key_wait == KeyWait::Waiting {
+            let Some(engine) = self.engine.clone() else {
+                return;
+            };
+            let now = now_s(self.get_current_time());
+            let done = match self.fetcher.try_borrow_mut() {
+                Ok(mut f) => f.on_response(&engine, host_kind(), token, body_size, now),
+                Err(_) => Some(true),
+            };
+            if done != Some(false) {
+                self.key_wait = KeyWait::Done;
+                if let Action::Continue = self.decide() {
+                    self.resume_http_request();
+                }
+            }
+            return;
+        }
         let (Some(started), Some(engine)) = (self.introspecting.take(), self.engine.clone()) else {
             return;
         };
@@ -200,7 +253,33 @@ impl HttpContext for WardenHttp {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             self.set_http_response_header(&name, Some(&value));
         }
+        if self.forwarded.is_some() {
+            self.response_status = risk::response_status();
+        }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        if self.forwarded.is_some() {
+            // Not buffering: each call reports the size of its own chunk.
+            let n = u64::try_from(body_size).unwrap_or(u64::MAX);
+            self.response_bytes = self.response_bytes.saturating_add(n);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The stream is over: the upstream's answer teaches the caller's behavioural record.
+        let (Some(engine), Some(decision), Some(status)) =
+            (&self.engine, &self.forwarded, self.response_status)
+        else {
+            return;
+        };
+        let now_s = proxy_wasm::hostcalls::get_current_time()
+            .map(micros)
+            .unwrap_or(0)
+            / 1_000_000;
+        engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
     }
 }
 
@@ -255,11 +334,48 @@ impl WardenHttp {
             request_id,
             now_s: now_us / 1_000_000,
             peer_cert_sha256: peer_cert_sha256.as_deref(),
+            source: gateway::client_address().map(|a| a.ip),
         };
-        let decision = match self.cache.try_borrow_mut() {
-            Ok(mut cache) => engine.decide(&req, &mut cache, &shared::HostShared),
-            Err(_) => engine.decide(&req, &mut TokenCache::new(1), &shared::HostShared),
+        let clock_us = || {
+            proxy_wasm::hostcalls::get_current_time()
+                .map(micros)
+                .unwrap_or(0)
         };
+        let mut decision = match self.cache.try_borrow_mut() {
+            Ok(mut cache) => engine.decide(
+                &req,
+                &mut Env {
+                    cache: &mut cache,
+                    shared: &HostShared,
+                    clock_us: &clock_us,
+                },
+            ),
+            Err(_) => engine.decide(
+                &req,
+                &mut Env {
+                    cache: &mut TokenCache::new(1),
+                    shared: &HostShared,
+                    clock_us: &clock_us,
+                },
+            ),
+        };
+        if decision.reason == "unknown_key" && self.key_wait == KeyWait::No {
+            // Perhaps the IdP rotated: newer keys, or a (rate-limited) refetch this request waits for.
+            self.key_wait = KeyWait::Done;
+            let refetch = match self.fetcher.try_borrow_mut() {
+                Ok(mut f) => f.refetch_now(&engine, host_kind(), req.now_s),
+                Err(_) => fetch::Refetch::No,
+            };
+            match refetch {
+                fetch::Refetch::Started => {
+                    self.key_wait = KeyWait::Waiting;
+                    return Action::Pause;
+                }
+                fetch::Refetch::Installed => return self.decide(),
+                fetch::Refetch::No => {}
+            }
+        }
+        self.metrics.count(&decision);
         let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
         if engine.audit_enabled() {
             let record = AuditRecord::new(&req, &decision, now_us / 1000, engine_us);
@@ -280,7 +396,10 @@ impl WardenHttp {
         for (name, value) in &decision.upstream_headers {
             self.set_http_request_header(name, Some(value));
         }
-        self.response_headers = decision.response_headers;
+        self.response_headers = std::mem::take(&mut decision.response_headers);
+        if decision.risk.is_some() {
+            self.forwarded = Some(decision);
+        }
         Action::Continue
     }
 }

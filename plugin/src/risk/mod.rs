@@ -1,3 +1,563 @@
-//! The risk stage: behavioural features of a request, scored by the embedded model.
+//! The risk stage: the caller's behavioural state (shared data), the request's features, the model's
+//! score and its explanation, and the verdict the thresholds give.
+//!
+//! Pure apart from the [`SharedData`] it is handed and the clock it is lent for its time budget:
+//! `features` computes the numbers, `model` scores them, `state` holds what the features compare with.
 
+pub mod cidr;
+pub mod features;
+pub mod geo;
 pub mod model;
+pub mod state;
+
+use crate::config::{ConfigError, Mode, OnError, RiskConfig, Sensitivity};
+use crate::credential::{CredentialKind, Identity};
+use crate::shared::{self, SharedData};
+use cidr::Cidr;
+use features::{Facts, FEATURE_NAMES, N};
+use model::RiskModel;
+use serde_json::Value;
+use state::{IdentityState, Sighting, Slot, SourceState};
+use std::cell::OnceCell;
+use std::net::IpAddr;
+
+/// Factors named in `x-auth-risk-factors` and the audit record, at most.
+pub const MAX_FACTORS: usize = 3;
+/// Compare-and-set attempts for one state record before giving up on that update.
+const CAS_ATTEMPTS: u32 = 4;
+
+thread_local! {
+    /// The embedded model, loaded once per VM (a VM is one thread; natively, once per thread) and
+    /// shared by every config load. Not in the `Engine`: the model keeps per-thread run state, and the
+    /// engine stays `Send + Sync`.
+    static MODEL: OnceCell<Result<RiskModel, String>> = const { OnceCell::new() };
+}
+
+/// Runs `f` with the embedded model, loading it on first use; the error says why it does not load.
+pub fn with_model<T>(f: impl FnOnce(&RiskModel) -> T) -> Result<T, String> {
+    MODEL.with(|cell| {
+        let loaded = cell.get_or_init(|| {
+            let model = RiskModel::embedded().map_err(|e| e.to_string())?;
+            let names = model.feature_names();
+            if model.width() != N || !(names.is_empty() || names.iter().eq(FEATURE_NAMES.iter())) {
+                return Err(format!(
+                    "it was trained on other features ({} of them: {}) than the engine computes ({N})",
+                    model.width(),
+                    names.join(",")
+                ));
+            }
+            Ok(model)
+        });
+        match loaded {
+            Ok(model) => Ok(f(model)),
+            Err(e) => Err(e.clone()),
+        }
+    })
+}
+
+/// What the risk thresholds say about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RiskVerdict {
+    /// Below `tag_at`: forward.
+    Allow,
+    /// From `tag_at`: forward with the factors.
+    Tag,
+    /// From `step_up_at` (or a route demanding it) without a step-up in the token: RFC 9470 challenge.
+    StepUp,
+    /// From `block_at`: 403.
+    Block,
+}
+
+/// Why the circuit breaker decided instead of the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaker {
+    /// State or model failed.
+    Error,
+    /// Scoring took longer than `risk.budget_us`.
+    OverBudget,
+}
+
+impl Breaker {
+    /// Name for audit records and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Breaker::Error => "error",
+            Breaker::OverBudget => "over_budget",
+        }
+    }
+}
+
+/// The risk stage's result for one request.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    /// 0 to 100 (`None` when the breaker decided).
+    pub score: Option<u8>,
+    /// The features the model saw.
+    pub features: [f32; N],
+    /// Features that raised the risk, highest contribution first, at most [`MAX_FACTORS`].
+    pub factors: Vec<(&'static str, f32)>,
+    /// What the thresholds (and the route, and the token's step-up) say.
+    pub verdict: RiskVerdict,
+    /// Whether the token showed a valid step-up.
+    pub stepped_up: bool,
+    /// Whether the verdict is enforced (`false`: shadow, logged only).
+    pub enforced: bool,
+    /// Set when the circuit breaker decided, with `on_error`.
+    pub breaker: Option<(Breaker, OnError)>,
+    /// Scoring time, microseconds (by the lent clock).
+    pub elapsed_us: u64,
+}
+
+/// Which records a request touched, for the response phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateRef {
+    /// The caller's record.
+    pub identity: Option<Slot>,
+    /// The source address's record.
+    pub source: Option<Slot>,
+}
+
+/// What the risk stage reads of one request, besides the identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`.
+    pub path: &'a str,
+    /// Request headers.
+    pub headers: &'a [(String, String)],
+    /// Source address.
+    pub source: Option<IpAddr>,
+    /// Seconds since the epoch.
+    pub now_s: u64,
+    /// The matched route's sensitivity.
+    pub sensitivity: Sensitivity,
+    /// The matched route demands a step-up.
+    pub route_step_up: bool,
+    /// The risk mode that applies (route `mode`, else `risk.mode` and the top-level `mode`).
+    pub mode: Mode,
+}
+
+/// The compiled `risk` section.
+pub struct Risk {
+    /// `risk.mode`.
+    pub mode: Mode,
+    tag_at: u8,
+    step_up_at: u8,
+    block_at: Option<u8>,
+    /// `risk.acr_values`.
+    pub acr_values: Vec<String>,
+    /// `risk.max_age_s`.
+    pub max_age_s: u64,
+    budget_us: u64,
+    on_error: OnError,
+    geo_header: String,
+    deny: Vec<Cidr>,
+    slots: u32,
+    travel_kmh: f32,
+}
+
+impl Risk {
+    /// Compiles the section (the embedded model is loaded once per VM).
+    pub fn compile(c: &RiskConfig) -> Result<Risk, ConfigError> {
+        c.validate()?;
+        let mut deny = Vec::with_capacity(c.deny_cidrs.len());
+        for (i, s) in c.deny_cidrs.iter().enumerate() {
+            deny.push(
+                Cidr::parse(s).map_err(|m| ConfigError::new(format!("risk.deny_cidrs[{i}]"), m))?,
+            );
+        }
+        // Loaded (once) now, so that a model that cannot run refuses the config, not every request.
+        with_model(|_| ()).map_err(|e| {
+            ConfigError::new(
+                "risk",
+                format!("the embedded risk model cannot be used: {e}"),
+            )
+        })?;
+        Ok(Risk {
+            mode: c.mode,
+            tag_at: c.tag_at,
+            step_up_at: c.step_up_at,
+            block_at: c.block_at,
+            acr_values: c.acr_values.clone(),
+            max_age_s: c.max_age_s,
+            budget_us: c.budget_us,
+            on_error: c.on_error,
+            geo_header: c.geo_header.to_ascii_lowercase(),
+            deny,
+            slots: c.state_slots,
+            travel_kmh: c.travel_kmh as f32,
+        })
+    }
+
+    /// The records of a request: the caller's (when proven) and the source address's.
+    pub fn slots(&self, identity: Option<&Identity>, source: Option<IpAddr>) -> StateRef {
+        StateRef {
+            identity: identity.map(|i| Slot::identity(&identity_name(i), self.slots)),
+            source: source.map(|a| Slot::source(&a, self.slots)),
+        }
+    }
+
+    /// Scores a request whose caller is proven and authorised, and records it in the state.
+    /// `clock_us` is a monotonic clock for the time budget.
+    pub fn assess(
+        &self,
+        inputs: &Inputs<'_>,
+        identity: &Identity,
+        store: &dyn SharedData,
+        clock_us: &dyn Fn() -> u64,
+    ) -> (Assessment, StateRef) {
+        let started = clock_us();
+        let refs = self.slots(Some(identity), inputs.source);
+        let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
+        let (features, scored, read) = self.score(&refs, &facts, store);
+        let elapsed_us = clock_us().saturating_sub(started);
+        let stepped_up = self.stepped_up(identity, inputs.now_s);
+        let enforced = inputs.mode == Mode::Enforce;
+        let (score, contributions, breaker) = match scored {
+            Ok(_) if elapsed_us > self.budget_us => (None, Vec::new(), Some(Breaker::OverBudget)),
+            Ok((score, contributions)) => (Some(score), contributions, None),
+            Err(()) => (None, Vec::new(), Some(Breaker::Error)),
+        };
+        let verdict = match score {
+            Some(s) => self.verdict(s, inputs.route_step_up, stepped_up),
+            // The breaker decided: `closed` refuses in the caller, `open` forwards unscored; a route
+            // that demands step-up still does.
+            None => self.verdict(0, inputs.route_step_up, stepped_up),
+        };
+        let factors = top_factors(&contributions);
+        // Only requests the policy lets through teach the record what is normal.
+        let learn = score.is_some() && verdict <= RiskVerdict::Tag;
+        self.record_request(&refs, &read, &facts, learn, store);
+        (
+            Assessment {
+                score,
+                features,
+                factors,
+                verdict,
+                stepped_up,
+                enforced,
+                breaker: breaker.map(|b| (b, self.on_error)),
+                elapsed_us,
+            },
+            refs,
+        )
+    }
+
+    /// The facts of a request, as the features read them.
+    fn facts(&self, inputs: &Inputs<'_>, identity: &Identity, hash: Option<u64>) -> Facts {
+        let header = |name: &str| {
+            inputs
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let method = inputs.method.to_ascii_uppercase();
+        let path = inputs.path.split('?').next().unwrap_or("");
+        let claims = identity.claims.as_deref();
+        Facts {
+            now_s: inputs.now_s,
+            write: matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"),
+            delete: method == "DELETE",
+            sensitivity: inputs.sensitivity.weight(),
+            country: header(&self.geo_header).and_then(geo::country_code),
+            prefix: inputs.source.as_ref().map(state::prefix_item),
+            agent: state::item32(b'u', header("user-agent").unwrap_or("").as_bytes()),
+            endpoint: state::hash64(b'e', format!("{method} {path}").as_bytes()),
+            identity: hash,
+            issued_at: claims.and_then(|c| c.iat),
+            delegation_depth: claims.map_or(0, |c| delegation_depth(c.extra.get("act"))),
+            bad_source: inputs
+                .source
+                .is_some_and(|a| self.deny.iter().any(|c| c.contains(&a))),
+            travel_kmh: self.travel_kmh,
+        }
+    }
+
+    /// Reads the records, computes the features and scores them: the features (zeros when the state
+    /// cannot be read), the score with each feature's contribution, and what was read (for the write).
+    #[allow(clippy::type_complexity)]
+    fn score(
+        &self,
+        refs: &StateRef,
+        facts: &Facts,
+        store: &dyn SharedData,
+    ) -> ([f32; N], Result<(u8, Vec<(&'static str, f32)>), ()>, Read) {
+        let read = |slot: Option<&Slot>| slot.map(|slot| store.get(&slot.key));
+        let raw = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
+            (Some(Err(_)), _) | (_, Some(Err(_))) => {
+                return ([0.0; N], Err(()), Read::default());
+            }
+            (id, src) => Read {
+                identity: id.and_then(Result::ok),
+                source: src.and_then(Result::ok),
+            },
+        };
+        let decode_id = |slot: &Slot| {
+            let bytes = raw.identity.as_ref().and_then(|(b, _)| b.as_deref());
+            IdentityState::decode(bytes, slot.hash)
+        };
+        let decode_src = |slot: &Slot| {
+            let bytes = raw.source.as_ref().and_then(|(b, _)| b.as_deref());
+            SourceState::decode(bytes, slot.hash)
+        };
+        let id = refs.identity.as_ref().and_then(decode_id);
+        let src = refs.source.as_ref().and_then(decode_src);
+        let x = features::extract(id.as_ref(), src.as_ref(), facts);
+        let scored = match with_model(|m| m.score(&x)) {
+            Ok(Ok(out)) if out.probability.is_finite() && out.contributions.len() == N => {
+                let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
+                let contributions = FEATURE_NAMES
+                    .iter()
+                    .copied()
+                    .zip(out.contributions.iter().copied())
+                    .collect();
+                Ok((score, contributions))
+            }
+            _ => Err(()),
+        };
+        (x, scored, raw)
+    }
+
+    /// The verdict of a score, given the route and the token's step-up.
+    pub fn verdict(&self, score: u8, route_step_up: bool, stepped_up: bool) -> RiskVerdict {
+        let by_score = if self.block_at.is_some_and(|b| score >= b) {
+            RiskVerdict::Block
+        } else if score >= self.step_up_at {
+            RiskVerdict::StepUp
+        } else if score >= self.tag_at {
+            RiskVerdict::Tag
+        } else {
+            RiskVerdict::Allow
+        };
+        let wanted = if route_step_up {
+            by_score.max(RiskVerdict::StepUp)
+        } else {
+            by_score
+        };
+        match wanted {
+            RiskVerdict::StepUp if stepped_up => {
+                if score >= self.tag_at {
+                    RiskVerdict::Tag
+                } else {
+                    RiskVerdict::Allow
+                }
+            }
+            v => v,
+        }
+    }
+
+    /// Whether the token shows the step-up: `acr` among `risk.acr_values` and `auth_time` at most
+    /// `risk.max_age_s` old (and not in the future beyond a minute of skew).
+    pub fn stepped_up(&self, identity: &Identity, now_s: u64) -> bool {
+        let Some(claims) = identity.claims.as_deref() else {
+            return false;
+        };
+        let acr_ok = claims
+            .extra
+            .get("acr")
+            .and_then(Value::as_str)
+            .is_some_and(|acr| self.acr_values.iter().any(|v| v == acr));
+        let fresh = claims
+            .extra
+            .get("auth_time")
+            .and_then(Value::as_u64)
+            .is_some_and(|t| {
+                t <= now_s.saturating_add(60) && now_s.saturating_sub(t) <= self.max_age_s
+            });
+        acr_ok && fresh
+    }
+
+    /// Records a request in the identity's and the source's records.
+    fn record_request(
+        &self,
+        refs: &StateRef,
+        read: &Read,
+        facts: &Facts,
+        learn: bool,
+        store: &dyn SharedData,
+    ) {
+        let now = facts.now_s;
+        if let Some(slot) = &refs.identity {
+            let sighting = Sighting {
+                now_s: now,
+                country: facts.country,
+                prefix: facts.prefix,
+                agent: facts.agent,
+                endpoint: facts.endpoint,
+                learn,
+            };
+            write_back(store, &slot.key, read.identity.as_ref(), |cur| {
+                state::apply_identity(cur, slot.hash, now, |s| s.observe(&sighting))
+            });
+        }
+        if let Some(slot) = &refs.source {
+            let who = facts.identity;
+            write_back(store, &slot.key, read.source.as_ref(), |cur| {
+                state::apply_source(cur, slot.hash, now, |s| s.observe(now, who))
+            });
+        }
+    }
+
+    /// Records a failure (401/403): a refusal by the filter before the risk stage, or the upstream's.
+    pub fn record_failure(&self, refs: &StateRef, now_s: u64, store: &dyn SharedData) {
+        if let Some(slot) = &refs.identity {
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                let next =
+                    state::apply_identity(cur, slot.hash, now_s, |s| s.observe_failure(now_s));
+                (Some(next), ())
+            });
+        }
+        if let Some(slot) = &refs.source {
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                let next = state::apply_source(cur, slot.hash, now_s, |s| s.observe_failure(now_s));
+                (Some(next), ())
+            });
+        }
+    }
+
+    /// The response phase of a forwarded request: the upstream's status and body size.
+    pub fn observe_response(
+        &self,
+        refs: &StateRef,
+        status: u16,
+        bytes: u64,
+        now_s: u64,
+        store: &dyn SharedData,
+    ) {
+        if status == 401 || status == 403 {
+            self.record_failure(refs, now_s, store);
+        }
+        if let Some(slot) = &refs.identity {
+            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
+                // Only an existing record of this identity learns a size.
+                match IdentityState::decode(cur, slot.hash) {
+                    Some(mut s) => {
+                        s.observe_response(bytes);
+                        (Some(s.encode()), ())
+                    }
+                    None => (None, ()),
+                }
+            });
+        }
+    }
+}
+
+/// The records as read for scoring: value and cas of each.
+#[derive(Default)]
+struct Read {
+    identity: Option<(Option<Vec<u8>>, u32)>,
+    source: Option<(Option<Vec<u8>>, u32)>,
+}
+
+/// Writes `change(current)` to `key`: first with the value and cas read for scoring (saving a host
+/// read), then, if another worker wrote in between, as a fresh compare-and-set update. A lost update
+/// only makes a history a little shorter: never a reason to fail a request, so errors are dropped.
+fn write_back(
+    store: &dyn SharedData,
+    key: &str,
+    read: Option<&(Option<Vec<u8>>, u32)>,
+    change: impl Fn(Option<&[u8]>) -> Vec<u8>,
+) {
+    if let Some((bytes, cas)) = read {
+        match store.set(key, &change(bytes.as_deref()), *cas) {
+            Err(shared::SharedError::CasMismatch) => {}
+            _ => return,
+        }
+    }
+    let _ = shared::update(store, key, CAS_ATTEMPTS, |cur| (Some(change(cur)), ()));
+}
+
+/// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
+/// subject (within its provider).
+pub fn identity_name(id: &Identity) -> String {
+    if id.kind == CredentialKind::ApiKey {
+        return format!("key:{}", id.client.as_deref().unwrap_or(&id.subject));
+    }
+    let actor = id
+        .claims
+        .as_deref()
+        .and_then(|c| c.extra.get("act"))
+        .and_then(|a| a.get("sub"))
+        .and_then(Value::as_str);
+    match actor {
+        Some(a) => format!("act:{}\u{0}{a}", id.issuer),
+        None => format!("sub:{}\u{0}{}", id.issuer, id.subject),
+    }
+}
+
+/// Delegation hops: how many `act` claims are nested (RFC 8693 §4.1), at most 16 looked at.
+fn delegation_depth(act: Option<&Value>) -> u32 {
+    let mut depth = 0;
+    let mut cur = act;
+    while let Some(Value::Object(o)) = cur {
+        depth += 1;
+        if depth >= 16 {
+            break;
+        }
+        cur = o.get("act");
+    }
+    depth
+}
+
+/// Features that raised the risk, highest first.
+fn top_factors(contributions: &[(&'static str, f32)]) -> Vec<(&'static str, f32)> {
+    let mut f: Vec<(&'static str, f32)> = contributions
+        .iter()
+        .copied()
+        .filter(|(_, c)| *c > 0.0 && c.is_finite())
+        .collect();
+    f.sort_by(|a, b| b.1.total_cmp(&a.1));
+    f.truncate(MAX_FACTORS);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::{CasRule, MemoryStore, SharedError};
+    use std::cell::Cell;
+
+    /// A store where another worker writes the key between our read and our first write.
+    struct Racy {
+        inner: MemoryStore,
+        armed: Cell<bool>,
+    }
+
+    impl SharedData for Racy {
+        fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), SharedError> {
+            self.inner.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+            if self.armed.replace(false) {
+                let (cur, c) = self.inner.get(key)?;
+                let mut s = IdentityState::decode(cur.as_deref(), 7)
+                    .unwrap_or_else(|| IdentityState::fresh(7, 0));
+                s.count += 100;
+                self.inner.set(key, &s.encode(), c)?;
+            }
+            self.inner.set(key, value, cas)
+        }
+    }
+
+    #[test]
+    fn a_write_that_loses_a_race_is_redone_on_the_winners_value() {
+        let store = Racy {
+            inner: MemoryStore::new(CasRule::Kong),
+            armed: Cell::new(false),
+        };
+        let key = "k";
+        let bump = |cur: Option<&[u8]>| state::apply_identity(cur, 7, 0, |s| s.count += 1);
+        write_back(&store, key, Some(&(None, 0)), bump);
+        let read = store.get(key).unwrap();
+        store.armed.set(true);
+        write_back(&store, key, Some(&read), bump);
+        let (bytes, _) = store.get(key).unwrap();
+        // 1 (first write) + 100 (the other worker) + 1 (ours, redone).
+        assert_eq!(
+            IdentityState::decode(bytes.as_deref(), 7).unwrap().count,
+            102
+        );
+    }
+}

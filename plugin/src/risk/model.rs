@@ -11,7 +11,6 @@
 //! `contributions = (x - baseline) * w`, so the contributions explain the score exactly and additively.
 
 use prost::Message;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use tract_core::internal::*;
@@ -26,8 +25,6 @@ static EMBEDDED: &[u8] = include_bytes!("../../../model/risk.onnx");
 /// The risk model, ready to score: load it once per VM (loading optimises the graph).
 pub struct RiskModel {
     plan: Arc<TypedSimplePlan>,
-    /// The plan's run state, reused across calls (scoring is single-threaded per VM).
-    state: RefCell<Option<TypedSimpleState>>,
     width: usize,
     feature_names: Vec<String>,
 }
@@ -89,10 +86,7 @@ impl RiskModel {
     /// `contributions` `[batch, N]`, in that order.
     pub fn from_onnx(bytes: &[u8]) -> Result<RiskModel, ModelError> {
         let proto = pb::ModelProto::decode(bytes).map_err(load_err)?;
-        let graph = proto
-            .graph
-            .as_ref()
-            .ok_or_else(|| load_err("no graph"))?;
+        let graph = proto.graph.as_ref().ok_or_else(|| load_err("no graph"))?;
         let (model, width) = wire(graph)?;
         let plan = model
             .into_optimized()
@@ -106,7 +100,6 @@ impl RiskModel {
             .unwrap_or_default();
         let model = RiskModel {
             plan,
-            state: RefCell::new(None),
             width,
             feature_names,
         };
@@ -134,20 +127,7 @@ impl RiskModel {
             });
         }
         let input = Tensor::from_shape(&[1, self.width], features).map_err(run_err)?;
-        let outputs = match self.state.try_borrow_mut() {
-            Ok(mut slot) => {
-                if slot.is_none() {
-                    *slot = Some(self.plan.spawn().map_err(run_err)?);
-                }
-                match slot.as_mut() {
-                    Some(state) => state.run(tvec!(input.into_tvalue())),
-                    None => self.plan.run(tvec!(input.into_tvalue())),
-                }
-            }
-            // Re-entered (cannot happen in a single-threaded VM): a fresh state is as correct.
-            Err(_) => self.plan.run(tvec!(input.into_tvalue())),
-        }
-        .map_err(run_err)?;
+        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(run_err)?;
         let values = |i: usize| -> Result<Vec<f32>, ModelError> {
             let t = outputs
                 .get(i)
@@ -183,7 +163,12 @@ fn wire(graph: &pb::GraphProto) -> Result<(TypedModel, usize), ModelError> {
         wires.insert(init.name.as_str(), outlet);
     }
     let mut width = None;
-    for input in graph.input.iter().filter(|i| !wires.contains_key(i.name.as_str())) {
+    let inputs: Vec<&pb::ValueInfoProto> = graph
+        .input
+        .iter()
+        .filter(|i| !wires.contains_key(i.name.as_str()))
+        .collect();
+    for input in inputs {
         if width.is_some() {
             return Err(load_err("more than one input"));
         }
@@ -208,14 +193,24 @@ fn wire(graph: &pb::GraphProto) -> Result<(TypedModel, usize), ModelError> {
             .collect::<Result<TVec<OutletId>, ModelError>>()?;
         let name = model.unique_name(format!("node.{}", node.name));
         let wired = match (node.op_type.as_str(), inputs.len()) {
-            ("Add", 2) => wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::add(), &inputs),
-            ("Sub", 2) => wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::sub(), &inputs),
-            ("Mul", 2) => wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::mul(), &inputs),
+            ("Add", 2) => {
+                wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::add(), &inputs)
+            }
+            ("Sub", 2) => {
+                wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::sub(), &inputs)
+            }
+            ("Mul", 2) => {
+                wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::mul(), &inputs)
+            }
             ("Sigmoid", 1) => model.wire_node(name, tract_core::ops::nn::sigmoid(), &inputs),
-            ("MatMul", 2) => "mk,kn->mn"
-                .parse()
-                .and_then(|axes| model.wire_node(name, EinSum::new(axes, f32::datum_type()), &inputs)),
-            (op, n) => return Err(load_err(format!("unsupported operator {op} with {n} inputs"))),
+            ("MatMul", 2) => "mk,kn->mn".parse().and_then(|axes| {
+                model.wire_node(name, EinSum::new(axes, f32::datum_type()), &inputs)
+            }),
+            (op, n) => {
+                return Err(load_err(format!(
+                    "unsupported operator {op} with {n} inputs"
+                )))
+            }
         }
         .map_err(|e| load_err(format!("node {} ({}): {e:#}", node.name, node.op_type)))?;
         match (node.output.as_slice(), wired.as_slice()) {
@@ -260,8 +255,12 @@ fn input_width(input: &pb::ValueInfoProto) -> Result<usize, ModelError> {
         },
         _ => None,
     };
-    n.filter(|n| *n > 0)
-        .ok_or_else(|| load_err(format!("input {} must be [batch, N] with N fixed", input.name)))
+    n.filter(|n| *n > 0).ok_or_else(|| {
+        load_err(format!(
+            "input {} must be [batch, N] with N fixed",
+            input.name
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -294,12 +293,19 @@ mod tests {
             let out = model.score(&floats(&case["features"])).unwrap();
             let p = case["probability"].as_f64().unwrap() as f32;
             let d = (out.probability - p).abs();
-            assert!(d < 1e-4, "case {i}: tract {} vs onnxruntime {p}", out.probability);
+            assert!(
+                d < 1e-4,
+                "case {i}: tract {} vs onnxruntime {p}",
+                out.probability
+            );
             worst = worst.max(d);
             let want = floats(&case["contributions"]);
             assert_eq!(out.contributions.len(), want.len(), "case {i}");
             for (j, (a, b)) in out.contributions.iter().zip(&want).enumerate() {
-                assert!((a - b).abs() < 1e-4, "case {i} feature {j}: tract {a} vs onnxruntime {b}");
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "case {i} feature {j}: tract {a} vs onnxruntime {b}"
+                );
                 worst = worst.max((a - b).abs());
             }
         }
@@ -329,9 +335,13 @@ mod tests {
             let out = model.score(&x).unwrap();
             // logit(x) - logit(0) = sum of contributions(x) - sum of contributions(0).
             let lhs = logit(out.probability) - logit(zero.probability);
-            let rhs: f32 = out.contributions.iter().sum::<f32>() - zero.contributions.iter().sum::<f32>();
+            let rhs: f32 =
+                out.contributions.iter().sum::<f32>() - zero.contributions.iter().sum::<f32>();
             if out.probability > 1e-6 && out.probability < 1.0 - 1e-6 {
-                assert!((lhs - rhs).abs() < 1e-2 * (1.0 + lhs.abs()), "{lhs} vs {rhs}");
+                assert!(
+                    (lhs - rhs).abs() < 1e-2 * (1.0 + lhs.abs()),
+                    "{lhs} vs {rhs}"
+                );
             }
         }
     }
@@ -353,12 +363,18 @@ mod tests {
 
     #[test]
     fn malformed_or_foreign_models_are_refused() {
-        assert!(matches!(RiskModel::from_onnx(b"not onnx"), Err(ModelError::Load(_))));
+        assert!(matches!(
+            RiskModel::from_onnx(b"not onnx"),
+            Err(ModelError::Load(_))
+        ));
         // A graph with an operator the loader does not run.
         let mut proto = pb::ModelProto::decode(EMBEDDED).unwrap();
         let graph = proto.graph.as_mut().unwrap();
         graph.node[2].op_type = "Softmax".into();
         let err = RiskModel::from_onnx(&proto.encode_to_vec()).err().unwrap();
-        assert!(err.to_string().contains("unsupported operator Softmax"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported operator Softmax"),
+            "{err}"
+        );
     }
 }

@@ -7,7 +7,8 @@ use base64::Engine as _;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
-use warden::{Decision, Engine, Request, TokenCache};
+use warden::shared::MemoryStore;
+use warden::{Decision, Engine, Env, Request, TokenCache};
 
 /// The engine's clock in these tests: 2026-01-01T00:00:00Z.
 pub const NOW: u64 = 1_767_225_600;
@@ -175,8 +176,20 @@ pub fn decide_path(
         request_id: "req-1",
         now_s,
         peer_cert_sha256: None,
+        source: None,
     };
-    engine().decide(&req, cache, &warden::shared::MemoryStore::default())
+    decide_request(engine(), &req, cache)
+}
+
+/// `engine.decide(req)` with `cache`, no state kept between calls (no risk history) and no time budget.
+pub fn decide_request(engine: &Engine, req: &Request<'_>, cache: &mut TokenCache) -> Decision {
+    let store = MemoryStore::default();
+    let mut env = Env {
+        cache,
+        shared: &store,
+        clock_us: &|| 0,
+    };
+    engine.decide(req, &mut env)
 }
 
 pub fn bearer(token: &str) -> String {

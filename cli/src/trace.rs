@@ -1,0 +1,250 @@
+//! Recorded traffic through the engine (DESIGN.md §3, offline contract): each trace line becomes a
+//! request at the trace's own clock, decided by the same `Engine::decide` as the filter, with the
+//! behavioural state in an in-memory store that follows a host's compare-and-set rule; the recorded
+//! upstream answer (status, bytes) then goes through the same response phase.
+//!
+//! Shared by `warden replay` (decision lines) and `warden features` (model training data).
+
+use crate::files::read_input;
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use warden::shared::{CasRule, MemoryStore};
+use warden::{Decision, Engine, Env, Request, TokenCache};
+
+/// Trace fields the engine reads; every other field is copied to the output unchanged.
+pub const ENGINE_FIELDS: [&str; 7] = [
+    "ts_ms",
+    "method",
+    "path",
+    "source_ip",
+    "headers",
+    "status",
+    "response_bytes",
+];
+
+/// Largest trace line, bytes (a request's headers, tokens included, fit many times over).
+const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// One recorded request.
+pub struct TraceLine {
+    /// 1-based line number in the trace.
+    pub number: usize,
+    /// Milliseconds since the epoch.
+    pub ts_ms: u64,
+    /// The upstream's status, when recorded.
+    pub status: Option<u16>,
+    /// The upstream's response size, when recorded.
+    pub response_bytes: Option<u64>,
+    /// Fields the engine does not read (`label`, `scenario`, ...).
+    pub rest: Map<String, Value>,
+    method: String,
+    path: String,
+    source: Option<std::net::IpAddr>,
+    headers: Vec<(String, String)>,
+    request_id: String,
+}
+
+fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
+    let at = |m: &str| format!("trace line {number}: {m}");
+    let Value::Object(mut obj) = serde_json::from_str(text).map_err(|e| at(&e.to_string()))? else {
+        return Err(at("not a JSON object"));
+    };
+    let ts_ms = obj
+        .get("ts_ms")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| at("`ts_ms` (milliseconds since the epoch) is required"))?;
+    let text_field = |obj: &Map<String, Value>, name: &str| -> Result<String, String> {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| at(&format!("`{name}` (a string) is required")))
+    };
+    let method = text_field(&obj, "method")?;
+    let path = text_field(&obj, "path")?;
+    let source = match obj.get("source_ip") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            s.parse()
+                .map_err(|_| at(&format!("`source_ip` {s:?} is not an IP address")))?,
+        ),
+        Some(_) => return Err(at("`source_ip` must be a string")),
+    };
+    let mut headers = Vec::new();
+    match obj.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(h)) => {
+            for (name, value) in h {
+                match value {
+                    Value::String(v) => headers.push((name.to_ascii_lowercase(), v.clone())),
+                    Value::Array(vs) => {
+                        for v in vs {
+                            let v = v.as_str().ok_or_else(|| {
+                                at(&format!("header `{name}`: values must be strings"))
+                            })?;
+                            headers.push((name.to_ascii_lowercase(), v.to_owned()));
+                        }
+                    }
+                    _ => return Err(at(&format!("header `{name}`: value must be a string"))),
+                }
+            }
+        }
+        Some(_) => return Err(at("`headers` must be an object")),
+    }
+    let status = match obj.get("status") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .filter(|s| (100..600).contains(s))
+                .ok_or_else(|| at("`status` must be an HTTP status code"))?,
+        ),
+    };
+    let response_bytes = match obj.get("response_bytes") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| at("`response_bytes` must be a non-negative integer"))?,
+        ),
+    };
+    let request_id = headers
+        .iter()
+        .find(|(n, _)| n == "x-request-id")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| format!("line-{number}"));
+    for f in ENGINE_FIELDS {
+        obj.remove(f);
+    }
+    Ok(TraceLine {
+        number,
+        ts_ms,
+        status,
+        response_bytes,
+        rest: obj,
+        method,
+        path,
+        source,
+        headers,
+        request_id,
+    })
+}
+
+/// Runs every line of `trace` (a path, `-` for standard input) through the engine of `config`,
+/// calling `emit` with each line and its decision.
+pub fn run(
+    config: &str,
+    trace: &str,
+    mut emit: impl FnMut(&TraceLine, &Decision) -> Result<(), String>,
+) -> Result<(), String> {
+    let engine = Engine::from_json(&read_input(config)?).map_err(|e| e.to_string())?;
+    let reader: Box<dyn Read> = if trace == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(trace).map_err(|e| format!("cannot read {trace}: {e}"))?)
+    };
+    let mut reader = BufReader::new(reader);
+    // Envoy's cas rule: the CLI is one process, so this only needs to be a correct store.
+    let store = MemoryStore::new(CasRule::Envoy);
+    let mut cache = TokenCache::default();
+    // Replay is deterministic: the time budget never trips on the trace's clock.
+    let clock = || 0u64;
+    let mut buf = Vec::new();
+    let mut number = 0usize;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("cannot read {trace}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        if buf.last() != Some(&b'\n') && n as u64 == MAX_LINE_BYTES {
+            return Err(format!(
+                "trace line {number}: longer than {MAX_LINE_BYTES} bytes"
+            ));
+        }
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| format!("trace line {number}: not UTF-8"))?
+            .trim();
+        if text.is_empty() {
+            continue;
+        }
+        let line = parse_line(number, text)?;
+        let now_s = line.ts_ms / 1000;
+        let req = Request {
+            method: &line.method,
+            path: &line.path,
+            headers: &line.headers,
+            request_id: &line.request_id,
+            now_s,
+            source: line.source,
+            peer_cert_sha256: None,
+        };
+        let mut env = Env {
+            cache: &mut cache,
+            shared: &store,
+            clock_us: &clock,
+        };
+        let decision = engine.decide(&req, &mut env);
+        if decision.reply.is_none() {
+            engine.observe_response(
+                &decision,
+                line.status.unwrap_or(200),
+                line.response_bytes.unwrap_or(0),
+                now_s,
+                &store,
+            );
+        }
+        emit(&line, &decision)?;
+    }
+    Ok(())
+}
+
+/// The decision line fields shared by `replay` and `features`.
+pub fn decision_fields(d: &Decision) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("decision".into(), d.verdict.as_str().into());
+    m.insert("status".into(), d.status.into());
+    m.insert("reason".into(), d.reason.into());
+    m.insert("mode".into(), d.mode.as_str().into());
+    m.insert("route".into(), d.route.clone().into());
+    m.insert(
+        "subject".into(),
+        d.identity.as_ref().map(|i| i.subject.clone()).into(),
+    );
+    let risk = d.risk.as_ref();
+    m.insert("risk_score".into(), risk.and_then(|a| a.score).into());
+    let factors: Vec<Value> = risk
+        .map(|a| a.factors.iter().map(|(n, _)| Value::from(*n)).collect())
+        .unwrap_or_default();
+    m.insert("factors".into(), factors.into());
+    let contributions: Map<String, Value> = risk
+        .map(|a| {
+            a.factors
+                .iter()
+                .map(|(n, c)| ((*n).to_owned(), round4(*c)))
+                .collect()
+        })
+        .unwrap_or_default();
+    m.insert("contributions".into(), contributions.into());
+    if let Some((b, policy)) = risk.and_then(|a| a.breaker) {
+        m.insert("breaker".into(), b.as_str().into());
+        m.insert("on_error".into(), policy.as_str().into());
+    }
+    m
+}
+
+/// A number rounded to 4 decimals, as JSON.
+pub fn round4(v: f32) -> Value {
+    let r = (f64::from(v) * 10_000.0).round() / 10_000.0;
+    serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number)
+}
+
+/// Writes one JSON line.
+pub fn write_line(out: &mut impl Write, v: &Value) -> Result<(), String> {
+    serde_json::to_writer(&mut *out, v)
+        .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io))
+        .map_err(|e| format!("cannot write output: {e}"))
+}

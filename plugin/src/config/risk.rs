@@ -1,0 +1,212 @@
+//! The `risk` section: behavioural risk scoring, its thresholds and its failure policy.
+//!
+//! Present (even as `{}`) means on. Thresholds are on the 0-100 score; `block_at` is off unless set.
+
+use super::{ConfigError, Mode};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Behavioural risk scoring.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Score requests (default true when the section is present).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `enforce` (default) or `shadow`: score, tag and log, never refuse for risk (every route).
+    #[serde(default)]
+    pub mode: Mode,
+    /// From this score the request is tagged: forwarded with `x-auth-risk-factors`.
+    #[serde(default = "default_tag_at")]
+    pub tag_at: u8,
+    /// From this score the client must step up (RFC 9470 challenge).
+    #[serde(default = "default_step_up_at")]
+    pub step_up_at: u8,
+    /// From this score the request is refused with 403 (off by default).
+    #[serde(default)]
+    pub block_at: Option<u8>,
+    /// `acr` values that count as a step-up, also sent in the challenge's `acr_values`.
+    #[serde(default = "default_acr_values")]
+    pub acr_values: Vec<String>,
+    /// A step-up counts only if `auth_time` is at most this old (also the challenge's `max_age`).
+    #[serde(default = "default_max_age_s")]
+    pub max_age_s: u64,
+    /// Time allowed for scoring (state read, features, model), in microseconds.
+    #[serde(default = "default_budget_us")]
+    pub budget_us: u64,
+    /// What a scoring error or an overrun does: `closed` (default, 503) or `open` (forward unscored).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Request header with the caller's ISO 3166-1 alpha-2 country, set by the edge.
+    #[serde(default = "default_geo_header")]
+    pub geo_header: String,
+    /// Source networks known to be bad (`203.0.113.0/24`, `2001:db8::/32`, or single addresses).
+    #[serde(default)]
+    pub deny_cidrs: Vec<String>,
+    /// Behavioural records kept per kind (identities, sources): the memory bound, whatever the traffic.
+    #[serde(default = "default_state_slots")]
+    pub state_slots: u32,
+    /// A country change faster than this (km/h between centroids) is impossible travel.
+    #[serde(default = "default_travel_kmh")]
+    pub travel_kmh: u32,
+}
+
+/// What happens when scoring fails or overruns its budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Refuse the request (503): nothing goes through unscored.
+    #[default]
+    Closed,
+    /// Forward the request unscored.
+    Open,
+}
+
+impl OnError {
+    /// Name as written in config and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Closed => "closed",
+            OnError::Open => "open",
+        }
+    }
+}
+
+/// How much harm a route can do, a feature of every request to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    /// Public or read-only data of little value (default).
+    #[default]
+    Low,
+    /// Ordinary business data.
+    Medium,
+    /// Personal data, money movement, configuration.
+    High,
+    /// Irreversible or wide-impact operations (transfers, deletions, admin).
+    Critical,
+}
+
+impl Sensitivity {
+    /// The feature value: 0, 1/3, 2/3, 1.
+    pub fn weight(self) -> f32 {
+        match self {
+            Sensitivity::Low => 0.0,
+            Sensitivity::Medium => 1.0 / 3.0,
+            Sensitivity::High => 2.0 / 3.0,
+            Sensitivity::Critical => 1.0,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_tag_at() -> u8 {
+    30
+}
+fn default_step_up_at() -> u8 {
+    70
+}
+fn default_acr_values() -> Vec<String> {
+    vec!["mfa".into()]
+}
+fn default_max_age_s() -> u64 {
+    300
+}
+fn default_budget_us() -> u64 {
+    2000
+}
+fn default_geo_header() -> String {
+    "x-geo-country".into()
+}
+fn default_state_slots() -> u32 {
+    65_536
+}
+fn default_travel_kmh() -> u32 {
+    1000
+}
+
+/// Most records per kind: 4 Mi slots of about 200 bytes is already ~1 GiB of shared memory.
+pub const MAX_STATE_SLOTS: u32 = 1 << 22;
+
+impl RiskConfig {
+    /// Checks what serde cannot: ranges, order of thresholds, header and acr syntax.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let at = |f: &str| format!("risk.{f}");
+        for (name, v) in [("tag_at", self.tag_at), ("step_up_at", self.step_up_at)] {
+            if v > 100 {
+                return Err(ConfigError::new(at(name), "must be between 0 and 100"));
+            }
+        }
+        if let Some(b) = self.block_at {
+            if b > 100 {
+                return Err(ConfigError::new(
+                    at("block_at"),
+                    "must be between 0 and 100",
+                ));
+            }
+            if b < self.step_up_at {
+                return Err(ConfigError::new(
+                    at("block_at"),
+                    "must not be below step_up_at",
+                ));
+            }
+        }
+        if self.step_up_at < self.tag_at {
+            return Err(ConfigError::new(
+                at("step_up_at"),
+                "must not be below tag_at",
+            ));
+        }
+        if self.acr_values.is_empty() {
+            return Err(ConfigError::new(
+                at("acr_values"),
+                "at least one acr value is needed for step-up",
+            ));
+        }
+        for (i, v) in self.acr_values.iter().enumerate() {
+            // Sent inside a quoted-string of WWW-Authenticate, space-separated.
+            if v.is_empty()
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                return Err(ConfigError::new(
+                    format!("risk.acr_values[{i}]"),
+                    "must be printable ASCII without spaces, quotes or backslashes",
+                ));
+            }
+        }
+        if self.max_age_s == 0 {
+            return Err(ConfigError::new(at("max_age_s"), "must be at least 1"));
+        }
+        if self.budget_us == 0 {
+            return Err(ConfigError::new(at("budget_us"), "must be at least 1"));
+        }
+        let h = &self.geo_header;
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(at("geo_header"), "not a header name"));
+        }
+        if h.to_ascii_lowercase().starts_with("x-auth-") {
+            return Err(ConfigError::new(
+                at("geo_header"),
+                "x-auth-* headers are Warden's own and removed from requests",
+            ));
+        }
+        if self.state_slots == 0 || self.state_slots > MAX_STATE_SLOTS {
+            return Err(ConfigError::new(
+                at("state_slots"),
+                format!("must be between 1 and {MAX_STATE_SLOTS}"),
+            ));
+        }
+        if self.travel_kmh == 0 {
+            return Err(ConfigError::new(at("travel_kmh"), "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Host glue of the risk stage: the response facts (status, body size) handed back to the engine,
+//! and the circuit-breaker and verdict counters.
+
+use crate::decision::{Decision, Verdict};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{MapType, MetricType};
+
+/// The upstream's status, from the response headers.
+pub fn response_status() -> Option<u16> {
+    let bytes = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+/// Counters (proxy-wasm metrics; a host without metrics simply has none).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RiskMetrics {
+    breaker_error: Option<u32>,
+    breaker_over_budget: Option<u32>,
+    tag: Option<u32>,
+    step_up: Option<u32>,
+    block: Option<u32>,
+}
+
+impl RiskMetrics {
+    /// Defines the counters (once per VM; defining again returns the same ids).
+    pub fn define() -> RiskMetrics {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        RiskMetrics {
+            breaker_error: counter("warden_risk_breaker_error_total"),
+            breaker_over_budget: counter("warden_risk_breaker_over_budget_total"),
+            tag: counter("warden_risk_tag_total"),
+            step_up: counter("warden_risk_step_up_total"),
+            block: counter("warden_risk_block_total"),
+        }
+    }
+
+    /// Counts what the risk stage did for `d` (shadowed verdicts included: they are what would happen).
+    pub fn count(&self, d: &Decision) {
+        let Some(a) = &d.risk else {
+            return;
+        };
+        let hit = |id: Option<u32>| {
+            if let Some(id) = id {
+                let _ = hostcalls::increment_metric(id, 1);
+            }
+        };
+        match a.breaker {
+            Some((crate::risk::Breaker::Error, _)) => hit(self.breaker_error),
+            Some((crate::risk::Breaker::OverBudget, _)) => hit(self.breaker_over_budget),
+            None => {}
+        }
+        match d.verdict {
+            Verdict::Tag => hit(self.tag),
+            Verdict::StepUp => hit(self.step_up),
+            Verdict::Block => hit(self.block),
+            Verdict::Allow | Verdict::Deny => {}
+        }
+    }
+}

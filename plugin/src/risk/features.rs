@@ -1,0 +1,467 @@
+//! The risk features: the one place they are computed, for the filter, `warden replay` and
+//! `warden features` (the model's training data) alike.
+//!
+//! Input: the identity's and the source's records as they were before this request, and the facts of
+//! the request. Output: [`N`] numbers, scaled for a small model: flags are 0 or 1, rates and counts are
+//! log-ratios or `ln(1 + x)`, everything is clipped to a small range. The names are also the factor
+//! names shown in `x-auth-risk-factors`. Changing the order or meaning of a feature means retraining.
+
+use super::geo;
+use super::state::{country_item, distinct, IdentityState, SourceState};
+
+/// Number of features.
+pub const N: usize = 19;
+
+/// Feature names, in model input order (snake_case; also the factor names).
+pub const FEATURE_NAMES: [&str; N] = [
+    "velocity",
+    "new_country",
+    "new_client",
+    "new_ip_prefix",
+    "impossible_travel",
+    "off_hours",
+    "write_method",
+    "delete_method",
+    "sensitive_endpoint",
+    "token_age",
+    "delegation_depth",
+    "recent_failures",
+    "endpoint_spread",
+    "response_volume",
+    "bad_source",
+    "first_seen",
+    "source_failures",
+    "source_identities",
+    "history",
+];
+
+/// One line per feature, for `warden features --help`, the README and the model card.
+pub const FEATURE_DOCS: [&str; N] = [
+    "ln(requests in the last minute / this identity's usual rate at request time), clipped to [0, 6]",
+    "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)",
+    "1 if the user agent is not among the identity's known clients",
+    "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks",
+    "1 if the country changed faster than risk.travel_kmh between country centroids",
+    "how unusual this UTC hour is for the identity: -ln(24 x its share of requests near this hour), [0, 4]; 0 under 16 requests of history",
+    "1 for POST, PUT, PATCH, DELETE",
+    "1 for DELETE",
+    "the route's sensitivity: low 0, medium 1/3, high 2/3, critical 1",
+    "token age: ln(1 + minutes since iat) / ln(1 + 1440), clipped to [0, 1]; 0 for API keys",
+    "number of nested `act` claims (delegation hops) / 4, clipped to [0, 1]",
+    "ln(1 + the identity's recent 401/403s), decayed over 15 minutes, clipped to [0, 6]",
+    "ln(1 + distinct endpoints in the 10-minute window) minus the identity's usual value, clipped to [0, 6]",
+    "recent minus long-run mean of ln(1 + response bytes), clipped to [0, 6]",
+    "1 if the source address is in risk.deny_cidrs",
+    "1 if the identity has no history (first request, or its record was recycled)",
+    "ln(1 + recent 401/403s from this source address, any identity), clipped to [0, 6]",
+    "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]",
+    "how much history backs the baselines: ln(1 + requests) / ln(1 + 1000), clipped to [0, 1]",
+];
+
+/// The facts of one request that the features read, besides the records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Facts {
+    /// Request time, seconds since the epoch.
+    pub now_s: u64,
+    /// POST, PUT, PATCH or DELETE.
+    pub write: bool,
+    /// DELETE.
+    pub delete: bool,
+    /// Route sensitivity weight (0 to 1).
+    pub sensitivity: f32,
+    /// Country from the edge.
+    pub country: Option<[u8; 2]>,
+    /// Source network item.
+    pub prefix: Option<u32>,
+    /// User-agent item.
+    pub agent: u32,
+    /// Endpoint hash.
+    pub endpoint: u64,
+    /// The identity's hash (for the source's distinct-identities sketch).
+    pub identity: Option<u64>,
+    /// `iat` of the token.
+    pub issued_at: Option<u64>,
+    /// Nested `act` claims.
+    pub delegation_depth: u32,
+    /// Source address in `risk.deny_cidrs`.
+    pub bad_source: bool,
+    /// `risk.travel_kmh`.
+    pub travel_kmh: f32,
+}
+
+fn flag(b: bool) -> f32 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+fn clip(v: f32, lo: f32, hi: f32) -> f32 {
+    if v.is_nan() {
+        lo
+    } else {
+        v.clamp(lo, hi)
+    }
+}
+
+/// Computes the features of a request. `id` and `src` are the records before this request (`None`:
+/// never seen, or recycled).
+pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts) -> [f32; N] {
+    let now = f.now_s;
+    let mut x = [0f32; N];
+    let mut set = |name: &str, v: f32| {
+        if let Some(i) = FEATURE_NAMES.iter().position(|n| *n == name) {
+            if let Some(slot) = x.get_mut(i) {
+                *slot = v;
+            }
+        }
+    };
+    set("write_method", flag(f.write));
+    set("delete_method", flag(f.delete));
+    set("sensitive_endpoint", clip(f.sensitivity, 0.0, 1.0));
+    set("bad_source", flag(f.bad_source));
+    set(
+        "delegation_depth",
+        clip(f.delegation_depth as f32 / 4.0, 0.0, 1.0),
+    );
+    if let Some(iat) = f.issued_at {
+        let minutes = now.saturating_sub(iat) as f32 / 60.0;
+        set(
+            "token_age",
+            clip(minutes.ln_1p() / 1440f32.ln_1p(), 0.0, 1.0),
+        );
+    }
+    if let Some(s) = src {
+        set(
+            "source_failures",
+            clip(s.failures_at(now).ln_1p(), 0.0, 6.0),
+        );
+        let (bits, _) = s.identities_at(now, f.identity);
+        set(
+            "source_identities",
+            clip(distinct(bits).max(1.0).ln(), 0.0, 6.0),
+        );
+    }
+    let Some(s) = id else {
+        set("first_seen", 1.0);
+        return x;
+    };
+    set(
+        "history",
+        clip((s.count as f32).ln_1p() / 1000f32.ln_1p(), 0.0, 1.0),
+    );
+    set(
+        "velocity",
+        clip(s.rate_at(now).ln() - s.rate_baseline, 0.0, 6.0),
+    );
+    if let Some(c) = f.country {
+        set("new_country", flag(!s.countries.contains(country_item(c))));
+        if s.last_country != [0, 0] && s.last_country != c {
+            let hours = now.saturating_sub(s.last_country_s) as f32 / 3600.0;
+            if let Some(km) = geo::distance_km(s.last_country, c) {
+                // Same second: any distance is impossible.
+                let impossible = hours <= 0.0 || km / hours > f.travel_kmh;
+                set("impossible_travel", flag(impossible));
+            }
+        }
+    }
+    set("new_client", flag(!s.agents.contains(f.agent)));
+    if let Some(p) = f.prefix {
+        set("new_ip_prefix", flag(!s.prefixes.contains(p)));
+    }
+    set("off_hours", off_hours(&s.hours, now));
+    set(
+        "recent_failures",
+        clip(s.failures_at(now).ln_1p(), 0.0, 6.0),
+    );
+    let (endpoints, _) = s.endpoints_at(now, f.endpoint);
+    set(
+        "endpoint_spread",
+        clip(distinct(endpoints).ln_1p() - s.spread_baseline, 0.0, 6.0),
+    );
+    if s.responses > 0 {
+        set(
+            "response_volume",
+            clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0),
+        );
+    }
+    x
+}
+
+/// How unusual the hour of `now_s` is for this histogram (see [`FEATURE_DOCS`]).
+fn off_hours(hours: &[u16; 24], now_s: u64) -> f32 {
+    let total: u32 = hours.iter().map(|&h| u32::from(h)).sum();
+    if total < 16 {
+        return 0.0;
+    }
+    let at = |h: u64| {
+        let i = usize::try_from(h % 24).unwrap_or(0);
+        f32::from(hours.get(i).copied().unwrap_or(0))
+    };
+    let hour = now_s / 3600 % 24;
+    // This hour and its neighbours, weighted 1-2-1: a habit of 9:00 covers 8:59 and 10:01.
+    let near = at(hour + 23) + 2.0 * at(hour) + at(hour + 1);
+    let share = near / (4.0 * total as f32);
+    clip(-(24.0 * share + 0.02).ln(), 0.0, 4.0)
+}
+
+/// The value of feature `name` in `x` (for tests and explanations).
+pub fn get(x: &[f32; N], name: &str) -> Option<f32> {
+    FEATURE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| x.get(i).copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::risk::state::{hash64, item32, prefix_item, Sighting};
+
+    const DAY: u64 = 86_400;
+    /// 2026-01-01T00:00:00Z.
+    const T0: u64 = 1_767_225_600;
+
+    fn facts(now_s: u64) -> Facts {
+        Facts {
+            now_s,
+            write: false,
+            delete: false,
+            sensitivity: 0.0,
+            country: Some(*b"NO"),
+            prefix: Some(prefix_item(&"198.51.100.10".parse().unwrap())),
+            agent: item32(b'u', b"app/1.0"),
+            endpoint: hash64(b'e', b"GET /orders"),
+            identity: Some(1),
+            issued_at: Some(now_s),
+            delegation_depth: 0,
+            bad_source: false,
+            travel_kmh: 1000.0,
+        }
+    }
+
+    fn sighting(f: &Facts) -> Sighting {
+        Sighting {
+            now_s: f.now_s,
+            country: f.country,
+            prefix: f.prefix,
+            agent: f.agent,
+            endpoint: f.endpoint,
+            learn: true,
+        }
+    }
+
+    /// A habitual user: 30 working days, 20 requests a day a minute apart from 09:00 UTC, from Norway,
+    /// one network, one app, two endpoints, ~1 KB responses.
+    fn habitual() -> IdentityState {
+        let mut s = IdentityState::fresh(1, T0);
+        for day in 0..30 {
+            for i in 0..20 {
+                let mut f = facts(T0 + day * DAY + 9 * 3600 + i * 60);
+                f.endpoint = hash64(b'e', if i % 2 == 0 { b"a" } else { b"b" });
+                s.observe(&sighting(&f));
+                s.observe_response(1000);
+            }
+        }
+        s
+    }
+
+    /// A usual request of the habitual user, on day 31.
+    fn usual() -> Facts {
+        facts(T0 + 31 * DAY + 9 * 3600 + 30)
+    }
+
+    fn value(x: &[f32; N], name: &str) -> f32 {
+        get(x, name).unwrap()
+    }
+
+    #[test]
+    fn names_are_unique_snake_case() {
+        for (i, n) in FEATURE_NAMES.iter().enumerate() {
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{n}"
+            );
+            assert!(!FEATURE_NAMES[..i].contains(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_usual_request_has_no_risk_features() {
+        let x = extract(Some(&habitual()), None, &usual());
+        // Everything but what a habitual user always has (history, token age, a few endpoints).
+        let usual = [
+            "history",
+            "token_age",
+            "endpoint_spread",
+            "source_identities",
+        ];
+        for name in FEATURE_NAMES.iter().filter(|n| !usual.contains(n)) {
+            assert!(value(&x, name) < 0.05, "{name} = {}", value(&x, name));
+        }
+        assert!(value(&x, "endpoint_spread") < 0.5);
+        assert!(value(&x, "history") > 0.9);
+        assert!(x.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn first_seen_identity() {
+        let x = extract(None, None, &usual());
+        assert_eq!(value(&x, "first_seen"), 1.0);
+        assert_eq!(value(&x, "new_country"), 0.0);
+        assert_eq!(value(&x, "history"), 0.0);
+    }
+
+    #[test]
+    fn velocity_against_own_baseline() {
+        let mut s = habitual();
+        let start = T0 + 31 * DAY + 9 * 3600;
+        // 100x the usual pace: 100 requests a minute for a minute.
+        for i in 0..100 {
+            let mut f = facts(start + i * 60 / 100);
+            f.country = None;
+            let mut x = sighting(&f);
+            x.learn = false;
+            s.observe(&x);
+        }
+        let x = extract(Some(&s), None, &facts(start + 61));
+        assert!(value(&x, "velocity") > 3.0, "{}", value(&x, "velocity"));
+    }
+
+    #[test]
+    fn new_country_client_prefix() {
+        let mut f = usual();
+        f.country = Some(*b"BR");
+        f.agent = item32(b'u', b"curl/8");
+        f.prefix = Some(prefix_item(&"192.0.2.1".parse().unwrap()));
+        let x = extract(Some(&habitual()), None, &f);
+        assert_eq!(value(&x, "new_country"), 1.0);
+        assert_eq!(value(&x, "new_client"), 1.0);
+        assert_eq!(value(&x, "new_ip_prefix"), 1.0);
+    }
+
+    #[test]
+    fn impossible_travel_needs_speed() {
+        let s = habitual();
+        // Last seen in Norway at ~09:19 on day 29; Brazil 30 seconds later is impossible ...
+        let mut f = facts(s.last_country_s + 30);
+        f.country = Some(*b"BR");
+        assert_eq!(
+            value(&extract(Some(&s), None, &f), "impossible_travel"),
+            1.0
+        );
+        // ... two days later it is a trip.
+        f.now_s = s.last_country_s + 2 * DAY;
+        assert_eq!(
+            value(&extract(Some(&s), None, &f), "impossible_travel"),
+            0.0
+        );
+        // Sweden next door an hour later is a drive.
+        f.now_s = s.last_country_s + 3600;
+        f.country = Some(*b"SE");
+        assert_eq!(
+            value(&extract(Some(&s), None, &f), "impossible_travel"),
+            0.0
+        );
+    }
+
+    #[test]
+    fn off_hours_for_this_identity() {
+        let mut f = usual();
+        f.now_s = T0 + 31 * DAY + 3 * 3600; // 03:00 UTC, never seen
+        let x = extract(Some(&habitual()), None, &f);
+        assert!(value(&x, "off_hours") > 3.0, "{}", value(&x, "off_hours"));
+        // The same hour is usual for someone who works at night.
+        let mut night = IdentityState::fresh(1, T0);
+        for day in 0..30 {
+            night.observe(&sighting(&facts(T0 + day * DAY + 3 * 3600)));
+        }
+        assert!(value(&extract(Some(&night), None, &f), "off_hours") < 0.05);
+    }
+
+    #[test]
+    fn method_sensitivity_token_age_delegation_bad_source() {
+        let mut f = usual();
+        f.write = true;
+        f.delete = true;
+        f.sensitivity = 1.0;
+        f.issued_at = Some(f.now_s - 24 * 3600);
+        f.delegation_depth = 2;
+        f.bad_source = true;
+        let x = extract(Some(&habitual()), None, &f);
+        assert_eq!(value(&x, "write_method"), 1.0);
+        assert_eq!(value(&x, "delete_method"), 1.0);
+        assert_eq!(value(&x, "sensitive_endpoint"), 1.0);
+        assert!((value(&x, "token_age") - 1.0).abs() < 1e-3);
+        assert_eq!(value(&x, "delegation_depth"), 0.5);
+        assert_eq!(value(&x, "bad_source"), 1.0);
+        f.issued_at = Some(f.now_s - 60);
+        let young = value(&extract(Some(&habitual()), None, &f), "token_age");
+        assert!(young > 0.0 && young < 0.15, "{young}");
+    }
+
+    #[test]
+    fn recent_failures_decay() {
+        let mut s = habitual();
+        let now = usual().now_s;
+        for i in 0..20 {
+            s.observe_failure(now - 60 + i);
+        }
+        let x = extract(Some(&s), None, &usual());
+        assert!(value(&x, "recent_failures") > 2.5);
+        let mut later = usual();
+        later.now_s += 6 * 3600;
+        assert!(value(&extract(Some(&s), None, &later), "recent_failures") < 0.01);
+    }
+
+    #[test]
+    fn endpoint_sweep() {
+        let mut s = habitual();
+        let start = usual().now_s;
+        for i in 0..200u64 {
+            let mut f = facts(start + i);
+            f.endpoint = hash64(b'e', format!("GET /accounts/{i}").as_bytes());
+            let mut x = sighting(&f);
+            x.learn = false;
+            s.observe(&x);
+        }
+        let x = extract(Some(&s), None, &facts(start + 201));
+        assert!(
+            value(&x, "endpoint_spread") > 2.0,
+            "{}",
+            value(&x, "endpoint_spread")
+        );
+    }
+
+    #[test]
+    fn response_volume_against_baseline() {
+        let mut s = habitual();
+        for _ in 0..10 {
+            s.observe_response(100_000);
+        }
+        let x = extract(Some(&s), None, &usual());
+        assert!(
+            value(&x, "response_volume") > 3.0,
+            "{}",
+            value(&x, "response_volume")
+        );
+    }
+
+    #[test]
+    fn source_failures_and_identities() {
+        let now = usual().now_s;
+        let mut src = SourceState::fresh(9, now - 100);
+        for i in 0..50u64 {
+            src.observe(now - 50 + i, Some(hash64(b'i', &i.to_le_bytes())));
+            src.observe_failure(now - 50 + i);
+        }
+        let x = extract(Some(&habitual()), Some(&src), &usual());
+        assert!(value(&x, "source_failures") > 3.0);
+        assert!(value(&x, "source_identities") > 3.0);
+        let quiet = SourceState::fresh(9, now - 100);
+        let x = extract(Some(&habitual()), Some(&quiet), &usual());
+        assert_eq!(value(&x, "source_failures"), 0.0);
+        assert!(value(&x, "source_identities") < 0.05);
+    }
+}

@@ -1,0 +1,693 @@
+//! Behavioural state: one fixed-size binary record per identity and one per source address, kept in
+//! shared data so every worker sees one picture.
+//!
+//! Memory is bounded by design: a record lives at `hash(name) mod risk.state_slots`, so there are never
+//! more keys than slots, whatever the number of identities; the full 64-bit hash is stored in the record
+//! and a record whose hash differs (a slot collision) is reset, never mixed. Every set is a small array.
+//! Records are plain values: decoded, changed by a pure function, encoded, written with compare-and-set.
+
+use std::net::IpAddr;
+
+/// Key prefix of identity records.
+pub const IDENTITY_PREFIX: &str = "warden:risk:id:";
+/// Key prefix of source-address records.
+pub const SOURCE_PREFIX: &str = "warden:risk:src:";
+
+/// Time constant of the short-term request rate, seconds.
+pub const RATE_TAU_S: f32 = 60.0;
+/// Time constant of the failure counters, seconds.
+pub const FAILURE_TAU_S: f32 = 900.0;
+/// Length of the distinct-endpoints and distinct-identities windows, seconds.
+pub const WINDOW_S: u64 = 600;
+/// Weight of one request in the slow baselines (rate, spread): an exponential mean over ~64 requests.
+const BASELINE_ALPHA: f32 = 1.0 / 64.0;
+/// Weights of one response in the fast and slow response-size means.
+const BYTES_FAST_ALPHA: f32 = 0.3;
+const BYTES_SLOW_ALPHA: f32 = 0.02;
+/// When the hour histogram holds this many requests it is halved (old habits fade).
+const HOURS_CAP: u32 = 4096;
+
+/// 64-bit FNV-1a with a domain byte, for slot keys and sketch items (not a security boundary: a
+/// collision only resets a record or merges two sketch items).
+pub fn hash64(domain: u8, bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::iter::once(domain).chain(bytes.iter().copied()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Finalise (murmur3 fmix64) so that low bits mix well for `mod slots` and bitmaps.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
+/// A non-zero 32-bit item for a known-set (0 marks an empty entry).
+pub fn item32(domain: u8, bytes: &[u8]) -> u32 {
+    let h = hash64(domain, bytes);
+    let v = (h >> 32) as u32 ^ (h as u32);
+    v.max(1)
+}
+
+/// The known-set item of a country code.
+pub fn country_item(code: [u8; 2]) -> u32 {
+    (u32::from(code[0]) << 8) | u32::from(code[1])
+}
+
+/// The known-set item of an address's network: /24 for IPv4, /48 for IPv6.
+pub fn prefix_item(addr: &IpAddr) -> u32 {
+    match addr {
+        IpAddr::V4(a) => {
+            let [x, y, z, _] = a.octets();
+            item32(b'4', &[x, y, z])
+        }
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            item32(b'6', o.get(..6).unwrap_or(&o))
+        }
+    }
+}
+
+/// Where a record lives: its shared-data key and the full hash of what it describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// Shared-data key (`warden:risk:id:1234`).
+    pub key: String,
+    /// Full hash, stored in the record to detect collisions.
+    pub hash: u64,
+}
+
+impl Slot {
+    /// The slot of an identity name such as `sub:alice`, `act:agent-7` or `key:ci-bot`.
+    pub fn identity(name: &str, slots: u32) -> Slot {
+        Slot::new(IDENTITY_PREFIX, hash64(b'i', name.as_bytes()), slots)
+    }
+
+    /// The slot of a source address.
+    pub fn source(addr: &IpAddr, slots: u32) -> Slot {
+        let bytes = match addr {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        Slot::new(SOURCE_PREFIX, hash64(b's', &bytes), slots)
+    }
+
+    fn new(prefix: &str, hash: u64, slots: u32) -> Slot {
+        let n = hash % u64::from(slots.max(1));
+        Slot {
+            key: format!("{prefix}{n}"),
+            hash,
+        }
+    }
+}
+
+/// Exponential decay of `v` over `dt` seconds with time constant `tau`.
+fn decay(v: f32, dt: u64, tau: f32) -> f32 {
+    v * (-(dt as f32) / tau).exp()
+}
+
+/// Linear-counting estimate of distinct items in a 64-bit bitmap.
+pub fn distinct(bits: u64) -> f32 {
+    let zeros = 64 - bits.count_ones();
+    if zeros == 0 {
+        // Saturated: the estimate's ceiling.
+        return 64.0 * 64f32.ln();
+    }
+    64.0 * (64.0 / zeros as f32).ln()
+}
+
+/// A small set of the items most seen, with hit counts; the least-seen entry makes room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownSet<const N: usize> {
+    items: [u32; N],
+    hits: [u8; N],
+}
+
+impl<const N: usize> Default for KnownSet<N> {
+    fn default() -> Self {
+        KnownSet {
+            items: [0; N],
+            hits: [0; N],
+        }
+    }
+}
+
+impl<const N: usize> KnownSet<N> {
+    /// Whether `item` is known.
+    pub fn contains(&self, item: u32) -> bool {
+        item != 0 && self.items.contains(&item)
+    }
+
+    /// Whether nothing is known yet.
+    pub fn is_empty(&self) -> bool {
+        self.items.iter().all(|&i| i == 0)
+    }
+
+    /// Records a sighting of `item`.
+    pub fn insert(&mut self, item: u32) {
+        if item == 0 {
+            return;
+        }
+        if let Some(i) = self.items.iter().position(|&x| x == item) {
+            if let Some(h) = self.hits.get_mut(i) {
+                if *h == u8::MAX {
+                    // Halve all so that the counts stay comparable.
+                    self.hits.iter_mut().for_each(|h| *h /= 2);
+                }
+            }
+            if let Some(h) = self.hits.get_mut(i) {
+                *h = h.saturating_add(1);
+            }
+            return;
+        }
+        // Replace an empty or the least-seen entry (the first of equals).
+        let mut victim = 0;
+        for i in 0..N {
+            if self.hits.get(i) < self.hits.get(victim) {
+                victim = i;
+            }
+        }
+        if let (Some(x), Some(h)) = (self.items.get_mut(victim), self.hits.get_mut(victim)) {
+            *x = item;
+            *h = 1;
+        }
+    }
+}
+
+/// What a request tells an identity's record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sighting {
+    /// Request time, seconds since the epoch.
+    pub now_s: u64,
+    /// Country from the edge's geo header.
+    pub country: Option<[u8; 2]>,
+    /// Network of the source address ([`prefix_item`]).
+    pub prefix: Option<u32>,
+    /// User agent ([`item32`] of the header value).
+    pub agent: u32,
+    /// Endpoint (method and path, [`hash64`]).
+    pub endpoint: u64,
+    /// Learn habits (country, network, client, hours, baselines) from this request: only requests
+    /// the policy let through teach the record what is normal, so an attacker who is being
+    /// challenged cannot make his country "known" by retrying.
+    pub learn: bool,
+}
+
+/// The behaviour of one identity.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IdentityState {
+    /// Full hash of the identity (collision check).
+    pub hash: u64,
+    /// First request seen.
+    pub first_seen_s: u64,
+    /// Last request seen.
+    pub last_seen_s: u64,
+    /// Requests seen (saturating).
+    pub count: u32,
+    /// Requests in the last minute or so (decayed count, time constant [`RATE_TAU_S`]).
+    pub rate: f32,
+    /// Usual `ln(rate)` at request time: the identity's own pace.
+    pub rate_baseline: f32,
+    /// Country of the last request that taught the record, and when.
+    pub last_country: [u8; 2],
+    /// Time of `last_country`.
+    pub last_country_s: u64,
+    /// Countries seen.
+    pub countries: KnownSet<4>,
+    /// Source networks seen.
+    pub prefixes: KnownSet<8>,
+    /// User agents seen.
+    pub agents: KnownSet<4>,
+    /// Requests per UTC hour of day.
+    pub hours: [u16; 24],
+    /// Recent failures (401/403), decayed with [`FAILURE_TAU_S`].
+    pub failures: f32,
+    /// Time `failures` was last updated.
+    pub failures_s: u64,
+    /// Start of the current endpoint window.
+    pub window_s: u64,
+    /// Endpoints seen in the current window (bitmap sketch).
+    pub endpoints: u64,
+    /// Usual `ln(1 + distinct endpoints in the window)` at request time.
+    pub spread_baseline: f32,
+    /// Recent mean of `ln(1 + response bytes)`.
+    pub bytes_fast: f32,
+    /// Long-run mean of `ln(1 + response bytes)`.
+    pub bytes_slow: f32,
+    /// Responses seen (saturating).
+    pub responses: u32,
+}
+
+/// Bytes of an encoded [`IdentityState`].
+pub const IDENTITY_BYTES: usize = 1 + 8 * 7 + 4 * 8 + 2 + (4 + 1) * 16 + 2 * 24;
+
+const VERSION: u8 = 1;
+
+impl IdentityState {
+    /// A record for a new identity.
+    pub fn fresh(hash: u64, now_s: u64) -> IdentityState {
+        IdentityState {
+            hash,
+            first_seen_s: now_s,
+            last_seen_s: now_s,
+            failures_s: now_s,
+            window_s: now_s,
+            ..IdentityState::default()
+        }
+    }
+
+    /// The record in `bytes` if it is one of `hash` (a collision or a corrupt value reads as none).
+    pub fn decode(bytes: Option<&[u8]>, hash: u64) -> Option<IdentityState> {
+        let mut r = Reader::new(bytes?, IDENTITY_BYTES)?;
+        let s = IdentityState {
+            hash: r.u64()?,
+            first_seen_s: r.u64()?,
+            last_seen_s: r.u64()?,
+            count: r.u32()?,
+            rate: r.f32()?,
+            rate_baseline: r.f32()?,
+            last_country: [r.u8()?, r.u8()?],
+            last_country_s: r.u64()?,
+            countries: r.set()?,
+            prefixes: r.set()?,
+            agents: r.set()?,
+            hours: {
+                let mut h = [0u16; 24];
+                for v in h.iter_mut() {
+                    *v = r.u16()?;
+                }
+                h
+            },
+            failures: r.f32()?,
+            failures_s: r.u64()?,
+            window_s: r.u64()?,
+            endpoints: r.u64()?,
+            spread_baseline: r.f32()?,
+            bytes_fast: r.f32()?,
+            bytes_slow: r.f32()?,
+            responses: r.u32()?,
+        };
+        (s.hash == hash).then_some(s)
+    }
+
+    /// The fixed-size encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(IDENTITY_BYTES);
+        w.u64(self.hash);
+        w.u64(self.first_seen_s);
+        w.u64(self.last_seen_s);
+        w.u32(self.count);
+        w.f32(self.rate);
+        w.f32(self.rate_baseline);
+        w.u8(self.last_country[0]);
+        w.u8(self.last_country[1]);
+        w.u64(self.last_country_s);
+        w.set(&self.countries);
+        w.set(&self.prefixes);
+        w.set(&self.agents);
+        self.hours.iter().for_each(|&h| w.u16(h));
+        w.f32(self.failures);
+        w.u64(self.failures_s);
+        w.u64(self.window_s);
+        w.u64(self.endpoints);
+        w.f32(self.spread_baseline);
+        w.f32(self.bytes_fast);
+        w.f32(self.bytes_slow);
+        w.u32(self.responses);
+        w.finish()
+    }
+
+    /// The request rate (decayed count) at `now_s`, this request included.
+    pub fn rate_at(&self, now_s: u64) -> f32 {
+        decay(
+            self.rate,
+            now_s.saturating_sub(self.last_seen_s),
+            RATE_TAU_S,
+        ) + 1.0
+    }
+
+    /// Endpoints in the window at `now_s` with `endpoint` added: (bitmap, window start).
+    pub fn endpoints_at(&self, now_s: u64, endpoint: u64) -> (u64, u64) {
+        let bit = 1u64 << (endpoint % 64);
+        if now_s.saturating_sub(self.window_s) >= WINDOW_S {
+            (bit, now_s)
+        } else {
+            (self.endpoints | bit, self.window_s)
+        }
+    }
+
+    /// Failures at `now_s`, decayed.
+    pub fn failures_at(&self, now_s: u64) -> f32 {
+        decay(
+            self.failures,
+            now_s.saturating_sub(self.failures_s),
+            FAILURE_TAU_S,
+        )
+    }
+
+    /// Records a request.
+    pub fn observe(&mut self, s: &Sighting) {
+        let now = s.now_s.max(self.last_seen_s);
+        let rate = self.rate_at(now);
+        let (endpoints, window_s) = self.endpoints_at(now, s.endpoint);
+        self.count = self.count.saturating_add(1);
+        self.rate = rate;
+        self.endpoints = endpoints;
+        self.window_s = window_s;
+        self.last_seen_s = now;
+        if !s.learn {
+            return;
+        }
+        // A mean over all requests at first, then an exponential one.
+        let alpha = (1.0 / self.count as f32).max(BASELINE_ALPHA);
+        self.rate_baseline += alpha * (rate.ln() - self.rate_baseline);
+        self.spread_baseline += alpha * (distinct(endpoints).ln_1p() - self.spread_baseline);
+        if let Some(c) = s.country {
+            self.countries.insert(country_item(c));
+            self.last_country = c;
+            self.last_country_s = now;
+        }
+        if let Some(p) = s.prefix {
+            self.prefixes.insert(p);
+        }
+        self.agents.insert(s.agent);
+        let hour = usize::try_from(now / 3600 % 24).unwrap_or(0);
+        if let Some(h) = self.hours.get_mut(hour) {
+            *h = h.saturating_add(1);
+        }
+        if self.hours.iter().map(|&h| u32::from(h)).sum::<u32>() >= HOURS_CAP {
+            self.hours.iter_mut().for_each(|h| *h /= 2);
+        }
+    }
+
+    /// Records a failure (401/403, from the filter or the upstream).
+    pub fn observe_failure(&mut self, now_s: u64) {
+        let now = now_s.max(self.failures_s);
+        self.failures = self.failures_at(now) + 1.0;
+        self.failures_s = now;
+    }
+
+    /// Records the size of a response.
+    pub fn observe_response(&mut self, bytes: u64) {
+        let v = (bytes as f32).ln_1p();
+        if self.responses == 0 {
+            self.bytes_fast = v;
+            self.bytes_slow = v;
+        } else {
+            self.bytes_fast += BYTES_FAST_ALPHA * (v - self.bytes_fast);
+            self.bytes_slow += BYTES_SLOW_ALPHA * (v - self.bytes_slow);
+        }
+        self.responses = self.responses.saturating_add(1);
+    }
+}
+
+/// The behaviour seen from one source address, across identities.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SourceState {
+    /// Full hash of the address (collision check).
+    pub hash: u64,
+    /// Recent failures (401/403, any identity or none), decayed with [`FAILURE_TAU_S`].
+    pub failures: f32,
+    /// Time `failures` was last updated.
+    pub failures_s: u64,
+    /// Start of the current identity window.
+    pub window_s: u64,
+    /// Identities seen in the current window (bitmap sketch).
+    pub identities: u64,
+}
+
+/// Bytes of an encoded [`SourceState`].
+pub const SOURCE_BYTES: usize = 1 + 8 + 4 + 8 * 3;
+
+impl SourceState {
+    /// A record for a new address.
+    pub fn fresh(hash: u64, now_s: u64) -> SourceState {
+        SourceState {
+            hash,
+            failures_s: now_s,
+            window_s: now_s,
+            ..SourceState::default()
+        }
+    }
+
+    /// The record in `bytes` if it is one of `hash`.
+    pub fn decode(bytes: Option<&[u8]>, hash: u64) -> Option<SourceState> {
+        let mut r = Reader::new(bytes?, SOURCE_BYTES)?;
+        let s = SourceState {
+            hash: r.u64()?,
+            failures: r.f32()?,
+            failures_s: r.u64()?,
+            window_s: r.u64()?,
+            identities: r.u64()?,
+        };
+        (s.hash == hash).then_some(s)
+    }
+
+    /// The fixed-size encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(SOURCE_BYTES);
+        w.u64(self.hash);
+        w.f32(self.failures);
+        w.u64(self.failures_s);
+        w.u64(self.window_s);
+        w.u64(self.identities);
+        w.finish()
+    }
+
+    /// Failures at `now_s`, decayed.
+    pub fn failures_at(&self, now_s: u64) -> f32 {
+        decay(
+            self.failures,
+            now_s.saturating_sub(self.failures_s),
+            FAILURE_TAU_S,
+        )
+    }
+
+    /// Identities in the window at `now_s` with `identity` (a hash) added.
+    pub fn identities_at(&self, now_s: u64, identity: Option<u64>) -> (u64, u64) {
+        let bit = identity.map_or(0, |h| 1u64 << (h % 64));
+        if now_s.saturating_sub(self.window_s) >= WINDOW_S {
+            (bit, now_s)
+        } else {
+            (self.identities | bit, self.window_s)
+        }
+    }
+
+    /// Records a request (by `identity`, when one was proven).
+    pub fn observe(&mut self, now_s: u64, identity: Option<u64>) {
+        let (bits, window) = self.identities_at(now_s.max(self.window_s), identity);
+        self.identities = bits;
+        self.window_s = window;
+    }
+
+    /// Records a failure.
+    pub fn observe_failure(&mut self, now_s: u64) {
+        let now = now_s.max(self.failures_s);
+        self.failures = self.failures_at(now) + 1.0;
+        self.failures_s = now;
+    }
+}
+
+/// Applies `change` to the record in `current` (a fresh one if absent or another identity's) and
+/// encodes the result: the pure function handed to [`crate::shared::update`].
+pub fn apply_identity(
+    current: Option<&[u8]>,
+    hash: u64,
+    now_s: u64,
+    change: impl Fn(&mut IdentityState),
+) -> Vec<u8> {
+    let mut s =
+        IdentityState::decode(current, hash).unwrap_or_else(|| IdentityState::fresh(hash, now_s));
+    change(&mut s);
+    s.encode()
+}
+
+/// [`apply_identity`] for source records.
+pub fn apply_source(
+    current: Option<&[u8]>,
+    hash: u64,
+    now_s: u64,
+    change: impl Fn(&mut SourceState),
+) -> Vec<u8> {
+    let mut s =
+        SourceState::decode(current, hash).unwrap_or_else(|| SourceState::fresh(hash, now_s));
+    change(&mut s);
+    s.encode()
+}
+
+/// Little-endian fixed-layout writer.
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn new(size: usize) -> Writer {
+        let mut v = Vec::with_capacity(size);
+        v.push(VERSION);
+        Writer(v)
+    }
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        // Non-finite values never enter a record.
+        self.u32(if v.is_finite() { v.to_bits() } else { 0 });
+    }
+    fn set<const N: usize>(&mut self, s: &KnownSet<N>) {
+        s.items.iter().for_each(|&i| self.u32(i));
+        s.hits.iter().for_each(|&h| self.u8(h));
+    }
+    fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Little-endian fixed-layout reader: `None` on a wrong version, length or value.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], size: usize) -> Option<Reader<'a>> {
+        match bytes.split_first() {
+            Some((&VERSION, rest)) if bytes.len() == size => Some(Reader(rest)),
+            _ => None,
+        }
+    }
+    fn take<const K: usize>(&mut self) -> Option<[u8; K]> {
+        let (head, rest) = self.0.split_at_checked(K)?;
+        self.0 = rest;
+        head.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take().map(u64::from_le_bytes)
+    }
+    fn f32(&mut self) -> Option<f32> {
+        let v = f32::from_bits(self.u32()?);
+        v.is_finite().then_some(v)
+    }
+    fn set<const N: usize>(&mut self) -> Option<KnownSet<N>> {
+        let mut s = KnownSet::<N>::default();
+        for i in s.items.iter_mut() {
+            *i = self.u32()?;
+        }
+        for h in s.hits.iter_mut() {
+            *h = self.u8()?;
+        }
+        Some(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sighting(now_s: u64) -> Sighting {
+        Sighting {
+            now_s,
+            country: Some(*b"NO"),
+            prefix: Some(prefix_item(&"203.0.113.7".parse().unwrap())),
+            agent: item32(b'u', b"app/1.0"),
+            endpoint: hash64(b'e', b"GET /orders"),
+            learn: true,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_at_their_fixed_size() {
+        let mut s = IdentityState::fresh(42, 1000);
+        s.observe(&sighting(1001));
+        s.observe_failure(1002);
+        s.observe_response(512);
+        let bytes = s.encode();
+        assert_eq!(bytes.len(), IDENTITY_BYTES);
+        assert_eq!(IdentityState::decode(Some(&bytes), 42), Some(s));
+        let mut src = SourceState::fresh(7, 1000);
+        src.observe(1001, Some(42));
+        src.observe_failure(1001);
+        let bytes = src.encode();
+        assert_eq!(bytes.len(), SOURCE_BYTES);
+        assert_eq!(SourceState::decode(Some(&bytes), 7), Some(src));
+    }
+
+    #[test]
+    fn a_collision_or_garbage_reads_as_no_record() {
+        let bytes = IdentityState::fresh(42, 1000).encode();
+        assert_eq!(IdentityState::decode(Some(&bytes), 43), None);
+        assert_eq!(IdentityState::decode(Some(&bytes[1..]), 42), None);
+        assert_eq!(IdentityState::decode(Some(b"junk"), 42), None);
+        assert_eq!(IdentityState::decode(None, 42), None);
+        // A collision resets rather than mixes.
+        let mut other = IdentityState::fresh(43, 0);
+        other.count = 99;
+        let out = apply_identity(Some(&other.encode()), 42, 5, |s| s.observe(&sighting(5)));
+        let s = IdentityState::decode(Some(&out), 42).unwrap();
+        assert_eq!((s.count, s.first_seen_s), (1, 5));
+    }
+
+    #[test]
+    fn slots_bound_the_key_space() {
+        let keys: std::collections::HashSet<String> = (0..10_000)
+            .map(|i| Slot::identity(&format!("sub:user{i}"), 16).key)
+            .collect();
+        assert_eq!(keys.len(), 16);
+    }
+
+    #[test]
+    fn known_set_keeps_the_most_seen() {
+        let mut s = KnownSet::<2>::default();
+        assert!(s.is_empty());
+        s.insert(1);
+        s.insert(1);
+        s.insert(2);
+        s.insert(3); // replaces 2, the least seen
+        assert!(s.contains(1) && s.contains(3) && !s.contains(2));
+        for _ in 0..1000 {
+            s.insert(1);
+        }
+        assert!(s.contains(1));
+    }
+
+    #[test]
+    fn rate_decays_and_counts() {
+        let mut s = IdentityState::fresh(1, 0);
+        for t in 0..10 {
+            s.observe(&sighting(t));
+        }
+        assert!(s.rate > 8.0 && s.rate < 10.5, "{}", s.rate);
+        assert!(s.rate_at(10_000) < 1.01);
+    }
+
+    #[test]
+    fn unlearnt_requests_count_but_teach_nothing() {
+        let mut s = IdentityState::fresh(1, 0);
+        let mut x = sighting(10);
+        x.learn = false;
+        x.country = Some(*b"KP");
+        s.observe(&x);
+        assert_eq!(s.count, 1);
+        assert!(s.countries.is_empty());
+        assert_eq!(s.hours.iter().sum::<u16>(), 0);
+    }
+
+    #[test]
+    fn distinct_estimates() {
+        assert_eq!(distinct(0), 0.0);
+        assert!((distinct(0b111) - 3.0).abs() < 0.2);
+        assert!(distinct(u64::MAX) > 200.0);
+    }
+}

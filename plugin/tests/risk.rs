@@ -1,0 +1,613 @@
+//! The risk stage through the whole engine: real signed tokens, histories built request by request in
+//! an in-memory store with a host's cas rule, and the decisions the thresholds, routes and modes give.
+//!
+//! No test depends on a particular model's scores: thresholds are set so that the outcome is decided by
+//! histories any sensible model scores low (a habitual user at home) or high (a stolen token replayed
+//! from another continent, a new client and network, seconds later, on a critical route).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use jwt_simple::prelude::*;
+use serde_json::{json, Value};
+use std::cell::Cell;
+use warden::risk::features::{self, FEATURE_NAMES};
+use warden::risk::RiskVerdict;
+use warden::shared::{CasRule, MemoryStore};
+use warden::{Decision, Engine, Env, Request, TokenCache, Verdict};
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+const ISS: &str = "https://idp.test";
+const AUD: &str = "api";
+/// 2026-01-01T00:00:00Z.
+const T0: u64 = 1_767_225_600;
+const DAY: u64 = 86_400;
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn config(risk: Value, extra_routes: Value) -> Value {
+    let mut routes = vec![
+        json!({"name": "transfer", "methods": ["POST"], "path": "/transfer", "sensitivity": "critical"}),
+        json!({"name": "admin", "prefix": "/admin", "scopes": ["admin"]}),
+        json!({"name": "orders", "prefix": "/orders", "sensitivity": "low"}),
+    ];
+    routes.extend(extra_routes.as_array().cloned().unwrap_or_default());
+    json!({
+        "providers": [{"name": "corp", "issuer": ISS, "audiences": [AUD],
+                       "jwks": {"keys": [{"kty": "oct", "kid": "h1", "alg": "HS256", "k": b64(SECRET)}]}}],
+        "routes": routes,
+        "risk": risk,
+    })
+}
+
+fn engine(c: &Value) -> Engine {
+    Engine::from_json(c.to_string().as_bytes()).unwrap()
+}
+
+/// A token for `sub` issued at `iat`, valid for 60 days, with extra claims.
+fn token(sub: &str, iat: u64, extra: Value) -> String {
+    let custom: serde_json::Map<String, Value> = extra.as_object().cloned().unwrap_or_default();
+    let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(60 * DAY))
+        .with_issuer(ISS)
+        .with_audience(AUD)
+        .with_subject(sub);
+    claims.issued_at = Some(UnixTimeStamp::from_secs(iat));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(iat + 60 * DAY));
+    claims.invalid_before = None;
+    HS256Key::from_bytes(SECRET)
+        .with_key_id("h1")
+        .authenticate(claims)
+        .unwrap()
+}
+
+/// One request as the gateway sees it.
+struct Call<'a> {
+    method: &'a str,
+    path: &'a str,
+    token: &'a str,
+    now_s: u64,
+    ip: &'a str,
+    country: &'a str,
+    agent: &'a str,
+}
+
+/// The engine, its state and its clock, as one worker holds them.
+struct Gateway {
+    engine: Engine,
+    store: MemoryStore,
+    cache: TokenCache,
+    /// Microseconds each reading of the clock advances.
+    tick_us: u64,
+    clock: Cell<u64>,
+}
+
+impl Gateway {
+    fn new(c: &Value) -> Gateway {
+        Gateway::with_rule(c, CasRule::Envoy)
+    }
+
+    fn with_rule(c: &Value, rule: CasRule) -> Gateway {
+        Gateway {
+            engine: engine(c),
+            store: MemoryStore::new(rule),
+            cache: TokenCache::default(),
+            tick_us: 1,
+            clock: Cell::new(0),
+        }
+    }
+
+    fn send(&mut self, call: &Call<'_>) -> Decision {
+        self.send_with(call, &[])
+    }
+
+    fn send_with(&mut self, call: &Call<'_>, more: &[(&str, &str)]) -> Decision {
+        let mut headers = vec![
+            ("authorization".to_owned(), format!("Bearer {}", call.token)),
+            ("user-agent".to_owned(), call.agent.to_owned()),
+            ("x-geo-country".to_owned(), call.country.to_owned()),
+        ];
+        headers.extend(more.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+        let req = Request {
+            method: call.method,
+            path: call.path,
+            headers: &headers,
+            request_id: "r",
+            now_s: call.now_s,
+            source: call.ip.parse().ok(),
+            peer_cert_sha256: None,
+        };
+        let tick = self.tick_us;
+        let clock = &self.clock;
+        let read = || {
+            clock.set(clock.get() + tick);
+            clock.get()
+        };
+        let d = self.engine.decide(
+            &req,
+            &mut Env {
+                cache: &mut self.cache,
+                shared: &self.store,
+                clock_us: &read,
+            },
+        );
+        if d.reply.is_none() {
+            self.engine
+                .observe_response(&d, 200, 1200, call.now_s, &self.store);
+        }
+        d
+    }
+
+    /// 20 working days of a habitual user: 10 reads a morning from Norway, one network, one app.
+    fn habitual(&mut self, sub: &str) -> String {
+        let tok = token(sub, T0, json!({}));
+        for day in 0..20 {
+            for i in 0..10 {
+                let d = self.send(&Call {
+                    method: "GET",
+                    path: &format!("/orders/{}", i % 3),
+                    token: &tok,
+                    now_s: T0 + day * DAY + 9 * 3600 + i * 90,
+                    ip: "198.51.100.7",
+                    country: "NO",
+                    agent: "bank-app/4.2",
+                });
+                assert!(d.reply.is_none(), "history request refused: {:?}", d.reason);
+            }
+        }
+        tok
+    }
+}
+
+/// The last history request was at day 19, 09:13:30.
+const LAST: u64 = T0 + 19 * DAY + 9 * 3600 + 9 * 90;
+
+fn usual(tok: &str) -> Call<'_> {
+    Call {
+        method: "GET",
+        path: "/orders/1",
+        token: tok,
+        now_s: LAST + 120,
+        ip: "198.51.100.7",
+        country: "NO",
+        agent: "bank-app/4.2",
+    }
+}
+
+/// The stolen token: Brazil 30 seconds after Norway, curl, another network, a critical write.
+fn stolen(tok: &str) -> Call<'_> {
+    Call {
+        method: "POST",
+        path: "/transfer",
+        token: tok,
+        now_s: LAST + 30,
+        ip: "192.0.2.99",
+        country: "BR",
+        agent: "curl/8.5",
+    }
+}
+
+fn header<'a>(d: &'a Decision, name: &str) -> Option<&'a str> {
+    d.upstream_headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn score(d: &Decision) -> u8 {
+    d.risk.as_ref().unwrap().score.unwrap()
+}
+
+fn feature(d: &Decision, name: &str) -> f32 {
+    let x = d.risk.as_ref().unwrap().features;
+    features::get(&x, name).unwrap()
+}
+
+#[test]
+fn stolen_token_is_challenged_and_the_usual_request_is_not() {
+    let mut g = Gateway::new(&config(json!({}), json!([])));
+    let tok = g.habitual("alice");
+
+    let d = g.send(&stolen(&tok));
+    for f in [
+        "new_country",
+        "new_client",
+        "new_ip_prefix",
+        "impossible_travel",
+    ] {
+        assert_eq!(feature(&d, f), 1.0, "{f}");
+    }
+    assert_eq!(d.verdict, Verdict::StepUp, "score {}", score(&d));
+    assert!(score(&d) >= 70);
+    let reply = d.reply.as_ref().unwrap();
+    assert_eq!(reply.status, 401);
+    let challenge = &reply
+        .headers
+        .iter()
+        .find(|(n, _)| n == "www-authenticate")
+        .unwrap()
+        .1;
+    assert!(
+        challenge
+            .starts_with(r#"Bearer error="insufficient_user_authentication", error_description=""#),
+        "{challenge}"
+    );
+    assert!(
+        challenge.ends_with(r#"acr_values="mfa", max_age=300"#),
+        "{challenge}"
+    );
+    let factors = &d.risk.as_ref().unwrap().factors;
+    assert!(!factors.is_empty() && factors.len() <= 3);
+    assert!(factors.windows(2).all(|w| w[0].1 >= w[1].1), "{factors:?}");
+    assert!(factors
+        .iter()
+        .all(|(n, c)| *c > 0.0 && FEATURE_NAMES.contains(n)));
+
+    let d = g.send(&usual(&tok));
+    assert!(
+        matches!(d.verdict, Verdict::Allow | Verdict::Tag),
+        "{:?} {}",
+        d.verdict,
+        score(&d)
+    );
+    assert!(score(&d) < 70);
+    assert!(d.reply.is_none());
+    assert_eq!(
+        header(&d, "x-auth-risk-score"),
+        Some(score(&d).to_string().as_str())
+    );
+}
+
+#[test]
+fn challenged_requests_do_not_teach_the_history() {
+    let mut g = Gateway::new(&config(json!({}), json!([])));
+    let tok = g.habitual("alice");
+    // The attacker retries ten times: Brazil, curl and his network never become "known".
+    for i in 0..10 {
+        let mut call = stolen(&tok);
+        call.now_s += i * 600;
+        let d = g.send(&call);
+        assert_eq!(d.verdict, Verdict::StepUp, "retry {i}");
+        assert_eq!(feature(&d, "new_country"), 1.0);
+        assert_eq!(feature(&d, "new_client"), 1.0);
+    }
+}
+
+#[test]
+fn a_stepped_up_token_passes_unless_its_authentication_is_too_old() {
+    let mut g = Gateway::new(&config(json!({}), json!([])));
+    let tok = g.habitual("alice");
+    let call = stolen(&tok);
+    // Challenged: the step-up is too old, or not the required one.
+    let stale = token(
+        "alice",
+        call.now_s - 10,
+        json!({"acr": "mfa", "auth_time": call.now_s - 301}),
+    );
+    let d = g.send(&Call {
+        token: &stale,
+        ..stolen(&tok)
+    });
+    assert_eq!(d.verdict, Verdict::StepUp);
+    assert!(!d.risk.as_ref().unwrap().stepped_up);
+    let weak = token(
+        "alice",
+        call.now_s - 10,
+        json!({"acr": "pwd", "auth_time": call.now_s}),
+    );
+    let d = g.send(&Call {
+        token: &weak,
+        now_s: call.now_s + 1,
+        ..stolen(&tok)
+    });
+    assert_eq!(d.verdict, Verdict::StepUp);
+
+    let fresh = token(
+        "alice",
+        call.now_s - 10,
+        json!({"acr": "mfa", "auth_time": call.now_s - 20}),
+    );
+    let d = g.send(&Call {
+        token: &fresh,
+        now_s: call.now_s + 2,
+        ..stolen(&tok)
+    });
+    assert!(d.reply.is_none(), "{:?}", d.reason);
+    assert!(d.risk.as_ref().unwrap().stepped_up);
+    assert!(matches!(d.verdict, Verdict::Tag | Verdict::Allow));
+    assert!(header(&d, "x-auth-risk-score").is_some());
+    // The caller proved himself from there: that country is his now.
+    let d = g.send(&Call {
+        now_s: call.now_s + 3,
+        ..stolen(&tok)
+    });
+    assert_eq!(feature(&d, "new_country"), 0.0);
+}
+
+#[test]
+fn a_route_can_demand_step_up_whatever_the_score() {
+    let c = config(
+        json!({"acr_values": ["urn:acr:hw", "mfa"], "max_age_s": 60}),
+        json!([{"name": "keys", "methods": ["POST"], "path": "/keys", "step_up": true}]),
+    );
+    let mut g = Gateway::new(&c);
+    let tok = g.habitual("alice");
+    let call = Call {
+        method: "POST",
+        path: "/keys",
+        ..usual(&tok)
+    };
+    let d = g.send(&call);
+    assert_eq!(d.verdict, Verdict::StepUp);
+    let challenge = &d.reply.as_ref().unwrap().headers[0].1;
+    assert!(
+        challenge.contains(r#"acr_values="urn:acr:hw mfa", max_age=60"#),
+        "{challenge}"
+    );
+    let up = token(
+        "alice",
+        call.now_s,
+        json!({"acr": "urn:acr:hw", "auth_time": call.now_s - 5}),
+    );
+    let d = g.send(&Call { token: &up, ..call });
+    assert!(d.reply.is_none());
+    assert!(matches!(d.verdict, Verdict::Allow | Verdict::Tag));
+}
+
+#[test]
+fn thresholds_decide_tag_and_block() {
+    // Everything scored is tagged: the factors go upstream.
+    let mut g = Gateway::new(&config(json!({"tag_at": 0, "step_up_at": 100}), json!([])));
+    let tok = g.habitual("alice");
+    // The stolen request can score 100 (= the highest `step_up_at`): show a step-up, so it is tagged.
+    let call = stolen(&tok);
+    let up = token(
+        "alice",
+        call.now_s,
+        json!({"acr": "mfa", "auth_time": call.now_s - 5}),
+    );
+    let d = g.send(&Call { token: &up, ..call });
+    assert_eq!(d.verdict, Verdict::Tag, "score {}", score(&d));
+    assert!(d.reply.is_none());
+    let names = header(&d, "x-auth-risk-factors").unwrap();
+    let first = d.risk.as_ref().unwrap().factors[0].0;
+    assert_eq!(names.split(',').next(), Some(first));
+
+    // block_at at the step-up threshold: the stolen token is refused outright, without a challenge.
+    let mut g = Gateway::new(&config(
+        json!({"step_up_at": 70, "block_at": 70}),
+        json!([]),
+    ));
+    let tok = g.habitual("alice");
+    let d = g.send(&stolen(&tok));
+    assert_eq!(d.verdict, Verdict::Block);
+    let reply = d.reply.as_ref().unwrap();
+    assert_eq!(reply.status, 403);
+    assert!(reply.headers.iter().all(|(n, _)| n != "www-authenticate"));
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["error"], "access_denied");
+}
+
+#[test]
+fn shadow_scores_and_tags_but_never_refuses_for_risk() {
+    for c in [config(json!({"mode": "shadow"}), json!([])), {
+        let mut c = config(json!({}), json!([]));
+        c["mode"] = json!("shadow");
+        c
+    }] {
+        let mut g = Gateway::new(&c);
+        let tok = g.habitual("alice");
+        let d = g.send(&stolen(&tok));
+        assert_eq!(d.verdict, Verdict::StepUp, "the would-be decision");
+        assert_eq!(d.status, 401);
+        assert!(d.reply.is_none(), "forwarded");
+        assert_eq!(d.mode.as_str(), "shadow");
+        assert!(header(&d, "x-auth-risk-score").is_some());
+        assert!(header(&d, "x-auth-risk-factors").is_some());
+        assert_eq!(header(&d, "x-auth-subject"), Some("alice"));
+    }
+}
+
+#[test]
+fn route_mode_overrides_for_a_phased_rollout() {
+    // Shadow everywhere, enforced on /transfer only.
+    let mut c = config(json!({"mode": "shadow"}), json!([]));
+    c["routes"][0]["mode"] = json!("enforce");
+    c["routes"][2]["mode"] = json!("shadow");
+    let mut g = Gateway::new(&c);
+    let tok = g.habitual("alice");
+    let d = g.send(&stolen(&tok));
+    assert_eq!((d.verdict, d.reply.is_some()), (Verdict::StepUp, true));
+    // The same thief reading orders: shadowed.
+    let d = g.send(&Call {
+        method: "GET",
+        path: "/orders/9",
+        now_s: LAST + 31,
+        ..stolen(&tok)
+    });
+    assert!(d.reply.is_none());
+    assert_eq!(d.mode.as_str(), "shadow");
+}
+
+#[test]
+fn circuit_breaker_follows_on_error() {
+    for (policy, refused) in [("closed", true), ("open", false)] {
+        let mut g = Gateway::new(&config(
+            json!({"budget_us": 50, "on_error": policy}),
+            json!([]),
+        ));
+        let tok = token("alice", T0, json!({}));
+        g.tick_us = 1000; // every clock reading is a millisecond later: always over budget
+        let d = g.send(&Call {
+            now_s: T0 + 10,
+            ..usual(&tok)
+        });
+        let a = d.risk.as_ref().unwrap();
+        assert_eq!(a.breaker.map(|(b, _)| b.as_str()), Some("over_budget"));
+        assert_eq!(a.score, None);
+        assert_eq!(d.reply.is_some(), refused, "{policy}");
+        if refused {
+            assert_eq!(d.status, 503);
+        } else {
+            assert!(header(&d, "x-auth-risk-score").is_none(), "unscored");
+        }
+    }
+}
+
+#[test]
+fn refusals_feed_the_failure_counters() {
+    let mut g = Gateway::new(&config(json!({}), json!([])));
+    let tok = g.habitual("alice");
+    // Privilege probing: admin endpoints without the scope.
+    for i in 0..10 {
+        let d = g.send(&Call {
+            path: &format!("/admin/{i}"),
+            now_s: LAST + 60 + i,
+            ..usual(&tok)
+        });
+        assert_eq!(d.status, 403);
+    }
+    let d = g.send(&Call {
+        now_s: LAST + 80,
+        ..usual(&tok)
+    });
+    assert!(feature(&d, "recent_failures") > 2.0);
+    // Credential stuffing from one address: bad tokens, then a valid one from there.
+    let bob = token("bob", T0, json!({}));
+    for i in 0..30 {
+        let forged = format!("{}x", &bob[..bob.len() - 1]);
+        let d = g.send(&Call {
+            token: &forged,
+            ip: "203.0.113.5",
+            now_s: LAST + 100 + i,
+            ..usual(&tok)
+        });
+        assert_eq!(d.verdict, Verdict::Deny);
+    }
+    let d = g.send(&Call {
+        token: &bob,
+        ip: "203.0.113.5",
+        now_s: LAST + 140,
+        ..usual(&tok)
+    });
+    assert!(feature(&d, "source_failures") > 2.5);
+    assert_eq!(feature(&d, "first_seen"), 1.0);
+}
+
+#[test]
+fn bad_sources_and_client_sent_risk_headers() {
+    let mut g = Gateway::new(&config(json!({"deny_cidrs": ["192.0.2.0/24"]}), json!([])));
+    let tok = token("alice", T0, json!({}));
+    let d = g.send_with(
+        &Call {
+            ip: "192.0.2.1",
+            now_s: T0 + 5,
+            ..usual(&tok)
+        },
+        &[("X-Auth-Risk-Score", "0"), ("x-auth-risk-factors", "none")],
+    );
+    assert_eq!(feature(&d, "bad_source"), 1.0);
+    assert!(d.remove_headers.contains(&"x-auth-risk-score".to_owned()));
+    assert!(d.remove_headers.contains(&"x-auth-risk-factors".to_owned()));
+    // The engine's own score is what goes upstream.
+    assert_eq!(
+        header(&d, "x-auth-risk-score"),
+        Some(score(&d).to_string().as_str())
+    );
+}
+
+#[test]
+fn delegated_tokens_build_the_actor_history() {
+    // A token carrying `act` needs its actor allowed (and a chain of two allowed).
+    let mut c = config(json!({"state_slots": 1024}), json!([]));
+    c["delegation"] =
+        json!({"max_depth": 2, "actors": [{"sub": "agent-7", "subjects": ["*"], "scopes": []}]});
+    let mut g = Gateway::new(&c);
+    let act = json!({"act": {"sub": "agent-7", "act": {"sub": "orchestrator"}}});
+    let t1 = token("alice", T0, act.clone());
+    let t2 = token("bob", T0, act);
+    let d = g.send(&Call {
+        now_s: T0 + 1,
+        ..usual(&t1)
+    });
+    assert_eq!(feature(&d, "first_seen"), 1.0);
+    assert_eq!(feature(&d, "delegation_depth"), 0.5);
+    // Another user, the same agent: its history, not a new one.
+    let d = g.send(&Call {
+        now_s: T0 + 2,
+        ..usual(&t2)
+    });
+    assert_eq!(feature(&d, "first_seen"), 0.0);
+}
+
+#[test]
+fn state_is_bounded_and_works_under_kongs_cas_rule() {
+    let mut g = Gateway::with_rule(&config(json!({"state_slots": 8}), json!([])), CasRule::Kong);
+    for i in 0..200 {
+        let tok = token(&format!("user{i}"), T0, json!({}));
+        let ip = format!("10.0.{}.{}", i / 250, i % 250);
+        let d = g.send(&Call {
+            ip: &ip,
+            now_s: T0 + i,
+            ..usual(&tok)
+        });
+        assert!(d.reply.is_none() || d.verdict == Verdict::StepUp);
+    }
+    assert!(g.store.len() <= 16, "{} keys", g.store.len());
+    // A returning identity still has its history under Kong's rule (cas-correct writes).
+    let tok = token("alice", T0, json!({}));
+    g.send(&Call {
+        now_s: T0 + 500,
+        ..usual(&tok)
+    });
+    let d = g.send(&Call {
+        now_s: T0 + 501,
+        ..usual(&tok)
+    });
+    assert_eq!(feature(&d, "first_seen"), 0.0);
+}
+
+#[test]
+fn risk_config_errors_name_the_field() {
+    for (risk, field) in [
+        (json!({"tag_at": 80}), "risk.step_up_at"),
+        (json!({"block_at": 50}), "risk.block_at"),
+        (json!({"tag_at": 101, "step_up_at": 102}), "risk.tag_at"),
+        (json!({"deny_cidrs": ["10.0.0.1/8"]}), "risk.deny_cidrs[0]"),
+        (json!({"acr_values": []}), "risk.acr_values"),
+        (json!({"acr_values": ["a b"]}), "risk.acr_values[0]"),
+        (json!({"geo_header": "x-auth-country"}), "risk.geo_header"),
+        (json!({"state_slots": 0}), "risk.state_slots"),
+        (json!({"on_error": "maybe"}), "risk.on_error"),
+        (json!({"tag_at": 30, "stepup_at": 70}), "risk"),
+    ] {
+        let err = Engine::from_json(config(risk.clone(), json!([])).to_string().as_bytes())
+            .err()
+            .unwrap_or_else(|| panic!("{risk} accepted"));
+        assert!(err.field.starts_with(field), "{risk}: {err}");
+    }
+    let mut c = config(json!({}), json!([]));
+    c["routes"][0]["sensitivity"] = json!("extreme");
+    let err = Engine::from_json(c.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.field, "routes[0].sensitivity");
+    let c = config(
+        json!({}),
+        json!([{"path": "/p", "anonymous": true, "step_up": true}]),
+    );
+    let err = Engine::from_json(c.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.field, "routes[3].step_up");
+}
+
+#[test]
+fn without_a_risk_section_nothing_is_scored_or_stored() {
+    let mut c = config(json!({}), json!([]));
+    c.as_object_mut().unwrap().remove("risk");
+    let mut g = Gateway::new(&c);
+    let tok = token("alice", T0, json!({}));
+    let d = g.send(&stolen(&tok));
+    assert!(d.risk.is_none());
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert!(g.store.is_empty());
+    let _ = RiskVerdict::Allow;
+}
