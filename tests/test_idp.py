@@ -92,6 +92,8 @@ def config(*providers: dict) -> dict:
         "routes": [
             {"name": "read-order", "methods": ["GET"], "path": "/orders/{id}", "scopes": ["orders:read"]},
         ],
+        # The IdP's token exchange names demo-agent in `act`; a delegated token needs an allowed actor.
+        "delegation": {"actors": [{"sub": "demo-agent", "subjects": ["*"], "scopes": ["orders:read"]}]},
     }
 
 

@@ -25,13 +25,14 @@ def test_spoofed_identity_headers_are_replaced(gateway, keys):
         "x-auth-tenant": "acme",
         "x-auth-client": "web-app",
         "x-auth-scopes": "orders:read",
+        "x-auth-kind": "human",
     }
 
 
 def test_spoofed_headers_removed_when_token_has_no_tenant_or_client(gateway, keys):
     token = keys.mint(tenant=None, client_id=None, scope="orders:read")
     seen = seen_by_upstream(gateway.get("/orders/1", headers={**bearer(token), **SPOOFED}))
-    assert own_headers(seen) == {"x-auth-subject": "alice", "x-auth-scopes": "orders:read"}
+    assert own_headers(seen) == {"x-auth-subject": "alice", "x-auth-scopes": "orders:read", "x-auth-kind": "human"}
 
 
 def test_spoofed_headers_removed_on_anonymous_route(gateway):

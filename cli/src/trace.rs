@@ -180,6 +180,7 @@ pub fn run(
             request_id: &line.request_id,
             now_s,
             source: line.source,
+            peer_cert_sha256: None,
         };
         let mut env = Env {
             cache: &mut cache,

@@ -212,6 +212,7 @@ fn benches(c: &mut Criterion) {
         headers: &hs,
         request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
         now_s: now,
+        peer_cert_sha256: None,
         source: None,
     };
     let store = MemoryStore::default();

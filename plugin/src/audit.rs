@@ -28,6 +28,11 @@ pub struct AuditRecord<'a> {
     pub issuer: Option<&'a str>,
     /// Token id.
     pub jti: Option<&'a str>,
+    /// `human`, `service` or `agent`: the party making the call (the current actor when delegated).
+    pub kind: Option<&'static str>,
+    /// The delegation chain, current actor first (prior actors are informational).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actors: Vec<&'a str>,
     /// `allow`, `tag`, `step_up`, `block` or `deny` (in shadow mode: what would have happened).
     pub decision: &'static str,
     /// Status the client got (in shadow mode: would have got).
@@ -86,6 +91,10 @@ impl<'a> AuditRecord<'a> {
             tenant: id.and_then(|i| i.tenant.as_deref()),
             issuer: id.map(|i| i.issuer.as_str()),
             jti: id.and_then(|i| i.token_id.as_deref()),
+            kind: id.map(|i| i.identity_kind.as_str()),
+            actors: id
+                .map(|i| i.actors.iter().map(|a| a.subject.as_str()).collect())
+                .unwrap_or_default(),
             decision: d.verdict.as_str(),
             status: d.status,
             reason: d.reason,

@@ -2,13 +2,21 @@
 //! risk → decision. Pure: the request facts and the time come in as values, the host lends the token
 //! cache, the shared state and a clock ([`Env`]), and a [`Decision`] comes out.
 
-use crate::authz::{self, routes::Route, routes::RouteTable};
+use crate::authz::delegation::Delegation;
+use crate::authz::kind::Kinds;
+use crate::authz::rate_limit::{self, RateLimits};
+use crate::authz::revocation::Revocation;
+use crate::authz::routes::RouteMatch;
+use crate::authz::tenant::Tenancy;
+use crate::authz::{self, routes::RouteTable};
 use crate::config::{Config, ConfigError, Mode, OnError};
 use crate::credential::api_key::ApiKeyStore;
 use crate::credential::cache::{self, TokenCache};
+use crate::credential::dpop::{self, DpopPolicy, ProofTarget};
 use crate::credential::extract::{self, ExtractError, Presented};
 use crate::credential::jwt::{self, Provider};
-use crate::credential::{Identity, TokenError};
+use crate::credential::mtls;
+use crate::credential::{Claims, Identity, TokenError};
 use crate::reply::Denial;
 use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef};
 use crate::shared::SharedData;
@@ -19,7 +27,7 @@ use std::sync::Arc;
 pub const OWN_HEADER_PREFIX: &str = "x-auth-";
 
 /// The facts of one request, as the host saw them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     /// `:method`.
     pub method: &'a str,
@@ -31,6 +39,8 @@ pub struct Request<'a> {
     pub request_id: &'a str,
     /// Wall-clock time, seconds since the Unix epoch.
     pub now_s: u64,
+    /// Lower-case hex SHA-256 of the client certificate (mTLS), when the host reports one.
+    pub peer_cert_sha256: Option<&'a str>,
     /// The client's address as the gateway saw it (Envoy `source.address`, Kong `ngx.remote_addr`).
     pub source: Option<IpAddr>,
 }
@@ -103,6 +113,8 @@ pub struct Decision {
     pub upstream_headers: Vec<(String, String)>,
     /// The local reply, when the request is not forwarded.
     pub reply: Option<LocalReply>,
+    /// Headers to add to the upstream's response (`RateLimit-Policy`, `RateLimit`).
+    pub response_headers: Vec<(String, String)>,
     /// Mode the decision was taken in.
     pub mode: Mode,
     /// Whether the token came from the verified-token cache.
@@ -120,6 +132,12 @@ pub struct Engine {
     api_keys: Option<ApiKeyStore>,
     routes: RouteTable,
     audit: bool,
+    delegation: Delegation,
+    kinds: Kinds,
+    tenancy: Option<Tenancy>,
+    dpop: DpopPolicy,
+    rate_limits: Option<RateLimits>,
+    revocation: Revocation,
     risk: Option<Risk>,
 }
 
@@ -163,6 +181,17 @@ impl Engine {
         }
         let api_keys = c.api_keys.as_ref().map(ApiKeyStore::compile).transpose()?;
         let routes = RouteTable::compile(&c.routes)?;
+        let delegation =
+            Delegation::compile(&c.delegation.clone().unwrap_or_default(), &routes.names())?;
+        let kinds = Kinds::compile(&c.kinds)?;
+        let tenancy = c.tenancy.as_ref().map(Tenancy::compile).transpose()?;
+        let dpop = DpopPolicy::compile(&c.dpop.clone().unwrap_or_default())?;
+        let rate_limits = c
+            .rate_limits
+            .as_ref()
+            .map(|r| RateLimits::compile(r, &routes.names()))
+            .transpose()?;
+        let revocation = Revocation::compile(&c.revocation.clone().unwrap_or_default())?;
         if providers.is_empty() && api_keys.is_none() {
             return Err(ConfigError::new(
                 "providers",
@@ -179,8 +208,20 @@ impl Engine {
             api_keys,
             routes,
             audit: c.audit.enabled,
+            delegation,
+            kinds,
+            tenancy,
+            dpop,
+            rate_limits,
+            revocation,
             risk,
         })
+    }
+
+    /// The revocation lists, feed and quarantine (the adapter drives the feed; the risk stage calls
+    /// [`Revocation::quarantine`] for a block-level score).
+    pub fn revocation(&self) -> &Revocation {
+        &self.revocation
     }
 
     /// Whether audit records are wanted.
@@ -198,9 +239,10 @@ impl Engine {
         &self.providers
     }
 
-    /// Decides one request: route → credential → authorization → risk → decision.
+    /// Decides one request: headers → credential → agent policy → scopes → rate limits → risk → decision.
     pub fn decide(&self, req: &Request<'_>, env: &mut Env<'_>) -> Decision {
-        let remove_headers = own_headers(req.headers);
+        let mut remove_headers = own_headers(req.headers);
+        let mut response_headers = Vec::new();
         let matched = self.routes.find(req.method, req.path);
         let route_name = matched.as_ref().map(|m| m.route.name.clone());
         let route = matched.as_ref().map(|m| m.route);
@@ -210,8 +252,15 @@ impl Engine {
         let mut failed_open = false;
 
         // Route, credential, authorization.
-        let (identity, outcome) =
-            self.authorize(req, route, env.cache, &mut cache_hit, &mut failed_open);
+        let (identity, outcome) = self.authorize(
+            req,
+            matched.as_ref(),
+            env,
+            &mut remove_headers,
+            &mut response_headers,
+            &mut cache_hit,
+            &mut failed_open,
+        );
 
         // Risk: only a proven, authorised caller is scored; refusals feed the failure counters.
         let mut risk_mode = mode;
@@ -238,6 +287,11 @@ impl Engine {
                 };
                 let (a, refs) = risk.assess(&inputs, id, env.shared, env.clock_us);
                 state = refs;
+                // A block-level score counts towards quarantine (`revocation.quarantine`), when enforced.
+                if a.verdict == RiskVerdict::Block && risk_mode == Mode::Enforce {
+                    // Best effort: shared data failing only delays the quarantine.
+                    let _ = self.revocation.quarantine(env.shared, id, req.now_s);
+                }
                 let result = risk_outcome(risk, &a);
                 assessment = Some(a);
                 result
@@ -296,6 +350,7 @@ impl Engine {
             remove_headers,
             upstream_headers,
             reply,
+            response_headers,
             mode: decided_mode,
             cache_hit,
             risk: assessment,
@@ -303,21 +358,31 @@ impl Engine {
         }
     }
 
-    /// Route policy, credential and scopes: the proven caller (also when a scope is missing, so that
-    /// the refusal counts in its history) and whether it may pass.
+    /// Header check, credential, agent policy (delegation, revocation, tenancy), scopes and rate
+    /// limits: the proven caller (also when a scope is missing, so that the refusal counts in its
+    /// history) and whether it may pass. Untrusted delegation headers to strip go to
+    /// `remove_headers`, `RateLimit` headers for the response to `response_headers`.
+    #[allow(clippy::too_many_arguments)]
     fn authorize(
         &self,
         req: &Request<'_>,
-        route: Option<&Route>,
-        cache: &mut TokenCache,
+        matched: Option<&RouteMatch<'_>>,
+        env: &mut Env<'_>,
+        remove_headers: &mut Vec<String>,
+        response_headers: &mut Vec<(String, String)>,
         cache_hit: &mut bool,
         failed_open: &mut bool,
     ) -> (Option<Identity>, Result<(), Denial>) {
-        if route.is_some_and(|r| r.anonymous) {
+        // Delegation asserted by headers is never trusted, on any route.
+        match self.delegation.untrusted_headers(req.headers) {
+            Ok(untrusted) => remove_headers.extend(untrusted),
+            Err(e) => return (None, Err(Denial::Forbidden(e.as_str()))),
+        }
+        if matched.is_some_and(|m| m.route.anonymous) {
             return (None, Ok(()));
         }
-        let identity = match self.authenticate(req, cache, cache_hit) {
-            Ok(id) => id,
+        let (identity, claims) = match self.authenticate(req, env.cache, env.shared, cache_hit) {
+            Ok(found) => found,
             // The operator chose to forward, without identity, what the IdP cannot vouch for now.
             Err(Denial::Unavailable { .. }) if self.fails_open(req) => {
                 *failed_open = true;
@@ -325,14 +390,23 @@ impl Engine {
             }
             Err(denial) => return (None, Err(denial)),
         };
-        if let Some(r) = route {
-            let missing = authz::missing_scopes(&r.scopes, &identity);
+        let identity =
+            match self.agent_policy(req, identity, claims.as_deref(), matched, env.shared) {
+                Ok(id) => id,
+                Err(denial) => return (None, Err(denial)),
+            };
+        if let Some(m) = matched {
+            let missing = authz::missing_scopes(&m.route.scopes, &identity);
             if !missing.is_empty() {
                 return (
                     Some(identity),
-                    Err(Denial::InsufficientScope(r.scopes.join(" "))),
+                    Err(Denial::InsufficientScope(m.route.scopes.join(" "))),
                 );
             }
+        }
+        match self.rate_limit(req, &identity, matched, env.shared) {
+            Ok(headers) => *response_headers = headers,
+            Err(denial) => return (Some(identity), Err(denial)),
         }
         (Some(identity), Ok(()))
     }
@@ -354,36 +428,65 @@ impl Engine {
         }
     }
 
-    /// The one credential of the request, proven.
+    /// The one credential of the request, proven, with the token's claims (none for an API key).
     fn authenticate(
         &self,
         req: &Request<'_>,
         cache: &mut TokenCache,
+        shared: &dyn SharedData,
         cache_hit: &mut bool,
-    ) -> Result<Identity, Denial> {
+    ) -> Result<(Identity, Option<Arc<Claims>>), Denial> {
         let header = self.api_keys.as_ref().map(|k| k.header.as_str());
         match extract::extract(req.headers, header) {
             Err(e) => Err(Denial::InvalidRequest(e)),
             Ok(Presented::Nothing) => Err(Denial::NoCredential),
             Ok(Presented::ApiKey(key)) => match &self.api_keys {
-                Some(store) => store.authenticate(key).map_err(Denial::InvalidToken),
+                Some(store) => store
+                    .authenticate(key)
+                    .map(|id| (id, None))
+                    .map_err(Denial::InvalidToken),
                 None => Err(Denial::InvalidRequest(ExtractError::Malformed)),
             },
             Ok(Presented::Bearer(token)) => {
-                match self.verify_token(token, req.now_s, cache, cache_hit) {
-                    Ok(c) => Ok(Identity::from_claims(&c)),
-                    Err(why) if why.is_unavailable() => {
-                        let p = self.provider_of(token);
-                        let u = p.map(|p| p.unavailable.clone()).unwrap_or_default();
-                        Err(Denial::Unavailable {
-                            why,
-                            status: u.status,
-                            retry_after_s: u.retry_after_s,
-                        })
-                    }
-                    Err(why) => Err(Denial::InvalidToken(why)),
+                let claims = self
+                    .verify_token(token, req.now_s, cache, cache_hit)
+                    .map_err(|why| self.token_denial(token, why))?;
+                // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused.
+                if self.dpop.required || bound_jkt(&claims).is_some() {
+                    return Err(Denial::InvalidToken(TokenError::Binding));
                 }
+                mtls::check(&claims, req.peer_cert_sha256).map_err(Denial::InvalidToken)?;
+                Ok((Identity::from_claims(&claims), Some(claims)))
             }
+            Ok(Presented::Dpop(token)) => {
+                // RFC 9449 §7.1: a token refused under the DPoP scheme is challenged with DPoP.
+                let dpop_denial = |d: Denial| match d {
+                    Denial::InvalidToken(why) => Denial::InvalidDpopToken(why, self.dpop.algs()),
+                    other => other,
+                };
+                let claims = self
+                    .verify_token(token, req.now_s, cache, cache_hit)
+                    .map_err(|why| dpop_denial(self.token_denial(token, why)))?;
+                mtls::check(&claims, req.peer_cert_sha256)
+                    .map_err(|why| dpop_denial(Denial::InvalidToken(why)))?;
+                self.check_dpop(req, token, &claims, shared)?;
+                Ok((Identity::from_claims(&claims), Some(claims)))
+            }
+        }
+    }
+
+    /// Why a token was refused, as the client is told: unavailable (5xx) when the IdP could not be
+    /// asked, otherwise `invalid_token`.
+    fn token_denial(&self, token: &str, why: TokenError) -> Denial {
+        if !why.is_unavailable() {
+            return Denial::InvalidToken(why);
+        }
+        let p = self.provider_of(token);
+        let u = p.map(|p| p.unavailable.clone()).unwrap_or_default();
+        Denial::Unavailable {
+            why,
+            status: u.status,
+            retry_after_s: u.retry_after_s,
         }
     }
 
@@ -401,9 +504,97 @@ impl Engine {
     /// Whether the request's provider fails open when the IdP is unavailable.
     fn fails_open(&self, req: &Request<'_>) -> bool {
         match extract::extract(req.headers, None) {
-            Ok(Presented::Bearer(token)) => self.provider_of(token).is_some_and(|p| p.fail_open),
+            Ok(Presented::Bearer(token) | Presented::Dpop(token)) => {
+                self.provider_of(token).is_some_and(|p| p.fail_open)
+            }
             _ => false,
         }
+    }
+
+    /// Identity-bound rate limits: a token from every bucket that applies, or 429. On success, the
+    /// `RateLimit` headers for the response.
+    fn rate_limit(
+        &self,
+        req: &Request<'_>,
+        id: &Identity,
+        route: Option<&RouteMatch<'_>>,
+        shared: &dyn SharedData,
+    ) -> Result<Vec<(String, String)>, Denial> {
+        let Some(rl) = &self.rate_limits else {
+            return Ok(Vec::new());
+        };
+        let outcomes = rl
+            .check(shared, id, route.map(|m| m.route.name.as_str()), req.now_s)
+            .map_err(|_| Denial::RateLimited(vec![("retry-after".into(), "1".into())]))?;
+        let headers = rate_limit::headers(&outcomes);
+        if outcomes.iter().all(|o| o.admitted) {
+            Ok(headers)
+        } else {
+            Err(Denial::RateLimited(headers))
+        }
+    }
+
+    /// RFC 9449 §4.3 and §7.1: the request's one proof, valid for this request and token, made with the
+    /// key the token is bound to, and never seen before by any worker.
+    fn check_dpop(
+        &self,
+        req: &Request<'_>,
+        token: &str,
+        claims: &Claims,
+        shared: &dyn SharedData,
+    ) -> Result<(), Denial> {
+        let fail = |e| Denial::InvalidDpop(e, self.dpop.algs());
+        let proof = dpop::proof_header(req.headers)
+            .map_err(fail)?
+            .ok_or(fail(dpop::DpopError::Missing))?;
+        let uri = self
+            .dpop
+            .request_uri(req.headers, req.path)
+            .ok_or(fail(dpop::DpopError::Uri))?;
+        let target = ProofTarget {
+            method: req.method,
+            uri: &uri,
+            access_token: token,
+            now_s: req.now_s,
+        };
+        let verified = self.dpop.verify(proof, &target).map_err(fail)?;
+        if bound_jkt(claims) != Some(verified.jkt.as_str()) {
+            return Err(fail(dpop::DpopError::KeyBinding));
+        }
+        self.dpop.record(shared, &verified, req.now_s).map_err(fail)
+    }
+
+    /// Agents as identities: the kind of the caller and its `act` chain, revocation (deny lists, feed,
+    /// quarantine), the delegation policy (effective scopes replace the token's), tenant isolation.
+    fn agent_policy(
+        &self,
+        req: &Request<'_>,
+        mut id: Identity,
+        claims: Option<&Claims>,
+        route: Option<&RouteMatch<'_>>,
+        shared: &dyn SharedData,
+    ) -> Result<Identity, Denial> {
+        let forbidden = |e: authz::delegation::DelegationError| Denial::Forbidden(e.as_str());
+        if let Some(c) = claims {
+            id.actors = self.delegation.chain(&c.extra).map_err(forbidden)?;
+        }
+        id.identity_kind = match id.actor() {
+            Some(actor) => self.kinds.of_actor(actor),
+            None => self.kinds.of_subject(&id, claims.map(|c| &c.extra)),
+        };
+        self.revocation
+            .check(&id, shared, req.now_s)
+            .map_err(Denial::InvalidToken)?;
+        id.scopes = self
+            .delegation
+            .authorize(&id, route.map(|m| m.route.name.as_str()))
+            .map_err(forbidden)?;
+        if let Some(t) = &self.tenancy {
+            let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
+            t.check(id.tenant.as_deref(), &t.requested(vars, req.headers))
+                .map_err(|e| Denial::Forbidden(e.as_str()))?;
+        }
+        Ok(id)
     }
 
     /// A bearer token's claims: from the cache (claim checks re-run) or verified now.
@@ -448,6 +639,11 @@ impl Engine {
     }
 }
 
+/// The `cnf.jkt` a token is bound to (RFC 9449 §6), if any.
+fn bound_jkt(c: &Claims) -> Option<&str> {
+    c.extra.get("cnf")?.get("jkt")?.as_str()
+}
+
 /// Names of client-sent headers in our namespace (lower-cased, once each).
 fn own_headers(headers: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -470,6 +666,10 @@ fn upstream_headers(id: &Identity) -> Vec<(String, String)> {
         h.push(("x-auth-client".into(), c.clone()));
     }
     h.push(("x-auth-scopes".into(), id.scopes.join(" ")));
+    h.push(("x-auth-kind".into(), id.identity_kind.as_str().into()));
+    if let Some(a) = id.actor() {
+        h.push(("x-auth-actor".into(), a.subject.clone()));
+    }
     h
 }
 

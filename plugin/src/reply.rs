@@ -25,6 +25,14 @@ pub enum Denial {
         /// `Retry-After`, seconds.
         retry_after_s: u64,
     },
+    /// Refused by delegation or tenant policy (403, JSON body only); the reason is for the audit.
+    Forbidden(&'static str),
+    /// Over a rate limit (429), with `Retry-After` and the `RateLimit` headers.
+    RateLimited(Vec<(String, String)>),
+    /// An invalid token presented with the DPoP scheme (401 `DPoP error="invalid_token"`, RFC 9449 §7.1).
+    InvalidDpopToken(TokenError, String),
+    /// A missing or invalid DPoP proof (401 `DPoP error="invalid_dpop_proof"`), with the `algs` offered.
+    InvalidDpop(crate::credential::dpop::DpopError, String),
     /// Risk (or the route) demands a step-up the token does not show (RFC 9470).
     StepUp {
         /// `acr_values` of the challenge (space-separated).
@@ -47,6 +55,10 @@ impl Denial {
             Denial::InvalidToken(e) => e.as_str(),
             Denial::InsufficientScope(_) => "insufficient_scope",
             Denial::Unavailable { why, .. } => why.as_str(),
+            Denial::Forbidden(reason) => reason,
+            Denial::InvalidDpop(e, _) => e.as_str(),
+            Denial::InvalidDpopToken(e, _) => e.as_str(),
+            Denial::RateLimited(_) => "rate_limited",
             Denial::StepUp { .. } => "step_up_required",
             Denial::Blocked => "risk_blocked",
             Denial::RiskUnavailable => "risk_unavailable",
@@ -78,13 +90,31 @@ impl Denial {
 
     /// The reply the client gets.
     pub fn reply(&self, request_id: &str) -> LocalReply {
-        if let Denial::Unavailable {
-            status,
-            retry_after_s,
-            ..
-        } = self
-        {
-            return unavailable(*status, *retry_after_s, request_id);
+        match self {
+            Denial::Unavailable {
+                status,
+                retry_after_s,
+                ..
+            } => return unavailable(*status, *retry_after_s, request_id),
+            Denial::Forbidden(_) => {
+                return json_reply(
+                    403,
+                    Vec::new(),
+                    "access_denied",
+                    "the request is not allowed by policy",
+                    request_id,
+                )
+            }
+            Denial::RateLimited(headers) => {
+                return json_reply(
+                    429,
+                    headers.clone(),
+                    "rate_limited",
+                    "too many requests; retry later",
+                    request_id,
+                )
+            }
+            _ => {}
         }
         let (status, challenge, error, description) = match self {
             Denial::StepUp {
@@ -135,42 +165,60 @@ impl Denial {
                 "the access token lacks a required scope",
             ),
             Denial::Unavailable { .. } => return unavailable(503, 0, request_id),
+            Denial::Forbidden(_) | Denial::RateLimited(_) => {
+                (403, String::new(), "access_denied", "")
+            }
+            Denial::InvalidDpopToken(_, algs) => (
+                401,
+                format!(r#"DPoP error="invalid_token", algs="{algs}""#),
+                "invalid_token",
+                "the access token is not valid",
+            ),
+            Denial::InvalidDpop(_, algs) => (
+                401,
+                format!(r#"DPoP error="invalid_dpop_proof", algs="{algs}""#),
+                "invalid_dpop_proof",
+                "the DPoP proof is missing or not valid",
+            ),
         };
-        let body = serde_json::json!({
-            "error": error,
-            "error_description": description,
-            "request_id": request_id,
-        })
-        .to_string();
-        let mut headers = Vec::with_capacity(3);
+        let mut headers = Vec::new();
         if !challenge.is_empty() {
             headers.push(("www-authenticate".into(), challenge));
         }
-        headers.push(("content-type".into(), "application/json".into()));
-        headers.push(("cache-control".into(), "no-store".into()));
-        LocalReply {
-            status,
-            headers,
-            body,
-        }
+        json_reply(status, headers, error, description, request_id)
     }
 }
 
 /// The answer while the IdP cannot be reached: no `WWW-Authenticate` (the token is not at fault).
 fn unavailable(status: u16, retry_after_s: u64, request_id: &str) -> LocalReply {
+    json_reply(
+        status,
+        vec![("retry-after".into(), retry_after_s.to_string())],
+        "temporarily_unavailable",
+        "the token cannot be checked now; retry later",
+        request_id,
+    )
+}
+
+/// A small JSON error reply with `extra` headers first.
+pub fn json_reply(
+    status: u16,
+    mut headers: Vec<(String, String)>,
+    error: &str,
+    description: &str,
+    request_id: &str,
+) -> LocalReply {
     let body = serde_json::json!({
-        "error": "temporarily_unavailable",
-        "error_description": "the token cannot be checked now; retry later",
+        "error": error,
+        "error_description": description,
         "request_id": request_id,
     })
     .to_string();
+    headers.push(("content-type".into(), "application/json".into()));
+    headers.push(("cache-control".into(), "no-store".into()));
     LocalReply {
         status,
-        headers: vec![
-            ("retry-after".into(), retry_after_s.to_string()),
-            ("content-type".into(), "application/json".into()),
-            ("cache-control".into(), "no-store".into()),
-        ],
+        headers,
         body,
     }
 }

@@ -497,6 +497,7 @@ fn require_typ_is_exact_up_to_media_type_rules() {
             headers: &headers,
             request_id: "r",
             now_s: NOW,
+            peer_cert_sha256: None,
             source: None,
         };
         let d = decide_request(&engine, &req, &mut TokenCache::default());
@@ -843,7 +844,6 @@ fn scheme_is_case_insensitive_and_others_are_not_ours() {
         format!("Bearer: {token}"),
         format!("Bearer{token}"),
         format!("Token {token}"),
-        format!("DPoP {token}"),
         format!("Basic {token}"),
     ] {
         assert_decision(
@@ -852,6 +852,12 @@ fn scheme_is_case_insensitive_and_others_are_not_ours() {
             "no_credential",
         );
     }
+    // DPoP (RFC 9449) is ours: without its proof header the token is refused.
+    assert_decision(
+        &decide(&[("authorization", &format!("DPoP {token}"))], NOW),
+        401,
+        "dpop_missing",
+    );
     assert_decision(&decide(&[], NOW), 401, "no_credential");
     for value in ["Bearer", "Bearer ", "bearer \t "] {
         assert_decision(
@@ -995,6 +1001,7 @@ fn huge_and_negative_time_claims_do_not_wrap() {
             headers: &headers,
             request_id: "r",
             now_s: NOW,
+            peer_cert_sha256: None,
             source: None,
         };
         let d = decide_request(&engine, &req, &mut TokenCache::default());

@@ -66,6 +66,7 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         headers: &headers,
         request_id: "r",
         now_s,
+        peer_cert_sha256: None,
         source: None,
     };
     let d = common::decide_request(engine, &req, &mut TokenCache::default());

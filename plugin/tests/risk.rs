@@ -116,6 +116,7 @@ impl Gateway {
             request_id: "r",
             now_s: call.now_s,
             source: call.ip.parse().ok(),
+            peer_cert_sha256: None,
         };
         let tick = self.tick_us;
         let clock = &self.clock;
@@ -356,18 +357,22 @@ fn a_route_can_demand_step_up_whatever_the_score() {
 
 #[test]
 fn thresholds_decide_tag_and_block() {
-    // With tag_at 0 every scored request below step-up is tagged: score and factors go upstream.
-    // (The usual request, not the stolen one: a trained model may score that one 100 = step_up_at.)
+    // Everything scored is tagged: the factors go upstream.
     let mut g = Gateway::new(&config(json!({"tag_at": 0, "step_up_at": 100}), json!([])));
     let tok = g.habitual("alice");
-    let d = g.send(&usual(&tok));
-    assert_eq!(d.verdict, Verdict::Tag);
+    // The stolen request can score 100 (= the highest `step_up_at`): show a step-up, so it is tagged.
+    let call = stolen(&tok);
+    let up = token(
+        "alice",
+        call.now_s,
+        json!({"acr": "mfa", "auth_time": call.now_s - 5}),
+    );
+    let d = g.send(&Call { token: &up, ..call });
+    assert_eq!(d.verdict, Verdict::Tag, "score {}", score(&d));
     assert!(d.reply.is_none());
-    assert!(header(&d, "x-auth-risk-score").is_some());
-    if let Some(first) = d.risk.as_ref().unwrap().factors.first() {
-        let names = header(&d, "x-auth-risk-factors").unwrap();
-        assert_eq!(names.split(',').next(), Some(first.0));
-    }
+    let names = header(&d, "x-auth-risk-factors").unwrap();
+    let first = d.risk.as_ref().unwrap().factors[0].0;
+    assert_eq!(names.split(',').next(), Some(first));
 
     // block_at at the step-up threshold: the stolen token is refused outright, without a challenge.
     let mut g = Gateway::new(&config(
@@ -514,7 +519,11 @@ fn bad_sources_and_client_sent_risk_headers() {
 
 #[test]
 fn delegated_tokens_build_the_actor_history() {
-    let mut g = Gateway::new(&config(json!({"state_slots": 1024}), json!([])));
+    // A token carrying `act` needs its actor allowed (and a chain of two allowed).
+    let mut c = config(json!({"state_slots": 1024}), json!([]));
+    c["delegation"] =
+        json!({"max_depth": 2, "actors": [{"sub": "agent-7", "subjects": ["*"], "scopes": []}]});
+    let mut g = Gateway::new(&c);
     let act = json!({"act": {"sub": "agent-7", "act": {"sub": "orchestrator"}}});
     let t1 = token("alice", T0, act.clone());
     let t2 = token("bob", T0, act);

@@ -1,6 +1,12 @@
 //! What a proven caller may do: the route policy it falls under and the scopes it must hold.
 
+pub mod delegation;
+pub mod kind;
+pub mod pattern;
+pub mod rate_limit;
+pub mod revocation;
 pub mod routes;
+pub mod tenant;
 
 use crate::credential::Identity;
 

@@ -127,6 +127,24 @@ impl RouteTable {
         Ok(RouteTable { routes })
     }
 
+    /// Checks that every name in `names` (at JSON path `at`) is a configured route.
+    pub fn check_names(known: &[&str], names: &[String], at: &str) -> Result<(), ConfigError> {
+        for (j, r) in names.iter().enumerate() {
+            if !known.contains(&r.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{at}[{j}]"),
+                    format!("no route named {r:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.routes.iter().map(|r| r.name.as_str()).collect()
+    }
+
     /// The first rule matching `method` and `path` (query string ignored).
     ///
     /// Upstreams commonly treat `/orders/7/` as `/orders/7` and answer `HEAD` like `GET`, so a

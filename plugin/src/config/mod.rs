@@ -7,9 +7,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod delegation;
+pub mod dpop;
+pub mod rate_limits;
 pub mod remote;
+pub mod revocation;
 pub mod risk;
 mod strict;
+pub mod tenancy;
 
 pub use risk::{OnError, RiskConfig, Sensitivity};
 
@@ -32,6 +37,24 @@ pub struct Config {
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Who may act for whom (RFC 8693 `act`) and which delegation headers are never trusted.
+    #[serde(default)]
+    pub delegation: Option<delegation::DelegationConfig>,
+    /// Which identities are agents, services or humans.
+    #[serde(default)]
+    pub kinds: delegation::KindsConfig,
+    /// Tenant isolation: the tenant a request addresses against the credential's.
+    #[serde(default)]
+    pub tenancy: Option<tenancy::TenancyConfig>,
+    /// DPoP proof checks (RFC 9449).
+    #[serde(default)]
+    pub dpop: Option<dpop::DpopConfig>,
+    /// Token buckets per agent, subject, client or tenant, shared by every worker.
+    #[serde(default)]
+    pub rate_limits: Option<rate_limits::RateLimitsConfig>,
+    /// Kill switch: deny lists, a revocation feed, quarantine.
+    #[serde(default)]
+    pub revocation: Option<revocation::RevocationConfig>,
     /// Behavioural risk scoring (off when absent).
     #[serde(default)]
     pub risk: Option<RiskConfig>,

@@ -69,6 +69,8 @@ impl ApiKeyStore {
                     scopes: k.scopes.clone(),
                     issuer: "api_keys".into(),
                     token_id: None,
+                    identity_kind: super::IdentityKind::Service,
+                    actors: Vec::new(),
                     claims: None,
                 },
             });

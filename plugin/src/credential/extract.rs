@@ -8,6 +8,8 @@ pub enum Presented<'a> {
     Nothing,
     /// `Authorization: Bearer <token>`.
     Bearer(&'a str),
+    /// `Authorization: DPoP <token>` (RFC 9449 §7.1): a token that needs a `DPoP` proof header.
+    Dpop(&'a str),
     /// The API-key header.
     ApiKey(&'a str),
 }
@@ -45,11 +47,11 @@ pub fn extract<'a>(
                 return Err(ExtractError::Ambiguous);
             }
             authorization_seen = true;
-            if let Some(token) = bearer(value)? {
+            if let Some(p) = authorization(value)? {
                 if found != Presented::Nothing {
                     return Err(ExtractError::Ambiguous);
                 }
-                found = Presented::Bearer(token);
+                found = p;
             }
         } else if api_key_header.is_some_and(|h| name.eq_ignore_ascii_case(h)) {
             if api_key_seen {
@@ -69,14 +71,16 @@ pub fn extract<'a>(
     Ok(found)
 }
 
-/// `Bearer <token68>` (RFC 6750 §2.1); another scheme is not ours and yields `None`.
-fn bearer(value: &str) -> Result<Option<&str>, ExtractError> {
+/// `Bearer <token68>` (RFC 6750 §2.1) or `DPoP <token68>` (RFC 9449 §7.1); another scheme is not
+/// ours and yields `None`.
+fn authorization(value: &str) -> Result<Option<Presented<'_>>, ExtractError> {
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = match value.split_once([' ', '\t']) {
         Some((s, r)) => (s, r.trim_start_matches([' ', '\t'])),
         None => (value, ""),
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !scheme.eq_ignore_ascii_case("bearer") && !dpop {
         if scheme.is_empty() {
             return Err(ExtractError::Malformed);
         }
@@ -85,7 +89,11 @@ fn bearer(value: &str) -> Result<Option<&str>, ExtractError> {
     if rest.is_empty() || !is_token68(rest) {
         return Err(ExtractError::Malformed);
     }
-    Ok(Some(rest))
+    Ok(Some(if dpop {
+        Presented::Dpop(rest)
+    } else {
+        Presented::Bearer(rest)
+    }))
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -148,6 +156,14 @@ mod tests {
             let hs = h(&[("authorization", v)]);
             assert_eq!(extract(&hs, None), Err(ExtractError::Malformed), "{v:?}");
         }
+    }
+
+    #[test]
+    fn dpop_scheme() {
+        let hs = h(&[("authorization", "DPoP a.b.c")]);
+        assert_eq!(extract(&hs, None), Ok(Presented::Dpop("a.b.c")));
+        let hs = h(&[("authorization", "DPoP")]);
+        assert_eq!(extract(&hs, None), Err(ExtractError::Malformed));
     }
 
     #[test]

@@ -294,6 +294,7 @@ mod tests {
             headers: &hs,
             request_id: "r",
             now_s: now,
+            peer_cert_sha256: None,
             source: None,
         };
         let store = crate::shared::MemoryStore::default();
@@ -355,7 +356,8 @@ mod tests {
         assert_eq!(c.extra["auth_time"], 990);
         record(&mut cache, p, "opaque-1", Outcome::Active(c), 1500);
         assert!(pending(e.providers(), &hs, 1500, &cache).is_none());
-        assert_eq!(decide(&e, "opaque-1", 1500, &mut cache), (200, "ok"));
+        // Bound to a DPoP key (`cnf.jkt`): as a Bearer token it is refused (RFC 9449 §7.2), from the cache.
+        assert_eq!(decide(&e, "opaque-1", 1500, &mut cache), (401, "binding"));
         // Past exp: asked again (and the IdP now says inactive).
         assert!(pending(e.providers(), &hs, 2001, &cache).is_some());
         record(&mut cache, p, "opaque-1", Outcome::Inactive, 2001);

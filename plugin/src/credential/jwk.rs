@@ -81,6 +81,24 @@ impl VerifyingKey {
     }
 }
 
+impl VerifyingKey {
+    /// Verifies a detached JWS signature over `signing_input` (`header.payload`), for a JWS whose header
+    /// jwt-simple cannot parse (a DPoP proof carries its key as a `jwk` object). ES256, ES384 and EdDSA
+    /// only; the curve crates are the ones jwt-simple itself verifies with.
+    pub(crate) fn verify_detached(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        match &self.key {
+            KeyMaterial::Es256(k) => p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| k.public_key().as_ref().verify(signing_input, &s).is_ok()),
+            KeyMaterial::Es384(k) => p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|s| k.public_key().as_ref().verify(signing_input, &s).is_ok()),
+            KeyMaterial::EdDsa(k) => ed25519_compact::Signature::from_slice(signature)
+                .is_ok_and(|s| k.public_key().as_ref().verify(signing_input, &s).is_ok()),
+            _ => false,
+        }
+    }
+}
+
 /// What became of one JWK of a JWKS.
 pub enum Loaded {
     /// Usable keys (one per algorithm the JWK may serve).

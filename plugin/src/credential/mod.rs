@@ -5,11 +5,13 @@
 
 pub mod api_key;
 pub mod cache;
+pub mod dpop;
 pub mod extract;
 pub mod introspection;
 pub mod jwk;
 pub mod jwks;
 pub mod jwt;
+pub mod mtls;
 
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -57,6 +59,13 @@ pub enum TokenError {
     KeysUnavailable,
     /// The introspection endpoint could not be reached or gave no usable answer.
     IdpUnavailable,
+    /// A sender-constrained token (`cnf`) presented without its binding: a DPoP-bound token sent as
+    /// `Bearer`, an mTLS-bound token without the certificate, or any plain token where DPoP is required.
+    Binding,
+    /// Denied by a revocation list or the revocation feed.
+    Revoked,
+    /// Quarantined after repeated block-level risk scores.
+    Quarantined,
 }
 
 impl TokenError {
@@ -91,6 +100,9 @@ impl TokenError {
             TokenError::Inactive => "inactive",
             TokenError::KeysUnavailable => "keys_unavailable",
             TokenError::IdpUnavailable => "idp_unavailable",
+            TokenError::Binding => "binding",
+            TokenError::Revoked => "revoked",
+            TokenError::Quarantined => "quarantined",
         }
     }
 
@@ -176,8 +188,81 @@ pub struct Identity {
     pub issuer: String,
     /// `jti` of a token.
     pub token_id: Option<String>,
+    /// Human, service or agent (see `kinds` in the config).
+    pub identity_kind: IdentityKind,
+    /// The delegation chain (RFC 8693 `act`), current actor first; empty when nobody acts for the subject.
+    pub actors: Vec<Actor>,
     /// The token's verified claims (`act`, `acr`, `auth_time`, `iat` ...), for the later stages.
     pub claims: Option<Arc<Claims>>,
+}
+
+/// What sort of party an identity is: carried to the upstream (`x-auth-kind`), audit and risk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// A person (the default for a token with a `sub`).
+    #[default]
+    Human,
+    /// A workload acting for itself (client credentials, API keys).
+    Service,
+    /// An autonomous AI agent.
+    Agent,
+}
+
+impl IdentityKind {
+    /// Name for headers and audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityKind::Human => "human",
+            IdentityKind::Service => "service",
+            IdentityKind::Agent => "agent",
+        }
+    }
+}
+
+/// One party of an `act` chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The actor's `sub`.
+    pub subject: String,
+    /// Its `client_id`, if the `act` object names one.
+    pub client: Option<String>,
+    /// Its `iss`, if named.
+    pub issuer: Option<String>,
+    /// Its tenant, if named.
+    pub tenant: Option<String>,
+}
+
+impl Identity {
+    /// A JWT identity for unit tests: `sub` of tenant `acme` via client `web`, with `actor` acting.
+    #[cfg(test)]
+    pub(crate) fn for_test(sub: &str, actor: Option<&str>) -> Identity {
+        Identity {
+            kind: CredentialKind::Jwt,
+            subject: sub.into(),
+            client: Some("web".into()),
+            tenant: Some("acme".into()),
+            scopes: vec![],
+            issuer: "corp".into(),
+            token_id: None,
+            identity_kind: IdentityKind::Human,
+            actors: actor
+                .map(|a| Actor {
+                    subject: a.into(),
+                    client: None,
+                    issuer: None,
+                    tenant: None,
+                })
+                .into_iter()
+                .collect(),
+            claims: None,
+        }
+    }
+
+    /// The current actor of a delegation, if any.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actors.first()
+    }
 }
 
 impl Identity {
@@ -191,6 +276,8 @@ impl Identity {
             scopes: c.scopes.clone(),
             issuer: c.provider.clone(),
             token_id: c.jti.clone(),
+            identity_kind: IdentityKind::default(),
+            actors: Vec::new(),
             claims: Some(Arc::clone(c)),
         }
     }

@@ -42,7 +42,6 @@ pub fn client_address() -> Option<ClientAddress> {
 
 /// SHA-256 of the client certificate; on Kong always "unavailable on this gateway", so a
 /// certificate-bound token is refused there rather than let through unchecked.
-#[allow(dead_code)] // first user: mTLS-bound tokens (RFC 8705)
 pub fn peer_certificate_sha256() -> Result<Option<[u8; 32]>, PeerCertError> {
     gateway::peer_certificate_sha256(kind(), &HostProperties)
 }

@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
+pub mod revocation;
 pub mod risk;
 pub mod shared;
 
@@ -44,6 +45,8 @@ struct WardenRoot {
     /// Remote key sets (JWKS, discovery) of this worker; requests that meet an unknown `kid` use it too.
     fetcher: Rc<RefCell<fetch::KeyFetcher>>,
     fast_tick: bool,
+    /// The revocation-feed call in flight from this worker, if any.
+    revocation_call: Option<u32>,
     metrics: RiskMetrics,
 }
 
@@ -54,6 +57,11 @@ fn now_s(t: SystemTime) -> u64 {
 impl Context for WardenRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
         if let Some(engine) = self.engine.clone() {
+            if self.revocation_call == Some(token) {
+                self.revocation_call = None;
+                revocation::on_response(&engine, body_size);
+                return;
+            }
             let now = now_s(self.get_current_time());
             if let Ok(mut f) = self.fetcher.try_borrow_mut() {
                 f.on_response(&engine, host_kind(), token, body_size, now);
@@ -74,6 +82,9 @@ impl RootContext for WardenRoot {
                 if active {
                     self.fast_tick = true;
                     let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
+                } else if engine.revocation().has_feed() {
+                    // Each worker ticks; the shared lease lets one of them fetch per interval.
+                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
                 }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
@@ -103,6 +114,9 @@ impl RootContext for WardenRoot {
             return;
         };
         let now = now_s(self.get_current_time());
+        if let Some(token) = revocation::tick(&engine, now) {
+            self.revocation_call = Some(token);
+        }
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
             return;
         };
@@ -116,6 +130,7 @@ impl RootContext for WardenRoot {
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenHttp {
             introspecting: None,
+            response_headers: Vec::new(),
             fetcher: Rc::clone(&self.fetcher),
             key_wait: KeyWait::No,
             engine: self.engine.clone(),
@@ -145,6 +160,8 @@ enum KeyWait {
 struct WardenHttp {
     /// An introspection call in flight for this (paused) request.
     introspecting: Option<fetch::Introspecting>,
+    /// Headers the decision adds to the upstream's response.
+    response_headers: Vec<(String, String)>,
     /// The worker's key fetcher (for a refetch on an unknown `kid`).
     fetcher: Rc<RefCell<fetch::KeyFetcher>>,
     key_wait: KeyWait,
@@ -233,6 +250,9 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            self.set_http_response_header(&name, Some(&value));
+        }
         if self.forwarded.is_some() {
             self.response_status = risk::response_status();
         }
@@ -302,12 +322,18 @@ impl WardenHttp {
             }
         };
         let now_us = micros(started);
+        // Kong cannot tell: none, so certificate-bound tokens are refused there.
+        let peer_cert_sha256 = gateway::peer_certificate_sha256()
+            .ok()
+            .flatten()
+            .map(hex::encode);
         let req = Request {
             method,
             path,
             headers: &headers,
             request_id,
             now_s: now_us / 1_000_000,
+            peer_cert_sha256: peer_cert_sha256.as_deref(),
             source: gateway::client_address().map(|a| a.ip),
         };
         let clock_us = || {
@@ -315,7 +341,7 @@ impl WardenHttp {
                 .map(micros)
                 .unwrap_or(0)
         };
-        let decision = match self.cache.try_borrow_mut() {
+        let mut decision = match self.cache.try_borrow_mut() {
             Ok(mut cache) => engine.decide(
                 &req,
                 &mut Env {
@@ -370,6 +396,7 @@ impl WardenHttp {
         for (name, value) in &decision.upstream_headers {
             self.set_http_request_header(name, Some(value));
         }
+        self.response_headers = std::mem::take(&mut decision.response_headers);
         if decision.risk.is_some() {
             self.forwarded = Some(decision);
         }

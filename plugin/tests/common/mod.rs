@@ -175,6 +175,7 @@ pub fn decide_path(
         headers: &headers,
         request_id: "req-1",
         now_s,
+        peer_cert_sha256: None,
         source: None,
     };
     decide_request(engine(), &req, cache)
@@ -213,6 +214,9 @@ pub fn assert_decision(d: &Decision, status: u16, reason: &str) {
         200 => assert!(d.reply.is_none() && d.identity.is_some(), "{d:?}"),
         400 => assert_eq!(challenge, Some(r#"Bearer error="invalid_request""#)),
         401 if reason == "no_credential" => assert_eq!(challenge, Some(r#"Bearer realm="warden""#)),
+        401 if reason.starts_with("dpop_") => {
+            assert!(challenge.is_some_and(|c| c.starts_with(r#"DPoP error="invalid_dpop_proof""#)))
+        }
         401 => assert_eq!(challenge, Some(r#"Bearer error="invalid_token""#)),
         _ => {}
     }
