@@ -381,7 +381,7 @@ impl Engine {
         if matched.is_some_and(|m| m.route.anonymous) {
             return (None, Ok(()));
         }
-        let (identity, claims) = match self.authenticate(req, env.cache, env.shared, cache_hit) {
+        let identity = match self.authenticate(req, env.cache, env.shared, cache_hit) {
             Ok(found) => found,
             // The operator chose to forward, without identity, what the IdP cannot vouch for now.
             Err(Denial::Unavailable { .. }) if self.fails_open(req) => {
@@ -390,11 +390,10 @@ impl Engine {
             }
             Err(denial) => return (None, Err(denial)),
         };
-        let identity =
-            match self.agent_policy(req, identity, claims.as_deref(), matched, env.shared) {
-                Ok(id) => id,
-                Err(denial) => return (None, Err(denial)),
-            };
+        let identity = match self.agent_policy(req, identity, matched, env.shared) {
+            Ok(id) => id,
+            Err(denial) => return (None, Err(denial)),
+        };
         if let Some(m) = matched {
             let missing = authz::missing_scopes(&m.route.scopes, &identity);
             if !missing.is_empty() {
@@ -435,16 +434,13 @@ impl Engine {
         cache: &mut TokenCache,
         shared: &dyn SharedData,
         cache_hit: &mut bool,
-    ) -> Result<(Identity, Option<Arc<Claims>>), Denial> {
+    ) -> Result<Identity, Denial> {
         let header = self.api_keys.as_ref().map(|k| k.header.as_str());
         match extract::extract(req.headers, header) {
             Err(e) => Err(Denial::InvalidRequest(e)),
             Ok(Presented::Nothing) => Err(Denial::NoCredential),
             Ok(Presented::ApiKey(key)) => match &self.api_keys {
-                Some(store) => store
-                    .authenticate(key)
-                    .map(|id| (id, None))
-                    .map_err(Denial::InvalidToken),
+                Some(store) => store.authenticate(key).map_err(Denial::InvalidToken),
                 None => Err(Denial::InvalidRequest(ExtractError::Malformed)),
             },
             Ok(Presented::Bearer(token)) => {
@@ -456,7 +452,7 @@ impl Engine {
                     return Err(Denial::InvalidToken(TokenError::Binding));
                 }
                 mtls::check(&claims, req.peer_cert_sha256).map_err(Denial::InvalidToken)?;
-                Ok((Identity::from_claims(&claims), Some(claims)))
+                Ok(Identity::from_claims(&claims))
             }
             Ok(Presented::Dpop(token)) => {
                 // RFC 9449 §7.1: a token refused under the DPoP scheme is challenged with DPoP.
@@ -470,7 +466,7 @@ impl Engine {
                 mtls::check(&claims, req.peer_cert_sha256)
                     .map_err(|why| dpop_denial(Denial::InvalidToken(why)))?;
                 self.check_dpop(req, token, &claims, shared)?;
-                Ok((Identity::from_claims(&claims), Some(claims)))
+                Ok(Identity::from_claims(&claims))
             }
         }
     }
@@ -570,10 +566,12 @@ impl Engine {
         &self,
         req: &Request<'_>,
         mut id: Identity,
-        claims: Option<&Claims>,
         route: Option<&RouteMatch<'_>>,
         shared: &dyn SharedData,
     ) -> Result<Identity, Denial> {
+        // The verified token's claims (none for an API key), carried by the identity.
+        let claims = id.claims.clone();
+        let claims = claims.as_deref();
         let forbidden = |e: authz::delegation::DelegationError| Denial::Forbidden(e.as_str());
         if let Some(c) = claims {
             id.actors = self.delegation.chain(&c.extra).map_err(forbidden)?;
