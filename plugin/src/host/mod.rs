@@ -88,6 +88,9 @@ impl RootContext for WardenRoot {
                 }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
+                    if let Some(timing) = risk::time_model() {
+                        log(LogLevel::Info, &timing);
+                    }
                 }
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.

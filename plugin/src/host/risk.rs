@@ -59,3 +59,39 @@ impl RiskMetrics {
         }
     }
 }
+
+/// Times the embedded model where it runs, in this VM: 1,000 scores of varied inputs (well under a
+/// millisecond) at config load, for the log. Natively, `cargo bench -p warden --bench risk` times
+/// the same call; this is the number inside the gateway's V8 (model/BENCHMARKS.md quotes it).
+pub fn time_model() -> Option<String> {
+    const CALLS: u32 = 1_000;
+    let now_ns = || {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos())
+    };
+    crate::risk::with_model(|model| {
+        let width = model.width();
+        let inputs: Vec<Vec<f32>> = (0..16usize)
+            .map(|i| {
+                (0..width)
+                    .map(|j| ((i * 7 + j * 3) % 13) as f32 / 4.0)
+                    .collect()
+            })
+            .collect();
+        let started = now_ns();
+        let scored = inputs
+            .iter()
+            .cycle()
+            .take(CALLS as usize)
+            .filter(|x| model.score(x).is_ok())
+            .count();
+        let per_call = now_ns().saturating_sub(started) / u128::from(CALLS);
+        format!(
+            "warden: risk model loaded ({width} features); inference {per_call} ns per call in \
+             this VM (mean of {CALLS}, {scored} scored)"
+        )
+    })
+    .ok()
+}

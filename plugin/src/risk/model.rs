@@ -1,11 +1,19 @@
-//! The risk model: `model/risk.onnx`, embedded with `include_bytes!` and run with tract.
+//! The risk model: `model/risk.onnx`, embedded with `include_bytes!` and run with tract's kernels.
 //!
-//! The ONNX file is decoded with tract-onnx's protobuf types and wired into a tract-core `TypedModel`
-//! by a loader that knows exactly the operators the exported model uses (MatMul, Add, Sub, Mul,
-//! Sigmoid); any other operator is a load error. Why not `tract_onnx::onnx()`: its operator register
-//! and inference layer (tract-hir, every ONNX op, FFTs, NNEF) make the filter 9-15 MB of Wasm, which
-//! Envoy's V8 compiles eagerly at every config load for seconds; tract-core alone is what running
-//! this graph needs (see model/MODEL_CARD.md for the size, compile-time and latency numbers).
+//! The ONNX file is decoded with prost (the subset of `onnx.proto` in [`pb`]), checked and shaped once
+//! at load into a [`Plan`] of the operators the exported model uses (MatMul, Add, Sub, Mul, Sigmoid;
+//! any other operator is a load error), and each request runs that plan on tract-linalg's kernels:
+//! unicast multiply/add/subtract, sum reduction and tract's f32 sigmoid.
+//!
+//! Why not tract-core's graph and optimizer (`tract_onnx::onnx()`, or a hand-wired `TypedModel`):
+//! Envoy's V8 compiles a module eagerly with TurboFan (proxy-wasm-cpp-host disables Liftoff) at every
+//! config load, in time proportional to the code. tract-onnx made the filter 12 MB and Envoy took 10 s
+//! to become ready; tract-core alone still 6.9 MB and 6 s. tract-linalg is the part of tract that
+//! computes; the graph layer's value (fusing, packing, scheduling a large network) is nil for a
+//! five-node graph. The kernels are tract's portable ones, which are what tract itself picks on
+//! wasm32 (no SIMD128 in proxy-wasm hosts), so the filter, `warden replay` and `warden features`
+//! compute bit-identical scores. Numbers: model/BENCHMARKS.md. A test checks this runtime against
+//! tract-onnx's own loader and optimizer, and another against onnxruntime's outputs (`golden.json`).
 //!
 //! The model (model/train.py) is a logistic regression: `probability = sigmoid(x . w + b)` and
 //! `contributions = (x - baseline) * w`, so the contributions explain the score exactly and additively.
@@ -13,18 +21,19 @@
 use prost::Message;
 use std::collections::HashMap;
 use std::fmt;
-use tract_core::internal::*;
-use tract_core::ops::change_axes::wire_with_rank_broadcast;
-use tract_core::ops::einsum::EinSum;
-use tract_onnx::data_resolver::FopenDataResolver;
-use tract_onnx::pb;
+use tract_linalg::element_wise::{ElementWise, ElementWiseImpl};
+use tract_linalg::generic::reduce::sum::SSum4;
+use tract_linalg::generic::sigmoid::generic_sigmoid_f32_4n as SigmoidKernel;
+use tract_linalg::generic::unicast::{SUnicastAdd4, SUnicastMul4, SUnicastSub4};
+use tract_linalg::reduce::{Reduce, ReduceImpl};
+use tract_linalg::unicast::{Unicast, UnicastImpl};
 
 /// `model/risk.onnx`, as trained and exported by `make model`.
 static EMBEDDED: &[u8] = include_bytes!("../../../model/risk.onnx");
 
 /// The risk model, ready to score: load it once per VM (loading optimises the graph).
 pub struct RiskModel {
-    plan: Arc<TypedSimplePlan>,
+    plan: Plan,
     width: usize,
     feature_names: Vec<String>,
 }
@@ -87,11 +96,8 @@ impl RiskModel {
     pub fn from_onnx(bytes: &[u8]) -> Result<RiskModel, ModelError> {
         let proto = pb::ModelProto::decode(bytes).map_err(load_err)?;
         let graph = proto.graph.as_ref().ok_or_else(|| load_err("no graph"))?;
-        let (model, width) = wire(graph)?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| load_err(format!("{e:#}")))?;
+        let plan = Plan::from_graph(graph)?;
+        let width = plan.width;
         let feature_names = proto
             .metadata_props
             .iter()
@@ -126,17 +132,7 @@ impl RiskModel {
                 got: features.len(),
             });
         }
-        let input = Tensor::from_shape(&[1, self.width], features).map_err(run_err)?;
-        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(run_err)?;
-        let values = |i: usize| -> Result<Vec<f32>, ModelError> {
-            let t = outputs
-                .get(i)
-                .ok_or_else(|| run_err(format!("missing output {i}")))?;
-            let view = t.to_plain_array_view::<f32>().map_err(run_err)?;
-            Ok(view.iter().copied().collect())
-        };
-        let probability = values(0)?;
-        let contributions = values(1)?;
+        let (probability, contributions) = self.plan.run(features)?;
         match probability.as_slice() {
             [p] if p.is_finite() && contributions.len() == self.width => Ok(ModelOutput {
                 probability: *p,
@@ -151,93 +147,365 @@ impl RiskModel {
     }
 }
 
-/// The ONNX graph as a tract-core model with a batch of one: (model, feature count).
-fn wire(graph: &pb::GraphProto) -> Result<(TypedModel, usize), ModelError> {
-    let mut model = TypedModel::default();
-    let mut wires: HashMap<&str, OutletId> = HashMap::new();
-    for init in &graph.initializer {
-        let tensor = tract_onnx::tensor::load_tensor(&FopenDataResolver, init, None)
-            .map_err(|e| load_err(format!("initializer {}: {e}", init.name)))?;
-        let name = model.unique_name(format!("init.{}", init.name));
-        let outlet = model.add_const(name, tensor).map_err(load_err)?;
-        wires.insert(init.name.as_str(), outlet);
-    }
-    let mut width = None;
-    let inputs: Vec<&pb::ValueInfoProto> = graph
-        .input
-        .iter()
-        .filter(|i| !wires.contains_key(i.name.as_str()))
-        .collect();
-    for input in inputs {
-        if width.is_some() {
-            return Err(load_err("more than one input"));
+/// One float tensor of rank 0 to 2, row-major (the model scores a batch of one).
+#[derive(Debug, Clone, PartialEq)]
+struct Value {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+/// The operators the exporter emits; anything else is refused at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    MatMul,
+    Add,
+    Sub,
+    Mul,
+    Sigmoid,
+}
+
+/// One node of the graph, its operands and result as slots.
+#[derive(Debug, Clone)]
+struct Step {
+    op: Op,
+    inputs: Vec<usize>,
+    output: usize,
+    /// The shape the result has (inferred at load).
+    shape: Vec<usize>,
+    /// For a MatMul by a constant: the constant's columns, transposed at load.
+    columns: Option<Vec<Vec<f32>>>,
+}
+
+/// The ONNX graph, checked and shaped at load: each request only computes.
+#[derive(Debug, Clone)]
+struct Plan {
+    /// The initializers, by slot; `None` for values computed per request.
+    consts: Vec<Option<Value>>,
+    /// The slot of the feature vector, `[1, width]`.
+    input: usize,
+    width: usize,
+    steps: Vec<Step>,
+    /// The slots of `probability` and `contributions`.
+    outputs: [usize; 2],
+}
+
+impl Plan {
+    fn from_graph(graph: &pb::GraphProto) -> Result<Plan, ModelError> {
+        let mut slots: HashMap<&str, usize> = HashMap::new();
+        let mut consts: Vec<Option<Value>> = Vec::new();
+        let mut shapes: Vec<Vec<usize>> = Vec::new();
+        for init in &graph.initializer {
+            let value = load_tensor(init)
+                .map_err(|e| load_err(format!("initializer {}: {e}", init.name)))?;
+            if slots.insert(init.name.as_str(), consts.len()).is_some() {
+                return Err(load_err(format!("initializer {} defined twice", init.name)));
+            }
+            shapes.push(value.shape.clone());
+            consts.push(Some(value));
         }
-        let n = input_width(input)?;
-        let outlet = model
-            .add_source(input.name.clone(), f32::fact([1, n]))
-            .map_err(load_err)?;
-        wires.insert(input.name.as_str(), outlet);
-        width = Some(n);
-    }
-    let width = width.ok_or_else(|| load_err("no input"))?;
-    for node in &graph.node {
-        let inputs = node
+        let mut inputs = graph
             .input
             .iter()
-            .map(|i| {
-                wires
-                    .get(i.as_str())
-                    .copied()
-                    .ok_or_else(|| load_err(format!("node {}: unknown input {i}", node.name)))
-            })
-            .collect::<Result<TVec<OutletId>, ModelError>>()?;
-        let name = model.unique_name(format!("node.{}", node.name));
-        let wired = match (node.op_type.as_str(), inputs.len()) {
-            ("Add", 2) => {
-                wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::add(), &inputs)
+            .filter(|i| !slots.contains_key(i.name.as_str()));
+        let input = inputs.next().ok_or_else(|| load_err("no input"))?;
+        if inputs.next().is_some() {
+            return Err(load_err("more than one input"));
+        }
+        let width = input_width(input)?;
+        let input_slot = consts.len();
+        slots.insert(input.name.as_str(), input_slot);
+        shapes.push(vec![1, width]);
+        consts.push(None);
+
+        let mut steps = Vec::with_capacity(graph.node.len());
+        for node in &graph.node {
+            let at =
+                |what: String| load_err(format!("node {} ({}): {what}", node.name, node.op_type));
+            let inputs = node
+                .input
+                .iter()
+                .map(|i| {
+                    slots
+                        .get(i.as_str())
+                        .copied()
+                        .ok_or_else(|| at(format!("unknown input {i}")))
+                })
+                .collect::<Result<Vec<usize>, ModelError>>()?;
+            let shape_of = |slot: usize| shapes.get(slot).cloned().unwrap_or_default();
+            let (op, shape) = match (node.op_type.as_str(), inputs.as_slice()) {
+                ("Sigmoid", [a]) => (Op::Sigmoid, shape_of(*a)),
+                ("MatMul", [a, b]) => (
+                    Op::MatMul,
+                    matmul_shape(&shape_of(*a), &shape_of(*b)).map_err(at)?,
+                ),
+                (op @ ("Add" | "Sub" | "Mul"), [a, b]) => {
+                    let shape = broadcast_shape(&shape_of(*a), &shape_of(*b)).map_err(at)?;
+                    let op = match op {
+                        "Add" => Op::Add,
+                        "Sub" => Op::Sub,
+                        _ => Op::Mul,
+                    };
+                    (op, shape)
+                }
+                (op, i) => {
+                    return Err(load_err(format!(
+                        "unsupported operator {op} with {} inputs",
+                        i.len()
+                    )))
+                }
+            };
+            let columns = match (
+                op,
+                inputs
+                    .get(1)
+                    .and_then(|b| consts.get(*b))
+                    .and_then(Option::as_ref),
+            ) {
+                (Op::MatMul, Some(b)) => Some(columns(b)),
+                _ => None,
+            };
+            let out = match node.output.as_slice() {
+                [out] => out.as_str(),
+                _ => return Err(at("expected one output".into())),
+            };
+            let output = consts.len();
+            if slots.insert(out, output).is_some() {
+                return Err(at(format!("output {out} is already defined")));
             }
-            ("Sub", 2) => {
-                wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::sub(), &inputs)
+            shapes.push(shape.clone());
+            consts.push(None);
+            steps.push(Step {
+                op,
+                inputs,
+                output,
+                shape,
+                columns,
+            });
+        }
+
+        let names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+        let outputs = match names.as_slice() {
+            ["probability", "contributions"] => {
+                let slot = |n: &str| {
+                    slots
+                        .get(n)
+                        .copied()
+                        .ok_or_else(|| load_err(format!("unknown output {n}")))
+                };
+                [slot("probability")?, slot("contributions")?]
             }
-            ("Mul", 2) => {
-                wire_with_rank_broadcast(name, &mut model, tract_core::ops::math::mul(), &inputs)
-            }
-            ("Sigmoid", 1) => model.wire_node(name, tract_core::ops::nn::sigmoid(), &inputs),
-            ("MatMul", 2) => "mk,kn->mn".parse().and_then(|axes| {
-                model.wire_node(name, EinSum::new(axes, f32::datum_type()), &inputs)
-            }),
-            (op, n) => {
+            _ => {
                 return Err(load_err(format!(
-                    "unsupported operator {op} with {n} inputs"
+                    "outputs must be [probability, contributions], not {names:?}"
                 )))
             }
+        };
+        let [p, c] = outputs;
+        if shapes.get(p).map(|s| s.iter().product::<usize>()) != Some(1) {
+            return Err(load_err("probability must be one value"));
         }
-        .map_err(|e| load_err(format!("node {} ({}): {e:#}", node.name, node.op_type)))?;
-        match (node.output.as_slice(), wired.as_slice()) {
-            ([out], [outlet]) => {
-                wires.insert(out.as_str(), *outlet);
-            }
-            _ => return Err(load_err(format!("node {}: expected one output", node.name))),
+        if shapes.get(c).map(|s| s.iter().product::<usize>()) != Some(width) {
+            return Err(load_err(format!("contributions must be {width} values")));
         }
-    }
-    let outputs = graph
-        .output
-        .iter()
-        .map(|o| {
-            wires
-                .get(o.name.as_str())
-                .copied()
-                .ok_or_else(|| load_err(format!("unknown output {}", o.name)))
+        Ok(Plan {
+            consts,
+            input: input_slot,
+            width,
+            steps,
+            outputs,
         })
-        .collect::<Result<Vec<OutletId>, ModelError>>()?;
-    let names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-    if names != ["probability", "contributions"] {
-        return Err(load_err(format!(
-            "outputs must be [probability, contributions], not {names:?}"
-        )));
     }
-    model.select_output_outlets(&outputs).map_err(load_err)?;
-    Ok((model, width))
+
+    /// (probability, contributions) for one feature vector of `width` values.
+    fn run(&self, features: &[f32]) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
+        let mut values: Vec<Option<Value>> = vec![None; self.consts.len()];
+        let input = Value {
+            shape: vec![1, self.width],
+            data: features.to_vec(),
+        };
+        *values
+            .get_mut(self.input)
+            .ok_or_else(|| run_err("no input slot"))? = Some(input);
+        for step in &self.steps {
+            let operand = |i: usize| -> Result<&Value, ModelError> {
+                let slot = *step
+                    .inputs
+                    .get(i)
+                    .ok_or_else(|| run_err("missing operand"))?;
+                values
+                    .get(slot)
+                    .and_then(Option::as_ref)
+                    .or_else(|| self.consts.get(slot).and_then(Option::as_ref))
+                    .ok_or_else(|| run_err("operand not computed"))
+            };
+            let data = match step.op {
+                Op::Sigmoid => {
+                    let mut x = operand(0)?.data.clone();
+                    ElementWiseImpl::<SigmoidKernel, f32>::new()
+                        .run(&mut x)
+                        .map_err(run_err)?;
+                    x
+                }
+                Op::Add | Op::Sub | Op::Mul => {
+                    let mut a = broadcast_to(operand(0)?, &step.shape)?;
+                    let b = broadcast_to(operand(1)?, &step.shape)?;
+                    match step.op {
+                        Op::Add => UnicastImpl::<SUnicastAdd4, f32>::new().run(&mut a, &b),
+                        Op::Sub => UnicastImpl::<SUnicastSub4, f32>::new().run(&mut a, &b),
+                        _ => UnicastImpl::<SUnicastMul4, f32>::new().run(&mut a, &b),
+                    }
+                    .map_err(run_err)?;
+                    a
+                }
+                Op::MatMul => {
+                    let a = operand(0)?;
+                    let computed;
+                    let columns = match &step.columns {
+                        Some(c) => c,
+                        None => {
+                            computed = columns(operand(1)?);
+                            &computed
+                        }
+                    };
+                    matmul(a, columns)?
+                }
+            };
+            let slot = values
+                .get_mut(step.output)
+                .ok_or_else(|| run_err("no output slot"))?;
+            *slot = Some(Value {
+                shape: step.shape.clone(),
+                data,
+            });
+        }
+        let output = |slot: usize| {
+            values
+                .get(slot)
+                .and_then(Option::as_ref)
+                .map(|v| v.data.clone())
+                .ok_or_else(|| run_err("output not computed"))
+        };
+        Ok((output(self.outputs[0])?, output(self.outputs[1])?))
+    }
+}
+
+/// `[m, k] x [k, n]`; other ranks are refused (the exporter emits rank 2).
+fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    match (a, b) {
+        ([m, k], [k2, n]) if k == k2 => Ok(vec![*m, *n]),
+        _ => Err(format!("MatMul of {a:?} by {b:?}")),
+    }
+}
+
+/// ONNX (numpy) broadcasting, for ranks up to 2.
+fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    if a.len() > 2 || b.len() > 2 {
+        return Err(format!("rank above 2: {a:?}, {b:?}"));
+    }
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], i: usize| {
+        (i + s.len())
+            .checked_sub(rank)
+            .and_then(|j| s.get(j))
+            .copied()
+            .unwrap_or(1)
+    };
+    (0..rank)
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y || y == 1 => Ok(x),
+            (1, y) => Ok(y),
+            _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+        })
+        .collect()
+}
+
+/// A value's data laid out in `shape` (which it broadcasts to: checked at load).
+fn broadcast_to(v: &Value, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+    if v.shape == shape {
+        return Ok(v.data.clone());
+    }
+    let pad = |s: &[usize]| match s {
+        [] => (1, 1),
+        [c] => (1, *c),
+        [r, c, ..] => (*r, *c),
+    };
+    let (rows, cols) = pad(shape);
+    let (vr, vc) = pad(&v.shape);
+    let mut out = Vec::with_capacity(rows * cols);
+    for i in 0..rows {
+        for j in 0..cols {
+            let at = if vr == 1 { 0 } else { i } * vc + if vc == 1 { 0 } else { j };
+            out.push(
+                *v.data
+                    .get(at)
+                    .ok_or_else(|| run_err("broadcast out of range"))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The columns of a `[k, n]` matrix, each as a contiguous vector.
+fn columns(b: &Value) -> Vec<Vec<f32>> {
+    let n = b.shape.get(1).copied().unwrap_or(1).max(1);
+    (0..n)
+        .map(|j| b.data.iter().skip(j).step_by(n).copied().collect())
+        .collect()
+}
+
+/// `a [m, k]` times the matrix given by its columns: each output is tract's unicast multiply of a row
+/// by a column and its sum reduction.
+fn matmul(a: &Value, columns: &[Vec<f32>]) -> Result<Vec<f32>, ModelError> {
+    let k = a.shape.get(1).copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(a.shape.first().copied().unwrap_or(1) * columns.len());
+    for row in a.data.chunks(k.max(1)) {
+        for column in columns {
+            if column.len() != row.len() {
+                return Err(run_err("MatMul operands do not match"));
+            }
+            let mut products = row.to_vec();
+            UnicastImpl::<SUnicastMul4, f32>::new()
+                .run(&mut products, column)
+                .map_err(run_err)?;
+            out.push(
+                ReduceImpl::<SSum4, f32>::new()
+                    .run(&products)
+                    .map_err(run_err)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A float initializer (`float_data`, or `raw_data` in little-endian f32), rank 0 to 2.
+fn load_tensor(t: &pb::TensorProto) -> Result<Value, String> {
+    if t.data_type != pb::FLOAT {
+        return Err(format!("data type {} is not float", t.data_type));
+    }
+    let shape = t
+        .dims
+        .iter()
+        .map(|d| usize::try_from(*d).map_err(|_| format!("bad dimension {d}")))
+        .collect::<Result<Vec<usize>, String>>()?;
+    if shape.len() > 2 {
+        return Err(format!("rank {} (at most 2 is supported)", shape.len()));
+    }
+    let data: Vec<f32> = if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        let chunks = t.raw_data.chunks_exact(4);
+        if !chunks.remainder().is_empty() {
+            return Err("raw_data is not a whole number of f32".into());
+        }
+        chunks
+            .map(|c| <[u8; 4]>::try_from(c).map(f32::from_le_bytes))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(format!("{} values for shape {shape:?}", data.len()));
+    }
+    Ok(Value { shape, data })
 }
 
 /// N of an input declared `[batch, N]` (float).
@@ -261,6 +529,121 @@ fn input_width(input: &pb::ValueInfoProto) -> Result<usize, ModelError> {
             input.name
         ))
     })
+}
+
+/// The part of ONNX's `onnx.proto` (IR version 3 and later) this loader reads, as prost messages.
+/// Field numbers are those of onnx.proto; fields not listed are skipped by the decoder.
+mod pb {
+    /// `TensorProto.DataType.FLOAT`.
+    pub const FLOAT: i32 = 1;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ModelProto {
+        #[prost(message, optional, tag = "7")]
+        pub graph: Option<GraphProto>,
+        #[prost(message, repeated, tag = "14")]
+        pub metadata_props: Vec<StringStringEntryProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct StringStringEntryProto {
+        #[prost(string, tag = "1")]
+        pub key: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GraphProto {
+        #[prost(message, repeated, tag = "1")]
+        pub node: Vec<NodeProto>,
+        #[prost(message, repeated, tag = "5")]
+        pub initializer: Vec<TensorProto>,
+        #[prost(message, repeated, tag = "11")]
+        pub input: Vec<ValueInfoProto>,
+        #[prost(message, repeated, tag = "12")]
+        pub output: Vec<ValueInfoProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct NodeProto {
+        #[prost(string, repeated, tag = "1")]
+        pub input: Vec<String>,
+        #[prost(string, repeated, tag = "2")]
+        pub output: Vec<String>,
+        #[prost(string, tag = "3")]
+        pub name: String,
+        #[prost(string, tag = "4")]
+        pub op_type: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TensorProto {
+        #[prost(int64, repeated, tag = "1")]
+        pub dims: Vec<i64>,
+        #[prost(int32, tag = "2")]
+        pub data_type: i32,
+        #[prost(float, repeated, tag = "4")]
+        pub float_data: Vec<f32>,
+        #[prost(string, tag = "8")]
+        pub name: String,
+        #[prost(bytes = "vec", tag = "9")]
+        pub raw_data: Vec<u8>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ValueInfoProto {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(message, optional, tag = "2")]
+        pub r#type: Option<TypeProto>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TypeProto {
+        #[prost(oneof = "type_proto::Value", tags = "1")]
+        pub value: Option<type_proto::Value>,
+    }
+
+    pub mod type_proto {
+        #[derive(Clone, PartialEq, prost::Oneof)]
+        pub enum Value {
+            #[prost(message, tag = "1")]
+            TensorType(Tensor),
+        }
+
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct Tensor {
+            #[prost(int32, tag = "1")]
+            pub elem_type: i32,
+            #[prost(message, optional, tag = "2")]
+            pub shape: Option<super::TensorShapeProto>,
+        }
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TensorShapeProto {
+        #[prost(message, repeated, tag = "1")]
+        pub dim: Vec<tensor_shape_proto::Dimension>,
+    }
+
+    pub mod tensor_shape_proto {
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub struct Dimension {
+            #[prost(oneof = "dimension::Value", tags = "1, 2")]
+            pub value: Option<dimension::Value>,
+        }
+
+        pub mod dimension {
+            #[derive(Clone, PartialEq, prost::Oneof)]
+            pub enum Value {
+                #[prost(int64, tag = "1")]
+                DimValue(i64),
+                #[prost(string, tag = "2")]
+                DimParam(String),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -346,6 +729,33 @@ mod tests {
         }
     }
 
+    /// The same scores as tract-onnx's own loader (`tract_onnx::onnx()`, every ONNX operator, its
+    /// inference layer), which the filter does not link: this loader reads the model the same way.
+    #[test]
+    fn same_scores_as_tract_onnx_loader() {
+        use tract_onnx::prelude::*;
+        let reference = tract_onnx::onnx()
+            .model_for_read(&mut &EMBEDDED[..])
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let model = RiskModel::embedded().unwrap();
+        for case in golden()["cases"].as_array().unwrap() {
+            let x = floats(&case["features"]);
+            let ours = model.score(&x).unwrap();
+            let input = Tensor::from_shape(&[1, x.len()], &x).unwrap();
+            let out = reference.run(tvec!(input.into_tvalue())).unwrap();
+            let p = out[0].to_plain_array_view::<f32>().unwrap();
+            let c = out[1].to_plain_array_view::<f32>().unwrap();
+            assert!((p.iter().next().unwrap() - ours.probability).abs() < 1e-6);
+            for (a, b) in c.iter().zip(&ours.contributions) {
+                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn wrong_width_is_an_error_not_a_panic() {
         let model = RiskModel::embedded().unwrap();
@@ -368,7 +778,7 @@ mod tests {
             Err(ModelError::Load(_))
         ));
         // A graph with an operator the loader does not run.
-        let mut proto = pb::ModelProto::decode(EMBEDDED).unwrap();
+        let mut proto = tract_onnx::pb::ModelProto::decode(EMBEDDED).unwrap();
         let graph = proto.graph.as_mut().unwrap();
         graph.node[2].op_type = "Softmax".into();
         let err = RiskModel::from_onnx(&proto.encode_to_vec()).err().unwrap();
