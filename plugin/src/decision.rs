@@ -604,6 +604,11 @@ impl Engine {
         cache_hit: &mut bool,
     ) -> Result<Arc<crate::credential::Claims>, TokenError> {
         let key = cache::key_of(token);
+        let generation = self
+            .providers
+            .iter()
+            .fold(0u64, |g, p| g.wrapping_add(p.key_generation()));
+        cache.sync_generation(generation);
         if let Some(claims) = cache.get(&key, now_s, 0) {
             let provider = self
                 .providers

@@ -398,6 +398,46 @@ fn a_cached_token_still_expires() {
     assert_decision(&d, 401, "signature");
 }
 
+/// A key withdrawn from the provider's key set (a remote JWKS refresh without it, e.g. after a
+/// compromise) stops working for tokens already in the cache, not only for new ones.
+#[test]
+fn a_withdrawn_key_stops_working_for_cached_tokens() {
+    let engine = Engine::from_json(config().to_string().as_bytes()).unwrap();
+    let req_headers = [(
+        "authorization".to_string(),
+        bearer(&ed_token(json!({}), &claims())),
+    )];
+    let req = warden::Request {
+        method: "GET",
+        path: "/orders/7",
+        headers: &req_headers,
+        request_id: "req-1",
+        now_s: NOW,
+        peer_cert_sha256: None,
+        source: None,
+    };
+    let mut cache = TokenCache::default();
+    assert_decision(&decide_request(&engine, &req, &mut cache), 200, "ok");
+    assert!(decide_request(&engine, &req, &mut cache).cache_hit);
+    // The refresh brings the same set minus the Ed25519 key that signed the token.
+    let k = keys();
+    let es: Value = serde_json::from_str(&k.es256.public_key().to_jwk()).unwrap();
+    let document = json!({ "keys": [es] }).to_string();
+    let (fetched, _) =
+        warden::credential::jwks::parse_jwks(document.as_bytes(), &warden::config::Algorithm::ALL)
+            .unwrap();
+    let corp = engine
+        .providers()
+        .iter()
+        .find(|p| p.name == "corp")
+        .unwrap();
+    corp.install_keys(fetched);
+    let d = decide_request(&engine, &req, &mut cache);
+    assert!(!d.cache_hit);
+    // No key of the provider verifies EdDSA any more.
+    assert_decision(&d, 401, "algorithm");
+}
+
 // --- issuer and audience ---------------------------------------------------------------------------
 
 #[test]

@@ -17,6 +17,8 @@ pub struct TokenCache {
     refused: LruCache<[u8; 32], (u64, TokenError)>,
     hits: u64,
     misses: u64,
+    /// The providers' key generation the verified tokens were checked against.
+    generation: u64,
 }
 
 /// The cache key of a token.
@@ -33,6 +35,7 @@ impl TokenCache {
             refused: LruCache::new(cap),
             hits: 0,
             misses: 0,
+            generation: 0,
         }
     }
 
@@ -52,6 +55,16 @@ impl TokenCache {
                 self.misses += 1;
                 None
             }
+        }
+    }
+
+    /// Forgets every verified token when the key generation moved: a key removed from a remote JWKS
+    /// (rotation, or a compromised key withdrawn at the IdP) must stop working for cached tokens too.
+    /// Refusals stay: they do not depend on keys.
+    pub fn sync_generation(&mut self, generation: u64) {
+        if generation != self.generation {
+            self.lru.clear();
+            self.generation = generation;
         }
     }
 

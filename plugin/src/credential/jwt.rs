@@ -12,7 +12,7 @@ use jwt_simple::prelude::{Audiences, JWTClaims, UnixTimeStamp, VerificationOptio
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Largest token accepted, in bytes. Larger ones are refused before any decoding.
@@ -43,6 +43,8 @@ pub struct Provider {
     pub fail_open: bool,
     /// A token named a `kid` the remote keys lack: the adapter asks for an early refetch.
     refetch: AtomicBool,
+    /// How many key sets were installed: tokens verified before an install are verified again.
+    generation: AtomicU64,
     clock_skew_s: u64,
     max_lifetime_s: Option<u64>,
     require_typ: Option<String>,
@@ -272,6 +274,7 @@ impl Provider {
             unavailable,
             fail_open: cfg.fail_open,
             refetch: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
             clock_skew_s: cfg.clock_skew_s,
             max_lifetime_s: cfg.max_lifetime_s,
             require_typ: cfg.require_typ.clone(),
@@ -306,6 +309,12 @@ impl Provider {
             Ok(mut k) => *k = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many key sets [`Provider::install_keys`] installed so far.
+    pub fn key_generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// Whether a request saw an unknown `kid` since the last call (clears the flag).
