@@ -107,6 +107,7 @@ fn pieces(c: &mut Criterion) {
         delegation_depth: 0,
         bad_source: false,
         travel_kmh: 1000.0,
+        kind: warden::credential::IdentityKind::Human,
     };
     for i in 0..500 {
         s.observe(&Sighting {

@@ -8,14 +8,17 @@
 
 use super::geo;
 use super::state::{country_item, distinct, IdentityState, SourceState};
+use crate::credential::IdentityKind;
 
 /// Number of features.
-pub const N: usize = 19;
+pub const N: usize = 21;
 
-/// Feature names, in model input order (snake_case; also the factor names).
 /// Seconds of history an identity needs before its request rate is compared with its own baseline.
 pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
+/// Busy rate buckets (see `state::RATE_BUCKET_S`) an identity needs before its rate baseline is trusted.
+pub const VELOCITY_MIN_BUCKETS: u32 = 3;
 
+/// Feature names, in model input order (snake_case; also the factor names).
 pub const FEATURE_NAMES: [&str; N] = [
     "velocity",
     "new_country",
@@ -36,11 +39,13 @@ pub const FEATURE_NAMES: [&str; N] = [
     "source_failures",
     "source_identities",
     "history",
+    "agent",
+    "service",
 ];
 
 /// One line per feature, for `warden features --help`, the README and the model card.
 pub const FEATURE_DOCS: [&str; N] = [
-    "ln(requests in the last minute / this identity's usual rate at request time), clipped to [0, 6]; 0 in the identity's first 10 minutes (no baseline yet)",
+    "ln(1 + requests in the last 5 minutes) minus the identity's usual ln(1 + requests) per busy 5-minute bucket plus its usual deviation (at least ln 2): EWMAs over its past active buckets, idle ones left out; clipped to [0, 6]; 0 before 10 minutes and 3 busy buckets of history",
     "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)",
     "1 if the user agent is not among the identity's known clients",
     "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks",
@@ -59,6 +64,8 @@ pub const FEATURE_DOCS: [&str; N] = [
     "ln(1 + recent 401/403s from this source address, any identity), clipped to [0, 6]",
     "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]",
     "how much history backs the baselines: ln(1 + requests) / ln(1 + 1000), clipped to [0, 1]",
+    "1 if the caller (the current actor of a delegation) is an AI agent (`kinds` config)",
+    "1 if the caller is a service account (`kinds` config; API keys and client-credentials tokens by default); humans have neither flag",
 ];
 
 /// The facts of one request that the features read, besides the records.
@@ -90,6 +97,8 @@ pub struct Facts {
     pub bad_source: bool,
     /// `risk.travel_kmh`.
     pub travel_kmh: f32,
+    /// Human, service or agent: the caller's kind (the current actor's for a delegated token).
+    pub kind: IdentityKind,
 }
 
 fn flag(b: bool) -> f32 {
@@ -124,6 +133,8 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
     set("delete_method", flag(f.delete));
     set("sensitive_endpoint", clip(f.sensitivity, 0.0, 1.0));
     set("bad_source", flag(f.bad_source));
+    set("agent", flag(f.kind == IdentityKind::Agent));
+    set("service", flag(f.kind == IdentityKind::Service));
     set(
         "delegation_depth",
         clip(f.delegation_depth as f32 / 4.0, 0.0, 1.0),
@@ -154,11 +165,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         "history",
         clip((s.count as f32).ln_1p() / 1000f32.ln_1p(), 0.0, 1.0),
     );
-    // A rate baseline needs time to form: no velocity in an identity's first minutes.
-    if now.saturating_sub(s.first_seen_s) >= VELOCITY_MIN_HISTORY_S {
+    // A rate baseline needs time and a few busy minutes to form.
+    if now.saturating_sub(s.first_seen_s) >= VELOCITY_MIN_HISTORY_S
+        && s.rate_buckets >= VELOCITY_MIN_BUCKETS
+    {
         set(
             "velocity",
-            clip(s.rate_at(now).ln() - s.rate_baseline, 0.0, 6.0),
+            clip(s.rate_at(now).ln_1p() - s.rate_ceiling(), 0.0, 6.0),
         );
     }
     if let Some(c) = f.country {
@@ -244,6 +257,7 @@ mod tests {
             delegation_depth: 0,
             bad_source: false,
             travel_kmh: 1000.0,
+            kind: IdentityKind::Human,
         }
     }
 
@@ -319,20 +333,126 @@ mod tests {
         assert_eq!(value(&x, "history"), 0.0);
     }
 
-    #[test]
-    fn velocity_against_own_baseline() {
-        let mut s = habitual();
-        let start = T0 + 31 * DAY + 9 * 3600;
-        // 100x the usual pace: 100 requests a minute for a minute.
-        for i in 0..100 {
-            let mut f = facts(start + i * 60 / 100);
-            f.country = None;
-            let mut x = sighting(&f);
+    /// Requests at `times`, all learnt.
+    fn history_at(times: impl IntoIterator<Item = u64>) -> IdentityState {
+        let mut s = IdentityState::fresh(1, T0);
+        for t in times {
+            s.observe(&sighting(&facts(t)));
+        }
+        s
+    }
+
+    /// Requests at `times` that the policy sent to step-up (counted, not learnt).
+    fn flood(s: &mut IdentityState, times: impl IntoIterator<Item = u64>) {
+        for t in times {
+            let mut x = sighting(&facts(t));
             x.learn = false;
             s.observe(&x);
         }
-        let x = extract(Some(&s), None, &facts(start + 61));
-        assert!(value(&x, "velocity") > 3.0, "{}", value(&x, "velocity"));
+    }
+
+    /// A service account: one request a minute, around the clock, for three days.
+    fn steady() -> IdentityState {
+        history_at((0..3 * 1440).map(|m| T0 + m * 60 + 7))
+    }
+
+    /// An agent that works in bursts: six times a day, 30 requests 2 s apart, idle in between.
+    fn bursty() -> IdentityState {
+        history_at((0..10 * 6).flat_map(|b| (0..30).map(move |i| T0 + b * 4 * 3600 + i * 2)))
+    }
+
+    #[test]
+    fn velocity_is_large_at_100x_the_identitys_own_rate() {
+        let mut s = steady();
+        let start = T0 + 3 * DAY;
+        for t in [start, start + 7, start + 299] {
+            assert_eq!(value(&extract(Some(&s), None, &facts(t)), "velocity"), 0.0);
+        }
+        // 100 requests a minute: large within a minute, larger as it goes on.
+        let mut sent = 0;
+        for (second, least) in [(30, 1.5), (60, 2.0), (180, 3.0), (420, 3.0)] {
+            flood(&mut s, (sent..second * 10 / 6).map(|i| start + i * 6 / 10));
+            sent = second * 10 / 6;
+            let v = value(&extract(Some(&s), None, &facts(start + second)), "velocity");
+            assert!(v > least, "at +{second}s: {v}");
+        }
+    }
+
+    #[test]
+    fn a_bursty_but_stable_agent_is_not_fast() {
+        let s = bursty();
+        assert!(s.rate_spread < 0.05, "{}", s.rate_spread);
+        // Its usual burst, to the last request of the minute, is its usual pace.
+        let start = T0 + 10 * DAY + 3600;
+        let mut t = s;
+        for i in 0..30 {
+            let v = value(&extract(Some(&t), None, &facts(start + i * 2)), "velocity");
+            assert!(v < 0.05, "request {i}: {v}");
+            t.observe(&sighting(&facts(start + i * 2)));
+        }
+        // A burst half as big again is still within a log step.
+        let mut t = s;
+        flood(&mut t, (0..44).map(|i| start + i));
+        let v = value(&extract(Some(&t), None, &facts(start + 45)), "velocity");
+        assert!(v < 0.5, "{v}");
+    }
+
+    #[test]
+    fn the_same_agent_gone_rogue_is_fast_for_as_long_as_it_lasts() {
+        let mut s = bursty();
+        let start = T0 + 10 * DAY + 3600;
+        // 150 requests a minute for eight minutes: 5x its bursts' pace, 100x its daily volume.
+        for minute in 1..=8 {
+            flood(
+                &mut s,
+                (150 * (minute - 1)..150 * minute).map(|i| start + i * 2 / 5),
+            );
+            let v = value(
+                &extract(Some(&s), None, &facts(start + minute * 60)),
+                "velocity",
+            );
+            assert!(
+                v > if minute == 1 { 0.8 } else { 1.5 },
+                "minute {minute}: {v}"
+            );
+        }
+    }
+
+    #[test]
+    fn velocity_needs_ten_minutes_and_three_busy_buckets() {
+        // 200 requests in the first five minutes: no baseline yet, no velocity.
+        let mut s = history_at((0..10).map(|i| T0 + i));
+        flood(&mut s, (0..200).map(|i| T0 + 12 + i));
+        assert_eq!(
+            value(&extract(Some(&s), None, &facts(T0 + 300)), "velocity"),
+            0.0
+        );
+        // An hour later, with two busy buckets only, still none.
+        let mut s = history_at([T0, T0 + 300, T0 + 3600]);
+        flood(&mut s, (0..200).map(|i| T0 + 3600 + i / 4));
+        assert_eq!(s.rate_buckets, 2);
+        assert_eq!(
+            value(&extract(Some(&s), None, &facts(T0 + 3650)), "velocity"),
+            0.0
+        );
+        // With a third, the flood shows.
+        let mut s = history_at([T0, T0 + 300, T0 + 600, T0 + 3600]);
+        flood(&mut s, (0..200).map(|i| T0 + 3600 + i / 4));
+        assert!(value(&extract(Some(&s), None, &facts(T0 + 3650)), "velocity") > 3.0);
+    }
+
+    #[test]
+    fn the_callers_kind() {
+        let mut f = usual();
+        let x = extract(Some(&habitual()), None, &f);
+        assert_eq!((value(&x, "agent"), value(&x, "service")), (0.0, 0.0));
+        f.kind = IdentityKind::Agent;
+        let x = extract(Some(&habitual()), None, &f);
+        assert_eq!((value(&x, "agent"), value(&x, "service")), (1.0, 0.0));
+        // Known from the first request on (the credential says it, not the history).
+        f.kind = IdentityKind::Service;
+        let x = extract(None, None, &f);
+        assert_eq!((value(&x, "agent"), value(&x, "service")), (0.0, 1.0));
     }
 
     #[test]

@@ -272,6 +272,7 @@ impl Risk {
                 .source
                 .is_some_and(|a| self.deny.iter().any(|c| c.contains(&a))),
             travel_kmh: self.travel_kmh,
+            kind: identity.identity_kind,
         }
     }
 

@@ -13,13 +13,20 @@ pub const IDENTITY_PREFIX: &str = "warden:risk:id:";
 /// Key prefix of source-address records.
 pub const SOURCE_PREFIX: &str = "warden:risk:src:";
 
-/// Time constant of the short-term request rate, seconds.
-pub const RATE_TAU_S: f32 = 60.0;
+/// Length of a request-rate bucket, seconds: an identity's pace is its requests per five minutes,
+/// long enough to hold a whole burst of an agent's work, short enough to see a flood within a minute.
+pub const RATE_BUCKET_S: u64 = 300;
+/// Weight of one active bucket in the rate baseline once [`IdentityState::rate_buckets`] exceeds its
+/// inverse: an exponential mean over ~32 busy buckets (a few days of a human's sessions).
+const RATE_ALPHA: f32 = 1.0 / 32.0;
+/// Least room above the baseline, as a log ratio (2x): the sliding-window estimate of
+/// [`IdentityState::rate_at`] can read up to twice a steady rate just after a bucket boundary.
+const RATE_SLACK: f32 = std::f32::consts::LN_2;
 /// Time constant of the failure counters, seconds.
 pub const FAILURE_TAU_S: f32 = 900.0;
 /// Length of the distinct-endpoints and distinct-identities windows, seconds.
 pub const WINDOW_S: u64 = 600;
-/// Weight of one request in the slow baselines (rate, spread): an exponential mean over ~64 requests.
+/// Weight of one request in the endpoint-spread baseline: an exponential mean over ~64 requests.
 const BASELINE_ALPHA: f32 = 1.0 / 64.0;
 /// Weights of one response in the fast and slow response-size means.
 const BYTES_FAST_ALPHA: f32 = 0.3;
@@ -99,6 +106,11 @@ impl Slot {
             hash,
         }
     }
+}
+
+/// Start of the rate bucket holding `now_s`.
+fn bucket_of(now_s: u64) -> u64 {
+    now_s - now_s % RATE_BUCKET_S
 }
 
 /// Exponential decay of `v` over `dt` seconds with time constant `tau`.
@@ -204,10 +216,21 @@ pub struct IdentityState {
     pub last_seen_s: u64,
     /// Requests seen (saturating).
     pub count: u32,
-    /// Requests in the last minute or so (decayed count, time constant [`RATE_TAU_S`]).
-    pub rate: f32,
-    /// Usual `ln(rate)` at request time: the identity's own pace.
+    /// Start of the current rate bucket (a multiple of [`RATE_BUCKET_S`]).
+    pub bucket_s: u64,
+    /// Requests in the current bucket.
+    pub bucket_count: u32,
+    /// Requests in the bucket just before it (0 when that one was idle).
+    pub prev_count: u32,
+    /// Requests in the current bucket that taught the record (see [`Sighting::learn`]).
+    pub bucket_learned: u32,
+    /// The identity's own pace: exponential mean of `ln(1 + learned requests)` over its past active
+    /// buckets. Idle buckets are left out, so an agent that works in bursts has the pace of its bursts.
     pub rate_baseline: f32,
+    /// Mean absolute deviation of those bucket values from the baseline: how bursty the identity is.
+    pub rate_spread: f32,
+    /// Active buckets folded into the baseline (saturating).
+    pub rate_buckets: u32,
     /// Country of the last request that taught the record, and when.
     pub last_country: [u8; 2],
     /// Time of `last_country`.
@@ -239,9 +262,10 @@ pub struct IdentityState {
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 7 + 4 * 8 + 2 + (4 + 1) * 16 + 2 * 24;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 8 + 4 * 12 + 2 + (4 + 1) * 16 + 2 * 24;
 
-const VERSION: u8 = 1;
+/// Record layout version: a record of another version reads as none (the identity starts afresh).
+const VERSION: u8 = 2;
 
 impl IdentityState {
     /// A record for a new identity.
@@ -252,6 +276,7 @@ impl IdentityState {
             last_seen_s: now_s,
             failures_s: now_s,
             window_s: now_s,
+            bucket_s: bucket_of(now_s),
             ..IdentityState::default()
         }
     }
@@ -264,8 +289,13 @@ impl IdentityState {
             first_seen_s: r.u64()?,
             last_seen_s: r.u64()?,
             count: r.u32()?,
-            rate: r.f32()?,
+            bucket_s: r.u64()?,
+            bucket_count: r.u32()?,
+            prev_count: r.u32()?,
+            bucket_learned: r.u32()?,
             rate_baseline: r.f32()?,
+            rate_spread: r.f32()?,
+            rate_buckets: r.u32()?,
             last_country: [r.u8()?, r.u8()?],
             last_country_s: r.u64()?,
             countries: r.set()?,
@@ -297,8 +327,13 @@ impl IdentityState {
         w.u64(self.first_seen_s);
         w.u64(self.last_seen_s);
         w.u32(self.count);
-        w.f32(self.rate);
+        w.u64(self.bucket_s);
+        w.u32(self.bucket_count);
+        w.u32(self.prev_count);
+        w.u32(self.bucket_learned);
         w.f32(self.rate_baseline);
+        w.f32(self.rate_spread);
+        w.u32(self.rate_buckets);
         w.u8(self.last_country[0]);
         w.u8(self.last_country[1]);
         w.u64(self.last_country_s);
@@ -317,13 +352,56 @@ impl IdentityState {
         w.finish()
     }
 
-    /// The request rate (decayed count) at `now_s`, this request included.
+    /// Requests in the last [`RATE_BUCKET_S`] seconds at `now_s`, this request included: the current
+    /// bucket plus the share of the previous one that the sliding window still covers (the usual
+    /// sliding-window estimate, so that the rate does not drop to zero at every bucket boundary).
     pub fn rate_at(&self, now_s: u64) -> f32 {
-        decay(
-            self.rate,
-            now_s.saturating_sub(self.last_seen_s),
-            RATE_TAU_S,
-        ) + 1.0
+        let now = now_s.max(self.bucket_s);
+        let b = bucket_of(now);
+        let (cur, prev) = if b == self.bucket_s {
+            (self.bucket_count, self.prev_count)
+        } else if b == self.bucket_s.saturating_add(RATE_BUCKET_S) {
+            (0, self.bucket_count)
+        } else {
+            (0, 0)
+        };
+        let covered = 1.0 - now.saturating_sub(b) as f32 / RATE_BUCKET_S as f32;
+        cur as f32 + prev as f32 * covered + 1.0
+    }
+
+    /// The pace above which the rate is unusual for this identity, as `ln(1 + requests per bucket)`:
+    /// its baseline plus its usual deviation (a bursty identity has room for its bursts), at least 2x.
+    pub fn rate_ceiling(&self) -> f32 {
+        self.rate_baseline + self.rate_spread.max(RATE_SLACK)
+    }
+
+    /// Moves to the bucket of `now` (which is not before the current one), folding the bucket that
+    /// ends into the baseline if it taught the record anything.
+    fn roll_bucket(&mut self, now: u64) {
+        let b = bucket_of(now);
+        if b == self.bucket_s {
+            return;
+        }
+        if self.bucket_learned > 0 {
+            let v = (self.bucket_learned as f32).ln_1p();
+            let n = self.rate_buckets.saturating_add(1);
+            let alpha = (1.0 / n as f32).max(RATE_ALPHA);
+            // The first bucket sets the baseline; its deviation is known from the second on.
+            if self.rate_buckets > 0 {
+                let dev = (v - self.rate_baseline).abs();
+                self.rate_spread += alpha * (dev - self.rate_spread);
+            }
+            self.rate_baseline += alpha * (v - self.rate_baseline);
+            self.rate_buckets = n;
+        }
+        self.prev_count = if b == self.bucket_s.saturating_add(RATE_BUCKET_S) {
+            self.bucket_count
+        } else {
+            0
+        };
+        self.bucket_s = b;
+        self.bucket_count = 0;
+        self.bucket_learned = 0;
     }
 
     /// Endpoints in the window at `now_s` with `endpoint` added: (bitmap, window start).
@@ -347,20 +425,20 @@ impl IdentityState {
 
     /// Records a request.
     pub fn observe(&mut self, s: &Sighting) {
-        let now = s.now_s.max(self.last_seen_s);
-        let rate = self.rate_at(now);
+        let now = s.now_s.max(self.last_seen_s).max(self.bucket_s);
         let (endpoints, window_s) = self.endpoints_at(now, s.endpoint);
+        self.roll_bucket(now);
         self.count = self.count.saturating_add(1);
-        self.rate = rate;
+        self.bucket_count = self.bucket_count.saturating_add(1);
         self.endpoints = endpoints;
         self.window_s = window_s;
         self.last_seen_s = now;
         if !s.learn {
             return;
         }
+        self.bucket_learned = self.bucket_learned.saturating_add(1);
         // A mean over all requests at first, then an exponential one.
         let alpha = (1.0 / self.count as f32).max(BASELINE_ALPHA);
-        self.rate_baseline += alpha * (rate.ln() - self.rate_baseline);
         self.spread_baseline += alpha * (distinct(endpoints).ln_1p() - self.spread_baseline);
         if let Some(c) = s.country {
             self.countries.insert(country_item(c));
@@ -663,13 +741,50 @@ mod tests {
     }
 
     #[test]
-    fn rate_decays_and_counts() {
+    fn rate_counts_the_sliding_window() {
+        const B: u64 = RATE_BUCKET_S;
         let mut s = IdentityState::fresh(1, 0);
         for t in 0..10 {
             s.observe(&sighting(t));
         }
-        assert!(s.rate > 8.0 && s.rate < 10.5, "{}", s.rate);
-        assert!(s.rate_at(10_000) < 1.01);
+        // Ten before this one, this one included.
+        assert_eq!(s.rate_at(10), 11.0);
+        // Half-way through the next bucket, half of the previous one still counts.
+        assert_eq!(s.rate_at(B + B / 2), 1.0 + 5.0);
+        // After an idle bucket, nothing.
+        assert_eq!(s.rate_at(2 * B + 1), 1.0);
+        assert_eq!(s.rate_at(100 * B), 1.0);
+        // A time before the current bucket (another worker's clock) reads the current bucket.
+        s.observe(&sighting(B + 1));
+        assert_eq!(s.rate_at(30), s.rate_at(B));
+        assert_eq!(s.rate_at(B), 1.0 + 1.0 + 10.0);
+    }
+
+    #[test]
+    fn the_rate_baseline_learns_active_buckets_only() {
+        let mut s = IdentityState::fresh(1, 0);
+        // 5 requests in each of 40 minutes, an hour apart: idle hours do not pull the pace down.
+        for h in 0..40u64 {
+            for i in 0..5 {
+                s.observe(&sighting(h * 3600 + i));
+            }
+        }
+        assert_eq!(s.rate_buckets, 39); // the last bucket is still open
+        assert!(
+            (s.rate_baseline - 6f32.ln()).abs() < 1e-4,
+            "{}",
+            s.rate_baseline
+        );
+        assert!(s.rate_spread < 1e-4, "{}", s.rate_spread);
+        // Requests that did not teach (sent to step-up) do not enter it.
+        let before = s.rate_baseline;
+        for i in 0..500 {
+            let mut x = sighting(200_000 + i / 10);
+            x.learn = false;
+            s.observe(&x);
+        }
+        s.observe(&sighting(300_000));
+        assert_eq!(s.rate_baseline, before);
     }
 
     #[test]
