@@ -94,6 +94,11 @@ def config(public_jwk: dict) -> dict:
             {"name": "export", "prefix": "/export", "scopes": ["export"], "sensitivity": "critical"},
             {"name": "admin", "prefix": "/admin", "scopes": ["admin"], "sensitivity": "critical"},
         ],
+        # Agents act for users (RFC 8693 `act`) within the users' own scopes; service accounts are
+        # recognised by their client, so the caller's kind (a risk feature) is what it is in production.
+        "delegation": {"actors": [{"name": "agents", "sub": "*agent-*", "subjects": ["*"],
+                                   "scopes": ["orders", "account", "payments"]}]},
+        "kinds": {"rules": [{"kind": "service", "client_id": "service-app"}]},
         "risk": {"deny_cidrs": [f"{BAD_NET}.0/24"]},
         "audit": {"enabled": False},
     }
@@ -207,7 +212,7 @@ def population(t: Trace, humans: int, services: int, agents: int) -> dict[str, l
     for i in range(agents):
         owner = rng.choice(hs)
         ags.append(Identity(f"{p}agent-{i}", "agent", owner.country, address(rng, "US"),
-                            "agent-runtime/0.9", "orders", principal=owner.name))
+                            "agent-runtime/0.9", "orders account payments", principal=owner.name))
     return {"human": hs, "service": ss, "agent": ags}
 
 
@@ -365,7 +370,9 @@ def main() -> None:
     counts: dict[str, int] = {}
     for _, _, line in t.lines:
         counts[line["scenario"]] = counts.get(line["scenario"], 0) + 1
-    print(json.dumps({"out": str(args.out), "lines": len(t.lines), "scenarios": counts}))
+    params = {k: v for k, v in vars(args).items() if k not in ("out", "config")}
+    print(json.dumps({"out": str(args.out), "params": params, "lines": len(t.lines),
+                      "scenarios": dict(sorted(counts.items()))}))
 
 
 if __name__ == "__main__":

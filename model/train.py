@@ -36,6 +36,28 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 # that "is an AI agent" (delegation) or "has a long history" can never by itself read as risk. They
 # stay in the input (the engine's feature list is the contract) with weight 0.
 CONTEXT = ("delegation_depth", "history", "first_seen")
+# The caller's kind (human, service, agent): the model may use it to calibrate what is normal for a
+# kind (a bursty agent, a round-the-clock service) but never to raise a request's risk because of who
+# the caller is, so its weights are kept at or below 0 (a positive one is fixed at 0 and the model refit).
+NON_POSITIVE = ("agent", "service")
+# Risk signals: their presence can only raise the risk (monotone), so that every named factor means
+# what it says. Synthetic data can make a signal look protective (benign travellers have new
+# countries more often than this simulation's thieves, who are caught by their new client instead);
+# such a weight is fixed at 0 rather than learnt negative. `token_age` is left free (old or fresh can
+# both be the odd one).
+NON_NEGATIVE = ("velocity", "new_country", "new_client", "new_ip_prefix", "impossible_travel",
+                "off_hours", "write_method", "delete_method", "sensitive_endpoint", "recent_failures",
+                "endpoint_spread", "response_volume", "bad_source", "source_failures",
+                "source_identities")
+# The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
+# features come from an engine that sends nothing to step-up (and learns every habit).
+NEUTRAL_BIAS = -10.0
+# Calibration of the score scale to the filter's default thresholds: the intercept is lowered until at
+# most this share of every benign training population scores at or above `risk.tag_at` (30). Balanced
+# training puts the decision boundary at probability 0.5, which says nothing about how often ordinary
+# traffic crosses 30; this makes the default thresholds mean a known false-tag rate.
+FALSE_TAG_TARGET = 0.02
+TAG_AT = 30
 
 OPSET = 13  # MatMul, Add, Sub, Mul, Sigmoid: all in tract's ONNX support
 IR_VERSION = 8
@@ -111,25 +133,70 @@ def export(names: list[str], coef: np.ndarray, bias: float, baseline: np.ndarray
     return model
 
 
+def fit(names: list[str], x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float
+        ) -> tuple[np.ndarray, float, list[str]]:
+    """Logistic regression on every feature but CONTEXT, with the sign constraints of NON_POSITIVE and
+    NON_NEGATIVE: the worst offender is fixed at 0 and the rest refit, until none is left. Returns the
+    weights, the intercept and the features fixed at 0 by a constraint."""
+    fixed: list[str] = []
+    while True:
+        used = [i for i, n in enumerate(names) if n not in CONTEXT and n not in fixed]
+        clf = LogisticRegression(C=c, solver="lbfgs", max_iter=5000, tol=1e-8)
+        clf.fit(x[:, used], y, sample_weight=w)
+        coef = np.zeros(len(names))
+        coef[used] = clf.coef_.reshape(-1)
+        wrong = {n: abs(coef[i]) for i, n in enumerate(names)
+                 if (n in NON_POSITIVE and coef[i] > 0) or (n in NON_NEGATIVE and coef[i] < 0)}
+        if not wrong:
+            return coef, float(clf.intercept_[0]), fixed
+        fixed.append(max(sorted(wrong), key=lambda n: wrong[n]))
+
+
+def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str]) -> float:
+    """How much to lower the intercept so that each benign population's training false-tag rate is at
+    most FALSE_TAG_TARGET (0 when it already is)."""
+    edge = float(np.log((TAG_AT - 0.5) / (100 - TAG_AT + 0.5)))  # round(100 p) >= 30 iff logit >= edge
+    sc = np.asarray(scenarios)
+    shift = 0.0
+    for s in sorted(set(sc[y == 0])):
+        z = logit[(sc == s) & (y == 0)]
+        # The (1 - target) quantile must fall below the edge (a hair below, so that rounding agrees).
+        q = float(np.quantile(z, 1 - FALSE_TAG_TARGET, method="higher"))
+        shift = max(shift, q - edge + 1e-3)
+    return shift
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", type=Path, required=True, help="`warden features` output")
+    ap.add_argument("--train", type=Path, help="`warden features` output")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
+    ap.add_argument("--neutral", type=Path, metavar="HEADER",
+                    help="write the neutral model for the feature names in this `warden features` header")
     args = ap.parse_args()
 
+    if args.neutral:
+        header = json.loads(args.neutral.read_text().splitlines()[0])
+        names = list(header["feature_names"])
+        zero = np.zeros(len(names))
+        args.out.write_bytes(export(names, zero, NEUTRAL_BIAS, zero).SerializeToString())
+        print(json.dumps({"out": str(args.out), "neutral": len(names)}))
+        return
+    if not args.train:
+        ap.error("--train is required")
     names, x, y, scenarios = load(args.train)
-    used = [i for i, n in enumerate(names) if n not in CONTEXT]
-    clf = LogisticRegression(C=args.c, solver="lbfgs", max_iter=5000, tol=1e-8)
-    clf.fit(x[:, used], y, sample_weight=weights(y, scenarios))
-    coef = np.zeros(len(names))
-    coef[used] = np.round(clf.coef_.reshape(-1), 5)
-    bias = float(np.round(clf.intercept_[0], 5))
+    coef, bias, constrained = fit(names, x, y, weights(y, scenarios), args.c)
+    coef = np.round(coef, 5)
+    fitted = float(np.round(bias, 5))
+    shift = float(np.round(calibrate(x @ coef + fitted, y, scenarios), 5))
+    bias = float(np.round(fitted - shift, 5))
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
-              "attacks": int(y.sum()), "bias": bias,
+              "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
+              "false_tag_target": FALSE_TAG_TARGET, "constrained_to_zero": constrained,
+              "scenarios": {s: scenarios.count(s) for s in sorted(set(scenarios))},
               "weights": {n: float(c) for n, c in zip(names, coef)},
               "baseline": {n: float(b) for n, b in zip(names, baseline)}}
     print(json.dumps(report, indent=1))
