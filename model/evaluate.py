@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--benchmarks", type=Path, help="markdown with size, compile and latency numbers")
     ap.add_argument("--data", type=Path, nargs=2, metavar=("TRAIN", "TEST"),
                     help="generate.py's JSON summaries of the training and held-out traces")
-    ap.add_argument("--fixed-point", type=Path, help="pipeline.sh's `converged round` file")
+    ap.add_argument("--rounds", type=Path, help="pipeline.sh's file with the number of training rounds")
     args = ap.parse_args()
 
     names, x, y, scen, refused, engine, episode = load(args.test)
@@ -129,7 +129,7 @@ def main() -> None:
     bench = args.benchmarks.read_text() if args.benchmarks and args.benchmarks.exists() else ""
 
     data = [json.loads(p.read_text()) for p in args.data] if args.data else []
-    fixed = args.fixed_point.read_text().split() if args.fixed_point else []
+    rounds = args.rounds.read_text().strip() if args.rounds else ""
     benign_pops = sorted(set(scen[benign_m]))
 
     out = []
@@ -161,13 +161,14 @@ def main() -> None:
         f"{100 * weights.get('false_tag_target', float('nan')):.0f}% of each benign training population scores\n"
         f"at or above 30 (shift {weights.get('calibration_shift', float('nan')):.3f}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
-    if fixed:
-        state = (f"reached a fixed point after {fixed[1]} round(s)" if fixed[0] == "yes"
-                 else f"did NOT reach a fixed point in {fixed[1]} rounds")
+    if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"
-            "on the embedded model: training starts from a neutral model (nothing stepped up) and retrains\n"
-            f"with each new model embedded until the model stops changing; this run {state}.\n")
+            "on the embedded model (a thief who is challenged keeps a \"new\" client). Training starts from a\n"
+            f"neutral model (nothing stepped up) and runs {rounds} rounds; each embeds the latest model,\n"
+            "recomputes the training features and trains on the pool of every round's features (a plain\n"
+            "fixed-point iteration oscillates). The held-out features below come from the engine with the\n"
+            "final model embedded, as the filter computes them.\n")
     out.append("## Intended use\n")
     out.append(
         "Score API requests that already carry a valid credential, inside the gateway, to tag unusual\n"
@@ -194,8 +195,8 @@ def main() -> None:
             out.append(f"| {label} | {params} | {d['lines']} | {per} |")
         out.append("")
     if weights:
-        out.append(f"Training rows (requests that reached the risk stage): {weights['rows']} "
-                   f"({weights['attacks']} attack).\n")
+        out.append(f"Training rows (requests that reached the risk stage, pooled over the rounds): "
+                   f"{weights['rows']} ({weights['attacks']} attack).\n")
     out.append("## Held-out evaluation\n")
     out.append(f"Requests scored: {len(y)} ({int(attack_m.sum())} attack, {int(benign_m.sum())} benign). "
                f"**ROC AUC {auc:.4f}.**\n")

@@ -542,6 +542,31 @@ fn delegated_tokens_build_the_actor_history() {
 }
 
 #[test]
+fn the_callers_kind_is_a_feature() {
+    // Agents by delegation, services by the `kinds` rules, humans otherwise.
+    let mut c = config(json!({}), json!([]));
+    c["delegation"] = json!({"actors": [{"sub": "agent-*", "subjects": ["*"], "scopes": []}]});
+    c["kinds"] = json!({"rules": [{"kind": "service", "sub": "svc-*"}]});
+    let mut g = Gateway::new(&c);
+    for (sub, extra, agent, service) in [
+        ("alice", json!({}), 0.0, 0.0),
+        ("alice", json!({"act": {"sub": "agent-7"}}), 1.0, 0.0),
+        ("svc-billing", json!({}), 0.0, 1.0),
+    ] {
+        let t = token(sub, T0, extra);
+        let d = g.send(&Call {
+            now_s: T0 + 1,
+            ..usual(&t)
+        });
+        assert_eq!(
+            (feature(&d, "agent"), feature(&d, "service")),
+            (agent, service),
+            "{sub}"
+        );
+    }
+}
+
+#[test]
 fn state_is_bounded_and_works_under_kongs_cas_rule() {
     let mut g = Gateway::with_rule(&config(json!({"state_slots": 8}), json!([])), CasRule::Kong);
     for i in 0..200 {
