@@ -165,10 +165,10 @@ def main() -> None:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"
             "on the embedded model (a thief who is challenged keeps a \"new\" client). Training starts from a\n"
-            f"neutral model (nothing stepped up) and runs {rounds} rounds; each embeds the latest model,\n"
-            "recomputes the training features and trains on the pool of every round's features (a plain\n"
-            "fixed-point iteration oscillates). The held-out features below come from the engine with the\n"
-            "final model embedded, as the filter computes them.\n")
+            f"neutral model (nothing stepped up) and runs {rounds} rounds: each embeds the latest model and\n"
+            "trains on the features the engine then computes, so the final model is trained on features\n"
+            "as a filter running a trained model sees them (a fixed-point iteration oscillates between\n"
+            "signals). The held-out features below come from the engine with the final model embedded.\n")
     out.append("## Intended use\n")
     out.append(
         "Score API requests that already carry a valid credential, inside the gateway, to tag unusual\n"
@@ -195,7 +195,7 @@ def main() -> None:
             out.append(f"| {label} | {params} | {d['lines']} | {per} |")
         out.append("")
     if weights:
-        out.append(f"Training rows (requests that reached the risk stage, pooled over the rounds): "
+        out.append(f"Training rows (requests that reached the risk stage): "
                    f"{weights['rows']} ({weights['attacks']} attack).\n")
     out.append("## Held-out evaluation\n")
     out.append(f"Requests scored: {len(y)} ({int(attack_m.sum())} attack, {int(benign_m.sum())} benign). "

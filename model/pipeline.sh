@@ -3,13 +3,13 @@
 #
 # The engine does not learn an identity's habits from requests its model sends to step-up, so the
 # features of a trace depend on the embedded model (a thief who is challenged keeps a "new" client). A
-# plain fixed-point iteration oscillates (a model that leans on one signal makes the next lean on
-# another), so training runs a fixed number of rounds from a neutral model (all weights 0: nothing is
-# stepped up, every habit is learnt): each round embeds the latest model, recomputes the features and
-# trains on the pool of every round's features, so the model has seen attacks both as they look when
-# the filter lets them teach the record and when it does not. Starting from the neutral model, not
-# from the committed risk.onnx, makes the result a function of the code and the seeds alone: two runs
-# give the same bytes.
+# fixed-point iteration oscillates (a model that leans on one signal makes the next lean on another),
+# and pooling the rounds dilutes the signals with features no deployed model produces, so training
+# runs two rounds from a neutral model (all weights 0: nothing is stepped up, every habit is learnt):
+# round 1 trains on the features the engine computes with the neutral model, round 2 on those it
+# computes with round 1's model embedded, as a filter running a trained model sees them. Starting
+# from the neutral model, not from the committed risk.onnx, makes the result a function of the code
+# and the seeds alone: two runs give the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VPY=${VPY:-.venv/bin/python}
@@ -29,14 +29,10 @@ cargo build --release -p warden-cli
 "$VPY" model/train.py --neutral "$B/header.json" --out model/risk.onnx
 
 ROUNDS=2
-: > "$B/pool.features.jsonl"
 for round in $(seq 1 $ROUNDS); do
   cargo build --release -p warden-cli
   "$CLI" features --config model/config.json "$B/train.jsonl" > "$B/train.features.jsonl"
-  # Header once, then every round's rows.
-  if [ "$round" = 1 ]; then cat "$B/train.features.jsonl"; else tail -n +2 "$B/train.features.jsonl"; fi \
-    >> "$B/pool.features.jsonl"
-  "$VPY" model/train.py --train "$B/pool.features.jsonl" --out model/risk.onnx > "$B/train.report.json"
+  "$VPY" model/train.py --train "$B/train.features.jsonl" --out model/risk.onnx > "$B/train.report.json"
   echo "model: round $round of $ROUNDS trained"
 done
 echo "$ROUNDS" > "$B/rounds"
