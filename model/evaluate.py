@@ -259,10 +259,13 @@ def main() -> None:
         "- `velocity` compares the last 5 minutes with the identity's usual busy 5-minute bucket; a rogue\n"
         "  agent that ramps up slowly over days moves its own baseline with it (only requests let\n"
         "  through teach the baseline, so a flood that is stepped up does not).\n"
-        "- Some signals are fixed at weight 0 by the sign constraints on this data (listed above): the\n"
-        "  simulation's benign travellers have new countries and networks more often than its thieves,\n"
-        "  who are caught by their new client and the source's failures instead. On traffic where that is\n"
-        "  not so, retrain.\n"
+        "- Some signals get weight 0 from the sign constraints on this data (listed above): they were\n"
+        "  learnt as protective, e.g. the simulation's benign travellers have new countries and networks\n"
+        "  more often than its thieves, who are caught by their new client and the source's failures\n"
+        "  instead, and humans delete orders in the daytime too. On traffic where that is not so, retrain.\n"
+        + "".join(f"- Weak here: `{r[0]}` is sent to step-up for only {pct(r[4])} of its requests (tagged\n"
+                  f"  {pct(r[3])}); its signals (hour, method, sensitivity) are ones benign humans also show.\n"
+                  for r in rows if r[1] == "attack" and r[4] < 0.5) +
         "- The caller's kind can only lower the risk (" + ", ".join(
             f"`{k}` {weights.get('weights', {}).get(k, 0.0):+.3f}" for k in ("agent", "service"))
         + "): an agent is never scored higher\n  for being an agent, only for what it does.\n")
