@@ -333,6 +333,8 @@ impl Provider {
         }
         let keys = self.keys();
         if self.remote.is_some() && keys.is_empty() {
+            // Another worker may have fetched them already: the adapter looks in shared data now.
+            self.refetch.store(true, Ordering::Relaxed);
             return Err(TokenError::KeysUnavailable);
         }
         if !keys.iter().any(|k| k.alg == parsed.alg) {

@@ -362,8 +362,12 @@ impl WardenHttp {
                 },
             ),
         };
-        if decision.reason == "unknown_key" && self.key_wait == KeyWait::No {
-            // Perhaps the IdP rotated: newer keys, or a (rate-limited) refetch this request waits for.
+        if matches!(decision.reason, "unknown_key" | "keys_unavailable")
+            && self.key_wait == KeyWait::No
+        {
+            // Perhaps the IdP rotated, or another worker fetched the first key set before this worker's
+            // tick installed it: newer keys from shared data, or a (rate-limited) refetch this request
+            // waits for.
             self.key_wait = KeyWait::Done;
             let refetch = match self.fetcher.try_borrow_mut() {
                 Ok(mut f) => f.refetch_now(&engine, host_kind(), req.now_s),
