@@ -595,6 +595,14 @@ impl Engine {
         Ok(id)
     }
 
+    /// How many key sets the providers installed so far: the verified-token cache is valid for one
+    /// generation (see [`TokenCache::sync_generation`]).
+    pub fn key_generation(&self) -> u64 {
+        self.providers
+            .iter()
+            .fold(0u64, |g, p| g.wrapping_add(p.key_generation()))
+    }
+
     /// A bearer token's claims: from the cache (claim checks re-run) or verified now.
     pub fn verify_token(
         &self,
@@ -604,11 +612,7 @@ impl Engine {
         cache_hit: &mut bool,
     ) -> Result<Arc<crate::credential::Claims>, TokenError> {
         let key = cache::key_of(token);
-        let generation = self
-            .providers
-            .iter()
-            .fold(0u64, |g, p| g.wrapping_add(p.key_generation()));
-        cache.sync_generation(generation);
+        cache.sync_generation(self.key_generation());
         if let Some(claims) = cache.get(&key, now_s, 0) {
             let provider = self
                 .providers

@@ -361,5 +361,8 @@ pub fn introspected(
             &format!("warden: introspection {}: {why}", p.name),
         );
     }
+    // Forget tokens verified with older keys first, so the decision that follows does not forget
+    // this answer (it syncs the cache with the key generation too).
+    cache.sync_generation(engine.key_generation());
     introspection::record(cache, p, &started.token, outcome, now_s);
 }
