@@ -530,17 +530,7 @@ fn require_typ_is_exact_up_to_media_type_rules() {
     let engine = Engine::from_json(cfg.to_string().as_bytes()).unwrap();
     let run = |typ: Value| {
         let token = ed_token(json!({"typ": typ}), &claims());
-        let headers = vec![("authorization".to_owned(), bearer(&token))];
-        let req = warden::Request {
-            method: "GET",
-            path: "/orders/1",
-            headers: &headers,
-            request_id: "r",
-            now_s: NOW,
-            peer_cert_sha256: None,
-            source: None,
-        };
-        let d = decide_request(&engine, &req, &mut TokenCache::default());
+        let d = decide_token_on(&engine, &token);
         (d.status, d.reason)
     };
     for typ in ["at+jwt", "AT+JWT", "application/at+jwt"] {
@@ -1034,17 +1024,7 @@ fn huge_and_negative_time_claims_do_not_wrap() {
     let engine = Engine::from_json(cfg.to_string().as_bytes()).unwrap();
     let run = |change: Value| {
         let token = ed_token(json!({}), &with(claims(), change));
-        let headers = vec![("authorization".to_owned(), bearer(&token))];
-        let req = warden::Request {
-            method: "GET",
-            path: "/orders/1",
-            headers: &headers,
-            request_id: "r",
-            now_s: NOW,
-            peer_cert_sha256: None,
-            source: None,
-        };
-        let d = decide_request(&engine, &req, &mut TokenCache::default());
+        let d = decide_token_on(&engine, &token);
         (d.status, d.reason)
     };
     let wrap = 1u64 << 32;

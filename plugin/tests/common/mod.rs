@@ -196,9 +196,24 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// The decision for `Authorization: Bearer <token>` at [`NOW`].
+/// The decision for `GET /orders/7` with `Authorization: Bearer <token>` at [`NOW`].
 pub fn decide_token(token: &str) -> Decision {
-    decide(&[("authorization", &bearer(token))], NOW)
+    decide_token_on(engine(), token)
+}
+
+/// [`decide_token`] on another engine (a changed config), with a fresh cache.
+pub fn decide_token_on(engine: &Engine, token: &str) -> Decision {
+    let headers = [("authorization".to_owned(), bearer(token))];
+    let req = Request {
+        method: "GET",
+        path: "/orders/7",
+        headers: &headers,
+        request_id: "req-1",
+        now_s: NOW,
+        peer_cert_sha256: None,
+        source: None,
+    };
+    decide_request(engine, &req, &mut TokenCache::default())
 }
 
 /// Asserts status, audit reason and, for a refusal, the `WWW-Authenticate` challenge.
