@@ -27,7 +27,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,8 @@ TEMPLATE = ROOT / "examples" / "demo" / "warden.template.json"
 ECHO = ROOT / "examples" / "upstream" / "echo.py"
 ISS = "https://idp.demo.local"
 AUD = "orders-api"
+STEPPED_UP_ACR = "urn:warden:acr:mfa"  # the template's risk.acr_values
+RATE_LIMIT = 20  # the template's per-agent rate limit, per minute
 
 
 def say(msg: str = "") -> None:
@@ -66,13 +70,40 @@ def port_free(port: int) -> bool:
     return True
 
 
+# The demo's own requests come from this loopback address, yours (curl) from 127.0.0.1: risk scoring
+# counts 401/403s per source address (`source_failures`), and the refusals the demo sends to check
+# itself should not raise the risk of the requests you paste.
+CHECK_SOURCE = "127.0.0.2"
+
+
 def http(method: str, url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
-    req = urllib.request.Request(url, method=method, headers=headers, data=b"{}" if method == "POST" else None)
+    u = urllib.parse.urlsplit(url)
+    conn = HTTPConnection(u.hostname, u.port, timeout=10, source_address=(CHECK_SOURCE, 0))
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read().decode()
+        conn.request(method, u.path, body=b"{}" if method == "POST" else None,
+                     headers={"User-Agent": "warden-demo-check", **headers})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+    finally:
+        conn.close()
+
+
+def check_rate_limit(base: str, agent: str) -> int:
+    """demo-agent's requests until its rate limit answers 429 (`--check` only: it empties the bucket for a
+    minute). Returns the number of failures (0 or 1)."""
+    codes: list[int] = []
+    rh: dict[str, str] = {}
+    for _ in range(RATE_LIMIT + 5):
+        status, rh, _ = http("GET", base + "/orders/42", {"Authorization": f"Bearer {agent}"})
+        codes.append(status)
+        if status == 429:
+            break
+    ok = (codes[-1] == 429 and len(codes) <= RATE_LIMIT + 1 and "retry-after" in rh
+          and "per-agent" in rh.get("ratelimit-policy", ""))
+    say(f"  [{'ok' if ok else 'FAIL'}] 429 GET /orders/42 after {len(codes) - 1} more admitted  "
+        f"(demo-agent over its {RATE_LIMIT}/min rate limit: Retry-After {rh.get('retry-after')}, "
+        f"RateLimit-Policy {rh.get('ratelimit-policy')})")
+    return int(not ok)
 
 
 def wait_http(url: str, timeout: float = 15.0) -> None:
@@ -174,13 +205,21 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.25)
         time.sleep(0.6)  # the other workers install the fetched keys on their next tick (250 ms)
 
-        def mint(*extra: str) -> str:
-            return cli("token", "mint", "--key", str(key), "--iss", ISS, "--aud", AUD, "--sub", "alice",
+        def mint(*extra: str, sub: str = "alice") -> str:
+            return cli("token", "mint", "--key", str(key), "--iss", ISS, "--aud", AUD, "--sub", sub,
                        "--tenant", "acme", "--client-id", "demo-cli", *extra)
 
         valid = mint("--scope", "orders:read orders:write", "--expires-in", "3600")
         expired = mint("--scope", "orders:read orders:write", "--expires-in", "-300")
         read_only = mint("--scope", "orders:read", "--expires-in", "3600")
+        bob = mint("--scope", "orders:read", "--expires-in", "3600", sub="bob")
+        rogue = mint("--scope", "orders:read", "--expires-in", "3600", "--claim", 'act={"sub":"rogue-agent"}')
+        mallory = mint("--scope", "orders:read", "--expires-in", "3600", sub="mallory")
+        # alice's logins at the IdP: with a password (the exchange above used one), and after MFA.
+        alice = idp.user_token("alice")
+        alice_mfa = idp.user_token("alice", acr=STEPPED_UP_ACR)
+        home = {"x-geo-country": "NO", "User-Agent": "shop-web/2.1"}
+        away = {"x-geo-country": "AU", "User-Agent": "curl/8.5.0"}
 
         demos = [
             ("IdP token of demo-agent: 200, the upstream sees x-auth-subject: demo-agent",
@@ -191,27 +230,52 @@ def main(argv: list[str] | None = None) -> int:
              "GET", "/orders/42", {"Authorization": f"Bearer {opaque}"}, 200, "$OPAQUE", "demo-agent"),
             ("valid token: 200, the upstream echoes x-auth-subject/tenant/client/scopes",
              "GET", "/orders/42", {"Authorization": f"Bearer {valid}"}, 200, "$VALID", "alice"),
+            ("spoofed x-auth-subject: stripped, the upstream sees alice",
+             "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-Auth-Subject": "admin"}, 200, "$VALID",
+             "alice"),
+            ("public route: no token needed", "GET", "/health", {}, 200, None, None),
+            # Risk scoring (before any refusal: refusals raise the risk of their source address).
+            ("bob at home (Norway, his usual app): 200, the upstream sees x-auth-risk-score",
+             "GET", "/orders/42", {"Authorization": f"Bearer {bob}", **home}, 200, "$BOB", "bob"),
+            ("bob again from home: 200 (Warden now knows his country and client)",
+             "GET", "/orders/42", {"Authorization": f"Bearer {bob}", **home}, 200, "$BOB", "bob"),
+            ("bob's token a second later from Australia with another client (impossible travel, new client): "
+             "401 insufficient_user_authentication, the audit line names the factors",
+             "GET", "/orders/42", {"Authorization": f"Bearer {bob}", **away}, 401, "$BOB", None),
+            ("a refund (route `step_up: true`) with alice's password login: 401 insufficient_user_authentication",
+             "POST", "/orders/42/refund", {"Authorization": f"Bearer {alice}"}, 401, "$ALICE", None),
+            ("the same refund after alice's MFA (acr urn:warden:acr:mfa, fresh auth_time): 200",
+             "POST", "/orders/42/refund", {"Authorization": f"Bearer {alice_mfa}"}, 200, "$ALICE_MFA", "alice"),
+            # Refusals.
             ("expired token: 401 invalid_token",
              "GET", "/orders/42", {"Authorization": f"Bearer {expired}"}, 401, "$EXPIRED", None),
             ("token without orders:write: 403 insufficient_scope",
              "POST", "/orders", {"Authorization": f"Bearer {read_only}"}, 403, "$READ_ONLY", None),
             ("no token: 401 with WWW-Authenticate: Bearer realm=\"warden\"",
              "GET", "/orders/42", {}, 401, None, None),
-            ("spoofed x-auth-subject: stripped, the upstream sees alice",
-             "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-Auth-Subject": "admin"}, 200, "$VALID",
-             "alice"),
-            ("public route: no token needed", "GET", "/health", {}, 200, None, None),
+            ("delegation by an actor no `delegation.actors` rule allows: 403",
+             "GET", "/orders/42", {"Authorization": f"Bearer {rogue}"}, 403, "$ROGUE", None),
+            ("delegation asserted by a header (x-on-behalf-of), never trusted: 403",
+             "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-On-Behalf-Of": "admin"}, 403, "$VALID",
+             None),
+            ("a subject on the deny list (`revocation.deny`), the kill switch: 401",
+             "GET", "/orders/42", {"Authorization": f"Bearer {mallory}"}, 401, "$MALLORY", None),
         ]
         failures = 0
         for title, method, path, headers, want, _, subject in demos:
             status, rh, body = http(method, base + path, headers)
             ok = status == want
             if ok and subject:
-                ok = json.loads(body)["headers"].get("x-auth-subject") == subject
+                seen = json.loads(body)["headers"]
+                ok = seen.get("x-auth-subject") == subject and "x-auth-risk-score" in seen
+            if ok and status == 401 and "insufficient_user_authentication" in title:
+                ok = f'acr_values="{STEPPED_UP_ACR}"' in rh.get("www-authenticate", "")
             failures += not ok
             say(f"  [{'ok' if ok else 'FAIL'}] {status} {method} {path}  ({title})")
             if not ok:
                 say(f"         got {status} {rh.get('www-authenticate', '')} {body[:300]}")
+        if a.check:
+            failures += check_rate_limit(base, agent)
         if failures:
             say(f"\n{failures} demo request(s) misbehaved; Envoy log: {log_path}")
             return 1
@@ -228,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             f"print(json.load(sys.stdin)[\"access_token\"])')")
         say(f"curl -s -H \"Authorization: Bearer $AGENT\" {base}/orders/42   "
             "# the echo shows x-auth-subject: demo-agent, x-auth-tenant: acme")
-        say("#    (x-auth-risk-score appears here once risk scoring is enabled in the config)\n")
+        say("#    (and x-auth-risk-score, x-auth-kind: agent)\n")
         say("# 2. A delegated token: demo-agent acting for the user alice (RFC 8693 token exchange).")
         say("#    alice's own token stands for a browser login (the demo IdP's loopback admin API):")
         say(f"ALICE=$(curl -s -X POST -d '{{\"sub\":\"alice\"}}' {issuer}/admin/user-token | "
@@ -247,15 +311,36 @@ def main(argv: list[str] | None = None) -> int:
         say(f"curl -s -u demo-agent:demo-agent-secret -d token=$OPAQUE {issuer}/token/revocation  "
             "# revoke a token: refused if Warden has not seen it yet; a token already accepted stays "
             "accepted until its exp (active answers are cached per worker)\n")
-        say("# 4. Step-up (RFC 9470): STEP-UP WALK-THROUGH GOES HERE once risk scoring / step-up routes land")
-        say("#    (a risky request answered 401 insufficient_user_authentication with acr_values).\n")
+        say("# 4. Step-up (RFC 9470). A refund demands it (route `step_up: true`); alice's password login is not")
+        say("#    enough (401 insufficient_user_authentication, acr_values=\"urn:warden:acr:mfa\"), her MFA login is:")
+        say(f"ALICE_MFA=$(curl -s -X POST -d '{{\"sub\":\"alice\",\"acr\":\"{STEPPED_UP_ACR}\"}}' "
+            f"{issuer}/admin/user-token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        say(f"curl -si -X POST -H \"Authorization: Bearer $ALICE\" {base}/orders/42/refund")
+        say(f"curl -si -X POST -H \"Authorization: Bearer $ALICE_MFA\" {base}/orders/42/refund\n")
         say("# 5. Key rotation at the IdP (new kid; Warden picks it up without a restart):")
         say(f"curl -s -X POST {issuer}/admin/rotate\n")
+        say("# 6. demo-agent's rate limit (`rate_limits`: 20 per minute per agent, one bucket for both workers),")
+        say("#    its own calls and those it makes for users alike: 200 up to the limit, then 429 with Retry-After.")
+        say(f"for i in $(seq 25); do curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"Authorization: Bearer $AGENT\" "
+            f"{base}/orders/42; done | sort | uniq -c\n")
         say("# Offline tokens of the second (inline-key) provider, minted with the warden CLI:")
         say(f"VALID={shlex.quote(valid)}")
         say(f"EXPIRED={shlex.quote(expired)}")
-        say(f"READ_ONLY={shlex.quote(read_only)}\n")
+        say(f"READ_ONLY={shlex.quote(read_only)}")
+        say(f"ROGUE={shlex.quote(rogue)}   # act: rogue-agent")
+        say(f"MALLORY={shlex.quote(mallory)}")
+        say(f"BOB={shlex.quote(bob)}\n")
         for title, method, path, headers, _, var, _ in demos[3:]:
+            if var in ("$ALICE", "$ALICE_MFA"):
+                continue  # printed with the IdP walk-through above
+            if title.startswith("bob at home"):
+                say("# Risk scoring (the embedded model) learns each identity's countries, clients, hours and pace;")
+                say("# x-geo-country stands for the geo header the edge in front of Envoy sets (risk.geo_header).")
+                say("# Run bob's requests in order (his first two teach Warden his habits), and before the")
+                say("# refusals below: 401s and 403s raise the risk of everything from their source address")
+                say("# (feature source_failures, as from a credential-stuffing source) for about 15 minutes.\n")
+            if title.startswith("expired token"):
+                say("# Refusals:\n")
             parts = ["curl -si"]
             if method != "GET":
                 parts.append(f"-X {method} -H 'content-type: application/json' -d '{{}}'")

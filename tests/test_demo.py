@@ -30,7 +30,7 @@ def test_demo_check(tmp_path):
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert out.count("[ok]") == 9 and "FAIL" not in out, out
+    assert out.count("[ok]") == 18 and "FAIL" not in out, out
     assert "demo check passed" in out
     # The demo's children are gone.
     for port in (listen, up, idp):

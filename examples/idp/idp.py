@@ -131,8 +131,10 @@ class DemoIdP:
             raise IdpError(f"token: {status} {doc}")
         return doc["access_token"]
 
-    def user_token(self, sub: str = "alice", scope: str = "orders:read orders:write") -> str:
-        status, doc = self._call("POST", "/admin/user-token", body={"sub": sub, "scope": scope})
+    def user_token(self, sub: str = "alice", scope: str = "orders:read orders:write",
+                   acr: str = "urn:warden:acr:pwd") -> str:
+        """A user's token as a login would give it; `acr` `urn:warden:acr:mfa` stands for a step-up."""
+        status, doc = self._call("POST", "/admin/user-token", body={"sub": sub, "scope": scope, "acr": acr})
         if status != 200:
             raise IdpError(f"user-token: {status} {doc}")
         return doc["access_token"]

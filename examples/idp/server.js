@@ -233,11 +233,12 @@ function send(res, status, body) {
 }
 
 // A user's access token, as an interactive login would have produced it (the demo has no browser).
-async function userToken({ sub = 'alice', tenant = 'acme', scope = 'orders:read orders:write' }) {
+// `acr` says how the user authenticated: a password by default, `urn:warden:acr:mfa` after a step-up.
+async function userToken({ sub = 'alice', tenant = 'acme', scope = 'orders:read orders:write', acr = 'urn:warden:acr:pwd' }) {
   const [key] = state.keys;
   const now = Math.floor(Date.now() / 1000);
   const privateKey = await jose.importJWK(key, 'ES256');
-  return new jose.SignJWT({ scope, tenant, client_id: 'demo-web', acr: 'urn:warden:acr:pwd', auth_time: now })
+  return new jose.SignJWT({ scope, tenant, client_id: 'demo-web', acr: String(acr), auth_time: now })
     .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'at+jwt' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
