@@ -337,10 +337,12 @@ def seen_by_upstream(resp: requests.Response) -> dict:
 
 
 def raw_request(
-    port: int, method: str, path: str, headers: list[tuple[str, str | bytes]]
+    port: int, method: str, path: str, headers: list[tuple[str, str | bytes]], source: str | None = None
 ) -> tuple[int, dict[str, str], str]:
-    """A request sent exactly as given (no client-side path clean-up, repeated headers kept)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    """A request sent exactly as given (no client-side path clean-up, repeated headers kept), from the
+    loopback address `source` when given (127.0.0.0/8 is all loopback)."""
+    bind = (source, 0) if source else None
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT, source_address=bind)
     try:
         conn.putrequest(method, path, skip_accept_encoding=True)
         for name, value in headers:

@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 
 import pytest
-from conftest import TIMEOUT, bearer, seen_by_upstream, warden_config
+from conftest import TIMEOUT, bearer, raw_request, seen_by_upstream, warden_config
 
 HOME = {"x-geo-country": "NO", "user-agent": "bank-app/4.2"}
 AWAY = {"x-geo-country": "BR", "user-agent": "curl/8.5"}
@@ -193,3 +193,29 @@ def test_module_stays_within_its_size_budget():
     from conftest import WASM
 
     assert WASM.stat().st_size < 4_000_000, WASM.stat().st_size
+
+
+def test_a_clients_x_forwarded_for_does_not_choose_its_source_address(risk_gateway, keys):
+    """The per-source signals (failures from an address, risk.deny_cidrs) use the TCP peer: a client
+    sending bad tokens with `X-Forwarded-For: <victim>` cannot make the victim's address look like a
+    credential-stuffing source (nor hide its own). Envoy's default (use_remote_address: false) would
+    take the last XFF entry as `source.address`; envoy/envoy.yaml.tmpl runs Envoy at the edge."""
+    attacker, victim = "127.0.0.3", "127.0.0.4"
+    port = risk_gateway.port
+    for i in range(8):
+        status, _, _ = raw_request(port, "GET", "/orders/1", [
+            ("authorization", f"Bearer stuffed.{i}.x"), ("x-forwarded-for", victim)], source=attacker)
+        assert status == 401
+
+    def score_from(source: str) -> int:
+        sub = fresh_subject()
+        status, _, body = raw_request(port, "GET", "/orders/1", [
+            ("authorization", f"Bearer {keys.mint(sub=sub)}")], source=source)
+        rec = risk_gateway.wait_audit(lambda r: r.get("subject") == sub)
+        assert status == rec["status"], body
+        return rec["risk_score"]
+
+    # The attacker's own address carries its failures (so the check below is not vacuous) ...
+    assert score_from(attacker) >= 30
+    # ... and the address it named in X-Forwarded-For carries none: a new user there scores low.
+    assert score_from(victim) < 30
