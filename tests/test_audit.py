@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from conftest import bearer, seen_by_upstream
+from conftest import bearer, raw_request, seen_by_upstream
 
 
 def test_allow_is_audited_with_identity(gateway, keys):
@@ -17,7 +19,17 @@ def test_allow_is_audited_with_identity(gateway, keys):
     assert rec["route"] == "read-order"
     assert rec["method"] == "GET" and rec["path"] == "/orders/12"  # query dropped
     assert rec["mode"] == "enforce"
+    assert rec["source_ip"] == "127.0.0.1"
     assert isinstance(rec["engine_us"], int) and isinstance(rec["ts_ms"], int)
+
+
+def test_the_source_is_the_peer_not_a_forwarded_for_header(gateway, keys):
+    token = keys.mint(sub="dave")
+    _, headers, body = raw_request(gateway.port, "GET", "/orders/3", [
+        ("authorization", f"Bearer {token}"), ("x-forwarded-for", "203.0.113.50")], source="127.0.0.5")
+    rid = json.loads(body)["headers"]["x-request-id"]
+    rec = gateway.wait_audit(lambda r: r["request_id"] == rid)
+    assert rec["source_ip"] == "127.0.0.5"
 
 
 def test_deny_is_audited_with_the_reply_request_id(gateway, keys):

@@ -2,6 +2,7 @@
 
 use crate::decision::{Decision, Request};
 use serde::Serialize;
+use std::net::IpAddr;
 
 /// The audit record (one JSON line).
 #[derive(Debug, Serialize)]
@@ -16,6 +17,9 @@ pub struct AuditRecord<'a> {
     pub path: &'a str,
     /// Matched route rule.
     pub route: Option<&'a str>,
+    /// The client's address as the gateway saw it (Envoy's `source.address`, Kong's `ngx.remote_addr`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<IpAddr>,
     /// `jwt`, `api_key`, or absent.
     pub credential: Option<&'static str>,
     /// Subject.
@@ -85,6 +89,7 @@ impl<'a> AuditRecord<'a> {
             method: req.method,
             path: req.path.split('?').next().unwrap_or(""),
             route: d.route.as_deref(),
+            source_ip: req.source,
             credential: id.map(|i| i.kind.as_str()),
             subject: id.map(|i| i.subject.as_str()),
             client_id: id.and_then(|i| i.client.as_deref()),
