@@ -161,6 +161,14 @@ def main() -> None:
         f"{100 * weights.get('false_tag_target', float('nan')):.0f}% of each benign training population scores\n"
         f"at or above 30 (shift {weights.get('calibration_shift', float('nan')):.3f}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
+    if weights.get("operator_weights"):
+        out.append(
+            "Set, not learnt: `bad_source` (the operator's `risk.deny_cidrs`) weighs "
+            + ", ".join(f"{w:+.3f}" for w in weights["operator_weights"].values())
+            + ", so that an otherwise typical\n"
+            "benign request from a listed network scores 30 (tagged, not challenged for that alone): the\n"
+            "simulated attacks from such networks are caught by other signals, so the fit left it near 0\n"
+            "and a deny list would have changed no score.\n")
     if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"

@@ -49,6 +49,12 @@ NON_NEGATIVE = ("velocity", "new_country", "new_client", "new_ip_prefix", "impos
                 "off_hours", "write_method", "delete_method", "sensitive_endpoint", "recent_failures",
                 "endpoint_spread", "response_volume", "bad_source", "source_failures",
                 "source_identities")
+# Operator knowledge, not learnt: `bad_source` is 1 for a source in the operator's `risk.deny_cidrs`.
+# The simulated attacks from such networks are caught by other signals, so the fit gives it next to no
+# weight and a deny list would change no score. Its weight is set instead (or kept, if larger) so that
+# an otherwise typical benign request from a listed network scores `risk.tag_at`: tagged with the
+# factor `bad_source`, not challenged for it alone.
+OPERATOR_SIGNALS = ("bad_source",)
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
@@ -152,10 +158,15 @@ def fit(names: list[str], x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float
         fixed.append(max(sorted(wrong), key=lambda n: wrong[n]))
 
 
+def tag_edge() -> float:
+    """The logit from which the filter's score, round(100 p), reaches TAG_AT."""
+    return float(np.log((TAG_AT - 0.5) / (100 - TAG_AT + 0.5)))
+
+
 def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str]) -> float:
     """How much to lower the intercept so that each benign population's training false-tag rate is at
     most FALSE_TAG_TARGET (0 when it already is)."""
-    edge = float(np.log((TAG_AT - 0.5) / (100 - TAG_AT + 0.5)))  # round(100 p) >= 30 iff logit >= edge
+    edge = tag_edge()
     sc = np.asarray(scenarios)
     shift = 0.0
     for s in sorted(set(sc[y == 0])):
@@ -190,12 +201,18 @@ def main() -> None:
     fitted = float(np.round(bias, 5))
     shift = float(np.round(calibrate(x @ coef + fitted, y, scenarios), 5))
     bias = float(np.round(fitted - shift, 5))
+    typical = float(np.median((x @ coef + bias)[y == 0]))
+    operator = {}
+    for n in OPERATOR_SIGNALS:
+        i = names.index(n)
+        coef[i] = operator[n] = max(float(coef[i]), float(np.round(tag_edge() - typical + 1e-3, 5)))
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
               "false_tag_target": FALSE_TAG_TARGET, "constrained_to_zero": constrained,
+              "operator_weights": operator,
               "scenarios": {s: scenarios.count(s) for s in sorted(set(scenarios))},
               "weights": {n: float(c) for n, c in zip(names, coef)},
               "baseline": {n: float(b) for n, b in zip(names, baseline)}}
