@@ -165,10 +165,10 @@ def main() -> None:
         out.append(
             "Set, not learnt: `bad_source` (the operator's `risk.deny_cidrs`) weighs "
             + ", ".join(f"{w:+.3f}" for w in weights["operator_weights"].values())
-            + ", so that an otherwise typical\n"
-            "benign request from a listed network scores 30 (tagged, not challenged for that alone): the\n"
-            "simulated attacks from such networks are caught by other signals, so the fit left it near 0\n"
-            "and a deny list would have changed no score.\n")
+            + ", so that the median benign\n"
+            "training request, sent from a listed network, scores 30 (habitual callers score lower, unusual\n"
+            "ones higher): the simulated attacks from such networks are caught by other signals, so the fit\n"
+            "left it near 0 and a deny list would have changed no score.\n")
     if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"

@@ -52,8 +52,8 @@ NON_NEGATIVE = ("velocity", "new_country", "new_client", "new_ip_prefix", "impos
 # Operator knowledge, not learnt: `bad_source` is 1 for a source in the operator's `risk.deny_cidrs`.
 # The simulated attacks from such networks are caught by other signals, so the fit gives it next to no
 # weight and a deny list would change no score. Its weight is set instead (or kept, if larger) so that
-# an otherwise typical benign request from a listed network scores `risk.tag_at`: tagged with the
-# factor `bad_source`, not challenged for it alone.
+# the median benign training request, sent from a listed network, scores `risk.tag_at` (habitual
+# callers score lower, unusual ones higher): a listed network raises the risk by a known step.
 OPERATOR_SIGNALS = ("bad_source",)
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).

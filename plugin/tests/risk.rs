@@ -517,6 +517,33 @@ fn bad_sources_and_client_sent_risk_headers() {
     );
 }
 
+/// The operator's deny list counts whatever the training data said: the usual request of a habitual
+/// user, sent from a listed network, scores higher with `bad_source` as its first factor (`make model`
+/// sets its weight so that the median ordinary request from a listed network reaches `tag_at`).
+#[test]
+fn a_listed_network_raises_an_ordinary_requests_risk() {
+    let mut g = Gateway::new(&config(json!({"deny_cidrs": ["192.0.2.0/24"]}), json!([])));
+    let tok = g.habitual("erin");
+    let home = g.send(&usual(&tok));
+    let listed = g.send(&Call {
+        ip: "192.0.2.1",
+        now_s: LAST + 180,
+        ..usual(&tok)
+    });
+    let first = listed
+        .risk
+        .as_ref()
+        .and_then(|r| r.factors.first())
+        .map(|f| f.0);
+    assert_eq!(first, Some("bad_source"));
+    assert!(
+        score(&listed) >= score(&home) + 10,
+        "{} vs {}",
+        score(&listed),
+        score(&home)
+    );
+}
+
 #[test]
 fn delegated_tokens_build_the_actor_history() {
     // A token carrying `act` needs its actor allowed (and a chain of two allowed).
