@@ -61,7 +61,6 @@ def main() -> None:
     ap.add_argument("--train-report", type=Path, help="train.py's JSON report (weights)")
     ap.add_argument("--card", type=Path, required=True)
     ap.add_argument("--golden", type=Path, required=True)
-    ap.add_argument("--benchmarks", type=Path, help="markdown with size, compile and latency numbers")
     ap.add_argument("--data", type=Path, nargs=2, metavar=("TRAIN", "TEST"),
                     help="generate.py's JSON summaries of the training and held-out traces")
     ap.add_argument("--rounds", type=Path, help="pipeline.sh's file with the number of training rounds")
@@ -126,7 +125,6 @@ def main() -> None:
     weights = {}
     if args.train_report:
         weights = json.loads(args.train_report.read_text())
-    bench = args.benchmarks.read_text() if args.benchmarks and args.benchmarks.exists() else ""
 
     data = [json.loads(p.read_text()) for p in args.data] if args.data else []
     rounds = args.rounds.read_text().strip() if args.rounds else ""
@@ -277,8 +275,11 @@ def main() -> None:
         "- The caller's kind can only lower the risk (" + ", ".join(
             f"`{k}` {weights.get('weights', {}).get(k, 0.0):+.3f}" for k in ("agent", "service"))
         + "): an agent is never scored higher\n  for being an agent, only for what it does.\n")
-    if bench:
-        out.append(bench.rstrip() + "\n")
+    # Measured numbers live in one place, written by `make footprint` on a quiet machine: a copy here
+    # would go stale whenever the model is retrained without re-measuring (or the other way round).
+    out.append("## Footprint\n")
+    out.append("Module size, V8 compile time, Envoy start-up and inference time inside Envoy are measured by\n"
+               "`make footprint` (model/footprint.py) and kept in [BENCHMARKS.md](BENCHMARKS.md).\n")
     args.card.write_text("\n".join(out))
 
     # Golden vectors: every scenario represented, plus the extremes of the input range.

@@ -41,6 +41,5 @@ cargo build --release -p warden-cli
 "$CLI" features --config model/config.json "$B/test.jsonl" > "$B/test.features.jsonl"
 "$VPY" model/evaluate.py --model model/risk.onnx --test "$B/test.features.jsonl" \
   --train-report "$B/train.report.json" --data "$B/train.summary.json" "$B/test.summary.json" \
-  --rounds "$B/rounds" --card model/MODEL_CARD.md --golden model/golden.json \
-  --benchmarks model/BENCHMARKS.md
+  --rounds "$B/rounds" --card model/MODEL_CARD.md --golden model/golden.json
 sha256sum model/risk.onnx
