@@ -45,9 +45,9 @@ NON_POSITIVE = ("agent", "service")
 # countries more often than this simulation's thieves, who are caught by their new client instead);
 # such a weight is fixed at 0 rather than learnt negative. `token_age` is left free (old or fresh can
 # both be the odd one).
-NON_NEGATIVE = ("velocity", "new_country", "new_client", "new_ip_prefix", "impossible_travel",
-                "off_hours", "write_method", "delete_method", "sensitive_endpoint", "recent_failures",
-                "endpoint_spread", "response_volume", "bad_source", "source_failures",
+NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix", "impossible_travel",
+                "off_hours", "offhours_write", "write_method", "delete_method", "sensitive_endpoint",
+                "recent_failures", "endpoint_spread", "response_volume", "bad_source", "source_failures",
                 "source_identities")
 # Operator knowledge, not learnt: `bad_source` is 1 for a source in the operator's `risk.deny_cidrs`.
 # The simulated attacks from such networks are caught by other signals, so the fit gives it next to no

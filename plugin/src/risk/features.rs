@@ -11,21 +11,26 @@ use super::state::{country_item, distinct, IdentityState, SourceState};
 use crate::credential::IdentityKind;
 
 /// Number of features.
-pub const N: usize = 21;
+pub const N: usize = 23;
 
 /// Seconds of history an identity needs before its request rate is compared with its own baseline.
 pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
 /// Busy rate buckets (see `state::RATE_BUCKET_S`) an identity needs before its rate baseline is trusted.
 pub const VELOCITY_MIN_BUCKETS: u32 = 3;
+/// Requests an identity needs (besides [`VELOCITY_MIN_HISTORY_S`] of history) before its short-term
+/// pace is compared with its own habit.
+pub const BURST_MIN_REQUESTS: u32 = 32;
 
 /// Feature names, in model input order (snake_case; also the factor names).
 pub const FEATURE_NAMES: [&str; N] = [
     "velocity",
+    "burst",
     "new_country",
     "new_client",
     "new_ip_prefix",
     "impossible_travel",
     "off_hours",
+    "offhours_write",
     "write_method",
     "delete_method",
     "sensitive_endpoint",
@@ -46,11 +51,13 @@ pub const FEATURE_NAMES: [&str; N] = [
 /// One line per feature, for `warden features --help`, the README and the model card.
 pub const FEATURE_DOCS: [&str; N] = [
     "ln(1 + requests in the last 5 minutes) minus the identity's usual ln(1 + requests) per busy 5-minute bucket plus its usual deviation (at least ln 2): EWMAs over its past active buckets, idle ones left out; clipped to [0, 6]; 0 before 10 minutes and 3 busy buckets of history",
+    "the pace of the last few seconds against the identity's own: ln(1 + requests decayed over 10 s) minus its usual value at its requests plus its usual deviation (at least ln 2), EWMAs over ~256 learnt requests; clipped to [0, 6]; 0 before 10 minutes and 32 requests of history",
     "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)",
     "1 if the user agent is not among the identity's known clients",
     "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks",
     "1 if the country changed faster than risk.travel_kmh between country centroids",
     "how unusual this UTC hour is for the identity: -ln(24 x its share of requests near this hour), [0, 4]; 0 under 16 requests of history",
+    "off_hours for a write (POST, PUT, PATCH, DELETE), else 0: a destructive call at an hour this identity does not work, [0, 4]",
     "1 for POST, PUT, PATCH, DELETE",
     "1 for DELETE",
     "the route's sensitivity: low 0, medium 1/3, high 2/3, critical 1",
@@ -174,6 +181,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
             clip(s.rate_at(now).ln_1p() - s.rate_ceiling(), 0.0, 6.0),
         );
     }
+    if now.saturating_sub(s.first_seen_s) >= VELOCITY_MIN_HISTORY_S && s.count >= BURST_MIN_REQUESTS
+    {
+        set(
+            "burst",
+            clip(s.recent_at(now).ln_1p() - s.burst_ceiling(), 0.0, 6.0),
+        );
+    }
     if let Some(c) = f.country {
         set("new_country", flag(!s.countries.contains(country_item(c))));
         if s.last_country != [0, 0] && s.last_country != c {
@@ -189,7 +203,11 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
     if let Some(p) = f.prefix {
         set("new_ip_prefix", flag(!s.prefixes.contains(p)));
     }
-    set("off_hours", off_hours(&s.hours, now));
+    let unusual_hour = off_hours(&s.hours, now);
+    set("off_hours", unusual_hour);
+    // The product a linear model cannot form itself: humans write in the daytime and read at night
+    // (each alone is ordinary), a write at night is what an intruder with a stolen session does.
+    set("offhours_write", if f.write { unusual_hour } else { 0.0 });
     set(
         "recent_failures",
         clip(s.failures_at(now).ln_1p(), 0.0, 6.0),
@@ -418,6 +436,79 @@ mod tests {
         }
     }
 
+    /// `n` requests at 2.5 a second (the generator's rogue agent), from `start`, sent to step-up.
+    fn flood_at_2_5_per_s(s: &mut IdentityState, start: u64, from: u64, to: u64) {
+        flood(s, (from..to).map(|i| start + i * 2 / 5));
+    }
+
+    #[test]
+    fn burst_is_large_within_seconds_of_a_flood() {
+        let mut s = bursty();
+        let start = T0 + 10 * DAY + 3600;
+        // A quarter as fast again as its bursts (one request every 2 s), around the clock: after
+        // 20 requests (8 s) it is unusual, after 60 clearly so, while `velocity` is still silent.
+        flood_at_2_5_per_s(&mut s, start, 0, 20);
+        let x = extract(Some(&s), None, &facts(start + 8));
+        assert!(value(&x, "burst") > 0.3, "{}", value(&x, "burst"));
+        assert_eq!(value(&x, "velocity"), 0.0);
+        flood_at_2_5_per_s(&mut s, start, 20, 60);
+        let x = extract(Some(&s), None, &facts(start + 24));
+        assert!(value(&x, "burst") > 0.8, "{}", value(&x, "burst"));
+        // It stays high for as long as the flood lasts (stepped-up requests still count) ...
+        flood_at_2_5_per_s(&mut s, start, 60, 1000);
+        let v = value(&extract(Some(&s), None, &facts(start + 400)), "burst");
+        assert!(v > 0.9, "{v}");
+        // ... and is gone a minute after it stops.
+        let v = value(&extract(Some(&s), None, &facts(start + 460)), "burst");
+        assert_eq!(v, 0.0);
+    }
+
+    #[test]
+    fn a_burst_within_the_identitys_habit_stays_low() {
+        let s = bursty();
+        assert!(s.burst_spread < 0.5, "{}", s.burst_spread);
+        // Its usual burst, 30 requests 2 s apart, learnt as they come: never above its habit.
+        let start = T0 + 10 * DAY + 3600;
+        let mut t = s;
+        for i in 0..30 {
+            let v = value(&extract(Some(&t), None, &facts(start + i * 2)), "burst");
+            assert!(v < 0.05, "request {i}: {v}");
+            t.observe(&sighting(&facts(start + i * 2)));
+        }
+        // Twice its usual pace, one a second for a minute, is within its habit plus 2x.
+        let mut t = s;
+        flood(&mut t, (0..60).map(|i| start + i));
+        let v = value(&extract(Some(&t), None, &facts(start + 60)), "burst");
+        assert!(v < 0.3, "{v}");
+        // A steady service's occasional pair of requests in one second is no burst either.
+        let mut t = steady();
+        let now = T0 + 3 * DAY + 30;
+        t.observe(&sighting(&facts(now)));
+        assert_eq!(value(&extract(Some(&t), None, &facts(now)), "burst"), 0.0);
+    }
+
+    #[test]
+    fn burst_needs_ten_minutes_and_32_requests() {
+        // 31 requests over an hour, then a flood: no habit to compare with yet.
+        let mut s = history_at((0..31).map(|i| T0 + i * 120));
+        flood_at_2_5_per_s(&mut s, T0 + 3600, 0, 100);
+        assert_eq!(
+            value(&extract(Some(&s), None, &facts(T0 + 3640)), "burst"),
+            0.0
+        );
+        // 32 requests in five minutes: not ten minutes of history yet.
+        let mut s = history_at((0..32).map(|i| T0 + i * 9));
+        flood_at_2_5_per_s(&mut s, T0 + 290, 0, 20);
+        assert_eq!(
+            value(&extract(Some(&s), None, &facts(T0 + 298)), "burst"),
+            0.0
+        );
+        // Both: the flood shows.
+        let mut s = history_at((0..32).map(|i| T0 + i * 60));
+        flood_at_2_5_per_s(&mut s, T0 + 3600, 0, 100);
+        assert!(value(&extract(Some(&s), None, &facts(T0 + 3640)), "burst") > 1.0);
+    }
+
     #[test]
     fn velocity_needs_ten_minutes_and_three_busy_buckets() {
         // 200 requests in the first five minutes: no baseline yet, no velocity.
@@ -504,6 +595,24 @@ mod tests {
             night.observe(&sighting(&facts(T0 + day * DAY + 3 * 3600)));
         }
         assert!(value(&extract(Some(&night), None, &f), "off_hours") < 0.05);
+    }
+
+    #[test]
+    fn offhours_write_is_a_write_at_an_unusual_hour() {
+        let s = habitual();
+        let mut f = usual();
+        f.now_s = T0 + 31 * DAY + 3 * 3600; // 03:00 UTC, never seen
+        assert_eq!(value(&extract(Some(&s), None, &f), "offhours_write"), 0.0);
+        f.write = true;
+        f.delete = true;
+        let x = extract(Some(&s), None, &f);
+        assert!(value(&x, "offhours_write") > 3.0);
+        assert_eq!(value(&x, "offhours_write"), value(&x, "off_hours"));
+        // The same delete in working hours is ordinary.
+        let mut f = usual();
+        f.write = true;
+        f.delete = true;
+        assert!(value(&extract(Some(&s), None, &f), "offhours_write") < 0.05);
     }
 
     #[test]

@@ -22,6 +22,13 @@ const RATE_ALPHA: f32 = 1.0 / 32.0;
 /// Least room above the baseline, as a log ratio (2x): the sliding-window estimate of
 /// [`IdentityState::rate_at`] can read up to twice a steady rate just after a bucket boundary.
 const RATE_SLACK: f32 = std::f32::consts::LN_2;
+/// Time constant of the short-term request rate ([`IdentityState::recent_at`]), seconds: short enough
+/// that a flood stands out within a few seconds, long enough to span several requests of a burst.
+pub const BURST_TAU_S: f32 = 10.0;
+/// Weight of one request in the short-term rate baseline once [`IdentityState::count`] exceeds its
+/// inverse: an exponential mean over ~256 requests (a day of a bursty agent's work), slow enough that
+/// the first requests of a flood, learnt before it is stepped up, barely move it.
+const BURST_ALPHA: f32 = 1.0 / 256.0;
 /// Time constant of the failure counters, seconds.
 pub const FAILURE_TAU_S: f32 = 900.0;
 /// Length of the distinct-endpoints and distinct-identities windows, seconds.
@@ -231,6 +238,13 @@ pub struct IdentityState {
     pub rate_spread: f32,
     /// Active buckets folded into the baseline (saturating).
     pub rate_buckets: u32,
+    /// Requests in the last few seconds: a count decayed with [`BURST_TAU_S`] since `last_seen_s`.
+    pub recent: f32,
+    /// The identity's usual short-term pace: exponential mean of `ln(1 + recent)` as its learnt
+    /// requests found it (request-weighted, so idle time does not pull it down).
+    pub burst_baseline: f32,
+    /// Mean absolute deviation of those values from `burst_baseline`: how bursty the identity is.
+    pub burst_spread: f32,
     /// Country of the last request that taught the record, and when.
     pub last_country: [u8; 2],
     /// Time of `last_country`.
@@ -262,10 +276,11 @@ pub struct IdentityState {
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 8 + 4 * 12 + 2 + (4 + 1) * 16 + 2 * 24;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 8 + 4 * 15 + 2 + (4 + 1) * 16 + 2 * 24;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
-const VERSION: u8 = 2;
+/// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`).
+const VERSION: u8 = 3;
 
 impl IdentityState {
     /// A record for a new identity.
@@ -296,6 +311,9 @@ impl IdentityState {
             rate_baseline: r.f32()?,
             rate_spread: r.f32()?,
             rate_buckets: r.u32()?,
+            recent: r.f32()?,
+            burst_baseline: r.f32()?,
+            burst_spread: r.f32()?,
             last_country: [r.u8()?, r.u8()?],
             last_country_s: r.u64()?,
             countries: r.set()?,
@@ -334,6 +352,9 @@ impl IdentityState {
         w.f32(self.rate_baseline);
         w.f32(self.rate_spread);
         w.u32(self.rate_buckets);
+        w.f32(self.recent);
+        w.f32(self.burst_baseline);
+        w.f32(self.burst_spread);
         w.u8(self.last_country[0]);
         w.u8(self.last_country[1]);
         w.u64(self.last_country_s);
@@ -373,6 +394,23 @@ impl IdentityState {
     /// its baseline plus its usual deviation (a bursty identity has room for its bursts), at least 2x.
     pub fn rate_ceiling(&self) -> f32 {
         self.rate_baseline + self.rate_spread.max(RATE_SLACK)
+    }
+
+    /// Requests in the last few seconds at `now_s`, this request included: the count decayed with
+    /// [`BURST_TAU_S`] since the last request, plus one. A steady rate of r requests a second reads
+    /// about `1 + r x BURST_TAU_S`.
+    pub fn recent_at(&self, now_s: u64) -> f32 {
+        decay(
+            self.recent,
+            now_s.saturating_sub(self.last_seen_s),
+            BURST_TAU_S,
+        ) + 1.0
+    }
+
+    /// The short-term pace above which the rate is unusual for this identity, as `ln(1 + recent)`:
+    /// its usual pace plus its usual deviation, at least 2x (as [`IdentityState::rate_ceiling`]).
+    pub fn burst_ceiling(&self) -> f32 {
+        self.burst_baseline + self.burst_spread.max(RATE_SLACK)
     }
 
     /// Moves to the bucket of `now` (which is not before the current one), folding the bucket that
@@ -427,16 +465,27 @@ impl IdentityState {
     pub fn observe(&mut self, s: &Sighting) {
         let now = s.now_s.max(self.last_seen_s).max(self.bucket_s);
         let (endpoints, window_s) = self.endpoints_at(now, s.endpoint);
+        let recent = self.recent_at(now);
         self.roll_bucket(now);
         self.count = self.count.saturating_add(1);
         self.bucket_count = self.bucket_count.saturating_add(1);
         self.endpoints = endpoints;
         self.window_s = window_s;
         self.last_seen_s = now;
+        // Every request counts towards the pace, learnt or not: a flood that is being challenged is
+        // still a flood.
+        self.recent = recent;
         if !s.learn {
             return;
         }
         self.bucket_learned = self.bucket_learned.saturating_add(1);
+        // The short-term pace this request found; its deviation is known from the second request on.
+        let pace = recent.ln_1p();
+        let alpha = (1.0 / self.count as f32).max(BURST_ALPHA);
+        if self.count > 1 {
+            self.burst_spread += alpha * ((pace - self.burst_baseline).abs() - self.burst_spread);
+        }
+        self.burst_baseline += alpha * (pace - self.burst_baseline);
         // A mean over all requests at first, then an exponential one.
         let alpha = (1.0 / self.count as f32).max(BASELINE_ALPHA);
         self.spread_baseline += alpha * (distinct(endpoints).ln_1p() - self.spread_baseline);
@@ -785,6 +834,29 @@ mod tests {
         }
         s.observe(&sighting(300_000));
         assert_eq!(s.rate_baseline, before);
+    }
+
+    #[test]
+    fn the_short_term_rate_decays_and_counts_every_request() {
+        let mut s = IdentityState::fresh(1, 0);
+        assert_eq!(s.recent_at(0), 1.0);
+        // Ten in one second, one of them not learnt: all count.
+        for i in 0..10 {
+            let mut x = sighting(100);
+            x.learn = i != 3;
+            s.observe(&x);
+        }
+        assert_eq!(s.recent_at(100), 11.0);
+        // One time constant later, e^-1 of them.
+        let later = s.recent_at(100 + BURST_TAU_S as u64);
+        assert!(
+            (later - (1.0 + 10.0 / std::f32::consts::E)).abs() < 1e-3,
+            "{later}"
+        );
+        assert_eq!(s.recent_at(100_000), 1.0);
+        // The baseline is the learnt requests' mean of ln(1 + recent): ln 2 to ln 11 here.
+        assert!(s.burst_baseline > 2f32.ln() && s.burst_baseline < 11f32.ln());
+        assert!(s.burst_spread > 0.0);
     }
 
     #[test]
