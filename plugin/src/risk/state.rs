@@ -24,7 +24,7 @@ const RATE_ALPHA: f32 = 1.0 / 32.0;
 const RATE_SLACK: f32 = std::f32::consts::LN_2;
 /// Time constant of the short-term request rate ([`IdentityState::recent_at`]), seconds: short enough
 /// that a flood stands out within a few seconds, long enough to span several requests of a burst.
-pub const BURST_TAU_S: f32 = 10.0;
+pub const BURST_TAU_S: f32 = 5.0;
 /// Weight of one request in the short-term rate baseline once [`IdentityState::count`] exceeds its
 /// inverse: an exponential mean over ~256 requests (a day of a bursty agent's work), slow enough that
 /// the first requests of a flood, learnt before it is stepped up, barely move it.
@@ -407,10 +407,12 @@ impl IdentityState {
         ) + 1.0
     }
 
-    /// The short-term pace above which the rate is unusual for this identity, as `ln(1 + recent)`:
-    /// its usual pace plus its usual deviation, at least 2x (as [`IdentityState::rate_ceiling`]).
-    pub fn burst_ceiling(&self) -> f32 {
-        self.burst_baseline + self.burst_spread.max(RATE_SLACK)
+    /// How far the short-term pace at `now_s` is above this identity's usual one, in its usual
+    /// deviations: `(ln(1 + recent) - burst_baseline) / burst_spread`. The deviation counts as at least
+    /// ln 2 / 2, so that for a perfectly regular identity two deviations are twice its pace.
+    pub fn pace_deviations(&self, now_s: u64) -> f32 {
+        let excess = self.recent_at(now_s).ln_1p() - self.burst_baseline;
+        excess / self.burst_spread.max(RATE_SLACK / 2.0)
     }
 
     /// Moves to the bucket of `now` (which is not before the current one), folding the bucket that
