@@ -7,7 +7,9 @@
 //! names shown in `x-auth-risk-factors`. Changing the order or meaning of a feature means retraining.
 
 use super::geo;
-use super::state::{country_item, distinct, IdentityState, SourceState};
+use super::state::{
+    country_item, distinct, IdentityState, SourceState, BURST_DEVIATIONS, BURST_MIN_REQUESTS,
+};
 use crate::credential::IdentityKind;
 
 /// Number of features.
@@ -17,12 +19,6 @@ pub const N: usize = 23;
 pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
 /// Busy rate buckets (see `state::RATE_BUCKET_S`) an identity needs before its rate baseline is trusted.
 pub const VELOCITY_MIN_BUCKETS: u32 = 3;
-/// Requests an identity needs (besides [`VELOCITY_MIN_HISTORY_S`] of history) before its short-term
-/// pace is compared with its own habit.
-pub const BURST_MIN_REQUESTS: u32 = 32;
-/// Usual deviations of short-term pace that are still the identity's habit (see
-/// [`IdentityState::pace_deviations`]): `burst` counts the ones beyond.
-pub const BURST_DEVIATIONS: f32 = 2.0;
 
 /// Feature names, in model input order (snake_case; also the factor names).
 pub const FEATURE_NAMES: [&str; N] = [
@@ -54,7 +50,7 @@ pub const FEATURE_NAMES: [&str; N] = [
 /// One line per feature, for `warden features --help`, the README and the model card.
 pub const FEATURE_DOCS: [&str; N] = [
     "ln(1 + requests in the last 5 minutes) minus the identity's usual ln(1 + requests) per busy 5-minute bucket plus its usual deviation (at least ln 2): EWMAs over its past active buckets, idle ones left out; clipped to [0, 6]; 0 before 10 minutes and 3 busy buckets of history",
-    "how unusual the pace of the last few seconds is for the identity: ln(1 + requests decayed over 5 s) minus its usual value at its requests, in its usual deviations (at least ln 2 / 2), less 2; EWMAs over ~256 learnt requests; clipped to [0, 6]; 0 before 10 minutes and 32 requests of history",
+    "how unusual the pace of the last few seconds is for the identity: ln(1 + requests decayed over 5 s) minus its usual value at its requests, in its usual deviations (at least ln 2 / 2), less 2; EWMAs over ~1024 learnt requests, a pace beyond 2 deviations learnt as 2; clipped to [0, 6]; 0 before 10 minutes and 32 requests of history",
     "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)",
     "1 if the user agent is not among the identity's known clients",
     "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks",

@@ -26,9 +26,15 @@ const RATE_SLACK: f32 = std::f32::consts::LN_2;
 /// that a flood stands out within a few seconds, long enough to span several requests of a burst.
 pub const BURST_TAU_S: f32 = 5.0;
 /// Weight of one request in the short-term rate baseline once [`IdentityState::count`] exceeds its
-/// inverse: an exponential mean over ~256 requests (a day of a bursty agent's work), slow enough that
-/// the first requests of a flood, learnt before it is stepped up, barely move it.
-const BURST_ALPHA: f32 = 1.0 / 256.0;
+/// inverse: an exponential mean over ~1024 requests (a few days of a bursty agent's work), slow enough
+/// that the requests of a flood that pass before it is stepped up barely move it.
+const BURST_ALPHA: f32 = 1.0 / 1024.0;
+/// Requests an identity needs before its short-term pace is compared with its own habit.
+pub const BURST_MIN_REQUESTS: u32 = 32;
+/// Usual deviations of short-term pace that are still the identity's habit (see
+/// [`IdentityState::pace_deviations`]): the `burst` feature counts the ones beyond, and a learnt
+/// request beyond them teaches the baseline only the habit's edge.
+pub const BURST_DEVIATIONS: f32 = 2.0;
 /// Time constant of the failure counters, seconds.
 pub const FAILURE_TAU_S: f32 = 900.0;
 /// Length of the distinct-endpoints and distinct-identities windows, seconds.
@@ -412,7 +418,12 @@ impl IdentityState {
     /// ln 2 / 2, so that for a perfectly regular identity two deviations are twice its pace.
     pub fn pace_deviations(&self, now_s: u64) -> f32 {
         let excess = self.recent_at(now_s).ln_1p() - self.burst_baseline;
-        excess / self.burst_spread.max(RATE_SLACK / 2.0)
+        excess / self.burst_deviation()
+    }
+
+    /// The usual deviation of the short-term pace, at least ln 2 / 2.
+    fn burst_deviation(&self) -> f32 {
+        self.burst_spread.max(RATE_SLACK / 2.0)
     }
 
     /// Moves to the bucket of `now` (which is not before the current one), folding the bucket that
@@ -482,7 +493,12 @@ impl IdentityState {
         }
         self.bucket_learned = self.bucket_learned.saturating_add(1);
         // The short-term pace this request found; its deviation is known from the second request on.
-        let pace = recent.ln_1p();
+        // Once the habit is trusted, a pace beyond it teaches only the habit's edge (a winsorised
+        // mean): a flood whose first requests pass does not become the habit it is measured against.
+        let mut pace = recent.ln_1p();
+        if self.count > BURST_MIN_REQUESTS {
+            pace = pace.min(self.burst_baseline + BURST_DEVIATIONS * self.burst_deviation());
+        }
         let alpha = (1.0 / self.count as f32).max(BURST_ALPHA);
         if self.count > 1 {
             self.burst_spread += alpha * ((pace - self.burst_baseline).abs() - self.burst_spread);
