@@ -488,13 +488,17 @@ mod tests {
 
     #[test]
     fn burst_needs_ten_minutes_and_32_requests() {
-        // 31 requests over an hour, then a flood: no habit to compare with yet.
-        let mut s = history_at((0..31).map(|i| T0 + i * 120));
-        flood_at_2_5_per_s(&mut s, T0 + 3600, 0, 100);
+        // 11 requests over 20 minutes, an hour later 20 in 8 s: 31 requests are no habit yet ...
+        let mut s = history_at((0..11).map(|i| T0 + i * 120));
+        flood_at_2_5_per_s(&mut s, T0 + 3600, 0, 20);
+        assert_eq!(s.count, 31);
         assert_eq!(
-            value(&extract(Some(&s), None, &facts(T0 + 3640)), "burst"),
+            value(&extract(Some(&s), None, &facts(T0 + 3608)), "burst"),
             0.0
         );
+        // ... 32 are.
+        flood_at_2_5_per_s(&mut s, T0 + 3600, 20, 21);
+        assert!(value(&extract(Some(&s), None, &facts(T0 + 3608)), "burst") > 1.0);
         // 32 requests in five minutes: not ten minutes of history yet.
         let mut s = history_at((0..32).map(|i| T0 + i * 9));
         flood_at_2_5_per_s(&mut s, T0 + 290, 0, 20);
