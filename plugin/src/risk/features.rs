@@ -395,22 +395,34 @@ mod tests {
         }
     }
 
+    /// The bursty agent's usual burst (30 requests 2 s apart, learnt as they come) on day 10: `feature`
+    /// stays near 0 to its last request.
+    fn its_usual_burst_is_quiet(feature: &str) {
+        let start = T0 + 10 * DAY + 3600;
+        let mut t = bursty();
+        for i in 0..30 {
+            let v = value(&extract(Some(&t), None, &facts(start + i * 2)), feature);
+            assert!(v < 0.05, "{feature}, request {i}: {v}");
+            t.observe(&sighting(&facts(start + i * 2)));
+        }
+    }
+
+    /// `feature` for the bursty agent after `n` requests one a second (sent to step-up) on day 10.
+    fn after_a_faster_burst(feature: &str, n: u64) -> f32 {
+        let start = T0 + 10 * DAY + 3600;
+        let mut t = bursty();
+        flood(&mut t, (0..n).map(|i| start + i));
+        value(&extract(Some(&t), None, &facts(start + n)), feature)
+    }
+
     #[test]
     fn a_bursty_but_stable_agent_is_not_fast() {
         let s = bursty();
         assert!(s.rate_spread < 0.05, "{}", s.rate_spread);
         // Its usual burst, to the last request of the minute, is its usual pace.
-        let start = T0 + 10 * DAY + 3600;
-        let mut t = s;
-        for i in 0..30 {
-            let v = value(&extract(Some(&t), None, &facts(start + i * 2)), "velocity");
-            assert!(v < 0.05, "request {i}: {v}");
-            t.observe(&sighting(&facts(start + i * 2)));
-        }
+        its_usual_burst_is_quiet("velocity");
         // A burst half as big again is still within a log step.
-        let mut t = s;
-        flood(&mut t, (0..44).map(|i| start + i));
-        let v = value(&extract(Some(&t), None, &facts(start + 45)), "velocity");
+        let v = after_a_faster_burst("velocity", 44);
         assert!(v < 0.5, "{v}");
     }
 
@@ -466,18 +478,10 @@ mod tests {
     fn a_burst_within_the_identitys_habit_stays_low() {
         let s = bursty();
         assert!(s.burst_spread < 0.5, "{}", s.burst_spread);
-        // Its usual burst, 30 requests 2 s apart, learnt as they come: never above its habit.
-        let start = T0 + 10 * DAY + 3600;
-        let mut t = s;
-        for i in 0..30 {
-            let v = value(&extract(Some(&t), None, &facts(start + i * 2)), "burst");
-            assert!(v < 0.05, "request {i}: {v}");
-            t.observe(&sighting(&facts(start + i * 2)));
-        }
+        // Its usual burst: never above its habit.
+        its_usual_burst_is_quiet("burst");
         // Twice its usual pace, one a second for a minute, is within its habit plus 2x.
-        let mut t = s;
-        flood(&mut t, (0..60).map(|i| start + i));
-        let v = value(&extract(Some(&t), None, &facts(start + 60)), "burst");
+        let v = after_a_faster_burst("burst", 60);
         assert!(v < 0.3, "{v}");
         // A steady service's occasional pair of requests in one second is no burst either.
         let mut t = steady();
