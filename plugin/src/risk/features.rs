@@ -475,6 +475,19 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_that_passes_does_not_become_the_habit() {
+        // The same flood as above, but let through (tagged, not stepped up): its requests teach the
+        // pace baseline only the habit's edge, so after 200 of them it is as unusual as ever.
+        let mut s = bursty();
+        let start = T0 + 10 * DAY + 3600;
+        for i in 0..200 {
+            s.observe(&sighting(&facts(start + i * 2 / 5)));
+        }
+        let v = value(&extract(Some(&s), None, &facts(start + 80)), "burst");
+        assert!(v > 1.0, "{v}");
+    }
+
+    #[test]
     fn a_burst_within_the_identitys_habit_stays_low() {
         let s = bursty();
         assert!(s.burst_spread < 0.5, "{}", s.burst_spread);
