@@ -336,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
             if title.startswith("bob at home"):
                 say("# Risk scoring (the embedded model) learns each identity's countries, clients, hours and pace;")
                 say("# x-geo-country stands for the geo header the edge in front of Envoy sets (risk.geo_header).")
-                say("# Run bob's requests in order (his first two teach Warden his habits), and before the")
-                say("# refusals below: 401s and 403s raise the risk of everything from their source address")
-                say("# (feature source_failures, as from a credential-stuffing source) for about 15 minutes.\n")
+                say("# Run bob's requests in order (his first two teach Warden his habits). Refusals (401, 403)")
+                say("# count against their source address (feature source_failures) only beyond one per 4 of")
+                say("# its recent successes: an address that mostly fails looks like credential stuffing.\n")
             if title.startswith("expired token"):
                 say("# Refusals:\n")
             parts = ["curl -si"]

@@ -7,7 +7,11 @@ JWTs signed with a demo key derived from a fixed seed, so the engine verifies ev
 `model/config.json` (written here too, identical on every run).
 
 Benign populations: humans with diurnal habits who sometimes travel, steady service accounts, and
-bursty-but-stable AI agents acting for a user (delegated tokens with `act`). Attacks, injected after a
+bursty-but-stable AI agents acting for a user (delegated tokens with `act`), and humans behind one office
+NAT address (many identities, one source). Benign traffic fails too, as it does in production: a client
+sends a token that has expired (401 from the filter), refreshes it and retries; a human opens a page
+outside their scopes (403). The requests of an identity in the 15 minutes after its own benign failure
+are the `benign_after_failure` population (office humans stay `benign_office`). Attacks, injected after a
 warm-up so baselines exist: a stolen token replayed from a new country and client, an agent gone rogue
 (100x volume, or a sweep of sensitive endpoints), credential stuffing, privilege probing, off-hours
 destructive writes, and impossible travel.
@@ -35,6 +39,10 @@ KID = "model-demo-1"
 T0_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z, a Monday
 DAY_S = 86_400
 BAD_NET = "185.220.101"  # in risk.deny_cidrs of config.json
+# Benign failures: how often a client starts a session (a service: sends a request) with a token that
+# expired since its last one, and how often a human's session opens a page outside their scopes.
+EXPIRED_HUMAN, EXPIRED_AGENT, EXPIRED_SERVICE, OUT_OF_SCOPE = 0.15, 0.10, 0.02, 0.12
+AFTER_FAILURE_S = 900
 
 # country: (UTC offset in hours, first octet of its address space in this simulation)
 COUNTRIES = {
@@ -133,18 +141,18 @@ class Trace:
 
     def __init__(self, seed: int, prefix: str):
         self.rng = random.Random(seed)
+        # The benign failures and the office population draw from their own generator, so that the rest
+        # of the trace (benign habits, attack episodes) is what it was without them.
+        self.frng = random.Random(seed * 7919 + 1)
+        self.failed: dict[str, list[float]] = {}  # identity -> times of its benign failures
         self.prefix = prefix
         self.key, self.jwk = signing_key()
-        self.lines: list[tuple[int, int, dict]] = []
+        self.lines: list[tuple[int, int, dict, str]] = []
         self.seq = 0
         self.episode = 0  # attack episode number, carried by attack lines as `episode`
 
-    def token(self, who: Identity, ts_s: int, *, ttl_s: int = 3600) -> str:
-        """A token as the IdP would have issued it for `who` at the start of the current hour."""
-        iat = ts_s - ts_s % ttl_s
-        cached = who.tokens.get(iat)
-        if cached:
-            return cached
+    def sign(self, who: Identity, iat: int, ttl_s: int) -> str:
+        """A token for `who` issued at `iat`, valid for `ttl_s` seconds and a minute of leeway."""
         claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": iat, "exp": iat + ttl_s + 60,
                   "scope": who.scopes, "client_id": f"{who.kind}-app"}
         if who.kind == "agent":
@@ -152,17 +160,41 @@ class Trace:
             claims["act"] = {"sub": who.name}
         else:
             claims["sub"] = who.name
-        tok = jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": KID})
+        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": KID})
+
+    def token(self, who: Identity, ts_s: int, *, ttl_s: int = 3600) -> str:
+        """A token as the IdP would have issued it for `who` at the start of the current hour."""
+        iat = ts_s - ts_s % ttl_s
+        cached = who.tokens.get(iat)
+        if cached:
+            return cached
+        tok = self.sign(who, iat, ttl_s)
         who.tokens = {iat: tok}
         return tok
 
+    def expired_token(self, who: Identity, ts_s: int) -> str:
+        """The token `who`'s client still holds from an earlier session: issued two hours before the
+        current one, expired an hour ago (a real signature; the filter refuses it for its `exp`)."""
+        return self.sign(who, ts_s - ts_s % 3600 - 7200, 3600)
+
+    def benign_failure(self, ts_s: float, who: Identity, route: str, scenario: str, *, expired: bool,
+                       country: str | None = None, ip: str | None = None) -> None:
+        """A benign refusal: an expired token (401) or a route outside the caller's scopes (403)."""
+        abs_s = T0_MS // 1000 + int(ts_s)
+        token = self.expired_token(who, abs_s) if expired else None
+        self.request(ts_s, who, route, label=0, scenario=scenario, country=country, ip=ip, token=token,
+                     status=401 if expired else 403, rng=self.frng)
+        self.failed.setdefault(who.name, []).append(ts_s)
+
     def request(self, ts_s: float, who: Identity | None, route: str, *, label: int, scenario: str,
                 country: str | None = None, ip: str | None = None, agent: str | None = None,
-                token: str | None = None, status: int | None = None, bytes_scale: float = 1.0) -> None:
+                token: str | None = None, status: int | None = None, bytes_scale: float = 1.0,
+                rng: random.Random | None = None) -> None:
+        rng = rng or self.rng
         method, template, size = ROUTES[route]
-        path = template.replace("{id}", str(self.rng.randint(1000, 99_999)))
+        path = template.replace("{id}", str(rng.randint(1000, 99_999)))
         if route == "search":
-            path += f"?q={self.rng.choice(['late', 'refund', 'open', 'priority', 'eu'])}"
+            path += f"?q={rng.choice(['late', 'refund', 'open', 'priority', 'eu'])}"
         ts_ms = T0_MS + int(ts_s * 1000)
         headers = {"user-agent": agent or (who.agent if who else "curl/8.5.0"),
                    "x-geo-country": country or (who.country if who else "US")}
@@ -173,19 +205,30 @@ class Trace:
         if status is None:
             status = 201 if method == "POST" else 204 if method == "DELETE" else 200
         body = 0 if status >= 300 or size == 0 else max(
-            16, int(size * bytes_scale * self.rng.lognormvariate(0, 0.35)))
+            16, int(size * bytes_scale * rng.lognormvariate(0, 0.35)))
         line = {"ts_ms": ts_ms, "method": method, "path": path, "source_ip": ip or (who.ip if who else "192.0.2.1"),
                 "headers": headers, "status": status, "response_bytes": body,
                 "label": label, "scenario": scenario}
         if label:
             line["episode"] = f"{self.prefix}{scenario}-{self.episode}"
         self.seq += 1
-        self.lines.append((ts_ms, self.seq, line))
+        self.lines.append((ts_ms, self.seq, line, who.name if who else ""))
+
+    def relabel_after_failures(self) -> None:
+        """Benign requests of an identity in the 15 minutes (the engine's failure time constant) after
+        its own benign failure become `benign_after_failure`: the population a failure-counting
+        feature could wrongly challenge. Travellers and office humans keep their population."""
+        for ts_ms, _, line, name in self.lines:
+            if line["label"] or line["scenario"] not in ("benign_human", "benign_service", "benign_agent"):
+                continue
+            ts = (ts_ms - T0_MS) / 1000
+            if any(-0.001 <= ts - f <= AFTER_FAILURE_S for f in self.failed.get(name, ())):
+                line["scenario"] = "benign_after_failure"
 
     def write(self, path: Path) -> None:
         self.lines.sort(key=lambda t: (t[0], t[1]))
         with path.open("w") as f:
-            for _, _, line in self.lines:
+            for _, _, line, _ in self.lines:
                 f.write(json.dumps(line, separators=(",", ":"), sort_keys=True) + "\n")
 
 
@@ -216,8 +259,30 @@ def population(t: Trace, humans: int, services: int, agents: int) -> dict[str, l
     return {"human": hs, "service": ss, "agent": ags}
 
 
+def human_session(t: Trace, h: Identity, ts: float, rng: random.Random, scenario: str, country: str,
+                  ip: str) -> None:
+    """One working session of a human: a few to a couple of dozen requests ~20 s apart. Sometimes it
+    starts with the token the browser kept from an earlier session (401, refresh, the same request
+    again), sometimes a page outside the user's scopes is opened (403). Those draw from `t.frng`."""
+    f = t.frng
+    if f.random() < EXPIRED_HUMAN:
+        r = pick(f, HUMAN_MIX)
+        t.benign_failure(ts, h, r, scenario, expired=True, country=country, ip=ip)
+        ts += f.uniform(1, 4)
+        t.request(ts, h, r, label=0, scenario=scenario, country=country, ip=ip, rng=f)
+        ts += f.expovariate(1 / 20)
+    off_scope = f.randint(0, 12) if f.random() < OUT_OF_SCOPE else -1
+    for i in range(rng.randint(3, 25)):
+        if i == off_scope:
+            t.benign_failure(ts, h, f.choice(["export", "admin"]), scenario, expired=False, country=country,
+                             ip=ip)
+            ts += f.expovariate(1 / 20)
+        t.request(ts, h, pick(rng, HUMAN_MIX), label=0, scenario=scenario, country=country, ip=ip, rng=rng)
+        ts += rng.expovariate(1 / 20)
+
+
 def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
-    rng = t.rng
+    rng, f = t.rng, t.frng
     for h in pop["human"]:
         traveller = rng.random() < 0.25
         trip = (rng.randint(2, days - 2), rng.randint(1, 3)) if traveller else None
@@ -233,23 +298,51 @@ def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
             for _ in range(rng.randint(2, 6)):
                 local = rng.uniform(h.start_hour, h.end_hour)
                 ts = d * DAY_S + (local - offset) * 3600
-                for _ in range(rng.randint(3, 25)):
-                    t.request(ts, h, pick(rng, HUMAN_MIX), label=0,
-                              scenario="benign_travel" if away else "benign_human", country=country, ip=ip)
-                    ts += rng.expovariate(1 / 20)
+                human_session(t, h, ts, rng, "benign_travel" if away else "benign_human", country, ip)
     for s in pop["service"]:
         period = rng.uniform(120, 400)
         ts = rng.uniform(0, period)
         while ts < days * DAY_S:
+            if f.random() < EXPIRED_SERVICE:
+                # The service's cached token had expired: refused, fetched anew, and this call sent again.
+                t.benign_failure(ts - f.uniform(0.2, 2), s, pick(f, SERVICE_MIX), "benign_service",
+                                 expired=True)
             t.request(ts, s, pick(rng, SERVICE_MIX), label=0, scenario="benign_service")
             ts += period * rng.uniform(0.8, 1.2)
     for a in pop["agent"]:
         for d in range(days):
             for _ in range(rng.randint(4, 12)):
                 ts = d * DAY_S + rng.uniform(0, DAY_S)
+                if f.random() < EXPIRED_AGENT:
+                    r = pick(f, AGENT_MIX)
+                    t.benign_failure(ts, a, r, "benign_agent", expired=True)
+                    ts += f.uniform(0.5, 3)
+                    t.request(ts, a, r, label=0, scenario="benign_agent", rng=f)
+                    ts += f.expovariate(1 / 1.5)
                 for _ in range(rng.randint(10, 40)):
                     t.request(ts, a, pick(rng, AGENT_MIX), label=0, scenario="benign_agent")
                     ts += rng.expovariate(1 / 1.5)
+
+
+def office(t: Trace, days: int, n: int) -> None:
+    """Humans behind one office NAT address: many identities, one source, many successes, and the
+    same occasional benign failures as everyone (`benign_office`). Drawn from `t.frng` alone."""
+    f, p = t.frng, t.prefix
+    c = f.choice(HOME_COUNTRIES)
+    ip = address(f, c)
+    staff = []
+    for i in range(n):
+        start = f.uniform(7.0, 10.0)
+        staff.append(Identity(f"{p}staff{i}@corp.example", "human", c, ip, f.choice(BROWSERS),
+                              "orders account payments", start, start + f.uniform(7, 9)))
+    offset = COUNTRIES[c][0]
+    for h in staff:
+        for d in range(days):
+            if d % 7 in (5, 6):
+                continue
+            for _ in range(f.randint(2, 6)):
+                ts = d * DAY_S + (f.uniform(h.start_hour, h.end_hour) - offset) * 3600
+                human_session(t, h, ts, f, "benign_office", c, ip)
 
 
 def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) -> None:
@@ -356,6 +449,7 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=6)
     ap.add_argument("--agents", type=int, default=8)
     ap.add_argument("--episodes", type=int, default=8, help="episodes of each attack")
+    ap.add_argument("--office", type=int, help="humans behind one office NAT address (default: humans / 5)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--config", type=Path, help="also write the engine config here")
     args = ap.parse_args()
@@ -363,12 +457,14 @@ def main() -> None:
     t = Trace(args.seed, args.prefix)
     pop = population(t, args.humans, args.services, args.agents)
     benign(t, pop, args.days)
+    office(t, args.days, args.office if args.office is not None else max(4, args.humans // 5))
     attacks(t, pop, args.days, args.episodes)
+    t.relabel_after_failures()
     t.write(args.out)
     if args.config:
         args.config.write_text(json.dumps(config(t.jwk), indent=2) + "\n")
     counts: dict[str, int] = {}
-    for _, _, line in t.lines:
+    for _, _, line, _ in t.lines:
         counts[line["scenario"]] = counts.get(line["scenario"], 0) + 1
     params = {k: v for k, v in vars(args).items() if k not in ("out", "config")}
     print(json.dumps({"out": str(args.out), "params": params, "lines": len(t.lines),

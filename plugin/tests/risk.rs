@@ -81,6 +81,8 @@ struct Gateway {
     /// Microseconds each reading of the clock advances.
     tick_us: u64,
     clock: Cell<u64>,
+    /// What the upstream answers a forwarded request.
+    upstream_status: u16,
 }
 
 impl Gateway {
@@ -95,6 +97,7 @@ impl Gateway {
             cache: TokenCache::default(),
             tick_us: 1,
             clock: Cell::new(0),
+            upstream_status: 200,
         }
     }
 
@@ -134,7 +137,7 @@ impl Gateway {
         );
         if d.reply.is_none() {
             self.engine
-                .observe_response(&d, 200, 1200, call.now_s, &self.store);
+                .observe_response(&d, self.upstream_status, 1200, call.now_s, &self.store);
         }
         d
     }
@@ -493,6 +496,84 @@ fn refusals_feed_the_failure_counters() {
     });
     assert!(feature(&d, "source_failures") > 2.5);
     assert_eq!(feature(&d, "first_seen"), 1.0);
+}
+
+#[test]
+fn a_nat_address_that_mostly_succeeds_is_not_a_failing_source() {
+    let mut g = Gateway::new(&config(json!({}), json!([])));
+    let nat = "198.51.100.99";
+    let at = |i: u64| LAST + 60 + i * 10;
+    // An office behind one address: 12 users get through 60 times in ten minutes ...
+    let staff: Vec<String> = (0..12)
+        .map(|u| token(&format!("staff{u}"), T0, json!({})))
+        .collect();
+    for i in 0..60 {
+        let d = g.send(&Call {
+            ip: nat,
+            now_s: at(i),
+            ..usual(&staff[i as usize % 12])
+        });
+        assert_eq!(d.verdict, Verdict::Allow);
+    }
+    // ... then three are refused (a token that no longer verifies, e.g. expired, and pages outside
+    // their scopes), from the office and, for comparison, from an address that never succeeded.
+    let forged = format!("{}x", &staff[0][..staff[0].len() - 1]);
+    for ip in [nat, "203.0.113.77"] {
+        let d = g.send(&Call {
+            token: &forged,
+            ip,
+            now_s: at(60),
+            ..usual(&staff[0])
+        });
+        assert_eq!(d.verdict, Verdict::Deny);
+        for tok in &staff[1..3] {
+            let d = g.send(&Call {
+                path: "/admin/users",
+                ip,
+                now_s: at(60),
+                ..usual(tok)
+            });
+            assert_eq!(d.status, 403);
+        }
+    }
+    // A new colleague's first request from the office carries no source failures; from the other
+    // address, the same three failures count.
+    let newcomer = token("newcomer", T0, json!({}));
+    let d = g.send(&Call {
+        ip: nat,
+        now_s: at(61),
+        ..usual(&newcomer)
+    });
+    assert_eq!(feature(&d, "source_failures"), 0.0);
+    let d = g.send(&Call {
+        ip: "203.0.113.77",
+        now_s: at(61),
+        ..usual(&token("stranger", T0, json!({})))
+    });
+    assert!(feature(&d, "source_failures") > 1.0, "{d:?}");
+}
+
+#[test]
+fn an_upstream_refusal_is_a_failure_of_the_source_not_a_success() {
+    let mut g = Gateway::new(&config(json!({}), json!([])));
+    // Valid tokens the upstream refuses (401/403): let through by the filter, failures all the same.
+    g.upstream_status = 403;
+    for i in 0..20 {
+        let tok = token(&format!("user{i}"), T0, json!({}));
+        g.send(&Call {
+            ip: "203.0.113.78",
+            now_s: LAST + 60 + i,
+            ..usual(&tok)
+        });
+    }
+    g.upstream_status = 200;
+    let d = g.send(&Call {
+        ip: "203.0.113.78",
+        now_s: LAST + 90,
+        ..usual(&token("next", T0, json!({})))
+    });
+    // ln(1 + 20): no success offsets them.
+    assert!(feature(&d, "source_failures") > 2.9, "{d:?}");
 }
 
 #[test]

@@ -20,6 +20,11 @@ pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
 /// Busy rate buckets (see `state::RATE_BUCKET_S`) an identity needs before its rate baseline is trusted.
 pub const VELOCITY_MIN_BUCKETS: u32 = 3;
 
+/// Successes from a source address that offset one of its failures in `source_failures`: a NAT
+/// address whose users mostly get through is not suspicious after a few expired tokens, while a
+/// credential-stuffing source, refused far more often than it gets through, still is.
+pub const SOURCE_SUCCESSES_PER_FAILURE: f32 = 4.0;
+
 /// Feature names, in model input order (snake_case; also the factor names).
 pub const FEATURE_NAMES: [&str; N] = [
     "velocity",
@@ -67,7 +72,7 @@ pub const FEATURE_DOCS: [&str; N] = [
     "recent minus long-run mean of ln(1 + response bytes), clipped to [0, 6]",
     "1 if the source address is in risk.deny_cidrs",
     "1 if the identity has no history (first request, or its record was recycled)",
-    "ln(1 + recent 401/403s from this source address, any identity), clipped to [0, 6]",
+    "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 4), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 4 successes",
     "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]",
     "how much history backs the baselines: ln(1 + requests) / ln(1 + 1000), clipped to [0, 1]",
     "1 if the caller (the current actor of a delegation) is an AI agent (`kinds` config)",
@@ -153,10 +158,7 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         );
     }
     if let Some(s) = src {
-        set(
-            "source_failures",
-            clip(s.failures_at(now).ln_1p(), 0.0, 6.0),
-        );
+        set("source_failures", source_failures(s, now));
         let (bits, _) = s.identities_at(now, f.identity);
         set(
             "source_identities",
@@ -223,6 +225,12 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         );
     }
     x
+}
+
+/// The source's failures net of its successes (see [`FEATURE_DOCS`]).
+fn source_failures(s: &SourceState, now_s: u64) -> f32 {
+    let offset = (s.successes_at(now_s) / SOURCE_SUCCESSES_PER_FAILURE).ln_1p();
+    clip(s.failures_at(now_s).ln_1p() - offset, 0.0, 6.0)
 }
 
 /// How unusual the hour of `now_s` is for this histogram (see [`FEATURE_DOCS`]).
@@ -703,13 +711,75 @@ mod tests {
         );
     }
 
+    /// A source's history over the `span` seconds before `now`: `successes` requests let through and
+    /// `failures` refusals spread evenly, by `identities` users taking turns.
+    fn source_history(
+        now: u64,
+        span: u64,
+        successes: u64,
+        failures: u64,
+        identities: u64,
+    ) -> SourceState {
+        let start = now - span;
+        let mut src = SourceState::fresh(9, start);
+        let total = successes + failures;
+        for i in 0..total {
+            let t = start + i * span / total.max(1);
+            let who = Some(hash64(b'i', &(i % identities.max(1)).to_le_bytes()));
+            // Every (total / failures)-th request is a failure.
+            if failures > 0 && i % (total / failures) == 0 && i / (total / failures) < failures {
+                src.observe_failure(t, false);
+            } else {
+                src.observe(t, who, true);
+            }
+        }
+        src
+    }
+
+    #[test]
+    fn a_nat_address_that_mostly_succeeds_is_not_a_failing_source() {
+        let now = usual().now_s;
+        // An office behind one address: 12 users, 240 requests in half an hour, 3 of them refused
+        // (expired tokens, a page outside the scopes), the last a minute ago.
+        let mut src = source_history(now - 60, 1800, 240, 2, 12);
+        src.observe_failure(now - 60, false);
+        let x = extract(Some(&habitual()), Some(&src), &usual());
+        assert_eq!(value(&x, "source_failures"), 0.0);
+        // One user's token expired and was refreshed: one failure after a few successes.
+        let mut home = source_history(now - 120, 300, 8, 0, 1);
+        home.observe_failure(now - 2, false);
+        home.observe(now - 1, Some(1), true);
+        let x = extract(Some(&habitual()), Some(&home), &usual());
+        assert!(value(&x, "source_failures") < 0.05, "{x:?}");
+    }
+
+    #[test]
+    fn a_stuffing_source_is_a_failing_source() {
+        let now = usual().now_s;
+        // 60 refusals in two minutes and nothing let through.
+        let src = source_history(now, 120, 0, 60, 1);
+        let x = extract(Some(&habitual()), Some(&src), &usual());
+        assert!(value(&x, "source_failures") > 3.5, "{x:?}");
+        // With the few valid logins of a stuffing list among them: still high.
+        let src = source_history(now, 120, 10, 60, 10);
+        let x = extract(Some(&habitual()), Some(&src), &usual());
+        assert!(value(&x, "source_failures") > 2.5, "{x:?}");
+        // The same failures from an address that mostly succeeds (a NAT) count for little.
+        let nat = source_history(now, 1800, 2000, 60, 40);
+        let busy = value(
+            &extract(Some(&habitual()), Some(&nat), &usual()),
+            "source_failures",
+        );
+        assert!(busy < 0.5, "{busy}");
+    }
+
     #[test]
     fn source_failures_and_identities() {
         let now = usual().now_s;
         let mut src = SourceState::fresh(9, now - 100);
         for i in 0..50u64 {
-            src.observe(now - 50 + i, Some(hash64(b'i', &i.to_le_bytes())));
-            src.observe_failure(now - 50 + i);
+            src.observe(now - 50 + i, Some(hash64(b'i', &i.to_le_bytes())), false);
+            src.observe_failure(now - 50 + i, false);
         }
         let x = extract(Some(&habitual()), Some(&src), &usual());
         assert!(value(&x, "source_failures") > 3.0);

@@ -115,6 +115,9 @@ pub struct StateRef {
     pub identity: Option<Slot>,
     /// The source address's record.
     pub source: Option<Slot>,
+    /// The source's record counted the request as a success (it was let through): an upstream
+    /// 401/403 takes that back.
+    pub success: bool,
 }
 
 /// What the risk stage reads of one request, besides the identity.
@@ -195,6 +198,7 @@ impl Risk {
         StateRef {
             identity: identity.map(|i| Slot::identity(&identity_name(i), self.slots)),
             source: source.map(|a| Slot::source(&a, self.slots)),
+            success: false,
         }
     }
 
@@ -208,7 +212,7 @@ impl Risk {
         clock_us: &dyn Fn() -> u64,
     ) -> (Assessment, StateRef) {
         let started = clock_us();
-        let refs = self.slots(Some(identity), inputs.source);
+        let mut refs = self.slots(Some(identity), inputs.source);
         let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
         let (features, scored, read) = self.score(&refs, &facts, store);
         let elapsed_us = clock_us().saturating_sub(started);
@@ -229,6 +233,7 @@ impl Risk {
         // Only requests the policy lets through teach the record what is normal.
         let learn = score.is_some() && verdict <= RiskVerdict::Tag;
         self.record_request(&refs, &read, &facts, learn, store);
+        refs.success = learn && refs.source.is_some();
         (
             Assessment {
                 score,
@@ -396,12 +401,13 @@ impl Risk {
         if let Some(slot) = &refs.source {
             let who = facts.identity;
             write_back(store, &slot.key, read.source.as_ref(), |cur| {
-                state::apply_source(cur, slot.hash, now, |s| s.observe(now, who))
+                state::apply_source(cur, slot.hash, now, |s| s.observe(now, who, learn))
             });
         }
     }
 
-    /// Records a failure (401/403): a refusal by the filter before the risk stage, or the upstream's.
+    /// Records a failure (401/403): a refusal by the filter before the risk stage, or the upstream's
+    /// (which also takes back the success the source's record counted for the request).
     pub fn record_failure(&self, refs: &StateRef, now_s: u64, store: &dyn SharedData) {
         if let Some(slot) = &refs.identity {
             let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
@@ -412,7 +418,9 @@ impl Risk {
         }
         if let Some(slot) = &refs.source {
             let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
-                let next = state::apply_source(cur, slot.hash, now_s, |s| s.observe_failure(now_s));
+                let next = state::apply_source(cur, slot.hash, now_s, |s| {
+                    s.observe_failure(now_s, refs.success)
+                });
                 (Some(next), ())
             });
         }

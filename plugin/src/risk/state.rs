@@ -285,7 +285,8 @@ pub struct IdentityState {
 pub const IDENTITY_BYTES: usize = 1 + 8 * 8 + 4 * 15 + 2 + (4 + 1) * 16 + 2 * 24;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
-/// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`).
+/// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`); the source record counts
+/// successes (`SourceState::successes`). Both unreleased, hence one version.
 const VERSION: u8 = 3;
 
 impl IdentityState {
@@ -547,29 +548,36 @@ impl IdentityState {
 }
 
 /// The behaviour seen from one source address, across identities.
+///
+/// Failures are weighed against successes: behind an office or carrier NAT many users share an
+/// address, and their expired tokens (401, refresh, retry) and odd 403s are a small share of what the
+/// address does, while a credential-stuffing source fails far more often than it gets through.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SourceState {
     /// Full hash of the address (collision check).
     pub hash: u64,
     /// Recent failures (401/403, any identity or none), decayed with [`FAILURE_TAU_S`].
     pub failures: f32,
-    /// Time `failures` was last updated.
-    pub failures_s: u64,
+    /// Recent successes (requests of a proven, authorised caller that the policy let through and the
+    /// upstream did not refuse with 401/403, any identity), decayed with [`FAILURE_TAU_S`].
+    pub successes: f32,
+    /// Time `failures` and `successes` were last brought up to date.
+    pub counts_s: u64,
     /// Start of the current identity window.
     pub window_s: u64,
     /// Identities seen in the current window (bitmap sketch).
     pub identities: u64,
 }
 
-/// Bytes of an encoded [`SourceState`].
-pub const SOURCE_BYTES: usize = 1 + 8 + 4 + 8 * 3;
+/// Bytes of an encoded [`SourceState`] (version 3: `successes`, 4 bytes more than version 2).
+pub const SOURCE_BYTES: usize = 1 + 8 + 4 * 2 + 8 * 3;
 
 impl SourceState {
     /// A record for a new address.
     pub fn fresh(hash: u64, now_s: u64) -> SourceState {
         SourceState {
             hash,
-            failures_s: now_s,
+            counts_s: now_s,
             window_s: now_s,
             ..SourceState::default()
         }
@@ -581,7 +589,8 @@ impl SourceState {
         let s = SourceState {
             hash: r.u64()?,
             failures: r.f32()?,
-            failures_s: r.u64()?,
+            successes: r.f32()?,
+            counts_s: r.u64()?,
             window_s: r.u64()?,
             identities: r.u64()?,
         };
@@ -593,7 +602,8 @@ impl SourceState {
         let mut w = Writer::new(SOURCE_BYTES);
         w.u64(self.hash);
         w.f32(self.failures);
-        w.u64(self.failures_s);
+        w.f32(self.successes);
+        w.u64(self.counts_s);
         w.u64(self.window_s);
         w.u64(self.identities);
         w.finish()
@@ -603,7 +613,16 @@ impl SourceState {
     pub fn failures_at(&self, now_s: u64) -> f32 {
         decay(
             self.failures,
-            now_s.saturating_sub(self.failures_s),
+            now_s.saturating_sub(self.counts_s),
+            FAILURE_TAU_S,
+        )
+    }
+
+    /// Successes at `now_s`, decayed.
+    pub fn successes_at(&self, now_s: u64) -> f32 {
+        decay(
+            self.successes,
+            now_s.saturating_sub(self.counts_s),
             FAILURE_TAU_S,
         )
     }
@@ -618,18 +637,28 @@ impl SourceState {
         }
     }
 
-    /// Records a request (by `identity`, when one was proven).
-    pub fn observe(&mut self, now_s: u64, identity: Option<u64>) {
+    /// Records a request (by `identity`, when one was proven); `success`: the policy let it through.
+    pub fn observe(&mut self, now_s: u64, identity: Option<u64>, success: bool) {
         let (bits, window) = self.identities_at(now_s.max(self.window_s), identity);
         self.identities = bits;
         self.window_s = window;
+        if success {
+            self.count(now_s, 0.0, 1.0);
+        }
     }
 
-    /// Records a failure.
-    pub fn observe_failure(&mut self, now_s: u64) {
-        let now = now_s.max(self.failures_s);
-        self.failures = self.failures_at(now) + 1.0;
-        self.failures_s = now;
+    /// Records a failure; `retract_success`: the request was counted as a success when it was let
+    /// through (the upstream refused it).
+    pub fn observe_failure(&mut self, now_s: u64, retract_success: bool) {
+        self.count(now_s, 1.0, if retract_success { -1.0 } else { 0.0 });
+    }
+
+    /// Brings both counts to `now_s` (never back in time) and adds to them.
+    fn count(&mut self, now_s: u64, failures: f32, successes: f32) {
+        let now = now_s.max(self.counts_s);
+        self.failures = self.failures_at(now) + failures;
+        self.successes = (self.successes_at(now) + successes).max(0.0);
+        self.counts_s = now;
     }
 }
 
@@ -762,11 +791,42 @@ mod tests {
         assert_eq!(bytes.len(), IDENTITY_BYTES);
         assert_eq!(IdentityState::decode(Some(&bytes), 42), Some(s));
         let mut src = SourceState::fresh(7, 1000);
-        src.observe(1001, Some(42));
-        src.observe_failure(1001);
+        src.observe(1001, Some(42), true);
+        src.observe_failure(1001, false);
         let bytes = src.encode();
         assert_eq!(bytes.len(), SOURCE_BYTES);
         assert_eq!(SourceState::decode(Some(&bytes), 7), Some(src));
+    }
+
+    #[test]
+    fn a_source_counts_successes_and_failures_on_one_clock() {
+        let mut s = SourceState::fresh(7, 0);
+        for t in 0..10 {
+            s.observe(t, Some(t), true);
+        }
+        // Unproven or stepped-up requests are no successes.
+        s.observe(10, None, false);
+        s.observe_failure(10, false);
+        assert!((s.successes_at(10) - 10.0).abs() < 0.1, "{s:?}");
+        assert!((s.failures_at(10) - 1.0).abs() < 1e-6);
+        // Both decay with the failure time constant; a late write from another worker does not go
+        // back in time.
+        let later = 10 + FAILURE_TAU_S as u64;
+        assert!((s.successes_at(later) - 10.0 / std::f32::consts::E).abs() < 0.1);
+        s.observe_failure(5, false);
+        assert_eq!(s.counts_s, 10);
+        assert!((s.failures_at(10) - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn an_upstream_refusal_takes_back_the_success() {
+        let mut s = SourceState::fresh(7, 0);
+        s.observe(1, Some(1), true);
+        s.observe_failure(1, true);
+        assert_eq!((s.failures_at(1), s.successes_at(1)), (1.0, 0.0));
+        // Never below zero.
+        s.observe_failure(2, true);
+        assert_eq!(s.successes_at(2), 0.0);
     }
 
     #[test]
