@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                 say("# Risk scoring (the embedded model) learns each identity's countries, clients, hours and pace;")
                 say("# x-geo-country stands for the geo header the edge in front of Envoy sets (risk.geo_header).")
                 say("# Run bob's requests in order (his first two teach Warden his habits). Refusals (401, 403)")
-                say("# count against their source address (feature source_failures) only beyond one per 4 of")
+                say("# count against their source address (feature source_failures) only beyond one per 10 of")
                 say("# its recent successes: an address that mostly fails looks like credential stuffing.\n")
             if title.startswith("expired token"):
                 say("# Refusals:\n")

@@ -21,9 +21,11 @@ pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
 pub const VELOCITY_MIN_BUCKETS: u32 = 3;
 
 /// Successes from a source address that offset one of its failures in `source_failures`: a NAT
-/// address whose users mostly get through is not suspicious after a few expired tokens, while a
-/// credential-stuffing source, refused far more often than it gets through, still is.
-pub const SOURCE_SUCCESSES_PER_FAILURE: f32 = 4.0;
+/// address whose users mostly get through (benign failure rates are a few percent: expired tokens,
+/// the odd page outside one's scopes) is not suspicious after a few failures, while a
+/// credential-stuffing source, refused far more often than it gets through, still is, and so is
+/// an address refused on one call in five (a thief trying what a stolen token may not do).
+pub const SOURCE_SUCCESSES_PER_FAILURE: f32 = 10.0;
 
 /// Feature names, in model input order (snake_case; also the factor names).
 pub const FEATURE_NAMES: [&str; N] = [
@@ -72,7 +74,7 @@ pub const FEATURE_DOCS: [&str; N] = [
     "recent minus long-run mean of ln(1 + response bytes), clipped to [0, 6]",
     "1 if the source address is in risk.deny_cidrs",
     "1 if the identity has no history (first request, or its record was recycled)",
-    "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 4), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 4 successes",
+    "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes",
     "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]",
     "how much history backs the baselines: ln(1 + requests) / ln(1 + 1000), clipped to [0, 1]",
     "1 if the caller (the current actor of a delegation) is an AI agent (`kinds` config)",
@@ -745,8 +747,8 @@ mod tests {
         src.observe_failure(now - 60, false);
         let x = extract(Some(&habitual()), Some(&src), &usual());
         assert_eq!(value(&x, "source_failures"), 0.0);
-        // One user's token expired and was refreshed: one failure after a few successes.
-        let mut home = source_history(now - 120, 300, 8, 0, 1);
+        // One user's token expired mid-session and was refreshed: one failure among a dozen successes.
+        let mut home = source_history(now - 120, 300, 12, 0, 1);
         home.observe_failure(now - 2, false);
         home.observe(now - 1, Some(1), true);
         let x = extract(Some(&habitual()), Some(&home), &usual());
