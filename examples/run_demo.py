@@ -193,10 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         envoy.start().wait_ready()
         base = f"http://127.0.0.1:{a.listen_port}"
 
-        # Tokens from the real IdP: an agent's (client credentials), an agent acting for alice (token
-        # exchange, RFC 8693), an opaque one (introspection). The keys arrive within a second of start.
+        # Tokens from the real IdP: an agent's (client credentials), alice's logins (with a password, and
+        # after MFA), the agent acting for alice (token exchange, RFC 8693), an opaque one
+        # (introspection). The keys arrive within a second of start.
         agent = idp.token(scope="orders:read orders:write")
-        delegated = idp.exchange(idp.user_token("alice"), scope="orders:read")
+        alice = idp.user_token("alice")
+        alice_mfa = idp.user_token("alice", acr=STEPPED_UP_ACR)
+        delegated = idp.exchange(alice, scope="orders:read")
         opaque = idp.token(scope="orders:read", resource=demo_idp.OPAQUE_RESOURCE)
         deadline = time.monotonic() + 15
         while http("GET", base + "/orders/1", {"Authorization": f"Bearer {agent}"})[0] != 200:
@@ -215,9 +218,6 @@ def main(argv: list[str] | None = None) -> int:
         bob = mint("--scope", "orders:read", "--expires-in", "3600", sub="bob")
         rogue = mint("--scope", "orders:read", "--expires-in", "3600", "--claim", 'act={"sub":"rogue-agent"}')
         mallory = mint("--scope", "orders:read", "--expires-in", "3600", sub="mallory")
-        # alice's logins at the IdP: with a password (the exchange above used one), and after MFA.
-        alice = idp.user_token("alice")
-        alice_mfa = idp.user_token("alice", acr=STEPPED_UP_ACR)
         home = {"x-geo-country": "NO", "User-Agent": "shop-web/2.1"}
         away = {"x-geo-country": "AU", "User-Agent": "curl/8.5.0"}
 
