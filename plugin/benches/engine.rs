@@ -178,10 +178,9 @@ fn benches(c: &mut Criterion) {
             b.iter_batched_ref(
                 || TokenCache::new(16),
                 |cache| {
-                    let mut hit = false;
-                    let claims = engine.verify_token(black_box(&token), now, cache, &mut hit);
-                    assert!(claims.is_ok() && !hit);
-                    claims
+                    let verified = engine.verify_token(black_box(&token), now, cache);
+                    assert!(verified.as_ref().is_ok_and(|v| !v.cache_hit));
+                    verified
                 },
                 BatchSize::SmallInput,
             )
@@ -192,16 +191,12 @@ fn benches(c: &mut Criterion) {
     let es256 = signers.iter().find(|s| s.alg == "ES256").unwrap();
     let token = (es256.sign)("user-1");
     let mut cache = TokenCache::default();
-    let mut hit = false;
-    engine
-        .verify_token(&token, now, &mut cache, &mut hit)
-        .unwrap();
+    engine.verify_token(&token, now, &mut cache).unwrap();
     c.bench_function("verify/cache_hit", |b| {
         b.iter(|| {
-            let mut hit = false;
-            let claims = engine.verify_token(black_box(&token), now, &mut cache, &mut hit);
-            assert!(claims.is_ok() && hit);
-            claims
+            let verified = engine.verify_token(black_box(&token), now, &mut cache);
+            assert!(verified.as_ref().is_ok_and(|v| v.cache_hit));
+            verified
         })
     });
 

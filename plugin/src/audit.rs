@@ -90,13 +90,13 @@ impl<'a> AuditRecord<'a> {
             path: req.path.split('?').next().unwrap_or(""),
             route: d.route.as_deref(),
             source_ip: req.source,
-            credential: id.map(|i| i.kind.as_str()),
+            credential: id.map(|i| i.credential.as_str()),
             subject: id.map(|i| i.subject.as_str()),
             client_id: id.and_then(|i| i.client.as_deref()),
             tenant: id.and_then(|i| i.tenant.as_deref()),
-            issuer: id.map(|i| i.issuer.as_str()),
+            issuer: id.map(|i| i.provider.as_str()),
             jti: id.and_then(|i| i.token_id.as_deref()),
-            kind: id.map(|i| i.identity_kind.as_str()),
+            kind: id.map(|i| i.kind.as_str()),
             actors: id
                 .map(|i| i.actors.iter().map(|a| a.subject.as_str()).collect())
                 .unwrap_or_default(),

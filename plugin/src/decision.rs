@@ -1,27 +1,21 @@
 //! The decision pipeline, top to bottom in [`Engine::decide`]: route → credential → authorization →
 //! risk → decision. Pure: the request facts and the time come in as values, the host lends the token
-//! cache, the shared state and a clock ([`Env`]), and a [`Decision`] comes out.
+//! cache, the shared state and a clock ([`Env`]), and a [`Step`] comes out: the [`Decision`], or what
+//! the adapter must get first (keys, an introspection answer).
 
-use crate::authz::delegation::Delegation;
-use crate::authz::kind::Kinds;
-use crate::authz::rate_limit::{self, RateLimits};
 use crate::authz::revocation::Revocation;
-use crate::authz::routes::RouteMatch;
-use crate::authz::tenant::Tenancy;
-use crate::authz::{self, routes::RouteTable};
+use crate::authz::routes::{Route, RouteMatch};
+use crate::authz::Policy;
 use crate::config::{Config, ConfigError, Mode, OnError};
-use crate::credential::api_key::ApiKeyStore;
-use crate::credential::cache::{self, TokenCache};
-use crate::credential::dpop::{self, DpopPolicy, ProofTarget};
-use crate::credential::extract::{self, ExtractError, Presented};
-use crate::credential::jwt::{self, Provider};
-use crate::credential::mtls;
-use crate::credential::{Claims, Identity, TokenError};
-use crate::reply::Denial;
+use crate::credential::cache::TokenCache;
+use crate::credential::jwt::Provider;
+use crate::credential::{Credentials, Identity, Introspection, TokenError, Verified};
+use crate::outbound::HostKind;
+use crate::reply::{Denial, LocalReply};
 use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef};
 use crate::shared::SharedData;
+use std::borrow::Cow;
 use std::net::IpAddr;
-use std::sync::Arc;
 
 /// Prefix of the headers Warden sends upstream; any the client sent are removed.
 pub const OWN_HEADER_PREFIX: &str = "x-auth-";
@@ -71,6 +65,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict a refusal stands for: risk's own, otherwise a plain deny.
+    pub fn of(denial: &Denial) -> Verdict {
+        match denial {
+            Denial::StepUp { .. } => Verdict::StepUp,
+            Denial::Blocked => Verdict::Block,
+            _ => Verdict::Deny,
+        }
+    }
+
     /// Name for audit records and `warden replay`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,17 +84,6 @@ impl Verdict {
             Verdict::Deny => "deny",
         }
     }
-}
-
-/// A local reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalReply {
-    /// HTTP status.
-    pub status: u16,
-    /// Headers of the reply.
-    pub headers: Vec<(String, String)>,
-    /// JSON body.
-    pub body: String,
 }
 
 /// The engine's answer for one request.
@@ -123,21 +115,111 @@ pub struct Decision {
     pub risk: Option<Assessment>,
     /// The behavioural records this request touched (for the response phase).
     pub state: StateRef,
+    /// A provider (index in [`Engine::providers`]) whose remote keys lacked what the token needed
+    /// and that this request did not wait for: the adapter asks for an early (rate-limited) fetch
+    /// on its next tick.
+    pub keys_missed: Option<usize>,
+}
+
+impl Decision {
+    /// Whether the upstream's answer (status, bytes) should come back through
+    /// [`Engine::observe_response`]: a forwarded request the risk stage scored. The one rule for the
+    /// adapter, the CLI and the engine.
+    pub fn observes_response(&self) -> bool {
+        self.risk.is_some() && self.reply.is_none()
+    }
+}
+
+/// What the engine needs next for a request: the decision, or something only the adapter can get.
+/// The adapter gets it, records it with the engine, and calls [`Engine::step`] again; each need is
+/// asked at most once per request ([`Progress`]), so the steps always end in `Decided`.
+#[derive(Debug)]
+pub enum Step {
+    /// Apply this decision (boxed: the other steps are small).
+    Decided(Box<Decision>),
+    /// The remote keys of this provider (index in [`Engine::providers`]) lack the token's key:
+    /// install newer keys from shared data, or fetch them (the request waits), then step again.
+    NeedKeys(usize),
+    /// An opaque token must be introspected first: dispatch the call (the request waits), hand the
+    /// answer to [`Credentials::introspected`], then step again.
+    Introspect(Introspection),
+}
+
+/// What the engine has asked the adapter for one request, and the gateway it asks on. Kept by the
+/// adapter between steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    host: HostKind,
+    introspection_asked: bool,
+    keys_asked: bool,
+}
+
+impl Progress {
+    /// A request not stepped yet, on gateway `host` (outbound calls are addressed per gateway).
+    pub fn new(host: HostKind) -> Progress {
+        Progress {
+            host,
+            introspection_asked: false,
+            keys_asked: false,
+        }
+    }
+}
+
+/// The decision as the stages build it: one per request, lent to each stage in turn.
+#[derive(Debug, Default)]
+pub(crate) struct Draft {
+    /// The proven caller (kept when a scope or rate limit refuses it, so the refusal counts in its
+    /// history).
+    pub(crate) identity: Option<Identity>,
+    /// Client-sent headers to strip: our own namespace, untrusted delegation headers.
+    pub(crate) remove_headers: Vec<String>,
+    /// `RateLimit` headers for the response.
+    pub(crate) response_headers: Vec<(String, String)>,
+    /// The verified-token cache answered.
+    pub(crate) cache_hit: bool,
+    /// The IdP could not vouch for the token and its provider fails open.
+    pub(crate) failed_open: bool,
+    /// The provider whose remote keys lacked the token's key.
+    pub(crate) keys_missed: Option<usize>,
+    /// The risk stage's result.
+    pub(crate) assessment: Option<Assessment>,
+    /// The behavioural records touched.
+    pub(crate) state: StateRef,
+}
+
+/// The modes a request is decided in, found once from the route and the config.
+#[derive(Debug, Clone, Copy)]
+struct Modes {
+    /// Credential and policy checks: the route's mode, else the top-level one.
+    checks: Mode,
+    /// The risk stage: the route's mode, else enforce only when both the top level and `risk` enforce.
+    risk: Mode,
+}
+
+/// The request id of replies and the audit record: the client's `x-request-id` when it is usable
+/// (non-empty, at most 128 bytes), otherwise one the adapter generates.
+pub fn request_id<'a>(
+    headers: &'a [(String, String)],
+    generate: impl FnOnce() -> String,
+) -> Cow<'a, str> {
+    match headers.iter().find(|(n, _)| n == "x-request-id") {
+        Some((_, id)) if !id.is_empty() && id.len() <= 128 => Cow::Borrowed(id),
+        _ => Cow::Owned(generate()),
+    }
 }
 
 /// The compiled config: everything needed to decide, nothing that talks to a host.
+///
+/// How an adapter uses it, per request: build a [`Request`] and a [`Progress`], then call
+/// [`Engine::step`] until it returns [`Step::Decided`], serving each need in between (keys,
+/// introspection); apply the decision; when [`Decision::observes_response`], hand the upstream's
+/// answer to [`Engine::observe_response`]. Offline callers (the CLI, tests, benchmarks) ask for
+/// nothing and call [`Engine::decide`].
 pub struct Engine {
     mode: Mode,
-    providers: Vec<Provider>,
-    api_keys: Option<ApiKeyStore>,
-    routes: RouteTable,
+    credentials: Credentials,
+    policy: Policy,
     audit: bool,
-    delegation: Delegation,
-    kinds: Kinds,
-    tenancy: Option<Tenancy>,
-    dpop: DpopPolicy,
-    rate_limits: Option<RateLimits>,
-    revocation: Revocation,
     risk: Option<Risk>,
 }
 
@@ -149,50 +231,9 @@ impl Engine {
 
     /// Compiles a parsed config.
     pub fn compile(c: &Config) -> Result<Engine, ConfigError> {
-        let mut providers = Vec::with_capacity(c.providers.len());
-        for (i, p) in c.providers.iter().enumerate() {
-            let provider = Provider::compile(p, &format!("providers[{i}]"))?;
-            if providers.iter().any(|o: &Provider| o.name == provider.name) {
-                return Err(ConfigError::new(
-                    format!("providers[{i}].name"),
-                    "duplicate provider name",
-                ));
-            }
-            if providers
-                .iter()
-                .any(|o: &Provider| o.issuer == provider.issuer)
-            {
-                return Err(ConfigError::new(
-                    format!("providers[{i}].issuer"),
-                    "duplicate issuer",
-                ));
-            }
-            if provider.introspection.is_some()
-                && providers
-                    .iter()
-                    .any(|o: &Provider| o.introspection.is_some())
-            {
-                return Err(ConfigError::new(
-                    format!("providers[{i}].introspection"),
-                    "only one provider may introspect opaque tokens",
-                ));
-            }
-            providers.push(provider);
-        }
-        let api_keys = c.api_keys.as_ref().map(ApiKeyStore::compile).transpose()?;
-        let routes = RouteTable::compile(&c.routes)?;
-        let delegation =
-            Delegation::compile(&c.delegation.clone().unwrap_or_default(), &routes.names())?;
-        let kinds = Kinds::compile(&c.kinds)?;
-        let tenancy = c.tenancy.as_ref().map(Tenancy::compile).transpose()?;
-        let dpop = DpopPolicy::compile(&c.dpop.clone().unwrap_or_default())?;
-        let rate_limits = c
-            .rate_limits
-            .as_ref()
-            .map(|r| RateLimits::compile(r, &routes.names()))
-            .transpose()?;
-        let revocation = Revocation::compile(&c.revocation.clone().unwrap_or_default())?;
-        if providers.is_empty() && api_keys.is_none() {
+        let credentials = Credentials::compile(c)?;
+        let policy = Policy::compile(c)?;
+        if credentials.is_empty() {
             return Err(ConfigError::new(
                 "providers",
                 "no providers and no api_keys: every protected request would be refused",
@@ -204,16 +245,9 @@ impl Engine {
         };
         Ok(Engine {
             mode: c.mode,
-            providers,
-            api_keys,
-            routes,
+            credentials,
+            policy,
             audit: c.audit.enabled,
-            delegation,
-            kinds,
-            tenancy,
-            dpop,
-            rate_limits,
-            revocation,
             risk,
         })
     }
@@ -221,7 +255,7 @@ impl Engine {
     /// The revocation lists, feed and quarantine (the adapter drives the feed; the risk stage calls
     /// [`Revocation::quarantine`] for a block-level score).
     pub fn revocation(&self) -> &Revocation {
-        &self.revocation
+        self.policy.revocation()
     }
 
     /// Whether audit records are wanted.
@@ -234,47 +268,153 @@ impl Engine {
         self.risk.is_some()
     }
 
-    /// The compiled providers.
-    pub fn providers(&self) -> &[Provider] {
-        &self.providers
+    /// The credential stage: providers, API keys, DPoP (the adapter records introspection answers
+    /// with [`Credentials::introspected`]).
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
-    /// Decides one request: headers → credential → agent policy → scopes → rate limits → risk → decision.
+    /// The compiled providers (the adapter fetches their remote keys).
+    pub fn providers(&self) -> &[Provider] {
+        self.credentials.providers()
+    }
+
+    /// How many key sets the providers installed so far (see [`TokenCache::sync_generation`]).
+    pub fn key_generation(&self) -> u64 {
+        self.credentials.key_generation()
+    }
+
+    /// A bearer token's claims: from the cache (claim checks re-run) or verified now. What
+    /// `warden token inspect` and the benchmarks call.
+    pub fn verify_token(
+        &self,
+        token: &str,
+        now_s: u64,
+        cache: &mut TokenCache,
+    ) -> Result<Verified, TokenError> {
+        self.credentials
+            .verify_token(token, now_s, cache)
+            .map_err(|r| r.why)
+    }
+
+    /// Decides one request without asking the adapter for anything (keys as they are, opaque tokens
+    /// from the cache): the offline path of the CLI, the tests and the benchmarks.
     pub fn decide(&self, req: &Request<'_>, env: &mut Env<'_>) -> Decision {
-        let mut remove_headers = own_headers(req.headers);
-        let mut response_headers = Vec::new();
-        let matched = self.routes.find(req.method, req.path);
-        let route_name = matched.as_ref().map(|m| m.route.name.clone());
-        let route = matched.as_ref().map(|m| m.route);
-        // A route's own mode overrides the top-level one (phased rollout).
-        let mode = route.and_then(|r| r.mode).unwrap_or(self.mode);
-        let mut cache_hit = false;
-        let mut failed_open = false;
+        let route = self.policy.route(req.method, req.path);
+        let mut draft = Draft::new(req.headers);
+        let outcome = self.authorize(req, route.as_ref(), env, &mut draft);
+        self.conclude(req, route.as_ref(), env, draft, outcome)
+    }
 
-        // Route, credential, authorization.
-        let (identity, outcome) = self.authorize(
-            req,
-            matched.as_ref(),
-            env,
-            &mut remove_headers,
-            &mut response_headers,
-            &mut cache_hit,
-            &mut failed_open,
-        );
+    /// The next step of one request: a decision, or what the adapter must get first (see [`Step`]).
+    pub fn step(&self, req: &Request<'_>, env: &mut Env<'_>, progress: &mut Progress) -> Step {
+        if !progress.introspection_asked {
+            progress.introspection_asked = true;
+            let asked =
+                self.credentials
+                    .introspection(progress.host, req.headers, req.now_s, env.cache);
+            if let Some(x) = asked {
+                return Step::Introspect(x);
+            }
+        }
+        let route = self.policy.route(req.method, req.path);
+        let mut draft = Draft::new(req.headers);
+        let outcome = self.authorize(req, route.as_ref(), env, &mut draft);
+        // Before any stage wrote state: the request is decided again once the keys are in.
+        if let (Err(_), Some(provider), false) = (&outcome, draft.keys_missed, progress.keys_asked)
+        {
+            progress.keys_asked = true;
+            return Step::NeedKeys(provider);
+        }
+        let decision = self.conclude(req, route.as_ref(), env, draft, outcome);
+        Step::Decided(Box::new(decision))
+    }
 
-        // Risk: only a proven, authorised caller is scored; refusals feed the failure counters.
-        let mut risk_mode = mode;
-        let mut assessment = None;
-        let mut state = StateRef::default();
-        let outcome = match (&self.risk, outcome, &identity) {
-            (Some(risk), Ok(()), Some(id)) => {
-                risk_mode = match route.and_then(|r| r.mode) {
-                    Some(m) => m,
-                    None if self.mode == Mode::Enforce && risk.mode == Mode::Enforce => {
-                        Mode::Enforce
-                    }
-                    None => Mode::Shadow,
-                };
+    /// Header check, credential, agent policy (delegation, revocation, tenancy), scopes and rate
+    /// limits: whether the caller may pass. The proven caller goes to `draft.identity` (also when a
+    /// scope is missing, so that the refusal counts in its history).
+    fn authorize(
+        &self,
+        req: &Request<'_>,
+        route: Option<&RouteMatch<'_>>,
+        env: &mut Env<'_>,
+        draft: &mut Draft,
+    ) -> Result<(), Denial> {
+        let untrusted = self.policy.untrusted_headers(req.headers)?;
+        draft.remove_headers.extend(untrusted);
+        if route.is_some_and(|m| m.route.anonymous) {
+            return Ok(());
+        }
+        let identity = match self
+            .credentials
+            .authenticate(req, env.cache, env.shared, draft)
+        {
+            Ok(identity) => identity,
+            // The operator chose to forward, without identity, what the IdP cannot vouch for now.
+            Err(Denial::Unavailable {
+                fail_open: true, ..
+            }) => {
+                draft.failed_open = true;
+                return Ok(());
+            }
+            Err(denial) => return Err(denial),
+        };
+        let identity = self.policy.agent_policy(req, identity, route, env.shared)?;
+        let identity = draft.identity.insert(identity);
+        Policy::scopes(route, identity)?;
+        draft.response_headers = self.policy.rate_limit(req, identity, route, env.shared)?;
+        Ok(())
+    }
+
+    /// Risk, then the decision: the modes, the risk stage's say, the reply or the headers.
+    fn conclude(
+        &self,
+        req: &Request<'_>,
+        route: Option<&RouteMatch<'_>>,
+        env: &mut Env<'_>,
+        mut draft: Draft,
+        outcome: Result<(), Denial>,
+    ) -> Decision {
+        let route = route.map(|m| m.route);
+        let modes = self.modes(route);
+        let outcome = self.assess(req, route, modes.risk, env, &mut draft, outcome);
+        let mode = match draft.assessment {
+            Some(_) => modes.risk,
+            None => modes.checks,
+        };
+        draft.decision(req, route.map(|r| r.name.clone()), mode, outcome)
+    }
+
+    /// The modes of a request on `route`: a route's own mode overrides the others (phased rollout).
+    fn modes(&self, route: Option<&Route>) -> Modes {
+        let checks = route.and_then(|r| r.mode).unwrap_or(self.mode);
+        let risk = match (route.and_then(|r| r.mode), &self.risk) {
+            (Some(m), _) => m,
+            (None, Some(risk)) if self.mode == Mode::Enforce && risk.mode == Mode::Enforce => {
+                Mode::Enforce
+            }
+            (None, Some(_)) => Mode::Shadow,
+            (None, None) => checks,
+        };
+        Modes { checks, risk }
+    }
+
+    /// Risk: only a proven, authorised caller is scored (in `mode`); refusals feed the failure
+    /// counters.
+    fn assess(
+        &self,
+        req: &Request<'_>,
+        route: Option<&Route>,
+        mode: Mode,
+        env: &mut Env<'_>,
+        draft: &mut Draft,
+        outcome: Result<(), Denial>,
+    ) -> Result<(), Denial> {
+        let Some(risk) = &self.risk else {
+            return outcome;
+        };
+        match (outcome, &draft.identity) {
+            (Ok(()), Some(id)) => {
                 let inputs = RiskInputs {
                     method: req.method,
                     path: req.path,
@@ -283,135 +423,33 @@ impl Engine {
                     now_s: req.now_s,
                     sensitivity: route.map(|r| r.sensitivity).unwrap_or_default(),
                     route_step_up: route.is_some_and(|r| r.step_up),
-                    mode: risk_mode,
+                    mode,
                 };
                 let (a, refs) = risk.assess(&inputs, id, env.shared, env.clock_us);
-                state = refs;
+                draft.state = refs;
                 // A block-level score counts towards quarantine (`revocation.quarantine`), when enforced.
-                if a.verdict == RiskVerdict::Block && risk_mode == Mode::Enforce {
+                if a.verdict == RiskVerdict::Block && mode == Mode::Enforce {
                     // Best effort: shared data failing only delays the quarantine.
-                    let _ = self.revocation.quarantine(env.shared, id, req.now_s);
+                    let _ = self.revocation().quarantine(env.shared, id, req.now_s);
                 }
                 let result = risk_outcome(risk, &a);
-                assessment = Some(a);
+                draft.assessment = Some(a);
                 result
             }
-            (Some(risk), Err(denial), _) => {
-                state = risk.slots(identity.as_ref(), req.source);
+            (Err(denial), _) => {
+                draft.state = risk.slots(draft.identity.as_ref(), req.source);
                 if denial.is_failure() {
-                    risk.record_failure(&state, req.now_s, env.shared);
+                    risk.record_failure(&draft.state, req.now_s, env.shared);
                 }
                 Err(denial)
             }
-            (_, outcome, _) => outcome,
-        };
-
-        // Decision.
-        let (verdict, reason, reply) = match &outcome {
-            Ok(()) if failed_open => (Verdict::Allow, "idp_unavailable_fail_open", None),
-            Ok(()) => {
-                let tagged = assessment
-                    .as_ref()
-                    .is_some_and(|a| a.verdict >= RiskVerdict::Tag);
-                let verdict = if tagged { Verdict::Tag } else { Verdict::Allow };
-                (verdict, "ok", None)
-            }
-            Err(denial) => (
-                denial.verdict(),
-                denial.reason(),
-                Some(denial.reply(req.request_id)),
-            ),
-        };
-        // The identity is asserted upstream only when the request passed authorization.
-        let authorised = outcome.as_ref().map_or_else(Denial::is_risk, |()| true);
-        let mut upstream_headers = match (&identity, authorised) {
-            (Some(id), true) => upstream_headers(id),
-            _ => Vec::new(),
-        };
-        if let Some(a) = &assessment {
-            upstream_headers.extend(risk_headers(a));
+            (Ok(()), None) => Ok(()),
         }
-        let decided_mode = match &outcome {
-            Err(d) if d.is_risk() => risk_mode,
-            Ok(()) if assessment.is_some() => risk_mode,
-            _ => mode,
-        };
-        let (status, reply) = match (decided_mode, reply) {
-            (_, None) => (200, None),
-            (Mode::Shadow, Some(r)) => (r.status, None),
-            (Mode::Enforce, Some(r)) => (r.status, Some(r)),
-        };
-        Decision {
-            verdict,
-            status,
-            reason,
-            route: route_name,
-            identity,
-            remove_headers,
-            upstream_headers,
-            reply,
-            response_headers,
-            mode: decided_mode,
-            cache_hit,
-            risk: assessment,
-            state,
-        }
-    }
-
-    /// Header check, credential, agent policy (delegation, revocation, tenancy), scopes and rate
-    /// limits: the proven caller (also when a scope is missing, so that the refusal counts in its
-    /// history) and whether it may pass. Untrusted delegation headers to strip go to
-    /// `remove_headers`, `RateLimit` headers for the response to `response_headers`.
-    #[allow(clippy::too_many_arguments)]
-    fn authorize(
-        &self,
-        req: &Request<'_>,
-        matched: Option<&RouteMatch<'_>>,
-        env: &mut Env<'_>,
-        remove_headers: &mut Vec<String>,
-        response_headers: &mut Vec<(String, String)>,
-        cache_hit: &mut bool,
-        failed_open: &mut bool,
-    ) -> (Option<Identity>, Result<(), Denial>) {
-        // Delegation asserted by headers is never trusted, on any route.
-        match self.delegation.untrusted_headers(req.headers) {
-            Ok(untrusted) => remove_headers.extend(untrusted),
-            Err(e) => return (None, Err(Denial::Forbidden(e.as_str()))),
-        }
-        if matched.is_some_and(|m| m.route.anonymous) {
-            return (None, Ok(()));
-        }
-        let identity = match self.authenticate(req, env.cache, env.shared, cache_hit) {
-            Ok(found) => found,
-            // The operator chose to forward, without identity, what the IdP cannot vouch for now.
-            Err(Denial::Unavailable { .. }) if self.fails_open(req) => {
-                *failed_open = true;
-                return (None, Ok(()));
-            }
-            Err(denial) => return (None, Err(denial)),
-        };
-        let identity = match self.agent_policy(req, identity, matched, env.shared) {
-            Ok(id) => id,
-            Err(denial) => return (None, Err(denial)),
-        };
-        if let Some(m) = matched {
-            let missing = authz::missing_scopes(&m.route.scopes, &identity);
-            if !missing.is_empty() {
-                return (
-                    Some(identity),
-                    Err(Denial::InsufficientScope(m.route.scopes.join(" "))),
-                );
-            }
-        }
-        match self.rate_limit(req, &identity, matched, env.shared) {
-            Ok(headers) => *response_headers = headers,
-            Err(denial) => return (Some(identity), Err(denial)),
-        }
-        (Some(identity), Ok(()))
     }
 
     /// The response phase of a forwarded request: the upstream's status and body size teach the
-    /// caller's record (failures, usual response volume).
+    /// caller's record (failures, usual response volume). Does nothing unless
+    /// [`Decision::observes_response`].
     pub fn observe_response(
         &self,
         decision: &Decision,
@@ -420,235 +458,76 @@ impl Engine {
         now_s: u64,
         shared: &dyn SharedData,
     ) {
-        if let Some(risk) = &self.risk {
-            if decision.reply.is_none() {
-                risk.observe_response(&decision.state, status, bytes, now_s, shared);
-            }
+        if let (Some(risk), true) = (&self.risk, decision.observes_response()) {
+            risk.observe_response(&decision.state, status, bytes, now_s, shared);
         }
-    }
-
-    /// The one credential of the request, proven, with the token's claims (none for an API key).
-    fn authenticate(
-        &self,
-        req: &Request<'_>,
-        cache: &mut TokenCache,
-        shared: &dyn SharedData,
-        cache_hit: &mut bool,
-    ) -> Result<Identity, Denial> {
-        let header = self.api_keys.as_ref().map(|k| k.header.as_str());
-        match extract::extract(req.headers, header) {
-            Err(e) => Err(Denial::InvalidRequest(e)),
-            Ok(Presented::Nothing) => Err(Denial::NoCredential),
-            Ok(Presented::ApiKey(key)) => match &self.api_keys {
-                Some(store) => store.authenticate(key).map_err(Denial::InvalidToken),
-                None => Err(Denial::InvalidRequest(ExtractError::Malformed)),
-            },
-            Ok(Presented::Bearer(token)) => {
-                let claims = self
-                    .verify_token(token, req.now_s, cache, cache_hit)
-                    .map_err(|why| self.token_denial(token, why))?;
-                // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused.
-                if self.dpop.required || bound_jkt(&claims).is_some() {
-                    return Err(Denial::InvalidToken(TokenError::Binding));
-                }
-                mtls::check(&claims, req.peer_cert_sha256).map_err(Denial::InvalidToken)?;
-                Ok(Identity::from_claims(&claims))
-            }
-            Ok(Presented::Dpop(token)) => {
-                // RFC 9449 §7.1: a token refused under the DPoP scheme is challenged with DPoP.
-                let dpop_denial = |d: Denial| match d {
-                    Denial::InvalidToken(why) => Denial::InvalidDpopToken(why, self.dpop.algs()),
-                    other => other,
-                };
-                let claims = self
-                    .verify_token(token, req.now_s, cache, cache_hit)
-                    .map_err(|why| dpop_denial(self.token_denial(token, why)))?;
-                mtls::check(&claims, req.peer_cert_sha256)
-                    .map_err(|why| dpop_denial(Denial::InvalidToken(why)))?;
-                self.check_dpop(req, token, &claims, shared)?;
-                Ok(Identity::from_claims(&claims))
-            }
-        }
-    }
-
-    /// Why a token was refused, as the client is told: unavailable (5xx) when the IdP could not be
-    /// asked, otherwise `invalid_token`.
-    fn token_denial(&self, token: &str, why: TokenError) -> Denial {
-        if !why.is_unavailable() {
-            return Denial::InvalidToken(why);
-        }
-        let p = self.provider_of(token);
-        let u = p.map(|p| p.unavailable.clone()).unwrap_or_default();
-        Denial::Unavailable {
-            why,
-            status: u.status,
-            retry_after_s: u.retry_after_s,
-        }
-    }
-
-    /// The provider answerable for a token: its issuer's, or the introspecting one for opaque tokens.
-    fn provider_of(&self, token: &str) -> Option<&Provider> {
-        match jwt::parse(token) {
-            Ok(parsed) => parsed
-                .issuer
-                .as_deref()
-                .and_then(|iss| self.providers.iter().find(|p| p.issuer == iss)),
-            Err(_) => self.providers.iter().find(|p| p.introspection.is_some()),
-        }
-    }
-
-    /// Whether the request's provider fails open when the IdP is unavailable.
-    fn fails_open(&self, req: &Request<'_>) -> bool {
-        match extract::extract(req.headers, None) {
-            Ok(Presented::Bearer(token) | Presented::Dpop(token)) => {
-                self.provider_of(token).is_some_and(|p| p.fail_open)
-            }
-            _ => false,
-        }
-    }
-
-    /// Identity-bound rate limits: a token from every bucket that applies, or 429. On success, the
-    /// `RateLimit` headers for the response.
-    fn rate_limit(
-        &self,
-        req: &Request<'_>,
-        id: &Identity,
-        route: Option<&RouteMatch<'_>>,
-        shared: &dyn SharedData,
-    ) -> Result<Vec<(String, String)>, Denial> {
-        let Some(rl) = &self.rate_limits else {
-            return Ok(Vec::new());
-        };
-        let outcomes = rl
-            .check(shared, id, route.map(|m| m.route.name.as_str()), req.now_s)
-            .map_err(|_| Denial::RateLimited(vec![("retry-after".into(), "1".into())]))?;
-        let headers = rate_limit::headers(&outcomes);
-        if outcomes.iter().all(|o| o.admitted) {
-            Ok(headers)
-        } else {
-            Err(Denial::RateLimited(headers))
-        }
-    }
-
-    /// RFC 9449 §4.3 and §7.1: the request's one proof, valid for this request and token, made with the
-    /// key the token is bound to, and never seen before by any worker.
-    fn check_dpop(
-        &self,
-        req: &Request<'_>,
-        token: &str,
-        claims: &Claims,
-        shared: &dyn SharedData,
-    ) -> Result<(), Denial> {
-        let fail = |e| Denial::InvalidDpop(e, self.dpop.algs());
-        let proof = dpop::proof_header(req.headers)
-            .map_err(fail)?
-            .ok_or(fail(dpop::DpopError::Missing))?;
-        let uri = self
-            .dpop
-            .request_uri(req.headers, req.path)
-            .ok_or(fail(dpop::DpopError::Uri))?;
-        let target = ProofTarget {
-            method: req.method,
-            uri: &uri,
-            access_token: token,
-            now_s: req.now_s,
-        };
-        let verified = self.dpop.verify(proof, &target).map_err(fail)?;
-        if bound_jkt(claims) != Some(verified.jkt.as_str()) {
-            return Err(fail(dpop::DpopError::KeyBinding));
-        }
-        self.dpop.record(shared, &verified, req.now_s).map_err(fail)
-    }
-
-    /// Agents as identities: the kind of the caller and its `act` chain, revocation (deny lists, feed,
-    /// quarantine), the delegation policy (effective scopes replace the token's), tenant isolation.
-    fn agent_policy(
-        &self,
-        req: &Request<'_>,
-        mut id: Identity,
-        route: Option<&RouteMatch<'_>>,
-        shared: &dyn SharedData,
-    ) -> Result<Identity, Denial> {
-        // The verified token's claims (none for an API key), carried by the identity.
-        let claims = id.claims.clone();
-        let claims = claims.as_deref();
-        let forbidden = |e: authz::delegation::DelegationError| Denial::Forbidden(e.as_str());
-        if let Some(c) = claims {
-            id.actors = self.delegation.chain(&c.extra).map_err(forbidden)?;
-        }
-        id.identity_kind = match id.actor() {
-            Some(actor) => self.kinds.of_actor(actor),
-            None => self.kinds.of_subject(&id, claims.map(|c| &c.extra)),
-        };
-        self.revocation
-            .check(&id, shared, req.now_s)
-            .map_err(Denial::InvalidToken)?;
-        id.scopes = self
-            .delegation
-            .authorize(&id, route.map(|m| m.route.name.as_str()))
-            .map_err(forbidden)?;
-        if let Some(t) = &self.tenancy {
-            let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
-            t.check(id.tenant.as_deref(), &t.requested(vars, req.headers))
-                .map_err(|e| Denial::Forbidden(e.as_str()))?;
-        }
-        Ok(id)
-    }
-
-    /// How many key sets the providers installed so far: the verified-token cache is valid for one
-    /// generation (see [`TokenCache::sync_generation`]).
-    pub fn key_generation(&self) -> u64 {
-        self.providers
-            .iter()
-            .fold(0u64, |g, p| g.wrapping_add(p.key_generation()))
-    }
-
-    /// A bearer token's claims: from the cache (claim checks re-run) or verified now.
-    pub fn verify_token(
-        &self,
-        token: &str,
-        now_s: u64,
-        cache: &mut TokenCache,
-        cache_hit: &mut bool,
-    ) -> Result<Arc<crate::credential::Claims>, TokenError> {
-        let key = cache::key_of(token);
-        cache.sync_generation(self.key_generation());
-        if let Some(claims) = cache.get(&key, now_s, 0) {
-            let provider = self
-                .providers
-                .iter()
-                .find(|p| p.name == claims.provider)
-                .ok_or(TokenError::UnknownIssuer)?;
-            provider.check_claims(&claims, now_s)?;
-            *cache_hit = true;
-            return Ok(claims);
-        }
-        if let Some(why) = cache.refused(&key, now_s) {
-            return Err(why);
-        }
-        let parsed = match jwt::parse(token) {
-            // An opaque token the adapter has not introspected (yet): nobody can vouch for it.
-            Err(TokenError::Malformed)
-                if self.providers.iter().any(|p| p.introspection.is_some()) =>
-            {
-                return Err(TokenError::IdpUnavailable)
-            }
-            other => other?,
-        };
-        let provider = parsed
-            .issuer
-            .as_deref()
-            .and_then(|iss| self.providers.iter().find(|p| p.issuer == iss))
-            .ok_or(TokenError::UnknownIssuer)?;
-        let claims = Arc::new(provider.verify(&parsed, now_s)?);
-        cache.put(key, Arc::clone(&claims));
-        Ok(claims)
     }
 }
 
-/// The `cnf.jkt` a token is bound to (RFC 9449 §6), if any.
-fn bound_jkt(c: &Claims) -> Option<&str> {
-    c.extra.get("cnf")?.get("jkt")?.as_str()
+impl Draft {
+    /// A draft that strips every client-sent header of our namespace.
+    fn new(headers: &[(String, String)]) -> Draft {
+        Draft {
+            remove_headers: own_headers(headers),
+            ..Draft::default()
+        }
+    }
+
+    /// The decision the stages came to, taken in `mode`.
+    fn decision(
+        self,
+        req: &Request<'_>,
+        route: Option<String>,
+        mode: Mode,
+        outcome: Result<(), Denial>,
+    ) -> Decision {
+        let (verdict, reason, reply) = match &outcome {
+            Ok(()) if self.failed_open => (Verdict::Allow, "idp_unavailable_fail_open", None),
+            Ok(()) => {
+                let tagged = self
+                    .assessment
+                    .as_ref()
+                    .is_some_and(|a| a.verdict >= RiskVerdict::Tag);
+                let verdict = if tagged { Verdict::Tag } else { Verdict::Allow };
+                (verdict, "ok", None)
+            }
+            Err(denial) => (
+                Verdict::of(denial),
+                denial.reason(),
+                Some(denial.reply(req.request_id)),
+            ),
+        };
+        // The identity is asserted upstream only when the request passed authorization.
+        let authorised = outcome.as_ref().map_or_else(Denial::is_risk, |()| true);
+        let mut upstream_headers = match (&self.identity, authorised) {
+            (Some(id), true) => upstream_headers(id),
+            _ => Vec::new(),
+        };
+        if let Some(a) = &self.assessment {
+            upstream_headers.extend(risk_headers(a));
+        }
+        let (status, reply) = match (mode, reply) {
+            (_, None) => (200, None),
+            (Mode::Shadow, Some(r)) => (r.status, None),
+            (Mode::Enforce, Some(r)) => (r.status, Some(r)),
+        };
+        Decision {
+            verdict,
+            status,
+            reason,
+            route,
+            identity: self.identity,
+            remove_headers: self.remove_headers,
+            upstream_headers,
+            reply,
+            response_headers: self.response_headers,
+            mode,
+            cache_hit: self.cache_hit,
+            risk: self.assessment,
+            state: self.state,
+            keys_missed: self.keys_missed,
+        }
+    }
 }
 
 /// Names of client-sent headers in our namespace (lower-cased, once each).
@@ -673,7 +552,7 @@ fn upstream_headers(id: &Identity) -> Vec<(String, String)> {
         h.push(("x-auth-client".into(), c.clone()));
     }
     h.push(("x-auth-scopes".into(), id.scopes.join(" ")));
-    h.push(("x-auth-kind".into(), id.identity_kind.as_str().into()));
+    h.push(("x-auth-kind".into(), id.kind.as_str().into()));
     if let Some(a) = id.actor() {
         h.push(("x-auth-actor".into(), a.subject.clone()));
     }
@@ -706,4 +585,134 @@ fn risk_headers(a: &Assessment) -> Vec<(String, String)> {
         }
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::MemoryStore;
+
+    /// One provider with remote keys (none fetched yet), one introspecting provider.
+    const CONFIG: &str = r#"{"providers": [
+        {"name": "remote", "issuer": "https://remote.example.com", "audiences": ["orders-api"],
+         "jwks_uri": {"url": "https://remote.example.com/keys", "envoy_cluster": "idp"}},
+        {"name": "opaque", "issuer": "https://opaque.example.com", "audiences": ["orders-api"],
+         "introspection": {"endpoint": {"url": "https://opaque.example.com/introspect",
+                                        "envoy_cluster": "idp"},
+                           "client_id": "warden", "client_secret": "s3cret"}}]}"#;
+
+    const NOW: u64 = 1_500;
+
+    fn engine() -> Engine {
+        Engine::from_json(CONFIG.as_bytes()).unwrap()
+    }
+
+    /// Steps `token` on `GET /x` with `progress`, on a cache the caller keeps.
+    fn step(e: &Engine, token: &str, cache: &mut TokenCache, progress: &mut Progress) -> Step {
+        let headers = vec![("authorization".to_owned(), format!("Bearer {token}"))];
+        let req = Request {
+            method: "GET",
+            path: "/x",
+            headers: &headers,
+            request_id: "r",
+            now_s: NOW,
+            peer_cert_sha256: None,
+            source: None,
+        };
+        let store = MemoryStore::default();
+        let mut env = Env {
+            cache,
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        e.step(&req, &mut env, progress)
+    }
+
+    /// An unsigned-looking JWT of the remote issuer (its keys have not arrived).
+    fn remote_token() -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let header = b64(r#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#);
+        let claims = b64(r#"{"iss":"https://remote.example.com","sub":"a","exp":9999999999}"#);
+        format!("{header}.{claims}.{}", b64("sig"))
+    }
+
+    #[test]
+    fn missing_keys_are_asked_for_once_then_decided() {
+        let e = engine();
+        let mut cache = TokenCache::default();
+        let mut progress = Progress::new(HostKind::Envoy);
+        let token = remote_token();
+        match step(&e, &token, &mut cache, &mut progress) {
+            Step::NeedKeys(0) => {}
+            other => panic!("expected NeedKeys(0), got {other:?}"),
+        }
+        // Nothing arrived: the second step decides, and tells the adapter the keys were missed.
+        match step(&e, &token, &mut cache, &mut progress) {
+            Step::Decided(d) => {
+                assert_eq!((d.status, d.reason), (503, "keys_unavailable"));
+                assert_eq!(d.keys_missed, Some(0));
+            }
+            other => panic!("expected a decision, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn opaque_tokens_are_introspected_then_decided_from_the_answer() {
+        let e = engine();
+        let mut cache = TokenCache::default();
+        let mut progress = Progress::new(HostKind::Envoy);
+        let asked = match step(&e, "opaque-1", &mut cache, &mut progress) {
+            Step::Introspect(x) => x,
+            other => panic!("expected Introspect, got {other:?}"),
+        };
+        assert_eq!(asked.call.upstream, "idp");
+        let body = br#"{"active": true, "sub": "agent-7", "aud": "orders-api",
+            "iss": "https://opaque.example.com", "exp": 2000}"#;
+        assert_eq!(
+            e.credentials()
+                .introspected(&asked, Ok((200, body)), NOW, &mut cache),
+            Ok(())
+        );
+        match step(&e, "opaque-1", &mut cache, &mut progress) {
+            Step::Decided(d) => assert_eq!((d.status, d.reason), (200, "ok")),
+            other => panic!("expected a decision, got {other:?}"),
+        }
+        // A failed call is recorded as an unavailable IdP, and said why.
+        let mut progress = Progress::new(HostKind::Envoy);
+        let Step::Introspect(asked) = step(&e, "opaque-2", &mut cache, &mut progress) else {
+            panic!("expected Introspect");
+        };
+        assert!(e
+            .credentials()
+            .introspected(&asked, Err("refused".into()), NOW, &mut cache)
+            .is_err());
+        match step(&e, "opaque-2", &mut cache, &mut progress) {
+            Step::Decided(d) => assert_eq!((d.status, d.reason), (503, "idp_unavailable")),
+            other => panic!("expected a decision, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_request_id_is_the_clients_when_usable() {
+        let hs = |v: &str| vec![("x-request-id".to_owned(), v.to_owned())];
+        let gen = || "gen".to_owned();
+        assert_eq!(request_id(&hs("abc"), gen), "abc");
+        assert_eq!(request_id(&hs(""), gen), "gen");
+        assert_eq!(request_id(&hs(&"a".repeat(129)), gen), "gen");
+        assert_eq!(request_id(&hs(&"a".repeat(128)), gen).len(), 128);
+        assert_eq!(request_id(&[], gen), "gen");
+    }
+
+    #[test]
+    fn only_scored_forwarded_requests_observe_the_response() {
+        let e = engine();
+        let mut cache = TokenCache::default();
+        let mut progress = Progress::new(HostKind::Envoy);
+        let _ = step(&e, &remote_token(), &mut cache, &mut progress);
+        let Step::Decided(d) = step(&e, &remote_token(), &mut cache, &mut progress) else {
+            panic!("expected a decision");
+        };
+        assert!(!d.observes_response());
+    }
 }

@@ -1,8 +1,10 @@
 //! Warden: inline authentication and authorization for API gateways.
 //!
-//! The engine is sans-IO: [`decision::Engine::decide`] takes the request facts, the time and the
-//! worker's token cache as values and returns a [`decision::Decision`]. The proxy-wasm adapter in
-//! `host` (compiled for wasm32 only) is the one piece that talks to Envoy or Kong.
+//! The engine is sans-IO: [`decision::Engine::step`] takes the request facts, the time and the
+//! worker's token cache as values and returns a [`decision::Step`]: the [`decision::Decision`], or
+//! what the adapter must fetch first. The proxy-wasm adapter in `host` (compiled for wasm32 only)
+//! is the one piece that talks to Envoy or Kong.
+#![deny(missing_docs)]
 
 pub mod audit;
 pub mod authz;
@@ -20,4 +22,4 @@ mod host;
 
 pub use config::{Config, ConfigError, Mode};
 pub use credential::cache::TokenCache;
-pub use decision::{Decision, Engine, Env, Request, Verdict};
+pub use decision::{Decision, Engine, Env, Progress, Request, Step, Verdict};

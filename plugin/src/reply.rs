@@ -1,9 +1,54 @@
 //! The answers a client gets (DESIGN.md §3): status, `WWW-Authenticate`, a small JSON body.
 //! No body echoes the token or names the failed check beyond the RFC 6750 error code.
 
+use crate::authz::delegation::DelegationError;
+use crate::authz::tenant::TenantError;
+use crate::credential::dpop::DpopError;
 use crate::credential::extract::ExtractError;
 use crate::credential::TokenError;
-use crate::decision::{LocalReply, Verdict};
+
+/// A reply the gateway sends in place of the upstream's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers of the reply.
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: String,
+}
+
+/// Why delegation or tenant policy refused a request: the client only sees `access_denied` (403);
+/// the reason names the rule for the audit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyError {
+    /// The delegation policy (actor chain, untrusted delegation headers).
+    Delegation(DelegationError),
+    /// Tenant isolation.
+    Tenant(TenantError),
+}
+
+impl PolicyError {
+    /// Name for audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyError::Delegation(e) => e.as_str(),
+            PolicyError::Tenant(e) => e.as_str(),
+        }
+    }
+}
+
+impl From<DelegationError> for Denial {
+    fn from(e: DelegationError) -> Denial {
+        Denial::Forbidden(PolicyError::Delegation(e))
+    }
+}
+
+impl From<TenantError> for Denial {
+    fn from(e: TenantError) -> Denial {
+        Denial::Forbidden(PolicyError::Tenant(e))
+    }
+}
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,15 +69,17 @@ pub enum Denial {
         status: u16,
         /// `Retry-After`, seconds.
         retry_after_s: u64,
+        /// The provider forwards such requests without identity instead (`fail_open`).
+        fail_open: bool,
     },
     /// Refused by delegation or tenant policy (403, JSON body only); the reason is for the audit.
-    Forbidden(&'static str),
+    Forbidden(PolicyError),
     /// Over a rate limit (429), with `Retry-After` and the `RateLimit` headers.
     RateLimited(Vec<(String, String)>),
     /// An invalid token presented with the DPoP scheme (401 `DPoP error="invalid_token"`, RFC 9449 §7.1).
     InvalidDpopToken(TokenError, String),
     /// A missing or invalid DPoP proof (401 `DPoP error="invalid_dpop_proof"`), with the `algs` offered.
-    InvalidDpop(crate::credential::dpop::DpopError, String),
+    InvalidDpop(DpopError, String),
     /// Risk (or the route) demands a step-up the token does not show (RFC 9470).
     StepUp {
         /// `acr_values` of the challenge (space-separated).
@@ -55,22 +102,13 @@ impl Denial {
             Denial::InvalidToken(e) => e.as_str(),
             Denial::InsufficientScope(_) => "insufficient_scope",
             Denial::Unavailable { why, .. } => why.as_str(),
-            Denial::Forbidden(reason) => reason,
+            Denial::Forbidden(why) => why.as_str(),
             Denial::InvalidDpop(e, _) => e.as_str(),
             Denial::InvalidDpopToken(e, _) => e.as_str(),
             Denial::RateLimited(_) => "rate_limited",
             Denial::StepUp { .. } => "step_up_required",
             Denial::Blocked => "risk_blocked",
             Denial::RiskUnavailable => "risk_unavailable",
-        }
-    }
-
-    /// The verdict this refusal stands for.
-    pub fn verdict(&self) -> Verdict {
-        match self {
-            Denial::StepUp { .. } => Verdict::StepUp,
-            Denial::Blocked => Verdict::Block,
-            _ => Verdict::Deny,
         }
     }
 
@@ -88,39 +126,36 @@ impl Denial {
         matches!(self, Denial::InvalidToken(_) | Denial::InsufficientScope(_))
     }
 
-    /// The reply the client gets.
+    /// The reply the client gets: the RFC 6750 / 9449 / 9470 challenge where one applies, and a small
+    /// JSON body that names the error code only.
     pub fn reply(&self, request_id: &str) -> LocalReply {
+        let challenged = |status, challenge: String, error, description| {
+            let headers = vec![("www-authenticate".to_owned(), challenge)];
+            json_reply(status, headers, error, description, request_id)
+        };
+        let plain = |status, error, description| {
+            json_reply(status, Vec::new(), error, description, request_id)
+        };
         match self {
             Denial::Unavailable {
                 status,
                 retry_after_s,
                 ..
-            } => return unavailable(*status, *retry_after_s, request_id),
+            } => unavailable(*status, *retry_after_s, request_id),
             Denial::Forbidden(_) => {
-                return json_reply(
-                    403,
-                    Vec::new(),
-                    "access_denied",
-                    "the request is not allowed by policy",
-                    request_id,
-                )
+                plain(403, "access_denied", "the request is not allowed by policy")
             }
-            Denial::RateLimited(headers) => {
-                return json_reply(
-                    429,
-                    headers.clone(),
-                    "rate_limited",
-                    "too many requests; retry later",
-                    request_id,
-                )
-            }
-            _ => {}
-        }
-        let (status, challenge, error, description) = match self {
+            Denial::RateLimited(headers) => json_reply(
+                429,
+                headers.clone(),
+                "rate_limited",
+                "too many requests; retry later",
+                request_id,
+            ),
             Denial::StepUp {
                 acr_values,
                 max_age_s,
-            } => (
+            } => challenged(
                 401,
                 format!(
                     r#"Bearer error="insufficient_user_authentication", error_description="a stronger or more recent authentication is required", acr_values="{acr_values}", max_age={max_age_s}"#
@@ -128,64 +163,49 @@ impl Denial {
                 "insufficient_user_authentication",
                 "a stronger or more recent authentication is required",
             ),
-            Denial::Blocked => (
-                403,
-                String::new(),
-                "access_denied",
-                "the request was refused by policy",
-            ),
-            Denial::RiskUnavailable => (
+            Denial::Blocked => plain(403, "access_denied", "the request was refused by policy"),
+            Denial::RiskUnavailable => plain(
                 503,
-                String::new(),
                 "temporarily_unavailable",
                 "the request cannot be assessed right now",
             ),
-            Denial::NoCredential => (
+            Denial::NoCredential => challenged(
                 401,
                 r#"Bearer realm="warden""#.to_owned(),
                 "unauthorized",
                 "authentication is required",
             ),
-            Denial::InvalidRequest(_) => (
+            Denial::InvalidRequest(_) => challenged(
                 400,
                 r#"Bearer error="invalid_request""#.to_owned(),
                 "invalid_request",
                 "the request's credentials are malformed or ambiguous",
             ),
-            Denial::InvalidToken(_) => (
+            Denial::InvalidToken(_) => challenged(
                 401,
                 r#"Bearer error="invalid_token""#.to_owned(),
                 "invalid_token",
                 "the access token is not valid",
             ),
-            Denial::InsufficientScope(scope) => (
+            Denial::InsufficientScope(scope) => challenged(
                 403,
                 format!(r#"Bearer error="insufficient_scope", scope="{scope}""#),
                 "insufficient_scope",
                 "the access token lacks a required scope",
             ),
-            Denial::Unavailable { .. } => return unavailable(503, 0, request_id),
-            Denial::Forbidden(_) | Denial::RateLimited(_) => {
-                (403, String::new(), "access_denied", "")
-            }
-            Denial::InvalidDpopToken(_, algs) => (
+            Denial::InvalidDpopToken(_, algs) => challenged(
                 401,
                 format!(r#"DPoP error="invalid_token", algs="{algs}""#),
                 "invalid_token",
                 "the access token is not valid",
             ),
-            Denial::InvalidDpop(_, algs) => (
+            Denial::InvalidDpop(_, algs) => challenged(
                 401,
                 format!(r#"DPoP error="invalid_dpop_proof", algs="{algs}""#),
                 "invalid_dpop_proof",
                 "the DPoP proof is missing or not valid",
             ),
-        };
-        let mut headers = Vec::new();
-        if !challenge.is_empty() {
-            headers.push(("www-authenticate".into(), challenge));
         }
-        json_reply(status, headers, error, description, request_id)
     }
 }
 
@@ -196,6 +216,18 @@ fn unavailable(status: u16, retry_after_s: u64, request_id: &str) -> LocalReply 
         vec![("retry-after".into(), retry_after_s.to_string())],
         "temporarily_unavailable",
         "the token cannot be checked now; retry later",
+        request_id,
+    )
+}
+
+/// The answer while no configuration is loaded (the filter fails closed): 503, with the request id
+/// like every other reply.
+pub fn not_configured(request_id: &str) -> LocalReply {
+    json_reply(
+        503,
+        Vec::new(),
+        "temporarily_unavailable",
+        "authorization is not configured",
         request_id,
     )
 }

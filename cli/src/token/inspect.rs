@@ -183,9 +183,9 @@ pub fn run(args: &InspectArgs) -> Result<Report, String> {
     }
     if let Some(engine) = engine {
         let mut cache = TokenCache::new(1);
-        let mut cache_hit = false;
-        match engine.verify_token(token, now, &mut cache, &mut cache_hit) {
-            Ok(claims) => {
+        match engine.verify_token(token, now, &mut cache) {
+            Ok(verified) => {
+                let claims = verified.claims;
                 let out = &mut report.stdout;
                 let _ = writeln!(out, "verdict: valid");
                 let _ = writeln!(out, "  provider: {}", claims.provider);

@@ -247,7 +247,7 @@ mod tests {
     fn identity(claims: &Value, d: &Delegation) -> Identity {
         let m = claims.as_object().unwrap();
         Identity {
-            kind: CredentialKind::Jwt,
+            credential: CredentialKind::Jwt,
             subject: m["sub"].as_str().unwrap().into(),
             client: None,
             tenant: m.get("tenant").and_then(|t| t.as_str()).map(String::from),
@@ -257,9 +257,9 @@ mod tests {
                 .split(' ')
                 .map(String::from)
                 .collect(),
-            issuer: "corp".into(),
+            provider: "corp".into(),
             token_id: None,
-            identity_kind: IdentityKind::Human,
+            kind: IdentityKind::Human,
             actors: d.chain(m).unwrap(),
             claims: None,
         }

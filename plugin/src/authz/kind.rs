@@ -58,7 +58,7 @@ impl Kinds {
             return k;
         }
         let client_credentials = id.client.as_deref() == Some(id.subject.as_str());
-        if id.kind == CredentialKind::ApiKey || client_credentials {
+        if id.credential == CredentialKind::ApiKey || client_credentials {
             IdentityKind::Service
         } else {
             IdentityKind::Human
@@ -89,14 +89,14 @@ mod tests {
 
     fn id(sub: &str, client: Option<&str>, kind: CredentialKind) -> Identity {
         Identity {
-            kind,
+            credential: kind,
             subject: sub.into(),
             client: client.map(String::from),
             tenant: None,
             scopes: vec![],
-            issuer: "x".into(),
+            provider: "x".into(),
             token_id: None,
-            identity_kind: IdentityKind::Human,
+            kind: IdentityKind::Human,
             actors: vec![],
             claims: None,
         }

@@ -1,4 +1,6 @@
-//! What a proven caller may do: the route policy it falls under and the scopes it must hold.
+//! What a proven caller may do: the route policy it falls under, who may act for whom, its tenant,
+//! its scopes, its rate limits and whether it is revoked. [`Policy`] holds the compiled rules; the
+//! pipeline ([`crate::decision::Engine::decide`]) asks it in order.
 
 pub mod delegation;
 pub mod kind;
@@ -8,7 +10,17 @@ pub mod revocation;
 pub mod routes;
 pub mod tenant;
 
+use crate::config::{Config, ConfigError};
 use crate::credential::Identity;
+use crate::decision::Request;
+use crate::reply::Denial;
+use crate::shared::SharedData;
+use delegation::Delegation;
+use kind::Kinds;
+use rate_limit::RateLimits;
+use revocation::Revocation;
+use routes::{RouteMatch, RouteTable};
+use tenant::Tenancy;
 
 /// The route's required scopes that `identity` lacks (empty: authorized).
 pub fn missing_scopes<'r>(required: &'r [String], identity: &Identity) -> Vec<&'r str> {
@@ -17,4 +29,122 @@ pub fn missing_scopes<'r>(required: &'r [String], identity: &Identity) -> Vec<&'
         .filter(|s| !identity.scopes.iter().any(|g| g == *s))
         .map(String::as_str)
         .collect()
+}
+
+/// The authorization rules of a config, compiled: routes, delegation, kinds, tenancy, rate limits
+/// and revocation. Pure: shared data is lent per call.
+pub struct Policy {
+    routes: RouteTable,
+    delegation: Delegation,
+    kinds: Kinds,
+    tenancy: Option<Tenancy>,
+    rate_limits: Option<RateLimits>,
+    revocation: Revocation,
+}
+
+impl Policy {
+    /// Compiles the authorization sections of `c`; the error names the offending field.
+    pub fn compile(c: &Config) -> Result<Policy, ConfigError> {
+        let routes = RouteTable::compile(&c.routes)?;
+        let delegation =
+            Delegation::compile(&c.delegation.clone().unwrap_or_default(), &routes.names())?;
+        let kinds = Kinds::compile(&c.kinds)?;
+        let tenancy = c.tenancy.as_ref().map(Tenancy::compile).transpose()?;
+        let rate_limits = c
+            .rate_limits
+            .as_ref()
+            .map(|r| RateLimits::compile(r, &routes.names()))
+            .transpose()?;
+        let revocation = Revocation::compile(&c.revocation.clone().unwrap_or_default())?;
+        Ok(Policy {
+            routes,
+            delegation,
+            kinds,
+            tenancy,
+            rate_limits,
+            revocation,
+        })
+    }
+
+    /// The route rule a request falls under, with its path variables.
+    pub fn route(&self, method: &str, path: &str) -> Option<RouteMatch<'_>> {
+        self.routes.find(method, path)
+    }
+
+    /// The revocation lists, feed and quarantine.
+    pub fn revocation(&self) -> &Revocation {
+        &self.revocation
+    }
+
+    /// Delegation asserted by headers is never trusted, on any route: the headers to strip, or a
+    /// refusal when the config refuses such requests.
+    pub fn untrusted_headers(&self, headers: &[(String, String)]) -> Result<Vec<String>, Denial> {
+        Ok(self.delegation.untrusted_headers(headers)?)
+    }
+
+    /// Agents as identities: the kind of the caller and its `act` chain, revocation (deny lists,
+    /// feed, quarantine), the delegation policy (effective scopes replace the token's), tenant
+    /// isolation.
+    pub fn agent_policy(
+        &self,
+        req: &Request<'_>,
+        mut id: Identity,
+        route: Option<&RouteMatch<'_>>,
+        shared: &dyn SharedData,
+    ) -> Result<Identity, Denial> {
+        // The verified token's claims (none for an API key), carried by the identity.
+        let claims = id.claims.clone();
+        let claims = claims.as_deref();
+        if let Some(c) = claims {
+            id.actors = self.delegation.chain(&c.extra)?;
+        }
+        id.kind = match id.actor() {
+            Some(actor) => self.kinds.of_actor(actor),
+            None => self.kinds.of_subject(&id, claims.map(|c| &c.extra)),
+        };
+        self.revocation
+            .check(&id, shared, req.now_s)
+            .map_err(Denial::InvalidToken)?;
+        id.scopes = self
+            .delegation
+            .authorize(&id, route.map(|m| m.route.name.as_str()))?;
+        if let Some(t) = &self.tenancy {
+            let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
+            t.check(id.tenant.as_deref(), &t.requested(vars, req.headers))?;
+        }
+        Ok(id)
+    }
+
+    /// The route's scopes, all held by the caller, or `insufficient_scope` naming them.
+    pub fn scopes(route: Option<&RouteMatch<'_>>, id: &Identity) -> Result<(), Denial> {
+        match route {
+            Some(m) if !missing_scopes(&m.route.scopes, id).is_empty() => {
+                Err(Denial::InsufficientScope(m.route.scopes.join(" ")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Identity-bound rate limits: a token from every bucket that applies, or 429. On success, the
+    /// `RateLimit` headers for the response.
+    pub fn rate_limit(
+        &self,
+        req: &Request<'_>,
+        id: &Identity,
+        route: Option<&RouteMatch<'_>>,
+        shared: &dyn SharedData,
+    ) -> Result<Vec<(String, String)>, Denial> {
+        let Some(rl) = &self.rate_limits else {
+            return Ok(Vec::new());
+        };
+        let outcomes = rl
+            .check(shared, id, route.map(|m| m.route.name.as_str()), req.now_s)
+            .map_err(|_| Denial::RateLimited(vec![("retry-after".into(), "1".into())]))?;
+        let headers = rate_limit::headers(&outcomes);
+        if outcomes.iter().all(|o| o.admitted) {
+            Ok(headers)
+        } else {
+            Err(Denial::RateLimited(headers))
+        }
+    }
 }

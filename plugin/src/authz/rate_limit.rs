@@ -187,10 +187,10 @@ fn key_of(key: RateLimitKey, id: &Identity) -> Option<String> {
     match key {
         RateLimitKey::Agent => match id.actor() {
             Some(a) => Some(format!("a\0{}", a.subject)),
-            None if id.identity_kind == IdentityKind::Agent => Some(format!("a\0{}", id.subject)),
+            None if id.kind == IdentityKind::Agent => Some(format!("a\0{}", id.subject)),
             None => None,
         },
-        RateLimitKey::Subject => Some(format!("s\0{}\0{}", id.issuer, id.subject)),
+        RateLimitKey::Subject => Some(format!("s\0{}\0{}", id.provider, id.subject)),
         RateLimitKey::Client => id.client.as_ref().map(|c| format!("c\0{c}")),
         RateLimitKey::Tenant => id.tenant.as_ref().map(|t| format!("t\0{t}")),
     }

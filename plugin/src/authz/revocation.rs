@@ -92,7 +92,7 @@ fn names(id: &Identity) -> Vec<(usize, &str)> {
     for a in &id.actors {
         out.push((3, a.subject.as_str()));
     }
-    if id.identity_kind == IdentityKind::Agent && id.actors.is_empty() {
+    if id.kind == IdentityKind::Agent && id.actors.is_empty() {
         out.push((3, id.subject.as_str()));
     }
     out

@@ -62,14 +62,14 @@ impl ApiKeyStore {
             keys.push(ApiKey {
                 digest,
                 identity: Identity {
-                    kind: CredentialKind::ApiKey,
+                    credential: CredentialKind::ApiKey,
                     subject: k.subject.clone(),
                     client: Some(k.id.clone()),
                     tenant: k.tenant.clone(),
                     scopes: k.scopes.clone(),
-                    issuer: "api_keys".into(),
+                    provider: "api_keys".into(),
                     token_id: None,
-                    identity_kind: super::IdentityKind::Service,
+                    kind: super::IdentityKind::Service,
                     actors: Vec::new(),
                     claims: None,
                 },

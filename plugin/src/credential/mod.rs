@@ -4,6 +4,7 @@
 //! key, `cache` remembers verified tokens per worker. The result is an [`Identity`].
 
 pub mod api_key;
+pub mod authenticate;
 pub mod cache;
 pub mod dpop;
 pub mod extract;
@@ -13,6 +14,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod mtls;
 
+pub use authenticate::{Credentials, Introspection, Refused, Verified};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -171,11 +173,12 @@ impl CredentialKind {
     }
 }
 
-/// A proven caller.
+/// A proven caller: what every later stage (policy, rate limits, risk, audit, upstream headers)
+/// knows of who is calling.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// What proved it.
-    pub kind: CredentialKind,
+    /// What proved it (a JWT or an API key).
+    pub credential: CredentialKind,
     /// The subject.
     pub subject: String,
     /// The OAuth client (JWT) or the API key id.
@@ -184,12 +187,12 @@ pub struct Identity {
     pub tenant: Option<String>,
     /// Granted scopes.
     pub scopes: Vec<String>,
-    /// The provider name (JWT) or `api_keys`.
-    pub issuer: String,
+    /// The name of the provider that verified the token (JWT), or `api_keys`.
+    pub provider: String,
     /// `jti` of a token.
     pub token_id: Option<String>,
     /// Human, service or agent (see `kinds` in the config).
-    pub identity_kind: IdentityKind,
+    pub kind: IdentityKind,
     /// The delegation chain (RFC 8693 `act`), current actor first; empty when nobody acts for the subject.
     pub actors: Vec<Actor>,
     /// The token's verified claims (`act`, `acr`, `auth_time`, `iat` ...), for the later stages.
@@ -238,14 +241,14 @@ impl Identity {
     #[cfg(test)]
     pub(crate) fn for_test(sub: &str, actor: Option<&str>) -> Identity {
         Identity {
-            kind: CredentialKind::Jwt,
+            credential: CredentialKind::Jwt,
             subject: sub.into(),
             client: Some("web".into()),
             tenant: Some("acme".into()),
             scopes: vec![],
-            issuer: "corp".into(),
+            provider: "corp".into(),
             token_id: None,
-            identity_kind: IdentityKind::Human,
+            kind: IdentityKind::Human,
             actors: actor
                 .map(|a| Actor {
                     subject: a.into(),
@@ -269,14 +272,14 @@ impl Identity {
     /// The identity a verified token stands for.
     pub fn from_claims(c: &Arc<Claims>) -> Identity {
         Identity {
-            kind: CredentialKind::Jwt,
+            credential: CredentialKind::Jwt,
             subject: c.subject.clone(),
             client: c.client.clone(),
             tenant: c.tenant.clone(),
             scopes: c.scopes.clone(),
-            issuer: c.provider.clone(),
+            provider: c.provider.clone(),
             token_id: c.jti.clone(),
-            identity_kind: IdentityKind::default(),
+            kind: IdentityKind::default(),
             actors: Vec::new(),
             claims: Some(Arc::clone(c)),
         }

@@ -221,7 +221,7 @@ impl Risk {
         let (score, contributions, breaker) = match scored {
             Ok(_) if elapsed_us > self.budget_us => (None, Vec::new(), Some(Breaker::OverBudget)),
             Ok((score, contributions)) => (Some(score), contributions, None),
-            Err(()) => (None, Vec::new(), Some(Breaker::Error)),
+            Err(ScoreError::State | ScoreError::Model) => (None, Vec::new(), Some(Breaker::Error)),
         };
         let verdict = match score {
             Some(s) => self.verdict(s, inputs.route_step_up, stepped_up),
@@ -277,23 +277,22 @@ impl Risk {
                 .source
                 .is_some_and(|a| self.deny.iter().any(|c| c.contains(&a))),
             travel_kmh: self.travel_kmh,
-            kind: identity.identity_kind,
+            kind: identity.kind,
         }
     }
 
     /// Reads the records, computes the features and scores them: the features (zeros when the state
     /// cannot be read), the score with each feature's contribution, and what was read (for the write).
-    #[allow(clippy::type_complexity)]
     fn score(
         &self,
         refs: &StateRef,
         facts: &Facts,
         store: &dyn SharedData,
-    ) -> ([f32; N], Result<(u8, Vec<(&'static str, f32)>), ()>, Read) {
+    ) -> ([f32; N], Scored, Read) {
         let read = |slot: Option<&Slot>| slot.map(|slot| store.get(&slot.key));
         let raw = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
             (Some(Err(_)), _) | (_, Some(Err(_))) => {
-                return ([0.0; N], Err(()), Read::default());
+                return ([0.0; N], Err(ScoreError::State), Read::default());
             }
             (id, src) => Read {
                 identity: id.and_then(Result::ok),
@@ -321,7 +320,7 @@ impl Risk {
                     .collect();
                 Ok((score, contributions))
             }
-            _ => Err(()),
+            _ => Err(ScoreError::Model),
         };
         (x, scored, raw)
     }
@@ -453,6 +452,18 @@ impl Risk {
     }
 }
 
+/// A score (0-100) with each feature's contribution, or why there is none.
+type Scored = Result<(u8, Vec<(&'static str, f32)>), ScoreError>;
+
+/// Why a request could not be scored (the circuit breaker's `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScoreError {
+    /// The behavioural records could not be read from shared data.
+    State,
+    /// The model failed or gave no usable score.
+    Model,
+}
+
 /// The records as read for scoring: value and cas of each.
 #[derive(Default)]
 struct Read {
@@ -481,7 +492,7 @@ fn write_back(
 /// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
 /// subject (within its provider).
 pub fn identity_name(id: &Identity) -> String {
-    if id.kind == CredentialKind::ApiKey {
+    if id.credential == CredentialKind::ApiKey {
         return format!("key:{}", id.client.as_deref().unwrap_or(&id.subject));
     }
     let actor = id
@@ -491,8 +502,8 @@ pub fn identity_name(id: &Identity) -> String {
         .and_then(|a| a.get("sub"))
         .and_then(Value::as_str);
     match actor {
-        Some(a) => format!("act:{}\u{0}{a}", id.issuer),
-        None => format!("sub:{}\u{0}{}", id.issuer, id.subject),
+        Some(a) => format!("act:{}\u{0}{a}", id.provider),
+        None => format!("sub:{}\u{0}{}", id.provider, id.subject),
     }
 }
 
