@@ -12,7 +12,7 @@ use jwt_simple::prelude::{Audiences, JWTClaims, UnixTimeStamp, VerificationOptio
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Largest token accepted, in bytes. Larger ones are refused before any decoding.
@@ -41,8 +41,6 @@ pub struct Provider {
     pub unavailable: UnavailableConfig,
     /// Forward (without identity) instead of `unavailable`.
     pub fail_open: bool,
-    /// A token named a `kid` the remote keys lack: the adapter asks for an early refetch.
-    refetch: AtomicBool,
     /// How many key sets were installed: tokens verified before an install are verified again.
     generation: AtomicU64,
     clock_skew_s: u64,
@@ -273,7 +271,6 @@ impl Provider {
             introspection,
             unavailable,
             fail_open: cfg.fail_open,
-            refetch: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             clock_skew_s: cfg.clock_skew_s,
             max_lifetime_s: cfg.max_lifetime_s,
@@ -317,11 +314,6 @@ impl Provider {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// Whether a request saw an unknown `kid` since the last call (clears the flag).
-    pub fn take_refetch(&self) -> bool {
-        self.refetch.swap(false, Ordering::Relaxed)
-    }
-
     /// Verifies the signature with a configured key and checks every claim rule at `now`.
     pub fn verify(&self, parsed: &Parsed<'_>, now_s: u64) -> Result<Claims, TokenError> {
         match (&self.require_typ, &parsed.typ) {
@@ -333,14 +325,12 @@ impl Provider {
         }
         let keys = self.keys();
         if self.remote.is_some() && keys.is_empty() {
-            // Another worker may have fetched them already: the adapter looks in shared data now.
-            self.refetch.store(true, Ordering::Relaxed);
+            // Another worker may have fetched them already (the engine asks the adapter to look).
             return Err(TokenError::KeysUnavailable);
         }
         if !keys.iter().any(|k| k.alg == parsed.alg) {
             if self.remote.is_some() && self.allowed.contains(&parsed.alg) {
-                // Perhaps a key the IdP published since the last fetch.
-                self.refetch.store(true, Ordering::Relaxed);
+                // Perhaps a key the IdP published since the last fetch (the engine asks for it).
                 return Err(TokenError::UnknownKey);
             }
             return Err(TokenError::Algorithm);
@@ -354,9 +344,6 @@ impl Provider {
             })
             .peekable();
         if candidates.peek().is_none() {
-            if self.remote.is_some() {
-                self.refetch.store(true, Ordering::Relaxed);
-            }
             return Err(TokenError::UnknownKey);
         }
         let options = VerificationOptions {

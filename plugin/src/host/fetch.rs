@@ -1,19 +1,20 @@
-//! Outbound calls of the adapter: remote JWKS / OIDC discovery from the root context on the tick
-//! timer, and token introspection from a paused request. The decisions (when to fetch, what a
-//! fetched document means) are the engine's (`credential::jwks`, `credential::introspection`); this
-//! file dispatches the calls, reads the answers, counts and logs.
+//! Outbound calls of the adapter: the one [`dispatch`] and [`answer`] every call goes through
+//! (remote keys, introspection, the revocation feed), and the worker's remote key sets (JWKS, OIDC
+//! discovery), fetched on the tick timer or for a request that waits. The decisions (when to fetch,
+//! what a fetched document means) are the engine's (`credential::jwks`, `credential::introspection`);
+//! this file dispatches the calls, reads the answers, counts and logs.
 
 use super::log;
 use super::shared::HostShared;
 use crate::config::ConfigError;
-use crate::credential::cache::TokenCache;
-use crate::credential::introspection::{self, Outcome};
 use crate::credential::jwks::{self, KeySync, Stage};
 use crate::decision::Engine;
+use crate::gateway::DispatchError;
 use crate::outbound::{Call, HostKind};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel, MetricType};
+use proxy_wasm::types::{BufferType, LogLevel, MetricType, Status};
 use std::collections::HashMap;
+use std::fmt;
 use std::time::Duration;
 
 /// Tick while some remote key set has not arrived yet (a new gateway gets its keys quickly).
@@ -35,8 +36,42 @@ pub fn check(engine: &Engine, host: HostKind) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Why an outbound call brought no usable answer (for the log; the engine is told as text).
+#[derive(Debug)]
+pub enum CallError {
+    /// The call could not be built for this gateway.
+    Build(ConfigError),
+    /// The discovery document named no usable `jwks_uri`.
+    Discovery(String),
+    /// The host refused to dispatch the call.
+    Dispatch {
+        /// Cluster or `host:port`.
+        upstream: String,
+        /// The host's status.
+        status: Status,
+    },
+    /// The call brought no HTTP response.
+    NoResponse(DispatchError),
+    /// An HTTP status other than 200.
+    Status(u16),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Build(e) => write!(f, "{e}"),
+            CallError::Discovery(e) => f.write_str(e),
+            CallError::Dispatch { upstream, status } => {
+                write!(f, "dispatch to {upstream:?} failed: {status:?}")
+            }
+            CallError::NoResponse(e) => write!(f, "{e}"),
+            CallError::Status(s) => write!(f, "answered {s}"),
+        }
+    }
+}
+
 /// Dispatches a call built by the engine; the answer comes to the calling context.
-pub fn dispatch(call: &Call) -> Result<u32, String> {
+pub fn dispatch(call: &Call) -> Result<u32, CallError> {
     let headers: Vec<(&str, &str)> = call
         .headers
         .iter()
@@ -49,13 +84,17 @@ pub fn dispatch(call: &Call) -> Result<u32, String> {
         vec![],
         Duration::from_millis(call.timeout_ms),
     )
-    .map_err(|s| format!("dispatch to {:?} failed: {s:?}", call.upstream))
+    .map_err(|status| CallError::Dispatch {
+        upstream: call.upstream.clone(),
+        status,
+    })
 }
 
 /// The answer to a dispatched call: its status (or why there is none: Envoy sends no headers, Kong a
-/// `:dispatch_status`) and at most `max` bytes of body.
-pub fn response(body_size: usize, max: usize) -> (Result<u16, String>, Vec<u8>) {
-    let status = super::gateway::call_outcome().map_err(|e| e.to_string());
+/// `:dispatch_status`) and at most `max` bytes of body (one more, so that the engine can tell that
+/// an answer is too large).
+pub fn answer(body_size: usize, max: usize) -> Result<(u16, Vec<u8>), CallError> {
+    let status = super::gateway::call_outcome().map_err(CallError::NoResponse)?;
     let body = hostcalls::get_buffer(
         BufferType::HttpCallResponseBody,
         0,
@@ -64,7 +103,7 @@ pub fn response(body_size: usize, max: usize) -> (Result<u16, String>, Vec<u8>) 
     .ok()
     .flatten()
     .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// Counters (proxy-wasm metrics; Envoy shows them as `wasmcustom.<name>`).
@@ -96,6 +135,8 @@ impl Metrics {
 pub struct KeyFetcher {
     /// Per provider (same index), its sync state when it has remote keys.
     syncs: Vec<Option<KeySync>>,
+    /// Per provider: a request missed its keys and did not wait; the next tick may fetch early.
+    wanted: Vec<bool>,
     /// Calls in flight: token → (provider index, stage).
     inflight: HashMap<u32, (usize, Stage)>,
     metrics: Metrics,
@@ -110,6 +151,7 @@ impl KeyFetcher {
                 .iter()
                 .map(|p| p.remote.as_ref().map(|_| KeySync::default()))
                 .collect(),
+            wanted: vec![false; engine.providers().len()],
             inflight: HashMap::new(),
             metrics: Metrics::define(),
         }
@@ -127,26 +169,33 @@ impl KeyFetcher {
 
     /// Picks up key sets fetched by other workers and starts the fetches this worker won the lease for.
     pub fn tick(&mut self, engine: &Engine, host: HostKind, now_s: u64) {
-        for (i, p) in engine.providers().iter().enumerate() {
-            let refetch = p.take_refetch();
-            self.step(engine, host, i, now_s, refetch);
+        for i in 0..engine.providers().len() {
+            let wanted = self.wanted.get_mut(i).map(std::mem::take);
+            self.step(engine, host, i, now_s, wanted.unwrap_or(false));
         }
     }
 
-    /// A request just met an unknown `kid`: pick up newer keys at once, or start the (rate-limited)
-    /// refetch from the calling context, whose request then waits for it.
-    pub fn refetch_now(&mut self, engine: &Engine, host: HostKind, now_s: u64) -> Refetch {
-        let mut out = Refetch::No;
-        for (i, p) in engine.providers().iter().enumerate() {
-            if p.take_refetch() {
-                out = match (out, self.step(engine, host, i, now_s, true)) {
-                    (Refetch::Started, _) | (_, Refetch::Started) => Refetch::Started,
-                    (Refetch::Installed, _) | (_, Refetch::Installed) => Refetch::Installed,
-                    _ => Refetch::No,
-                };
-            }
+    /// A request missed provider `i`'s keys and did not wait: the next tick asks for an early
+    /// (rate-limited) fetch.
+    pub fn want(&mut self, i: usize) {
+        if let Some(w) = self.wanted.get_mut(i) {
+            *w = true;
         }
-        out
+    }
+
+    /// A request just missed provider `i`'s keys: pick up newer keys at once, or start the
+    /// (rate-limited) refetch from the calling context, whose request then waits for it.
+    pub fn refetch_now(
+        &mut self,
+        engine: &Engine,
+        host: HostKind,
+        now_s: u64,
+        i: usize,
+    ) -> Refetch {
+        if let Some(w) = self.wanted.get_mut(i) {
+            *w = false;
+        }
+        self.step(engine, host, i, now_s, true)
     }
 
     /// One provider: install newer shared keys, take the lease and start a fetch when due.
@@ -179,7 +228,7 @@ impl KeyFetcher {
         if tick.fetch {
             let started = remote
                 .first_call(host)
-                .map_err(|e| e.to_string())
+                .map_err(CallError::Build)
                 .and_then(|(stage, call)| dispatch(&call).map(|token| (stage, token)));
             match started {
                 Ok((stage, token)) => {
@@ -209,16 +258,16 @@ impl KeyFetcher {
         let Some(remote) = p.remote.as_ref() else {
             return Some(true);
         };
-        let (status, body) = response(body_size, jwks::MAX_DOCUMENT_BYTES);
-        let result = match status {
-            Ok(200) => Ok(body),
-            Ok(s) => Err(format!("{stage:?} answered {s}")),
-            Err(e) => Err(format!("{stage:?}: {e}")),
+        let result = match answer(body_size, jwks::MAX_DOCUMENT_BYTES) {
+            Ok((200, body)) => Ok(body),
+            Ok((s, _)) => Err(CallError::Status(s)),
+            Err(e) => Err(e),
         };
         match (stage, result) {
             (Stage::Discovery, Ok(doc)) => {
                 match remote
                     .call_from_discovery(host, &doc)
+                    .map_err(CallError::Discovery)
                     .and_then(|call| dispatch(&call))
                 {
                     Ok(next) => {
@@ -235,7 +284,7 @@ impl KeyFetcher {
                     remote,
                     p.allowed(),
                     now_s,
-                    result.as_deref().map_err(Clone::clone),
+                    result.as_deref().map_err(|e| format!("{stage:?}: {e}")),
                 );
                 match done {
                     Ok((keys, skipped)) => {
@@ -280,12 +329,18 @@ pub enum Refetch {
 }
 
 /// A fetch that failed before the JWKS stage: recorded (backoff), counted, logged.
-fn fail(sync: &mut KeySync, m: &Metrics, engine: &Engine, i: usize, now_s: u64, why: String) {
+fn fail(sync: &mut KeySync, m: &Metrics, engine: &Engine, i: usize, now_s: u64, why: CallError) {
     let Some(p) = engine.providers().get(i) else {
         return;
     };
     if let Some(remote) = &p.remote {
-        let _ = sync.finish(&HostShared, remote, p.allowed(), now_s, Err(why.clone()));
+        let _ = sync.finish(
+            &HostShared,
+            remote,
+            p.allowed(),
+            now_s,
+            Err(why.to_string()),
+        );
     }
     Metrics::bump(m.fetch_failed);
     log(
@@ -295,74 +350,4 @@ fn fail(sync: &mut KeySync, m: &Metrics, engine: &Engine, i: usize, now_s: u64, 
             p.name
         ),
     );
-}
-
-/// An introspection started for a paused request.
-pub struct Introspecting {
-    token: String,
-    provider: usize,
-}
-
-/// Starts introspection when the request carries an opaque token the cache cannot answer for.
-/// `Some`: the call is in flight (pause the request); a failed dispatch is recorded as an
-/// unavailable IdP, and the request is decided at once.
-pub fn introspect(
-    engine: &Engine,
-    host: HostKind,
-    headers: &[(String, String)],
-    now_s: u64,
-    cache: &mut TokenCache,
-) -> Option<Introspecting> {
-    let pending = introspection::pending(engine.providers(), headers, now_s, cache)?;
-    let index = engine
-        .providers()
-        .iter()
-        .position(|p| std::ptr::eq(p, pending.provider))?;
-    let introspector = pending.provider.introspection.as_ref()?;
-    let started = introspector
-        .call(host, pending.token)
-        .map_err(|e| e.to_string())
-        .and_then(|call| dispatch(&call));
-    match started {
-        Ok(_) => Some(Introspecting {
-            token: pending.token.to_owned(),
-            provider: index,
-        }),
-        Err(e) => {
-            log(LogLevel::Warn, &format!("warden: introspection: {e}"));
-            introspection::record(
-                cache,
-                pending.provider,
-                pending.token,
-                Outcome::Failed(e),
-                now_s,
-            );
-            None
-        }
-    }
-}
-
-/// The introspection answer for a paused request: recorded in the cache, which then decides.
-pub fn introspected(
-    engine: &Engine,
-    started: Introspecting,
-    body_size: usize,
-    now_s: u64,
-    cache: &mut TokenCache,
-) {
-    let Some(p) = engine.providers().get(started.provider) else {
-        return;
-    };
-    let (status, body) = response(body_size, introspection::MAX_RESPONSE_BYTES);
-    let outcome = introspection::outcome(p, status, &body, now_s);
-    if let Outcome::Failed(why) = &outcome {
-        log(
-            LogLevel::Warn,
-            &format!("warden: introspection {}: {why}", p.name),
-        );
-    }
-    // Forget tokens verified with older keys first, so the decision that follows does not forget
-    // this answer (it syncs the cache with the key generation too).
-    cache.sync_generation(engine.key_generation());
-    introspection::record(cache, p, &started.token, outcome, now_s);
 }

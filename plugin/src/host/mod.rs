@@ -1,15 +1,19 @@
 //! The proxy-wasm adapter: the only code that talks to the host (Envoy or Kong).
-//! It reads the request, asks the engine, applies the decision and logs the audit record.
+//! It reads the request once, steps the engine (serving what it asks for: keys, introspection),
+//! applies the decision and logs the audit record.
 
 use crate::audit::AuditRecord;
 use crate::credential::cache::TokenCache;
-use crate::decision::{Decision, Engine, Env, Request};
+use crate::credential::{introspection, Introspection};
+use crate::decision::{self, Decision, Engine, Env, Progress, Request, Step};
 use crate::outbound::HostKind;
+use crate::reply::{self, LocalReply};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
+use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 pub mod fetch;
 pub mod gateway;
@@ -50,10 +54,6 @@ struct WardenRoot {
     metrics: RiskMetrics,
 }
 
-fn now_s(t: SystemTime) -> u64 {
-    micros(t) / 1_000_000
-}
-
 impl Context for WardenRoot {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
         if let Some(engine) = self.engine.clone() {
@@ -62,7 +62,7 @@ impl Context for WardenRoot {
                 revocation::on_response(&engine, body_size);
                 return;
             }
-            let now = now_s(self.get_current_time());
+            let now = now_us() / 1_000_000;
             if let Ok(mut f) = self.fetcher.try_borrow_mut() {
                 f.on_response(&engine, host_kind(), token, body_size, now);
             }
@@ -116,7 +116,7 @@ impl RootContext for WardenRoot {
         let Some(engine) = self.engine.clone() else {
             return;
         };
-        let now = now_s(self.get_current_time());
+        let now = now_us() / 1_000_000;
         if let Some(token) = revocation::tick(&engine, now) {
             self.revocation_call = Some(token);
         }
@@ -132,15 +132,16 @@ impl RootContext for WardenRoot {
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(WardenHttp {
-            introspecting: None,
-            response_headers: Vec::new(),
-            fetcher: Rc::clone(&self.fetcher),
-            key_wait: KeyWait::No,
             engine: self.engine.clone(),
             cache: Rc::clone(&self.cache),
+            fetcher: Rc::clone(&self.fetcher),
             counter: Rc::clone(&self.counter),
             context_id,
             metrics: self.metrics,
+            facts: None,
+            progress: Progress::new(host_kind()),
+            waiting: None,
+            response_headers: Vec::new(),
             forwarded: None,
             response_status: None,
             response_bytes: 0,
@@ -152,28 +153,62 @@ impl RootContext for WardenRoot {
     }
 }
 
-/// Whether a request waits for keys after meeting an unknown `kid` (once per request).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum KeyWait {
-    No,
-    Waiting,
-    Done,
+/// What a paused request waits for.
+enum Wait {
+    /// Keys this request's fetch brings (an unknown `kid`, or none yet).
+    Keys,
+    /// The answer to the introspection of its opaque token.
+    Introspection(Introspection),
+}
+
+/// The request as read from the host, once: the headers (with invalid UTF-8 repaired) and the
+/// connection facts. Each step of the engine sees the same request.
+struct Facts {
+    headers: Vec<(String, String)>,
+    request_id: String,
+    peer_cert_sha256: Option<String>,
+    source: Option<IpAddr>,
+}
+
+impl Facts {
+    fn find(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The request at `now_us`, for the engine.
+    fn request(&self, now_us: u64) -> Request<'_> {
+        Request {
+            method: self.find(":method"),
+            path: self.find(":path"),
+            headers: &self.headers,
+            request_id: &self.request_id,
+            now_s: now_us / 1_000_000,
+            peer_cert_sha256: self.peer_cert_sha256.as_deref(),
+            source: self.source,
+        }
+    }
 }
 
 struct WardenHttp {
-    /// An introspection call in flight for this (paused) request.
-    introspecting: Option<fetch::Introspecting>,
-    /// Headers the decision adds to the upstream's response.
-    response_headers: Vec<(String, String)>,
-    /// The worker's key fetcher (for a refetch on an unknown `kid`).
-    fetcher: Rc<RefCell<fetch::KeyFetcher>>,
-    key_wait: KeyWait,
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
+    /// The worker's key fetcher (a request that meets an unknown `kid` may wait for it).
+    fetcher: Rc<RefCell<fetch::KeyFetcher>>,
     counter: Rc<Cell<u64>>,
     context_id: u32,
     metrics: RiskMetrics,
-    /// The decision of a forwarded, risk-scored request, for the response phase.
+    /// The request, once read.
+    facts: Option<Rc<Facts>>,
+    /// What the engine has asked for this request.
+    progress: Progress,
+    /// What the paused request waits for.
+    waiting: Option<Wait>,
+    /// Headers the decision adds to the upstream's response.
+    response_headers: Vec<(String, String)>,
+    /// The decision of a forwarded request whose response the engine observes.
     forwarded: Option<Decision>,
     response_status: Option<u16>,
     response_bytes: u64,
@@ -181,75 +216,62 @@ struct WardenHttp {
 
 impl Context for WardenHttp {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
-        if self.key_wait == KeyWait::Waiting {
-            let Some(engine) = self.engine.clone() else {
-                return;
-            };
-            let now = now_s(self.get_current_time());
-            let done = match self.fetcher.try_borrow_mut() {
-                Ok(mut f) => f.on_response(&engine, host_kind(), token, body_size, now),
-                Err(_) => Some(true),
-            };
-            if done != Some(false) {
-                self.key_wait = KeyWait::Done;
-                if let Action::Continue = self.decide() {
-                    self.resume_http_request();
-                }
-            }
-            return;
-        }
-        let (Some(started), Some(engine)) = (self.introspecting.take(), self.engine.clone()) else {
+        let (Some(engine), Some(facts), Some(wait)) =
+            (self.engine.clone(), self.facts.clone(), self.waiting.take())
+        else {
             return;
         };
-        let now = now_s(self.get_current_time());
-        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-            fetch::introspected(&engine, started, body_size, now, &mut cache);
+        let now_s = now_us() / 1_000_000;
+        match wait {
+            Wait::Keys => {
+                let done = match self.fetcher.try_borrow_mut() {
+                    Ok(mut f) => f.on_response(&engine, host_kind(), token, body_size, now_s),
+                    Err(_) => Some(true),
+                };
+                if done == Some(false) {
+                    // The fetch goes on (discovery, then the key set).
+                    self.waiting = Some(Wait::Keys);
+                    return;
+                }
+            }
+            Wait::Introspection(asked) => {
+                let answer = fetch::answer(body_size, introspection::MAX_RESPONSE_BYTES);
+                let answer = match &answer {
+                    Ok((status, body)) => Ok((*status, body.as_slice())),
+                    Err(e) => Err(e.to_string()),
+                };
+                let credentials = engine.credentials();
+                let recorded = match self.cache.try_borrow_mut() {
+                    Ok(mut cache) => credentials.introspected(&asked, answer, now_s, &mut cache),
+                    Err(_) => Ok(()),
+                };
+                if let Err(why) = recorded {
+                    log(LogLevel::Warn, &format!("warden: {why}"));
+                }
+            }
         }
-        if let Action::Continue = self.decide() {
+        if let Action::Continue = self.run(&engine, &facts) {
             self.resume_http_request();
         }
     }
 }
 
-fn micros(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-impl WardenHttp {
-    fn fail_closed(&self) -> Action {
-        self.send_http_response(
-            503,
-            vec![("content-type", "application/json"), ("cache-control", "no-store")],
-            Some(br#"{"error":"temporarily_unavailable","error_description":"authorization is not configured"}"#),
-        );
-        Action::Pause
-    }
+/// Microseconds since the Unix epoch, from the host: the adapter's one clock.
+fn now_us() -> u64 {
+    proxy_wasm::hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let facts = Rc::new(self.read_request());
         let Some(engine) = self.engine.clone() else {
-            return self.fail_closed();
+            return self.send(&reply::not_configured(&facts.request_id));
         };
-        if !engine.providers().iter().any(|p| p.introspection.is_some()) {
-            return self.decide();
-        }
-        // An opaque token: ask the IdP first (the request waits), then decide from the cache.
-        let headers: Vec<(String, String)> = self
-            .get_http_request_headers_bytes()
-            .into_iter()
-            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
-        let now = now_s(self.get_current_time());
-        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-            self.introspecting = fetch::introspect(&engine, host_kind(), &headers, now, &mut cache);
-        }
-        if self.introspecting.is_some() {
-            return Action::Pause;
-        }
-        self.decide()
+        self.facts = Some(Rc::clone(&facts));
+        self.run(&engine, &facts)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -278,25 +300,17 @@ impl HttpContext for WardenHttp {
         else {
             return;
         };
-        let now_s = proxy_wasm::hostcalls::get_current_time()
-            .map(micros)
-            .unwrap_or(0)
-            / 1_000_000;
+        let now_s = now_us() / 1_000_000;
         engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
     }
 }
 
 impl WardenHttp {
-    /// Decides the request and applies the decision: `Continue` to forward it, `Pause` when a local
-    /// reply was sent.
-    fn decide(&mut self) -> Action {
-        let Some(engine) = self.engine.clone() else {
-            return self.fail_closed();
-        };
-        let started = self.get_current_time();
-        // Header values may hold any byte (obs-text): the SDK's `get_http_request_headers` unwraps
-        // `String::from_utf8` and traps the VM on them, killing the filter for the worker. Read bytes and
-        // replace invalid UTF-8 (U+FFFD is not token68, so such a credential is refused, never guessed).
+    /// Reads the request once. Header values may hold any byte (obs-text): the SDK's
+    /// `get_http_request_headers` unwraps `String::from_utf8` and traps the VM on them, killing the
+    /// filter for the worker. Read bytes and replace invalid UTF-8 (U+FFFD is not token68, so such a
+    /// credential is refused, never guessed).
+    fn read_request(&self) -> Facts {
         let headers: Vec<(String, String)> = self
             .get_http_request_headers_bytes()
             .into_iter()
@@ -306,96 +320,105 @@ impl WardenHttp {
                 (name, value)
             })
             .collect();
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let method = find(":method").unwrap_or("");
-        let path = find(":path").unwrap_or("");
-        let generated;
-        let request_id = match find("x-request-id") {
-            Some(id) if !id.is_empty() && id.len() <= 128 => id,
-            _ => {
-                let n = self.counter.get().wrapping_add(1);
-                self.counter.set(n);
-                generated = format!("{:x}-{:x}-{n:x}", micros(started), self.context_id);
-                &generated
-            }
-        };
-        let now_us = micros(started);
-        // Kong cannot tell: none, so certificate-bound tokens are refused there.
-        let peer_cert_sha256 = gateway::peer_certificate_sha256()
-            .ok()
-            .flatten()
-            .map(hex::encode);
-        let req = Request {
-            method,
-            path,
-            headers: &headers,
+        let request_id = decision::request_id(&headers, || {
+            let n = self.counter.get().wrapping_add(1);
+            self.counter.set(n);
+            format!("{:x}-{:x}-{n:x}", now_us(), self.context_id)
+        })
+        .into_owned();
+        Facts {
+            headers,
             request_id,
-            now_s: now_us / 1_000_000,
-            peer_cert_sha256: peer_cert_sha256.as_deref(),
+            // Kong cannot tell: none, so certificate-bound tokens are refused there.
+            peer_cert_sha256: gateway::peer_certificate_sha256()
+                .ok()
+                .flatten()
+                .map(hex::encode),
             source: gateway::client_address().map(|a| a.ip),
-        };
-        let clock_us = || {
-            proxy_wasm::hostcalls::get_current_time()
-                .map(micros)
-                .unwrap_or(0)
-        };
-        let mut decision = match self.cache.try_borrow_mut() {
-            Ok(mut cache) => engine.decide(
-                &req,
-                &mut Env {
-                    cache: &mut cache,
-                    shared: &HostShared,
-                    clock_us: &clock_us,
-                },
-            ),
-            Err(_) => engine.decide(
-                &req,
-                &mut Env {
-                    cache: &mut TokenCache::new(1),
-                    shared: &HostShared,
-                    clock_us: &clock_us,
-                },
-            ),
-        };
-        if matches!(decision.reason, "unknown_key" | "keys_unavailable")
-            && self.key_wait == KeyWait::No
-        {
-            // Perhaps the IdP rotated, or another worker fetched the first key set before this worker's
-            // tick installed it: newer keys from shared data, or a (rate-limited) refetch this request
-            // waits for.
-            self.key_wait = KeyWait::Done;
-            let refetch = match self.fetcher.try_borrow_mut() {
-                Ok(mut f) => f.refetch_now(&engine, host_kind(), req.now_s),
-                Err(_) => fetch::Refetch::No,
-            };
-            match refetch {
-                fetch::Refetch::Started => {
-                    self.key_wait = KeyWait::Waiting;
-                    return Action::Pause;
+        }
+    }
+
+    /// Steps the engine until it decides or the request must wait, serving what it asks for:
+    /// `Continue` to forward, `Pause` to wait or when a local reply was sent.
+    fn run(&mut self, engine: &Engine, facts: &Facts) -> Action {
+        loop {
+            let started_us = now_us();
+            let req = facts.request(started_us);
+            match self.step(engine, &req) {
+                Step::Decided(decision) => return self.apply(engine, &req, *decision, started_us),
+                Step::NeedKeys(provider) => {
+                    // Perhaps the IdP rotated, or another worker fetched the first key set before this
+                    // worker's tick installed it: newer keys from shared data, or a (rate-limited)
+                    // fetch this request waits for.
+                    let refetch = match self.fetcher.try_borrow_mut() {
+                        Ok(mut f) => f.refetch_now(engine, host_kind(), req.now_s, provider),
+                        Err(_) => fetch::Refetch::No,
+                    };
+                    if refetch == fetch::Refetch::Started {
+                        self.waiting = Some(Wait::Keys);
+                        return Action::Pause;
+                    }
                 }
-                fetch::Refetch::Installed => return self.decide(),
-                fetch::Refetch::No => {}
+                Step::Introspect(asked) => match fetch::dispatch(&asked.call) {
+                    Ok(_) => {
+                        self.waiting = Some(Wait::Introspection(asked));
+                        return Action::Pause;
+                    }
+                    Err(e) => {
+                        log(LogLevel::Warn, &format!("warden: introspection: {e}"));
+                        if let Ok(mut cache) = self.cache.try_borrow_mut() {
+                            let _ = engine.credentials().introspected(
+                                &asked,
+                                Err(e.to_string()),
+                                req.now_s,
+                                &mut cache,
+                            );
+                        }
+                    }
+                },
             }
         }
+    }
+
+    /// One step of the engine with this worker's cache (a throwaway one if it is busy).
+    fn step(&mut self, engine: &Engine, req: &Request<'_>) -> Step {
+        let mut spare;
+        let mut borrowed = self.cache.try_borrow_mut();
+        let cache = match &mut borrowed {
+            Ok(cache) => &mut **cache,
+            Err(_) => {
+                spare = TokenCache::new(1);
+                &mut spare
+            }
+        };
+        let mut env = Env {
+            cache,
+            shared: &HostShared,
+            clock_us: &now_us,
+        };
+        engine.step(req, &mut env, &mut self.progress)
+    }
+
+    /// Applies a decision: counted, audited, then a local reply (`Pause`) or the request forwarded
+    /// with its headers edited (`Continue`).
+    fn apply(
+        &mut self,
+        engine: &Engine,
+        req: &Request<'_>,
+        mut decision: Decision,
+        started_us: u64,
+    ) -> Action {
+        if let (Some(provider), Ok(mut f)) = (decision.keys_missed, self.fetcher.try_borrow_mut()) {
+            f.want(provider);
+        }
         self.metrics.count(&decision);
-        let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
         if engine.audit_enabled() {
-            let record = AuditRecord::new(&req, &decision, now_us / 1000, engine_us);
+            let engine_us = now_us().saturating_sub(started_us);
+            let record = AuditRecord::new(req, &decision, started_us / 1000, engine_us);
             log(LogLevel::Info, &record.to_json());
         }
         if let Some(reply) = &decision.reply {
-            let hs: Vec<(&str, &str)> = reply
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            self.send_http_response(u32::from(reply.status), hs, Some(reply.body.as_bytes()));
-            return Action::Pause;
+            return self.send(reply);
         }
         for name in &decision.remove_headers {
             self.set_http_request_header(name, None);
@@ -404,9 +427,24 @@ impl WardenHttp {
             self.set_http_request_header(name, Some(value));
         }
         self.response_headers = std::mem::take(&mut decision.response_headers);
-        if decision.risk.is_some() {
+        if decision.observes_response() {
             self.forwarded = Some(decision);
         }
         Action::Continue
+    }
+
+    /// Sends a local reply; the request goes no further.
+    fn send(&self, reply: &LocalReply) -> Action {
+        let headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        self.send_http_response(
+            u32::from(reply.status),
+            headers,
+            Some(reply.body.as_bytes()),
+        );
+        Action::Pause
     }
 }

@@ -1,12 +1,13 @@
 //! The revocation feed on the host: every worker's root context ticks once a second; the one that takes
 //! the shared lease (see [`crate::authz::revocation::Revocation::take_lease`]) fetches the feed with
-//! `dispatch_http_call` and stores it in shared data for all.
+//! [`fetch::dispatch`] and stores it in shared data for all.
 
+use super::fetch::{self, CallError};
 use super::gateway;
 use super::shared::HostShared;
+use crate::authz::revocation::MAX_FEED_BYTES;
 use crate::decision::Engine;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, LogLevel};
+use proxy_wasm::types::LogLevel;
 
 /// One tick: fetch the feed if this worker got the lease. Returns the call's token.
 pub fn tick(engine: &Engine, now_s: u64) -> Option<u32> {
@@ -21,24 +22,10 @@ pub fn tick(engine: &Engine, now_s: u64) -> Option<u32> {
             return None;
         }
     };
-    let headers: Vec<(&str, &str)> = call
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    match hostcalls::dispatch_http_call(
-        &call.upstream,
-        headers,
-        call.body.as_deref(),
-        vec![],
-        std::time::Duration::from_millis(call.timeout_ms),
-    ) {
+    match fetch::dispatch(&call) {
         Ok(token) => Some(token),
-        Err(s) => {
-            super::log(
-                LogLevel::Warn,
-                &format!("warden: revocation feed: dispatch failed: {s:?}"),
-            );
+        Err(e) => {
+            super::log(LogLevel::Warn, &format!("warden: revocation feed: {e}"));
             None
         }
     }
@@ -47,20 +34,11 @@ pub fn tick(engine: &Engine, now_s: u64) -> Option<u32> {
 /// The feed's answer: stored for every worker when it is a 200 with a valid body; otherwise the
 /// previous list stays (and the next lease retries).
 pub fn on_response(engine: &Engine, body_size: usize) {
-    match gateway::call_outcome() {
-        Ok(200) => {}
-        outcome => {
-            super::log(
-                LogLevel::Warn,
-                &format!("warden: revocation feed: {outcome:?}; keeping the previous list"),
-            );
-            return;
-        }
-    }
-    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let body = match fetch::answer(body_size, MAX_FEED_BYTES) {
+        Ok((200, body)) => body,
+        Ok((status, _)) => return keep_previous(&CallError::Status(status)),
+        Err(e) => return keep_previous(&e),
+    };
     match engine.revocation().store_feed(&HostShared, &body) {
         Ok(n) => super::log(
             LogLevel::Info,
@@ -71,4 +49,11 @@ pub fn on_response(engine: &Engine, body_size: usize) {
             &format!("warden: {e}; keeping the previous list"),
         ),
     }
+}
+
+fn keep_previous(why: &CallError) {
+    super::log(
+        LogLevel::Warn,
+        &format!("warden: revocation feed: {why}; keeping the previous list"),
+    );
 }
