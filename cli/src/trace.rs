@@ -188,7 +188,7 @@ pub fn run(
             clock_us: &clock,
         };
         let decision = engine.decide(&req, &mut env);
-        if decision.reply.is_none() {
+        if decision.observes_response() {
             engine.observe_response(
                 &decision,
                 line.status.unwrap_or(200),
