@@ -6,7 +6,7 @@ use crate::Report;
 use clap::Args;
 use serde_json::{json, Map, Value};
 use std::io::{BufWriter, Write};
-use warden::risk::features::{FEATURE_DOCS, FEATURE_NAMES};
+use warden::risk::features::Feature;
 
 /// Export the risk features of recorded traffic, one JSON line per trace line.
 ///
@@ -29,9 +29,10 @@ pub struct FeaturesArgs {
 pub fn run(args: &FeaturesArgs) -> Result<Report, String> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let docs: Vec<&str> = Feature::ALL.into_iter().map(Feature::doc).collect();
     write_line(
         &mut out,
-        &json!({"feature_names": FEATURE_NAMES, "feature_docs": FEATURE_DOCS}),
+        &json!({"feature_names": Feature::NAMES, "feature_docs": docs}),
     )?;
     let mut total = 0u64;
     let mut scored = 0u64;

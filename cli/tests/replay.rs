@@ -169,7 +169,7 @@ fn features_have_a_header_and_one_line_per_request() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(names, warden::risk::features::FEATURE_NAMES);
+    assert_eq!(names, warden::risk::features::Feature::NAMES);
     let at = |line: &Value, name: &str| {
         let i = names.iter().position(|n| *n == name).unwrap();
         line["features"][i].as_f64().unwrap()
