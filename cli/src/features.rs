@@ -1,10 +1,10 @@
 //! `warden features --config CONFIG TRACE.jsonl`: the model's training data, computed by the same
 //! engine, state model and feature code as the filter (never a copy in another language).
 
-use crate::trace::{self, decision_fields, round4, write_line};
+use crate::trace::{self, round4, write_line};
 use crate::Report;
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::io::{BufWriter, Write};
 use warden::risk::features::Feature;
 
@@ -12,9 +12,9 @@ use warden::risk::features::Feature;
 ///
 /// The first output line is a header: {"feature_names": [...], "feature_docs": [...]}. Then, for
 /// each trace line: {"line": N, "features": [f32 ...] in feature_names order, or null when the
-/// request was refused before the risk stage (no or invalid credential, missing scope), "decision",
-/// "status", "risk_score", "factors", ...} plus every trace field the engine does not read (e.g.
-/// "label", "scenario") unchanged. The state evolves exactly as in `warden replay`.
+/// request was refused before the risk stage (no or invalid credential, missing scope)} plus the
+/// same fields as `warden replay`: the decision record and every trace field the engine does not
+/// read (e.g. "label", "scenario"). The state evolves exactly as in `warden replay`.
 #[derive(Debug, Args)]
 pub struct FeaturesArgs {
     /// The config JSON file (must have a `risk` section).
@@ -36,7 +36,7 @@ pub fn run(args: &FeaturesArgs) -> Result<Report, String> {
     )?;
     let mut total = 0u64;
     let mut scored = 0u64;
-    trace::run(&args.config, &args.trace, |line, d| {
+    trace::run(&args.config, &args.trace, |mut line, d| {
         total += 1;
         let features = match &d.risk {
             Some(a) => {
@@ -45,12 +45,8 @@ pub fn run(args: &FeaturesArgs) -> Result<Report, String> {
             }
             None => Value::Null,
         };
-        let mut m: Map<String, Value> = Map::new();
-        m.insert("line".into(), line.number.into());
-        m.extend(line.rest.clone());
-        m.extend(decision_fields(d));
-        m.insert("features".into(), features);
-        write_line(&mut out, &Value::Object(m))
+        line.features = Some(features);
+        write_line(&mut out, &line)
     })?;
     out.flush()
         .map_err(|e| format!("cannot write output: {e}"))?;
