@@ -242,7 +242,7 @@ def main() -> None:
     out.extend(factor_lines)
     out.append("")
     out.append("## Features and weights\n")
-    out.append("The engine's list (`warden features` header; plugin/src/risk/features.rs `FEATURE_DOCS`). "
+    out.append("The engine's list (`warden features` header; plugin/src/risk/features.rs, the `Feature` enum). "
                "Weight: the logistic coefficient; baseline: the median benign training request.\n")
     out.append("| feature | weight | baseline | what it is |")
     out.append("|---|---:|---:|---|")

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Deterministic labelled traffic for training and evaluating Warden's risk model.
 
-Writes a trace in DESIGN.md §3's format (one JSON request per line, the trace's own clock), plus
-`label` (1 = attack) and `scenario`, which `warden features` passes through. Tokens are real EdDSA
-JWTs signed with a demo key derived from a fixed seed, so the engine verifies every one of them with
-`model/config.json` (written here too, identical on every run).
+Writes a trace in the offline contract's format (docs/ARCHITECTURE.md: one JSON request per line,
+the trace's own clock), plus `label` (1 = attack) and `scenario`, which `warden features` passes
+through. Tokens are real EdDSA JWTs signed with a demo key derived from a fixed seed, so the engine
+verifies every one of them with `model/config.json` (written here too, identical on every run).
 
 Benign populations: humans with diurnal habits who sometimes travel, steady service accounts, and
 bursty-but-stable AI agents acting for a user (delegated tokens with `act`), and humans behind one office

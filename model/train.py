@@ -10,7 +10,7 @@ ONNX graph that tract runs in a few microseconds inside the filter:
 so that `sum(contributions) + B + W . BASELINE` is exactly the logit: every score is explained
 additively, feature by feature, against BASELINE (the median benign request of the training set).
 The feature names ride along in the model's metadata (`feature_names`) and in `golden.json`, and the
-Rust parity test checks them against the engine's `FEATURE_NAMES`.
+Rust parity test checks them against the engine's `Feature` enum (`Feature::NAMES`).
 
 Deterministic: fixed data (seeded generator), a deterministic solver, one BLAS thread, and weights
 rounded before export, so `make model` rewrites `risk.onnx` byte for byte.

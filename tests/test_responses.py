@@ -1,4 +1,4 @@
-"""Every status path of DESIGN.md §3 that exists today, through a real Envoy."""
+"""Every reply status of the public contract (docs/ARCHITECTURE.md, README), through a real Envoy."""
 
 from __future__ import annotations
 

@@ -1,20 +1,20 @@
 //! `warden features --config CONFIG TRACE.jsonl`: the model's training data, computed by the same
 //! engine, state model and feature code as the filter (never a copy in another language).
 
-use crate::trace::{self, decision_fields, round4, write_line};
+use crate::trace::{self, round4, write_line};
 use crate::Report;
 use clap::Args;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::io::{BufWriter, Write};
-use warden::risk::features::{FEATURE_DOCS, FEATURE_NAMES};
+use warden::risk::features::Feature;
 
 /// Export the risk features of recorded traffic, one JSON line per trace line.
 ///
 /// The first output line is a header: {"feature_names": [...], "feature_docs": [...]}. Then, for
 /// each trace line: {"line": N, "features": [f32 ...] in feature_names order, or null when the
-/// request was refused before the risk stage (no or invalid credential, missing scope), "decision",
-/// "status", "risk_score", "factors", ...} plus every trace field the engine does not read (e.g.
-/// "label", "scenario") unchanged. The state evolves exactly as in `warden replay`.
+/// request was refused before the risk stage (no or invalid credential, missing scope)} plus the
+/// same fields as `warden replay`: the decision record and every trace field the engine does not
+/// read (e.g. "label", "scenario"). The state evolves exactly as in `warden replay`.
 #[derive(Debug, Args)]
 pub struct FeaturesArgs {
     /// The config JSON file (must have a `risk` section).
@@ -29,13 +29,14 @@ pub struct FeaturesArgs {
 pub fn run(args: &FeaturesArgs) -> Result<Report, String> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let docs: Vec<&str> = Feature::ALL.into_iter().map(Feature::doc).collect();
     write_line(
         &mut out,
-        &json!({"feature_names": FEATURE_NAMES, "feature_docs": FEATURE_DOCS}),
+        &json!({"feature_names": Feature::NAMES, "feature_docs": docs}),
     )?;
     let mut total = 0u64;
     let mut scored = 0u64;
-    trace::run(&args.config, &args.trace, |line, d| {
+    trace::run(&args.config, &args.trace, |mut line, d| {
         total += 1;
         let features = match &d.risk {
             Some(a) => {
@@ -44,12 +45,8 @@ pub fn run(args: &FeaturesArgs) -> Result<Report, String> {
             }
             None => Value::Null,
         };
-        let mut m: Map<String, Value> = Map::new();
-        m.insert("line".into(), line.number.into());
-        m.extend(line.rest.clone());
-        m.extend(decision_fields(d));
-        m.insert("features".into(), features);
-        write_line(&mut out, &Value::Object(m))
+        line.features = Some(features);
+        write_line(&mut out, &line)
     })?;
     out.flush()
         .map_err(|e| format!("cannot write output: {e}"))?;

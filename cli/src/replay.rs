@@ -1,11 +1,11 @@
-//! `warden replay --config CONFIG TRACE.jsonl`: one JSON decision line per trace line, from the same
-//! engine and state model as the filter, on the trace's own clock (DESIGN.md §3). How operators tune
-//! thresholds on recorded traffic and how the model is evaluated.
+//! `warden replay --config CONFIG TRACE.jsonl`: one decision record per trace line, from the same
+//! engine and state model as the filter, on the trace's own clock (the offline contract,
+//! docs/ARCHITECTURE.md). How operators tune thresholds on recorded traffic and how the model is
+//! evaluated.
 
-use crate::trace::{self, decision_fields, write_line};
+use crate::trace::{self, write_line};
 use crate::Report;
 use clap::Args;
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 
@@ -14,9 +14,10 @@ use std::io::{BufWriter, Write};
 /// A trace line: {"ts_ms": 1767225600000, "method": "GET", "path": "/orders/7",
 /// "source_ip": "203.0.113.7", "headers": {"authorization": "Bearer ...", ...}, "status": 200,
 /// "response_bytes": 512}. Other fields (e.g. "label", "scenario") are copied to the decision line.
-/// A decision line: {"line": 1, "decision": "allow|tag|step_up|block|deny", "status": 200,
-/// "risk_score": 17, "factors": ["new_country"], "contributions": {...}, "reason", "mode", "route",
-/// "subject", ...}. A summary goes to standard error.
+/// A decision line is the filter's decision record with the trace line's number: {"line": 1,
+/// "label": 0, "ts_ms": ..., "request_id", "method", "path", "route", "subject", ..., "decision":
+/// "allow|tag|step_up|block|deny", "status": 200, "reason", "mode", "risk_score": 17, "factors":
+/// [{"name": "new_country", "contribution": 1.2}], ...}. A summary goes to standard error.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// The config JSON file.
@@ -36,11 +37,7 @@ pub fn run(args: &ReplayArgs) -> Result<Report, String> {
     trace::run(&args.config, &args.trace, |line, d| {
         total += 1;
         *counts.entry(d.verdict.as_str()).or_default() += 1;
-        let mut m: Map<String, Value> = Map::new();
-        m.insert("line".into(), line.number.into());
-        m.extend(line.rest.clone());
-        m.extend(decision_fields(d));
-        write_line(&mut out, &Value::Object(m))
+        write_line(&mut out, &line)
     })?;
     out.flush()
         .map_err(|e| format!("cannot write output: {e}"))?;

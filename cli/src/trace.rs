@@ -1,14 +1,17 @@
-//! Recorded traffic through the engine (DESIGN.md §3, offline contract): each trace line becomes a
-//! request at the trace's own clock, decided by the same `Engine::decide` as the filter, with the
-//! behavioural state in an in-memory store that follows a host's compare-and-set rule; the recorded
-//! upstream answer (status, bytes) then goes through the same response phase.
+//! Recorded traffic through the engine (the offline contract, docs/ARCHITECTURE.md): each trace
+//! line becomes a request at the trace's own clock, decided by the same `Engine::decide` as the
+//! filter, with the behavioural state in an in-memory store that follows a host's compare-and-set
+//! rule; the recorded upstream answer (status, bytes) then goes through the same response phase.
 //!
-//! Shared by `warden replay` (decision lines) and `warden features` (model training data).
+//! Shared by `warden replay` (decision lines) and `warden features` (model training data). Both
+//! print the filter's decision record ([`AuditRecord`]) with the trace's own fields beside it.
 
 use crate::files::read_input;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use warden::audit::AuditRecord;
 use warden::shared::{CasRule, MemoryStore};
 use warden::{Decision, Engine, Env, Request, TokenCache};
 
@@ -23,6 +26,9 @@ pub const ENGINE_FIELDS: [&str; 7] = [
     "response_bytes",
 ];
 
+/// Fields an output line adds to the record; a trace field of the same name is not copied.
+const OUTPUT_FIELDS: [&str; 2] = ["line", "features"];
+
 /// Largest trace line, bytes (a request's headers, tokens included, fit many times over).
 const MAX_LINE_BYTES: u64 = 1 << 20;
 
@@ -36,7 +42,8 @@ pub struct TraceLine {
     pub status: Option<u16>,
     /// The upstream's response size, when recorded.
     pub response_bytes: Option<u64>,
-    /// Fields the engine does not read (`label`, `scenario`, ...).
+    /// Fields the engine does not read and the output does not write itself (`label`,
+    /// `scenario`, ...): copied to the output line unchanged.
     pub rest: Map<String, Value>,
     method: String,
     path: String,
@@ -112,8 +119,12 @@ fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
         .find(|(n, _)| n == "x-request-id")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| format!("line-{number}"));
-    for f in ENGINE_FIELDS {
-        obj.remove(f);
+    for f in ENGINE_FIELDS
+        .iter()
+        .chain(&AuditRecord::FIELDS)
+        .chain(&OUTPUT_FIELDS)
+    {
+        obj.remove(*f);
     }
     Ok(TraceLine {
         number,
@@ -129,12 +140,29 @@ fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
     })
 }
 
+/// One output line of `replay` and `features`: the decision record the filter would have logged
+/// for the request, with the trace's line number and own fields, and (`features`) the features.
+#[derive(Debug, Serialize)]
+pub struct Replayed<'a> {
+    /// 1-based line number in the trace.
+    pub line: usize,
+    /// The trace's fields the engine does not read (`label`, `scenario`, ...).
+    #[serde(flatten)]
+    pub trace: &'a Map<String, Value>,
+    /// The decision record, as the filter logs it (`engine_us` is 0: replay does not time itself).
+    #[serde(flatten)]
+    pub record: AuditRecord<'a>,
+    /// `warden features` only: the model's input (`null` when the request was not scored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<Value>,
+}
+
 /// Runs every line of `trace` (a path, `-` for standard input) through the engine of `config`,
-/// calling `emit` with each line and its decision.
+/// calling `emit` with each line's output (without features) and decision.
 pub fn run(
     config: &str,
     trace: &str,
-    mut emit: impl FnMut(&TraceLine, &Decision) -> Result<(), String>,
+    mut emit: impl FnMut(Replayed<'_>, &Decision) -> Result<(), String>,
 ) -> Result<(), String> {
     let engine = Engine::from_json(&read_input(config)?).map_err(|e| e.to_string())?;
     let reader: Box<dyn Read> = if trace == "-" {
@@ -197,43 +225,16 @@ pub fn run(
                 &store,
             );
         }
-        emit(&line, &decision)?;
+        let out = Replayed {
+            line: line.number,
+            trace: &line.rest,
+            // Replay does not time the engine: its output is the same on every run.
+            record: AuditRecord::new(&req, &decision, line.ts_ms, 0),
+            features: None,
+        };
+        emit(out, &decision)?;
     }
     Ok(())
-}
-
-/// The decision line fields shared by `replay` and `features`.
-pub fn decision_fields(d: &Decision) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("decision".into(), d.verdict.as_str().into());
-    m.insert("status".into(), d.status.into());
-    m.insert("reason".into(), d.reason.into());
-    m.insert("mode".into(), d.mode.as_str().into());
-    m.insert("route".into(), d.route.clone().into());
-    m.insert(
-        "subject".into(),
-        d.identity.as_ref().map(|i| i.subject.clone()).into(),
-    );
-    let risk = d.risk.as_ref();
-    m.insert("risk_score".into(), risk.and_then(|a| a.score).into());
-    let factors: Vec<Value> = risk
-        .map(|a| a.factors.iter().map(|(n, _)| Value::from(*n)).collect())
-        .unwrap_or_default();
-    m.insert("factors".into(), factors.into());
-    let contributions: Map<String, Value> = risk
-        .map(|a| {
-            a.factors
-                .iter()
-                .map(|(n, c)| ((*n).to_owned(), round4(*c)))
-                .collect()
-        })
-        .unwrap_or_default();
-    m.insert("contributions".into(), contributions.into());
-    if let Some((b, policy)) = risk.and_then(|a| a.breaker) {
-        m.insert("breaker".into(), b.as_str().into());
-        m.insert("on_error".into(), policy.as_str().into());
-    }
-    m
 }
 
 /// A number rounded to 4 decimals, as JSON.
@@ -243,7 +244,7 @@ pub fn round4(v: f32) -> Value {
 }
 
 /// Writes one JSON line.
-pub fn write_line(out: &mut impl Write, v: &Value) -> Result<(), String> {
+pub fn write_line(out: &mut impl Write, v: &impl Serialize) -> Result<(), String> {
     serde_json::to_writer(&mut *out, v)
         .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io))
         .map_err(|e| format!("cannot write output: {e}"))

@@ -1,5 +1,6 @@
 //! `warden replay` and `warden features` as a user runs them: a key from `warden token keygen`, tokens
-//! from `warden token mint`, a trace in DESIGN.md's format, and the decision and feature lines.
+//! from `warden token mint`, a trace in the offline contract's format (docs/ARCHITECTURE.md), and the
+//! decision and feature lines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -141,13 +142,10 @@ fn replay_prints_one_decision_per_request_on_the_trace_clock() {
     assert!(thief["risk_score"].as_u64().unwrap() >= 70);
     let factors = thief["factors"].as_array().unwrap();
     assert!(!factors.is_empty() && factors.len() <= 3);
+    // The decision record's factors: each a name with its (positive) contribution.
     for f in factors {
-        assert!(
-            thief["contributions"][f.as_str().unwrap()]
-                .as_f64()
-                .unwrap()
-                > 0.0
-        );
+        assert!(f["name"].is_string(), "{f}");
+        assert!(f["contribution"].as_f64().unwrap() > 0.0);
     }
     assert_eq!(d[201]["decision"], "deny");
     assert_eq!(d[201]["risk_score"], Value::Null);
@@ -169,7 +167,7 @@ fn features_have_a_header_and_one_line_per_request() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(names, warden::risk::features::FEATURE_NAMES);
+    assert_eq!(names, warden::risk::features::Feature::NAMES);
     let at = |line: &Value, name: &str| {
         let i = names.iter().position(|n| *n == name).unwrap();
         line["features"][i].as_f64().unwrap()

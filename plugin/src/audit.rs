@@ -1,10 +1,13 @@
-//! One explainable audit record per decision: who, what, which rule, why. Never the token.
+//! The decision record: one explainable JSON line per request (who, what, which rule, why), never
+//! the token or an API key. The filter logs it as its audit line; `warden replay` and
+//! `warden features` print the same type, through the same serializer, with the trace's own fields
+//! beside it, so operators tune and retrain on the record they see in production.
 
 use crate::decision::{Decision, Request};
 use serde::Serialize;
 use std::net::IpAddr;
 
-/// The audit record (one JSON line).
+/// The decision record (one JSON line). Its field names are [`AuditRecord::FIELDS`].
 #[derive(Debug, Serialize)]
 pub struct AuditRecord<'a> {
     /// Milliseconds since the Unix epoch.
@@ -79,6 +82,38 @@ pub struct Factor {
 }
 
 impl<'a> AuditRecord<'a> {
+    /// The record's JSON field names, in the order they are written. Optional fields are left out
+    /// of a line when empty; `warden replay` drops trace fields of these names, so that every one of
+    /// them in its output is the engine's.
+    pub const FIELDS: [&'static str; 26] = [
+        "ts_ms",
+        "request_id",
+        "method",
+        "path",
+        "route",
+        "source_ip",
+        "credential",
+        "subject",
+        "client_id",
+        "tenant",
+        "issuer",
+        "jti",
+        "kind",
+        "actors",
+        "decision",
+        "status",
+        "reason",
+        "mode",
+        "cache_hit",
+        "engine_us",
+        "risk_score",
+        "factors",
+        "stepped_up",
+        "risk_breaker",
+        "risk_on_error",
+        "risk_us",
+    ];
+
     /// The record of `decision` for `req`; `ts_ms` and `engine_us` come from the host.
     pub fn new(req: &Request<'a>, d: &'a Decision, ts_ms: u64, engine_us: u64) -> Self {
         let id = d.identity.as_ref();
@@ -129,5 +164,59 @@ impl<'a> AuditRecord<'a> {
     /// The record as one JSON line.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn fields_are_the_names_a_full_record_writes_in_order() {
+        let full = AuditRecord {
+            ts_ms: 1,
+            request_id: "r",
+            method: "GET",
+            path: "/",
+            route: Some("root"),
+            source_ip: Some(IpAddr::from([127, 0, 0, 1])),
+            credential: Some("jwt"),
+            subject: Some("alice"),
+            client_id: Some("app"),
+            tenant: Some("acme"),
+            issuer: Some("corp"),
+            jti: Some("j"),
+            kind: Some("human"),
+            actors: vec!["agent"],
+            decision: "allow",
+            status: 200,
+            reason: "ok",
+            mode: "enforce",
+            cache_hit: false,
+            engine_us: 1,
+            risk_score: Some(1),
+            factors: vec![Factor {
+                name: "burst",
+                contribution: 0.5,
+            }],
+            stepped_up: true,
+            risk_breaker: Some("error"),
+            risk_on_error: Some("open"),
+            risk_us: Some(1),
+        };
+        let line = full.to_json();
+        let mut at = 0;
+        for name in AuditRecord::FIELDS {
+            let key = format!("\"{name}\":");
+            let found = line[at..].find(&key).map(|i| at + i);
+            assert!(found.is_some(), "{name} missing or out of order in {line}");
+            at = found.unwrap() + key.len();
+        }
+        let written = serde_json::from_str::<serde_json::Value>(&line).unwrap();
+        assert_eq!(
+            written.as_object().unwrap().len(),
+            AuditRecord::FIELDS.len()
+        );
     }
 }

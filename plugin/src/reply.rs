@@ -1,5 +1,6 @@
-//! The answers a client gets (DESIGN.md §3): status, `WWW-Authenticate`, a small JSON body.
-//! No body echoes the token or names the failed check beyond the RFC 6750 error code.
+//! The answers a client gets (a public contract, docs/ARCHITECTURE.md): status, `WWW-Authenticate`,
+//! a small JSON body. No body echoes the token or names the failed check beyond the RFC 6750 error
+//! code.
 
 use crate::authz::delegation::DelegationError;
 use crate::authz::tenant::TenantError;

@@ -10,7 +10,7 @@
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::cell::Cell;
-use warden::risk::features::{self, FEATURE_NAMES};
+use warden::risk::features::{self, Feature};
 use warden::risk::RiskVerdict;
 use warden::shared::{CasRule, MemoryStore};
 use warden::{Decision, Engine, Env, Request, TokenCache, Verdict};
@@ -245,7 +245,7 @@ fn stolen_token_is_challenged_and_the_usual_request_is_not() {
     assert!(factors.windows(2).all(|w| w[0].1 >= w[1].1), "{factors:?}");
     assert!(factors
         .iter()
-        .all(|(n, c)| *c > 0.0 && FEATURE_NAMES.contains(n)));
+        .all(|(n, c)| *c > 0.0 && Feature::NAMES.contains(n)));
 
     let d = g.send(&usual(&tok));
     assert!(

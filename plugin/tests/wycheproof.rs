@@ -1,4 +1,4 @@
-//! Project Wycheproof's JOSE vectors (`../shared/vectors/wycheproof`, beside the repository) run
+//! Project Wycheproof's JOSE vectors (`tests/vectors/wycheproof/`, vendored with their licence) run
 //! through the engine's own code: each group's key is loaded by the engine's JWK loader
 //! (`Provider::compile`), each token goes through `jwt::parse` and `Provider::verify`, as every
 //! bearer token does in `Engine::decide`. The same vectors run a second time with the keys arriving
@@ -74,8 +74,8 @@ fn vectors_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("WARDEN_WYCHEPROOF_DIR") {
         return PathBuf::from(dir);
     }
-    // ../shared/vectors/wycheproof from the repository root (CI checks out shared/ beside it).
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/wycheproof")
+    // Vendored in this crate, so a fresh clone runs the suite with nothing beside it.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/wycheproof")
 }
 
 fn load(name: &str) -> Value {

@@ -1,7 +1,8 @@
 //! The operator's config: one JSON document (Envoy `configuration`, Kong filter `config`).
 //!
-//! These types are the public contract of DESIGN.md §3. Parsing is strict: unknown keys are errors,
-//! so a typo can never silently disable a control, and every error names the field that is wrong.
+//! These types are a public contract (docs/ARCHITECTURE.md). Parsing is strict: unknown keys are
+//! errors, so a typo can never silently disable a control, and every error names the field that is
+//! wrong.
 
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -12,8 +12,8 @@ use super::state::{
 };
 use crate::credential::IdentityKind;
 
-/// Number of features.
-pub const N: usize = 23;
+/// Number of features: the model's input width.
+pub const N: usize = Feature::ALL.len();
 
 /// Seconds of history an identity needs before its request rate is compared with its own baseline.
 pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
@@ -27,59 +27,124 @@ pub const VELOCITY_MIN_BUCKETS: u32 = 3;
 /// an address refused on one call in five (a thief trying what a stolen token may not do).
 pub const SOURCE_SUCCESSES_PER_FAILURE: f32 = 10.0;
 
-/// Feature names, in model input order (snake_case; also the factor names).
-pub const FEATURE_NAMES: [&str; N] = [
-    "velocity",
-    "burst",
-    "new_country",
-    "new_client",
-    "new_ip_prefix",
-    "impossible_travel",
-    "off_hours",
-    "offhours_write",
-    "write_method",
-    "delete_method",
-    "sensitive_endpoint",
-    "token_age",
-    "delegation_depth",
-    "recent_failures",
-    "endpoint_spread",
-    "response_volume",
-    "bad_source",
-    "first_seen",
-    "source_failures",
-    "source_identities",
-    "history",
-    "agent",
-    "service",
-];
+/// Declares [`Feature`] from one table: each row is a variant, its name and its doc, in model input
+/// order, so the name, the doc and the input position of a feature cannot drift apart.
+macro_rules! features {
+    ($($variant:ident = $name:literal: $doc:literal;)*) => {
+        /// One risk feature. The declaration order is the model's input order; the name (snake_case)
+        /// is also the factor name in `x-auth-risk-factors` and the decision record; the doc is the
+        /// line `warden features` prints, which the README and the model card repeat.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Feature {
+            $(
+                #[doc = $doc]
+                $variant,
+            )*
+        }
 
-/// One line per feature, for `warden features --help`, the README and the model card.
-pub const FEATURE_DOCS: [&str; N] = [
-    "ln(1 + requests in the last 5 minutes) minus the identity's usual ln(1 + requests) per busy 5-minute bucket plus its usual deviation (at least ln 2): EWMAs over its past active buckets, idle ones left out; clipped to [0, 6]; 0 before 10 minutes and 3 busy buckets of history",
-    "how unusual the pace of the last few seconds is for the identity: ln(1 + requests decayed over 5 s) minus its usual value at its requests, in its usual deviations (at least ln 2 / 2), less 2; EWMAs over ~1024 learnt requests, a pace beyond 2 deviations learnt as 2; clipped to [0, 6]; 0 before 10 minutes and 32 requests of history",
-    "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)",
-    "1 if the user agent is not among the identity's known clients",
-    "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks",
-    "1 if the country changed faster than risk.travel_kmh between country centroids",
-    "how unusual this UTC hour is for the identity: -ln(24 x its share of requests near this hour), [0, 4]; 0 under 16 requests of history",
-    "off_hours for a write (POST, PUT, PATCH, DELETE), else 0: a destructive call at an hour this identity does not work, [0, 4]",
-    "1 for POST, PUT, PATCH, DELETE",
-    "1 for DELETE",
-    "the route's sensitivity: low 0, medium 1/3, high 2/3, critical 1",
-    "token age: ln(1 + minutes since iat) / ln(1 + 1440), clipped to [0, 1]; 0 for API keys",
-    "number of nested `act` claims (delegation hops) / 4, clipped to [0, 1]",
-    "ln(1 + the identity's recent 401/403s), decayed over 15 minutes, clipped to [0, 6]",
-    "ln(1 + distinct endpoints in the 10-minute window) minus the identity's usual value, clipped to [0, 6]",
-    "recent minus long-run mean of ln(1 + response bytes), clipped to [0, 6]",
-    "1 if the source address is in risk.deny_cidrs",
-    "1 if the identity has no history (first request, or its record was recycled)",
-    "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes",
-    "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]",
-    "how much history backs the baselines: ln(1 + requests) / ln(1 + 1000), clipped to [0, 1]",
-    "1 if the caller (the current actor of a delegation) is an AI agent (`kinds` config)",
-    "1 if the caller is a service account (`kinds` config; API keys and client-credentials tokens by default); humans have neither flag",
-];
+        impl Feature {
+            /// Every feature, in model input order.
+            pub const ALL: [Feature; [$($name),*].len()] = [$(Feature::$variant),*];
+
+            /// The feature's name (snake_case; also its factor name).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Feature::$variant => $name,)*
+                }
+            }
+
+            /// One line saying what the feature measures and how it is scaled.
+            pub const fn doc(self) -> &'static str {
+                match self {
+                    $(Feature::$variant => $doc,)*
+                }
+            }
+        }
+    };
+}
+
+features! {
+    Velocity = "velocity":
+        "ln(1 + requests in the last 5 minutes) minus the identity's usual ln(1 + requests) per busy 5-minute bucket plus its usual deviation (at least ln 2): EWMAs over its past active buckets, idle ones left out; clipped to [0, 6]; 0 before 10 minutes and 3 busy buckets of history";
+    Burst = "burst":
+        "how unusual the pace of the last few seconds is for the identity: ln(1 + requests decayed over 5 s) minus its usual value at its requests, in its usual deviations (at least ln 2 / 2), less 2; EWMAs over ~1024 learnt requests, a pace beyond 2 deviations learnt as 2; clipped to [0, 6]; 0 before 10 minutes and 32 requests of history";
+    NewCountry = "new_country":
+        "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)";
+    NewClient = "new_client":
+        "1 if the user agent is not among the identity's known clients";
+    NewIpPrefix = "new_ip_prefix":
+        "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks";
+    ImpossibleTravel = "impossible_travel":
+        "1 if the country changed faster than risk.travel_kmh between country centroids";
+    OffHours = "off_hours":
+        "how unusual this UTC hour is for the identity: -ln(24 x its share of requests near this hour), [0, 4]; 0 under 16 requests of history";
+    OffhoursWrite = "offhours_write":
+        "off_hours for a write (POST, PUT, PATCH, DELETE), else 0: a destructive call at an hour this identity does not work, [0, 4]";
+    WriteMethod = "write_method":
+        "1 for POST, PUT, PATCH, DELETE";
+    DeleteMethod = "delete_method":
+        "1 for DELETE";
+    SensitiveEndpoint = "sensitive_endpoint":
+        "the route's sensitivity: low 0, medium 1/3, high 2/3, critical 1";
+    TokenAge = "token_age":
+        "token age: ln(1 + minutes since iat) / ln(1 + 1440), clipped to [0, 1]; 0 for API keys";
+    DelegationDepth = "delegation_depth":
+        "number of nested `act` claims (delegation hops) / 4, clipped to [0, 1]";
+    RecentFailures = "recent_failures":
+        "ln(1 + the identity's recent 401/403s), decayed over 15 minutes, clipped to [0, 6]";
+    EndpointSpread = "endpoint_spread":
+        "ln(1 + distinct endpoints in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
+    ResponseVolume = "response_volume":
+        "recent minus long-run mean of ln(1 + response bytes), clipped to [0, 6]";
+    BadSource = "bad_source":
+        "1 if the source address is in risk.deny_cidrs";
+    FirstSeen = "first_seen":
+        "1 if the identity has no history (first request, or its record was recycled)";
+    SourceFailures = "source_failures":
+        "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes";
+    SourceIdentities = "source_identities":
+        "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]";
+    History = "history":
+        "how much history backs the baselines: ln(1 + requests) / ln(1 + 1000), clipped to [0, 1]";
+    Agent = "agent":
+        "1 if the caller (the current actor of a delegation) is an AI agent (`kinds` config)";
+    Service = "service":
+        "1 if the caller is a service account (`kinds` config; API keys and client-credentials tokens by default); humans have neither flag";
+}
+
+impl Feature {
+    /// The names of [`Feature::ALL`], in model input order: what the model's `feature_names`
+    /// metadata must say.
+    pub const NAMES: [&'static str; N] = {
+        let mut names = [""; N];
+        let mut i = 0;
+        while i < N {
+            // `while` and indexing: the only loop a const block allows. Evaluated at compile time,
+            // so an index out of range fails the build, never a request.
+            #[allow(clippy::indexing_slicing)]
+            {
+                names[i] = Feature::ALL[i].name();
+            }
+            i += 1;
+        }
+        names
+    };
+
+    /// The feature's position in the model's input.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The feature named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// This feature's value in `x`.
+    pub fn of(self, x: &[f32; N]) -> f32 {
+        x.get(self.index()).copied().unwrap_or(0.0)
+    }
+}
 
 /// The facts of one request that the features read, besides the records.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,44 +200,42 @@ fn clip(v: f32, lo: f32, hi: f32) -> f32 {
 pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts) -> [f32; N] {
     let now = f.now_s;
     let mut x = [0f32; N];
-    let mut set = |name: &str, v: f32| {
-        if let Some(i) = FEATURE_NAMES.iter().position(|n| *n == name) {
-            if let Some(slot) = x.get_mut(i) {
-                *slot = v;
-            }
+    let mut set = |feature: Feature, v: f32| {
+        if let Some(slot) = x.get_mut(feature.index()) {
+            *slot = v;
         }
     };
-    set("write_method", flag(f.write));
-    set("delete_method", flag(f.delete));
-    set("sensitive_endpoint", clip(f.sensitivity, 0.0, 1.0));
-    set("bad_source", flag(f.bad_source));
-    set("agent", flag(f.kind == IdentityKind::Agent));
-    set("service", flag(f.kind == IdentityKind::Service));
+    set(Feature::WriteMethod, flag(f.write));
+    set(Feature::DeleteMethod, flag(f.delete));
+    set(Feature::SensitiveEndpoint, clip(f.sensitivity, 0.0, 1.0));
+    set(Feature::BadSource, flag(f.bad_source));
+    set(Feature::Agent, flag(f.kind == IdentityKind::Agent));
+    set(Feature::Service, flag(f.kind == IdentityKind::Service));
     set(
-        "delegation_depth",
+        Feature::DelegationDepth,
         clip(f.delegation_depth as f32 / 4.0, 0.0, 1.0),
     );
     if let Some(iat) = f.issued_at {
         let minutes = now.saturating_sub(iat) as f32 / 60.0;
         set(
-            "token_age",
+            Feature::TokenAge,
             clip(minutes.ln_1p() / 1440f32.ln_1p(), 0.0, 1.0),
         );
     }
     if let Some(s) = src {
-        set("source_failures", source_failures(s, now));
+        set(Feature::SourceFailures, source_failures(s, now));
         let (bits, _) = s.identities_at(now, f.identity);
         set(
-            "source_identities",
+            Feature::SourceIdentities,
             clip(distinct(bits).max(1.0).ln(), 0.0, 6.0),
         );
     }
     let Some(s) = id else {
-        set("first_seen", 1.0);
+        set(Feature::FirstSeen, 1.0);
         return x;
     };
     set(
-        "history",
+        Feature::History,
         clip((s.count as f32).ln_1p() / 1000f32.ln_1p(), 0.0, 1.0),
     );
     // A rate baseline needs time and a few busy minutes to form.
@@ -180,62 +243,68 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         && s.rate_buckets >= VELOCITY_MIN_BUCKETS
     {
         set(
-            "velocity",
+            Feature::Velocity,
             clip(s.rate_at(now).ln_1p() - s.rate_ceiling(), 0.0, 6.0),
         );
     }
     if now.saturating_sub(s.first_seen_s) >= VELOCITY_MIN_HISTORY_S && s.count >= BURST_MIN_REQUESTS
     {
         set(
-            "burst",
+            Feature::Burst,
             clip(s.pace_deviations(now) - BURST_DEVIATIONS, 0.0, 6.0),
         );
     }
     if let Some(c) = f.country {
-        set("new_country", flag(!s.countries.contains(country_item(c))));
+        set(
+            Feature::NewCountry,
+            flag(!s.countries.contains(country_item(c))),
+        );
         if s.last_country != [0, 0] && s.last_country != c {
             let hours = now.saturating_sub(s.last_country_s) as f32 / 3600.0;
             if let Some(km) = geo::distance_km(s.last_country, c) {
                 // Same second: any distance is impossible.
                 let impossible = hours <= 0.0 || km / hours > f.travel_kmh;
-                set("impossible_travel", flag(impossible));
+                set(Feature::ImpossibleTravel, flag(impossible));
             }
         }
     }
-    set("new_client", flag(!s.agents.contains(f.agent)));
+    set(Feature::NewClient, flag(!s.agents.contains(f.agent)));
     if let Some(p) = f.prefix {
-        set("new_ip_prefix", flag(!s.prefixes.contains(p)));
+        set(Feature::NewIpPrefix, flag(!s.prefixes.contains(p)));
     }
     let unusual_hour = off_hours(&s.hours, now);
-    set("off_hours", unusual_hour);
+    set(Feature::OffHours, unusual_hour);
     // The product a linear model cannot form itself: humans write in the daytime and read at night
     // (each alone is ordinary), a write at night is what an intruder with a stolen session does.
-    set("offhours_write", if f.write { unusual_hour } else { 0.0 });
     set(
-        "recent_failures",
+        Feature::OffhoursWrite,
+        if f.write { unusual_hour } else { 0.0 },
+    );
+    set(
+        Feature::RecentFailures,
         clip(s.failures_at(now).ln_1p(), 0.0, 6.0),
     );
     let (endpoints, _) = s.endpoints_at(now, f.endpoint);
     set(
-        "endpoint_spread",
+        Feature::EndpointSpread,
         clip(distinct(endpoints).ln_1p() - s.spread_baseline, 0.0, 6.0),
     );
     if s.responses > 0 {
         set(
-            "response_volume",
+            Feature::ResponseVolume,
             clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0),
         );
     }
     x
 }
 
-/// The source's failures net of its successes (see [`FEATURE_DOCS`]).
+/// The source's failures net of its successes (see [`Feature::SourceFailures`]).
 fn source_failures(s: &SourceState, now_s: u64) -> f32 {
     let offset = (s.successes_at(now_s) / SOURCE_SUCCESSES_PER_FAILURE).ln_1p();
     clip(s.failures_at(now_s).ln_1p() - offset, 0.0, 6.0)
 }
 
-/// How unusual the hour of `now_s` is for this histogram (see [`FEATURE_DOCS`]).
+/// How unusual the hour of `now_s` is for this histogram (see [`Feature::OffHours`]).
 fn off_hours(hours: &[u16; 24], now_s: u64) -> f32 {
     let total: u32 = hours.iter().map(|&h| u32::from(h)).sum();
     if total < 16 {
@@ -252,12 +321,9 @@ fn off_hours(hours: &[u16; 24], now_s: u64) -> f32 {
     clip(-(24.0 * share + 0.02).ln(), 0.0, 4.0)
 }
 
-/// The value of feature `name` in `x` (for tests and explanations).
+/// The value of the feature named `name` in `x` (for tests and explanations).
 pub fn get(x: &[f32; N], name: &str) -> Option<f32> {
-    FEATURE_NAMES
-        .iter()
-        .position(|n| *n == name)
-        .and_then(|i| x.get(i).copied())
+    Feature::from_name(name).map(|f| f.of(x))
 }
 
 #[cfg(test)]
@@ -325,13 +391,24 @@ mod tests {
 
     #[test]
     fn names_are_unique_snake_case() {
-        for (i, n) in FEATURE_NAMES.iter().enumerate() {
+        for (i, n) in Feature::NAMES.iter().enumerate() {
             assert!(
                 n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
                 "{n}"
             );
-            assert!(!FEATURE_NAMES[..i].contains(n), "{n}");
+            assert!(!Feature::NAMES[..i].contains(n), "{n}");
         }
+    }
+
+    #[test]
+    fn the_input_position_is_the_declaration_order() {
+        for (i, f) in Feature::ALL.into_iter().enumerate() {
+            assert_eq!(f.index(), i, "{f:?}");
+            assert_eq!(Feature::NAMES[i], f.name());
+            assert_eq!(Feature::from_name(f.name()), Some(f));
+            assert!(!f.doc().is_empty(), "{f:?}");
+        }
+        assert_eq!(Feature::from_name("burts"), None);
     }
 
     #[test]
@@ -344,7 +421,7 @@ mod tests {
             "endpoint_spread",
             "source_identities",
         ];
-        for name in FEATURE_NAMES.iter().filter(|n| !usual.contains(n)) {
+        for name in Feature::NAMES.iter().filter(|n| !usual.contains(n)) {
             assert!(value(&x, name) < 0.05, "{name} = {}", value(&x, name));
         }
         assert!(value(&x, "endpoint_spread") < 0.5);

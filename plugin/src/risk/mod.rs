@@ -14,7 +14,7 @@ use crate::config::{ConfigError, Mode, OnError, RiskConfig, Sensitivity};
 use crate::credential::{CredentialKind, Identity};
 use crate::shared::{self, SharedData};
 use cidr::Cidr;
-use features::{Facts, FEATURE_NAMES, N};
+use features::{Facts, Feature, N};
 use model::RiskModel;
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
@@ -39,7 +39,7 @@ pub fn with_model<T>(f: impl FnOnce(&RiskModel) -> T) -> Result<T, String> {
         let loaded = cell.get_or_init(|| {
             let model = RiskModel::embedded().map_err(|e| e.to_string())?;
             let names = model.feature_names();
-            if model.width() != N || !(names.is_empty() || names.iter().eq(FEATURE_NAMES.iter())) {
+            if model.width() != N || !(names.is_empty() || names.iter().eq(Feature::NAMES.iter())) {
                 return Err(format!(
                     "it was trained on other features ({} of them: {}) than the engine computes ({N})",
                     model.width(),
@@ -313,9 +313,8 @@ impl Risk {
         let scored = match with_model(|m| m.score(&x)) {
             Ok(Ok(out)) if out.probability.is_finite() && out.contributions.len() == N => {
                 let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
-                let contributions = FEATURE_NAMES
-                    .iter()
-                    .copied()
+                let contributions = Feature::NAMES
+                    .into_iter()
                     .zip(out.contributions.iter().copied())
                     .collect();
                 Ok((score, contributions))
