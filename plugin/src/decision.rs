@@ -9,7 +9,7 @@ use crate::authz::revocation::Revocation;
 use crate::authz::routes::RouteMatch;
 use crate::authz::tenant::Tenancy;
 use crate::authz::{self, routes::RouteTable};
-use crate::config::{Config, ConfigError, Mode, OnError};
+use crate::config::{Config, ConfigError, Mode, OnError, ReservedHeaderAction};
 use crate::credential::api_key::ApiKeyStore;
 use crate::credential::cache::{self, TokenCache};
 use crate::credential::dpop::{self, DpopPolicy, ProofTarget};
@@ -17,6 +17,7 @@ use crate::credential::extract::{self, ExtractError, Presented};
 use crate::credential::jwt::{self, Provider};
 use crate::credential::mtls;
 use crate::credential::{Claims, Identity, TokenError};
+use crate::gateway::HostRules;
 use crate::reply::Denial;
 use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef};
 use crate::shared::SharedData;
@@ -107,7 +108,8 @@ pub struct Decision {
     pub route: Option<String>,
     /// The proven caller.
     pub identity: Option<Identity>,
-    /// Client-sent headers to remove before forwarding (our own namespace).
+    /// Client-sent headers to remove before forwarding (our own namespace, untrusted delegation
+    /// headers); always empty on a gateway that cannot remove them (see `upstream`).
     pub remove_headers: Vec<String>,
     /// Headers to set on the forwarded request.
     pub upstream_headers: Vec<(String, String)>,
@@ -139,6 +141,8 @@ pub struct Engine {
     rate_limits: Option<RateLimits>,
     revocation: Revocation,
     risk: Option<Risk>,
+    reserved_header_action: ReservedHeaderAction,
+    host: HostRules,
 }
 
 impl Engine {
@@ -215,7 +219,24 @@ impl Engine {
             rate_limits,
             revocation,
             risk,
+            reserved_header_action: c.reserved_header_action,
+            host: HostRules::default(),
         })
+    }
+
+    /// The engine for the gateway the adapter runs in (default: Envoy's rules): how reserved
+    /// request headers are kept from the upstream, and the clock step `risk.budget_us` is judged in.
+    pub fn with_host(mut self, host: HostRules) -> Engine {
+        self.host = host;
+        if let Some(risk) = &mut self.risk {
+            risk.set_clock_step_us(host.clock_step_us);
+        }
+        self
+    }
+
+    /// The gateway rules this engine decides under.
+    pub fn host(&self) -> HostRules {
+        self.host
     }
 
     /// The revocation lists, feed and quarantine (the adapter drives the feed; the risk stage calls
@@ -332,6 +353,7 @@ impl Engine {
             upstream_headers.extend(risk_headers(a));
         }
         let decided_mode = match &outcome {
+            Err(d) if d.always_enforced() => Mode::Enforce,
             Err(d) if d.is_risk() => risk_mode,
             Ok(()) if assessment.is_some() => risk_mode,
             _ => mode,
@@ -341,6 +363,8 @@ impl Engine {
             (Mode::Shadow, Some(r)) => (r.status, None),
             (Mode::Enforce, Some(r)) => (r.status, Some(r)),
         };
+        let (remove_headers, upstream_headers) =
+            crate::upstream::edits(self.host, remove_headers, upstream_headers);
         Decision {
             verdict,
             status,
@@ -358,7 +382,7 @@ impl Engine {
         }
     }
 
-    /// Header check, credential, agent policy (delegation, revocation, tenancy), scopes and rate
+    /// Header checks, credential, agent policy (delegation, revocation, tenancy), scopes and rate
     /// limits: the proven caller (also when a scope is missing, so that the refusal counts in its
     /// history) and whether it may pass. Untrusted delegation headers to strip go to
     /// `remove_headers`, `RateLimit` headers for the response to `response_headers`.
@@ -377,6 +401,15 @@ impl Engine {
         match self.delegation.untrusted_headers(req.headers) {
             Ok(untrusted) => remove_headers.extend(untrusted),
             Err(e) => return (None, Err(Denial::Forbidden(e.as_str()))),
+        }
+        // Reserved headers this gateway cannot keep from the upstream: refused, on every route.
+        if let Err(denial) = crate::upstream::admit(
+            self.host,
+            self.reserved_header_action,
+            req.headers,
+            remove_headers,
+        ) {
+            return (None, Err(denial));
         }
         if matched.is_some_and(|m| m.route.anonymous) {
             return (None, Ok(()));

@@ -44,6 +44,9 @@ pub enum Denial {
     Blocked,
     /// Risk could not be assessed and `risk.on_error` is `closed`.
     RiskUnavailable,
+    /// The request carries a header Warden reserves (`x-auth-*`, an untrusted delegation header)
+    /// that this gateway cannot keep from the upstream (400 `invalid_request`; see `upstream`).
+    ReservedHeader,
 }
 
 impl Denial {
@@ -62,6 +65,7 @@ impl Denial {
             Denial::StepUp { .. } => "step_up_required",
             Denial::Blocked => "risk_blocked",
             Denial::RiskUnavailable => "risk_unavailable",
+            Denial::ReservedHeader => "reserved_header",
         }
     }
 
@@ -80,6 +84,12 @@ impl Denial {
             self,
             Denial::StepUp { .. } | Denial::Blocked | Denial::RiskUnavailable
         )
+    }
+
+    /// Whether this refusal holds in shadow mode too: forwarding would hand the upstream a client's
+    /// value of a header it trusts.
+    pub fn always_enforced(&self) -> bool {
+        matches!(self, Denial::ReservedHeader)
     }
 
     /// Whether this refusal counts as a failure in the behavioural state (a bad credential or a
@@ -151,6 +161,12 @@ impl Denial {
                 r#"Bearer error="invalid_request""#.to_owned(),
                 "invalid_request",
                 "the request's credentials are malformed or ambiguous",
+            ),
+            Denial::ReservedHeader => (
+                400,
+                r#"Bearer error="invalid_request""#.to_owned(),
+                "invalid_request",
+                "the request carries a header the gateway reserves",
             ),
             Denial::InvalidToken(_) => (
                 401,

@@ -4,12 +4,14 @@
 use crate::audit::AuditRecord;
 use crate::credential::cache::TokenCache;
 use crate::decision::{Decision, Engine, Env, Request};
+use crate::gateway::HostRules;
 use crate::outbound::HostKind;
+use crate::schedule::{self, Timers};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
@@ -44,7 +46,8 @@ struct WardenRoot {
     counter: Rc<Cell<u64>>,
     /// Remote key sets (JWKS, discovery) of this worker; requests that meet an unknown `kid` use it too.
     fetcher: Rc<RefCell<fetch::KeyFetcher>>,
-    fast_tick: bool,
+    /// The root context's one tick timer and who is due on each tick.
+    timers: Timers,
     /// The revocation-feed call in flight from this worker, if any.
     revocation_call: Option<u32>,
     metrics: RiskMetrics,
@@ -52,6 +55,42 @@ struct WardenRoot {
 
 fn now_s(t: SystemTime) -> u64 {
     micros(t) / 1_000_000
+}
+
+/// The host's tick timer.
+struct HostTimer;
+
+impl schedule::TickHost for HostTimer {
+    fn set_tick_period(&mut self, period: Duration) -> Result<(), String> {
+        proxy_wasm::hostcalls::set_tick_period(period).map_err(|s| format!("{s:?}"))
+    }
+}
+
+/// The forwarded request's headers on this host.
+struct HostRequestHeaders;
+
+impl crate::upstream::RequestHeaders for HostRequestHeaders {
+    fn remove(&mut self, name: &str) {
+        let _ = proxy_wasm::hostcalls::set_map_value(
+            proxy_wasm::types::MapType::HttpRequestHeaders,
+            name,
+            None,
+        );
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        let _ = proxy_wasm::hostcalls::set_map_value(
+            proxy_wasm::types::MapType::HttpRequestHeaders,
+            name,
+            Some(value),
+        );
+    }
+}
+
+/// Microseconds on the host's monotonic clock (WASI), for durations: finer than a microsecond on
+/// Envoy, whole milliseconds on ngx_wasm_module (`HostRules::clock_step_us`).
+fn monotonic_us(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Context for WardenRoot {
@@ -74,17 +113,19 @@ impl RootContext for WardenRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let kind = gateway::detect();
-        match Engine::from_json(&bytes).and_then(|e| fetch::check(&e, kind).map(|()| e)) {
+        let rules = HostRules::of(kind);
+        let compiled = Engine::from_json(&bytes).map(|e| e.with_host(rules));
+        match compiled.and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
                 let fetcher = fetch::KeyFetcher::new(&engine);
-                let active = fetcher.active();
-                self.fetcher = Rc::new(RefCell::new(fetcher));
-                if active {
-                    self.fast_tick = true;
-                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
-                } else if engine.revocation().has_feed() {
+                let users = schedule::Users {
+                    remote_keys: fetcher.active(),
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
-                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
+                    feed: engine.revocation().has_feed(),
+                };
+                self.fetcher = Rc::new(RefCell::new(fetcher));
+                if let Err(e) = self.timers.configure(users, &mut HostTimer) {
+                    log(LogLevel::Error, &format!("warden: tick timer: {e}"));
                 }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
@@ -101,7 +142,10 @@ impl RootContext for WardenRoot {
                 };
                 log(
                     LogLevel::Info,
-                    &format!("warden: configuration loaded (gateway: {name})"),
+                    &format!(
+                        "warden: configuration loaded (gateway: {name}, clock step {} us)",
+                        rules.clock_step_us
+                    ),
                 );
                 true
             }
@@ -116,17 +160,19 @@ impl RootContext for WardenRoot {
         let Some(engine) = self.engine.clone() else {
             return;
         };
-        let now = now_s(self.get_current_time());
-        if let Some(token) = revocation::tick(&engine, now) {
-            self.revocation_call = Some(token);
-        }
+        let now_us = micros(self.get_current_time());
+        let now = now_us / 1_000_000;
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
             return;
         };
-        fetcher.tick(&engine, host_kind(), now);
-        if self.fast_tick && fetcher.all_installed() {
-            self.fast_tick = false;
-            let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
+        let due = self.timers.tick(now_us / 1_000, fetcher.all_installed());
+        if due.feed {
+            if let Some(token) = revocation::tick(&engine, now) {
+                self.revocation_call = Some(token);
+            }
+        }
+        if due.keys {
+            fetcher.tick(&engine, host_kind(), now);
         }
     }
 
@@ -294,6 +340,7 @@ impl WardenHttp {
             return self.fail_closed();
         };
         let started = self.get_current_time();
+        let started_mono = Instant::now();
         // Header values may hold any byte (obs-text): the SDK's `get_http_request_headers` unwraps
         // `String::from_utf8` and traps the VM on them, killing the filter for the worker. Read bytes and
         // replace invalid UTF-8 (U+FFFD is not token68, so such a credential is refused, never guessed).
@@ -339,11 +386,7 @@ impl WardenHttp {
             peer_cert_sha256: peer_cert_sha256.as_deref(),
             source: gateway::client_address().map(|a| a.ip),
         };
-        let clock_us = || {
-            proxy_wasm::hostcalls::get_current_time()
-                .map(micros)
-                .unwrap_or(0)
-        };
+        let clock_us = || monotonic_us(started_mono);
         let mut decision = match self.cache.try_borrow_mut() {
             Ok(mut cache) => engine.decide(
                 &req,
@@ -383,7 +426,7 @@ impl WardenHttp {
             }
         }
         self.metrics.count(&decision);
-        let engine_us = micros(self.get_current_time()).saturating_sub(now_us);
+        let engine_us = monotonic_us(started_mono);
         if engine.audit_enabled() {
             let record = AuditRecord::new(&req, &decision, now_us / 1000, engine_us);
             log(LogLevel::Info, &record.to_json());
@@ -397,12 +440,11 @@ impl WardenHttp {
             self.send_http_response(u32::from(reply.status), hs, Some(reply.body.as_bytes()));
             return Action::Pause;
         }
-        for name in &decision.remove_headers {
-            self.set_http_request_header(name, None);
-        }
-        for (name, value) in &decision.upstream_headers {
-            self.set_http_request_header(name, Some(value));
-        }
+        crate::upstream::forward(
+            &decision.remove_headers,
+            &decision.upstream_headers,
+            &mut HostRequestHeaders,
+        );
         self.response_headers = std::mem::take(&mut decision.response_headers);
         if decision.risk.is_some() {
             self.forwarded = Some(decision);
