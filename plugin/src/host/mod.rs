@@ -143,7 +143,7 @@ impl RootContext for WardenRoot {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "warden: configuration loaded (gateway: {name}, clock step {} us)",
+                        "warden: configuration loaded (gateway: {name}); clock step {} us",
                         rules.clock_step_us
                     ),
                 );
