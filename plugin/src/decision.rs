@@ -234,11 +234,6 @@ impl Engine {
         self
     }
 
-    /// The gateway rules this engine decides under.
-    pub fn host(&self) -> HostRules {
-        self.host
-    }
-
     /// The revocation lists, feed and quarantine (the adapter drives the feed; the risk stage calls
     /// [`Revocation::quarantine`] for a block-level score).
     pub fn revocation(&self) -> &Revocation {
@@ -397,11 +392,9 @@ impl Engine {
         cache_hit: &mut bool,
         failed_open: &mut bool,
     ) -> (Option<Identity>, Result<(), Denial>) {
-        // Delegation asserted by headers is never trusted, on any route.
-        match self.delegation.untrusted_headers(req.headers) {
-            Ok(untrusted) => remove_headers.extend(untrusted),
-            Err(e) => return (None, Err(Denial::Forbidden(e.as_str()))),
-        }
+        // Delegation asserted by headers is never trusted, on any route, and never forwarded (also
+        // when a shadowed refusal forwards the request).
+        remove_headers.extend(self.delegation.present_untrusted(req.headers));
         // Reserved headers this gateway cannot keep from the upstream: refused, on every route.
         if let Err(denial) = crate::upstream::admit(
             self.host,
@@ -410,6 +403,9 @@ impl Engine {
             remove_headers,
         ) {
             return (None, Err(denial));
+        }
+        if let Err(e) = self.delegation.untrusted_headers(req.headers) {
+            return (None, Err(Denial::Forbidden(e.as_str())));
         }
         if matched.is_some_and(|m| m.route.anonymous) {
             return (None, Ok(()));

@@ -261,6 +261,44 @@ mod tests {
         assert_eq!(d.reply.map(|r| r.status), Some(400));
     }
 
+    /// A refused delegation header (`untrusted_header_action: refuse`) in shadow mode: the request
+    /// is forwarded, the header is not (removed on Envoy; on Kong the request is refused outright, or
+    /// with `overwrite` the header is emptied).
+    #[test]
+    fn a_shadowed_delegation_refusal_does_not_forward_the_header() {
+        let extra = r#", "mode": "shadow", "delegation": {"untrusted_header_action": "refuse"}"#;
+        let client = &spoofing_requests()[3];
+        for (host, action, status) in [
+            (HostKind::Envoy, "", 403),
+            (HostKind::Kong, "", 400),
+            (
+                HostKind::Kong,
+                r#", "reserved_header_action": "overwrite""#,
+                403,
+            ),
+        ] {
+            let engine = engine(host, &format!("{extra}{action}"));
+            let d = decide(&engine, "/orders/1", client);
+            assert_eq!(d.status, status, "{host:?} {action}");
+            if d.reply.is_some() {
+                continue;
+            }
+            let forwarded = match host {
+                HostKind::Envoy => {
+                    let mut h = EnvoyHeaders(client.clone());
+                    upstream_of(&d, &mut h);
+                    h.0
+                }
+                HostKind::Kong => {
+                    let mut h = NgxHeaders::new(client);
+                    upstream_of(&d, &mut h);
+                    h.forwarded()
+                }
+            };
+            assert_eq!(leaks(&forwarded, client), Vec::<String>::new(), "{host:?}");
+        }
+    }
+
     /// Envoy removes: the same requests are forwarded, the client's copies gone, Warden's set once.
     #[test]
     fn envoy_removes_and_sets() {
