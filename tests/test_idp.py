@@ -215,6 +215,27 @@ def test_key_rotation_is_picked_up_without_restart(stack: Stack):
     assert jwks_metric(gw, "success") >= 2
 
 
+def test_scheduled_refresh_installs_a_rotated_set_after_keys_are_installed(stack: Stack):
+    # The tick timer keeps running once keys are installed (one period per root context, set once:
+    # Kong traps a second one): the scheduled refresh alone, with no request naming the new kid,
+    # installs a rotated set in every worker, and a token signed with the dropped key is refused.
+    idp = stack.idp("tick-refresh")
+    refresh = 2
+    gw = stack.gateway(config(provider(idp, jwks_refresh_s=refresh, jwks_min_refetch_s=60)), "tick-refresh", idp)
+    old, old_unseen = idp.token(), idp.token()
+    eventually(lambda: status(gw, old) == 200, what="first key accepted")
+    fetched = jwks_metric(gw, "success")
+    idp.rotate(drop_old=True)
+    eventually(lambda: jwks_metric(gw, "success") > fetched, what="a scheduled refresh after the rotation")
+    # Every worker picks the new set up on its next tick (the fetcher runs once a second).
+    time.sleep(1.5)
+    for _ in range(4):
+        r = gw.get("/orders/1", headers=bearer(old_unseen))
+        assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"], r.text
+        assert status(gw, idp.token()) == 200
+    assert "tick_period" not in gw.log()
+
+
 def test_idp_down_keeps_last_good_keys_and_fresh_gateway_answers_fail_mode(stack: Stack):
     idp = stack.idp("down")
     introspection = {

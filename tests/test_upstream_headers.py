@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest import bearer, raw_request, seen_by_upstream
 
 SPOOFED = {
@@ -71,3 +73,31 @@ def test_credential_headers_still_reach_upstream(gateway, keys):
     token = keys.mint()
     seen = seen_by_upstream(gateway.get("/orders/1", headers=bearer(token)))
     assert seen["headers"]["authorization"] == f"Bearer {token}"
+
+
+def test_reserved_headers_sent_twice_in_odd_case_reach_the_upstream_once(gateway, keys):
+    # Envoy removes every client copy: Warden's value arrives once (a string, not a list), and
+    # delegation headers not at all, whatever their case and however often they were sent.
+    token = keys.mint(sub="alice", scope="orders:read")
+    status, _, body = raw_request(
+        gateway.port,
+        "GET",
+        "/orders/3",
+        [
+            ("authorization", f"Bearer {token}"),
+            ("X-AUTH-SUBJECT", "evil"),
+            ("x-Auth-Subject", "evil2"),
+            ("x-auth-kind", "agent"),
+            ("X-Auth-Kind", "service"),
+            ("X-Auth-Risk-Score", "0"),
+            ("X-On-Behalf-Of", "root"),
+            ("x-on-behalf-of", "admin"),
+            ("x-forwarded-user", "admin"),
+        ],
+    )
+    assert status == 200, body
+    headers = json.loads(body)["headers"]
+    assert headers["x-auth-subject"] == "alice"
+    assert headers["x-auth-kind"] == "human"
+    assert "x-auth-risk-score" not in headers
+    assert "x-on-behalf-of" not in headers and "x-forwarded-user" not in headers

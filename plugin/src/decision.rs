@@ -6,10 +6,11 @@
 use crate::authz::revocation::Revocation;
 use crate::authz::routes::{Route, RouteMatch};
 use crate::authz::Policy;
-use crate::config::{Config, ConfigError, Mode, OnError};
+use crate::config::{Config, ConfigError, Mode, OnError, ReservedHeaderAction};
 use crate::credential::cache::TokenCache;
 use crate::credential::jwt::Provider;
 use crate::credential::{Credentials, Identity, Introspection, TokenError, Verified};
+use crate::gateway::HostRules;
 use crate::outbound::HostKind;
 use crate::reply::{Denial, LocalReply};
 use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef};
@@ -221,6 +222,8 @@ pub struct Engine {
     policy: Policy,
     audit: bool,
     risk: Option<Risk>,
+    reserved_header_action: ReservedHeaderAction,
+    host: HostRules,
 }
 
 impl Engine {
@@ -249,7 +252,19 @@ impl Engine {
             policy,
             audit: c.audit.enabled,
             risk,
+            reserved_header_action: c.reserved_header_action,
+            host: HostRules::default(),
         })
+    }
+
+    /// The engine for the gateway the adapter runs in (default: Envoy's rules): how reserved
+    /// request headers are kept from the upstream, and the clock step `risk.budget_us` is judged in.
+    pub fn with_host(mut self, host: HostRules) -> Engine {
+        self.host = host;
+        if let Some(risk) = &mut self.risk {
+            risk.set_clock_step_us(host.clock_step_us);
+        }
+        self
     }
 
     /// The revocation lists, feed and quarantine (the adapter drives the feed; the risk stage calls
@@ -340,8 +355,19 @@ impl Engine {
         env: &mut Env<'_>,
         draft: &mut Draft,
     ) -> Result<(), Denial> {
-        let untrusted = self.policy.untrusted_headers(req.headers)?;
-        draft.remove_headers.extend(untrusted);
+        // Delegation asserted by headers is never trusted, on any route, and never forwarded (also
+        // when a shadowed refusal forwards the request).
+        draft
+            .remove_headers
+            .extend(self.policy.present_untrusted(req.headers));
+        // Reserved headers this gateway cannot keep from the upstream: refused, on every route.
+        crate::upstream::admit(
+            self.host,
+            self.reserved_header_action,
+            req.headers,
+            &draft.remove_headers,
+        )?;
+        self.policy.untrusted_headers(req.headers)?;
         if route.is_some_and(|m| m.route.anonymous) {
             return Ok(());
         }
@@ -378,11 +404,13 @@ impl Engine {
         let route = route.map(|m| m.route);
         let modes = self.modes(route);
         let outcome = self.assess(req, route, modes.risk, env, &mut draft, outcome);
-        let mode = match draft.assessment {
-            Some(_) => modes.risk,
-            None => modes.checks,
+        let mode = match (&outcome, &draft.assessment) {
+            // Forwarding would hand the upstream a client's value of a header it trusts.
+            (Err(d), _) if d.always_enforced() => Mode::Enforce,
+            (_, Some(_)) => modes.risk,
+            (_, None) => modes.checks,
         };
-        draft.decision(req, route.map(|r| r.name.clone()), mode, outcome)
+        draft.decision(req, route.map(|r| r.name.clone()), mode, outcome, self.host)
     }
 
     /// The modes of a request on `route`: a route's own mode overrides the others (phased rollout).
@@ -480,6 +508,7 @@ impl Draft {
         route: Option<String>,
         mode: Mode,
         outcome: Result<(), Denial>,
+        host: HostRules,
     ) -> Decision {
         let (verdict, reason, reply) = match &outcome {
             Ok(()) if self.failed_open => (Verdict::Allow, "idp_unavailable_fail_open", None),
@@ -511,13 +540,15 @@ impl Draft {
             (Mode::Shadow, Some(r)) => (r.status, None),
             (Mode::Enforce, Some(r)) => (r.status, Some(r)),
         };
+        let (remove_headers, upstream_headers) =
+            crate::upstream::edits(host, self.remove_headers, upstream_headers);
         Decision {
             verdict,
             status,
             reason,
             route,
             identity: self.identity,
-            remove_headers: self.remove_headers,
+            remove_headers,
             upstream_headers,
             reply,
             response_headers: self.response_headers,

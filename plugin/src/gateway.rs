@@ -16,21 +16,66 @@ pub use crate::outbound::HostKind;
 pub trait Properties {
     /// The value at `path` (e.g. `["source", "address"]`).
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+
+    /// Whether the host knows `path` at all: any answer but NotFound (a value, or a value it
+    /// cannot serialize).
+    fn answers(&self, path: &[&str]) -> bool {
+        self.property(path).is_some()
+    }
 }
 
-/// Which gateway this is, from properties both hosts answer with a plain status in the root
-/// context (a read that could trap, such as an `ngx.*` variable outside a request, is not used).
-/// Envoy answers `plugin_vm_id` (the VM id) and `xds.node` (its bootstrap node); ngx_wasm_module
-/// answers NotFound to both (`plugin_vm_id` is "NYI", `xds.*` unknown). Envoy 1.40 answers NotFound
-/// to a bare `node` in the root context (measured), so that one is not used.
+/// Which gateway this is, from the one property read in the root context that neither host logs
+/// about: `xds`. Envoy (1.29 and later) knows it (its xDS attributes: a map it cannot serialize
+/// whole, so the status is SerializationFailure). ngx_wasm_module answers NotFound, silently: an
+/// undotted name outside its property table. Every other candidate logs on ngx_wasm_module in the
+/// root context (`ngx_proxy_wasm_properties.c` at both of Kong's pins): `plugin_vm_id` at `[alert]`
+/// ("NYI"), `node` and the other Envoy names at `[error]` ("not supported"), and any dotted path
+/// such as `xds.node` at `[error]` on 3.10 ("cannot get scoped properties outside of a request").
 pub fn detect(host: &dyn Properties) -> HostKind {
-    let envoy = [&["plugin_vm_id"][..], &["xds", "node"][..]]
-        .into_iter()
-        .any(|path| host.property(path).is_some_and(|v| !v.is_empty()));
-    if envoy {
+    if host.answers(&["xds"]) {
         HostKind::Envoy
     } else {
         HostKind::Kong
+    }
+}
+
+/// What the engine must know of the gateway, as a value: the adapter hands it to
+/// [`crate::decision::Engine::with_host`] at configure time. The default is Envoy's (what the CLI
+/// and native tests assume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostRules {
+    /// Which gateway.
+    pub kind: HostKind,
+    /// Whether removing a request header keeps it from the upstream. Not on ngx_wasm_module: a
+    /// removal only zeroes the entry's hash, and nginx's `proxy_pass` forwards the entry anyway; a
+    /// replace overwrites the first copy in place, but a second copy still reaches the upstream.
+    pub removes_request_headers: bool,
+    /// The step of the host's clocks, in microseconds: 1 on Envoy (nanoseconds), 1000 on
+    /// ngx_wasm_module, whose wall clock and WASI monotonic clock both count whole milliseconds.
+    pub clock_step_us: u64,
+}
+
+impl HostRules {
+    /// The rules of `kind`.
+    pub const fn of(kind: HostKind) -> HostRules {
+        match kind {
+            HostKind::Envoy => HostRules {
+                kind,
+                removes_request_headers: true,
+                clock_step_us: 1,
+            },
+            HostKind::Kong => HostRules {
+                kind,
+                removes_request_headers: false,
+                clock_step_us: 1_000,
+            },
+        }
+    }
+}
+
+impl Default for HostRules {
+    fn default() -> Self {
+        HostRules::of(HostKind::Envoy)
     }
 }
 
@@ -223,23 +268,237 @@ pub(crate) mod mock {
     use super::*;
     use std::collections::HashMap;
 
-    /// ngx_wasm_module (Kong): `node` not supported, `connection.sha256_peer_certificate_digest`
-    /// NYI, `source.address` = `$remote_addr` (no port), `ngx.*` only inside a request.
+    /// The two ngx_wasm_module commits Kong pins (3.9: 9136e46, 3.10: a376e67).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NgxPin {
+        Kong39,
+        Kong310,
+    }
+
+    /// The levels of ngx_wasm_module's log lines the double records (operators page on both).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NgxLevel {
+        /// `NGX_LOG_WASM_NYI` is `NGX_LOG_ALERT`.
+        Alert,
+        Error,
+    }
+
+    /// ngx_wasm_module's property table (`ngx_proxy_wasm_properties.c` at each pin), in the root
+    /// context (`on_configure`, `on_tick`: no request) or in a request; every line it would log is
+    /// recorded. `source.address` = `$remote_addr` (no port), `ngx.*` only inside a request.
     pub struct NgxWasm {
+        pub pin: NgxPin,
         pub in_request: bool,
         pub remote_addr: &'static str,
+        pub logs: std::cell::RefCell<Vec<(NgxLevel, String)>>,
     }
+
+    impl NgxWasm {
+        pub fn root(pin: NgxPin) -> NgxWasm {
+            NgxWasm {
+                pin,
+                in_request: false,
+                remote_addr: "",
+                logs: Default::default(),
+            }
+        }
+
+        pub fn request(pin: NgxPin, remote_addr: &'static str) -> NgxWasm {
+            NgxWasm {
+                in_request: true,
+                remote_addr,
+                ..NgxWasm::root(pin)
+            }
+        }
+
+        fn log(&self, level: NgxLevel, msg: String) -> Option<Vec<u8>> {
+            self.logs.borrow_mut().push((level, msg));
+            None
+        }
+    }
+
+    /// Envoy names ngx_wasm_module lists as "NYI" ([alert]) or "not supported" ([error]).
+    const NGX_NYI: &[&str] = &[
+        "plugin_vm_id",
+        "connection.sha256_peer_certificate_digest",
+        "connection.subject_peer_certificate",
+        "response.grpc_status",
+        "upstream.tls_version",
+    ];
+    const NGX_NOT_SUPPORTED: &[&str] = &[
+        "node",
+        "cluster_name",
+        "cluster_metadata",
+        "listener_direction",
+        "listener_metadata",
+        "route_name",
+        "route_metadata",
+        "upstream_host_metadata",
+    ];
+    /// Paths mapped to an nginx variable (read through `ngx.*`).
+    const NGX_MAPPED: &[&str] = &[
+        "source.address",
+        "source.port",
+        "request.path",
+        "request.id",
+    ];
 
     impl Properties for NgxWasm {
         fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
             let joined = path.join(".");
-            let answer = match joined.as_str() {
+            let p = joined.as_str();
+            let dotted = p.contains('.');
+            if !self.in_request && dotted && self.pin == NgxPin::Kong310 {
+                return self.log(
+                    NgxLevel::Error,
+                    "cannot get scoped properties outside of a request".into(),
+                );
+            }
+            if NGX_NYI.contains(&p) {
+                return self.log(NgxLevel::Alert, format!("NYI - \"{p}\" property"));
+            }
+            if NGX_NOT_SUPPORTED.contains(&p) {
+                return self.log(NgxLevel::Error, format!("\"{p}\" property not supported"));
+            }
+            let ngx = NGX_MAPPED.contains(&p) || p.starts_with("ngx.");
+            if !self.in_request && ngx {
+                return self.log(
+                    NgxLevel::Error,
+                    "cannot get ngx properties outside of a request".into(),
+                );
+            }
+            if !self.in_request && p.starts_with("wasmx.") {
+                return self.log(
+                    NgxLevel::Error,
+                    "cannot get host properties outside of a request".into(),
+                );
+            }
+            if !self.in_request && p == "plugin_name" {
+                // Reads the request's filter chain, which the root context does not have.
+                return self.log(
+                    NgxLevel::Alert,
+                    "plugin_name outside a request: NULL filter chain".into(),
+                );
+            }
+            let answer = match p {
                 "plugin_name" => Some("warden"),
                 "plugin_root_id" => Some("1"),
-                "source.address" | "ngx.remote_addr" if self.in_request => Some(self.remote_addr),
-                _ => None, // NotFound: not supported, NYI, unknown, or no request
+                "source.address" | "ngx.remote_addr" => Some(self.remote_addr),
+                _ => None, // NotFound, silently: not in the table, or no such variable
             };
             answer.map(|s| s.as_bytes().to_vec())
+        }
+    }
+
+    /// ngx_wasm_module's `set_tick_period` (`ngx_proxy_wasm_host.c`, same at both pins): a second
+    /// non-zero period traps ("tick_period already set"); each accepted one starts a new timer
+    /// chain, and a 0 does not stop the running one.
+    #[derive(Default)]
+    pub struct NgxTimer {
+        period_ms: u64,
+        chains: usize,
+        pub traps: Vec<String>,
+    }
+
+    impl NgxTimer {
+        /// Timer chains firing.
+        pub fn chains(&self) -> usize {
+            self.chains
+        }
+    }
+
+    impl crate::schedule::TickHost for NgxTimer {
+        fn set_tick_period(&mut self, period: std::time::Duration) -> Result<(), String> {
+            let ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+            if ms != 0 && self.period_ms != 0 {
+                self.traps.push("tick_period already set".into());
+                return Err("trap: tick_period already set".into());
+            }
+            self.period_ms = ms;
+            if ms != 0 {
+                self.chains += 1;
+            }
+            Ok(())
+        }
+    }
+
+    /// A request's headers as nginx keeps them (`headers_in.headers`), changed the way
+    /// ngx_wasm_module changes them (`ngx_http_wasm_headers.c`), forwarded the way `proxy_pass`
+    /// forwards them: every entry, whatever its hash.
+    pub struct NgxHeaders {
+        /// (name, value, hash set).
+        entries: Vec<(String, String, bool)>,
+    }
+
+    impl NgxHeaders {
+        pub fn new(headers: &[(String, String)]) -> NgxHeaders {
+            NgxHeaders {
+                entries: headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone(), true))
+                    .collect(),
+            }
+        }
+
+        /// What the upstream receives.
+        pub fn forwarded(&self) -> Vec<(String, String)> {
+            self.entries
+                .iter()
+                .map(|(n, v, _)| (n.clone(), v.clone()))
+                .collect()
+        }
+
+        fn matching(&self, name: &str) -> Option<usize> {
+            self.entries
+                .iter()
+                .position(|(n, _, hashed)| *hashed && n.eq_ignore_ascii_case(name))
+        }
+    }
+
+    impl crate::upstream::RequestHeaders for NgxHeaders {
+        /// Every match gets hash 0; the entries stay.
+        fn remove(&mut self, name: &str) {
+            while let Some(i) = self.matching(name) {
+                self.entries[i].2 = false;
+            }
+        }
+
+        /// The first match is updated in place; a further match is zeroed and the scan restarts,
+        /// which zeroes the updated one too (it still matches). No match: a new entry.
+        fn set(&mut self, name: &str, value: &str) {
+            let mut found = false;
+            'again: loop {
+                for i in 0..self.entries.len() {
+                    let (n, _, hashed) = &self.entries[i];
+                    if !(*hashed && n.eq_ignore_ascii_case(name)) {
+                        continue;
+                    }
+                    if found {
+                        self.entries[i].2 = false;
+                        continue 'again;
+                    }
+                    self.entries[i] = (name.to_owned(), value.to_owned(), true);
+                    found = true;
+                }
+                break;
+            }
+            if !found {
+                self.entries.push((name.to_owned(), value.to_owned(), true));
+            }
+        }
+    }
+
+    /// Envoy's request header map: a removal removes every copy, a replace leaves one.
+    pub struct EnvoyHeaders(pub Vec<(String, String)>);
+
+    impl crate::upstream::RequestHeaders for EnvoyHeaders {
+        fn remove(&mut self, name: &str) {
+            self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        }
+
+        fn set(&mut self, name: &str, value: &str) {
+            self.remove(name);
+            self.0.push((name.to_owned(), value.to_owned()));
         }
     }
 
@@ -330,8 +589,9 @@ pub(crate) mod mock {
         ))
     }
 
-    /// Envoy (1.40, measured in a root context): `plugin_vm_id` and `xds.node` answered, bare `node`
-    /// NotFound; in a request `source.address` is `ip:port`, the digest lower-case hex.
+    /// Envoy (1.40, measured in a root context): `plugin_vm_id`, `xds` (SerializationFailure: a map)
+    /// and `xds.node` answered, bare `node` NotFound; in a request `source.address` is `ip:port`, the
+    /// digest lower-case hex.
     pub struct Envoy {
         pub props: HashMap<&'static str, Vec<u8>>,
     }
@@ -357,35 +617,67 @@ pub(crate) mod mock {
         fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
             self.props.get(path.join(".").as_str()).cloned()
         }
+
+        /// A map such as `xds` is known (its fields are) though it cannot be serialized whole.
+        fn answers(&self, path: &[&str]) -> bool {
+            let prefix = format!("{}.", path.join("."));
+            self.property(path).is_some() || self.props.keys().any(|k| k.starts_with(&prefix))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::mock::{Envoy, NgxWasm};
+    use super::mock::{Envoy, NgxPin, NgxWasm};
     use super::*;
     use std::net::Ipv4Addr;
 
-    const KONG_ROOT: NgxWasm = NgxWasm {
-        in_request: false,
-        remote_addr: "",
-    };
+    const PINS: [NgxPin; 2] = [NgxPin::Kong39, NgxPin::Kong310];
 
     #[test]
     fn detects_envoy_and_kong_from_the_root_context() {
-        assert_eq!(detect(&KONG_ROOT), HostKind::Kong);
+        for pin in PINS {
+            assert_eq!(detect(&NgxWasm::root(pin)), HostKind::Kong);
+            assert_eq!(detect(&NgxWasm::request(pin, "10.0.0.1")), HostKind::Kong);
+        }
         assert_eq!(detect(&Envoy::new("127.0.0.1:1", None)), HostKind::Envoy);
-        // An Envoy whose vm_id is empty is still found by its node.
+        // Found by its xDS attributes, whatever its vm_id.
         let mut no_vm_id = Envoy::new("127.0.0.1:1", None);
-        no_vm_id.props.insert("plugin_vm_id", Vec::new());
+        no_vm_id.props.remove("plugin_vm_id");
         assert_eq!(detect(&no_vm_id), HostKind::Envoy);
         no_vm_id.props.remove("xds.node");
         assert_eq!(detect(&no_vm_id), HostKind::Kong);
-        let kong_request = NgxWasm {
-            in_request: true,
-            remote_addr: "10.0.0.1",
-        };
-        assert_eq!(detect(&kong_request), HostKind::Kong);
+    }
+
+    /// Operators page on `[alert]` and `[error]`: finding out the gateway must log neither, at
+    /// either of Kong's pins, in the root context (every worker, every config load) or a request.
+    #[test]
+    fn detection_is_silent_on_ngx_wasm_module() {
+        for pin in PINS {
+            for host in [NgxWasm::root(pin), NgxWasm::request(pin, "10.0.0.1")] {
+                detect(&host);
+                assert_eq!(host.logs.borrow().as_slice(), &[], "{pin:?}");
+            }
+        }
+        // The double is not vacuous: the probes detection used to make log at those levels.
+        let root = NgxWasm::root(NgxPin::Kong310);
+        for path in [&["plugin_vm_id"][..], &["xds", "node"], &["node"]] {
+            assert_eq!(root.property(path), None);
+        }
+        let levels: Vec<_> = root.logs.borrow().iter().map(|(l, _)| *l).collect();
+        use super::mock::NgxLevel::{Alert, Error};
+        assert_eq!(levels, vec![Alert, Error, Error]);
+    }
+
+    #[test]
+    fn host_rules_per_gateway() {
+        let envoy = HostRules::of(HostKind::Envoy);
+        assert!(envoy.removes_request_headers);
+        assert_eq!(envoy.clock_step_us, 1);
+        assert_eq!(HostRules::default(), envoy);
+        let kong = HostRules::of(HostKind::Kong);
+        assert!(!kong.removes_request_headers);
+        assert_eq!(kong.clock_step_us, 1_000);
     }
 
     #[test]
@@ -427,10 +719,7 @@ mod tests {
 
     #[test]
     fn client_address_on_kong_and_envoy() {
-        let kong = NgxWasm {
-            in_request: true,
-            remote_addr: "198.51.100.4",
-        };
+        let kong = NgxWasm::request(NgxPin::Kong310, "198.51.100.4");
         let a = client_address(&kong).unwrap();
         assert_eq!(a.ip.to_string(), "198.51.100.4");
         assert_eq!(a.port, None);
@@ -438,15 +727,13 @@ mod tests {
         let a = client_address(&envoy).unwrap();
         assert_eq!(a.to_string(), "2001:db8::5");
         assert_eq!(a.port, Some(61000));
-        assert_eq!(client_address(&KONG_ROOT), None);
+        assert_eq!(client_address(&NgxWasm::root(NgxPin::Kong39)), None);
+        assert!(kong.logs.borrow().is_empty());
     }
 
     #[test]
     fn peer_certificate_is_unavailable_on_kong_not_absent() {
-        let kong = NgxWasm {
-            in_request: true,
-            remote_addr: "10.0.0.1",
-        };
+        let kong = NgxWasm::request(NgxPin::Kong310, "10.0.0.1");
         assert_eq!(
             peer_certificate_sha256(HostKind::Kong, &kong),
             Err(PeerCertError::UnavailableOnThisGateway(HostKind::Kong))

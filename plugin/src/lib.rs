@@ -15,7 +15,9 @@ pub mod gateway;
 pub mod outbound;
 pub mod reply;
 pub mod risk;
+pub mod schedule;
 pub mod shared;
+pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -92,6 +92,9 @@ pub enum Denial {
     Blocked,
     /// Risk could not be assessed and `risk.on_error` is `closed`.
     RiskUnavailable,
+    /// The request carries a header Warden reserves (`x-auth-*`, an untrusted delegation header)
+    /// that this gateway cannot keep from the upstream (400 `invalid_request`; see `upstream`).
+    ReservedHeader,
 }
 
 impl Denial {
@@ -110,6 +113,7 @@ impl Denial {
             Denial::StepUp { .. } => "step_up_required",
             Denial::Blocked => "risk_blocked",
             Denial::RiskUnavailable => "risk_unavailable",
+            Denial::ReservedHeader => "reserved_header",
         }
     }
 
@@ -119,6 +123,12 @@ impl Denial {
             self,
             Denial::StepUp { .. } | Denial::Blocked | Denial::RiskUnavailable
         )
+    }
+
+    /// Whether this refusal holds in shadow mode too: forwarding would hand the upstream a client's
+    /// value of a header it trusts.
+    pub fn always_enforced(&self) -> bool {
+        matches!(self, Denial::ReservedHeader)
     }
 
     /// Whether this refusal counts as a failure in the behavioural state (a bad credential or a
@@ -181,6 +191,12 @@ impl Denial {
                 r#"Bearer error="invalid_request""#.to_owned(),
                 "invalid_request",
                 "the request's credentials are malformed or ambiguous",
+            ),
+            Denial::ReservedHeader => challenged(
+                400,
+                r#"Bearer error="invalid_request""#.to_owned(),
+                "invalid_request",
+                "the request carries a header the gateway reserves",
             ),
             Denial::InvalidToken(_) => challenged(
                 401,

@@ -458,6 +458,34 @@ fn circuit_breaker_follows_on_error() {
     }
 }
 
+/// Kong's clocks count whole milliseconds: a fast scoring during which the clock ticks once reads
+/// 1000 µs. Judged with the clock's step (`HostRules::clock_step_us`), that tick does not trip a
+/// budget under 1 ms; a reading a whole step beyond the budget does. On Envoy's clock a reading of
+/// 1000 µs is 1000 µs spent.
+#[test]
+fn the_budget_is_judged_with_the_clock_step() {
+    use warden::gateway::{HostKind, HostRules};
+    let cfg = config(json!({"budget_us": 500}), json!([]));
+    let tok = token("alice", T0, json!({}));
+    let breaker = |g: &mut Gateway, tick_us: u64| {
+        g.tick_us = tick_us;
+        let d = g.send(&Call {
+            now_s: T0 + 10,
+            ..usual(&tok)
+        });
+        d.risk.and_then(|a| a.breaker).map(|(b, _)| b.as_str())
+    };
+    let mut kong = Gateway::new(&cfg);
+    kong.engine = engine(&cfg).with_host(HostRules::of(HostKind::Kong));
+    assert_eq!(breaker(&mut kong, 0), None);
+    assert_eq!(breaker(&mut kong, 1000), None, "one tick of a 1 ms clock");
+    assert_eq!(breaker(&mut kong, 2000), Some("over_budget"));
+    let mut envoy = Gateway::new(&cfg);
+    assert_eq!(breaker(&mut envoy, 500), None);
+    assert_eq!(breaker(&mut envoy, 501), Some("over_budget"));
+    assert_eq!(breaker(&mut envoy, 1000), Some("over_budget"));
+}
+
 #[test]
 fn refusals_feed_the_failure_counters() {
     let mut g = Gateway::new(&config(json!({}), json!([])));

@@ -127,11 +127,9 @@ impl Delegation {
         })
     }
 
-    /// The delegation headers present in the request (lower-cased): to remove, or `Err` to refuse.
-    pub fn untrusted_headers(
-        &self,
-        headers: &[(String, String)],
-    ) -> Result<Vec<String>, DelegationError> {
+    /// The delegation headers present in the request (lower-cased, once each), whatever the action:
+    /// they never reach the upstream, also when a shadowed refusal forwards the request.
+    pub fn present_untrusted(&self, headers: &[(String, String)]) -> Vec<String> {
         let mut found: Vec<String> = Vec::new();
         for (name, _) in headers {
             let lower = name.to_ascii_lowercase();
@@ -139,6 +137,15 @@ impl Delegation {
                 found.push(lower);
             }
         }
+        found
+    }
+
+    /// The delegation headers present in the request (lower-cased): to remove, or `Err` to refuse.
+    pub fn untrusted_headers(
+        &self,
+        headers: &[(String, String)],
+    ) -> Result<Vec<String>, DelegationError> {
+        let found = self.present_untrusted(headers);
         if !found.is_empty() && self.action == UntrustedHeaderAction::Refuse {
             return Err(DelegationError::UntrustedHeader);
         }

@@ -76,6 +76,11 @@ impl Policy {
         &self.revocation
     }
 
+    /// The untrusted delegation headers present in the request (lower-cased, once each).
+    pub fn present_untrusted(&self, headers: &[(String, String)]) -> Vec<String> {
+        self.delegation.present_untrusted(headers)
+    }
+
     /// Delegation asserted by headers is never trusted, on any route: the headers to strip, or a
     /// refusal when the config refuses such requests.
     pub fn untrusted_headers(&self, headers: &[(String, String)]) -> Result<Vec<String>, Denial> {

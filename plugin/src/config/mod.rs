@@ -59,6 +59,26 @@ pub struct Config {
     /// Behavioural risk scoring (off when absent).
     #[serde(default)]
     pub risk: Option<RiskConfig>,
+    /// On a gateway that cannot remove a request header (Kong: ngx_wasm_module forwards a removed
+    /// header to the upstream), what a request gets that carries a header Warden reserves (any
+    /// `x-auth-*`, or one of `delegation.untrusted_headers`). Envoy removes such headers whatever
+    /// this says.
+    #[serde(default)]
+    pub reserved_header_action: ReservedHeaderAction,
+}
+
+/// What happens, on a gateway that cannot remove request headers, to a request carrying a header
+/// Warden reserves. Enforced in shadow mode too: it is what keeps a client's value from the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservedHeaderAction {
+    /// Refuse it: 400 `invalid_request` (the safe default).
+    #[default]
+    Refuse,
+    /// Forward it with each such header overwritten in place (Warden's value, or empty when Warden
+    /// sets none); a header sent more than once is still refused, its second copy cannot be
+    /// overwritten.
+    Overwrite,
 }
 
 /// Whether failed checks are enforced or only logged.

@@ -17,11 +17,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-/// Tick while some remote key set has not arrived yet (a new gateway gets its keys quickly).
-pub const FAST_TICK: Duration = Duration::from_millis(250);
-/// Tick once every remote key set is installed.
-pub const TICK: Duration = Duration::from_secs(1);
-
 /// Checks that every call the config asks for can be made on `host` (e.g. Envoy needs a cluster).
 pub fn check(engine: &Engine, host: HostKind) -> Result<(), ConfigError> {
     for (i, p) in engine.providers().iter().enumerate() {
@@ -129,8 +124,8 @@ impl Metrics {
     }
 }
 
-/// One worker's remote key sets: the root context calls [`KeyFetcher::tick`] on its timer and
-/// [`KeyFetcher::on_response`] with the answers.
+/// One worker's remote key sets: the root context calls [`KeyFetcher::tick`] when its timer says
+/// the fetcher is due (`schedule::Timers`), and [`KeyFetcher::on_response`] with the answers.
 #[derive(Default)]
 pub struct KeyFetcher {
     /// Per provider (same index), its sync state when it has remote keys.

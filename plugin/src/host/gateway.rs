@@ -2,8 +2,9 @@
 //! this is (found once per worker at configure time), the client address, the client certificate's
 //! digest, and the outcome of an outbound call.
 //!
-//! The SDK's `get_property` and `get_map_bytes` panic (trap) on a status other than Ok/NotFound; the
-//! properties read here answer Ok or NotFound on both Envoy and Kong (see kong/README.md).
+//! The SDK's `get_property` and `get_map_bytes` panic (trap) on a status other than Ok, NotFound,
+//! SerializationFailure and InternalFailure; the properties read here answer one of those on both
+//! Envoy and Kong (see kong/README.md).
 
 use crate::gateway::{self, ClientAddress, DispatchError, HostKind, PeerCertError, Properties};
 use proxy_wasm::hostcalls;
@@ -16,6 +17,11 @@ pub struct HostProperties;
 impl Properties for HostProperties {
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
+    /// Anything but NotFound: Envoy answers a map such as `xds` with SerializationFailure.
+    fn answers(&self, path: &[&str]) -> bool {
+        !matches!(hostcalls::get_property(path.to_vec()), Ok(None))
     }
 }
 

@@ -6,14 +6,16 @@ use crate::audit::AuditRecord;
 use crate::credential::cache::TokenCache;
 use crate::credential::{introspection, Introspection};
 use crate::decision::{self, Decision, Engine, Env, Progress, Request, Step};
+use crate::gateway::HostRules;
 use crate::outbound::HostKind;
 use crate::reply::{self, LocalReply};
+use crate::schedule::{self, Timers};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
@@ -48,10 +50,47 @@ struct WardenRoot {
     counter: Rc<Cell<u64>>,
     /// Remote key sets (JWKS, discovery) of this worker; requests that meet an unknown `kid` use it too.
     fetcher: Rc<RefCell<fetch::KeyFetcher>>,
-    fast_tick: bool,
+    /// The root context's one tick timer and who is due on each tick.
+    timers: Timers,
     /// The revocation-feed call in flight from this worker, if any.
     revocation_call: Option<u32>,
     metrics: RiskMetrics,
+}
+
+/// The host's tick timer.
+struct HostTimer;
+
+impl schedule::TickHost for HostTimer {
+    fn set_tick_period(&mut self, period: Duration) -> Result<(), String> {
+        proxy_wasm::hostcalls::set_tick_period(period).map_err(|s| format!("{s:?}"))
+    }
+}
+
+/// The forwarded request's headers on this host.
+struct HostRequestHeaders;
+
+impl crate::upstream::RequestHeaders for HostRequestHeaders {
+    fn remove(&mut self, name: &str) {
+        let _ = proxy_wasm::hostcalls::set_map_value(
+            proxy_wasm::types::MapType::HttpRequestHeaders,
+            name,
+            None,
+        );
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        let _ = proxy_wasm::hostcalls::set_map_value(
+            proxy_wasm::types::MapType::HttpRequestHeaders,
+            name,
+            Some(value),
+        );
+    }
+}
+
+/// Microseconds on the host's monotonic clock (WASI), for durations: finer than a microsecond on
+/// Envoy, whole milliseconds on ngx_wasm_module (`HostRules::clock_step_us`).
+fn monotonic_us(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Context for WardenRoot {
@@ -74,17 +113,19 @@ impl RootContext for WardenRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let kind = gateway::detect();
-        match Engine::from_json(&bytes).and_then(|e| fetch::check(&e, kind).map(|()| e)) {
+        let rules = HostRules::of(kind);
+        let compiled = Engine::from_json(&bytes).map(|e| e.with_host(rules));
+        match compiled.and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
                 let fetcher = fetch::KeyFetcher::new(&engine);
-                let active = fetcher.active();
-                self.fetcher = Rc::new(RefCell::new(fetcher));
-                if active {
-                    self.fast_tick = true;
-                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::FAST_TICK);
-                } else if engine.revocation().has_feed() {
+                let users = schedule::Users {
+                    remote_keys: fetcher.active(),
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
-                    let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
+                    feed: engine.revocation().has_feed(),
+                };
+                self.fetcher = Rc::new(RefCell::new(fetcher));
+                if let Err(e) = self.timers.configure(users, &mut HostTimer) {
+                    log(LogLevel::Error, &format!("warden: tick timer: {e}"));
                 }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
@@ -101,7 +142,10 @@ impl RootContext for WardenRoot {
                 };
                 log(
                     LogLevel::Info,
-                    &format!("warden: configuration loaded (gateway: {name})"),
+                    &format!(
+                        "warden: configuration loaded (gateway: {name}); clock step {} us",
+                        rules.clock_step_us
+                    ),
                 );
                 true
             }
@@ -116,17 +160,19 @@ impl RootContext for WardenRoot {
         let Some(engine) = self.engine.clone() else {
             return;
         };
-        let now = now_us() / 1_000_000;
-        if let Some(token) = revocation::tick(&engine, now) {
-            self.revocation_call = Some(token);
-        }
+        let now_us = now_us();
+        let now = now_us / 1_000_000;
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
             return;
         };
-        fetcher.tick(&engine, host_kind(), now);
-        if self.fast_tick && fetcher.all_installed() {
-            self.fast_tick = false;
-            let _ = proxy_wasm::hostcalls::set_tick_period(fetch::TICK);
+        let due = self.timers.tick(now_us / 1_000, fetcher.all_installed());
+        if due.feed {
+            if let Some(token) = revocation::tick(&engine, now) {
+                self.revocation_call = Some(token);
+            }
+        }
+        if due.keys {
+            fetcher.tick(&engine, host_kind(), now);
         }
     }
 
@@ -343,9 +389,12 @@ impl WardenHttp {
     fn run(&mut self, engine: &Engine, facts: &Facts) -> Action {
         loop {
             let started_us = now_us();
+            let started = Instant::now();
             let req = facts.request(started_us);
-            match self.step(engine, &req) {
-                Step::Decided(decision) => return self.apply(engine, &req, *decision, started_us),
+            match self.step(engine, &req, started) {
+                Step::Decided(decision) => {
+                    return self.apply(engine, &req, *decision, started_us, started)
+                }
                 Step::NeedKeys(provider) => {
                     // Perhaps the IdP rotated, or another worker fetched the first key set before this
                     // worker's tick installed it: newer keys from shared data, or a (rate-limited)
@@ -381,7 +430,7 @@ impl WardenHttp {
     }
 
     /// One step of the engine with this worker's cache (a throwaway one if it is busy).
-    fn step(&mut self, engine: &Engine, req: &Request<'_>) -> Step {
+    fn step(&mut self, engine: &Engine, req: &Request<'_>, started: Instant) -> Step {
         let mut spare;
         let mut borrowed = self.cache.try_borrow_mut();
         let cache = match &mut borrowed {
@@ -394,7 +443,7 @@ impl WardenHttp {
         let mut env = Env {
             cache,
             shared: &HostShared,
-            clock_us: &now_us,
+            clock_us: &|| monotonic_us(started),
         };
         engine.step(req, &mut env, &mut self.progress)
     }
@@ -407,25 +456,25 @@ impl WardenHttp {
         req: &Request<'_>,
         mut decision: Decision,
         started_us: u64,
+        started: Instant,
     ) -> Action {
         if let (Some(provider), Ok(mut f)) = (decision.keys_missed, self.fetcher.try_borrow_mut()) {
             f.want(provider);
         }
         self.metrics.count(&decision);
         if engine.audit_enabled() {
-            let engine_us = now_us().saturating_sub(started_us);
+            let engine_us = monotonic_us(started);
             let record = AuditRecord::new(req, &decision, started_us / 1000, engine_us);
             log(LogLevel::Info, &record.to_json());
         }
         if let Some(reply) = &decision.reply {
             return self.send(reply);
         }
-        for name in &decision.remove_headers {
-            self.set_http_request_header(name, None);
-        }
-        for (name, value) in &decision.upstream_headers {
-            self.set_http_request_header(name, Some(value));
-        }
+        crate::upstream::forward(
+            &decision.remove_headers,
+            &decision.upstream_headers,
+            &mut HostRequestHeaders,
+        );
         self.response_headers = std::mem::take(&mut decision.response_headers);
         if decision.observes_response() {
             self.forwarded = Some(decision);

@@ -1,6 +1,7 @@
-//! The revocation feed on the host: every worker's root context ticks once a second; the one that takes
-//! the shared lease (see [`crate::authz::revocation::Revocation::take_lease`]) fetches the feed with
-//! [`fetch::dispatch`] and stores it in shared data for all.
+//! The revocation feed on the host: every worker's root context runs it once a second (on the one
+//! tick timer, `schedule::Timers`); the one that takes the shared lease (see
+//! [`crate::authz::revocation::Revocation::take_lease`]) fetches the feed with [`fetch::dispatch`]
+//! and stores it in shared data for all.
 
 use super::fetch::{self, CallError};
 use super::gateway;

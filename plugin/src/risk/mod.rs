@@ -153,6 +153,8 @@ pub struct Risk {
     /// `risk.max_age_s`.
     pub max_age_s: u64,
     budget_us: u64,
+    /// The step of the clock the budget is judged with (see [`Risk::set_clock_step_us`]).
+    clock_step_us: u64,
     on_error: OnError,
     geo_header: String,
     deny: Vec<Cidr>,
@@ -185,12 +187,21 @@ impl Risk {
             acr_values: c.acr_values.clone(),
             max_age_s: c.max_age_s,
             budget_us: c.budget_us,
+            clock_step_us: 1,
             on_error: c.on_error,
             geo_header: c.geo_header.to_ascii_lowercase(),
             deny,
             slots: c.state_slots,
             travel_kmh: c.travel_kmh as f32,
         })
+    }
+
+    /// The step of the host's clock in microseconds (1: Envoy; 1000: ngx_wasm_module). A reading
+    /// `r` on a clock of step `s` means the run took more than `r - s`, so scoring is over budget
+    /// when `r >= budget_us + s`: never for a run within the budget, always for one longer than
+    /// `budget_us + s` (for a `budget_us` in whole steps). With step 1 that is `r > budget_us`.
+    pub fn set_clock_step_us(&mut self, step_us: u64) {
+        self.clock_step_us = step_us.max(1);
     }
 
     /// The records of a request: the caller's (when proven) and the source address's.
@@ -219,7 +230,9 @@ impl Risk {
         let stepped_up = self.stepped_up(identity, inputs.now_s);
         let enforced = inputs.mode == Mode::Enforce;
         let (score, contributions, breaker) = match scored {
-            Ok(_) if elapsed_us > self.budget_us => (None, Vec::new(), Some(Breaker::OverBudget)),
+            Ok(_) if elapsed_us >= self.budget_us.saturating_add(self.clock_step_us) => {
+                (None, Vec::new(), Some(Breaker::OverBudget))
+            }
             Ok((score, contributions)) => (Some(score), contributions, None),
             Err(ScoreError::State | ScoreError::Model) => (None, Vec::new(), Some(Breaker::Error)),
         };
