@@ -186,17 +186,14 @@ impl Denial {
                 "unauthorized",
                 "authentication is required",
             ),
-            Denial::InvalidRequest(_) => challenged(
+            Denial::InvalidRequest(_) | Denial::ReservedHeader => challenged(
                 400,
                 r#"Bearer error="invalid_request""#.to_owned(),
                 "invalid_request",
-                "the request's credentials are malformed or ambiguous",
-            ),
-            Denial::ReservedHeader => challenged(
-                400,
-                r#"Bearer error="invalid_request""#.to_owned(),
-                "invalid_request",
-                "the request carries a header the gateway reserves",
+                match self {
+                    Denial::ReservedHeader => "the request carries a header the gateway reserves",
+                    _ => "the request's credentials are malformed or ambiguous",
+                },
             ),
             Denial::InvalidToken(_) => challenged(
                 401,
