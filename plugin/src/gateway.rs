@@ -898,6 +898,35 @@ mod tests {
         );
     }
 
+    /// ngx_wasm_module runs a root context's call on a fake request whose connection is freed once
+    /// the answer is handled: a call dispatched from the root context's `on_http_call_response`
+    /// (discovery, then the key set) crashed every worker at both pins (SIGSEGV in
+    /// `ngx_alloc_chain_link`, pool NULL). The root context's callback hands its answers to the
+    /// fetcher as `root` (the next call waits for the next tick) and dispatches nothing itself.
+    #[test]
+    fn root_context_never_dispatches_from_a_call_answer() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/host");
+        let adapter = std::fs::read_to_string(src.join("mod.rs")).unwrap();
+        let start = adapter.find("impl Context for WardenRoot").unwrap();
+        let end = start
+            + adapter[start..]
+                .find("impl RootContext for WardenRoot")
+                .unwrap();
+        let callback = &adapter[start..end];
+        assert!(
+            callback.contains("on_response(&engine, true,"),
+            "{callback}"
+        );
+        assert!(!callback.contains("dispatch"), "{callback}");
+        let fetch = std::fs::read_to_string(src.join("fetch.rs")).unwrap();
+        let arm = fetch
+            .find("(Stage::Discovery, Ok(doc)) if root =>")
+            .unwrap();
+        let next = arm + fetch[arm..].find("(Stage::Discovery, Ok(doc)) =>").unwrap();
+        assert!(fetch[arm..next].contains("self.deferred.push"));
+        assert!(!fetch[arm..next].contains("dispatch("));
+    }
+
     /// Kong appends a newline to local response bodies; every reply body still parses as JSON.
     #[test]
     fn local_reply_bodies_survive_kongs_trailing_newline() {

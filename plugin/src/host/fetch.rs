@@ -134,6 +134,10 @@ pub struct KeyFetcher {
     wanted: Vec<bool>,
     /// Calls in flight: token → (provider index, stage).
     inflight: HashMap<u32, (usize, Stage)>,
+    /// Key-set calls that a root context's discovery answer asked for, dispatched on the next tick:
+    /// ngx_wasm_module runs a root-context call on a fake request whose connection is gone once its
+    /// answer is handled, and a call dispatched from that callback crashes the worker (SIGSEGV).
+    deferred: Vec<(usize, Call)>,
     metrics: Metrics,
 }
 
@@ -148,6 +152,7 @@ impl KeyFetcher {
                 .collect(),
             wanted: vec![false; engine.providers().len()],
             inflight: HashMap::new(),
+            deferred: Vec::new(),
             metrics: Metrics::define(),
         }
     }
@@ -164,6 +169,18 @@ impl KeyFetcher {
 
     /// Picks up key sets fetched by other workers and starts the fetches this worker won the lease for.
     pub fn tick(&mut self, engine: &Engine, host: HostKind, now_s: u64) {
+        for (i, call) in std::mem::take(&mut self.deferred) {
+            match dispatch(&call) {
+                Ok(token) => {
+                    self.inflight.insert(token, (i, Stage::Jwks));
+                }
+                Err(e) => {
+                    if let Some(Some(sync)) = self.syncs.get_mut(i) {
+                        fail(sync, &self.metrics, engine, i, now_s, e);
+                    }
+                }
+            }
+        }
         for i in 0..engine.providers().len() {
             let wanted = self.wanted.get_mut(i).map(std::mem::take);
             self.step(engine, host, i, now_s, wanted.unwrap_or(false));
@@ -238,9 +255,12 @@ impl KeyFetcher {
 
     /// An answer to one of this worker's calls: `None` when not ours, `Some(true)` when the fetch is
     /// over (keys installed or failure recorded), `Some(false)` when it goes on with another call.
+    /// `root`: answered in the root context, which never dispatches from the callback (the next call
+    /// waits for the next tick; see `deferred`).
     pub fn on_response(
         &mut self,
         engine: &Engine,
+        root: bool,
         host: HostKind,
         token: u32,
         body_size: usize,
@@ -259,6 +279,20 @@ impl KeyFetcher {
             Err(e) => Err(e),
         };
         match (stage, result) {
+            (Stage::Discovery, Ok(doc)) if root => match remote.call_from_discovery(host, &doc) {
+                Ok(call) => {
+                    self.deferred.push((i, call));
+                    return Some(false);
+                }
+                Err(e) => fail(
+                    sync,
+                    &self.metrics,
+                    engine,
+                    i,
+                    now_s,
+                    CallError::Discovery(e),
+                ),
+            },
             (Stage::Discovery, Ok(doc)) => {
                 match remote
                     .call_from_discovery(host, &doc)

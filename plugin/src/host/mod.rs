@@ -103,7 +103,7 @@ impl Context for WardenRoot {
             }
             let now = now_us() / 1_000_000;
             if let Ok(mut f) = self.fetcher.try_borrow_mut() {
-                f.on_response(&engine, host_kind(), token, body_size, now);
+                f.on_response(&engine, true, host_kind(), token, body_size, now);
             }
         }
     }
@@ -271,7 +271,9 @@ impl Context for WardenHttp {
         match wait {
             Wait::Keys => {
                 let done = match self.fetcher.try_borrow_mut() {
-                    Ok(mut f) => f.on_response(&engine, host_kind(), token, body_size, now_s),
+                    Ok(mut f) => {
+                        f.on_response(&engine, false, host_kind(), token, body_size, now_s)
+                    }
                     Err(_) => Some(true),
                 };
                 if done == Some(false) {
