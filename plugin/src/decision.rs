@@ -357,9 +357,9 @@ impl Engine {
     ) -> Result<(), Denial> {
         // Delegation asserted by headers is never trusted, on any route, and never forwarded (also
         // when a shadowed refusal forwards the request).
-        draft
-            .remove_headers
-            .extend(self.policy.present_untrusted(req.headers));
+        let untrusted = self.policy.present_untrusted(req.headers);
+        let refused = self.policy.refuse_untrusted(&untrusted);
+        draft.remove_headers.extend(untrusted);
         // Reserved headers this gateway cannot keep from the upstream: refused, on every route.
         crate::upstream::admit(
             self.host,
@@ -367,7 +367,7 @@ impl Engine {
             req.headers,
             &draft.remove_headers,
         )?;
-        self.policy.untrusted_headers(req.headers)?;
+        refused?;
         if route.is_some_and(|m| m.route.anonymous) {
             return Ok(());
         }

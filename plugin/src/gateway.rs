@@ -919,10 +919,8 @@ mod tests {
         );
         assert!(!callback.contains("dispatch"), "{callback}");
         let fetch = std::fs::read_to_string(src.join("fetch.rs")).unwrap();
-        let arm = fetch
-            .find("(Stage::Discovery, Ok(doc)) if root =>")
-            .unwrap();
-        let next = arm + fetch[arm..].find("(Stage::Discovery, Ok(doc)) =>").unwrap();
+        let arm = fetch.find("Ok(call) if root =>").unwrap();
+        let next = arm + fetch[arm..].find("Ok(call) =>").unwrap();
         assert!(fetch[arm..next].contains("self.deferred.push"));
         assert!(!fetch[arm..next].contains("dispatch("));
     }

@@ -146,10 +146,17 @@ impl Delegation {
         headers: &[(String, String)],
     ) -> Result<Vec<String>, DelegationError> {
         let found = self.present_untrusted(headers);
+        self.refuse_untrusted(&found)?;
+        Ok(found)
+    }
+
+    /// `Err` when the config refuses requests carrying the untrusted headers `found`
+    /// ([`Delegation::present_untrusted`]).
+    pub fn refuse_untrusted(&self, found: &[String]) -> Result<(), DelegationError> {
         if !found.is_empty() && self.action == UntrustedHeaderAction::Refuse {
             return Err(DelegationError::UntrustedHeader);
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The actor chain of a token's claims, current actor first (empty: no `act`).

@@ -81,10 +81,10 @@ impl Policy {
         self.delegation.present_untrusted(headers)
     }
 
-    /// Delegation asserted by headers is never trusted, on any route: the headers to strip, or a
-    /// refusal when the config refuses such requests.
-    pub fn untrusted_headers(&self, headers: &[(String, String)]) -> Result<Vec<String>, Denial> {
-        Ok(self.delegation.untrusted_headers(headers)?)
+    /// Delegation asserted by headers is never trusted, on any route: a refusal when the config
+    /// refuses requests carrying the untrusted headers `found` ([`Policy::present_untrusted`]).
+    pub fn refuse_untrusted(&self, found: &[String]) -> Result<(), Denial> {
+        Ok(self.delegation.refuse_untrusted(found)?)
     }
 
     /// Agents as identities: the kind of the caller and its `act` chain, revocation (deny lists,

@@ -279,30 +279,23 @@ impl KeyFetcher {
             Err(e) => Err(e),
         };
         match (stage, result) {
-            (Stage::Discovery, Ok(doc)) if root => match remote.call_from_discovery(host, &doc) {
-                Ok(call) => {
-                    self.deferred.push((i, call));
-                    return Some(false);
-                }
-                Err(e) => fail(
-                    sync,
-                    &self.metrics,
-                    engine,
-                    i,
-                    now_s,
-                    CallError::Discovery(e),
-                ),
-            },
             (Stage::Discovery, Ok(doc)) => {
-                match remote
+                let next = remote
                     .call_from_discovery(host, &doc)
-                    .map_err(CallError::Discovery)
-                    .and_then(|call| dispatch(&call))
-                {
-                    Ok(next) => {
-                        self.inflight.insert(next, (i, Stage::Jwks));
+                    .map_err(CallError::Discovery);
+                match next {
+                    // The root context never dispatches from a call's answer (see `deferred`).
+                    Ok(call) if root => {
+                        self.deferred.push((i, call));
                         return Some(false);
                     }
+                    Ok(call) => match dispatch(&call) {
+                        Ok(token) => {
+                            self.inflight.insert(token, (i, Stage::Jwks));
+                            return Some(false);
+                        }
+                        Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
+                    },
                     Err(e) => fail(sync, &self.metrics, engine, i, now_s, e),
                 }
             }
