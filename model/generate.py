@@ -102,6 +102,10 @@ def config(public_jwk: dict) -> dict:
             {"name": "export", "prefix": "/export", "scopes": ["export"], "sensitivity": "critical"},
             {"name": "admin", "prefix": "/admin", "scopes": ["admin"], "sensitivity": "critical"},
         ],
+        # The traces probe paths no route lists; they are scored as "any valid credential" (the
+        # behaviour the model was trained on), an explicit choice since unmatched requests are denied
+        # by default.
+        "routing": {"unmatched": "authenticate"},
         # Agents act for users (RFC 8693 `act`) within the users' own scopes; service accounts are
         # recognised by their client, so the caller's kind (a risk feature) is what it is in production.
         "delegation": {"actors": [{"name": "agents", "sub": "*agent-*", "subjects": ["*"],

@@ -202,6 +202,9 @@ def warden_config(keys: Keys, api_key: ApiKey, mode: str = "enforce") -> dict:
                 "scopes": ["orders:read"],
             },
         ],
+        # These suites also send paths no route lists and expect "any valid credential": the legacy
+        # behaviour, now an explicit choice (the default denies unmatched requests: test_hardening.py).
+        "routing": {"unmatched": "authenticate"},
         "audit": {"enabled": True},
     }
 

@@ -68,7 +68,8 @@ fn fixture(name: &str) -> Fixture {
     let jwks: Value = serde_json::from_slice(&std::fs::read(p("jwks.json")).unwrap()).unwrap();
     let config = json!({
         "providers": [{"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": jwks}],
-        "routes": [{"name": "transfer", "methods": ["POST"], "path": "/transfer", "sensitivity": "critical"}],
+        "routes": [{"name": "transfer", "methods": ["POST"], "path": "/transfer", "sensitivity": "critical"},
+                   {"name": "rest", "prefix": "/"}],
         "risk": {},
     });
     std::fs::write(p("config.json"), config.to_string()).unwrap();

@@ -5,6 +5,7 @@
 
 use crate::authz::revocation::Revocation;
 use crate::authz::routes::{Route, RouteMatch};
+use crate::authz::target::{Target, TargetError};
 use crate::authz::Policy;
 use crate::config::{Config, ConfigError, Mode, OnError, ReservedHeaderAction};
 use crate::credential::cache::TokenCache;
@@ -315,9 +316,10 @@ impl Engine {
     /// Decides one request without asking the adapter for anything (keys as they are, opaque tokens
     /// from the cache): the offline path of the CLI, the tests and the benchmarks.
     pub fn decide(&self, req: &Request<'_>, env: &mut Env<'_>) -> Decision {
-        let route = self.policy.route(req.method, req.path);
+        let target = self.policy.target(req);
+        let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
         let mut draft = Draft::new(req.headers);
-        let outcome = self.authorize(req, route.as_ref(), env, &mut draft);
+        let outcome = self.authorize(req, &target, route.as_ref(), env, &mut draft);
         self.conclude(req, route.as_ref(), env, draft, outcome)
     }
 
@@ -332,9 +334,10 @@ impl Engine {
                 return Step::Introspect(x);
             }
         }
-        let route = self.policy.route(req.method, req.path);
+        let target = self.policy.target(req);
+        let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
         let mut draft = Draft::new(req.headers);
-        let outcome = self.authorize(req, route.as_ref(), env, &mut draft);
+        let outcome = self.authorize(req, &target, route.as_ref(), env, &mut draft);
         // Before any stage wrote state: the request is decided again once the keys are in.
         if let (Err(_), Some(provider), false) = (&outcome, draft.keys_missed, progress.keys_asked)
         {
@@ -351,6 +354,7 @@ impl Engine {
     fn authorize(
         &self,
         req: &Request<'_>,
+        target: &Result<Target<'_>, TargetError>,
         route: Option<&RouteMatch<'_>>,
         env: &mut Env<'_>,
         draft: &mut Draft,
@@ -368,6 +372,7 @@ impl Engine {
             &draft.remove_headers,
         )?;
         refused?;
+        let target = target.as_ref().map_err(|e| Denial::BadTarget(*e))?;
         if route.is_some_and(|m| m.route.anonymous) {
             return Ok(());
         }
@@ -385,9 +390,12 @@ impl Engine {
             }
             Err(denial) => return Err(denial),
         };
-        let identity = self.policy.agent_policy(req, identity, route, env.shared)?;
+        let identity = self
+            .policy
+            .agent_policy(req, &target.path, identity, route, env.shared)?;
         let identity = draft.identity.insert(identity);
         Policy::scopes(route, identity)?;
+        self.policy.unmatched(route)?;
         draft.response_headers = self.policy.rate_limit(req, identity, route, env.shared)?;
         Ok(())
     }
@@ -630,7 +638,8 @@ mod tests {
         {"name": "opaque", "issuer": "https://opaque.example.com", "audiences": ["orders-api"],
          "introspection": {"endpoint": {"url": "https://opaque.example.com/introspect",
                                         "envoy_cluster": "idp"},
-                           "client_id": "warden", "client_secret": "s3cret"}}]}"#;
+                           "client_id": "warden", "client_secret": "s3cret"}}],
+        "routes": [{"name": "any", "prefix": "/"}]}"#;
 
     const NOW: u64 = 1_500;
 

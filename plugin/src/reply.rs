@@ -3,6 +3,7 @@
 //! code.
 
 use crate::authz::delegation::DelegationError;
+use crate::authz::target::TargetError;
 use crate::authz::tenant::TenantError;
 use crate::credential::dpop::DpopError;
 use crate::credential::extract::ExtractError;
@@ -92,6 +93,10 @@ pub enum Denial {
     Blocked,
     /// Risk could not be assessed and `risk.on_error` is `closed`.
     RiskUnavailable,
+    /// The request's path or method cannot be routed safely (400 `invalid_request`).
+    BadTarget(TargetError),
+    /// No route matches and `routing.unmatched` is `deny` (404 `not_found`).
+    NoRoute,
     /// The request carries a header Warden reserves (`x-auth-*`, an untrusted delegation header)
     /// that this gateway cannot keep from the upstream (400 `invalid_request`; see `upstream`).
     ReservedHeader,
@@ -114,6 +119,8 @@ impl Denial {
             Denial::Blocked => "risk_blocked",
             Denial::RiskUnavailable => "risk_unavailable",
             Denial::ReservedHeader => "reserved_header",
+            Denial::BadTarget(e) => e.as_str(),
+            Denial::NoRoute => "no_route",
         }
     }
 
@@ -134,7 +141,10 @@ impl Denial {
     /// Whether this refusal counts as a failure in the behavioural state (a bad credential or a
     /// missing scope: what credential stuffing and privilege probing produce).
     pub fn is_failure(&self) -> bool {
-        matches!(self, Denial::InvalidToken(_) | Denial::InsufficientScope(_))
+        matches!(
+            self,
+            Denial::InvalidToken(_) | Denial::InsufficientScope(_) | Denial::NoRoute
+        )
     }
 
     /// The reply the client gets: the RFC 6750 / 9449 / 9470 challenge where one applies, and a small
@@ -186,15 +196,21 @@ impl Denial {
                 "unauthorized",
                 "authentication is required",
             ),
-            Denial::InvalidRequest(_) | Denial::ReservedHeader => challenged(
-                400,
-                r#"Bearer error="invalid_request""#.to_owned(),
-                "invalid_request",
-                match self {
-                    Denial::ReservedHeader => "the request carries a header the gateway reserves",
-                    _ => "the request's credentials are malformed or ambiguous",
-                },
-            ),
+            Denial::InvalidRequest(_) | Denial::ReservedHeader | Denial::BadTarget(_) => {
+                challenged(
+                    400,
+                    r#"Bearer error="invalid_request""#.to_owned(),
+                    "invalid_request",
+                    match self {
+                        Denial::ReservedHeader => {
+                            "the request carries a header the gateway reserves"
+                        }
+                        Denial::BadTarget(_) => "the request's path or method cannot be routed",
+                        _ => "the request's credentials are malformed or ambiguous",
+                    },
+                )
+            }
+            Denial::NoRoute => plain(404, "not_found", "no route serves this request"),
             Denial::InvalidToken(_) => challenged(
                 401,
                 r#"Bearer error="invalid_token""#.to_owned(),

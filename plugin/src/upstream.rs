@@ -15,6 +15,27 @@ use crate::config::ReservedHeaderAction;
 use crate::gateway::HostRules;
 use crate::reply::Denial;
 
+/// Whether header names `a` and `b` are one header to an upstream: case ignored, and `_` read as
+/// `-`, as CGI, WSGI and Rack do (both `x_auth_subject` and `x-auth-subject` become
+/// `HTTP_X_AUTH_SUBJECT` there, and the server merges or picks one).
+pub fn same_header(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+/// Whether header name `name` starts with `prefix`, read as [`same_header`] reads names.
+pub fn header_has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|head| same_header(head, prefix))
+}
+
+fn fold(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
 /// A request's headers as the gateway lets a filter change them.
 pub trait RequestHeaders {
     /// Removes every copy of `name` (as far as the gateway can).
@@ -35,13 +56,7 @@ pub fn admit(
     if host.removes_request_headers || reserved.is_empty() {
         return Ok(());
     }
-    let once = |name: &String| {
-        headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .count()
-            <= 1
-    };
+    let once = |name: &String| headers.iter().filter(|(n, _)| same_header(n, name)).count() <= 1;
     match action {
         ReservedHeaderAction::Overwrite if reserved.iter().all(once) => Ok(()),
         _ => Err(Denial::ReservedHeader),
@@ -94,7 +109,8 @@ mod tests {
         let json = format!(
             r#"{{"api_keys": {{"keys": [{{"id": "a", "sha256": "{sha}", "subject": "alice",
                 "tenant": "acme", "scopes": ["orders:read"]}}]}},
-                "routes": [{{"name": "health", "path": "/health", "anonymous": true}}]{extra}}}"#
+                "routes": [{{"name": "health", "path": "/health", "anonymous": true}},
+                           {{"name": "any", "prefix": "/"}}]{extra}}}"#
         );
         Engine::from_json(json.as_bytes())
             .unwrap()

@@ -8,8 +8,10 @@ pub mod pattern;
 pub mod rate_limit;
 pub mod revocation;
 pub mod routes;
+pub mod target;
 pub mod tenant;
 
+use crate::config::routing::{MethodOverride, Unmatched};
 use crate::config::{Config, ConfigError};
 use crate::credential::Identity;
 use crate::decision::Request;
@@ -20,6 +22,7 @@ use kind::Kinds;
 use rate_limit::RateLimits;
 use revocation::Revocation;
 use routes::{RouteMatch, RouteTable};
+use target::{Target, TargetError};
 use tenant::Tenancy;
 
 /// The route's required scopes that `identity` lacks (empty: authorized).
@@ -35,6 +38,8 @@ pub fn missing_scopes<'r>(required: &'r [String], identity: &Identity) -> Vec<&'
 /// and revocation. Pure: shared data is lent per call.
 pub struct Policy {
     routes: RouteTable,
+    unmatched: Unmatched,
+    method_override: MethodOverride,
     delegation: Delegation,
     kinds: Kinds,
     tenancy: Option<Tenancy>,
@@ -45,11 +50,15 @@ pub struct Policy {
 impl Policy {
     /// Compiles the authorization sections of `c`; the error names the offending field.
     pub fn compile(c: &Config) -> Result<Policy, ConfigError> {
-        let routes = RouteTable::compile(&c.routes)?;
+        let routes = RouteTable::compile(&c.routes, &c.routing)?;
         let delegation =
             Delegation::compile(&c.delegation.clone().unwrap_or_default(), &routes.names())?;
         let kinds = Kinds::compile(&c.kinds)?;
-        let tenancy = c.tenancy.as_ref().map(Tenancy::compile).transpose()?;
+        let tenancy = c
+            .tenancy
+            .as_ref()
+            .map(|t| Tenancy::compile(t, &routes))
+            .transpose()?;
         let rate_limits = c
             .rate_limits
             .as_ref()
@@ -58,6 +67,12 @@ impl Policy {
         let revocation = Revocation::compile(&c.revocation.clone().unwrap_or_default())?;
         Ok(Policy {
             routes,
+            unmatched: c.routing.unmatched.unwrap_or(if c.routes.is_empty() {
+                Unmatched::Authenticate
+            } else {
+                Unmatched::Deny
+            }),
+            method_override: c.routing.method_override,
             delegation,
             kinds,
             tenancy,
@@ -66,9 +81,22 @@ impl Policy {
         })
     }
 
-    /// The route rule a request falls under, with its path variables.
-    pub fn route(&self, method: &str, path: &str) -> Option<RouteMatch<'_>> {
-        self.routes.find(method, path)
+    /// What routes match a request on: its normalised path and effective method.
+    pub fn target<'a>(&self, req: &Request<'a>) -> Result<Target<'a>, TargetError> {
+        target::target(req.method, req.path, req.headers, self.method_override)
+    }
+
+    /// The route rule a request's target falls under, with its path variables.
+    pub fn route(&self, target: &Target<'_>) -> Option<RouteMatch<'_>> {
+        self.routes.find(&target.method, &target.path)
+    }
+
+    /// A request no route matches: refused by `routing.unmatched` (the default), or let through.
+    pub fn unmatched(&self, route: Option<&RouteMatch<'_>>) -> Result<(), Denial> {
+        match (route, self.unmatched) {
+            (None, Unmatched::Deny) => Err(Denial::NoRoute),
+            _ => Ok(()),
+        }
     }
 
     /// The revocation lists, feed and quarantine.
@@ -93,6 +121,7 @@ impl Policy {
     pub fn agent_policy(
         &self,
         req: &Request<'_>,
+        path: &str,
         mut id: Identity,
         route: Option<&RouteMatch<'_>>,
         shared: &dyn SharedData,
@@ -115,7 +144,7 @@ impl Policy {
             .authorize(&id, route.map(|m| m.route.name.as_str()))?;
         if let Some(t) = &self.tenancy {
             let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
-            t.check(id.tenant.as_deref(), &t.requested(vars, req.headers))?;
+            t.check(id.tenant.as_deref(), &t.requested(vars, path, req.headers))?;
         }
         Ok(id)
     }

@@ -1,6 +1,8 @@
 //! Route matching: method(s) and path (exact, prefix, or template such as
-//! `/tenants/{tenant}/orders/{id}`). First match wins.
+//! `/tenants/{tenant}/orders/{id}`). First match wins. Paths come in normalised
+//! ([`super::target`]); literals compare case-sensitively unless `routing.case_sensitive` is off.
 
+use crate::config::routing::RoutingConfig;
 use crate::config::{ConfigError, Mode, RouteConfig, Sensitivity};
 
 /// A compiled route rule.
@@ -26,10 +28,17 @@ pub struct Route {
 enum PathMatcher {
     Exact(String),
     Prefix(String),
-    Template(Vec<Segment>),
+    Template(Template),
 }
 
-#[derive(Debug)]
+/// A path template such as `/tenants/{tenant}/orders/{id}`: literal segments and `{name}`
+/// variables, each a whole segment.
+#[derive(Debug, Clone)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone)]
 enum Segment {
     Literal(String),
     Var(String),
@@ -48,6 +57,7 @@ pub struct RouteMatch<'r> {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    case_sensitive: bool,
 }
 
 /// RFC 6749 §3.3 scope-token characters (NQCHAR without space).
@@ -58,15 +68,27 @@ fn is_scope_token(s: &str) -> bool {
 }
 
 impl RouteTable {
-    /// Compiles the `routes` section.
-    pub fn compile(cfgs: &[RouteConfig]) -> Result<RouteTable, ConfigError> {
+    /// Compiles the `routes` section, matched by the rules of `routing`.
+    pub fn compile(
+        cfgs: &[RouteConfig],
+        routing: &RoutingConfig,
+    ) -> Result<RouteTable, ConfigError> {
         let mut routes = Vec::with_capacity(cfgs.len());
         for (i, r) in cfgs.iter().enumerate() {
             let at = format!("routes[{i}]");
             let path = match (&r.path, &r.prefix) {
-                (Some(p), None) => {
-                    compile_path(p).map_err(|m| ConfigError::new(format!("{at}.path"), m))?
+                (Some(p), None) if !p.contains(['{', '}']) => {
+                    if !p.starts_with('/') {
+                        return Err(ConfigError::new(
+                            format!("{at}.path"),
+                            "must start with `/`",
+                        ));
+                    }
+                    PathMatcher::Exact(p.clone())
                 }
+                (Some(p), None) => PathMatcher::Template(
+                    Template::compile(p).map_err(|m| ConfigError::new(format!("{at}.path"), m))?,
+                ),
                 (None, Some(p)) => {
                     if !p.starts_with('/') {
                         return Err(ConfigError::new(
@@ -124,7 +146,23 @@ impl RouteTable {
                 step_up: r.step_up,
             });
         }
-        Ok(RouteTable { routes })
+        Ok(RouteTable {
+            routes,
+            case_sensitive: routing.case_sensitive,
+        })
+    }
+
+    /// Whether paths compare case-sensitively (`routing.case_sensitive`).
+    pub fn case_sensitive(&self) -> bool {
+        self.case_sensitive
+    }
+
+    /// The route templates, in order (tenancy finds its path variable in them).
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        self.routes.iter().filter_map(|r| match &r.path {
+            PathMatcher::Template(t) => Some(t),
+            _ => None,
+        })
     }
 
     /// Checks that every name in `names` (at JSON path `at`) is a configured route.
@@ -145,13 +183,12 @@ impl RouteTable {
         self.routes.iter().map(|r| r.name.as_str()).collect()
     }
 
-    /// The first rule matching `method` and `path` (query string ignored).
+    /// The first rule matching `method` and the normalised `path` (no query).
     ///
     /// Upstreams commonly treat `/orders/7/` as `/orders/7` and answer `HEAD` like `GET`, so a
     /// rule must too, or a near-miss would escape the rule's scopes: one trailing slash is ignored
     /// for exact and template paths, and a rule for `GET` also covers `HEAD`.
     pub fn find(&self, method: &str, path: &str) -> Option<RouteMatch<'_>> {
-        let path = path.split(['?', '#']).next().unwrap_or("");
         self.routes.iter().find_map(|route| {
             let method_ok = route.methods.is_empty()
                 || route.methods.iter().any(|m| {
@@ -161,63 +198,119 @@ impl RouteTable {
             if !method_ok {
                 return None;
             }
-            let vars = route.path.matches(path)?;
+            let vars = route.path.matches(path, self.case_sensitive)?;
             Some(RouteMatch { route, vars })
         })
     }
 }
 
-fn compile_path(p: &str) -> Result<PathMatcher, String> {
-    if !p.starts_with('/') {
-        return Err("must start with `/`".into());
-    }
-    if !p.contains('{') && !p.contains('}') {
-        return Ok(PathMatcher::Exact(p.to_owned()));
-    }
-    let mut segments = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    for seg in p.split('/').skip(1) {
-        if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(format!("bad template variable `{{{name}}}`"));
-            }
-            if names.contains(&name) {
-                return Err(format!("template variable `{name}` used twice"));
-            }
-            names.push(name);
-            segments.push(Segment::Var(name.to_owned()));
-        } else if seg.contains(['{', '}']) {
-            return Err("a template variable must be a whole segment".into());
-        } else {
-            segments.push(Segment::Literal(seg.to_owned()));
+impl Template {
+    /// Compiles a template; the error says what is wrong with it.
+    pub fn compile(p: &str) -> Result<Template, String> {
+        if !p.starts_with('/') {
+            return Err("must start with `/`".into());
         }
+        let mut segments = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for seg in p.split('/').skip(1) {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(format!("bad template variable `{{{name}}}`"));
+                }
+                if names.contains(&name) {
+                    return Err(format!("template variable `{name}` used twice"));
+                }
+                names.push(name);
+                segments.push(Segment::Var(name.to_owned()));
+            } else if seg.contains(['{', '}']) {
+                return Err("a template variable must be a whole segment".into());
+            } else {
+                segments.push(Segment::Literal(seg.to_owned()));
+            }
+        }
+        Ok(Template { segments })
     }
-    Ok(PathMatcher::Template(segments))
+
+    /// Whether the template has the variable `name`.
+    pub fn has_var(&self, name: &str) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Var(v) if v == name))
+    }
+
+    /// The template cut after the variable `name` (`/t/{tenant}/x/{id}` → `/t/{tenant}`).
+    pub fn up_to(&self, name: &str) -> Option<Template> {
+        let at = self
+            .segments
+            .iter()
+            .position(|s| matches!(s, Segment::Var(v) if v == name))?;
+        Some(Template {
+            segments: self.segments.get(..=at)?.to_vec(),
+        })
+    }
+
+    /// The variables of `path` when its leading segments match (all of them when `whole`).
+    pub fn captures<'r>(
+        &'r self,
+        path: &str,
+        whole: bool,
+        case_sensitive: bool,
+    ) -> Option<Vec<(&'r str, String)>> {
+        let mut parts = path.strip_prefix('/')?.split('/');
+        let mut vars = Vec::new();
+        for seg in &self.segments {
+            let part = parts.next()?;
+            match seg {
+                Segment::Literal(l) if same(l, part, case_sensitive) => {}
+                Segment::Literal(_) => return None,
+                Segment::Var(_) if part.is_empty() => return None,
+                Segment::Var(name) => vars.push((name.as_str(), part.to_owned())),
+            }
+        }
+        (!whole || parts.next().is_none()).then_some(vars)
+    }
+}
+
+impl PartialEq for Template {
+    fn eq(&self, other: &Template) -> bool {
+        self.segments.len() == other.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| match pair {
+                    (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                    (Segment::Var(a), Segment::Var(b)) => a == b,
+                    _ => false,
+                })
+    }
+}
+
+/// Whether two path pieces are equal under the case rule.
+fn same(a: &str, b: &str, case_sensitive: bool) -> bool {
+    if case_sensitive {
+        a == b
+    } else {
+        a.eq_ignore_ascii_case(b)
+    }
 }
 
 impl PathMatcher {
-    fn matches<'r>(&'r self, path: &str) -> Option<Vec<(&'r str, String)>> {
+    fn matches<'r>(&'r self, path: &str, case_sensitive: bool) -> Option<Vec<(&'r str, String)>> {
         let trimmed = match path.strip_suffix('/') {
             Some(t) if !t.is_empty() => t,
             _ => path,
         };
         match self {
-            PathMatcher::Exact(p) => (p == path || p == trimmed).then(Vec::new),
-            PathMatcher::Prefix(p) => path.starts_with(p.as_str()).then(Vec::new),
-            PathMatcher::Template(segments) => {
-                let mut parts = trimmed.strip_prefix('/')?.split('/');
-                let mut vars = Vec::new();
-                for seg in segments {
-                    let part = parts.next()?;
-                    match seg {
-                        Segment::Literal(l) if l == part => {}
-                        Segment::Literal(_) => return None,
-                        Segment::Var(_) if part.is_empty() => return None,
-                        Segment::Var(name) => vars.push((name.as_str(), part.to_owned())),
-                    }
-                }
-                parts.next().is_none().then_some(vars)
+            PathMatcher::Exact(p) => {
+                (same(p, path, case_sensitive) || same(p, trimmed, case_sensitive)).then(Vec::new)
             }
+            PathMatcher::Prefix(p) => path
+                .get(..p.len())
+                .is_some_and(|head| same(p, head, case_sensitive))
+                .then(Vec::new),
+            PathMatcher::Template(t) => t.captures(trimmed, true, case_sensitive),
         }
     }
 }
@@ -229,13 +322,13 @@ mod tests {
 
     fn table(json: &str) -> RouteTable {
         let c = Config::from_json(format!(r#"{{"routes": {json}}}"#).as_bytes()).unwrap();
-        RouteTable::compile(&c.routes).unwrap()
+        RouteTable::compile(&c.routes, &c.routing).unwrap()
     }
 
     #[test]
     fn template_captures_variables() {
         let t = table(r#"[{"path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]}]"#);
-        let m = t.find("GET", "/tenants/acme/orders/7?x=1").unwrap();
+        let m = t.find("GET", "/tenants/acme/orders/7").unwrap();
         assert_eq!(
             m.vars,
             vec![("tenant", "acme".to_string()), ("id", "7".to_string())]
@@ -267,8 +360,45 @@ mod tests {
         assert_eq!(t.find("GET", "/orders/7/").unwrap().route.name, "one");
         assert_eq!(t.find("HEAD", "/orders/7").unwrap().route.name, "one");
         assert_eq!(t.find("POST", "/orders/").unwrap().route.name, "create");
-        assert!(t.find("GET", "/orders/7//").is_none());
+        assert!(t.find("GET", "/orders/7/x").is_none());
         assert!(t.find("PUT", "/orders/7").is_none());
+    }
+
+    #[test]
+    fn case_rule() {
+        let routes = r#"[{"name": "admin", "prefix": "/admin"},
+                         {"name": "one", "path": "/Orders/{id}"},
+                         {"name": "exact", "path": "/health"}]"#;
+        let t = table(routes);
+        assert!(t.find("GET", "/ADMIN/x").is_none());
+        assert!(t.find("GET", "/orders/7").is_none());
+        assert_eq!(t.find("GET", "/Orders/7").unwrap().route.name, "one");
+        let c = Config::from_json(
+            format!(r#"{{"routes": {routes}, "routing": {{"case_sensitive": false}}}}"#).as_bytes(),
+        )
+        .unwrap();
+        let t = RouteTable::compile(&c.routes, &c.routing).unwrap();
+        assert_eq!(t.find("GET", "/ADMIN/x").unwrap().route.name, "admin");
+        assert_eq!(t.find("GET", "/aDmIn").unwrap().route.name, "admin");
+        let m = t.find("GET", "/ORDERS/Ab7").unwrap();
+        assert_eq!(m.vars, vec![("id", "Ab7".to_string())]);
+        assert_eq!(t.find("GET", "/HEALTH/").unwrap().route.name, "exact");
+    }
+
+    #[test]
+    fn template_prefixes() {
+        let t = Template::compile("/t/{tenant}/x/{id}").unwrap();
+        let p = t.up_to("tenant").unwrap();
+        assert_eq!(p, Template::compile("/t/{tenant}").unwrap());
+        assert_eq!(
+            p.captures("/t/acme/anything/else", false, true),
+            Some(vec![("tenant", "acme".to_string())])
+        );
+        assert_eq!(p.captures("/t/acme/anything", true, true), None);
+        assert_eq!(p.captures("/T/acme", false, true), None);
+        assert!(p.captures("/T/acme", false, false).is_some());
+        assert!(t.up_to("nope").is_none());
+        assert!(t.has_var("id"));
     }
 
     #[test]
@@ -292,7 +422,9 @@ mod tests {
         ] {
             let c = Config::from_json(format!(r#"{{"routes": {json}}}"#).as_bytes()).unwrap();
             assert_eq!(
-                RouteTable::compile(&c.routes).unwrap_err().field,
+                RouteTable::compile(&c.routes, &c.routing)
+                    .unwrap_err()
+                    .field,
                 field,
                 "{json}"
             );

@@ -1,6 +1,9 @@
-//! Tenant isolation: the tenant a request addresses (route template variable, header or host) must be
-//! the credential's tenant, or an explicitly federated one. Every source present must agree.
+//! Tenant isolation: the tenant a request addresses (path, header or host) must be the credential's
+//! tenant, or an explicitly federated one. Every source present must agree. The path is read with
+//! tenancy's own templates (`tenancy.paths`, by default every route template's tenant prefix),
+//! whichever route matched: a method or sub-path no route lists addresses its tenant all the same.
 
+use super::routes::{RouteTable, Template};
 use crate::config::tenancy::TenancyConfig;
 use crate::config::ConfigError;
 
@@ -27,6 +30,8 @@ impl TenantError {
 #[derive(Debug)]
 pub struct Tenancy {
     path_variable: String,
+    paths: Vec<Template>,
+    case_sensitive: bool,
     header: Option<String>,
     host_suffix: Option<String>,
     federated: Vec<(String, String)>,
@@ -34,13 +39,32 @@ pub struct Tenancy {
 }
 
 impl Tenancy {
-    /// Compiles the section.
-    pub fn compile(c: &TenancyConfig) -> Result<Tenancy, ConfigError> {
+    /// Compiles the section; `routes` give the default tenant paths and the case rule.
+    pub fn compile(c: &TenancyConfig, routes: &RouteTable) -> Result<Tenancy, ConfigError> {
         if c.path_variable.is_empty() {
             return Err(ConfigError::new(
                 "tenancy.path_variable",
                 "must not be empty",
             ));
+        }
+        let mut paths: Vec<Template> = Vec::new();
+        for (i, p) in c.paths.iter().enumerate() {
+            let at = format!("tenancy.paths[{i}]");
+            let t = Template::compile(p).map_err(|m| ConfigError::new(&at, m))?;
+            if !t.has_var(&c.path_variable) {
+                let m = format!("no `{{{}}}` variable", c.path_variable);
+                return Err(ConfigError::new(at, m));
+            }
+            paths.push(t);
+        }
+        if c.paths.is_empty() {
+            for t in routes.templates() {
+                if let Some(p) = t.up_to(&c.path_variable) {
+                    if !paths.contains(&p) {
+                        paths.push(p);
+                    }
+                }
+            }
         }
         let header = match &c.header {
             Some(h)
@@ -73,6 +97,8 @@ impl Tenancy {
         }
         Ok(Tenancy {
             path_variable: c.path_variable.clone(),
+            paths,
+            case_sensitive: routes.case_sensitive(),
             header,
             host_suffix: c.host_suffix.as_ref().map(|s| s.to_ascii_lowercase()),
             federated: c
@@ -84,23 +110,37 @@ impl Tenancy {
         })
     }
 
-    /// The tenants the request addresses: the route variable, the header (every value) and the host.
+    /// The tenants the request addresses: the matched route's variable, every tenant path that
+    /// matches the normalised `path`, the header (every value) and the host.
     pub fn requested<'a>(
         &self,
         vars: &'a [(&str, String)],
+        path: &str,
         headers: &'a [(String, String)],
-    ) -> Vec<&'a str> {
-        let mut out: Vec<&str> = vars
+    ) -> Vec<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
+        let mut out: Vec<Cow<'a, str>> = vars
             .iter()
             .filter(|(n, _)| *n == self.path_variable)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| Cow::Borrowed(v.as_str()))
             .collect();
+        for t in &self.paths {
+            let found = t
+                .captures(path, false, self.case_sensitive)
+                .unwrap_or_default();
+            out.extend(
+                found
+                    .into_iter()
+                    .filter(|(n, _)| *n == self.path_variable)
+                    .map(|(_, v)| Cow::Owned(v)),
+            );
+        }
         if let Some(h) = &self.header {
             out.extend(
                 headers
                     .iter()
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(h))
-                    .map(|(_, v)| v.trim()),
+                    .filter(|(n, _)| crate::upstream::same_header(n, h))
+                    .map(|(_, v)| Cow::Borrowed(v.trim())),
             );
         }
         if let Some(suffix) = &self.host_suffix {
@@ -114,7 +154,7 @@ impl Tenancy {
             if let Some(t) = lower.strip_suffix(suffix.as_str()) {
                 if let Some(orig) = host.get(..t.len()) {
                     if !orig.is_empty() {
-                        out.push(orig);
+                        out.push(Cow::Borrowed(orig));
                     }
                 }
             }
@@ -123,7 +163,11 @@ impl Tenancy {
     }
 
     /// Checks the credential's tenant against every tenant the request addresses.
-    pub fn check(&self, own: Option<&str>, requested: &[&str]) -> Result<(), TenantError> {
+    pub fn check<S: AsRef<str>>(
+        &self,
+        own: Option<&str>,
+        requested: &[S],
+    ) -> Result<(), TenantError> {
         if requested.is_empty() {
             return if self.require {
                 Err(TenantError::Missing)
@@ -134,14 +178,21 @@ impl Tenancy {
         let Some(own) = own else {
             return Err(TenantError::Mismatch);
         };
+        let same = |a: &str, b: &str| {
+            if self.case_sensitive {
+                a == b
+            } else {
+                a.eq_ignore_ascii_case(b)
+            }
+        };
         let allowed = |t: &str| {
-            t == own
+            same(t, own)
                 || self
                     .federated
                     .iter()
-                    .any(|(from, to)| from == own && to == t)
+                    .any(|(from, to)| same(from, own) && same(to, t))
         };
-        if requested.iter().all(|t| allowed(t)) {
+        if requested.iter().all(|t| allowed(t.as_ref())) {
             Ok(())
         } else {
             Err(TenantError::Mismatch)
@@ -155,8 +206,17 @@ mod tests {
     use crate::config::Config;
 
     fn tenancy(json: &str) -> Result<Tenancy, ConfigError> {
-        let c = Config::from_json(format!(r#"{{"tenancy": {json}}}"#).as_bytes()).unwrap();
-        Tenancy::compile(&c.tenancy.unwrap())
+        with_routes(json, "[]", "{}")
+    }
+
+    fn with_routes(json: &str, routes: &str, routing: &str) -> Result<Tenancy, ConfigError> {
+        let c = Config::from_json(
+            format!(r#"{{"tenancy": {json}, "routes": {routes}, "routing": {routing}}}"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        let table = RouteTable::compile(&c.routes, &c.routing).unwrap();
+        Tenancy::compile(&c.tenancy.unwrap(), &table)
     }
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -175,13 +235,47 @@ mod tests {
             ("x-tenant", " initech "),
         ]);
         assert_eq!(
-            t.requested(&vars, &headers),
+            t.requested(&vars, "/", &headers),
             vec!["acme", "initech", "globex"]
         );
+        assert!(t
+            .requested(&[], "/", &h(&[("host", "api.example.com")]))
+            .is_empty());
+        // Underscore spellings of the header are the header.
         assert_eq!(
-            t.requested(&[], &h(&[("host", "api.example.com")])),
-            Vec::<&str>::new()
+            t.requested(&[], "/", &h(&[("x_tenant", "evil")])),
+            vec!["evil"]
         );
+    }
+
+    #[test]
+    fn the_path_names_the_tenant_whichever_route_matched() {
+        let routes = r#"[{"methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}"},
+                         {"path": "/t/{tenant}/x"}]"#;
+        let t = with_routes("{}", routes, "{}").unwrap();
+        assert_eq!(
+            t.requested(&[], "/tenants/globex/orders/1/items", &[]),
+            vec!["globex"]
+        );
+        assert_eq!(t.requested(&[], "/t/initech", &[]), vec!["initech"]);
+        assert!(t.requested(&[], "/TENANTS/globex/orders/1", &[]).is_empty());
+        assert_eq!(
+            t.check(
+                Some("acme"),
+                &t.requested(&[], "/tenants/globex/orders/1", &[])
+            ),
+            Err(TenantError::Mismatch)
+        );
+        // Case-insensitive routing: the path and the tenant compare without case.
+        let t = with_routes("{}", routes, r#"{"case_sensitive": false}"#).unwrap();
+        let asked = t.requested(&[], "/TENANTS/Globex/orders/1", &[]);
+        assert_eq!(asked, vec!["Globex"]);
+        assert_eq!(t.check(Some("globex"), &asked), Ok(()));
+        assert_eq!(t.check(Some("acme"), &asked), Err(TenantError::Mismatch));
+        // Explicit paths replace the derived ones.
+        let t = with_routes(r#"{"paths": ["/org/{tenant}"]}"#, routes, "{}").unwrap();
+        assert_eq!(t.requested(&[], "/org/a/b", &[]), vec!["a"]);
+        assert!(t.requested(&[], "/t/initech", &[]).is_empty());
     }
 
     #[test]
@@ -199,9 +293,12 @@ mod tests {
             Err(TenantError::Mismatch)
         );
         assert_eq!(t.check(None, &["acme"]), Err(TenantError::Mismatch));
-        assert_eq!(t.check(None, &[]), Ok(()));
+        assert_eq!(t.check::<&str>(None, &[]), Ok(()));
         let strict = tenancy(r#"{"require": true}"#).unwrap();
-        assert_eq!(strict.check(Some("acme"), &[]), Err(TenantError::Missing));
+        assert_eq!(
+            strict.check::<&str>(Some("acme"), &[]),
+            Err(TenantError::Missing)
+        );
     }
 
     #[test]
@@ -210,6 +307,8 @@ mod tests {
             (r#"{"path_variable": ""}"#, "tenancy.path_variable"),
             (r#"{"header": "x-auth-tenant"}"#, "tenancy.header"),
             (r#"{"host_suffix": "example.com"}"#, "tenancy.host_suffix"),
+            (r#"{"paths": ["/org/{id}"]}"#, "tenancy.paths[0]"),
+            (r#"{"paths": ["org/{tenant}"]}"#, "tenancy.paths[0]"),
             (
                 r#"{"federated": [{"from": "a", "to": "a"}]}"#,
                 "tenancy.federated[0]",

@@ -14,6 +14,7 @@ pub mod rate_limits;
 pub mod remote;
 pub mod revocation;
 pub mod risk;
+pub mod routing;
 mod strict;
 pub mod tenancy;
 
@@ -32,9 +33,12 @@ pub struct Config {
     /// Static API keys (stored as SHA-256 digests only).
     #[serde(default)]
     pub api_keys: Option<ApiKeysConfig>,
-    /// Route policy, first match wins; an unmatched request still needs a valid credential.
+    /// Route policy, first match wins; what an unmatched request gets is `routing.unmatched`.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Unmatched requests, path case, method-override headers.
+    #[serde(default)]
+    pub routing: routing::RoutingConfig,
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,

@@ -10,6 +10,11 @@ pub struct TenancyConfig {
     /// Route template variable naming the tenant (`/tenants/{tenant}/...`).
     #[serde(default = "default_path_variable")]
     pub path_variable: String,
+    /// Path templates naming the tenant, matched against the leading segments of every request path
+    /// whichever route matched (or none), e.g. `/tenants/{tenant}`. Default: each route template
+    /// holding `{path_variable}`, cut after it.
+    #[serde(default)]
+    pub paths: Vec<String>,
     /// A request header naming the tenant.
     #[serde(default)]
     pub header: Option<String>,

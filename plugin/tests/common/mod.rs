@@ -165,6 +165,18 @@ pub fn decide_path(
     now_s: u64,
     cache: &mut TokenCache,
 ) -> Decision {
+    decide_on(engine(), method, path, headers, now_s, cache)
+}
+
+/// [`decide_path`] on another engine.
+pub fn decide_on(
+    engine: &Engine,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    now_s: u64,
+    cache: &mut TokenCache,
+) -> Decision {
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -178,7 +190,7 @@ pub fn decide_path(
         peer_cert_sha256: None,
         source: None,
     };
-    decide_request(engine(), &req, cache)
+    decide_request(engine, &req, cache)
 }
 
 /// `engine.decide(req)` with `cache`, no state kept between calls (no risk history) and no time budget.

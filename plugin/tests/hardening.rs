@@ -1,0 +1,199 @@
+//! The classes of the adversarial suite (issue: default-deny routing, header and credential
+//! smuggling, identity values, keyed slots), each through `Engine::decide` with real signed tokens.
+//! The same classes through a real Envoy live in `tests/test_hardening.py`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use warden::{Decision, Engine, TokenCache};
+
+/// The shared test config plus `extra` top-level members (replacing those it has).
+fn engine_with(extra: Value) -> Engine {
+    let mut c = config();
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    Engine::from_json(c.to_string().as_bytes()).unwrap()
+}
+
+fn run(e: &Engine, method: &str, path: &str, headers: &[(&str, &str)]) -> Decision {
+    decide_on(e, method, path, headers, NOW, &mut TokenCache::default())
+}
+
+fn token(changes: Value) -> String {
+    bearer(&ed_token(json!({}), &with(claims(), changes)))
+}
+
+// --- unmatched requests ----------------------------------------------------------------------------
+
+/// Routes like examples/agents/multi-tenant-saas.json: only some methods and sub-paths listed.
+fn saas() -> Engine {
+    engine_with(json!({
+        "routes": [
+            {"name": "health", "path": "/health", "methods": ["GET"], "anonymous": true},
+            {"name": "read", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}",
+             "scopes": ["orders:read"]},
+            {"name": "admin", "prefix": "/admin", "scopes": ["admin"]}
+        ],
+        "tenancy": {"header": "x-tenant-id", "require": true}
+    }))
+}
+
+#[test]
+fn a_request_no_route_matches_is_denied_after_its_credential() {
+    let e = saas();
+    let t = token(json!({}));
+    let d = run(
+        &e,
+        "DELETE",
+        "/tenants/acme/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 404, "no_route");
+    assert_eq!(d.reply.as_ref().unwrap().status, 404);
+    assert!(d.upstream_headers.is_empty());
+    // The credential is checked first: no route table is revealed to the anonymous.
+    assert_decision(
+        &run(&e, "DELETE", "/tenants/acme/orders/1", &[]),
+        401,
+        "no_credential",
+    );
+    // A matched route still works.
+    let d = run(
+        &e,
+        "GET",
+        "/tenants/acme/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 200, "ok");
+}
+
+#[test]
+fn tenancy_holds_whichever_route_matched() {
+    let e = saas();
+    let t = token(json!({}));
+    // Another tenant's path is refused for its tenant before the route question is asked, also
+    // with the attacker's own tenant header.
+    for (method, path) in [
+        ("DELETE", "/tenants/globex/orders/1"),
+        ("GET", "/tenants/globex/orders/1/items"),
+        ("GET", "/tenants//globex/./orders/1"),
+        ("GET", "/tenants/%67lobex/orders/1"),
+    ] {
+        let d = run(
+            &e,
+            method,
+            path,
+            &[("authorization", &t), ("x-tenant-id", "acme")],
+        );
+        assert_decision(&d, 403, "tenant_mismatch");
+    }
+    // With the operator's catch-all, tenancy still applies to what the catch-all admits.
+    let open = engine_with(json!({
+        "routes": [{"name": "read", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}"},
+                   {"name": "rest", "prefix": "/"}],
+        "tenancy": {}
+    }));
+    let d = run(
+        &open,
+        "DELETE",
+        "/tenants/globex/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 403, "tenant_mismatch");
+    let d = run(
+        &open,
+        "DELETE",
+        "/tenants/acme/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 200, "ok");
+    assert_eq!(d.route.as_deref(), Some("rest"));
+    // `authenticate` keeps the old behaviour for unmatched requests, tenancy included.
+    let lax = engine_with(json!({
+        "routes": [{"name": "read", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}"}],
+        "tenancy": {}, "routing": {"unmatched": "authenticate"}
+    }));
+    let d = run(
+        &lax,
+        "DELETE",
+        "/tenants/globex/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 403, "tenant_mismatch");
+    let d = run(
+        &lax,
+        "DELETE",
+        "/tenants/acme/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 200, "ok");
+}
+
+#[test]
+fn path_variants_fall_under_their_route() {
+    let e = saas();
+    let user = token(json!({}));
+    let user = [("authorization", user.as_str()), ("x-tenant-id", "acme")];
+    for path in [
+        "/admin/x",
+        "//admin/x",
+        "/a/../admin/x",
+        "/./admin/x",
+        "/%61dmin/x",
+        "/admin/x?y=/public",
+    ] {
+        let d = run(&e, "GET", path, &user);
+        assert_decision(&d, 403, "insufficient_scope");
+    }
+    // Case variants are other paths by default (no route: denied); case-insensitive routing puts
+    // them under the route.
+    let d = run(&e, "GET", "/ADMIN/x", &user);
+    assert_decision(&d, 404, "no_route");
+    let ci = engine_with(json!({
+        "routes": [{"name": "admin", "prefix": "/admin", "scopes": ["admin"]},
+                   {"name": "rest", "prefix": "/"}],
+        "routing": {"case_sensitive": false}
+    }));
+    for path in ["/ADMIN/x", "/Admin", "/aDmIn/y"] {
+        let d = run(&ci, "GET", path, &user);
+        assert_decision(&d, 403, "insufficient_scope");
+    }
+    // An encoded separator is refused, whatever the route.
+    let d = run(&e, "GET", "/admin%2Fx", &user);
+    assert_decision(&d, 400, "encoded_path_separator");
+}
+
+#[test]
+fn a_config_without_routes_protects_every_path_alike() {
+    let mut c = config();
+    c.as_object_mut().unwrap().remove("routes");
+    let e = Engine::from_json(c.to_string().as_bytes()).unwrap();
+    let d = run(
+        &e,
+        "DELETE",
+        "/anything",
+        &[("authorization", &token(json!({})))],
+    );
+    assert_decision(&d, 200, "ok");
+    assert_decision(&run(&e, "GET", "/anything", &[]), 401, "no_credential");
+    let mut c = config();
+    c["routes"] = json!([]);
+    c["routing"] = json!({"unmatched": "deny"});
+    let e = Engine::from_json(c.to_string().as_bytes()).unwrap();
+    let d = run(
+        &e,
+        "GET",
+        "/anything",
+        &[("authorization", &token(json!({})))],
+    );
+    assert_decision(&d, 404, "no_route");
+}

@@ -1,0 +1,96 @@
+"""The hardening classes through a real Envoy (--concurrency 2) with real signed tokens: unmatched
+requests and path variants, smuggled headers, identity values, keyed slots and the geo header.
+Natively: plugin/tests/hardening.rs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from conftest import ISSUER, AUDIENCE, bearer, raw_request, seen_by_upstream, warden_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hardened_config(keys, api_key, **overrides) -> dict:
+    """The shared test config with the default routing (unmatched requests denied) and tenancy."""
+    cfg = warden_config(keys, api_key)
+    del cfg["routing"]
+    cfg["routes"] += [
+        {"name": "tenant-order", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]},
+    ]
+    cfg["tenancy"] = {"header": "x-tenant-id"}
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def hardened(envoys, keys, api_key):
+    return envoys.gateway(hardened_config(keys, api_key), "hardened")
+
+
+def jti_of(token: str) -> str:
+    return jwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+def status_of(gw, method, path, headers=()) -> int:
+    return raw_request(gw.port, method, path, list(headers))[0]
+
+
+# --- unmatched requests ------------------------------------------------------------------------------
+
+
+def test_a_method_no_route_lists_is_denied_with_a_reason(hardened, keys):
+    token = keys.mint(scope="orders:read")
+    status, headers, body = raw_request(hardened.port, "DELETE", "/tenants/acme/orders/1", list(bearer(token).items()))
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+    rec = hardened.wait_audit(lambda r: r.get("jti") == jti_of(token))
+    assert rec["reason"] == "no_route" and rec["status"] == 404
+    # Anonymous callers learn nothing about the route table: the credential comes first.
+    assert status_of(hardened, "DELETE", "/tenants/acme/orders/1") == 401
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("DELETE", "/tenants/globex/orders/1"),
+        ("GET", "/tenants/globex/orders/1/items"),
+        ("GET", "/tenants/%67lobex/orders/1"),
+    ],
+    ids=["unlisted-method", "unlisted-sub-path", "encoded-tenant"],
+)
+def test_another_tenants_path_is_refused_whichever_route_matched(hardened, keys, method, path):
+    token = keys.mint(scope="orders:read")  # tenant acme
+    headers = [*bearer(token).items(), ("x-tenant-id", "acme")]
+    assert status_of(hardened, method, path, headers) == 403
+
+
+@pytest.mark.parametrize("path", ["/admin/x", "//admin/x", "/a/../admin/x", "/%61dmin/x", "/admin/x?next=/health"])
+def test_path_variants_fall_under_their_route(hardened, keys, path):
+    token = keys.mint(scope="orders:read")
+    assert status_of(hardened, "GET", path, bearer(token).items()) == 403
+
+
+def test_case_variants_are_other_paths_unless_routing_says_otherwise(envoys, hardened, keys, api_key):
+    token = keys.mint(scope="orders:read")
+    # Case-sensitive (the default): /ADMIN is no route, and no route is denied.
+    assert status_of(hardened, "GET", "/ADMIN/x", bearer(token).items()) == 404
+    lax = envoys.gateway(hardened_config(keys, api_key, routing={"case_sensitive": False}), "case-insensitive")
+    assert status_of(lax, "GET", "/ADMIN/x", bearer(token).items()) == 403
+    assert status_of(lax, "GET", "/TENANTS/globex/orders/1", bearer(token).items()) == 403
+    assert status_of(lax, "GET", "/TENANTS/acme/orders/1", bearer(token).items()) == 200
+
+
+def test_the_multi_tenant_example_denies_cross_tenant_and_unlisted_requests(envoys, keys):
+    cfg = json.loads((ROOT / "examples" / "agents" / "multi-tenant-saas.json").read_text())
+    provider = cfg["providers"][0]
+    provider.update(issuer=ISSUER, audiences=[AUDIENCE], jwks=keys.jwks())
+    gw = envoys.gateway(cfg, "multi-tenant-example")
+    token = keys.mint(org_id="acme", scope="records:read")
+    headers = [*bearer(token).items(), ("x-tenant-id", "acme")]
+    assert status_of(gw, "GET", "/t/acme/records/1", headers) == 200
+    assert status_of(gw, "DELETE", "/t/globex/records/1", headers) == 403
+    assert status_of(gw, "GET", "/t/globex/records/1/history", headers) == 403
+    assert status_of(gw, "DELETE", "/t/acme/anything", headers) == 404
