@@ -94,3 +94,68 @@ def test_the_multi_tenant_example_denies_cross_tenant_and_unlisted_requests(envo
     assert status_of(gw, "DELETE", "/t/globex/records/1", headers) == 403
     assert status_of(gw, "GET", "/t/globex/records/1/history", headers) == 403
     assert status_of(gw, "DELETE", "/t/acme/anything", headers) == 404
+
+
+# --- smuggled headers --------------------------------------------------------------------------------
+
+
+def test_the_shipped_bootstrap_rejects_underscore_headers(hardened, keys):
+    token = keys.mint(scope="orders:read")
+    for name in ["x_auth_subject", "x_on_behalf_of"]:
+        status, _, _ = raw_request(hardened.port, "GET", "/orders/7", [*bearer(token).items(), (name, "admin")])
+        assert status == 400, name
+
+
+@pytest.fixture(scope="module")
+def underscores_allowed(envoys, keys, api_key):
+    """The same filter behind a bootstrap that lets underscore headers through: the filter alone."""
+    allow = lambda text: text.replace("headers_with_underscores_action: REJECT_REQUEST", "headers_with_underscores_action: ALLOW")
+    return envoys.gateway(hardened_config(keys, api_key), "underscores-allowed", transform=allow)
+
+
+def test_the_filter_removes_underscore_spellings_without_the_bootstrap(underscores_allowed, keys):
+    token = keys.mint(scope="orders:read")
+    smuggled = [("x_auth_subject", "admin"), ("X_Auth_Tenant", "globex"), ("x_on_behalf_of", "root"), ("x-auth_scopes", "admin")]
+    status, _, body = raw_request(underscores_allowed.port, "GET", "/orders/7", [*bearer(token).items(), *smuggled])
+    assert status == 200, body
+    seen = json.loads(body)["headers"]
+    assert not [n for n in seen if "_" in n and n.replace("_", "-").startswith(("x-auth-", "x-on-behalf-of"))], seen
+    assert seen["x-auth-subject"] == "alice" and seen["x-auth-tenant"] == "acme"
+
+
+@pytest.mark.parametrize(
+    "path, headers",
+    [
+        ("/orders/7", [("X-HTTP-Method-Override", "DELETE")]),
+        ("/orders/7", [("X-HTTP-Method", "DELETE")]),
+        ("/orders/7", [("X-Method-Override", "DELETE")]),
+        ("/orders/7?_method=DELETE", []),
+    ],
+    ids=["x-http-method-override", "x-http-method", "x-method-override", "_method"],
+)
+def test_method_overrides_are_refused(hardened, keys, path, headers):
+    token = keys.mint(scope="orders:read")
+    status, _, body = raw_request(hardened.port, "GET", path, [*bearer(token).items(), *headers])
+    assert status == 400 and json.loads(body)["error"] == "invalid_request"
+
+
+def test_two_credentials_are_refused(hardened, keys, api_key):
+    token = keys.mint(scope="orders:read")
+    for headers in [
+        [("Authorization", "Basic YWxpY2U6cHc="), ("x-api-key", api_key.secret)],
+        [*bearer(token).items(), ("x-api-key", api_key.secret)],
+        [*bearer(token).items(), *bearer(token).items()],
+    ]:
+        for path in ["/orders/7", "/health"]:
+            status, _, _ = raw_request(hardened.port, "GET", path, headers)
+            assert status == 400, (path, headers)
+    # Each alone is fine.
+    assert status_of(hardened, "GET", "/orders/7", [("x-api-key", api_key.secret)]) == 200
+
+
+def test_a_token_on_an_anonymous_route_is_not_forwarded(hardened, keys, api_key):
+    forged = keys.mint(key=keys.rogue_es256)
+    for headers in [bearer(forged), {"x-api-key": "guess"}]:
+        doc = seen_by_upstream(hardened.get("/health", headers=headers))
+        assert "authorization" not in doc["headers"] and "x-api-key" not in doc["headers"]
+        assert not [n for n in doc["headers"] if n.startswith("x-auth-")]

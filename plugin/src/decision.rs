@@ -374,6 +374,8 @@ impl Engine {
         refused?;
         let target = target.as_ref().map_err(|e| Denial::BadTarget(*e))?;
         if route.is_some_and(|m| m.route.anonymous) {
+            let unchecked = self.credentials.unchecked(req.headers)?;
+            draft.remove_headers.extend(unchecked);
             return Ok(());
         }
         let identity = match self
@@ -569,12 +571,13 @@ impl Draft {
     }
 }
 
-/// Names of client-sent headers in our namespace (lower-cased, once each).
+/// Names of client-sent headers in our namespace (lower-cased, once each), `_` spellings included
+/// (`x_auth_subject` is `x-auth-subject` to CGI-style upstreams).
 fn own_headers(headers: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in headers {
         let lower = name.to_ascii_lowercase();
-        if lower.starts_with(OWN_HEADER_PREFIX) && !out.contains(&lower) {
+        if crate::upstream::header_has_prefix(&lower, OWN_HEADER_PREFIX) && !out.contains(&lower) {
             out.push(lower);
         }
     }

@@ -28,6 +28,13 @@ fn run(e: &Engine, method: &str, path: &str, headers: &[(&str, &str)]) -> Decisi
     decide_on(e, method, path, headers, NOW, &mut TokenCache::default())
 }
 
+fn upstream_header<'d>(d: &'d Decision, name: &str) -> Option<&'d str> {
+    d.upstream_headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 fn token(changes: Value) -> String {
     bearer(&ed_token(json!({}), &with(claims(), changes)))
 }
@@ -196,4 +203,117 @@ fn a_config_without_routes_protects_every_path_alike() {
         &[("authorization", &token(json!({})))],
     );
     assert_decision(&d, 404, "no_route");
+}
+
+// --- smuggled headers ------------------------------------------------------------------------------
+
+#[test]
+fn underscore_spellings_of_reserved_headers_are_removed() {
+    let e = saas();
+    let t = token(json!({}));
+    let d = run(
+        &e,
+        "GET",
+        "/tenants/acme/orders/1",
+        &[
+            ("authorization", &t),
+            ("x_auth_subject", "admin"),
+            ("X_Auth-Tenant", "globex"),
+            ("x_on_behalf_of", "root"),
+        ],
+    );
+    assert_decision(&d, 200, "ok");
+    for name in ["x_auth_subject", "x_auth-tenant", "x_on_behalf_of"] {
+        assert!(d.remove_headers.iter().any(|n| n == name), "{name}: {d:?}");
+    }
+    assert_eq!(upstream_header(&d, "x-auth-subject"), Some("alice"));
+    // Kong cannot remove: refused by default, whichever spelling.
+    let kong = saas().with_host(warden::gateway::HostRules::of(
+        warden::gateway::HostKind::Kong,
+    ));
+    for name in ["x_auth_subject", "x_on_behalf_of", "X_AUTH_ACTOR"] {
+        let d = run(
+            &kong,
+            "GET",
+            "/tenants/acme/orders/1",
+            &[("authorization", &t), (name, "x")],
+        );
+        assert_decision(&d, 400, "reserved_header");
+    }
+}
+
+#[test]
+fn method_overrides_are_refused_by_default() {
+    let e = saas();
+    let t = token(json!({}));
+    for (path, headers) in [
+        (
+            "/tenants/acme/orders/1",
+            vec![("x-http-method-override", "DELETE")],
+        ),
+        ("/tenants/acme/orders/1", vec![("X-HTTP-Method", "DELETE")]),
+        ("/tenants/acme/orders/1", vec![("x-method-override", "PUT")]),
+        ("/tenants/acme/orders/1?_method=DELETE", vec![]),
+    ] {
+        let mut headers = headers;
+        headers.push(("authorization", &t));
+        let d = run(&e, "GET", path, &headers);
+        assert_decision(&d, 400, "method_override");
+    }
+    // `apply`: routes are matched with the method the upstream acts on (no route lists DELETE).
+    let apply = engine_with(json!({
+        "routes": [{"name": "read", "methods": ["GET"], "path": "/orders/{id}"}],
+        "routing": {"method_override": "apply"}
+    }));
+    let d = run(
+        &apply,
+        "GET",
+        "/orders/1",
+        &[("authorization", &t), ("x-http-method-override", "DELETE")],
+    );
+    assert_decision(&d, 404, "no_route");
+}
+
+#[test]
+fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
+    let e = saas();
+    let t = token(json!({}));
+    for headers in [
+        vec![
+            ("authorization", "Basic YWxpY2U6cHc="),
+            ("x-api-key", API_KEY),
+        ],
+        vec![("authorization", t.as_str()), ("x-api-key", API_KEY)],
+        vec![("authorization", t.as_str()), ("authorization", t.as_str())],
+    ] {
+        let d = run(&e, "GET", "/tenants/acme/orders/1", &headers);
+        assert_decision(&d, 400, "ambiguous_credentials");
+        // Also on an anonymous route.
+        let d = run(&e, "GET", "/health", &headers);
+        assert_decision(&d, 400, "ambiguous_credentials");
+    }
+    // Envoy hands two Authorization headers over as one joined with `,`: malformed, refused too.
+    let joined = format!("{t},{t}");
+    let d = run(&e, "GET", "/health", &[("authorization", &joined)]);
+    assert_decision(&d, 400, "malformed_credentials");
+    // A forged token on an anonymous route passes (nothing is checked there) but is not forwarded.
+    let forged = bearer(&flip_signature_bit(&ed_token(json!({}), &claims())));
+    let d = run(
+        &e,
+        "GET",
+        "/health",
+        &[("authorization", &forged), ("dpop", "x")],
+    );
+    assert_eq!((d.status, d.reason), (200, "ok"));
+    assert_eq!(d.remove_headers, vec!["authorization", "dpop"]);
+    let d = run(&e, "GET", "/health", &[("x-api-key", "guess")]);
+    assert_eq!(d.remove_headers, vec!["x-api-key"]);
+    // Another scheme is the upstream's business.
+    let d = run(
+        &e,
+        "GET",
+        "/health",
+        &[("authorization", "Basic YWxpY2U6cHc=")],
+    );
+    assert!(d.remove_headers.is_empty());
 }

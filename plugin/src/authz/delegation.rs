@@ -133,7 +133,11 @@ impl Delegation {
         let mut found: Vec<String> = Vec::new();
         for (name, _) in headers {
             let lower = name.to_ascii_lowercase();
-            if self.untrusted_headers.contains(&lower) && !found.contains(&lower) {
+            let untrusted = self
+                .untrusted_headers
+                .iter()
+                .any(|h| crate::upstream::same_header(h, &lower));
+            if untrusted && !found.contains(&lower) {
                 found.push(lower);
             }
         }
@@ -391,10 +395,14 @@ mod tests {
     fn untrusted_headers_removed_or_refused() {
         let h = vec![
             ("X-On-Behalf-Of".to_string(), "admin".to_string()),
+            ("x_on_behalf_of".to_string(), "root".to_string()),
             ("accept".to_string(), "*/*".to_string()),
         ];
         let d = policy(r#"{"delegation": {}}"#, &[]);
-        assert_eq!(d.untrusted_headers(&h).unwrap(), vec!["x-on-behalf-of"]);
+        assert_eq!(
+            d.untrusted_headers(&h).unwrap(),
+            vec!["x-on-behalf-of", "x_on_behalf_of"]
+        );
         let r = policy(
             r#"{"delegation": {"untrusted_header_action": "refuse", "untrusted_headers": ["X-On-Behalf-Of"]}}"#,
             &[],

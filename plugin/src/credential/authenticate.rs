@@ -114,6 +114,33 @@ impl Credentials {
             .fold(0u64, |g, p| g.wrapping_add(p.key_generation()))
     }
 
+    /// On an anonymous route: the credential headers to keep from the upstream (a token nobody
+    /// checked is never forwarded, so an upstream cannot be fooled by a forged one), or 400 when
+    /// the request carries two credentials or a malformed one, as on every route. (Envoy joins a
+    /// repeated `Authorization` header into one value with `,`, which is malformed: two headers
+    /// must be refused in that form too.)
+    pub(crate) fn unchecked(&self, headers: &[(String, String)]) -> Result<Vec<String>, Denial> {
+        let header = self.api_keys.as_ref().map(|k| k.header.as_str());
+        let mut strip = Vec::new();
+        let (ours, key) = match extract::extract(headers, header) {
+            Err(e) => return Err(Denial::InvalidRequest(e)),
+            Ok(Presented::Bearer(_) | Presented::Dpop(_)) => (true, false),
+            Ok(Presented::ApiKey(_)) => (false, true),
+            Ok(Presented::Nothing) => (false, false),
+        };
+        let present = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if ours && present("authorization") {
+            strip.push("authorization".to_owned());
+        }
+        if let Some(h) = header.filter(|h| key && present(h)) {
+            strip.push(h.to_ascii_lowercase());
+        }
+        if present("dpop") {
+            strip.push("dpop".to_owned());
+        }
+        Ok(strip)
+    }
+
     /// The one credential of the request, proven, with the token's claims (none for an API key).
     /// A cache hit and a miss of remote keys are noted in `draft`.
     pub(crate) fn authenticate(

@@ -1,5 +1,7 @@
 //! Where a credential comes from: the `Authorization` header (Bearer, scheme case-insensitive)
-//! or the API-key header. Two credentials, or a header twice, is an ambiguous request.
+//! or the API-key header. Two credentials, or a header twice, is an ambiguous request: an API key
+//! beside an `Authorization` header of any scheme (`Basic` included) too, since the upstream may
+//! act on the other one.
 
 /// What the request presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,9 @@ pub fn extract<'a>(
                 return Err(ExtractError::Ambiguous);
             }
             authorization_seen = true;
+            if api_key_seen {
+                return Err(ExtractError::Ambiguous);
+            }
             if let Some(p) = authorization(value)? {
                 if found != Presented::Nothing {
                     return Err(ExtractError::Ambiguous);
@@ -62,7 +67,7 @@ pub fn extract<'a>(
             if key.is_empty() {
                 return Err(ExtractError::Malformed);
             }
-            if found != Presented::Nothing {
+            if authorization_seen {
                 return Err(ExtractError::Ambiguous);
             }
             found = Presented::ApiKey(key);
@@ -167,9 +172,20 @@ mod tests {
     }
 
     #[test]
-    fn other_scheme_is_no_credential() {
+    fn other_scheme_is_no_credential_but_not_beside_an_api_key() {
         let hs = h(&[("authorization", "Basic dXNlcjpwYXNz")]);
         assert_eq!(extract(&hs, None), Ok(Presented::Nothing));
+        assert_eq!(extract(&hs, Some("x-api-key")), Ok(Presented::Nothing));
+        for hs in [
+            h(&[("authorization", "Basic dXNlcjpwYXNz"), ("x-api-key", "k")]),
+            h(&[("x-api-key", "k"), ("authorization", "Basic dXNlcjpwYXNz")]),
+            h(&[("x-api-key", "k"), ("authorization", "Negotiate abc")]),
+        ] {
+            assert_eq!(
+                extract(&hs, Some("x-api-key")),
+                Err(ExtractError::Ambiguous)
+            );
+        }
     }
 
     #[test]

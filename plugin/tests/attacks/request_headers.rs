@@ -49,7 +49,8 @@ fn bearer_and_api_key_together_are_ambiguous() {
         400,
         "malformed_credentials",
     );
-    // An API key beside another scheme's Authorization is one credential of ours.
+    // An API key beside another scheme's Authorization is two credentials: the upstream may act on
+    // the other one.
     assert_decision(
         &decide(
             &[
@@ -58,8 +59,8 @@ fn bearer_and_api_key_together_are_ambiguous() {
             ],
             NOW,
         ),
-        200,
-        "ok",
+        400,
+        "ambiguous_credentials",
     );
 }
 
