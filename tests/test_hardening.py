@@ -159,3 +159,25 @@ def test_a_token_on_an_anonymous_route_is_not_forwarded(hardened, keys, api_key)
         doc = seen_by_upstream(hardened.get("/health", headers=headers))
         assert "authorization" not in doc["headers"] and "x-api-key" not in doc["headers"]
         assert not [n for n in doc["headers"] if n.startswith("x-auth-")]
+
+
+# --- identity values ---------------------------------------------------------------------------------
+
+
+def test_a_token_without_a_subject_is_refused(hardened, keys):
+    for token in [keys.mint(sub=None), keys.mint(sub="")]:
+        resp = hardened.get("/tenants/acme/orders/1", headers=bearer(token))
+        assert resp.status_code == 401 and 'error="invalid_token"' in resp.headers["www-authenticate"]
+        # Envoy replaces an edge client's x-request-id: the reply's request id finds the record.
+        rid = resp.json()["request_id"]
+        rec = hardened.wait_audit(lambda r: r.get("request_id") == rid)
+        assert rec["reason"] == "no_subject" and rec["subject"] is None
+
+
+def test_empty_tenant_and_client_never_become_empty_headers(hardened, keys):
+    token = keys.mint(tenant="", client_id="")
+    seen = seen_by_upstream(hardened.get("/orders/7", headers=bearer(token)))["headers"]
+    assert seen["x-auth-subject"] == "alice"
+    assert "x-auth-tenant" not in seen and "x-auth-client" not in seen
+    # No tenant addresses no tenant: a tenant's path is refused.
+    assert hardened.get("/tenants/acme/orders/1", headers=bearer(token)).status_code == 403

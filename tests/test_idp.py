@@ -81,6 +81,8 @@ def provider(idp: demo_idp.DemoIdP, **extra: Any) -> dict:
         "require_typ": "at+jwt",
         "algorithms": ["ES256"],
         "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 1000},
+        # The IdP's introspection answers for client-credentials tokens carry `client_id`, no `sub`.
+        "claims": {"subject": ["sub", "client_id"]},
     }
     p.update(extra)
     return p

@@ -317,3 +317,65 @@ fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
     );
     assert!(d.remove_headers.is_empty());
 }
+
+// --- identity values -------------------------------------------------------------------------------
+
+#[test]
+fn an_identity_needs_a_non_empty_subject() {
+    let e = saas();
+    for changes in [json!({"sub": null}), json!({"sub": ""})] {
+        let d = run(
+            &e,
+            "GET",
+            "/tenants/acme/orders/1",
+            &[("authorization", &token(changes))],
+        );
+        assert_decision(&d, 401, "no_subject");
+    }
+    // The client id stands in only when the operator says so.
+    let mut c = config();
+    c["providers"][0]["claims"] = json!({"subject": ["sub", "client_id"]});
+    let fallback = Engine::from_json(c.to_string().as_bytes()).unwrap();
+    let d = run(
+        &fallback,
+        "GET",
+        "/orders/1",
+        &[("authorization", &token(json!({"sub": ""})))],
+    );
+    assert_decision(&d, 200, "ok");
+    assert_eq!(upstream_header(&d, "x-auth-subject"), Some("web"));
+    c["providers"][0]["claims"] = json!({"subject": []});
+    let err = Engine::from_json(c.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.field, "providers[0].claims.subject");
+}
+
+#[test]
+fn empty_tenant_and_client_are_absent_never_empty_headers() {
+    let t = token(json!({"tenant": "", "client_id": ""}));
+    let d = run(
+        &engine_with(json!({})),
+        "GET",
+        "/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 200, "ok");
+    assert_eq!(upstream_header(&d, "x-auth-tenant"), None);
+    assert_eq!(upstream_header(&d, "x-auth-client"), None);
+    assert!(d
+        .upstream_headers
+        .iter()
+        .all(|(n, v)| !v.is_empty() || n == "x-auth-scopes"));
+    // An empty tenant addresses no tenant: another tenant's path is refused.
+    let d = run(
+        &saas(),
+        "GET",
+        "/tenants/acme/orders/1",
+        &[("authorization", &t)],
+    );
+    assert_decision(&d, 403, "tenant_mismatch");
+    // An API key with an empty tenant is a config error.
+    let mut c = config();
+    c["api_keys"]["keys"][0]["tenant"] = json!("");
+    let err = Engine::from_json(c.to_string().as_bytes()).err().unwrap();
+    assert_eq!(err.field, "api_keys.keys[0].tenant");
+}

@@ -236,10 +236,15 @@ impl Algorithm {
     }
 }
 
-/// Where to find tenant, scopes and client id in a token.
+/// Where to find subject, tenant, scopes and client id in a token.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimsMapping {
+    /// Claims holding the subject, tried in order; the first non-empty one is the subject, and a
+    /// token with none is refused (`no_subject`). Default `["sub"]`: a token without `sub` is not
+    /// taken for its client unless this says so (`["sub", "client_id"]`).
+    #[serde(default = "default_subject_claims")]
+    pub subject: Vec<String>,
     /// Claim holding the tenant.
     #[serde(default = "default_tenant_claim")]
     pub tenant: String,
@@ -254,6 +259,7 @@ pub struct ClaimsMapping {
 impl Default for ClaimsMapping {
     fn default() -> Self {
         ClaimsMapping {
+            subject: default_subject_claims(),
             tenant: default_tenant_claim(),
             scopes: default_scope_claims(),
             client: default_client_claims(),
@@ -261,6 +267,9 @@ impl Default for ClaimsMapping {
     }
 }
 
+fn default_subject_claims() -> Vec<String> {
+    vec!["sub".into()]
+}
 fn default_tenant_claim() -> String {
     "tenant".into()
 }

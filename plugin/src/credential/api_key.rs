@@ -53,6 +53,12 @@ impl ApiKeyStore {
                     "must not be empty",
                 ));
             }
+            if k.tenant.as_deref() == Some("") {
+                return Err(ConfigError::new(
+                    format!("{at}.tenant"),
+                    "must not be empty (leave it out for no tenant)",
+                ));
+            }
             if keys
                 .iter()
                 .any(|o| o.digest == digest || o.identity.client.as_deref() == Some(&k.id))

@@ -228,10 +228,7 @@ fn claims_from(
         tenant,
         scopes,
     } = provider.map_claims(map)?;
-    let subject = match sub {
-        Some(s) => jwt::header_safe(&s)?.to_owned(),
-        None => client.clone().ok_or(TokenError::Claims)?,
-    };
+    let subject = provider.subject_of(sub.as_deref(), map)?;
     let claims = Claims {
         issuer,
         subject,

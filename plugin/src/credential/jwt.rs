@@ -261,6 +261,12 @@ impl Provider {
             }
             None => {}
         }
+        if cfg.claims.subject.is_empty() || cfg.claims.subject.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                format!("{at}.claims.subject"),
+                "must name at least one claim, none empty",
+            ));
+        }
         Ok(Provider {
             name: cfg.name.clone(),
             issuer: cfg.issuer.clone(),
@@ -421,10 +427,7 @@ impl Provider {
             tenant,
             scopes,
         } = self.map_claims(&custom)?;
-        let subject = match raw.subject {
-            Some(s) => header_safe(&s)?.to_owned(),
-            None => client.clone().ok_or(TokenError::Claims)?,
-        };
+        let subject = self.subject_of(raw.subject.as_deref(), &custom)?;
         Ok(Claims {
             issuer: raw.issuer.unwrap_or_default(),
             subject,
@@ -452,14 +455,27 @@ pub(crate) struct Mapped {
 impl Provider {
     /// Client id, tenant and scopes from a token's (or introspection answer's) claims, by the
     /// provider's claim mapping.
-    pub(crate) fn map_claims(&self, custom: &Map<String, Value>) -> Result<Mapped, TokenError> {
-        let string_claim = |name: &str| -> Result<Option<String>, TokenError> {
-            match custom.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => header_safe(s).map(|s| Some(s.to_owned())),
-                Some(_) => Err(TokenError::Claims),
+    /// The subject: the first non-empty claim of `claims.subject` (`sub` is the registered claim,
+    /// given as `sub`; the others are read from `custom`).
+    pub(crate) fn subject_of(
+        &self,
+        sub: Option<&str>,
+        custom: &Map<String, Value>,
+    ) -> Result<String, TokenError> {
+        for name in &self.claims.subject {
+            let value = match name.as_str() {
+                "sub" => sub.filter(|s| !s.is_empty()).map(str::to_owned),
+                other => string_claim(custom, other)?,
+            };
+            if let Some(v) = value {
+                return Ok(header_safe(&v)?.to_owned());
             }
-        };
+        }
+        Err(TokenError::NoSubject)
+    }
+
+    pub(crate) fn map_claims(&self, custom: &Map<String, Value>) -> Result<Mapped, TokenError> {
+        let string_claim = |name: &str| string_claim(custom, name);
         let client = self
             .claims
             .client
@@ -480,6 +496,17 @@ impl Provider {
             tenant,
             scopes,
         })
+    }
+}
+
+/// A string claim as an identity value: absent, `null` and `""` are none (an empty value never
+/// becomes an empty `x-auth-*` header); another type is refused.
+fn string_claim(custom: &Map<String, Value>, name: &str) -> Result<Option<String>, TokenError> {
+    match custom.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => header_safe(s).map(|s| Some(s.to_owned())),
+        Some(_) => Err(TokenError::Claims),
     }
 }
 

@@ -53,6 +53,8 @@ pub enum TokenError {
     Audience,
     /// The claims are not a JSON object of the expected shapes.
     Claims,
+    /// No non-empty subject: `sub` (or the claims of `claims.subject`, in order) missing or empty.
+    NoSubject,
     /// An API key that matches no configured key.
     UnknownApiKey,
     /// Introspection says the token is not active (expired, revoked, unknown, or not for us).
@@ -98,6 +100,7 @@ impl TokenError {
             TokenError::Issuer => "issuer",
             TokenError::Audience => "audience",
             TokenError::Claims => "claims",
+            TokenError::NoSubject => "no_subject",
             TokenError::UnknownApiKey => "unknown_api_key",
             TokenError::Inactive => "inactive",
             TokenError::KeysUnavailable => "keys_unavailable",
@@ -121,6 +124,7 @@ impl TokenError {
                 | TokenError::Issuer
                 | TokenError::Audience
                 | TokenError::Claims
+                | TokenError::NoSubject
         )
     }
 }
@@ -130,7 +134,7 @@ impl TokenError {
 pub struct Claims {
     /// `iss`.
     pub issuer: String,
-    /// `sub`, or the client id when a token has no `sub`.
+    /// The first non-empty claim of `claims.subject` (default: `sub` only).
     pub subject: String,
     /// `aud`.
     pub audiences: Vec<String>,
