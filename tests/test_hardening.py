@@ -181,3 +181,21 @@ def test_empty_tenant_and_client_never_become_empty_headers(hardened, keys):
     assert "x-auth-tenant" not in seen and "x-auth-client" not in seen
     # No tenant addresses no tenant: a tenant's path is refused.
     assert hardened.get("/tenants/acme/orders/1", headers=bearer(token)).status_code == 403
+
+
+# --- keyed slots -------------------------------------------------------------------------------------
+
+
+def test_identities_sharing_a_slot_reset_it_never_share_it(envoys, keys, api_key):
+    """One slot for everyone: a colliding name gets a fresh bucket, never the victim's remainder, and
+    the victim's bucket is not drained by it."""
+    cfg = hardened_config(
+        keys, api_key,
+        rate_limits={"slots": 1, "policies": [{"name": "s", "key": "subject", "limit": 2, "window_s": 3600}]},
+    )
+    gw = envoys.gateway(cfg, "one-slot")
+    victim, attacker = keys.mint(sub="victim"), keys.mint(sub="attacker")
+    codes = lambda token, n: [gw.get("/orders/7", headers=bearer(token)).status_code for _ in range(n)]
+    assert codes(victim, 3) == [200, 200, 429]
+    assert codes(attacker, 3) == [200, 200, 429]
+    assert codes(victim, 1) == [200]

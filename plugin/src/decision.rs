@@ -268,6 +268,18 @@ impl Engine {
         self
     }
 
+    /// The engine with the deployment's slot key ([`crate::slot::SlotKey::shared`]): where rate-limit
+    /// buckets, risk records, DPoP proof ids and quarantine entries live. The adapter sets it once per config, from shared data, so every
+    /// worker and every later config agree. Without it the key is all zeros (offline use).
+    pub fn with_slot_key(mut self, key: crate::slot::SlotKey) -> Engine {
+        self.policy.set_slot_key(key);
+        self.credentials.set_slot_key(key);
+        if let Some(risk) = &mut self.risk {
+            risk.set_slot_key(key);
+        }
+        self
+    }
+
     /// The revocation lists, feed and quarantine (the adapter drives the feed; the risk stage calls
     /// [`Revocation::quarantine`] for a block-level score).
     pub fn revocation(&self) -> &Revocation {

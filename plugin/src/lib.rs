@@ -17,6 +17,7 @@ pub mod reply;
 pub mod risk;
 pub mod schedule;
 pub mod shared;
+pub mod slot;
 pub mod upstream;
 
 #[cfg(target_arch = "wasm32")]

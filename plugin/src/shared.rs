@@ -112,6 +112,13 @@ impl MemoryStore {
         self.map.borrow().is_empty()
     }
 
+    /// The keys held, sorted (for tests of where records land).
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.map.borrow().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     /// Total bytes of keys and values held.
     pub fn bytes(&self) -> usize {
         self.map

@@ -99,6 +99,14 @@ impl Policy {
         }
     }
 
+    /// Keys the rate-limit and quarantine slots (the deployment's key).
+    pub fn set_slot_key(&mut self, key: crate::slot::SlotKey) {
+        if let Some(rl) = &mut self.rate_limits {
+            rl.set_slot_key(key);
+        }
+        self.revocation.set_slot_key(key);
+    }
+
     /// The revocation lists, feed and quarantine.
     pub fn revocation(&self) -> &Revocation {
         &self.revocation

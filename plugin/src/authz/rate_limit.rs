@@ -1,6 +1,8 @@
 //! Identity-bound rate limits: one token bucket per (policy, identity), kept in shared data and updated
 //! with compare-and-set so that every worker draws from the same bucket. The key space is bounded: an
-//! identity maps to one of `slots` buckets per policy (by SHA-256), so memory never grows with traffic.
+//! identity maps to one of `slots` buckets per policy by a keyed hash ([`crate::slot`]), so memory
+//! never grows with traffic and nobody can aim at another identity's bucket; the hash is kept in the
+//! bucket, and an identity finding another's bucket in its slot starts a fresh one (never shares it).
 //!
 //! Headers follow draft-ietf-httpapi-ratelimit-headers-10: `RateLimit-Policy: "name";q=100;w=60` and
 //! `RateLimit: "name";r=42;t=30` (`r` remaining, `t` seconds until the bucket is full again).
@@ -10,7 +12,7 @@ use crate::config::rate_limits::{RateLimitKey, RateLimitsConfig};
 use crate::config::ConfigError;
 use crate::credential::{Identity, IdentityKind};
 use crate::shared::{self, SharedData, SharedError};
-use sha2::{Digest, Sha256};
+use crate::slot::SlotKey;
 
 /// Largest bucket and window accepted.
 pub const MAX_LIMIT: u64 = 1_000_000_000;
@@ -31,6 +33,7 @@ struct Policy {
 /// The compiled `rate_limits` section.
 pub struct RateLimits {
     slots: u32,
+    key: SlotKey,
     fail_open: bool,
     policies: Vec<Policy>,
 }
@@ -138,9 +141,15 @@ impl RateLimits {
         }
         Ok(RateLimits {
             slots: c.slots,
+            key: SlotKey::default(),
             fail_open: c.fail_open,
             policies,
         })
+    }
+
+    /// Keys the slot hash (the deployment's key, [`SlotKey::shared`]).
+    pub fn set_slot_key(&mut self, key: SlotKey) {
+        self.key = key;
     }
 
     /// Draws one token from every policy that applies to `id` on `route`. `Err` when the store failed
@@ -160,11 +169,10 @@ impl RateLimits {
             let Some(who) = key_of(p.key, id) else {
                 continue;
             };
-            let digest: [u8; 32] = Sha256::digest(who.as_bytes()).into();
-            let slot =
-                u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]) % self.slots;
+            let hash = self.key.hash(b'r', who.as_bytes());
+            let slot = hash % u64::from(self.slots.max(1));
             let key = format!("warden:rl:{i}:{slot}");
-            match take(store, &key, p.limit, p.window_s, now_s) {
+            match take(store, &key, hash, p.limit, p.window_s, now_s) {
                 Ok((admitted, remaining, retry_after_s, full_in_s)) => out.push(Outcome {
                     name: p.name.clone(),
                     limit: p.limit,
@@ -196,11 +204,14 @@ fn key_of(key: RateLimitKey, id: &Identity) -> Option<String> {
     }
 }
 
-/// One token bucket step: refill for the time passed, then take a token if there is one.
-/// Returns (admitted, whole tokens left, seconds to the next token, seconds to full).
+/// One token bucket step on the bucket of the identity hashed to `owner`: refill for the time passed,
+/// then take a token if there is one. A bucket of another owner (a slot collision) or of an older
+/// layout is replaced by a full one. Returns (admitted, whole tokens left, seconds to the next token,
+/// seconds to full).
 pub fn take(
     store: &dyn SharedData,
     key: &str,
+    owner: u64,
     limit: u64,
     window_s: u64,
     now_s: u64,
@@ -213,13 +224,14 @@ pub fn take(
         u64::try_from(s.div_ceil(u128::from(capacity.max(1)))).unwrap_or(u64::MAX)
     };
     shared::update(store, key, 32, |cur| {
+        let word = |b: &[u8], at: usize| {
+            b.get(at..at + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+                .map(u64::from_le_bytes)
+        };
         let (tokens, last) = match cur {
-            Some(b) if b.len() == 16 => {
-                let (t, l) = b.split_at(8);
-                (
-                    u64::from_le_bytes(t.try_into().unwrap_or([0; 8])),
-                    u64::from_le_bytes(l.try_into().unwrap_or([0; 8])),
-                )
+            Some(b) if b.len() == 24 && word(b, 16) == Some(owner) => {
+                (word(b, 0).unwrap_or(0), word(b, 8).unwrap_or(now_s))
             }
             _ => (capacity, now_s),
         };
@@ -240,6 +252,7 @@ pub fn take(
         let full_in = secs_for(capacity.saturating_sub(left));
         let mut v = left.to_le_bytes().to_vec();
         v.extend_from_slice(&now_s.max(last).to_le_bytes());
+        v.extend_from_slice(&owner.to_le_bytes());
         (Some(v), (admitted, left / UNIT, retry, full_in))
     })
 }
@@ -264,15 +277,15 @@ mod tests {
         for rule in [CasRule::Envoy, CasRule::Kong] {
             let s = MemoryStore::new(rule);
             let admitted = (0..15)
-                .filter(|_| take(&s, "k", 10, 60, 1000).unwrap().0)
+                .filter(|_| take(&s, "k", 7, 10, 60, 1000).unwrap().0)
                 .count();
             assert_eq!(admitted, 10);
-            let (ok, left, retry, full) = take(&s, "k", 10, 60, 1000).unwrap();
+            let (ok, left, retry, full) = take(&s, "k", 7, 10, 60, 1000).unwrap();
             assert!(!ok);
             assert_eq!((left, retry, full), (0, 6, 60));
             // 6 s later one token is back (10 per 60 s).
-            assert!(take(&s, "k", 10, 60, 1006).unwrap().0);
-            assert!(!take(&s, "k", 10, 60, 1006).unwrap().0);
+            assert!(take(&s, "k", 7, 10, 60, 1006).unwrap().0);
+            assert!(!take(&s, "k", 7, 10, 60, 1006).unwrap().0);
         }
     }
 
@@ -311,6 +324,44 @@ mod tests {
                 .unwrap();
         }
         assert!(s.len() <= 8 + 8, "{} keys", s.len());
+    }
+
+    /// One per-subject policy of `limit` per hour over `slots` slots, keyed with `key`.
+    fn per_subject(slots: u32, limit: u64, key: u8) -> RateLimits {
+        let json = format!(
+            r#"{{"slots": {slots}, "policies": [{{"name": "s", "key": "subject", "limit": {limit}, "window_s": 3600}}]}}"#
+        );
+        let mut rl = limits(&json, &[]).unwrap();
+        rl.set_slot_key(SlotKey::new([key; 16]));
+        rl
+    }
+
+    #[test]
+    fn a_slot_collision_resets_the_bucket_never_shares_it() {
+        let rl = per_subject(1, 2, 3);
+        let s = MemoryStore::new(CasRule::Envoy);
+        let admitted = |who: &str| rl.check(&s, &id(who, None), None, 0).unwrap()[0].admitted;
+        assert!(admitted("victim") && admitted("victim") && !admitted("victim"));
+        // The attacker shares the only slot: it gets a bucket of its own, not the victim's remainder,
+        // and draining it does not drain the victim's (whose bucket is reset, not taken over).
+        assert!(admitted("attacker") && admitted("attacker") && !admitted("attacker"));
+        assert!(admitted("victim"));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn the_slot_depends_on_the_deployment_key() {
+        let keys_of = |rl: &RateLimits| {
+            let s = MemoryStore::new(CasRule::Envoy);
+            for i in 0..8 {
+                rl.check(&s, &id(&format!("u{i}"), None), None, 0).unwrap();
+            }
+            s.keys()
+        };
+        assert_ne!(
+            keys_of(&per_subject(4096, 1, 1)),
+            keys_of(&per_subject(4096, 1, 2))
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::config::ConfigError;
 use crate::credential::{Identity, IdentityKind, TokenError};
 use crate::outbound::{Call, HostKind, Service};
 use crate::shared::{self, SharedData, SharedError};
+use crate::slot::SlotKey;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 
@@ -30,6 +31,7 @@ pub struct Revocation {
     deny: HashSet<(usize, String)>,
     feed: Option<Feed>,
     quarantine: Option<Quarantine>,
+    slot_key: SlotKey,
 }
 
 struct Feed {
@@ -178,6 +180,7 @@ impl Revocation {
             deny,
             feed,
             quarantine,
+            slot_key: SlotKey::default(),
         })
     }
 
@@ -222,12 +225,17 @@ impl Revocation {
         Ok(())
     }
 
+    /// Keys the quarantine slots (the deployment's key).
+    pub fn set_slot_key(&mut self, key: SlotKey) {
+        self.slot_key = key;
+    }
+
     fn quarantine_slot(&self, q: &Quarantine, id: &Identity) -> (String, [u8; 8]) {
         let who = match &id.token_id {
             Some(j) => digest(0, j),
             None => digest(1, &id.subject),
         };
-        let slot = u32::from_le_bytes([who[0], who[1], who[2], who[3]]) % q.slots;
+        let slot = self.slot_key.hash(b'q', &who) % u64::from(q.slots.max(1));
         (format!("warden:quarantine:{slot}"), who)
     }
 

@@ -114,6 +114,11 @@ impl Credentials {
             .fold(0u64, |g, p| g.wrapping_add(p.key_generation()))
     }
 
+    /// Keys the DPoP replay-cache slots (the deployment's key).
+    pub(crate) fn set_slot_key(&mut self, key: crate::slot::SlotKey) {
+        self.dpop.set_slot_key(key);
+    }
+
     /// On an anonymous route: the credential headers to keep from the upstream (a token nobody
     /// checked is never forwarded, so an upstream cannot be fooled by a forged one), or 400 when
     /// the request carries two credentials or a malformed one, as on every route. (Envoy joins a

@@ -16,6 +16,7 @@ use super::jwk;
 use crate::config::dpop::DpopConfig;
 use crate::config::{Algorithm, ConfigError};
 use crate::shared::{self, SharedData};
+use crate::slot::SlotKey;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -97,6 +98,7 @@ pub struct DpopPolicy {
     future_skew_s: u64,
     origin: Option<String>,
     replay_slots: u32,
+    slot_key: SlotKey,
     /// Refuse JWTs not presented with DPoP.
     pub required: bool,
 }
@@ -256,6 +258,7 @@ impl DpopPolicy {
             future_skew_s: c.future_skew_s,
             origin,
             replay_slots: c.replay_slots,
+            slot_key: SlotKey::default(),
             required: c.required,
         })
     }
@@ -368,6 +371,11 @@ impl DpopPolicy {
         })
     }
 
+    /// Keys the replay-cache slots (the deployment's key).
+    pub fn set_slot_key(&mut self, key: SlotKey) {
+        self.slot_key = key;
+    }
+
     /// Remembers a proof id until it can no longer pass the `iat` check; a second use is a replay.
     pub fn record(
         &self,
@@ -381,8 +389,8 @@ impl DpopPolicy {
         h.update(proof.jti.as_bytes());
         let digest: [u8; 32] = h.finalize().into();
         let id = digest.get(..16).ok_or(DpopError::Store)?;
-        let slot = u32::from_le_bytes([digest[16], digest[17], digest[18], digest[19]])
-            % self.replay_slots;
+        // Keyed: a client choosing its `jti` cannot fill the slot other clients' proofs land in.
+        let slot = self.slot_key.hash(b'd', id) % u64::from(self.replay_slots.max(1));
         let expires = proof
             .iat
             .max(now_s)

@@ -10,6 +10,7 @@ use crate::gateway::HostRules;
 use crate::outbound::HostKind;
 use crate::reply::{self, LocalReply};
 use crate::schedule::{self, Timers};
+use crate::slot::SlotKey;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 use std::cell::{Cell, RefCell};
@@ -109,12 +110,39 @@ impl Context for WardenRoot {
     }
 }
 
+/// The deployment's slot key, shared by every worker (the first to configure draws it). When shared
+/// data or the host's randomness fails, a key of this worker's own: still unguessable, but the
+/// workers then keep separate records (logged).
+fn slot_key() -> SlotKey {
+    let fresh = SlotKey::random().unwrap_or_else(|e| {
+        log(
+            LogLevel::Error,
+            &format!("warden: no randomness for the slot key: {e}"),
+        );
+        // Not secret, but distinct per worker and start: better than a fixed key.
+        let t = now_us().to_le_bytes();
+        let mut b = [0u8; 16];
+        for (d, s) in b.iter_mut().zip(t.iter().chain(t.iter())) {
+            *d = *s;
+        }
+        b
+    });
+    SlotKey::shared(&HostShared, fresh).unwrap_or_else(|e| {
+        log(
+            LogLevel::Error,
+            &format!("warden: slot key not shared: {e}"),
+        );
+        SlotKey::new(fresh)
+    })
+}
+
 impl RootContext for WardenRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let kind = gateway::detect();
         let rules = HostRules::of(kind);
-        let compiled = Engine::from_json(&bytes).map(|e| e.with_host(rules));
+        let compiled =
+            Engine::from_json(&bytes).map(|e| e.with_host(rules).with_slot_key(slot_key()));
         match compiled.and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
                 let fetcher = fetch::KeyFetcher::new(&engine);

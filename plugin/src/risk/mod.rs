@@ -13,6 +13,7 @@ pub mod state;
 use crate::config::{ConfigError, Mode, OnError, RiskConfig, Sensitivity};
 use crate::credential::{CredentialKind, Identity};
 use crate::shared::{self, SharedData};
+use crate::slot::SlotKey;
 use cidr::Cidr;
 use features::{Facts, Feature, N};
 use model::RiskModel;
@@ -159,6 +160,7 @@ pub struct Risk {
     geo_header: String,
     deny: Vec<Cidr>,
     slots: u32,
+    slot_key: SlotKey,
     travel_kmh: f32,
 }
 
@@ -192,6 +194,7 @@ impl Risk {
             geo_header: c.geo_header.to_ascii_lowercase(),
             deny,
             slots: c.state_slots,
+            slot_key: SlotKey::default(),
             travel_kmh: c.travel_kmh as f32,
         })
     }
@@ -204,11 +207,17 @@ impl Risk {
         self.clock_step_us = step_us.max(1);
     }
 
+    /// Keys the slot hash (the deployment's key, [`SlotKey::shared`]).
+    pub fn set_slot_key(&mut self, key: SlotKey) {
+        self.slot_key = key;
+    }
+
     /// The records of a request: the caller's (when proven) and the source address's.
     pub fn slots(&self, identity: Option<&Identity>, source: Option<IpAddr>) -> StateRef {
+        let key = &self.slot_key;
         StateRef {
-            identity: identity.map(|i| Slot::identity(&identity_name(i), self.slots)),
-            source: source.map(|a| Slot::source(&a, self.slots)),
+            identity: identity.map(|i| Slot::identity(&identity_name(i), self.slots, key)),
+            source: source.map(|a| Slot::source(&a, self.slots, key)),
             success: false,
         }
     }

@@ -6,6 +6,7 @@
 //! and a record whose hash differs (a slot collision) is reset, never mixed. Every set is a small array.
 //! Records are plain values: decoded, changed by a pure function, encoded, written with compare-and-set.
 
+use crate::slot::SlotKey;
 use std::net::IpAddr;
 
 /// Key prefix of identity records.
@@ -47,8 +48,8 @@ const BYTES_SLOW_ALPHA: f32 = 0.02;
 /// When the hour histogram holds this many requests it is halved (old habits fade).
 const HOURS_CAP: u32 = 4096;
 
-/// 64-bit FNV-1a with a domain byte, for slot keys and sketch items (not a security boundary: a
-/// collision only resets a record or merges two sketch items).
+/// 64-bit FNV-1a with a domain byte, for sketch items inside one record (not a security boundary: a
+/// collision only merges two items of the caller's own record). Slots use [`SlotKey::hash`].
 pub fn hash64(domain: u8, bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in std::iter::once(domain).chain(bytes.iter().copied()) {
@@ -98,18 +99,19 @@ pub struct Slot {
 }
 
 impl Slot {
-    /// The slot of an identity name such as `sub:alice`, `act:agent-7` or `key:ci-bot`.
-    pub fn identity(name: &str, slots: u32) -> Slot {
-        Slot::new(IDENTITY_PREFIX, hash64(b'i', name.as_bytes()), slots)
+    /// The slot of an identity name such as `sub:alice`, `act:agent-7` or `key:ci-bot`, under the
+    /// deployment's slot key (a client cannot aim at another identity's slot).
+    pub fn identity(name: &str, slots: u32, key: &SlotKey) -> Slot {
+        Slot::new(IDENTITY_PREFIX, key.hash(b'i', name.as_bytes()), slots)
     }
 
     /// The slot of a source address.
-    pub fn source(addr: &IpAddr, slots: u32) -> Slot {
+    pub fn source(addr: &IpAddr, slots: u32, key: &SlotKey) -> Slot {
         let bytes = match addr {
             IpAddr::V4(a) => a.octets().to_vec(),
             IpAddr::V6(a) => a.octets().to_vec(),
         };
-        Slot::new(SOURCE_PREFIX, hash64(b's', &bytes), slots)
+        Slot::new(SOURCE_PREFIX, key.hash(b's', &bytes), slots)
     }
 
     fn new(prefix: &str, hash: u64, slots: u32) -> Slot {
@@ -845,9 +847,25 @@ mod tests {
     }
 
     #[test]
+    fn slots_are_keyed() {
+        let (a, b) = (SlotKey::new([1; 16]), SlotKey::new([2; 16]));
+        let at = |k: &SlotKey| {
+            (0..32)
+                .map(|i| Slot::identity(&format!("sub:user{i}"), 65_536, k).key)
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(at(&a), at(&b));
+        let addr: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_ne!(
+            Slot::source(&addr, 65_536, &a).hash,
+            Slot::source(&addr, 65_536, &b).hash
+        );
+    }
+
+    #[test]
     fn slots_bound_the_key_space() {
         let keys: std::collections::HashSet<String> = (0..10_000)
-            .map(|i| Slot::identity(&format!("sub:user{i}"), 16).key)
+            .map(|i| Slot::identity(&format!("sub:user{i}"), 16, &SlotKey::default()).key)
             .collect();
         assert_eq!(keys.len(), 16);
     }
