@@ -43,10 +43,15 @@ def render(
     upstream_host: str = "127.0.0.1",
     upstream_port: int = 8080,
     idp_port: int | None = None,
+    geo: str = "strip",
+    geo_header: str = "x-geo-country",
 ) -> str:
     """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim).
 
     `idp_port`: adds the cluster `idp` (127.0.0.1:idp_port) for remote JWKS, discovery and introspection.
+    `geo`: "strip" (default: this Envoy is the edge; a client's `geo_header` is removed before any filter,
+    and only a filter you add after the removal, e.g. envoy.filters.http.geoip, may set it) or "edge"
+    (an edge in front of this Envoy owns the header and overwrites any client value: kept as it comes).
     """
     text = config if isinstance(config, str) else json.dumps(config, separators=(",", ":"))
     tmpl = string.Template(TEMPLATE.read_text())
@@ -58,7 +63,26 @@ def render(
         upstream_host=upstream_host,
         upstream_port=int(upstream_port),
         extra_clusters=idp_cluster(idp_port) if idp_port else "",
+        geo_mutation=geo_mutation(geo, geo_header),
     )
+
+
+def geo_mutation(geo: str, header: str) -> str:
+    """The HTTP connection manager lines that keep a client's country header from Warden."""
+    if geo == "edge":
+        return (f"          # {header}: set by the edge in front of this Envoy, which overwrites any client value\n"
+                f"          # (risk.geo_header_from_edge: true says so to Warden).")
+    if geo != "strip":
+        raise ValueError(f"geo must be 'strip' or 'edge', not {geo!r}")
+    return f"""          # The client's {header} is removed before any filter runs: Warden's risk stage must never read a
+          # country the client chose. To provide one, add envoy.filters.http.geoip (MaxMind) before Warden with
+          # geo_headers_to_add.country: {header}, or a header_mutation filter copying a trusted edge's header.
+          early_header_mutation_extensions:
+          - name: envoy.http.early_header_mutation.header_mutation
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation
+              mutations:
+              - remove: {_yaml_str(header)}"""
 
 
 def idp_cluster(port: int, name: str = "idp") -> str:
@@ -207,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream-host", default="127.0.0.1")
     ap.add_argument("--upstream-port", type=int, default=8080)
     ap.add_argument("--idp-port", type=int, default=None, help="add the `idp` cluster to 127.0.0.1:PORT")
+    ap.add_argument("--geo", choices=["strip", "edge"], default="strip",
+                    help="strip: remove a client's country header (this Envoy is the edge); "
+                         "edge: an edge in front owns it")
+    ap.add_argument("--geo-header", default="x-geo-country")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     a = ap.parse_args(argv)
     out = render(
@@ -217,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         upstream_host=a.upstream_host,
         upstream_port=a.upstream_port,
         idp_port=a.idp_port,
+        geo=a.geo,
+        geo_header=a.geo_header,
     )
     if a.output:
         Path(a.output).write_text(out)

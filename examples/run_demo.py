@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             admin_port=a.admin_port,
             upstream_port=a.upstream_port,
             idp_port=a.idp_port,
+            # The demo's requests play the edge in front of Envoy that owns x-geo-country (a real edge
+            # overwrites the client's value; alone at the edge, keep the default geo="strip").
+            geo="edge",
         )
     )
     log_path = run / "envoy.log"

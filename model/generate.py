@@ -111,7 +111,8 @@ def config(public_jwk: dict) -> dict:
         "delegation": {"actors": [{"name": "agents", "sub": "*agent-*", "subjects": ["*"],
                                    "scopes": ["orders", "account", "payments"]}]},
         "kinds": {"rules": [{"kind": "service", "client_id": "service-app"}]},
-        "risk": {"deny_cidrs": [f"{BAD_NET}.0/24"]},
+        # The traces are what the edge saw: its country header is the edge's own.
+        "risk": {"deny_cidrs": [f"{BAD_NET}.0/24"], "geo_header_from_edge": True},
         "audit": {"enabled": False},
     }
 

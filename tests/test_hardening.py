@@ -199,3 +199,31 @@ def test_identities_sharing_a_slot_reset_it_never_share_it(envoys, keys, api_key
     assert codes(victim, 3) == [200, 200, 429]
     assert codes(attacker, 3) == [200, 200, 429]
     assert codes(victim, 1) == [200]
+
+
+# --- the geo header ----------------------------------------------------------------------------------
+
+GEOIP_STANDIN = """          - name: edge-country
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation
+              mutations:
+                request_mutations:
+                - append:
+                    header: { key: x-geo-country, value: "NO" }
+                    append_action: OVERWRITE_IF_EXISTS_OR_ADD
+"""
+
+
+def test_the_shipped_bootstrap_strips_the_clients_country(hardened, keys):
+    seen = seen_by_upstream(hardened.get("/orders/7", headers={**bearer(keys.mint()), "x-geo-country": "BR"}))
+    assert "x-geo-country" not in seen["headers"]
+
+
+def test_an_edge_filter_sets_the_country_after_the_clients_copy_is_gone(envoys, keys, api_key):
+    """A header_mutation filter before Warden stands in for envoy.filters.http.geoip (no MaxMind
+    database here): whatever the client sent, Warden and the upstream see the edge's value."""
+    cfg = hardened_config(keys, api_key, risk={"mode": "shadow", "geo_header_from_edge": True})
+    add_edge = lambda text: text.replace("          http_filters:\n", "          http_filters:\n" + GEOIP_STANDIN, 1)
+    gw = envoys.gateway(cfg, "geo-edge", transform=add_edge)
+    seen = seen_by_upstream(gw.get("/orders/7", headers={**bearer(keys.mint()), "x-geo-country": "BR"}))
+    assert seen["headers"]["x-geo-country"] == "NO"

@@ -34,13 +34,14 @@ def risk_config(keys, api_key) -> dict:
             "mode": "shadow",
         },
     ]
-    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300}
+    # The test client plays the edge that owns x-geo-country (the gateway keeps its value: geo="edge").
+    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "geo_header_from_edge": True}
     return c
 
 
 @pytest.fixture(scope="module")
 def risk_gateway(envoys, keys, api_key):
-    return envoys.gateway(risk_config(keys, api_key), "risk")
+    return envoys.gateway(risk_config(keys, api_key), "risk", geo="edge")
 
 
 def history(gw, token: str, n: int = HISTORY) -> None:

@@ -70,7 +70,7 @@ fn fixture(name: &str) -> Fixture {
         "providers": [{"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": jwks}],
         "routes": [{"name": "transfer", "methods": ["POST"], "path": "/transfer", "sensitivity": "critical"},
                    {"name": "rest", "prefix": "/"}],
-        "risk": {},
+        "risk": {"geo_header_from_edge": true},
     });
     std::fs::write(p("config.json"), config.to_string()).unwrap();
     let token = ok(warden(&[

@@ -379,3 +379,52 @@ fn empty_tenant_and_client_are_absent_never_empty_headers() {
     let err = Engine::from_json(c.to_string().as_bytes()).err().unwrap();
     assert_eq!(err.field, "api_keys.keys[0].tenant");
 }
+
+// --- the geo header --------------------------------------------------------------------------------
+
+/// `new_country` of the second of two requests by the same caller, from NO then AU.
+fn new_country_after_moving(risk: Value) -> f32 {
+    use warden::risk::features::Feature;
+    use warden::shared::MemoryStore;
+    let e = engine_with(json!({"routes": [{"name": "any", "prefix": "/"}], "risk": risk}));
+    let store = MemoryStore::default();
+    let t = token(json!({}));
+    let mut last = None;
+    for (i, country) in ["NO", "AU"].into_iter().enumerate() {
+        let headers = vec![
+            ("authorization".to_owned(), t.clone()),
+            ("x-geo-country".to_owned(), country.to_owned()),
+        ];
+        let req = warden::Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &headers,
+            request_id: "r",
+            now_s: NOW + i as u64 * 300,
+            peer_cert_sha256: None,
+            source: None,
+        };
+        let mut cache = TokenCache::default();
+        let mut env = warden::Env {
+            cache: &mut cache,
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        let d = e.decide(&req, &mut env);
+        e.observe_response(&d, 200, 100, req.now_s, &store);
+        last = d.risk;
+    }
+    let at = Feature::NAMES
+        .iter()
+        .position(|n| *n == "new_country")
+        .unwrap();
+    last.unwrap().features[at]
+}
+
+#[test]
+fn the_geo_header_counts_only_when_the_edge_owns_it() {
+    let on = json!({"enabled": true, "geo_header_from_edge": true});
+    assert_eq!(new_country_after_moving(on), 1.0);
+    // By default a client's value is ignored: it could choose its own country.
+    assert_eq!(new_country_after_moving(json!({"enabled": true})), 0.0);
+}

@@ -40,6 +40,11 @@ pub struct RiskConfig {
     /// Request header with the caller's ISO 3166-1 alpha-2 country, set by the edge.
     #[serde(default = "default_geo_header")]
     pub geo_header: String,
+    /// The edge in front of Warden owns `geo_header`: it removes any copy the client sent and sets its
+    /// own (the shipped Envoy bootstrap removes it; see the README for setting it). Default false:
+    /// the header is ignored (no country features), since a client could otherwise choose its country.
+    #[serde(default)]
+    pub geo_header_from_edge: bool,
     /// Source networks known to be bad (`203.0.113.0/24`, `2001:db8::/32`, or single addresses).
     #[serde(default)]
     pub deny_cidrs: Vec<String>,

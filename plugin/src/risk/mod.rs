@@ -157,7 +157,8 @@ pub struct Risk {
     /// The step of the clock the budget is judged with (see [`Risk::set_clock_step_us`]).
     clock_step_us: u64,
     on_error: OnError,
-    geo_header: String,
+    /// The country header, when the edge owns it (`risk.geo_header_from_edge`).
+    geo_header: Option<String>,
     deny: Vec<Cidr>,
     slots: u32,
     slot_key: SlotKey,
@@ -191,7 +192,9 @@ impl Risk {
             budget_us: c.budget_us,
             clock_step_us: 1,
             on_error: c.on_error,
-            geo_header: c.geo_header.to_ascii_lowercase(),
+            geo_header: c
+                .geo_header_from_edge
+                .then(|| c.geo_header.to_ascii_lowercase()),
             deny,
             slots: c.state_slots,
             slot_key: SlotKey::default(),
@@ -288,7 +291,12 @@ impl Risk {
             write: matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"),
             delete: method == "DELETE",
             sensitivity: inputs.sensitivity.weight(),
-            country: header(&self.geo_header).and_then(geo::country_code),
+            // A client's own value is never read: only an edge-owned header names the country.
+            country: self
+                .geo_header
+                .as_deref()
+                .and_then(header)
+                .and_then(geo::country_code),
             prefix: inputs.source.as_ref().map(state::prefix_item),
             agent: state::item32(b'u', header("user-agent").unwrap_or("").as_bytes()),
             endpoint: state::hash64(b'e', format!("{method} {path}").as_bytes()),
