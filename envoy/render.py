@@ -43,10 +43,13 @@ def render(
     upstream_host: str = "127.0.0.1",
     upstream_port: int = 8080,
     idp_port: int | None = None,
+    record_log: str | os.PathLike | None = None,
 ) -> str:
     """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim).
 
     `idp_port`: adds the cluster `idp` (127.0.0.1:idp_port) for remote JWKS, discovery and introspection.
+    `record_log`: adds a file access log at that path printing Warden's decision record from filter state
+    (for `"audit": {"sink": "filter_state"}`).
     """
     text = config if isinstance(config, str) else json.dumps(config, separators=(",", ":"))
     tmpl = string.Template(TEMPLATE.read_text())
@@ -58,7 +61,26 @@ def render(
         upstream_host=upstream_host,
         upstream_port=int(upstream_port),
         extra_clusters=idp_cluster(idp_port) if idp_port else "",
+        access_log=record_access_log(record_log) if record_log else "",
     )
+
+
+# The access-log line of Warden's filter-state sink: the decision record, one JSON object per line.
+RECORD_FORMAT = "%FILTER_STATE(wasm.warden_record:PLAIN)%\n"
+
+
+def record_access_log(path: str | os.PathLike) -> str:
+    """An HCM file access log that writes the decision record Warden left in filter state (the
+    `filter_state` sink). Envoy's other access loggers (gRPC ALS, OpenTelemetry) take the same format."""
+    return f"""          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: {_yaml_str(str(path))}
+              log_format:
+                text_format_source:
+                  inline_string: {_yaml_str(RECORD_FORMAT)}
+"""
 
 
 def idp_cluster(port: int, name: str = "idp") -> str:

@@ -275,24 +275,27 @@ class EnvoyFactory:
         self.count = 0
 
     def _spawn(
-        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None
+        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None, **render_kw: Any
     ) -> render.Envoy:
         if not WASM.exists():
             pytest.fail(f"{WASM} missing: run `make build` first")
         self.count += 1
         base = self.tmp / f"{self.count:02d}-{name}"
         bootstrap = base.with_suffix(".yaml")
-        text = render.render(config, wasm=WASM, listen_port=0, admin_port=0, upstream_port=self.upstream.port)
+        text = render.render(
+            config, wasm=WASM, listen_port=0, admin_port=0, upstream_port=self.upstream.port, **render_kw
+        )
         bootstrap.write_text(transform(text) if transform else text)
         envoy = render.Envoy(bootstrap=bootstrap, log_path=base.with_suffix(".log"), concurrency=2)
         self.started.append(envoy)
         return envoy.start()
 
     def gateway(
-        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None
+        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None, **render_kw: Any
     ) -> Gateway:
-        """A ready Envoy; `transform` may edit the rendered bootstrap (extra clusters, a TLS listener)."""
-        envoy = self._spawn(config, name, transform).wait_ready()
+        """A ready Envoy; `transform` may edit the rendered bootstrap (extra clusters, a TLS listener);
+        `render_kw` goes to `render.render` (e.g. `record_log`)."""
+        envoy = self._spawn(config, name, transform, **render_kw).wait_ready()
         return Gateway(envoy, envoy.listener_port())
 
     def refused(self, config: dict | str, name: str) -> tuple[int, str]:

@@ -120,6 +120,11 @@ pub struct Decision {
     /// and that this request did not wait for: the adapter asks for an early (rate-limited) fetch
     /// on its next tick.
     pub keys_missed: Option<usize>,
+    /// The scopes the matched route requires (for the decision record).
+    pub required_scopes: Vec<String>,
+    /// The refusal counted as a failure in the behavioural records (a bad credential, a missing
+    /// scope), for the decision record: replay counts it again without the credential.
+    pub counted_failure: bool,
 }
 
 impl Decision {
@@ -186,6 +191,8 @@ pub(crate) struct Draft {
     pub(crate) assessment: Option<Assessment>,
     /// The behavioural records touched.
     pub(crate) state: StateRef,
+    /// The refusal counted as a failure in the behavioural records.
+    pub(crate) counted_failure: bool,
 }
 
 /// The modes a request is decided in, found once from the route and the config.
@@ -221,9 +228,12 @@ pub struct Engine {
     credentials: Credentials,
     policy: Policy,
     audit: bool,
+    audit_sink: crate::config::AuditSink,
     risk: Option<Risk>,
     reserved_header_action: ReservedHeaderAction,
     host: HostRules,
+    /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (`kinds.claim`).
+    recorded_claims: Vec<String>,
 }
 
 impl Engine {
@@ -251,9 +261,11 @@ impl Engine {
             credentials,
             policy,
             audit: c.audit.enabled,
+            audit_sink: c.audit.sink,
             risk,
             reserved_header_action: c.reserved_header_action,
             host: HostRules::default(),
+            recorded_claims: c.kinds.claim.iter().cloned().collect(),
         })
     }
 
@@ -278,9 +290,44 @@ impl Engine {
         self.audit
     }
 
+    /// Where decision records go on this gateway (`audit.sink`, or the log where the host keeps
+    /// no filter state).
+    pub fn audit_sink(&self) -> crate::config::AuditSink {
+        crate::audit::sink(self.audit_sink, self.host)
+    }
+
     /// Whether requests are risk-scored.
     pub fn risk_enabled(&self) -> bool {
         self.risk.is_some()
+    }
+
+    /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (see
+    /// [`crate::audit::AuditRecord::new`]).
+    pub fn recorded_claims(&self) -> &[String] {
+        &self.recorded_claims
+    }
+
+    /// The header the risk stage reads the edge's country from (`risk.geo_header`), when scoring.
+    pub fn geo_header(&self) -> Option<&str> {
+        self.risk.as_ref().map(Risk::geo_header)
+    }
+
+    /// Decides a recorded request again from its recorded identity, without its credential:
+    /// `warden replay --audit`. The credential stage is skipped (the record proves nothing, it
+    /// reports what was proven); every later stage runs as in [`Engine::decide`] on `identity`.
+    pub fn redecide(&self, req: &Request<'_>, identity: Identity, env: &mut Env<'_>) -> Decision {
+        let route = self.policy.route(req.method, req.path);
+        let mut draft = Draft::new(req.headers);
+        let outcome = self.authorize_identity(req, identity, route.as_ref(), env, &mut draft);
+        self.conclude(req, route.as_ref(), env, draft, outcome)
+    }
+
+    /// A recorded refusal that came before any identity (no or invalid credential) and counted as
+    /// a failure: counted again in the source's record, as the filter did (`warden replay --audit`).
+    pub fn count_failure(&self, source: Option<IpAddr>, now_s: u64, shared: &dyn SharedData) {
+        if let Some(risk) = &self.risk {
+            risk.record_failure(&risk.slots(None, source), now_s, shared);
+        }
     }
 
     /// The credential stage: providers, API keys, DPoP (the adapter records introspection answers
@@ -385,6 +432,19 @@ impl Engine {
             }
             Err(denial) => return Err(denial),
         };
+        self.authorize_identity(req, identity, route, env, draft)
+    }
+
+    /// What a proven caller may do: agent policy (delegation, revocation, tenancy), scopes, rate
+    /// limits.
+    fn authorize_identity(
+        &self,
+        req: &Request<'_>,
+        identity: Identity,
+        route: Option<&RouteMatch<'_>>,
+        env: &mut Env<'_>,
+        draft: &mut Draft,
+    ) -> Result<(), Denial> {
         let identity = self.policy.agent_policy(req, identity, route, env.shared)?;
         let identity = draft.identity.insert(identity);
         Policy::scopes(route, identity)?;
@@ -410,7 +470,7 @@ impl Engine {
             (_, Some(_)) => modes.risk,
             (_, None) => modes.checks,
         };
-        draft.decision(req, route.map(|r| r.name.clone()), mode, outcome, self.host)
+        draft.decision(req, route, mode, outcome, self.host)
     }
 
     /// The modes of a request on `route`: a route's own mode overrides the others (phased rollout).
@@ -468,6 +528,7 @@ impl Engine {
                 draft.state = risk.slots(draft.identity.as_ref(), req.source);
                 if denial.is_failure() {
                     risk.record_failure(&draft.state, req.now_s, env.shared);
+                    draft.counted_failure = true;
                 }
                 Err(denial)
             }
@@ -505,7 +566,7 @@ impl Draft {
     fn decision(
         self,
         req: &Request<'_>,
-        route: Option<String>,
+        route: Option<&Route>,
         mode: Mode,
         outcome: Result<(), Denial>,
         host: HostRules,
@@ -546,7 +607,9 @@ impl Draft {
             verdict,
             status,
             reason,
-            route,
+            route: route.map(|r| r.name.clone()),
+            required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
+            counted_failure: self.counted_failure,
             identity: self.identity,
             remove_headers,
             upstream_headers,

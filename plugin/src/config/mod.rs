@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod audit;
 pub mod delegation;
 pub mod dpop;
 pub mod rate_limits;
@@ -17,6 +18,7 @@ pub mod risk;
 mod strict;
 pub mod tenancy;
 
+pub use audit::{AuditConfig, AuditSink};
 pub use risk::{OnError, RiskConfig, Sensitivity};
 
 /// The whole filter config, as the operator writes it.
@@ -333,22 +335,7 @@ pub struct RouteConfig {
     pub step_up: bool,
 }
 
-/// Audit output.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Write one JSON audit record per decision to the gateway log.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig { enabled: true }
-    }
-}
-
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
 

@@ -2,7 +2,7 @@
 //! It reads the request once, steps the engine (serving what it asks for: keys, introspection),
 //! applies the decision and logs the audit record.
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Outcome};
 use crate::credential::cache::TokenCache;
 use crate::credential::{introspection, Introspection};
 use crate::decision::{self, Decision, Engine, Env, Progress, Request, Step};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
+pub mod record;
 pub mod revocation;
 pub mod risk;
 pub mod shared;
@@ -188,7 +189,7 @@ impl RootContext for WardenRoot {
             progress: Progress::new(host_kind()),
             waiting: None,
             response_headers: Vec::new(),
-            forwarded: None,
+            decided: None,
             response_status: None,
             response_bytes: 0,
         }))
@@ -254,10 +255,20 @@ struct WardenHttp {
     waiting: Option<Wait>,
     /// Headers the decision adds to the upstream's response.
     response_headers: Vec<(String, String)>,
-    /// The decision of a forwarded request whose response the engine observes.
-    forwarded: Option<Decision>,
+    /// The decision, kept for the end of the request (the response phase, the record).
+    decided: Option<Decided>,
+    /// The upstream's status (a forwarded request).
     response_status: Option<u16>,
+    /// Response body bytes (the upstream's, or the local reply's).
     response_bytes: u64,
+}
+
+/// A request's decision, with when it was taken and how long the engine took.
+struct Decided {
+    decision: Decision,
+    /// Wall clock when the engine started on it, microseconds since the epoch.
+    at_us: u64,
+    engine_us: u64,
 }
 
 impl Context for WardenHttp {
@@ -326,14 +337,14 @@ impl HttpContext for WardenHttp {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             self.set_http_response_header(&name, Some(&value));
         }
-        if self.forwarded.is_some() {
+        if self.forwarded() {
             self.response_status = risk::response_status();
         }
         Action::Continue
     }
 
     fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
-        if self.forwarded.is_some() {
+        if self.forwarded() {
             // Not buffering: each call reports the size of its own chunk.
             let n = u64::try_from(body_size).unwrap_or(u64::MAX);
             self.response_bytes = self.response_bytes.saturating_add(n);
@@ -342,18 +353,42 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_log(&mut self) {
-        // The stream is over: the upstream's answer teaches the caller's behavioural record.
-        let (Some(engine), Some(decision), Some(status)) =
-            (&self.engine, &self.forwarded, self.response_status)
+        // The stream is over: the upstream's answer teaches the caller's behavioural record, and
+        // the request's one decision record is written.
+        let (Some(engine), Some(decided), Some(facts)) = (&self.engine, &self.decided, &self.facts)
         else {
             return;
         };
-        let now_s = now_us() / 1_000_000;
-        engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
+        let now_us = now_us();
+        let decision = &decided.decision;
+        if let (Some(status), true) = (self.response_status, decision.observes_response()) {
+            let now_s = now_us / 1_000_000;
+            engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
+        }
+        if engine.audit_enabled() {
+            let req = facts.request(decided.at_us);
+            let outcome = Outcome {
+                upstream_status: self.response_status,
+                response_bytes: Some(self.response_bytes),
+                duration_ms: Some(now_us.saturating_sub(decided.at_us) / 1_000),
+            };
+            let ts_ms = decided.at_us / 1_000;
+            let claims = engine.recorded_claims();
+            let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
+                .with_outcome(outcome);
+            record::write(engine.audit_sink(), &record.to_json());
+        }
     }
 }
 
 impl WardenHttp {
+    /// Whether the request was decided and forwarded upstream.
+    fn forwarded(&self) -> bool {
+        self.decided
+            .as_ref()
+            .is_some_and(|d| d.decision.reply.is_none())
+    }
+
     /// Reads the request once. Header values may hold any byte (obs-text): the SDK's
     /// `get_http_request_headers` unwraps `String::from_utf8` and traps the VM on them, killing the
     /// filter for the worker. Read bytes and replace invalid UTF-8 (U+FFFD is not token68, so such a
@@ -395,7 +430,7 @@ impl WardenHttp {
             let req = facts.request(started_us);
             match self.step(engine, &req, started) {
                 Step::Decided(decision) => {
-                    return self.apply(engine, &req, *decision, started_us, started)
+                    return self.apply(engine, *decision, started_us, started)
                 }
                 Step::NeedKeys(provider) => {
                     // Perhaps the IdP rotated, or another worker fetched the first key set before this
@@ -455,7 +490,6 @@ impl WardenHttp {
     fn apply(
         &mut self,
         engine: &Engine,
-        req: &Request<'_>,
         mut decision: Decision,
         started_us: u64,
         started: Instant,
@@ -464,24 +498,31 @@ impl WardenHttp {
             f.want(provider);
         }
         self.metrics.count(&decision);
-        if engine.audit_enabled() {
-            let engine_us = monotonic_us(started);
-            let record = AuditRecord::new(req, &decision, started_us / 1000, engine_us);
-            log(LogLevel::Info, &record.to_json());
+        let engine_us = monotonic_us(started);
+        let action = match &decision.reply {
+            Some(reply) => {
+                self.response_bytes = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
+                self.send(reply)
+            }
+            None => {
+                crate::upstream::forward(
+                    &decision.remove_headers,
+                    &decision.upstream_headers,
+                    &mut HostRequestHeaders,
+                );
+                self.response_headers = std::mem::take(&mut decision.response_headers);
+                Action::Continue
+            }
+        };
+        // Kept for the end of the request: the response phase and the record (`on_log`).
+        if engine.audit_enabled() || decision.observes_response() {
+            self.decided = Some(Decided {
+                decision,
+                at_us: started_us,
+                engine_us,
+            });
         }
-        if let Some(reply) = &decision.reply {
-            return self.send(reply);
-        }
-        crate::upstream::forward(
-            &decision.remove_headers,
-            &decision.upstream_headers,
-            &mut HostRequestHeaders,
-        );
-        self.response_headers = std::mem::take(&mut decision.response_headers);
-        if decision.observes_response() {
-            self.forwarded = Some(decision);
-        }
-        Action::Continue
+        action
     }
 
     /// Sends a local reply; the request goes no further.
