@@ -62,7 +62,22 @@ def render(
         upstream_port=int(upstream_port),
         extra_clusters=idp_cluster(idp_port) if idp_port else "",
         access_log=record_access_log(record_log) if record_log else "",
+        stats_tags=stats_tags(),
     )
+
+
+# Labels of Warden's metrics (plugin/src/metrics.rs): each `.name.value` pair in a stat name becomes
+# the Prometheus label name="value", and the pair leaves the name.
+STATS_LABELS = ["verdict", "reason", "route", "result", "event", "why"]
+
+
+def stats_tags() -> str:
+    """Envoy `stats_tags` that turn the labels of Warden's metrics into Prometheus labels."""
+    out = []
+    for name in STATS_LABELS:
+        regex = r"^wasmcustom\.warden_.*?(\." + name + r"\.([^.]+))"
+        out.append(f"  - tag_name: {name}\n    regex: {_yaml_str(regex)}\n")
+    return "".join(out)
 
 
 # The access-log line of Warden's filter-state sink: the decision record, one JSON object per line.
@@ -229,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream-host", default="127.0.0.1")
     ap.add_argument("--upstream-port", type=int, default=8080)
     ap.add_argument("--idp-port", type=int, default=None, help="add the `idp` cluster to 127.0.0.1:PORT")
+    ap.add_argument("--record-log", default=None, help="an access log of decision records (audit.sink filter_state)")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     a = ap.parse_args(argv)
     out = render(
@@ -239,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_host=a.upstream_host,
         upstream_port=a.upstream_port,
         idp_port=a.idp_port,
+        record_log=a.record_log,
     )
     if a.output:
         Path(a.output).write_text(out)

@@ -12,6 +12,7 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod gateway;
+pub mod metrics;
 pub mod outbound;
 pub mod reply;
 pub mod risk;

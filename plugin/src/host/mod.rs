@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 pub mod fetch;
 pub mod gateway;
+pub mod metrics;
 pub mod record;
 pub mod revocation;
 pub mod risk;
@@ -56,6 +57,8 @@ struct WardenRoot {
     /// The revocation-feed call in flight from this worker, if any.
     revocation_call: Option<u32>,
     metrics: RiskMetrics,
+    /// Decisions, timings, cache hits, alerts.
+    meter: metrics::Meter,
 }
 
 /// The host's tick timer.
@@ -185,6 +188,7 @@ impl RootContext for WardenRoot {
             counter: Rc::clone(&self.counter),
             context_id,
             metrics: self.metrics,
+            meter: self.meter.clone(),
             facts: None,
             progress: Progress::new(host_kind()),
             waiting: None,
@@ -247,6 +251,7 @@ struct WardenHttp {
     counter: Rc<Cell<u64>>,
     context_id: u32,
     metrics: RiskMetrics,
+    meter: metrics::Meter,
     /// The request, once read.
     facts: Option<Rc<Facts>>,
     /// What the engine has asked for this request.
@@ -497,8 +502,9 @@ impl WardenHttp {
         if let (Some(provider), Ok(mut f)) = (decision.keys_missed, self.fetcher.try_borrow_mut()) {
             f.want(provider);
         }
-        self.metrics.count(&decision);
         let engine_us = monotonic_us(started);
+        self.metrics.count(&decision);
+        self.meter.decision(&decision, engine_us);
         let action = match &decision.reply {
             Some(reply) => {
                 self.response_bytes = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
