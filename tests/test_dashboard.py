@@ -1,4 +1,4 @@
-"""The Grafana dashboard (examples/observability/grafana-dashboard.json) as a dashboard model: its
+"""The Grafana dashboard (observability/grafana-dashboard.json) as a dashboard model: its
 structure, and every metric its queries read is one a real Envoy running Warden exports on
 /stats/prometheus (read with the Prometheus client library's parser), as does the scrape example's filter."""
 
@@ -13,17 +13,21 @@ import pytest
 import yaml
 from conftest import ROOT, bearer, seen_by_upstream
 from prometheus_client.parser import text_string_to_metric_families
+from test_alerts import Receiver, gateway_to
 from test_metrics import flushed
-from test_record import HOME, record_config
+from test_record import HOME
 
-DASHBOARD = ROOT / "examples" / "observability" / "grafana-dashboard.json"
-SCRAPE = ROOT / "examples" / "observability" / "prometheus.yml"
+DASHBOARD = ROOT / "observability" / "grafana-dashboard.json"
+SCRAPE = ROOT / "observability" / "prometheus.yml"
 METRIC = re.compile(r"\b(warden_[a-z_]+)")
 
 
 @pytest.fixture(scope="module")
 def risk_gateway(envoys, keys, api_key):
-    return envoys.gateway(record_config(keys, api_key), "dashboard")
+    """Risk scoring and alerts into a live receiver: every metric family the filter has."""
+    receiver = Receiver()
+    yield gateway_to(envoys, keys, api_key, receiver.port, "dashboard")
+    receiver.stop()
 
 
 def exported_names(text: str) -> set[str]:

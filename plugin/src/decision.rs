@@ -193,6 +193,8 @@ pub(crate) struct Draft {
     pub(crate) state: StateRef,
     /// The refusal counted as a failure in the behavioural records.
     pub(crate) counted_failure: bool,
+    /// A proven caller the agent policy refused (revoked, quarantined, delegation, tenant).
+    pub(crate) refused_identity: Option<Identity>,
 }
 
 /// The modes a request is decided in, found once from the route and the config.
@@ -234,6 +236,7 @@ pub struct Engine {
     host: HostRules,
     /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (`kinds.claim`).
     recorded_claims: Vec<String>,
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 impl Engine {
@@ -266,6 +269,11 @@ impl Engine {
             reserved_header_action: c.reserved_header_action,
             host: HostRules::default(),
             recorded_claims: c.kinds.claim.iter().cloned().collect(),
+            alerts: c
+                .alerts
+                .as_ref()
+                .map(crate::alerts::Alerts::compile)
+                .transpose()?,
         })
     }
 
@@ -294,6 +302,12 @@ impl Engine {
     /// no filter state).
     pub fn audit_sink(&self) -> crate::config::AuditSink {
         crate::audit::sink(self.audit_sink, self.host)
+    }
+
+    /// The alerts (`alerts`), when configured: the adapter queues the events decisions raise and
+    /// sends them on its tick.
+    pub fn alerts(&self) -> Option<&crate::alerts::Alerts> {
+        self.alerts.as_ref()
     }
 
     /// Whether requests are risk-scored.
@@ -445,7 +459,15 @@ impl Engine {
         env: &mut Env<'_>,
         draft: &mut Draft,
     ) -> Result<(), Denial> {
-        let identity = self.policy.agent_policy(req, identity, route, env.shared)?;
+        let mut identity = identity;
+        if let Err(denial) = self
+            .policy
+            .agent_policy(req, &mut identity, route, env.shared)
+        {
+            // Known for the record and the alert; not a failure in its behavioural record.
+            draft.refused_identity = Some(identity);
+            return Err(denial);
+        }
         let identity = draft.identity.insert(identity);
         Policy::scopes(route, identity)?;
         draft.response_headers = self.policy.rate_limit(req, identity, route, env.shared)?;
@@ -610,7 +632,7 @@ impl Draft {
             route: route.map(|r| r.name.clone()),
             required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
             counted_failure: self.counted_failure,
-            identity: self.identity,
+            identity: self.identity.or(self.refused_identity),
             remove_headers,
             upstream_headers,
             reply,

@@ -6,6 +6,7 @@
 //! is the one piece that talks to Envoy or Kong.
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod config;

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod alerts;
 pub mod audit;
 pub mod delegation;
 pub mod dpop;
@@ -40,6 +41,9 @@ pub struct Config {
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Alerts pushed to a receiver (SIEM, ITSM webhook).
+    #[serde(default)]
+    pub alerts: Option<alerts::AlertsConfig>,
     /// Who may act for whom (RFC 8693 `act`) and which delegation headers are never trusted.
     #[serde(default)]
     pub delegation: Option<delegation::DelegationConfig>,

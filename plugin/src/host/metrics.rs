@@ -17,6 +17,8 @@ const MAX_METRICS: usize = 4_096;
 #[derive(Clone, Default)]
 pub struct Meter {
     ids: Rc<RefCell<HashMap<String, u32>>>,
+    /// This worker's own tallies (for log throttling), by key.
+    local: Rc<RefCell<HashMap<&'static str, u64>>>,
 }
 
 impl Meter {
@@ -31,6 +33,16 @@ impl Meter {
         let id = hostcalls::define_metric(kind, &name).ok()?;
         ids.insert(name, id);
         Some(id)
+    }
+
+    /// Adds `n` to this worker's tally `key` and returns the new total.
+    pub fn bump_local(&self, key: &'static str, n: u64) -> u64 {
+        let Ok(mut local) = self.local.try_borrow_mut() else {
+            return 0;
+        };
+        let total = local.entry(key).or_default();
+        *total = total.saturating_add(n);
+        *total
     }
 
     /// Adds `n` to the counter `name`.

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+pub mod alerts;
 pub mod fetch;
 pub mod gateway;
 pub mod metrics;
@@ -59,6 +60,8 @@ struct WardenRoot {
     metrics: RiskMetrics,
     /// Decisions, timings, cache hits, alerts.
     meter: metrics::Meter,
+    /// This worker's alert sender (one batch at most).
+    alerts: alerts::Sender,
 }
 
 /// The host's tick timer.
@@ -105,6 +108,12 @@ impl Context for WardenRoot {
                 revocation::on_response(&engine, body_size);
                 return;
             }
+            if self.alerts.owns(token) {
+                // Records the outcome only: a retry waits for a tick.
+                self.alerts
+                    .on_response(&engine, &self.meter, now_us() / 1_000);
+                return;
+            }
             let now = now_us() / 1_000_000;
             if let Ok(mut f) = self.fetcher.try_borrow_mut() {
                 f.on_response(&engine, true, host_kind(), token, body_size, now);
@@ -126,10 +135,14 @@ impl RootContext for WardenRoot {
                     remote_keys: fetcher.active(),
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
                     feed: engine.revocation().has_feed(),
+                    alerts: engine.alerts().is_some(),
                 };
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 if let Err(e) = self.timers.configure(users, &mut HostTimer) {
                     log(LogLevel::Error, &format!("warden: tick timer: {e}"));
+                }
+                if engine.alerts().is_some() {
+                    alerts::define_metrics(&self.meter);
                 }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
@@ -155,6 +168,7 @@ impl RootContext for WardenRoot {
             }
             Err(e) => {
                 log(LogLevel::Error, &format!("warden: {e}"));
+                alerts::config_refused(&bytes, now_us() / 1_000, &e.to_string());
                 false
             }
         }
@@ -177,6 +191,9 @@ impl RootContext for WardenRoot {
         }
         if due.keys {
             fetcher.tick(&engine, host_kind(), now);
+        }
+        if due.alerts {
+            self.alerts.tick(&engine, &self.meter, now_us / 1_000);
         }
     }
 
@@ -370,7 +387,8 @@ impl HttpContext for WardenHttp {
             let now_s = now_us / 1_000_000;
             engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
         }
-        if engine.audit_enabled() {
+        let event = engine.alerts().and_then(|a| a.event_of(decision));
+        if engine.audit_enabled() || event.is_some() {
             let req = facts.request(decided.at_us);
             let outcome = Outcome {
                 upstream_status: self.response_status,
@@ -381,7 +399,13 @@ impl HttpContext for WardenHttp {
             let claims = engine.recorded_claims();
             let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
                 .with_outcome(outcome);
-            record::write(engine.audit_sink(), &record.to_json());
+            if engine.audit_enabled() {
+                record::write(engine.audit_sink(), &record.to_json());
+            }
+            if let (Some(event), Some(a)) = (event, engine.alerts()) {
+                let line = alerts::line_of(event, &record);
+                alerts::raise(a, &self.meter, event, ts_ms, &line);
+            }
         }
     }
 }
@@ -520,8 +544,8 @@ impl WardenHttp {
                 Action::Continue
             }
         };
-        // Kept for the end of the request: the response phase and the record (`on_log`).
-        if engine.audit_enabled() || decision.observes_response() {
+        // Kept for the end of the request: the response phase, the record, the alert (`on_log`).
+        if engine.audit_enabled() || engine.alerts().is_some() || decision.observes_response() {
             self.decided = Some(Decided {
                 decision,
                 at_us: started_us,
