@@ -35,7 +35,14 @@ pub fn run(args: &SchemaArgs) -> Result<Report, String> {
 
 /// The text of `kong/warden.meta.json`: pretty JSON and a final newline.
 pub fn meta_json() -> Result<String, String> {
-    let meta = json!({ "config_schema": config_schema()? });
+    let patterns: Vec<Value> = warden::metrics::kong_label_patterns()
+        .into_iter()
+        .map(|(label, pattern)| json!({"label": label, "pattern": pattern}))
+        .collect();
+    let meta = json!({
+        "config_schema": config_schema()?,
+        "metrics": {"label_patterns": patterns},
+    });
     serde_json::to_string_pretty(&meta)
         .map(|s| s + "\n")
         .map_err(|e| e.to_string())

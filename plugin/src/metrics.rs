@@ -26,6 +26,22 @@ pub const ALERTS_SENT: &str = "warden_alerts_sent_total";
 /// Alert events dropped, labelled `why` (`queue_full`, `send_failed`).
 pub const ALERTS_DROPPED: &str = "warden_alerts_dropped_total";
 
+/// Every label any metric carries. Envoy: `envoy/render.py` (`STATS_LABELS`) makes each a stats tag;
+/// Kong: `kong/warden.meta.json` (`metrics.label_patterns`) gives the Prometheus plugin the same.
+pub const LABELS: [&str; 6] = ["verdict", "reason", "route", "result", "event", "why"];
+
+/// Kong's Prometheus plugin (3.8 and later, `wasm_metrics: true`; `kong/plugins/prometheus/wasmx.lua`)
+/// reads a filter's metric labels from `<filter>.meta.json`: `{"metrics": {"label_patterns":
+/// [{"label", "pattern"}]}}`, PCRE patterns (`ngx.re.match`) whose second capture is the value and
+/// whose first is cut from the name. ngx_wasm_module keys a metric `pw:warden:<name>`, which shows as
+/// `pw_warden_<name>{labels}`: `pw_warden_warden_decisions_total{verdict="allow",...}`.
+pub fn kong_label_patterns() -> Vec<(&'static str, String)> {
+    LABELS
+        .iter()
+        .map(|l| (*l, format!("(\\.{l}\\.([^.]+))")))
+        .collect()
+}
+
 /// A label value safe in a dotted stat name: `.` (the separator) and anything outside
 /// `[A-Za-z0-9_-]` become `_`; empty becomes `none`.
 pub fn label(value: &str) -> String {
@@ -81,6 +97,36 @@ pub fn token_cache(d: &Decision) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Envoy's bootstrap extracts every label the filter writes.
+    #[test]
+    fn the_envoy_bootstrap_tags_every_label() {
+        let render = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/render.py"),
+        )
+        .unwrap_or_default();
+        let line = render
+            .lines()
+            .find(|l| l.starts_with("STATS_LABELS"))
+            .unwrap_or_default();
+        for label in LABELS {
+            assert!(
+                line.contains(&format!("\"{label}\"")),
+                "{label} not in {line}"
+            );
+        }
+    }
+
+    /// Kong's plugin finds a label with `ngx.re.match` (PCRE): the captures are the `.label.value`
+    /// pair (cut from the name) and the value.
+    #[test]
+    fn kong_label_patterns_capture_the_pair_and_the_value() {
+        let patterns = kong_label_patterns();
+        assert_eq!(patterns.len(), LABELS.len());
+        let (label, pattern) = &patterns[0];
+        assert_eq!(*label, "verdict");
+        assert_eq!(pattern, r"(\.verdict\.([^.]+))");
+    }
 
     #[test]
     fn labels_cannot_break_the_name() {
