@@ -45,6 +45,7 @@ def render(
     idp_port: int | None = None,
     geo: str = "strip",
     geo_header: str = "x-geo-country",
+    record_log: str | os.PathLike | None = None,
 ) -> str:
     """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim).
 
@@ -52,6 +53,8 @@ def render(
     `geo`: "strip" (default: this Envoy is the edge; a client's `geo_header` is removed before any filter,
     and only a filter you add after the removal, e.g. envoy.filters.http.geoip, may set it) or "edge"
     (an edge in front of this Envoy owns the header and overwrites any client value: kept as it comes).
+    `record_log`: adds a file access log at that path printing Warden's decision record from filter state
+    (for `"audit": {"sink": "filter_state"}`).
     """
     text = config if isinstance(config, str) else json.dumps(config, separators=(",", ":"))
     tmpl = string.Template(TEMPLATE.read_text())
@@ -64,6 +67,8 @@ def render(
         upstream_port=int(upstream_port),
         extra_clusters=idp_cluster(idp_port) if idp_port else "",
         geo_mutation=geo_mutation(geo, geo_header),
+        access_log=record_access_log(record_log) if record_log else "",
+        stats_tags=stats_tags(),
     )
 
 
@@ -83,6 +88,38 @@ def geo_mutation(geo: str, header: str) -> str:
               "@type": type.googleapis.com/envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation
               mutations:
               - remove: {_yaml_str(header)}"""
+
+
+# Labels of Warden's metrics (plugin/src/metrics.rs): each `.name.value` pair in a stat name becomes
+# the Prometheus label name="value", and the pair leaves the name.
+STATS_LABELS = ["verdict", "reason", "route", "result", "event", "why"]
+
+
+def stats_tags() -> str:
+    """Envoy `stats_tags` that turn the labels of Warden's metrics into Prometheus labels."""
+    out = []
+    for name in STATS_LABELS:
+        regex = r"^wasmcustom\.warden_.*?(\." + name + r"\.([^.]+))"
+        out.append(f"  - tag_name: {name}\n    regex: {_yaml_str(regex)}\n")
+    return "".join(out)
+
+
+# The access-log line of Warden's filter-state sink: the decision record, one JSON object per line.
+RECORD_FORMAT = "%FILTER_STATE(wasm.warden_record:PLAIN)%\n"
+
+
+def record_access_log(path: str | os.PathLike) -> str:
+    """An HCM file access log that writes the decision record Warden left in filter state (the
+    `filter_state` sink). Envoy's other access loggers (gRPC ALS, OpenTelemetry) take the same format."""
+    return f"""          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: {_yaml_str(str(path))}
+              log_format:
+                text_format_source:
+                  inline_string: {_yaml_str(RECORD_FORMAT)}
+"""
 
 
 def idp_cluster(port: int, name: str = "idp") -> str:
@@ -235,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="strip: remove a client's country header (this Envoy is the edge); "
                          "edge: an edge in front owns it")
     ap.add_argument("--geo-header", default="x-geo-country")
+    ap.add_argument("--record-log", default=None, help="an access log of decision records (audit.sink filter_state)")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     a = ap.parse_args(argv)
     out = render(
@@ -247,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         idp_port=a.idp_port,
         geo=a.geo,
         geo_header=a.geo_header,
+        record_log=a.record_log,
     )
     if a.output:
         Path(a.output).write_text(out)

@@ -354,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             say(f"# {title}\n{' '.join(parts)}\n")
         say(f"More tokens: {CLI.relative_to(ROOT)} token mint --key {key.relative_to(ROOT) if key.is_relative_to(ROOT) else key} "
             f"--iss {ISS} --aud {AUD} --sub bob --scope admin")
+        say(f"Metrics: http://127.0.0.1:{a.admin_port}/stats/prometheus (warden_decisions_total{{verdict,reason,route}}, "
+            "warden_engine_us, warden_risk_score, ...); scrape it with observability/prometheus.yml and import "
+            "observability/grafana-dashboard.json into Grafana.")
         say(f"Envoy log (audit lines): {log_path}\nAudit lines follow. Ctrl-C stops Envoy and the upstream.\n")
 
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

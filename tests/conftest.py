@@ -278,7 +278,7 @@ class EnvoyFactory:
         self.count = 0
 
     def _spawn(
-        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None, geo: str = "strip"
+        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None, **render_kw: Any
     ) -> render.Envoy:
         if not WASM.exists():
             pytest.fail(f"{WASM} missing: run `make build` first")
@@ -286,7 +286,7 @@ class EnvoyFactory:
         base = self.tmp / f"{self.count:02d}-{name}"
         bootstrap = base.with_suffix(".yaml")
         text = render.render(
-            config, wasm=WASM, listen_port=0, admin_port=0, upstream_port=self.upstream.port, geo=geo
+            config, wasm=WASM, listen_port=0, admin_port=0, upstream_port=self.upstream.port, **render_kw
         )
         bootstrap.write_text(transform(text) if transform else text)
         envoy = render.Envoy(bootstrap=bootstrap, log_path=base.with_suffix(".log"), concurrency=2)
@@ -294,11 +294,12 @@ class EnvoyFactory:
         return envoy.start()
 
     def gateway(
-        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None, geo: str = "strip"
+        self, config: dict | str, name: str, transform: Callable[[str], str] | None = None, **render_kw: Any
     ) -> Gateway:
         """A ready Envoy; `transform` may edit the rendered bootstrap (extra clusters, a TLS listener);
-        `geo="edge"` keeps the client's x-geo-country (the test client plays the edge that owns it)."""
-        envoy = self._spawn(config, name, transform, geo).wait_ready()
+        `render_kw` goes to `render.render` (e.g. `record_log`; `geo="edge"` keeps the client's
+        x-geo-country: the test client plays the edge that owns it)."""
+        envoy = self._spawn(config, name, transform, **render_kw).wait_ready()
         return Gateway(envoy, envoy.listener_port())
 
     def refused(self, config: dict | str, name: str) -> tuple[int, str]:

@@ -15,6 +15,7 @@ accepts exactly the fixtures the schema accepts, and names the same field.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -84,7 +85,18 @@ def test_meta_json_passes_kongs_filter_meta_schema():
     jsonschema.Draft4Validator(KONG_FILTER_META_SCHEMA).validate(doc)
     # kong/db/schema/json.lua: a schema declaring any $schema other than draft 4 is refused.
     assert doc["config_schema"]["$schema"].rstrip("#") == DRAFT_4.rstrip("#")
-    assert set(doc) == {"config_schema"}
+    assert set(doc) == {"config_schema", "metrics"}
+    # Kong's Prometheus plugin (wasmx.lua) labels `pw:warden:<name>.label.value` metrics with these
+    # PCRE patterns: the second group is the value, the first is cut from the name.
+    name = "pw:warden:warden_decisions_total.verdict.allow.reason.ok.route.read-order"
+    found = {}
+    for p in doc["metrics"]["label_patterns"]:
+        m = re.search(p["pattern"], name)
+        if m:
+            found[p["label"]] = m.group(2)
+            name = name.replace(m.group(1), "")
+    assert found == {"verdict": "allow", "reason": "ok", "route": "read-order"}
+    assert name.replace(":", "_") == "pw_warden_warden_decisions_total"
 
 
 def test_config_schema_is_a_valid_draft4_schema_and_closed():

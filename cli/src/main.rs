@@ -7,6 +7,8 @@ mod check;
 mod clock;
 mod features;
 mod files;
+mod ocsf;
+mod redecide;
 mod replay;
 mod schema;
 mod token;
@@ -41,6 +43,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Export the risk features of recorded traffic (the model's training data).
     Features(features::FeaturesArgs),
+    /// Convert decision records to OCSF API Activity events (class 6003).
+    Ocsf(ocsf::OcsfArgs),
     /// Keys and tokens for development and tests.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -89,6 +93,7 @@ fn run(cli: &Cli) -> Result<Report, String> {
         Command::Schema(args) => schema::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Features(args) => features::run(args),
+        Command::Ocsf(args) => ocsf::run(args),
         Command::Token(TokenCommand::Keygen(args)) => token::keygen::run(args),
         Command::Token(TokenCommand::Mint(args)) => token::mint::run(args),
         Command::Token(TokenCommand::Inspect(args)) => token::inspect::run(args),

@@ -24,17 +24,31 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "CONFIG")]
     pub config: String,
     /// The trace, JSON lines (`-` reads standard input).
-    #[arg(value_name = "TRACE.jsonl")]
-    pub trace: String,
+    #[arg(
+        value_name = "TRACE.jsonl",
+        required_unless_present = "audit",
+        conflicts_with = "audit"
+    )]
+    pub trace: Option<String>,
+    /// Decision records (the filter's audit lines) to decide again, instead of a trace: from the
+    /// records alone (the identity as recorded, no token). Each output line is the new record with
+    /// "line", "redecided" (false for a request refused before a caller was proven: printed as
+    /// recorded), "was" (the recorded decision, status, reason, risk_score) and "changed".
+    #[arg(long, value_name = "AUDIT.jsonl")]
+    pub audit: Option<String>,
 }
 
 /// Runs `replay`.
 pub fn run(args: &ReplayArgs) -> Result<Report, String> {
+    if let Some(audit) = &args.audit {
+        return crate::redecide::run(&args.config, audit);
+    }
+    let input = args.trace.as_deref().unwrap_or("-");
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total = 0u64;
-    trace::run(&args.config, &args.trace, |line, d| {
+    trace::run(&args.config, input, |line, d| {
         total += 1;
         *counts.entry(d.verdict.as_str()).or_default() += 1;
         write_line(&mut out, &line)

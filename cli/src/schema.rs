@@ -14,18 +14,35 @@ use serde_json::{json, Map, Value};
 /// The draft 4 meta-schema URI, as Kong writes it (`kong.db.schema.json.DRAFT_4`).
 pub const DRAFT_4: &str = "http://json-schema.org/draft-04/schema#";
 
-/// Print `warden.meta.json` (Kong's filter metadata: the config JSON Schema, draft 4).
+/// Print `warden.meta.json` (Kong's filter metadata: the config JSON Schema, draft 4), or with
+/// `--record` the decision record's JSON Schema (`docs/schema/decision-record.v1.json`).
 #[derive(Debug, Args)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    /// Print the decision record's schema instead of the config's.
+    #[arg(long)]
+    pub record: bool,
+}
 
 /// Runs `schema`.
-pub fn run(_args: &SchemaArgs) -> Result<Report, String> {
+pub fn run(args: &SchemaArgs) -> Result<Report, String> {
+    if args.record {
+        return serde_json::to_string_pretty(&warden::audit::schema())
+            .map(|s| Report::success(s + "\n"))
+            .map_err(|e| e.to_string());
+    }
     meta_json().map(Report::success)
 }
 
 /// The text of `kong/warden.meta.json`: pretty JSON and a final newline.
 pub fn meta_json() -> Result<String, String> {
-    let meta = json!({ "config_schema": config_schema()? });
+    let patterns: Vec<Value> = warden::metrics::kong_label_patterns()
+        .into_iter()
+        .map(|(label, pattern)| json!({"label": label, "pattern": pattern}))
+        .collect();
+    let meta = json!({
+        "config_schema": config_schema()?,
+        "metrics": {"label_patterns": patterns},
+    });
     serde_json::to_string_pretty(&meta)
         .map(|s| s + "\n")
         .map_err(|e| e.to_string())

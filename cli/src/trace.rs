@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use warden::audit::AuditRecord;
+use warden::audit::{AuditRecord, Outcome};
 use warden::shared::{CasRule, MemoryStore};
 use warden::{Decision, Engine, Env, Request, TokenCache};
 
@@ -165,12 +165,7 @@ pub fn run(
     mut emit: impl FnMut(Replayed<'_>, &Decision) -> Result<(), String>,
 ) -> Result<(), String> {
     let engine = Engine::from_json(&read_input(config)?).map_err(|e| e.to_string())?;
-    let reader: Box<dyn Read> = if trace == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(File::open(trace).map_err(|e| format!("cannot read {trace}: {e}"))?)
-    };
-    let mut reader = BufReader::new(reader);
+    let mut reader = BufReader::new(open(trace)?);
     // Envoy's cas rule: the CLI is one process, so this only needs to be a correct store.
     let store = MemoryStore::new(CasRule::Envoy);
     let mut cache = TokenCache::default();
@@ -216,7 +211,8 @@ pub fn run(
             clock_us: &clock,
         };
         let decision = engine.decide(&req, &mut env);
-        if decision.observes_response() {
+        let observed = decision.observes_response();
+        if observed {
             engine.observe_response(
                 &decision,
                 line.status.unwrap_or(200),
@@ -225,16 +221,33 @@ pub fn run(
                 &store,
             );
         }
+        let forwarded = decision.reply.is_none();
+        let outcome = Outcome {
+            upstream_status: line.status.filter(|_| forwarded),
+            response_bytes: line.response_bytes.filter(|_| forwarded),
+            duration_ms: None,
+        };
+        // Replay does not time the engine: its output is the same on every run.
+        let record = AuditRecord::new(&req, &decision, line.ts_ms, 0, engine.recorded_claims())
+            .with_outcome(outcome);
         let out = Replayed {
             line: line.number,
             trace: &line.rest,
-            // Replay does not time the engine: its output is the same on every run.
-            record: AuditRecord::new(&req, &decision, line.ts_ms, 0),
+            record,
             features: None,
         };
         emit(out, &decision)?;
     }
     Ok(())
+}
+
+/// The file at `path`, or standard input for `-`.
+pub fn open(path: &str) -> Result<Box<dyn Read>, String> {
+    Ok(if path == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?)
+    })
 }
 
 /// A number rounded to 4 decimals, as JSON.

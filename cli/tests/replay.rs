@@ -204,3 +204,57 @@ fn a_bad_trace_line_is_named() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("trace line 2: `ts_ms`"));
 }
+
+/// The records `warden replay` prints are decision records: decided again from the records alone
+/// (`--audit`, no token), on the same config, they give the same decisions, scores and factors; on
+/// stricter thresholds, the differences are flagged.
+#[test]
+fn replay_from_records_alone_reproduces_then_tries_a_change() {
+    let f = fixture("audit");
+    let records = ok(warden(&["replay", "--config", &f.config, &f.trace]));
+    let audit = std::path::Path::new(&f.config).with_file_name("audit.jsonl");
+    std::fs::write(&audit, &records).unwrap();
+    let audit = audit.to_str().unwrap();
+    let again = lines(&ok(warden(&[
+        "replay", "--config", &f.config, "--audit", audit,
+    ])));
+    let before = lines(&records);
+    assert_eq!(again.len(), before.len());
+    for (was, now) in before.iter().zip(&again) {
+        for field in [
+            "request_id",
+            "decision",
+            "status",
+            "reason",
+            "risk_score",
+            "factors",
+        ] {
+            assert_eq!(was[field], now[field], "{field}: {was} vs {now}");
+        }
+        assert_eq!(now["changed"], false);
+    }
+    // The forged token had no caller to decide again; every other line was.
+    let redecided: Vec<bool> = again.iter().map(|l| l["redecided"] == true).collect();
+    assert_eq!(redecided.iter().filter(|r| !**r).count(), 1);
+    // Another policy: reading orders needs a scope the token lacks.
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&f.config).unwrap()).unwrap();
+    config["routes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "orders", "methods": ["GET"], "prefix": "/orders", "scopes": ["orders:read"]}));
+    let stricter = std::path::Path::new(&f.config).with_file_name("stricter.json");
+    std::fs::write(&stricter, config.to_string()).unwrap();
+    let changed = lines(&ok(warden(&[
+        "replay",
+        "--config",
+        stricter.to_str().unwrap(),
+        "--audit",
+        audit,
+    ])));
+    let flagged: Vec<&Value> = changed.iter().filter(|l| l["changed"] == true).collect();
+    let reads: Vec<&&Value> = flagged.iter().filter(|l| l["method"] == "GET").collect();
+    assert_eq!(reads.len(), 200, "every read");
+    assert!(reads
+        .iter()
+        .all(|l| l["was"]["status"] == 200 && l["reason"] == "insufficient_scope"));
+}

@@ -234,7 +234,7 @@ fn benches(c: &mut Criterion) {
                 clock_us: &clock,
             };
             let d = engine.decide(black_box(&req), &mut env);
-            AuditRecord::new(&req, &d, now * 1000, 3).to_json()
+            AuditRecord::new(&req, &d, now * 1000, 3, engine.recorded_claims()).to_json()
         })
     });
 

@@ -121,6 +121,11 @@ pub struct Decision {
     /// and that this request did not wait for: the adapter asks for an early (rate-limited) fetch
     /// on its next tick.
     pub keys_missed: Option<usize>,
+    /// The scopes the matched route requires (for the decision record).
+    pub required_scopes: Vec<String>,
+    /// The refusal counted as a failure in the behavioural records (a bad credential, a missing
+    /// scope), for the decision record: replay counts it again without the credential.
+    pub counted_failure: bool,
 }
 
 impl Decision {
@@ -187,6 +192,10 @@ pub(crate) struct Draft {
     pub(crate) assessment: Option<Assessment>,
     /// The behavioural records touched.
     pub(crate) state: StateRef,
+    /// The refusal counted as a failure in the behavioural records.
+    pub(crate) counted_failure: bool,
+    /// A proven caller the agent policy refused (revoked, quarantined, delegation, tenant).
+    pub(crate) refused_identity: Option<Identity>,
 }
 
 /// The modes a request is decided in, found once from the route and the config.
@@ -222,9 +231,13 @@ pub struct Engine {
     credentials: Credentials,
     policy: Policy,
     audit: bool,
+    audit_sink: crate::config::AuditSink,
     risk: Option<Risk>,
     reserved_header_action: ReservedHeaderAction,
     host: HostRules,
+    /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (`kinds.claim`).
+    recorded_claims: Vec<String>,
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 impl Engine {
@@ -252,9 +265,16 @@ impl Engine {
             credentials,
             policy,
             audit: c.audit.enabled,
+            audit_sink: c.audit.sink,
             risk,
             reserved_header_action: c.reserved_header_action,
             host: HostRules::default(),
+            recorded_claims: c.kinds.claim.iter().cloned().collect(),
+            alerts: c
+                .alerts
+                .as_ref()
+                .map(crate::alerts::Alerts::compile)
+                .transpose()?,
         })
     }
 
@@ -291,9 +311,54 @@ impl Engine {
         self.audit
     }
 
+    /// Where decision records go on this gateway (`audit.sink`, or the log where the host keeps
+    /// no filter state).
+    pub fn audit_sink(&self) -> crate::config::AuditSink {
+        crate::audit::sink(self.audit_sink, self.host)
+    }
+
+    /// The alerts (`alerts`), when configured: the adapter queues the events decisions raise and
+    /// sends them on its tick.
+    pub fn alerts(&self) -> Option<&crate::alerts::Alerts> {
+        self.alerts.as_ref()
+    }
+
     /// Whether requests are risk-scored.
     pub fn risk_enabled(&self) -> bool {
         self.risk.is_some()
+    }
+
+    /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (see
+    /// [`crate::audit::AuditRecord::new`]).
+    pub fn recorded_claims(&self) -> &[String] {
+        &self.recorded_claims
+    }
+
+    /// The header the risk stage reads the edge's country from (`risk.geo_header`), when scoring.
+    pub fn geo_header(&self) -> Option<&str> {
+        self.risk.as_ref().map(Risk::geo_header)
+    }
+
+    /// Decides a recorded request again from its recorded identity, without its credential:
+    /// `warden replay --audit`. The credential stage is skipped (the record proves nothing, it
+    /// reports what was proven); every later stage runs as in [`Engine::decide`] on `identity`.
+    pub fn redecide(&self, req: &Request<'_>, identity: Identity, env: &mut Env<'_>) -> Decision {
+        let target = self.policy.target(req);
+        let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
+        let mut draft = Draft::new(req.headers);
+        let outcome = match &target {
+            Ok(t) => self.authorize_identity(req, &t.path, identity, route.as_ref(), env, &mut draft),
+            Err(e) => Err(Denial::BadTarget(*e)),
+        };
+        self.conclude(req, route.as_ref(), env, draft, outcome)
+    }
+
+    /// A recorded refusal that came before any identity (no or invalid credential) and counted as
+    /// a failure: counted again in the source's record, as the filter did (`warden replay --audit`).
+    pub fn count_failure(&self, source: Option<IpAddr>, now_s: u64, shared: &dyn SharedData) {
+        if let Some(risk) = &self.risk {
+            risk.record_failure(&risk.slots(None, source), now_s, shared);
+        }
     }
 
     /// The credential stage: providers, API keys, DPoP (the adapter records introspection answers
@@ -404,9 +469,29 @@ impl Engine {
             }
             Err(denial) => return Err(denial),
         };
-        let identity = self
+        self.authorize_identity(req, &target.path, identity, route, env, draft)
+    }
+
+    /// What a proven caller may do: agent policy (delegation, revocation, tenancy), scopes, rate
+    /// limits.
+    fn authorize_identity(
+        &self,
+        req: &Request<'_>,
+        path: &str,
+        identity: Identity,
+        route: Option<&RouteMatch<'_>>,
+        env: &mut Env<'_>,
+        draft: &mut Draft,
+    ) -> Result<(), Denial> {
+        let mut identity = identity;
+        if let Err(denial) = self
             .policy
-            .agent_policy(req, &target.path, identity, route, env.shared)?;
+            .agent_policy(req, path, &mut identity, route, env.shared)
+        {
+            // Known for the record and the alert; not a failure in its behavioural record.
+            draft.refused_identity = Some(identity);
+            return Err(denial);
+        }
         let identity = draft.identity.insert(identity);
         Policy::scopes(route, identity)?;
         self.policy.unmatched(route)?;
@@ -432,7 +517,7 @@ impl Engine {
             (_, Some(_)) => modes.risk,
             (_, None) => modes.checks,
         };
-        draft.decision(req, route.map(|r| r.name.clone()), mode, outcome, self.host)
+        draft.decision(req, route, mode, outcome, self.host)
     }
 
     /// The modes of a request on `route`: a route's own mode overrides the others (phased rollout).
@@ -490,6 +575,7 @@ impl Engine {
                 draft.state = risk.slots(draft.identity.as_ref(), req.source);
                 if denial.is_failure() {
                     risk.record_failure(&draft.state, req.now_s, env.shared);
+                    draft.counted_failure = true;
                 }
                 Err(denial)
             }
@@ -527,7 +613,7 @@ impl Draft {
     fn decision(
         self,
         req: &Request<'_>,
-        route: Option<String>,
+        route: Option<&Route>,
         mode: Mode,
         outcome: Result<(), Denial>,
         host: HostRules,
@@ -568,8 +654,10 @@ impl Draft {
             verdict,
             status,
             reason,
-            route,
-            identity: self.identity,
+            route: route.map(|r| r.name.clone()),
+            required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
+            counted_failure: self.counted_failure,
+            identity: self.identity.or(self.refused_identity),
             remove_headers,
             upstream_headers,
             reply,

@@ -53,6 +53,11 @@ pub struct HostRules {
     /// The step of the host's clocks, in microseconds: 1 on Envoy (nanoseconds), 1000 on
     /// ngx_wasm_module, whose wall clock and WASI monotonic clock both count whole milliseconds.
     pub clock_step_us: u64,
+    /// Whether `set_property` on a name of our own keeps a value for the host's access log
+    /// (Envoy: filter state `wasm.<name>`, `%FILTER_STATE(...)%`). Not on ngx_wasm_module: a
+    /// property outside `ngx.*` and `wasmx.*` answers NotFound (`ngx_proxy_wasm_properties_set`),
+    /// and the Rust SDK's `set_property` panics on any status but Ok.
+    pub filter_state: bool,
 }
 
 impl HostRules {
@@ -63,11 +68,13 @@ impl HostRules {
                 kind,
                 removes_request_headers: true,
                 clock_step_us: 1,
+                filter_state: true,
             },
             HostKind::Kong => HostRules {
                 kind,
                 removes_request_headers: false,
                 clock_step_us: 1_000,
+                filter_state: false,
             },
         }
     }
@@ -390,6 +397,34 @@ pub(crate) mod mock {
         }
     }
 
+    /// What ngx_wasm_module's `proxy_set_property` answers (`ngx_proxy_wasm_properties_set`, both
+    /// pins): a dotted path outside a request is an error (logged), `ngx.*` and names mapped to
+    /// nginx variables set the variable, `wasmx.*` is a host property, anything else NotFound.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NgxSetProperty {
+        Ok,
+        NotFound,
+        Error,
+    }
+
+    impl NgxWasm {
+        pub fn set_property(&self, path: &[&str]) -> NgxSetProperty {
+            let p = path.join(".");
+            if !self.in_request && p.contains('.') {
+                self.log(
+                    NgxLevel::Error,
+                    "cannot set scoped properties outside of a request".into(),
+                );
+                return NgxSetProperty::Error;
+            }
+            if p.starts_with("ngx.") || p.starts_with("wasmx.") || NGX_MAPPED.contains(&p.as_str())
+            {
+                return NgxSetProperty::Ok;
+            }
+            NgxSetProperty::NotFound
+        }
+    }
+
     /// ngx_wasm_module's `set_tick_period` (`ngx_proxy_wasm_host.c`, same at both pins): a second
     /// non-zero period traps ("tick_period already set"); each accepted one starts a new timer
     /// chain, and a 0 does not stop the running one.
@@ -667,6 +702,29 @@ mod tests {
         let levels: Vec<_> = root.logs.borrow().iter().map(|(l, _)| *l).collect();
         use super::mock::NgxLevel::{Alert, Error};
         assert_eq!(levels, vec![Alert, Error, Error]);
+    }
+
+    /// The decision record's filter-state sink: Envoy keeps `wasm.warden_record` for its access
+    /// log; ngx_wasm_module answers NotFound for that name (a panic in the Rust SDK), so on Kong
+    /// the record goes to the log whatever the config says.
+    #[test]
+    fn the_record_goes_to_filter_state_only_where_the_host_keeps_it() {
+        use super::mock::NgxSetProperty;
+        use crate::audit::{sink, FILTER_STATE_PROPERTY};
+        use crate::config::AuditSink;
+        for pin in PINS {
+            let kong = NgxWasm::request(pin, "10.0.0.1");
+            assert_eq!(
+                kong.set_property(&[FILTER_STATE_PROPERTY]),
+                NgxSetProperty::NotFound
+            );
+            assert_eq!(kong.set_property(&["wasmx", "x"]), NgxSetProperty::Ok);
+        }
+        let kong = HostRules::of(HostKind::Kong);
+        let envoy = HostRules::of(HostKind::Envoy);
+        assert_eq!(sink(AuditSink::FilterState, kong), AuditSink::Log);
+        assert_eq!(sink(AuditSink::FilterState, envoy), AuditSink::FilterState);
+        assert_eq!(sink(AuditSink::Log, envoy), AuditSink::Log);
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! is the one piece that talks to Envoy or Kong.
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod audit;
 pub mod authz;
 pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod gateway;
+pub mod metrics;
 pub mod outbound;
 pub mod reply;
 pub mod risk;

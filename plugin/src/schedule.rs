@@ -33,11 +33,13 @@ pub struct Users {
     pub remote_keys: bool,
     /// A revocation feed is configured.
     pub feed: bool,
+    /// Alerts are configured (the sender runs on every tick).
+    pub alerts: bool,
 }
 
 impl Users {
     fn any(self) -> bool {
-        self.remote_keys || self.feed
+        self.remote_keys || self.feed || self.alerts
     }
 }
 
@@ -48,6 +50,8 @@ pub struct Due {
     pub keys: bool,
     /// Run the revocation feed (`revocation::tick`).
     pub feed: bool,
+    /// Run the alert sender (`alerts::Sender::tick`).
+    pub alerts: bool,
 }
 
 /// A user that runs at most once per interval; due at once the first time.
@@ -107,6 +111,7 @@ impl Timers {
         Due {
             keys: self.users.remote_keys && self.keys.due(now_ms, keys_every),
             feed: self.users.feed && self.feed.due(now_ms, FEED_MS),
+            alerts: self.users.alerts,
         }
     }
 }
@@ -119,6 +124,7 @@ mod tests {
     const KEYS: Users = Users {
         remote_keys: true,
         feed: false,
+        alerts: false,
     };
 
     /// A root context on ngx_wasm_module with a `jwks_uri` provider: keys arrive, ticks go on for
@@ -145,6 +151,7 @@ mod tests {
             Users {
                 remote_keys: true,
                 feed: true,
+                alerts: false,
             },
             Users::default(),
         ] {
@@ -164,6 +171,7 @@ mod tests {
                 Users {
                     remote_keys: true,
                     feed: true,
+                    alerts: true,
                 },
                 &mut host,
             )
@@ -177,6 +185,10 @@ mod tests {
             .filter(|i| dues[(*i - 1) as usize].feed)
             .collect();
         assert_eq!(feeds, vec![1, 5], "the feed once a second");
+        assert!(
+            dues.iter().all(|d| d.alerts),
+            "the alert sender on every tick"
+        );
         // A clock that steps back does not starve a user.
         assert!(timers.tick(10, true).feed);
     }
@@ -191,6 +203,7 @@ mod tests {
         let feed = Users {
             remote_keys: false,
             feed: true,
+            alerts: false,
         };
         timers.configure(feed, &mut host).unwrap();
         timers.configure(KEYS, &mut host).unwrap();

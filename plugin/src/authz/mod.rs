@@ -125,15 +125,16 @@ impl Policy {
 
     /// Agents as identities: the kind of the caller and its `act` chain, revocation (deny lists,
     /// feed, quarantine), the delegation policy (effective scopes replace the token's), tenant
-    /// isolation.
+    /// isolation. Works on the identity in place, so a refused caller is still known (the record
+    /// and the alert say who was refused).
     pub fn agent_policy(
         &self,
         req: &Request<'_>,
         path: &str,
-        mut id: Identity,
+        id: &mut Identity,
         route: Option<&RouteMatch<'_>>,
         shared: &dyn SharedData,
-    ) -> Result<Identity, Denial> {
+    ) -> Result<(), Denial> {
         // The verified token's claims (none for an API key), carried by the identity.
         let claims = id.claims.clone();
         let claims = claims.as_deref();
@@ -142,19 +143,19 @@ impl Policy {
         }
         id.kind = match id.actor() {
             Some(actor) => self.kinds.of_actor(actor),
-            None => self.kinds.of_subject(&id, claims.map(|c| &c.extra)),
+            None => self.kinds.of_subject(id, claims.map(|c| &c.extra)),
         };
         self.revocation
-            .check(&id, shared, req.now_s)
+            .check(id, shared, req.now_s)
             .map_err(Denial::InvalidToken)?;
         id.scopes = self
             .delegation
-            .authorize(&id, route.map(|m| m.route.name.as_str()))?;
+            .authorize(id, route.map(|m| m.route.name.as_str()))?;
         if let Some(t) = &self.tenancy {
             let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
             t.check(id.tenant.as_deref(), &t.requested(vars, path, req.headers))?;
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The route's scopes, all held by the caller, or `insufficient_scope` naming them.

@@ -8,6 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod alerts;
+pub mod audit;
 pub mod delegation;
 pub mod dpop;
 pub mod rate_limits;
@@ -18,6 +20,7 @@ pub mod routing;
 mod strict;
 pub mod tenancy;
 
+pub use audit::{AuditConfig, AuditSink};
 pub use risk::{OnError, RiskConfig, Sensitivity};
 
 /// The whole filter config, as the operator writes it.
@@ -42,6 +45,9 @@ pub struct Config {
     /// Where audit records go.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Alerts pushed to a receiver (SIEM, ITSM webhook).
+    #[serde(default)]
+    pub alerts: Option<alerts::AlertsConfig>,
     /// Who may act for whom (RFC 8693 `act`) and which delegation headers are never trusted.
     #[serde(default)]
     pub delegation: Option<delegation::DelegationConfig>,
@@ -346,22 +352,7 @@ pub struct RouteConfig {
     pub step_up: bool,
 }
 
-/// Audit output.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Write one JSON audit record per decision to the gateway log.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        AuditConfig { enabled: true }
-    }
-}
-
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
 

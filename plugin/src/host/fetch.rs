@@ -28,6 +28,9 @@ pub fn check(engine: &Engine, host: HostKind) -> Result<(), ConfigError> {
             x.check_host(host, &format!("{at}.introspection"))?;
         }
     }
+    if let Some(a) = engine.alerts() {
+        a.check_host(host)?;
+    }
     Ok(())
 }
 
@@ -324,6 +327,7 @@ impl KeyFetcher {
                     }
                     Err(e) => {
                         Metrics::bump(self.metrics.fetch_failed);
+                        super::alerts::key_fetch_failure(engine, now_s * 1_000, &p.name, &e);
                         log(
                             LogLevel::Warn,
                             &format!(
@@ -365,6 +369,7 @@ fn fail(sync: &mut KeySync, m: &Metrics, engine: &Engine, i: usize, now_s: u64, 
         );
     }
     Metrics::bump(m.fetch_failed);
+    super::alerts::key_fetch_failure(engine, now_s * 1_000, &p.name, &why.to_string());
     log(
         LogLevel::Warn,
         &format!(

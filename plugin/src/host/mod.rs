@@ -2,7 +2,7 @@
 //! It reads the request once, steps the engine (serving what it asks for: keys, introspection),
 //! applies the decision and logs the audit record.
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, Outcome};
 use crate::credential::cache::TokenCache;
 use crate::credential::{introspection, Introspection};
 use crate::decision::{self, Decision, Engine, Env, Progress, Request, Step};
@@ -18,8 +18,11 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+pub mod alerts;
 pub mod fetch;
 pub mod gateway;
+pub mod metrics;
+pub mod record;
 pub mod revocation;
 pub mod risk;
 pub mod shared;
@@ -56,6 +59,10 @@ struct WardenRoot {
     /// The revocation-feed call in flight from this worker, if any.
     revocation_call: Option<u32>,
     metrics: RiskMetrics,
+    /// Decisions, timings, cache hits, alerts.
+    meter: metrics::Meter,
+    /// This worker's alert sender (one batch at most).
+    alerts: alerts::Sender,
 }
 
 /// The host's tick timer.
@@ -100,6 +107,12 @@ impl Context for WardenRoot {
             if self.revocation_call == Some(token) {
                 self.revocation_call = None;
                 revocation::on_response(&engine, body_size);
+                return;
+            }
+            if self.alerts.owns(token) {
+                // Records the outcome only: a retry waits for a tick.
+                self.alerts
+                    .on_response(&engine, &self.meter, now_us() / 1_000);
                 return;
             }
             let now = now_us() / 1_000_000;
@@ -150,10 +163,14 @@ impl RootContext for WardenRoot {
                     remote_keys: fetcher.active(),
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
                     feed: engine.revocation().has_feed(),
+                    alerts: engine.alerts().is_some(),
                 };
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 if let Err(e) = self.timers.configure(users, &mut HostTimer) {
                     log(LogLevel::Error, &format!("warden: tick timer: {e}"));
+                }
+                if engine.alerts().is_some() {
+                    alerts::define_metrics(&self.meter);
                 }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
@@ -179,6 +196,7 @@ impl RootContext for WardenRoot {
             }
             Err(e) => {
                 log(LogLevel::Error, &format!("warden: {e}"));
+                alerts::config_refused(&bytes, now_us() / 1_000, &e.to_string());
                 false
             }
         }
@@ -202,6 +220,9 @@ impl RootContext for WardenRoot {
         if due.keys {
             fetcher.tick(&engine, host_kind(), now);
         }
+        if due.alerts {
+            self.alerts.tick(&engine, &self.meter, now_us / 1_000);
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -212,11 +233,12 @@ impl RootContext for WardenRoot {
             counter: Rc::clone(&self.counter),
             context_id,
             metrics: self.metrics,
+            meter: self.meter.clone(),
             facts: None,
             progress: Progress::new(host_kind()),
             waiting: None,
             response_headers: Vec::new(),
-            forwarded: None,
+            decided: None,
             response_status: None,
             response_bytes: 0,
         }))
@@ -274,6 +296,7 @@ struct WardenHttp {
     counter: Rc<Cell<u64>>,
     context_id: u32,
     metrics: RiskMetrics,
+    meter: metrics::Meter,
     /// The request, once read.
     facts: Option<Rc<Facts>>,
     /// What the engine has asked for this request.
@@ -282,10 +305,20 @@ struct WardenHttp {
     waiting: Option<Wait>,
     /// Headers the decision adds to the upstream's response.
     response_headers: Vec<(String, String)>,
-    /// The decision of a forwarded request whose response the engine observes.
-    forwarded: Option<Decision>,
+    /// The decision, kept for the end of the request (the response phase, the record).
+    decided: Option<Decided>,
+    /// The upstream's status (a forwarded request).
     response_status: Option<u16>,
+    /// Response body bytes (the upstream's, or the local reply's).
     response_bytes: u64,
+}
+
+/// A request's decision, with when it was taken and how long the engine took.
+struct Decided {
+    decision: Decision,
+    /// Wall clock when the engine started on it, microseconds since the epoch.
+    at_us: u64,
+    engine_us: u64,
 }
 
 impl Context for WardenHttp {
@@ -354,14 +387,14 @@ impl HttpContext for WardenHttp {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             self.set_http_response_header(&name, Some(&value));
         }
-        if self.forwarded.is_some() {
+        if self.forwarded() {
             self.response_status = risk::response_status();
         }
         Action::Continue
     }
 
     fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
-        if self.forwarded.is_some() {
+        if self.forwarded() {
             // Not buffering: each call reports the size of its own chunk.
             let n = u64::try_from(body_size).unwrap_or(u64::MAX);
             self.response_bytes = self.response_bytes.saturating_add(n);
@@ -370,18 +403,49 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_log(&mut self) {
-        // The stream is over: the upstream's answer teaches the caller's behavioural record.
-        let (Some(engine), Some(decision), Some(status)) =
-            (&self.engine, &self.forwarded, self.response_status)
+        // The stream is over: the upstream's answer teaches the caller's behavioural record, and
+        // the request's one decision record is written.
+        let (Some(engine), Some(decided), Some(facts)) = (&self.engine, &self.decided, &self.facts)
         else {
             return;
         };
-        let now_s = now_us() / 1_000_000;
-        engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
+        let now_us = now_us();
+        let decision = &decided.decision;
+        if let (Some(status), true) = (self.response_status, decision.observes_response()) {
+            let now_s = now_us / 1_000_000;
+            engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
+        }
+        let event = engine.alerts().and_then(|a| a.event_of(decision));
+        if engine.audit_enabled() || event.is_some() {
+            let req = facts.request(decided.at_us);
+            let outcome = Outcome {
+                upstream_status: self.response_status,
+                response_bytes: Some(self.response_bytes),
+                duration_ms: Some(now_us.saturating_sub(decided.at_us) / 1_000),
+            };
+            let ts_ms = decided.at_us / 1_000;
+            let claims = engine.recorded_claims();
+            let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
+                .with_outcome(outcome);
+            if engine.audit_enabled() {
+                record::write(engine.audit_sink(), &record.to_json());
+            }
+            if let (Some(event), Some(a)) = (event, engine.alerts()) {
+                let line = alerts::line_of(event, &record);
+                alerts::raise(a, &self.meter, event, ts_ms, &line);
+            }
+        }
     }
 }
 
 impl WardenHttp {
+    /// Whether the request was decided and forwarded upstream.
+    fn forwarded(&self) -> bool {
+        self.decided
+            .as_ref()
+            .is_some_and(|d| d.decision.reply.is_none())
+    }
+
     /// Reads the request once. Header values may hold any byte (obs-text): the SDK's
     /// `get_http_request_headers` unwraps `String::from_utf8` and traps the VM on them, killing the
     /// filter for the worker. Read bytes and replace invalid UTF-8 (U+FFFD is not token68, so such a
@@ -423,7 +487,7 @@ impl WardenHttp {
             let req = facts.request(started_us);
             match self.step(engine, &req, started) {
                 Step::Decided(decision) => {
-                    return self.apply(engine, &req, *decision, started_us, started)
+                    return self.apply(engine, *decision, started_us, started)
                 }
                 Step::NeedKeys(provider) => {
                     // Perhaps the IdP rotated, or another worker fetched the first key set before this
@@ -483,7 +547,6 @@ impl WardenHttp {
     fn apply(
         &mut self,
         engine: &Engine,
-        req: &Request<'_>,
         mut decision: Decision,
         started_us: u64,
         started: Instant,
@@ -491,25 +554,33 @@ impl WardenHttp {
         if let (Some(provider), Ok(mut f)) = (decision.keys_missed, self.fetcher.try_borrow_mut()) {
             f.want(provider);
         }
+        let engine_us = monotonic_us(started);
         self.metrics.count(&decision);
-        if engine.audit_enabled() {
-            let engine_us = monotonic_us(started);
-            let record = AuditRecord::new(req, &decision, started_us / 1000, engine_us);
-            log(LogLevel::Info, &record.to_json());
+        self.meter.decision(&decision, engine_us);
+        let action = match &decision.reply {
+            Some(reply) => {
+                self.response_bytes = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
+                self.send(reply)
+            }
+            None => {
+                crate::upstream::forward(
+                    &decision.remove_headers,
+                    &decision.upstream_headers,
+                    &mut HostRequestHeaders,
+                );
+                self.response_headers = std::mem::take(&mut decision.response_headers);
+                Action::Continue
+            }
+        };
+        // Kept for the end of the request: the response phase, the record, the alert (`on_log`).
+        if engine.audit_enabled() || engine.alerts().is_some() || decision.observes_response() {
+            self.decided = Some(Decided {
+                decision,
+                at_us: started_us,
+                engine_us,
+            });
         }
-        if let Some(reply) = &decision.reply {
-            return self.send(reply);
-        }
-        crate::upstream::forward(
-            &decision.remove_headers,
-            &decision.upstream_headers,
-            &mut HostRequestHeaders,
-        );
-        self.response_headers = std::mem::take(&mut decision.response_headers);
-        if decision.observes_response() {
-            self.forwarded = Some(decision);
-        }
-        Action::Continue
+        action
     }
 
     /// Sends a local reply; the request goes no further.

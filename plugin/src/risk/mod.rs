@@ -107,6 +107,8 @@ pub struct Assessment {
     pub breaker: Option<(Breaker, OnError)>,
     /// Scoring time, microseconds (by the lent clock).
     pub elapsed_us: u64,
+    /// The edge's country as the features read it (`risk.geo_header`).
+    pub country: Option<[u8; 2]>,
 }
 
 /// Which records a request touched, for the response phase.
@@ -225,6 +227,11 @@ impl Risk {
         }
     }
 
+    /// The header the edge's country is read from (lower-case).
+    pub fn geo_header(&self) -> &str {
+        &self.geo_header
+    }
+
     /// Scores a request whose caller is proven and authorised, and records it in the state.
     /// `clock_us` is a monotonic clock for the time budget.
     pub fn assess(
@@ -269,6 +276,7 @@ impl Risk {
                 enforced,
                 breaker: breaker.map(|b| (b, self.on_error)),
                 elapsed_us,
+                country: facts.country,
             },
             refs,
         )

@@ -31,6 +31,18 @@ use tract_linalg::unicast::{Unicast, UnicastImpl};
 /// `model/risk.onnx`, as trained and exported by `make model`.
 static EMBEDDED: &[u8] = include_bytes!("../../../model/risk.onnx");
 
+/// The embedded model's id for decision records: `risk-` and the first 12 hex digits of the
+/// SHA-256 of `model/risk.onnx` (computed once per VM).
+pub fn id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(EMBEDDED);
+        let hex = hex::encode(digest);
+        format!("risk-{}", hex.get(..12).unwrap_or(&hex))
+    })
+}
+
 /// The risk model, ready to score: load it once per VM (loading optimises the graph).
 pub struct RiskModel {
     plan: Plan,

@@ -1,0 +1,74 @@
+//! Host glue of the metrics ([`crate::metrics`] names them): defined on first use and remembered
+//! per worker, so a request costs a name and a map lookup per metric, not a host definition.
+
+use crate::decision::Decision;
+use crate::metrics;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Most distinct metric names a worker defines: the label sets are bounded (verdicts, reasons and
+/// config route names), this keeps a bug from growing the map without end.
+const MAX_METRICS: usize = 4_096;
+
+/// The worker's metrics, shared by its root and HTTP contexts.
+#[derive(Clone, Default)]
+pub struct Meter {
+    ids: Rc<RefCell<HashMap<String, u32>>>,
+    /// This worker's own tallies (for log throttling), by key.
+    local: Rc<RefCell<HashMap<&'static str, u64>>>,
+}
+
+impl Meter {
+    fn id(&self, kind: MetricType, name: String) -> Option<u32> {
+        let mut ids = self.ids.try_borrow_mut().ok()?;
+        if let Some(id) = ids.get(&name) {
+            return Some(*id);
+        }
+        if ids.len() >= MAX_METRICS {
+            return None;
+        }
+        let id = hostcalls::define_metric(kind, &name).ok()?;
+        ids.insert(name, id);
+        Some(id)
+    }
+
+    /// Adds `n` to this worker's tally `key` and returns the new total.
+    pub fn bump_local(&self, key: &'static str, n: u64) -> u64 {
+        let Ok(mut local) = self.local.try_borrow_mut() else {
+            return 0;
+        };
+        let total = local.entry(key).or_default();
+        *total = total.saturating_add(n);
+        *total
+    }
+
+    /// Adds `n` to the counter `name`.
+    pub fn count(&self, name: String, n: i64) {
+        if let Some(id) = self.id(MetricType::Counter, name) {
+            let _ = hostcalls::increment_metric(id, n);
+        }
+    }
+
+    /// Records `value` in the histogram `name`.
+    pub fn observe(&self, name: &str, value: u64) {
+        if let Some(id) = self.id(MetricType::Histogram, name.to_owned()) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+
+    /// What one decision adds: its verdict, reason and route; the engine time; the risk score;
+    /// the token cache's answer.
+    pub fn decision(&self, d: &Decision, engine_us: u64) {
+        self.count(metrics::decision(d), 1);
+        self.observe(metrics::ENGINE_US, engine_us);
+        if let Some(score) = d.risk.as_ref().and_then(|a| a.score) {
+            self.observe(metrics::RISK_SCORE, u64::from(score));
+        }
+        if let Some(name) = metrics::token_cache(d) {
+            self.count(name, 1);
+        }
+    }
+}

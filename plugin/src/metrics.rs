@@ -1,0 +1,141 @@
+//! The filter's metrics, by name: what a platform team graphs (decisions by verdict, reason and
+//! route; engine time and risk score histograms; token-cache hits; alerts sent and dropped).
+//! Pure: the names are built here, the host (`host::metrics`) defines and bumps them.
+//!
+//! Labels ride in the name as `.label.value` pairs, because proxy-wasm metrics have no labels:
+//! Envoy shows `wasmcustom.warden_decisions_total.verdict.allow.reason.ok.route.read-order`, and
+//! the stats tag extraction of the shipped bootstrap (`envoy/render.py`, `STATS_TAGS`) turns each
+//! pair into a Prometheus label: `warden_decisions_total{verdict="allow",reason="ok",route="read-order"}`.
+//! Every label's values are bounded: verdicts and reasons are the engine's own names, routes the
+//! config's route names (or `none`).
+
+use crate::decision::Decision;
+
+/// Decisions, labelled `verdict`, `reason`, `route`.
+pub const DECISIONS: &str = "warden_decisions_total";
+/// Engine time per decision, microseconds (histogram).
+pub const ENGINE_US: &str = "warden_engine_us";
+/// Risk score of scored requests, 0 to 100 (histogram).
+pub const RISK_SCORE: &str = "warden_risk_score";
+/// Bearer tokens answered from the verified-token cache, labelled `result` (`hit`, `miss`).
+pub const TOKEN_CACHE: &str = "warden_token_cache_total";
+/// Alert events handed to the sender's queue, labelled `event`.
+pub const ALERTS_QUEUED: &str = "warden_alerts_queued_total";
+/// Alert events delivered to the receiver.
+pub const ALERTS_SENT: &str = "warden_alerts_sent_total";
+/// Alert events dropped, labelled `why` (`queue_full`, `send_failed`).
+pub const ALERTS_DROPPED: &str = "warden_alerts_dropped_total";
+
+/// Every label any metric carries. Envoy: `envoy/render.py` (`STATS_LABELS`) makes each a stats tag;
+/// Kong: `kong/warden.meta.json` (`metrics.label_patterns`) gives the Prometheus plugin the same.
+pub const LABELS: [&str; 6] = ["verdict", "reason", "route", "result", "event", "why"];
+
+/// Kong's Prometheus plugin (3.8 and later, `wasm_metrics: true`; `kong/plugins/prometheus/wasmx.lua`)
+/// reads a filter's metric labels from `<filter>.meta.json`: `{"metrics": {"label_patterns":
+/// [{"label", "pattern"}]}}`, PCRE patterns (`ngx.re.match`) whose second capture is the value and
+/// whose first is cut from the name. ngx_wasm_module keys a metric `pw:warden:<name>`, which shows as
+/// `pw_warden_<name>{labels}`: `pw_warden_warden_decisions_total{verdict="allow",...}`.
+pub fn kong_label_patterns() -> Vec<(&'static str, String)> {
+    LABELS
+        .iter()
+        .map(|l| (*l, format!("(\\.{l}\\.([^.]+))")))
+        .collect()
+}
+
+/// A label value safe in a dotted stat name: `.` (the separator) and anything outside
+/// `[A-Za-z0-9_-]` become `_`; empty becomes `none`.
+pub fn label(value: &str) -> String {
+    if value.is_empty() {
+        return "none".into();
+    }
+    value
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// A metric name with its labels (`name.label.value...`).
+pub fn named(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut out = String::from(name);
+    for (k, v) in labels {
+        out.push('.');
+        out.push_str(k);
+        out.push('.');
+        out.push_str(&label(v));
+    }
+    out
+}
+
+/// The decisions counter of `d`.
+pub fn decision(d: &Decision) -> String {
+    named(
+        DECISIONS,
+        &[
+            ("verdict", d.verdict.as_str()),
+            ("reason", d.reason),
+            ("route", d.route.as_deref().unwrap_or("")),
+        ],
+    )
+}
+
+/// The token-cache counter of `d`: `None` when no bearer token was verified (API keys, refusals
+/// before the credential, anonymous routes).
+pub fn token_cache(d: &Decision) -> Option<String> {
+    let jwt = d
+        .identity
+        .as_ref()
+        .is_some_and(|i| i.credential == crate::credential::CredentialKind::Jwt);
+    jwt.then(|| {
+        let result = if d.cache_hit { "hit" } else { "miss" };
+        named(TOKEN_CACHE, &[("result", result)])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Envoy's bootstrap extracts every label the filter writes.
+    #[test]
+    fn the_envoy_bootstrap_tags_every_label() {
+        let render = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../envoy/render.py"),
+        )
+        .unwrap_or_default();
+        let line = render
+            .lines()
+            .find(|l| l.starts_with("STATS_LABELS"))
+            .unwrap_or_default();
+        for label in LABELS {
+            assert!(
+                line.contains(&format!("\"{label}\"")),
+                "{label} not in {line}"
+            );
+        }
+    }
+
+    /// Kong's plugin finds a label with `ngx.re.match` (PCRE): the captures are the `.label.value`
+    /// pair (cut from the name) and the value.
+    #[test]
+    fn kong_label_patterns_capture_the_pair_and_the_value() {
+        let patterns = kong_label_patterns();
+        assert_eq!(patterns.len(), LABELS.len());
+        let (label, pattern) = &patterns[0];
+        assert_eq!(*label, "verdict");
+        assert_eq!(pattern, r"(\.verdict\.([^.]+))");
+    }
+
+    #[test]
+    fn labels_cannot_break_the_name() {
+        assert_eq!(label("read-order"), "read-order");
+        assert_eq!(label("a.b c\"d"), "a_b_c_d");
+        assert_eq!(label(""), "none");
+        assert_eq!(
+            named(DECISIONS, &[("verdict", "allow"), ("route", "v1.orders")]),
+            "warden_decisions_total.verdict.allow.route.v1_orders"
+        );
+    }
+}
