@@ -334,9 +334,10 @@ impl Engine {
         &self.recorded_claims
     }
 
-    /// The header the risk stage reads the edge's country from (`risk.geo_header`), when scoring.
+    /// The header the risk stage reads the edge's country from (`risk.geo_header`), when scoring
+    /// and the edge owns it (`risk.geo_header_from_edge`).
     pub fn geo_header(&self) -> Option<&str> {
-        self.risk.as_ref().map(Risk::geo_header)
+        self.risk.as_ref().and_then(Risk::geo_header)
     }
 
     /// Decides a recorded request again from its recorded identity, without its credential:
@@ -347,7 +348,9 @@ impl Engine {
         let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
         let mut draft = Draft::new(req.headers);
         let outcome = match &target {
-            Ok(t) => self.authorize_identity(req, &t.path, identity, route.as_ref(), env, &mut draft),
+            Ok(t) => {
+                self.authorize_identity(req, &t.path, identity, route.as_ref(), env, &mut draft)
+            }
             Err(e) => Err(Denial::BadTarget(*e)),
         };
         self.conclude(req, route.as_ref(), env, draft, outcome)

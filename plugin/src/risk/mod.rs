@@ -227,9 +227,9 @@ impl Risk {
         }
     }
 
-    /// The header the edge's country is read from (lower-case).
-    pub fn geo_header(&self) -> &str {
-        &self.geo_header
+    /// The header the edge's country is read from (lower-case), when the edge owns it.
+    pub fn geo_header(&self) -> Option<&str> {
+        self.geo_header.as_deref()
     }
 
     /// Scores a request whose caller is proven and authorised, and records it in the state.
