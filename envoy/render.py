@@ -43,10 +43,14 @@ def render(
     upstream_host: str = "127.0.0.1",
     upstream_port: int = 8080,
     idp_port: int | None = None,
+    mcp_port: int | None = None,
+    mcp_path: str = "/mcp",
 ) -> str:
     """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim).
 
     `idp_port`: adds the cluster `idp` (127.0.0.1:idp_port) for remote JWKS, discovery and introspection.
+    `mcp_port`: routes `mcp_path` to the cluster `mcp` (an MCP server on 127.0.0.1:mcp_port), the rest to
+    the upstream.
     """
     text = config if isinstance(config, str) else json.dumps(config, separators=(",", ":"))
     tmpl = string.Template(TEMPLATE.read_text())
@@ -57,12 +61,22 @@ def render(
         admin_port=int(admin_port),
         upstream_host=upstream_host,
         upstream_port=int(upstream_port),
-        extra_clusters=idp_cluster(idp_port) if idp_port else "",
+        extra_routes=mcp_route(mcp_path) if mcp_port else "",
+        extra_clusters=(idp_cluster(idp_port) if idp_port else "") + (idp_cluster(mcp_port, "mcp") if mcp_port else ""),
     )
 
 
+def mcp_route(path: str) -> str:
+    """The MCP endpoint to the cluster `mcp`, with no route timeout: a streamable HTTP answer may be a
+    long server-sent event stream (Envoy's stream idle timeout still ends a silent one)."""
+    return f"""              - match: {{ path: {_yaml_str(path)} }}
+                route: {{ cluster: mcp, timeout: 0s }}
+"""
+
+
 def idp_cluster(port: int, name: str = "idp") -> str:
-    """A plain-HTTP cluster to an IdP on 127.0.0.1 (the demo IdP; a real one needs TLS, see README)."""
+    """A plain-HTTP cluster to a server on 127.0.0.1: the demo IdP (a real one needs TLS, see README), the
+    demo MCP server."""
     return f"""  - name: {name}
     type: STATIC
     connect_timeout: 1s
@@ -207,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream-host", default="127.0.0.1")
     ap.add_argument("--upstream-port", type=int, default=8080)
     ap.add_argument("--idp-port", type=int, default=None, help="add the `idp` cluster to 127.0.0.1:PORT")
+    ap.add_argument("--mcp-port", type=int, default=None, help="route /mcp to an MCP server on 127.0.0.1:PORT")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     a = ap.parse_args(argv)
     out = render(
@@ -217,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_host=a.upstream_host,
         upstream_port=a.upstream_port,
         idp_port=a.idp_port,
+        mcp_port=a.mcp_port,
     )
     if a.output:
         Path(a.output).write_text(out)
