@@ -208,6 +208,7 @@ pub fn run(
             request_id: &line.request_id,
             now_s,
             source: line.source,
+            body: Default::default(),
             peer_cert_sha256: None,
         };
         let mut env = Env {

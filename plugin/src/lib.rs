@@ -12,6 +12,7 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod gateway;
+pub mod mcp;
 pub mod outbound;
 pub mod reply;
 pub mod risk;
@@ -24,4 +25,4 @@ mod host;
 
 pub use config::{Config, ConfigError, Mode};
 pub use credential::cache::TokenCache;
-pub use decision::{Decision, Engine, Env, Progress, Request, Step, Verdict};
+pub use decision::{Body, Decision, Engine, Env, Progress, Request, Step, Verdict};

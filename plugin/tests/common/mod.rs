@@ -177,6 +177,7 @@ pub fn decide_path(
         now_s,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     decide_request(engine(), &req, cache)
 }
@@ -212,6 +213,7 @@ pub fn decide_token_on(engine: &Engine, token: &str) -> Decision {
         now_s: NOW,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     decide_request(engine, &req, &mut TokenCache::default())
 }
