@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     mcp_url = base + "/mcp"  # the resource identifier: exactly the URL MCP clients use
     endpoint = config["mcp"]["endpoints"][0]
     endpoint["resource"] = mcp_url
+    oidc["audiences"] = [AUD, mcp_url]  # the MCP endpoint also checks that `aud` names its resource
     endpoint["authorization_servers"] = [issuer]
     config_path = run / "warden.json"
     config_path.write_text(json.dumps(config, indent=2) + "\n")

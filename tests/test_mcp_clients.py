@@ -52,7 +52,7 @@ def warden_config(idp: demo_idp.DemoIdP, resource: str) -> dict:
         "providers": [{
             "name": "demo-idp",
             "issuer": idp.issuer,
-            "audiences": ["orders-api"],
+            "audiences": ["orders-api", resource],
             "require_typ": "at+jwt",
             "algorithms": ["ES256"],
             "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 2000},
@@ -97,6 +97,7 @@ class Site:
     gateway: Gateway
     url: str  # the resource identifier: the URL clients use
     log: Path  # what the MCP server received, one JSON line per request
+    server_port: int  # the MCP server itself, without Warden
 
     def received(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
@@ -132,7 +133,7 @@ class Stack:
         envoy = render.Envoy(bootstrap=bootstrap, log_path=self.tmp / f"envoy-{name}.log", concurrency=2)
         self.envoys.append(envoy)
         envoy.start().wait_ready()
-        site = Site(Gateway(envoy, listen), url, log)
+        site = Site(Gateway(envoy, listen), url, log, port)
         # The IdP's keys reach both workers within a tick of the first fetch.
         token = self.idp.token(scope="orders:read", resource=url)
         deadline = time.monotonic() + 15
@@ -294,10 +295,9 @@ def test_header_body_mismatch_never_reaches_sdk1_server(sites: dict[str, Site], 
     site = sites["ts1"]
     token = stack.idp.token(scope="orders:read", resource=site.url)
     # The premise: this server runs what the body says, whatever Mcp-Name claims (straight to it, no Warden).
-    direct_port = next(int(a[a.index("--port") + 1]) for a in (p.args for p in stack.procs) if "server-sdk1" in a[1])
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "delete_customer", "arguments": {"customer": "globex"}}}
-    direct = requests.post(f"http://127.0.0.1:{direct_port}/mcp", json=body, timeout=TIMEOUT, headers={
+    direct = requests.post(f"http://127.0.0.1:{site.server_port}/mcp", json=body, timeout=TIMEOUT, headers={
         "accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25",
         "mcp-method": "tools/call", "mcp-name": "read_orders"})
     assert direct.status_code == 200 and "globex" in direct.text, direct.text

@@ -290,16 +290,19 @@ async function install(keys) {
   log(`signing key ${keys[0].kid}; published: ${keys.map((k) => k.kid).join(', ')}`);
 }
 
-async function readJson(req) {
+async function readBody(req, limit) {
   const chunks = [];
   let size = 0;
   for await (const c of req) {
     size += c.length;
-    if (size > 64 * 1024) throw new Error('body too large');
+    if (size > limit) throw new Error('body too large');
     chunks.push(c);
   }
-  const text = Buffer.concat(chunks).toString() || '{}';
-  return JSON.parse(text);
+  return Buffer.concat(chunks).toString();
+}
+
+async function readJson(req) {
+  return JSON.parse((await readBody(req, 64 * 1024)) || '{}');
 }
 
 function send(res, status, body) {
@@ -356,16 +359,6 @@ function page(res, status, html) {
   res.end(`<!doctype html><html><head><title>Demo IdP login</title></head><body>${html}</body></html>`);
 }
 
-async function readForm(req) {
-  const chunks = [];
-  let size = 0;
-  for await (const c of req) {
-    size += c.length;
-    if (size > 16 * 1024) throw new Error('form too large');
-    chunks.push(c);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString());
-}
 
 const wantsMfa = (params) => String(params.acr_values || '').split(' ').includes(MFA_ACR);
 
@@ -389,7 +382,7 @@ ${mfa ? '<label>one-time code <input name="otp" inputmode="numeric"></label>' : 
 <button type="submit">Sign in and allow</button></form>`);
   }
   if (req.method !== 'POST' || path !== `/interaction/${uid}/login`) return page(res, 404, 'not found');
-  const form = await readForm(req);
+  const form = new URLSearchParams(await readBody(req, 16 * 1024));
   const name = form.get('username') || '';
   const user = Object.hasOwn(USERS, name) ? USERS[name] : undefined;
   const given = Buffer.from(form.get('password') || '');
