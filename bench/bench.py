@@ -172,6 +172,7 @@ def wasm_filter(wasm: Path, config: dict | str) -> dict:
             "config": {
                 "name": "warden",
                 "root_id": "warden",
+                "allow_on_headers_stop_iteration": True,
                 "vm_config": {
                     "vm_id": "warden",
                     "runtime": "envoy.wasm.runtime.v8",

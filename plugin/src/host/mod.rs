@@ -361,8 +361,12 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(Wait::Body(max)) = self.waiting else {
-            return Action::Continue;
+        // With `allow_on_headers_stop_iteration`, Envoy hands the body over while the request waits
+        // (keys, introspection): `Continue` would forward it undecided, so hold it.
+        let max = match self.waiting {
+            Some(Wait::Body(max)) => max,
+            Some(_) => return Action::Pause,
+            None => return Action::Continue,
         };
         let (Some(engine), Some(facts)) = (self.engine.clone(), self.facts.clone()) else {
             return Action::Continue;
