@@ -472,13 +472,15 @@ impl Mcp {
         self.endpoints.get(index)
     }
 
-    /// The endpoint a request path (query ignored) addresses.
+    /// The endpoint a request path (query ignored) addresses: its path, or any path below it (a
+    /// server may answer `/mcp/` as `/mcp`: such a call must not escape the endpoint's rules).
     pub fn find(&self, path: &str) -> Option<(usize, &Endpoint)> {
         let path = path.split('?').next().unwrap_or(path);
-        self.endpoints
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.path == path)
+        self.endpoints.iter().enumerate().find(|(_, e)| {
+            path.strip_prefix(e.path.as_str()).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('/') || e.path.ends_with('/')
+            })
+        })
     }
 
     /// The RFC 9728 answer when `method path` asks for an endpoint's metadata: at the well-known
@@ -523,6 +525,9 @@ impl Mcp {
             return (seen, Ok(()));
         }
         let body = match body {
+            Body::Read(b) if b.len() > usize::try_from(ep.max_body_bytes).unwrap_or(usize::MAX) => {
+                return (seen, Err(McpError::BodyTooLarge))
+            }
             Body::Read(b) => b,
             // Offline callers without a body: an empty one (a parse error).
             Body::Unread => b"",
