@@ -70,6 +70,18 @@ pub struct AuditRecord<'a> {
     /// Risk stage time, microseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk_us: Option<u64>,
+    /// The MCP endpoint (`mcp.endpoints[].name`) the request went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_endpoint: Option<&'a str>,
+    /// The JSON-RPC method of the (first) MCP call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_method: Option<&'a str>,
+    /// The tool, resource URI or prompt the (first) MCP call addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_name: Option<&'a str>,
+    /// `MCP-Protocol-Version`, as the client sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_protocol_version: Option<&'a str>,
 }
 
 /// One explanation of a risk score.
@@ -85,7 +97,7 @@ impl<'a> AuditRecord<'a> {
     /// The record's JSON field names, in the order they are written. Optional fields are left out
     /// of a line when empty; `warden replay` drops trace fields of these names, so that every one of
     /// them in its output is the engine's.
-    pub const FIELDS: [&'static str; 26] = [
+    pub const FIELDS: [&'static str; 30] = [
         "ts_ms",
         "request_id",
         "method",
@@ -112,12 +124,18 @@ impl<'a> AuditRecord<'a> {
         "risk_breaker",
         "risk_on_error",
         "risk_us",
+        "mcp_endpoint",
+        "mcp_method",
+        "mcp_name",
+        "mcp_protocol_version",
     ];
 
     /// The record of `decision` for `req`; `ts_ms` and `engine_us` come from the host.
     pub fn new(req: &Request<'a>, d: &'a Decision, ts_ms: u64, engine_us: u64) -> Self {
         let id = d.identity.as_ref();
         let risk = d.risk.as_ref();
+        let mcp = d.mcp.as_ref();
+        let (mcp_method, mcp_name) = mcp.map_or((None, None), |m| m.first());
         AuditRecord {
             ts_ms,
             request_id: req.request_id,
@@ -158,6 +176,10 @@ impl<'a> AuditRecord<'a> {
             risk_breaker: risk.and_then(|a| a.breaker).map(|(b, _)| b.as_str()),
             risk_on_error: risk.and_then(|a| a.breaker).map(|(_, p)| p.as_str()),
             risk_us: risk.map(|a| a.elapsed_us),
+            mcp_endpoint: mcp.map(|m| m.name.as_str()),
+            mcp_method,
+            mcp_name,
+            mcp_protocol_version: mcp.and_then(|m| m.protocol_version.as_deref()),
         }
     }
 
@@ -204,6 +226,10 @@ mod tests {
             risk_breaker: Some("error"),
             risk_on_error: Some("open"),
             risk_us: Some(1),
+            mcp_endpoint: Some("orders-mcp"),
+            mcp_method: Some("tools/call"),
+            mcp_name: Some("read_orders"),
+            mcp_protocol_version: Some("2026-07-28"),
         };
         let line = full.to_json();
         let mut at = 0;

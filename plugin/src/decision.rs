@@ -53,6 +53,8 @@ pub enum Body<'a> {
     Read(&'a [u8]),
     /// Larger than the `max_bytes` the engine asked for: not read.
     TooLarge,
+    /// Not readable on this gateway without a length (chunked on ngx_wasm_module): not read.
+    LengthRequired,
 }
 
 /// What the host lends the engine for one request.
@@ -519,12 +521,7 @@ impl Engine {
         req: &Request<'_>,
         draft: &mut Draft,
     ) -> Result<(), Denial> {
-        let body = match req.body {
-            Body::Read(b) => Some(b),
-            Body::Unread => Some(&b""[..]),
-            Body::TooLarge => None,
-        };
-        let (seen, read) = self.mcp.inspect(index, req.method, req.headers, body);
+        let (seen, read) = self.mcp.inspect(index, req.method, req.headers, req.body);
         let present: Vec<String> = self
             .mcp
             .credential_headers(&seen)

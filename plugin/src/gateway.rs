@@ -58,6 +58,11 @@ pub struct HostRules {
     /// is never called for a request without a body (nginx reads the whole body first, then calls it
     /// once, `end_of_stream` true): a filter waiting for a body that does not come waits forever.
     pub headers_tell_end_of_stream: bool,
+    /// How a request waits for its body: `Pause` from `on_http_request_headers` (Envoy, with
+    /// `allow_on_headers_stop_iteration`), or `Continue` (ngx_wasm_module: a `Pause` there waits for
+    /// a dispatch's answer and nothing else, so the request would hang; nginx reads the body in the
+    /// content phase and calls `on_http_request_body` before `proxy_pass` runs).
+    pub pauses_for_body: bool,
     /// Whether `Pause` from `on_http_response_body` may be returned again and again, each call
     /// seeing the whole body buffered so far (Envoy). ngx_wasm_module honours the first `Pause`
     /// only (it turns buffering on, into `wasm_response_body_buffers`); a later call with
@@ -74,6 +79,7 @@ impl HostRules {
                 removes_request_headers: true,
                 clock_step_us: 1,
                 headers_tell_end_of_stream: true,
+                pauses_for_body: true,
                 buffers_response_repeatedly: true,
             },
             HostKind::Kong => HostRules {
@@ -81,6 +87,7 @@ impl HostRules {
                 removes_request_headers: false,
                 clock_step_us: 1_000,
                 headers_tell_end_of_stream: false,
+                pauses_for_body: false,
                 buffers_response_repeatedly: false,
             },
         }
@@ -100,8 +107,12 @@ pub enum BodyPlan {
     Empty,
     /// Its `content-length` already exceeds `max`: step on without reading it.
     TooLarge,
-    /// Pause and read it in `on_http_request_body` (until `end_of_stream`).
+    /// Read it in `on_http_request_body` (until `end_of_stream`), waiting as
+    /// [`HostRules::pauses_for_body`] says.
     Wait,
+    /// Refuse it (411): chunked on ngx_wasm_module, where an empty chunked body never reaches
+    /// `on_http_request_body` and the request would go upstream undecided.
+    LengthRequired,
 }
 
 /// How to get a request's body on this gateway, from what `on_http_request_headers` saw. Envoy
@@ -126,11 +137,11 @@ pub fn body_plan(
             return BodyPlan::TooLarge;
         }
     }
-    let announced =
-        chunked || matches!(length, Some(Ok(n)) if n > 0) || matches!(length, Some(Err(_)));
+    let announced = matches!(length, Some(Ok(n)) if n > 0) || matches!(length, Some(Err(_)));
     match (rules.headers_tell_end_of_stream, end_of_stream) {
         (true, true) => BodyPlan::Empty,
         (true, false) => BodyPlan::Wait,
+        (false, _) if chunked => BodyPlan::LengthRequired,
         (false, _) if announced => BodyPlan::Wait,
         (false, _) => BodyPlan::Empty,
     }
@@ -1095,7 +1106,7 @@ mod tests {
         );
         assert_eq!(
             body_plan(kong, false, &h(&[("Transfer-Encoding", "chunked")]), 10),
-            BodyPlan::Wait
+            BodyPlan::LengthRequired
         );
         assert_eq!(
             body_plan(kong, false, &h(&[("Content-Length", "11")]), 10),

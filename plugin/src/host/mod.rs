@@ -215,6 +215,7 @@ enum Wait {
 enum HostBody {
     Read(Vec<u8>),
     TooLarge,
+    LengthRequired,
 }
 
 /// A forwarded `tools/list` call whose answer is buffered and filtered.
@@ -261,6 +262,7 @@ impl Facts {
                 None => Body::Unread,
                 Some(HostBody::Read(b)) => Body::Read(b),
                 Some(HostBody::TooLarge) => Body::TooLarge,
+                Some(HostBody::LengthRequired) => Body::LengthRequired,
             },
         }
     }
@@ -361,8 +363,12 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(Wait::Body(max)) = self.waiting else {
-            return Action::Continue;
+        // With `allow_on_headers_stop_iteration`, Envoy hands the body over while the request waits
+        // (keys, introspection): `Continue` would forward it undecided, so hold it.
+        let max = match self.waiting {
+            Some(Wait::Body(max)) => max,
+            Some(_) => return Action::Pause,
+            None => return Action::Continue,
         };
         let (Some(engine), Some(facts)) = (self.engine.clone(), self.facts.clone()) else {
             return Action::Continue;
@@ -373,7 +379,20 @@ impl HttpContext for WardenHttp {
             // Envoy buffers until the end; each call reports the whole buffer so far.
             return Action::Pause;
         } else {
-            HostBody::Read(self.get_http_request_body(0, body_size).unwrap_or_default())
+            match self.get_http_request_body(0, body_size) {
+                Some(b) if b.len() == body_size => HostBody::Read(b),
+                None if body_size == 0 => HostBody::Read(Vec::new()),
+                // ngx_wasm_module cannot read a body nginx buffered to a temporary file.
+                _ => {
+                    log(
+                        LogLevel::Warn,
+                        "warden: the request body could not be read whole; on Kong raise \
+                         client_body_buffer_size (nginx_http_client_body_buffer_size) to at \
+                         least the endpoint's max_body_bytes",
+                    );
+                    HostBody::TooLarge
+                }
+            }
         };
         self.waiting = None;
         let _ = facts.body.set(body);
@@ -541,9 +560,17 @@ impl WardenHttp {
                         BodyPlan::TooLarge => {
                             let _ = facts.body.set(HostBody::TooLarge);
                         }
+                        BodyPlan::LengthRequired => {
+                            let _ = facts.body.set(HostBody::LengthRequired);
+                        }
                         BodyPlan::Wait => {
                             self.waiting = Some(Wait::Body(max_bytes));
-                            return Action::Pause;
+                            // ngx_wasm_module: nothing goes upstream before on_http_request_body.
+                            return if rules.pauses_for_body {
+                                Action::Pause
+                            } else {
+                                Action::Continue
+                            };
                         }
                     }
                 }

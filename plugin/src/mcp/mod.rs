@@ -12,6 +12,7 @@ use crate::authz::routes::is_scope_token;
 use crate::config::mcp::{Batches, ChallengeScopes, DefaultAction, McpEndpointConfig};
 use crate::config::{Config, ConfigError, Sensitivity};
 use crate::credential::Identity;
+use crate::decision::Body;
 use crate::reply::{json_reply, Denial, LocalReply};
 use jsonrpc::{code, Call};
 use serde_json::Value;
@@ -27,6 +28,8 @@ pub const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
 pub enum McpError {
     /// The body is larger than `max_body_bytes` (413).
     BodyTooLarge,
+    /// The body has no length and the gateway cannot read it safely (411).
+    LengthRequired,
     /// The body is not JSON (400, JSON-RPC -32700).
     Parse,
     /// Not a request the endpoint takes: a refused batch, no `method`, no tool name (400,
@@ -43,6 +46,7 @@ impl McpError {
     pub fn as_str(&self) -> &'static str {
         match self {
             McpError::BodyTooLarge => "mcp_body_too_large",
+            McpError::LengthRequired => "mcp_length_required",
             McpError::Parse => "mcp_parse_error",
             McpError::InvalidRequest(_) => "mcp_invalid_request",
             McpError::HeaderMismatch(_) => "mcp_header_mismatch",
@@ -66,6 +70,13 @@ impl McpError {
                 Vec::new(),
                 "request_too_large",
                 "the JSON-RPC request body is too large",
+                request_id,
+            ),
+            McpError::LengthRequired => json_reply(
+                411,
+                Vec::new(),
+                "invalid_request",
+                "send the JSON-RPC request with a content-length",
                 request_id,
             ),
             McpError::Parse => rpc(None, code::PARSE_ERROR, "Parse error"),
@@ -461,13 +472,15 @@ impl Mcp {
         self.endpoints.get(index)
     }
 
-    /// The endpoint a request path (query ignored) addresses.
+    /// The endpoint a request path (query ignored) addresses: its path, or any path below it (a
+    /// server may answer `/mcp/` as `/mcp`: such a call must not escape the endpoint's rules).
     pub fn find(&self, path: &str) -> Option<(usize, &Endpoint)> {
         let path = path.split('?').next().unwrap_or(path);
-        self.endpoints
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.path == path)
+        self.endpoints.iter().enumerate().find(|(_, e)| {
+            path.strip_prefix(e.path.as_str()).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('/') || e.path.ends_with('/')
+            })
+        })
     }
 
     /// The RFC 9728 answer when `method path` asks for an endpoint's metadata: at the well-known
@@ -493,7 +506,7 @@ impl Mcp {
         index: usize,
         method: &str,
         headers: &[(String, String)],
-        body: Option<&[u8]>,
+        body: Body<'_>,
     ) -> (Inspected, Result<(), McpError>) {
         let Some(ep) = self.endpoints.get(index) else {
             return (Inspected::default(), Err(McpError::Denied));
@@ -511,8 +524,15 @@ impl Mcp {
         if method != "POST" {
             return (seen, Ok(()));
         }
-        let Some(body) = body else {
-            return (seen, Err(McpError::BodyTooLarge));
+        let body = match body {
+            Body::Read(b) if b.len() > usize::try_from(ep.max_body_bytes).unwrap_or(usize::MAX) => {
+                return (seen, Err(McpError::BodyTooLarge))
+            }
+            Body::Read(b) => b,
+            // Offline callers without a body: an empty one (a parse error).
+            Body::Unread => b"",
+            Body::TooLarge => return (seen, Err(McpError::BodyTooLarge)),
+            Body::LengthRequired => return (seen, Err(McpError::LengthRequired)),
         };
         let checked = jsonrpc::parse(body, ep.batches).and_then(|calls| {
             jsonrpc::check_headers(headers, &calls)?;

@@ -237,8 +237,15 @@ fn the_body_is_asked_for_once_and_first() {
         e.step(&req, &mut env, &mut progress),
         Step::Decided(_)
     ));
+    // Paths below the endpoint's are the endpoint's too (a server may answer `/mcp/` as `/mcp`);
     // GET (the server's event stream) and other paths carry no JSON-RPC body.
-    for (method, path) in [("GET", "/mcp"), ("POST", "/orders"), ("POST", "/mcpx")] {
+    for (method, path, asks) in [
+        ("POST", "/mcp/", true),
+        ("POST", "/mcp/x?y=1", true),
+        ("GET", "/mcp", false),
+        ("POST", "/orders", false),
+        ("POST", "/mcpx", false),
+    ] {
         let req = Request {
             method,
             path,
@@ -248,8 +255,10 @@ fn the_body_is_asked_for_once_and_first() {
             ..Request::default()
         };
         let mut progress = Progress::new(HostKind::Envoy);
-        assert!(
-            matches!(e.step(&req, &mut env, &mut progress), Step::Decided(_)),
+        let step = e.step(&req, &mut env, &mut progress);
+        assert_eq!(
+            matches!(step, Step::NeedBody { .. }),
+            asks,
             "{method} {path}"
         );
     }
@@ -396,6 +405,31 @@ fn bodies_the_endpoint_does_not_take() {
     let store = MemoryStore::default();
     let d = send(&e, "POST", "/mcp", Some(&t), &[], Body::TooLarge, &store);
     assert_eq!((d.status, d.reason), (413, "mcp_body_too_large"));
+    // Also when a caller hands over more than the endpoint's limit (the CLI, a host that over-reads).
+    let big = vec![b' '; 4097];
+    let d = send(&e, "POST", "/mcp", Some(&t), &[], Body::Read(&big), &store);
+    assert_eq!(d.status, 413);
+    let d = send(
+        &e,
+        "POST",
+        "/mcp",
+        Some(&t),
+        &[],
+        Body::LengthRequired,
+        &store,
+    );
+    assert_eq!((d.status, d.reason), (411, "mcp_length_required"));
+    // A tool call to a path below the endpoint's meets the same rules.
+    let d = send(
+        &e,
+        "POST",
+        "/mcp/",
+        Some(&t),
+        &[],
+        Body::Read(tool("internal_x").as_bytes()),
+        &store,
+    );
+    assert_eq!(d.reason, "mcp_denied");
     let d = post(&e, Some(&t), "{\"jsonrpc\": ");
     assert_eq!((d.status, d.reason), (400, "mcp_parse_error"));
     assert_eq!(rpc_error(&d), (Value::Null, -32700));
