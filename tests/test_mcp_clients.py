@@ -134,10 +134,10 @@ class Stack:
         self.envoys.append(envoy)
         envoy.start().wait_ready()
         site = Site(Gateway(envoy, listen), url, log, port)
-        # The IdP's keys reach both workers within a tick of the first fetch.
+        # The IdP's keys reach both workers within a tick of the first fetch (until then: 503, 401).
         token = self.idp.token(scope="orders:read", resource=url)
         deadline = time.monotonic() + 15
-        while rpc(site, "tools/list", token=token).status_code != 200:
+        while rpc(site, "tools/list", token=token).status_code in (401, 503):
             assert time.monotonic() < deadline, envoy.read_log()[-3000:]
             time.sleep(0.25)
         time.sleep(0.6)

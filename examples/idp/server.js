@@ -213,9 +213,12 @@ function buildProvider(keys) {
 
 // Open registration (RFC 7591) is for MCP clients acting for a user: a registered client may only use
 // the authorization code grant (a machine client with a secret of its own choosing would otherwise mint
-// itself tokens), and its tenant is the user's, never one it claims.
+// itself tokens), and its tenant is the user's, never one it claims. What it may get is what the user
+// may grant, so a `scope` it registers is dropped (RFC 7591 §3.2.1 lets the server replace metadata):
+// kept, it would cap the scopes the client can step up to after a 403 insufficient_scope.
 function checkRegistration(ctx, key, value, metadata) {
   if (ctx?.oidc?.route !== 'registration') return;
+  if (key === 'tenant') delete metadata.scope; // eslint-disable-line no-param-reassign -- once per client
   if (key === 'tenant' && value !== undefined) {
     throw new errors.InvalidClientMetadata('tenant is not client metadata a client may register');
   }

@@ -140,7 +140,17 @@ def summary(result: Any) -> Any:
 async def call(client: Client, trace: Trace, name: str, args: dict[str, Any]) -> dict[str, Any]:
     trace.say(f"  call {name}({json.dumps(args)})")
     try:
-        result = await client.call_tool(name, args)
+        try:
+            result = await client.call_tool(name, args)
+        except Exception:
+            # The SDK answers one challenge per request: a call refused first for its scope (403, new
+            # token, retried) and then for a step-up (401) comes back refused. Calling again starts
+            # the flow for the 401: the authorization asks for the step-up.
+            last = trace.http[-1] if trace.http else {}
+            if "insufficient_user_authentication" not in last.get("www_authenticate", ""):
+                raise
+            trace.say("    (again, for the step-up)")
+            result = await client.call_tool(name, args)
     except Exception as e:  # noqa: BLE001 - the refusal is the outcome shown
         last = trace.http[-1] if trace.http else {}
         step = {"tool": name, "ok": False, "status": last.get("status"), "error": f"{type(e).__name__}: {e}"[:300],

@@ -37,6 +37,8 @@ const sdk = args.sdk === '1'
 const REDIRECT_URI = 'http://127.0.0.1:33419/callback'; // never listened on: login.py stops at the redirect
 const trace = { sdk: args.sdk, http: [], tokens: [], steps: [] };
 let stepUp = null; // the acr_values/max_age of the last RFC 9470 challenge, for the next authorization
+let widen = false; // a 403 insufficient_scope came: the stored token (and its refresh token) will not do
+const challenged = new Set(); // every scope a 401/403 challenge named (SEP-835's first source)
 
 function challengeParams(header) {
   const out = {};
@@ -53,8 +55,10 @@ async function recordingFetch(input, init) {
   if (headers.get('mcp-method')) entry.mcp_method = headers.get('mcp-method');
   const challenge = response.headers.get('www-authenticate');
   if (challenge) entry.www_authenticate = challenge;
+  const p = challengeParams(challenge ?? '');
+  for (const s of (p.scope ?? '').split(' ').filter(Boolean)) challenged.add(s);
+  if (response.status === 403 && p.error === 'insufficient_scope') widen = true;
   if (response.status === 401 && challenge?.includes('insufficient_user_authentication')) {
-    const p = challengeParams(challenge);
     stepUp = { acr_values: p.acr_values, ...(p.max_age ? { max_age: p.max_age } : {}) };
   }
   trace.http.push(entry);
@@ -87,15 +91,23 @@ class HeadlessUserProvider {
 
   saveClientInformation(info) { this._client = info; }
 
-  // After a step-up challenge the stored token is of no use (refreshing keeps the old login): none.
-  tokens() { return stepUp ? undefined : this._tokens; }
+  // After a challenge the stored token is of no use, and neither is its refresh token: a refresh
+  // keeps the old login (step-up) and cannot widen the scope (RFC 6749 §6). SDK 1.x refreshes when it
+  // can, so it gets none and authorizes anew; SDK 2.x re-authorizes on its own.
+  tokens() { return stepUp || widen ? undefined : this._tokens; }
 
   saveTokens(tokens) {
+    widen = false;
     this._tokens = tokens;
     trace.tokens.push({ scope: tokens.scope ?? null });
   }
 
   saveCodeVerifier(v) { this._verifier = v; }
+
+  // SDK 2.x binds the callback to the authorization server it sent the user to (SEP-2352).
+  saveDiscoveryState(state) { this._discovery = state; }
+
+  discoveryState() { return this._discovery; }
 
   codeVerifier() { return this._verifier; }
 
@@ -116,6 +128,13 @@ class HeadlessUserProvider {
 }
 
 class RecordingCredentials extends sdk.ClientCredentialsProvider {
+  // SDK 1.x asks the token endpoint for the scope the provider was built with, never a challenge's
+  // (its code flow follows SEP-835, its client credentials do not): with none, ask for what the
+  // challenges named, as the Python SDK does.
+  prepareTokenRequest(scope) {
+    return super.prepareTokenRequest(scope || [...challenged].join(' ') || undefined);
+  }
+
   saveTokens(tokens) {
     super.saveTokens(tokens);
     trace.tokens.push({ scope: tokens.scope ?? null });
