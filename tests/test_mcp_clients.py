@@ -310,11 +310,13 @@ def test_header_body_mismatch_never_reaches_sdk1_server(sites: dict[str, Site], 
         r = rpc(site, "tools/call", params, token=token, headers=headers)
         assert r.status_code == 400, (headers, r.status_code, r.text)
         assert r.json()["error"]["code"] == -32020, r.text
-    # Before 2026-07-28 the headers are not part of the protocol: the body decides, and this token
-    # (orders:read) may not delete a customer.
+    # Before 2026-07-28 the headers are optional: a wrong one is still refused (400), and without them
+    # the body decides: this token (orders:read) may not delete a customer (403).
     r = rpc(site, "tools/call", params, token=token, version="2025-11-25",
             headers={"mcp-method": "tools/call", "mcp-name": "read_orders"})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 400, r.text
+    r = rpc(site, "tools/call", params, token=token, version="2025-11-25")
+    assert r.status_code == 403 and 'error="insufficient_scope"' in r.headers["www-authenticate"], r.text
     assert not [x for x in site.received()[since:] if "initech" in json.dumps(x)], site.received()[since:]
     # What matches goes through (a protocol version this server speaks).
     r = rpc(site, "tools/call", {"name": "read_orders", "arguments": {"customer": "acme"}}, token=token,
