@@ -47,7 +47,7 @@ MFA = "urn:warden:acr:mfa"
 NODE = shutil.which("node") or "node"
 
 
-def warden_config(idp: demo_idp.DemoIdP, resource: str) -> dict:
+def warden_config(idp: demo_idp.DemoIdP, resource: str, default: str = "deny") -> dict:
     return {
         "providers": [{
             "name": "demo-idp",
@@ -65,6 +65,7 @@ def warden_config(idp: demo_idp.DemoIdP, resource: str) -> dict:
             "scopes_supported": ["orders:read", "orders:refund", "admin"],
             "challenge_scopes": "operation",
             "scopes": ["orders:read"],
+            "default": default,
             "rules": [
                 {"method": "tools/call", "tool": "read_orders", "scopes": ["orders:read"]},
                 {"method": "tools/call", "tool": "refund_order", "scopes": ["orders:refund"], "step_up": True,
@@ -116,8 +117,9 @@ class Stack:
             self.procs.append(subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
                                                stderr=subprocess.STDOUT, start_new_session=True))
 
-    def site(self, name: str, server: list[str], cwd: Path, listen: int, log_flag: str) -> Site:
-        """An MCP server (`server` + `--port P LOG_FLAG LOG`) behind an Envoy listening on `listen`."""
+    def site(self, name: str, server: list[str], cwd: Path, listen: int, log_flag: str, default: str = "deny") -> Site:
+        """An MCP server (`server` + `--port P LOG_FLAG LOG`) behind an Envoy listening on `listen`, with
+        the endpoint's `default` for calls no rule names."""
         assert self.idp is not None
         port = free_ports(1)[0]
         url = f"http://127.0.0.1:{listen}/mcp"
@@ -128,7 +130,7 @@ class Stack:
         if not WASM.exists():
             pytest.fail(f"{WASM} missing: run `make build` first")
         bootstrap = self.tmp / f"envoy-{name}.yaml"
-        bootstrap.write_text(render.render(warden_config(self.idp, url), wasm=WASM, listen_port=listen, admin_port=0,
+        bootstrap.write_text(render.render(warden_config(self.idp, url, default), wasm=WASM, listen_port=listen, admin_port=0,
                                            upstream_port=self.upstream_port, idp_port=self.idp.port, mcp_port=port))
         envoy = render.Envoy(bootstrap=bootstrap, log_path=self.tmp / f"envoy-{name}.log", concurrency=2)
         self.envoys.append(envoy)

