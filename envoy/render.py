@@ -46,6 +46,8 @@ def render(
     geo: str = "strip",
     geo_header: str = "x-geo-country",
     record_log: str | os.PathLike | None = None,
+    mcp_port: int | None = None,
+    mcp_path: str = "/mcp",
 ) -> str:
     """The bootstrap YAML. `config` is the Warden config (a dict or its JSON text, passed verbatim).
 
@@ -55,6 +57,8 @@ def render(
     (an edge in front of this Envoy owns the header and overwrites any client value: kept as it comes).
     `record_log`: adds a file access log at that path printing Warden's decision record from filter state
     (for `"audit": {"sink": "filter_state"}`).
+    `mcp_port`: routes `mcp_path` to the cluster `mcp` (an MCP server on 127.0.0.1:mcp_port), the rest to
+    the upstream.
     """
     text = config if isinstance(config, str) else json.dumps(config, separators=(",", ":"))
     tmpl = string.Template(TEMPLATE.read_text())
@@ -65,10 +69,11 @@ def render(
         admin_port=int(admin_port),
         upstream_host=upstream_host,
         upstream_port=int(upstream_port),
-        extra_clusters=idp_cluster(idp_port) if idp_port else "",
         geo_mutation=geo_mutation(geo, geo_header),
         access_log=record_access_log(record_log) if record_log else "",
         stats_tags=stats_tags(),
+        extra_routes=mcp_route(mcp_path) if mcp_port else "",
+        extra_clusters=(idp_cluster(idp_port) if idp_port else "") + (idp_cluster(mcp_port, "mcp") if mcp_port else ""),
     )
 
 
@@ -122,8 +127,17 @@ def record_access_log(path: str | os.PathLike) -> str:
 """
 
 
+def mcp_route(path: str) -> str:
+    """The MCP endpoint to the cluster `mcp`, with no route timeout: a streamable HTTP answer may be a
+    long server-sent event stream (Envoy's stream idle timeout still ends a silent one)."""
+    return f"""              - match: {{ path: {_yaml_str(path)} }}
+                route: {{ cluster: mcp, timeout: 0s }}
+"""
+
+
 def idp_cluster(port: int, name: str = "idp") -> str:
-    """A plain-HTTP cluster to an IdP on 127.0.0.1 (the demo IdP; a real one needs TLS, see README)."""
+    """A plain-HTTP cluster to a server on 127.0.0.1: the demo IdP (a real one needs TLS, see README), the
+    demo MCP server."""
     return f"""  - name: {name}
     type: STATIC
     connect_timeout: 1s
@@ -273,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                          "edge: an edge in front owns it")
     ap.add_argument("--geo-header", default="x-geo-country")
     ap.add_argument("--record-log", default=None, help="an access log of decision records (audit.sink filter_state)")
+    ap.add_argument("--mcp-port", type=int, default=None, help="route /mcp to an MCP server on 127.0.0.1:PORT")
     ap.add_argument("-o", "--output", help="write here instead of stdout")
     a = ap.parse_args(argv)
     out = render(
@@ -286,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         geo=a.geo,
         geo_header=a.geo_header,
         record_log=a.record_log,
+        mcp_port=a.mcp_port,
     )
     if a.output:
         Path(a.output).write_text(out)

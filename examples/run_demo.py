@@ -8,8 +8,10 @@ curl commands.
    inline-key provider (tokens minted offline with `warden token mint`: expired, missing a scope);
 3. the demo config (examples/demo/warden.template.json + both providers) at .run/warden.json, checked
    with `warden check`;
-4. the echo upstream (examples/upstream/echo.py) and Envoy (envoy/render.py bootstrap), detached;
-5. each demo request is sent once to prove it behaves, then the walk-through is printed;
+4. the echo upstream (examples/upstream/echo.py), the demo MCP server (examples/mcp/server.py, Python
+   `mcp` SDK) and Envoy (envoy/render.py bootstrap: /mcp to the MCP server, the rest to the echo), detached;
+5. each demo request is sent once to prove it behaves, and a real MCP client (examples/mcp/client.py) walks
+   through the MCP authorization as demo-agent and as alice; then the walk-through is printed;
 6. stays in the foreground, printing the audit lines, until Ctrl-C; then stops every child.
 
 `--check` stops after step 5 (used by the tests, with free ports). Standard library only.
@@ -43,6 +45,8 @@ CLI = ROOT / "target" / "release" / "warden"
 WASM = render.DEFAULT_WASM
 TEMPLATE = ROOT / "examples" / "demo" / "warden.template.json"
 ECHO = ROOT / "examples" / "upstream" / "echo.py"
+MCP_SERVER = ROOT / "examples" / "mcp" / "server.py"
+MCP_CLIENT = ROOT / "examples" / "mcp" / "client.py"
 ISS = "https://idp.demo.local"
 AUD = "orders-api"
 STEPPED_UP_ACR = "urn:warden:acr:mfa"  # the template's risk.acr_values
@@ -106,6 +110,45 @@ def check_rate_limit(base: str, agent: str) -> int:
     return int(not ok)
 
 
+def check_mcp(mode: str, url: str, issuer: str) -> int:
+    """A real MCP client (Python `mcp` SDK) through Warden, as `mode` (agent | user): the whole flow from
+    the 401 to the step-up. Returns the number of failures (0 or 1)."""
+    res = subprocess.run([sys.executable, str(MCP_CLIENT), mode, "--json", "--url", url, "--issuer", issuer,
+                          "--local-address", CHECK_SOURCE], capture_output=True, text=True, timeout=120, check=False)
+    try:
+        doc = json.loads(res.stdout)
+    except json.JSONDecodeError:
+        say(f"  [FAIL] MCP client ({mode}) exited {res.returncode}:\n{res.stdout[-1500:]}{res.stderr[-1500:]}")
+        return 1
+    steps = {s.get("tool"): s for s in doc["steps"] if "tool" in s}
+    lists = [s["list_tools"] for s in doc["steps"] if "list_tools" in s]
+    first = doc["http"][0] if doc["http"] else {}
+    refund = steps.get("refund_order", {})
+    ok = (first.get("status") == 401 and "resource_metadata=" in first.get("www_authenticate", "")
+          and lists[0] == ["read_orders"] and steps.get("read_orders", {}).get("ok")
+          and any(h["status"] == 403 and "insufficient_scope" in h.get("www_authenticate", "") for h in doc["http"])
+          and steps.get("delete_customer", {}).get("ok") and "delete_customer" in lists[1]
+          and refund.get("ok") == (mode == "user"))
+    who = "demo-agent (client credentials)" if mode == "agent" else "alice (registered client, code + PKCE)"
+    say(f"  [{'ok' if ok else 'FAIL'}] MCP {who}: 401 -> metadata -> token {doc['tokens'][0]['scope'] if doc['tokens'] else '-'}"
+        f" -> tools {lists[0] if lists else '-'} -> read_orders -> 403 insufficient_scope -> delete_customer"
+        f" -> refund_order {'after her MFA step-up' if mode == 'user' else 'refused (step-up)'}")
+    if not ok:
+        say(f"         {json.dumps(doc)[:1500]}")
+    return int(not ok)
+
+
+def check_mcp_headers(log: Path) -> int:
+    """No request reached the MCP server with a token (no passthrough), and each carried Warden's identity."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    mcp = [x for x in lines if x["path"] == "/mcp"]
+    leaked = [x for x in mcp if {"authorization", "dpop"} & set(x["headers"])]
+    ok = bool(mcp) and not leaked and all("x-auth-subject" in x["headers"] for x in mcp)
+    say(f"  [{'ok' if ok else 'FAIL'}] the MCP server saw {len(mcp)} requests, none with Authorization or DPoP,"
+        f" each with x-auth-subject ({log})")
+    return int(not ok)
+
+
 def wait_http(url: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--admin-port", type=int, default=9901)
     ap.add_argument("--upstream-port", type=int, default=8080)
     ap.add_argument("--idp-port", type=int, default=9000)
+    ap.add_argument("--mcp-port", type=int, default=8081)
     ap.add_argument("--workdir", default=str(ROOT / ".run"))
     ap.add_argument("--check", action="store_true", help="verify the demo requests, then stop")
     a = ap.parse_args(argv)
@@ -130,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     for f, hint in ((CLI, "make build"), (WASM, "make build"), (render.DEFAULT_ENVOY, "make setup")):
         if not f.exists():
             raise SystemExit(f"{f} missing: run `{hint}`")
-    busy = [p for p in (a.listen_port, a.admin_port, a.upstream_port, a.idp_port) if not port_free(p)]
+    busy = [p for p in (a.listen_port, a.admin_port, a.upstream_port, a.idp_port, a.mcp_port) if not port_free(p)]
     if busy:
         raise SystemExit(f"port(s) {busy} on 127.0.0.1 are in use: is another demo running?")
 
@@ -146,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     oidc["jwks_uri"]["url"] = f"{issuer}/jwks"
     oidc["introspection"]["endpoint"]["url"] = f"{issuer}/token/introspection"
     config["providers"][1]["jwks"] = json.loads(jwks.read_text())
+    base = f"http://127.0.0.1:{a.listen_port}"
+    mcp_url = base + "/mcp"  # the resource identifier: exactly the URL MCP clients use
+    endpoint = config["mcp"]["endpoints"][0]
+    endpoint["resource"] = mcp_url
+    oidc["audiences"] = [AUD, mcp_url]  # the MCP endpoint also checks that `aud` names its resource
+    endpoint["authorization_servers"] = [issuer]
     config_path = run / "warden.json"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     say(f"config: {config_path}  ->  {cli('check', str(config_path)).splitlines()[0]}")
@@ -162,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             # The demo's requests play the edge in front of Envoy that owns x-geo-country (a real edge
             # overwrites the client's value; alone at the edge, keep the default geo="strip").
             geo="edge",
+            mcp_port=a.mcp_port,
         )
     )
     log_path = run / "envoy.log"
@@ -175,26 +226,38 @@ def main(argv: list[str] | None = None) -> int:
         start_new_session=True,
     )
     upstream_log.close()
+    mcp_headers = run / "mcp-headers.log"
+    mcp_headers.write_text("")
+    mcp_log = open(run / "mcp-server.log", "wb")  # noqa: SIM115 - handed to the child
+    mcp_server = subprocess.Popen(
+        [sys.executable, str(MCP_SERVER), "--port", str(a.mcp_port), "--header-log", str(mcp_headers)],
+        stdin=subprocess.DEVNULL,
+        stdout=mcp_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    mcp_log.close()
     envoy = render.Envoy(bootstrap=bootstrap, log_path=log_path, concurrency=2)
     (run / "idp.log").write_text("")
-    idp = demo_idp.DemoIdP(port=a.idp_port, log_path=run / "idp.log")
+    idp = demo_idp.DemoIdP(port=a.idp_port, log_path=run / "idp.log", mcp_resources=[mcp_url])
 
     def stop(*_: object) -> None:
         envoy.stop()
         idp.stop()
-        if upstream.poll() is None:
-            os.killpg(upstream.pid, signal.SIGTERM)
-            try:
-                upstream.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(upstream.pid, signal.SIGKILL)
-                upstream.wait()
+        for child in (upstream, mcp_server):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
 
     try:
         idp.start()
         wait_http(f"http://127.0.0.1:{a.upstream_port}/")
+        wait_http(f"http://127.0.0.1:{a.mcp_port}/healthz")
         envoy.start().wait_ready()
-        base = f"http://127.0.0.1:{a.listen_port}"
 
         # Tokens from the real IdP: an agent's (client credentials), alice's logins (with a password, and
         # after MFA), the agent acting for alice (token exchange, RFC 8693), an opaque one
@@ -277,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
             say(f"  [{'ok' if ok else 'FAIL'}] {status} {method} {path}  ({title})")
             if not ok:
                 say(f"         got {status} {rh.get('www-authenticate', '')} {body[:300]}")
+        for mode in ("agent", "user"):
+            failures += check_mcp(mode, mcp_url, issuer)
+        failures += check_mcp_headers(mcp_headers)
         if a.check:
             failures += check_rate_limit(base, agent)
         if failures:
@@ -287,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
         say("\nWarden is running: Envoy on " + base + f" (admin http://127.0.0.1:{a.admin_port}), "
-            f"echo upstream on 127.0.0.1:{a.upstream_port}, demo IdP on {issuer} (log {run / 'idp.log'}).\n\n"
+            f"echo upstream on 127.0.0.1:{a.upstream_port}, MCP server at {mcp_url} (127.0.0.1:{a.mcp_port} behind "
+            f"Warden), demo IdP on {issuer} (log {run / 'idp.log'}).\n\n"
             "Paste these into another shell:\n")
         say("# 1. A token from the IdP as the AI agent `demo-agent` (client credentials, JWT access token):")
         say(f"AGENT=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials "
@@ -326,6 +393,26 @@ def main(argv: list[str] | None = None) -> int:
         say("#    its own calls and those it makes for users alike: 200 up to the limit, then 429 with Retry-After.")
         say(f"for i in $(seq 25); do curl -s -o /dev/null -w '%{{http_code}}\\n' -H \"Authorization: Bearer $AGENT\" "
             f"{base}/orders/42; done | sort | uniq -c\n")
+        say("# 7. MCP (Model Context Protocol): Warden is the OAuth resource server of the MCP server at " + mcp_url)
+        say("#    RFC 9728 metadata (which IdP, which scopes), answered by Warden itself:")
+        say(f"curl -s {base}/.well-known/oauth-protected-resource/mcp")
+        say("#    No token: 401 with resource_metadata=\"...\" and the scope to ask for:")
+        say(f"curl -si -X POST -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' "
+            f"-d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}' {mcp_url}")
+        say("#    A token for the resource (RFC 8707: aud is the MCP URL) and a filtered tools/list:")
+        say(f"MCP_AGENT=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials -d scope=orders:read "
+            f"-d resource={mcp_url} {issuer}/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
+        say(f"curl -s -X POST -H \"Authorization: Bearer $MCP_AGENT\" -H 'content-type: application/json' "
+            f"-H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/list' "
+            f"-d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}' {mcp_url}   # read_orders only")
+        say("#    A real MCP client (Python mcp SDK) doing it all: 401 -> metadata -> token -> tools/list -> read_orders")
+        say("#    -> delete_customer: 403 insufficient_scope -> a token with admin -> success -> refund_order: step-up.")
+        say(f"{sys.executable} {MCP_CLIENT.relative_to(ROOT)} agent --url {mcp_url} --issuer {issuer}")
+        say("#    alice with a client that registers itself (RFC 7591), authorization code + PKCE; the login page")
+        say(f"#    ({issuer}/auth...) is driven by examples/mcp/login.py; her refund asks for her one-time code:")
+        say(f"{sys.executable} {MCP_CLIENT.relative_to(ROOT)} user --url {mcp_url} --issuer {issuer}")
+        say("#    What the MCP server received (no Authorization header, Warden's x-auth-* identity):")
+        say(f"tail -n 3 {mcp_headers}\n")
         say("# Offline tokens of the second (inline-key) provider, minted with the warden CLI:")
         say(f"VALID={shlex.quote(valid)}")
         say(f"EXPIRED={shlex.quote(expired)}")
@@ -362,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         with open(log_path, errors="replace") as logf:
             logf.seek(0, os.SEEK_END)
-            while (envoy.proc and envoy.proc.poll() is None and upstream.poll() is None
+            while (envoy.proc and envoy.proc.poll() is None and upstream.poll() is None and mcp_server.poll() is None
                    and idp.proc and idp.proc.poll() is None):
                 line = logf.readline()
                 if not line:

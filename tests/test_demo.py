@@ -1,4 +1,5 @@
-"""`make run` end to end: the demo script (CLI keygen/mint/check, echo upstream, Envoy) on free ports."""
+"""`make run` end to end: the demo script (CLI keygen/mint/check, echo upstream, MCP server, IdP, Envoy, the
+MCP client walks) on free ports."""
 
 from __future__ import annotations
 
@@ -21,18 +22,20 @@ def free_ports(n: int) -> list[int]:
 
 
 def test_demo_check(tmp_path):
-    listen, admin, up, idp = free_ports(4)
+    listen, admin, up, idp, mcp = free_ports(5)
     res = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "run_demo.py"), "--check",
          "--listen-port", str(listen), "--admin-port", str(admin), "--upstream-port", str(up), "--idp-port", str(idp),
+         "--mcp-port", str(mcp),
          "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=180, check=False,
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert out.count("[ok]") == 18 and "FAIL" not in out, out
+    assert out.count("[ok]") == 21 and "FAIL" not in out, out
+    assert "[ok] MCP demo-agent" in out and "[ok] MCP alice" in out, out
     assert "demo check passed" in out
     # The demo's children are gone.
-    for port in (listen, up, idp):
+    for port in (listen, up, idp, mcp):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after the demo"

@@ -52,6 +52,7 @@ pub fn run(config: &str, audit: &str) -> Result<Report, String> {
             now_s,
             peer_cert_sha256: None,
             source: rec.source_ip,
+            body: warden::decision::Body::Unread,
         };
         let was = json!({"decision": rec.decision, "status": rec.status, "reason": rec.reason,
                          "risk_score": rec.risk_score});

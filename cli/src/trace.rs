@@ -13,15 +13,16 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use warden::audit::{AuditRecord, Outcome};
 use warden::shared::{CasRule, MemoryStore};
-use warden::{Decision, Engine, Env, Request, TokenCache};
+use warden::{Body, Decision, Engine, Env, Request, TokenCache};
 
 /// Trace fields the engine reads; every other field is copied to the output unchanged.
-pub const ENGINE_FIELDS: [&str; 7] = [
+pub const ENGINE_FIELDS: [&str; 8] = [
     "ts_ms",
     "method",
     "path",
     "source_ip",
     "headers",
+    "body",
     "status",
     "response_bytes",
 ];
@@ -50,6 +51,8 @@ pub struct TraceLine {
     source: Option<std::net::IpAddr>,
     headers: Vec<(String, String)>,
     request_id: String,
+    /// The request body (MCP calls): a string as is, any other JSON value as its JSON text.
+    body: Option<Vec<u8>>,
 }
 
 fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
@@ -114,6 +117,11 @@ fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
                 .ok_or_else(|| at("`response_bytes` must be a non-negative integer"))?,
         ),
     };
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone().into_bytes()),
+        Some(v) => Some(v.to_string().into_bytes()),
+    };
     let request_id = headers
         .iter()
         .find(|(n, _)| n == "x-request-id")
@@ -137,6 +145,7 @@ fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
         source,
         headers,
         request_id,
+        body,
     })
 }
 
@@ -203,6 +212,7 @@ pub fn run(
             request_id: &line.request_id,
             now_s,
             source: line.source,
+            body: line.body.as_deref().map_or(Body::Unread, Body::Read),
             peer_cert_sha256: None,
         };
         let mut env = Env {

@@ -35,6 +35,29 @@ fn lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// An ES256 key from `warden token keygen`: the private JWK at `private`, the JWKS (returned) at `jwks`.
+fn keygen(private: &str, jwks: &str) -> Value {
+    let args = [
+        "token",
+        "keygen",
+        "--alg",
+        "ES256",
+        "--kid",
+        "k1",
+        "--private",
+        private,
+    ];
+    ok(warden(&[&args[..], &["--jwks", jwks]].concat()));
+    serde_json::from_slice(&std::fs::read(jwks).unwrap()).unwrap()
+}
+
+/// A token of issuer [`ISS`] at [`T0`] from `warden token mint`, signed with the key at `key`.
+fn mint(key: &str, claims: &[&str]) -> String {
+    let t0 = T0.to_string();
+    let args = ["token", "mint", "--key", key, "--iss", ISS, "--now", &t0];
+    ok(warden(&[&args[..], claims].concat()))
+}
+
 struct Fixture {
     dir: PathBuf,
     config: String,
@@ -53,19 +76,7 @@ fn fixture(name: &str) -> Fixture {
     let dir = std::env::temp_dir().join(format!("warden-replay-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    ok(warden(&[
-        "token",
-        "keygen",
-        "--alg",
-        "ES256",
-        "--kid",
-        "k1",
-        "--private",
-        &p("k.jwk"),
-        "--jwks",
-        &p("jwks.json"),
-    ]));
-    let jwks: Value = serde_json::from_slice(&std::fs::read(p("jwks.json")).unwrap()).unwrap();
+    let jwks = keygen(&p("k.jwk"), &p("jwks.json"));
     let config = json!({
         "providers": [{"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": jwks}],
         "routes": [{"name": "transfer", "methods": ["POST"], "path": "/transfer", "sensitivity": "critical"},
@@ -73,22 +84,10 @@ fn fixture(name: &str) -> Fixture {
         "risk": {"geo_header_from_edge": true},
     });
     std::fs::write(p("config.json"), config.to_string()).unwrap();
-    let token = ok(warden(&[
-        "token",
-        "mint",
-        "--key",
+    let token = mint(
         &p("k.jwk"),
-        "--iss",
-        ISS,
-        "--aud",
-        "api",
-        "--sub",
-        "alice",
-        "--now",
-        &T0.to_string(),
-        "--expires-in",
-        "3000000",
-    ]));
+        &["--aud", "api", "--sub", "alice", "--expires-in", "3000000"],
+    );
     let token = token.trim();
     let mut trace = String::new();
     let mut line = |v: Value| {
@@ -257,4 +256,72 @@ fn replay_from_records_alone_reproduces_then_tries_a_change() {
     assert!(reads
         .iter()
         .all(|l| l["was"]["status"] == 200 && l["reason"] == "insufficient_scope"));
+}
+
+/// MCP calls replay from their recorded `body` (a JSON value or a string): the same rules as the
+/// filter, and the record names the call.
+#[test]
+fn replay_reads_mcp_bodies() {
+    let dir = std::env::temp_dir().join(format!("warden-replay-mcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let jwks = keygen(&p("k.jwk"), &p("jwks.json"));
+    let resource = "https://mcp.example.com/mcp";
+    let config = json!({
+        "providers": [{"name": "corp", "issuer": ISS, "audiences": [resource], "jwks": jwks}],
+        "mcp": {"endpoints": [{"name": "orders-mcp", "path": "/mcp", "resource": resource,
+            "authorization_servers": [ISS],
+            "rules": [{"method": "tools/call", "tool": "read_orders", "scopes": ["orders:read"]}]}]},
+    });
+    std::fs::write(p("config.json"), config.to_string()).unwrap();
+    let token = mint(
+        &p("k.jwk"),
+        &[
+            "--aud",
+            resource,
+            "--sub",
+            "agent-7",
+            "--scope",
+            "orders:read",
+            "--expires-in",
+            "3600",
+        ],
+    );
+    let headers = json!({"authorization": format!("Bearer {}", token.trim())});
+    let call = |name: &str| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}});
+    let trace = [
+        json!({"ts_ms": T0 * 1000, "method": "POST", "path": "/mcp", "headers": headers, "body": call("read_orders")}),
+        json!({"ts_ms": T0 * 1000, "method": "POST", "path": "/mcp", "headers": headers,
+               "body": call("delete_customer").to_string()}),
+        json!({"ts_ms": T0 * 1000, "method": "POST", "path": "/mcp", "headers": headers}),
+    ]
+    .iter()
+    .map(|v| v.to_string() + "\n")
+    .collect::<String>();
+    std::fs::write(p("trace.jsonl"), trace).unwrap();
+    let out = lines(&ok(warden(&[
+        "replay",
+        "--config",
+        &p("config.json"),
+        &p("trace.jsonl"),
+    ])));
+    let _ = std::fs::remove_dir_all(&dir);
+    let got: Vec<(u64, &str, Option<&str>)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["mcp_name"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (200, "ok", Some("read_orders")),
+            (403, "mcp_denied", Some("delete_customer")),
+            (400, "mcp_parse_error", None),
+        ]
+    );
 }

@@ -41,6 +41,7 @@ class DemoIdP:
 
     port: int
     log_path: Path
+    mcp_resources: list[str] = field(default_factory=list)  # MCP servers' URLs it issues tokens for
     proc: subprocess.Popen | None = None
     node: str = field(default_factory=lambda: shutil.which("node") or "node")
 
@@ -54,7 +55,8 @@ class DemoIdP:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(
-                [self.node, str(SERVER), "--port", str(self.port)],
+                [self.node, str(SERVER), "--port", str(self.port),
+                 *(arg for url in self.mcp_resources for arg in ("--mcp-resource", url))],
                 cwd=HERE,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -8,10 +8,17 @@
 //     `warden` (may introspect, nothing else);
 //   - an RFC 8693 token-exchange grant: an agent presents a user's token and gets a delegated token
 //     whose `sub` is the user and whose `act` names the agent;
+//   - MCP resources (`--mcp-resource URL`, repeatable): JWT access tokens whose `aud` is that URL, asked
+//     for with `resource=URL` (RFC 8707), by `demo-agent` (client credentials) or by MCP clients that
+//     register themselves (RFC 7591 dynamic registration, public clients, authorization code + PKCE);
+//   - a login page a test drives with plain HTTP (examples/mcp/login.py): demo users with a password,
+//     and a one-time code when the client asks for `acr_values=urn:warden:acr:mfa` (a step-up); the
+//     token then says `acr` and `auth_time`. Consent is part of the login: the user grants what the
+//     client asked, and a scope the user may not hold ends the flow with `access_denied`;
 //   - a loopback-only admin API for tests: key rotation, a user token (standing in for a browser
-//     login, which a headless demo cannot do), and counters of JWKS/discovery/introspection requests.
+//     login), and counters of JWKS/discovery/introspection requests.
 //
-//   node server.js [--port 9000]        (issuer: http://127.0.0.1:PORT)
+//   node server.js [--port 9000] [--mcp-resource http://127.0.0.1:10000/mcp]   (issuer http://127.0.0.1:PORT)
 
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -24,6 +31,7 @@ const { values: args } = parseArgs({
   options: {
     port: { type: 'string', default: '9000' },
     quiet: { type: 'boolean', default: false },
+    'mcp-resource': { type: 'string', multiple: true, default: [] },
   },
 });
 const PORT = Number(args.port);
@@ -32,6 +40,11 @@ const RESOURCE = 'urn:warden:orders-api';
 const OPAQUE_RESOURCE = 'urn:warden:orders-api:opaque';
 const AUDIENCE = 'orders-api';
 const API_SCOPES = 'orders:read orders:write admin';
+const MCP_RESOURCES = args['mcp-resource'];
+const MCP_SCOPES = 'orders:read orders:refund admin';
+const PWD_ACR = 'urn:warden:acr:pwd';
+const MFA_ACR = 'urn:warden:acr:mfa';
+const DEMO_OTP = '123456'; // the demo's one-time code (a real IdP checks a TOTP or a passkey)
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const TOKEN_TTL_S = 600;
@@ -64,7 +77,7 @@ const clients = [
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
-    scope: 'orders:read orders:write',
+    scope: 'orders:read orders:write orders:refund admin', // per resource: see CLIENT_RESOURCE_SCOPES
     tenant: 'acme',
   },
   {
@@ -93,16 +106,49 @@ const resourceServers = {
   [RESOURCE]: { audience: AUDIENCE, scope: API_SCOPES, accessTokenTTL: TOKEN_TTL_S, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } },
   [OPAQUE_RESOURCE]: { audience: AUDIENCE, scope: API_SCOPES, accessTokenTTL: TOKEN_TTL_S, accessTokenFormat: 'opaque' },
 };
+// An MCP server's tokens name the server itself as their audience (RFC 8707; MCP authorization).
+for (const url of MCP_RESOURCES) {
+  resourceServers[url] = { audience: url, scope: MCP_SCOPES, accessTokenTTL: TOKEN_TTL_S, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
+}
+
+// What a static client may hold at each resource: a scope granted at one resource is not granted at
+// another (demo-agent may delete customers through the MCP server, not be `admin` of the orders API).
+const CLIENT_RESOURCE_SCOPES = {
+  'demo-agent': {
+    [RESOURCE]: 'orders:read orders:write',
+    [OPAQUE_RESOURCE]: 'orders:read orders:write',
+    ...Object.fromEntries(MCP_RESOURCES.map((url) => [url, MCP_SCOPES])),
+  },
+};
+
+function allowedAtResource(client, indicator) {
+  const table = CLIENT_RESOURCE_SCOPES[client?.clientId];
+  if (!table) return resourceServers[indicator]?.scope;
+  return table[indicator] ?? '';
+}
+
+// The demo's users (login page): password, tenant, and what each may grant a client at an MCP resource.
+const USERS = {
+  alice: { password: 'alice-password', tenant: 'acme', scopes: MCP_SCOPES },
+  bob: { password: 'bob-password', tenant: 'acme', scopes: 'orders:read' },
+};
 
 function buildProvider(keys) {
   const provider = new Provider(ISSUER, {
     clients,
     jwks: { keys },
-    scopes: ['openid', ...API_SCOPES.split(' ')],
-    extraClientMetadata: { properties: ['tenant'] },
+    scopes: ['openid', ...new Set([...API_SCOPES.split(' '), ...MCP_SCOPES.split(' ')])],
+    extraClientMetadata: { properties: ['tenant'], validator: checkRegistration },
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
+    findAccount: async (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: async () => ({ sub }) } : undefined),
+    interactions: { url: async (ctx, interaction) => `/interaction/${interaction.uid}` },
+    acrValues: [PWD_ACR, MFA_ACR],
+    // Refresh tokens for the clients registered for them (MCP clients), with or without offline_access.
+    issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token') && !!code.accountId,
     features: {
       devInteractions: { enabled: false },
+      // RFC 7591: MCP clients register themselves (open registration; see checkRegistration).
+      registration: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
@@ -115,18 +161,33 @@ function buildProvider(keys) {
         enabled: true,
         defaultResource: async () => RESOURCE,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async (ctx, indicator) => {
+        getResourceServerInfo: async (ctx, indicator, client) => {
           const info = resourceServers[indicator];
           if (!info) throw new errors.InvalidTarget();
-          return info;
+          const allowed = new Set(allowedAtResource(client, indicator).split(' ').filter(Boolean));
+          const asked = ctx.oidc?.params ? ctx.oidc.requestParamScopes : new Set();
+          for (const scope of asked) {
+            if (info.scope.split(' ').includes(scope) && !allowed.has(scope)) {
+              throw new errors.InvalidScope('requested scope is not allowed at this resource', scope);
+            }
+          }
+          return { ...info, scope: info.scope.split(' ').filter((s) => allowed.has(s)).join(' ') };
         },
       },
     },
     // Tenant of the client (and, for delegated tokens, the delegation) in every access token.
+    // A user's token (authorization code, refresh) carries how and when the user logged in (`acr`,
+    // `auth_time`: what an RFC 9470 step-up asks for) and the user's tenant.
     extraTokenClaims: async (ctx, token) => {
       const extra = {};
       const client = ctx?.oidc?.client;
       if (client?.tenant) extra.tenant = client.tenant;
+      const login = ctx?.oidc?.entities?.AuthorizationCode ?? ctx?.oidc?.entities?.RefreshToken;
+      if (token.accountId && login) {
+        if (USERS[token.accountId]) extra.tenant = USERS[token.accountId].tenant;
+        if (login.acr) extra.acr = login.acr;
+        if (login.authTime) extra.auth_time = login.authTime;
+      }
       const delegation = ctx?.state?.delegation;
       if (delegation) Object.assign(extra, delegation.claims);
       return extra;
@@ -150,6 +211,23 @@ function buildProvider(keys) {
   return provider;
 }
 
+// Open registration (RFC 7591) is for MCP clients acting for a user: a registered client may only use
+// the authorization code grant (a machine client with a secret of its own choosing would otherwise mint
+// itself tokens), and its tenant is the user's, never one it claims. What it may get is what the user
+// may grant, so a `scope` it registers is dropped (RFC 7591 §3.2.1 lets the server replace metadata):
+// kept, it would cap the scopes the client can step up to after a 403 insufficient_scope.
+function checkRegistration(ctx, key, value, metadata) {
+  if (ctx?.oidc?.route !== 'registration') return;
+  if (key === 'tenant') delete metadata.scope; // eslint-disable-line no-param-reassign -- once per client
+  if (key === 'tenant' && value !== undefined) {
+    throw new errors.InvalidClientMetadata('tenant is not client metadata a client may register');
+  }
+  const grants = metadata.grant_types ?? [];
+  if (grants.some((g) => g !== 'authorization_code' && g !== 'refresh_token')) {
+    throw new errors.InvalidClientMetadata('only authorization_code and refresh_token may be registered');
+  }
+}
+
 // RFC 8693 token exchange: `subject_token` is a user's access token from this IdP; the caller (an
 // authenticated agent client) gets a token for the same resource, `sub` = the user, `act.sub` = the agent.
 // Scopes: the intersection of what the user's token and the agent may have (and what was asked).
@@ -170,13 +248,13 @@ async function tokenExchange(ctx) {
   }
   if (subject.act) throw new InvalidGrant('subject_token is already delegated');
   const userScopes = new Set(String(subject.scope || '').split(' ').filter(Boolean));
-  const agentScopes = new Set(String(client.scope || '').split(' ').filter(Boolean));
-  const asked = params.scope ? params.scope.split(' ') : [...userScopes];
-  const granted = asked.filter((s) => userScopes.has(s) && agentScopes.has(s));
-  if (!granted.length) throw new InvalidScope('no requested scope is held by both the user and the agent');
   const resource = params.resource || RESOURCE;
   const info = resourceServers[resource];
   if (!info) throw new errors.InvalidTarget();
+  const agentScopes = new Set(String(allowedAtResource(client, resource) || '').split(' ').filter(Boolean));
+  const asked = params.scope ? params.scope.split(' ') : [...userScopes];
+  const granted = asked.filter((s) => userScopes.has(s) && agentScopes.has(s));
+  if (!granted.length) throw new InvalidScope('no requested scope is held by both the user and the agent');
 
   ctx.state.delegation = {
     sub: subject.sub,
@@ -215,16 +293,19 @@ async function install(keys) {
   log(`signing key ${keys[0].kid}; published: ${keys.map((k) => k.kid).join(', ')}`);
 }
 
-async function readJson(req) {
+async function readBody(req, limit) {
   const chunks = [];
   let size = 0;
   for await (const c of req) {
     size += c.length;
-    if (size > 64 * 1024) throw new Error('body too large');
+    if (size > limit) throw new Error('body too large');
     chunks.push(c);
   }
-  const text = Buffer.concat(chunks).toString() || '{}';
-  return JSON.parse(text);
+  return Buffer.concat(chunks).toString();
+}
+
+async function readJson(req) {
+  return JSON.parse((await readBody(req, 64 * 1024)) || '{}');
 }
 
 function send(res, status, body) {
@@ -272,6 +353,75 @@ async function admin(req, res, path) {
   return send(res, 404, { error: 'not_found' });
 }
 
+// ---- the login page (interactions) ------------------------------------------------------------
+
+const escapeHtml = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(res, status, html) {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(`<!doctype html><html><head><title>Demo IdP login</title></head><body>${html}</body></html>`);
+}
+
+
+const wantsMfa = (params) => String(params.acr_values || '').split(' ').includes(MFA_ACR);
+
+// GET /interaction/:uid: the login (and consent) form. POST /interaction/:uid/login: checks the
+// password (and the one-time code when MFA was asked for), grants the requested scopes the user may
+// grant, and sends the browser back to the authorization endpoint.
+async function interaction(req, res, path) {
+  const provider = state.provider;
+  const details = await provider.interactionDetails(req, res);
+  const { uid, params } = details;
+  if (req.method === 'GET' && path === `/interaction/${uid}`) {
+    const client = await provider.Client.find(params.client_id);
+    const mfa = wantsMfa(params);
+    return page(res, 200, `<h1>Sign in to the demo IdP</h1>
+<p>${escapeHtml(client?.clientName || params.client_id)} asks for <code>${escapeHtml(params.scope || '')}</code>
+at <code>${escapeHtml(params.resource || '')}</code>.</p>
+<form method="post" action="/interaction/${escapeHtml(uid)}/login">
+<label>user <input name="username" autocomplete="username"></label>
+<label>password <input name="password" type="password"></label>
+${mfa ? '<label>one-time code <input name="otp" inputmode="numeric"></label>' : ''}
+<button type="submit">Sign in and allow</button></form>`);
+  }
+  if (req.method !== 'POST' || path !== `/interaction/${uid}/login`) return page(res, 404, 'not found');
+  const form = new URLSearchParams(await readBody(req, 16 * 1024));
+  const name = form.get('username') || '';
+  const user = Object.hasOwn(USERS, name) ? USERS[name] : undefined;
+  const given = Buffer.from(form.get('password') || '');
+  const expected = Buffer.from(user?.password || '');
+  if (!user || given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
+    return page(res, 401, '<p>wrong user or password</p>');
+  }
+  const mfa = form.get('otp') === DEMO_OTP;
+  if (wantsMfa(params) && !mfa) return page(res, 401, '<p>a one-time code is required</p>');
+
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId: name, clientId: params.client_id });
+  const asked = String(params.scope || '').split(' ').filter(Boolean);
+  // The API scopes are also provider scopes (`scopes` above), so the grant holds them as both.
+  if (asked.length) grant.addOIDCScope(asked.join(' '));
+  const entitled = new Set(user.scopes.split(' '));
+  for (const resource of [params.resource || RESOURCE].flat()) {
+    const offered = new Set((resourceServers[resource]?.scope || '').split(' '));
+    const scopes = asked.filter((s) => offered.has(s));
+    const refused = scopes.filter((s) => !entitled.has(s));
+    if (refused.length) {
+      return provider.interactionFinished(req, res, {
+        error: 'access_denied', error_description: `${name} may not grant ${refused.join(' ')}`,
+      }, { mergeWithLastSubmission: false });
+    }
+    grant.addResourceScope(resource, scopes.join(' '));
+  }
+  const grantId = await grant.save();
+  log(`login ${name} (${mfa ? 'password + one-time code' : 'password'}) for ${params.client_id}`);
+  return provider.interactionFinished(req, res, {
+    login: { accountId: name, acr: mfa ? MFA_ACR : PWD_ACR, amr: mfa ? ['pwd', 'otp'] : ['pwd'] },
+    consent: { grantId },
+  }, { mergeWithLastSubmission: false });
+}
+
 function count(path) {
   if (path === '/jwks') state.counts.jwks += 1;
   else if (path === '/.well-known/openid-configuration') state.counts.discovery += 1;
@@ -286,6 +436,10 @@ const server = http.createServer((req, res) => {
   const path = new URL(req.url, ISSUER).pathname;
   if (path.startsWith('/admin/')) {
     admin(req, res, path).catch((e) => send(res, 400, { error: 'invalid_request', error_description: String(e.message) }));
+    return;
+  }
+  if (path.startsWith('/interaction/')) {
+    interaction(req, res, path).catch((e) => page(res, 400, `<p>${escapeHtml(e.message)}</p>`));
     return;
   }
   count(path);

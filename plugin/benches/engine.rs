@@ -209,6 +209,7 @@ fn benches(c: &mut Criterion) {
         now_s: now,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     let store = MemoryStore::default();
     let clock = || 0;

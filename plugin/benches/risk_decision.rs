@@ -65,6 +65,7 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
             request_id: "r",
             now_s,
             source: parse_address("198.51.100.7").map(|a| a.ip),
+            body: Default::default(),
             peer_cert_sha256: None,
         };
         let d = engine.decide(

@@ -12,6 +12,7 @@ use crate::credential::cache::TokenCache;
 use crate::credential::jwt::Provider;
 use crate::credential::{Credentials, Identity, Introspection, TokenError, Verified};
 use crate::gateway::HostRules;
+use crate::mcp::{Inspected, Mcp};
 use crate::outbound::HostKind;
 use crate::reply::{Denial, LocalReply};
 use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef};
@@ -39,6 +40,22 @@ pub struct Request<'a> {
     pub peer_cert_sha256: Option<&'a str>,
     /// The client's address as the gateway saw it (Envoy `source.address`, Kong `ngx.remote_addr`).
     pub source: Option<IpAddr>,
+    /// The request body, when the engine asked for it ([`Step::NeedBody`]).
+    pub body: Body<'a>,
+}
+
+/// The request body as the adapter could read it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// Not read (the engine did not ask, or the request has none).
+    #[default]
+    Unread,
+    /// The whole body.
+    Read(&'a [u8]),
+    /// Larger than the `max_bytes` the engine asked for: not read.
+    TooLarge,
+    /// Not readable on this gateway without a length (chunked on ngx_wasm_module): not read.
+    LengthRequired,
 }
 
 /// What the host lends the engine for one request.
@@ -126,6 +143,8 @@ pub struct Decision {
     /// The refusal counted as a failure in the behavioural records (a bad credential, a missing
     /// scope), for the decision record: replay counts it again without the credential.
     pub counted_failure: bool,
+    /// The MCP call(s), when the request went to an MCP endpoint.
+    pub mcp: Option<Inspected>,
 }
 
 impl Decision {
@@ -134,6 +153,17 @@ impl Decision {
     /// adapter, the CLI and the engine.
     pub fn observes_response(&self) -> bool {
         self.risk.is_some() && self.reply.is_none()
+    }
+
+    /// When the answer is a `tools/list` result the adapter must buffer (at most this many bytes)
+    /// and pass through [`Engine::filter_tools_list`]: a forwarded MCP `tools/list` call.
+    pub fn filters_tools_list(&self) -> Option<usize> {
+        match (&self.reply, &self.mcp) {
+            (None, Some(seen)) if seen.lists_tools() => {
+                usize::try_from(seen.max_response_bytes).ok()
+            }
+            _ => None,
+        }
     }
 }
 
@@ -150,6 +180,12 @@ pub enum Step {
     /// An opaque token must be introspected first: dispatch the call (the request waits), hand the
     /// answer to [`Credentials::introspected`], then step again.
     Introspect(Introspection),
+    /// The request goes to an MCP endpoint: read the whole body, at most `max_bytes` (the request
+    /// waits), put it in [`Request::body`] ([`Body::TooLarge`] beyond that), then step again.
+    NeedBody {
+        /// Largest body to read.
+        max_bytes: usize,
+    },
 }
 
 /// What the engine has asked the adapter for one request, and the gateway it asks on. Kept by the
@@ -159,6 +195,7 @@ pub struct Progress {
     host: HostKind,
     introspection_asked: bool,
     keys_asked: bool,
+    body_asked: bool,
 }
 
 impl Progress {
@@ -168,6 +205,7 @@ impl Progress {
             host,
             introspection_asked: false,
             keys_asked: false,
+            body_asked: false,
         }
     }
 }
@@ -196,6 +234,8 @@ pub(crate) struct Draft {
     pub(crate) counted_failure: bool,
     /// A proven caller the agent policy refused (revoked, quarantined, delegation, tenant).
     pub(crate) refused_identity: Option<Identity>,
+    /// The MCP call(s) of a request to an MCP endpoint.
+    pub(crate) mcp: Option<Inspected>,
 }
 
 /// The modes a request is decided in, found once from the route and the config.
@@ -238,6 +278,7 @@ pub struct Engine {
     /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (`kinds.claim`).
     recorded_claims: Vec<String>,
     alerts: Option<crate::alerts::Alerts>,
+    mcp: Mcp,
 }
 
 impl Engine {
@@ -250,6 +291,7 @@ impl Engine {
     pub fn compile(c: &Config) -> Result<Engine, ConfigError> {
         let credentials = Credentials::compile(c)?;
         let policy = Policy::compile(c)?;
+        let mcp = Mcp::compile(c)?;
         if credentials.is_empty() {
             return Err(ConfigError::new(
                 "providers",
@@ -275,6 +317,7 @@ impl Engine {
                 .as_ref()
                 .map(crate::alerts::Alerts::compile)
                 .transpose()?,
+            mcp,
         })
     }
 
@@ -396,6 +439,9 @@ impl Engine {
     /// Decides one request without asking the adapter for anything (keys as they are, opaque tokens
     /// from the cache): the offline path of the CLI, the tests and the benchmarks.
     pub fn decide(&self, req: &Request<'_>, env: &mut Env<'_>) -> Decision {
+        if let Some(d) = self.metadata(req) {
+            return d;
+        }
         let target = self.policy.target(req);
         let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
         let mut draft = Draft::new(req.headers);
@@ -405,6 +451,16 @@ impl Engine {
 
     /// The next step of one request: a decision, or what the adapter must get first (see [`Step`]).
     pub fn step(&self, req: &Request<'_>, env: &mut Env<'_>, progress: &mut Progress) -> Step {
+        if let Some(d) = self.metadata(req) {
+            return Step::Decided(Box::new(d));
+        }
+        // The body first: nothing is decided (and no state written) before it is in.
+        if !progress.body_asked {
+            progress.body_asked = true;
+            if let Some(max_bytes) = self.body_wanted(req) {
+                return Step::NeedBody { max_bytes };
+            }
+        }
         if !progress.introspection_asked {
             progress.introspection_asked = true;
             let asked =
@@ -426,6 +482,61 @@ impl Engine {
         }
         let decision = self.conclude(req, route.as_ref(), env, draft, outcome);
         Step::Decided(Box::new(decision))
+    }
+
+    /// The RFC 9728 metadata of an MCP endpoint, when the request asks for it (no token needed).
+    fn metadata(&self, req: &Request<'_>) -> Option<Decision> {
+        let reply = self.mcp.metadata(req.method, req.path)?;
+        Some(Decision {
+            verdict: Verdict::Allow,
+            status: reply.status,
+            reason: "mcp_metadata",
+            route: None,
+            identity: None,
+            remove_headers: Vec::new(),
+            upstream_headers: Vec::new(),
+            reply: Some(reply),
+            response_headers: Vec::new(),
+            mode: Mode::Enforce,
+            cache_hit: false,
+            risk: None,
+            state: StateRef::default(),
+            keys_missed: None,
+            required_scopes: Vec::new(),
+            counted_failure: false,
+            mcp: None,
+        })
+    }
+
+    /// The body limit of a JSON-RPC request to an MCP endpoint whose body is not read yet.
+    fn body_wanted(&self, req: &Request<'_>) -> Option<usize> {
+        match (req.method, req.body, self.mcp.find(req.path)) {
+            ("POST", Body::Unread, Some((_, ep))) => usize::try_from(ep.max_body_bytes).ok(),
+            _ => None,
+        }
+    }
+
+    /// The answer of a forwarded `tools/list` call ([`Decision::filters_tools_list`]) cut to the
+    /// tools the caller may call; `None` when the whole answer exceeded the limit (`body` not read):
+    /// a JSON-RPC error in the answer's form then.
+    pub fn filter_tools_list(
+        &self,
+        decision: &Decision,
+        content_type: &str,
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let seen = decision.mcp.as_ref();
+        match (seen.and_then(|s| self.mcp.endpoint(s.endpoint)), body) {
+            (Some(ep), Some(body)) => {
+                crate::mcp::tools_list::filter(ep, decision.identity.as_ref(), content_type, body)
+            }
+            _ => {
+                let id = seen
+                    .and_then(|s| s.calls.first())
+                    .and_then(|c| c.id.as_ref());
+                crate::mcp::tools_list::too_large(content_type, id)
+            }
+        }
     }
 
     /// Header check, credential, agent policy (delegation, revocation, tenancy), scopes and rate
@@ -453,6 +564,9 @@ impl Engine {
         )?;
         refused?;
         let target = target.as_ref().map_err(|e| Denial::BadTarget(*e))?;
+        if let Some((index, _)) = self.mcp.find(&target.path) {
+            self.inspect_mcp(index, req, draft)?;
+        }
         if route.is_some_and(|m| m.route.anonymous) {
             let unchecked = self.credentials.unchecked(req.headers)?;
             draft.remove_headers.extend(unchecked);
@@ -464,9 +578,10 @@ impl Engine {
         {
             Ok(identity) => identity,
             // The operator chose to forward, without identity, what the IdP cannot vouch for now.
+            // Not on an MCP endpoint: its per-tool rules need the identity.
             Err(Denial::Unavailable {
                 fail_open: true, ..
-            }) => {
+            }) if draft.mcp.is_none() => {
                 draft.failed_open = true;
                 return Ok(());
             }
@@ -497,9 +612,45 @@ impl Engine {
         }
         let identity = draft.identity.insert(identity);
         Policy::scopes(route, identity)?;
-        self.policy.unmatched(route)?;
-        draft.response_headers = self.policy.rate_limit(req, identity, route, env.shared)?;
+        match &draft.mcp {
+            // An MCP endpoint's calls are authorised by its rules, whatever the routes say.
+            Some(seen) => self.mcp.authorize(seen, identity)?,
+            None => self.policy.unmatched(route)?,
+        }
+        let calls = draft.mcp.as_ref().map(|s| s.rate_limits.as_slice());
+        draft.response_headers =
+            self.policy
+                .rate_limit(req, identity, route, calls.unwrap_or_default(), env.shared)?;
         Ok(())
+    }
+
+    /// An MCP request: its calls read from the body and checked against the headers that mirror
+    /// them, and the client's credentials kept from the MCP server (no token passthrough). Where the
+    /// gateway cannot remove a header, a credential header is emptied in place, so one sent twice
+    /// is refused (its second copy would reach the server).
+    fn inspect_mcp(
+        &self,
+        index: usize,
+        req: &Request<'_>,
+        draft: &mut Draft,
+    ) -> Result<(), Denial> {
+        let (seen, read) = self.mcp.inspect(index, req.method, req.headers, req.body);
+        let present: Vec<String> = self
+            .mcp
+            .credential_headers(&seen)
+            .iter()
+            .filter(|h| req.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(h)))
+            .map(|h| (*h).to_owned())
+            .collect();
+        draft.mcp = Some(seen);
+        crate::upstream::admit(
+            self.host,
+            ReservedHeaderAction::Overwrite,
+            req.headers,
+            &present,
+        )?;
+        draft.remove_headers.extend(present);
+        read.map_err(Denial::Mcp)
     }
 
     /// Risk, then the decision: the modes, the risk stage's say, the reply or the headers.
@@ -559,8 +710,15 @@ impl Engine {
                     headers: req.headers,
                     source: req.source,
                     now_s: req.now_s,
-                    sensitivity: route.map(|r| r.sensitivity).unwrap_or_default(),
-                    route_step_up: route.is_some_and(|r| r.step_up),
+                    sensitivity: route.map(|r| r.sensitivity).unwrap_or_default().max(
+                        draft
+                            .mcp
+                            .as_ref()
+                            .and_then(|m| m.sensitivity)
+                            .unwrap_or_default(),
+                    ),
+                    route_step_up: route.is_some_and(|r| r.step_up)
+                        || draft.mcp.as_ref().is_some_and(|m| m.step_up),
                     mode,
                 };
                 let (a, refs) = risk.assess(&inputs, id, env.shared, env.clock_us);
@@ -631,11 +789,14 @@ impl Draft {
                 let verdict = if tagged { Verdict::Tag } else { Verdict::Allow };
                 (verdict, "ok", None)
             }
-            Err(denial) => (
-                Verdict::of(denial),
-                denial.reason(),
-                Some(denial.reply(req.request_id)),
-            ),
+            Err(denial) => {
+                let mut reply = denial.reply(req.request_id);
+                if let Some(seen) = &self.mcp {
+                    let bare = matches!(denial, Denial::NoCredential);
+                    crate::mcp::challenge(&mut reply, seen, bare);
+                }
+                (Verdict::of(denial), denial.reason(), Some(reply))
+            }
         };
         // The identity is asserted upstream only when the request passed authorization.
         let authorised = outcome.as_ref().map_or_else(Denial::is_risk, |()| true);
@@ -670,6 +831,7 @@ impl Draft {
             risk: self.assessment,
             state: self.state,
             keys_missed: self.keys_missed,
+            mcp: self.mcp,
         }
     }
 }
@@ -764,6 +926,7 @@ mod tests {
             now_s: NOW,
             peer_cert_sha256: None,
             source: None,
+            body: Default::default(),
         };
         let store = MemoryStore::default();
         let mut env = Env {

@@ -58,6 +58,21 @@ pub struct HostRules {
     /// property outside `ngx.*` and `wasmx.*` answers NotFound (`ngx_proxy_wasm_properties_set`),
     /// and the Rust SDK's `set_property` panics on any status but Ok.
     pub filter_state: bool,
+    /// Whether `on_http_request_headers` says when a request has no body (`end_of_stream`).
+    /// Not on ngx_wasm_module: `end_of_stream` is always false there, and `on_http_request_body`
+    /// is never called for a request without a body (nginx reads the whole body first, then calls it
+    /// once, `end_of_stream` true): a filter waiting for a body that does not come waits forever.
+    pub headers_tell_end_of_stream: bool,
+    /// How a request waits for its body: `Pause` from `on_http_request_headers` (Envoy, with
+    /// `allow_on_headers_stop_iteration`), or `Continue` (ngx_wasm_module: a `Pause` there waits for
+    /// a dispatch's answer and nothing else, so the request would hang; nginx reads the body in the
+    /// content phase and calls `on_http_request_body` before `proxy_pass` runs).
+    pub pauses_for_body: bool,
+    /// Whether `Pause` from `on_http_response_body` may be returned again and again, each call
+    /// seeing the whole body buffered so far (Envoy). ngx_wasm_module honours the first `Pause`
+    /// only (it turns buffering on, into `wasm_response_body_buffers`); a later call with
+    /// `end_of_stream` false means those buffers are full.
+    pub buffers_response_repeatedly: bool,
 }
 
 impl HostRules {
@@ -69,12 +84,18 @@ impl HostRules {
                 removes_request_headers: true,
                 clock_step_us: 1,
                 filter_state: true,
+                headers_tell_end_of_stream: true,
+                pauses_for_body: true,
+                buffers_response_repeatedly: true,
             },
             HostKind::Kong => HostRules {
                 kind,
                 removes_request_headers: false,
                 clock_step_us: 1_000,
                 filter_state: false,
+                headers_tell_end_of_stream: false,
+                pauses_for_body: false,
+                buffers_response_repeatedly: false,
             },
         }
     }
@@ -83,6 +104,53 @@ impl HostRules {
 impl Default for HostRules {
     fn default() -> Self {
         HostRules::of(HostKind::Envoy)
+    }
+}
+
+/// What the adapter does when the engine asks for a request body of at most `max` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// The request has none: step on with an empty body.
+    Empty,
+    /// Its `content-length` already exceeds `max`: step on without reading it.
+    TooLarge,
+    /// Read it in `on_http_request_body` (until `end_of_stream`), waiting as
+    /// [`HostRules::pauses_for_body`] says.
+    Wait,
+    /// Refuse it (411): chunked on ngx_wasm_module, where an empty chunked body never reaches
+    /// `on_http_request_body` and the request would go upstream undecided.
+    LengthRequired,
+}
+
+/// How to get a request's body on this gateway, from what `on_http_request_headers` saw. Envoy
+/// says when there is none (`end_of_stream`); on ngx_wasm_module only the framing headers can
+/// (`content-length`, `transfer-encoding`: nginx reads a body only when they announce one).
+pub fn body_plan(
+    rules: HostRules,
+    end_of_stream: bool,
+    headers: &[(String, String)],
+    max: usize,
+) -> BodyPlan {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    let length = header("content-length").map(|v| v.parse::<u64>());
+    let chunked = header("transfer-encoding").is_some();
+    if let Some(Ok(n)) = length {
+        if usize::try_from(n).map_or(true, |n| n > max) {
+            return BodyPlan::TooLarge;
+        }
+    }
+    let announced = matches!(length, Some(Ok(n)) if n > 0) || matches!(length, Some(Err(_)));
+    match (rules.headers_tell_end_of_stream, end_of_stream) {
+        (true, true) => BodyPlan::Empty,
+        (true, false) => BodyPlan::Wait,
+        (false, _) if chunked => BodyPlan::LengthRequired,
+        (false, _) if announced => BodyPlan::Wait,
+        (false, _) => BodyPlan::Empty,
     }
 }
 
@@ -1065,5 +1133,42 @@ mod tests {
         // And a bare key would need the default zone `*`, which Kong's environment cannot declare.
         assert!(NgxShm::new(&[SHM_ZONE]).get("k").is_err());
         assert!(NgxShm::new(&["*"]).get("k").is_ok());
+    }
+
+    /// The request body on each host: Envoy's `end_of_stream` says when there is none;
+    /// ngx_wasm_module's is always false and it never calls `on_http_request_body` for a request
+    /// without a body, so only the framing headers can tell (waiting for a body that never comes
+    /// would hang the request). A `content-length` over the limit is refused unread on both.
+    #[test]
+    fn body_plan_on_each_host() {
+        let envoy = HostRules::of(HostKind::Envoy);
+        let kong = HostRules::of(HostKind::Kong);
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| ((*n).into(), (*v).into()))
+                .collect()
+        };
+        let len = |n: &str| h(&[("content-length", n)]);
+        assert_eq!(body_plan(envoy, true, &[], 10), BodyPlan::Empty);
+        assert_eq!(body_plan(envoy, false, &len("5"), 10), BodyPlan::Wait);
+        assert_eq!(body_plan(envoy, false, &[], 10), BodyPlan::Wait);
+        assert_eq!(body_plan(envoy, false, &len("11"), 10), BodyPlan::TooLarge);
+        // Kong: end_of_stream is false even for a body-less POST.
+        assert_eq!(body_plan(kong, false, &[], 10), BodyPlan::Empty);
+        assert_eq!(body_plan(kong, false, &len("0"), 10), BodyPlan::Empty);
+        assert_eq!(body_plan(kong, false, &len("5"), 10), BodyPlan::Wait);
+        assert_eq!(
+            body_plan(kong, false, &len("99999999999999999999"), 10),
+            BodyPlan::Wait
+        );
+        assert_eq!(
+            body_plan(kong, false, &h(&[("Transfer-Encoding", "chunked")]), 10),
+            BodyPlan::LengthRequired
+        );
+        assert_eq!(
+            body_plan(kong, false, &h(&[("Content-Length", "11")]), 10),
+            BodyPlan::TooLarge
+        );
     }
 }

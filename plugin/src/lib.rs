@@ -13,6 +13,7 @@ pub mod config;
 pub mod credential;
 pub mod decision;
 pub mod gateway;
+pub mod mcp;
 pub mod metrics;
 pub mod outbound;
 pub mod reply;
@@ -27,4 +28,4 @@ mod host;
 
 pub use config::{Config, ConfigError, Mode};
 pub use credential::cache::TokenCache;
-pub use decision::{Decision, Engine, Env, Progress, Request, Step, Verdict};
+pub use decision::{Body, Decision, Engine, Env, Progress, Request, Step, Verdict};

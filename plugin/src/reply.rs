@@ -100,6 +100,8 @@ pub enum Denial {
     /// The request carries a header Warden reserves (`x-auth-*`, an untrusted delegation header)
     /// that this gateway cannot keep from the upstream (400 `invalid_request`; see `upstream`).
     ReservedHeader,
+    /// An MCP request the endpoint does not take (body, batch, headers) or a call a rule refuses.
+    Mcp(crate::mcp::McpError),
 }
 
 impl Denial {
@@ -121,6 +123,7 @@ impl Denial {
             Denial::ReservedHeader => "reserved_header",
             Denial::BadTarget(e) => e.as_str(),
             Denial::NoRoute => "no_route",
+            Denial::Mcp(e) => e.as_str(),
         }
     }
 
@@ -163,6 +166,7 @@ impl Denial {
                 retry_after_s,
                 ..
             } => unavailable(*status, *retry_after_s, request_id),
+            Denial::Mcp(e) => e.reply(request_id),
             Denial::Forbidden(_) => {
                 plain(403, "access_denied", "the request is not allowed by policy")
             }

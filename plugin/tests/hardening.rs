@@ -403,6 +403,7 @@ fn new_country_after_moving(risk: Value) -> f32 {
             now_s: NOW + i as u64 * 300,
             peer_cert_sha256: None,
             source: None,
+            body: warden::decision::Body::Unread,
         };
         let mut cache = TokenCache::default();
         let mut env = warden::Env {

@@ -68,6 +68,7 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         now_s,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     let d = common::decide_request(engine, &req, &mut TokenCache::default());
     (d.status, d.reason)

@@ -123,6 +123,7 @@ impl Gateway {
             request_id: "r",
             now_s: call.now_s,
             source: call.ip.parse().ok(),
+            body: Default::default(),
             peer_cert_sha256: None,
         };
         let tick = self.tick_us;

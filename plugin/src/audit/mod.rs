@@ -159,6 +159,18 @@ pub struct AuditRecord<'a> {
     /// From the decision to the end of the request, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// The MCP endpoint (`mcp.endpoints[].name`) the request went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_endpoint: Option<&'a str>,
+    /// The JSON-RPC method of the (first) MCP call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_method: Option<&'a str>,
+    /// The tool, resource URI or prompt the (first) MCP call addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_name: Option<&'a str>,
+    /// `MCP-Protocol-Version`, as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_protocol_version: Option<&'a str>,
 }
 
 /// One explanation of a risk score.
@@ -204,7 +216,7 @@ impl<'a> AuditRecord<'a> {
     /// The record's JSON field names, in the order they are written. Optional fields are left out
     /// of a line when empty; `warden replay` drops trace fields of these names, so that every one of
     /// them in its output is the engine's.
-    pub const FIELDS: [&'static str; 40] = [
+    pub const FIELDS: [&'static str; 44] = [
         "v",
         "ts_ms",
         "request_id",
@@ -245,6 +257,10 @@ impl<'a> AuditRecord<'a> {
         "upstream_status",
         "response_bytes",
         "duration_ms",
+        "mcp_endpoint",
+        "mcp_method",
+        "mcp_name",
+        "mcp_protocol_version",
     ];
 
     /// The record of `decision` for `req`; `ts_ms` and `engine_us` come from the host, and
@@ -264,6 +280,8 @@ impl<'a> AuditRecord<'a> {
         let auth_time = claims
             .and_then(|c| c.extra.get("auth_time"))
             .and_then(Value::as_u64);
+        let mcp = d.mcp.as_ref();
+        let (mcp_method, mcp_name) = mcp.map_or((None, None), |m| m.first());
         AuditRecord {
             v: VERSION,
             ts_ms,
@@ -342,6 +360,10 @@ impl<'a> AuditRecord<'a> {
             upstream_status: None,
             response_bytes: None,
             duration_ms: None,
+            mcp_endpoint: mcp.map(|m| m.name.as_str()),
+            mcp_method,
+            mcp_name,
+            mcp_protocol_version: mcp.and_then(|m| m.protocol_version.as_deref()),
         }
     }
 
@@ -438,6 +460,10 @@ mod tests {
             upstream_status: Some(200),
             response_bytes: Some(10),
             duration_ms: Some(2),
+            mcp_endpoint: Some("orders-mcp"),
+            mcp_method: Some("tools/call"),
+            mcp_name: Some("read_orders"),
+            mcp_protocol_version: Some("2026-07-28"),
         }
     }
 

@@ -59,11 +59,14 @@ impl Policy {
             .as_ref()
             .map(|t| Tenancy::compile(t, &routes))
             .transpose()?;
-        let rate_limits = c
+        let mut rate_limits = c
             .rate_limits
             .as_ref()
             .map(|r| RateLimits::compile(r, &routes.names()))
             .transpose()?;
+        if let Some(rl) = &mut rate_limits {
+            rl.for_calls_only(&crate::mcp::Mcp::rate_limit_policies(c));
+        }
         let revocation = Revocation::compile(&c.revocation.clone().unwrap_or_default())?;
         Ok(Policy {
             routes,
@@ -170,18 +173,21 @@ impl Policy {
 
     /// Identity-bound rate limits: a token from every bucket that applies, or 429. On success, the
     /// `RateLimit` headers for the response.
+    /// `calls`: the policies the request's MCP calls name.
     pub fn rate_limit(
         &self,
         req: &Request<'_>,
         id: &Identity,
         route: Option<&RouteMatch<'_>>,
+        calls: &[String],
         shared: &dyn SharedData,
     ) -> Result<Vec<(String, String)>, Denial> {
         let Some(rl) = &self.rate_limits else {
             return Ok(Vec::new());
         };
+        let route = route.map(|m| m.route.name.as_str());
         let outcomes = rl
-            .check(shared, id, route.map(|m| m.route.name.as_str()), req.now_s)
+            .check_calls(shared, id, route, calls, req.now_s)
             .map_err(|_| Denial::RateLimited(vec![("retry-after".into(), "1".into())]))?;
         let headers = rate_limit::headers(&outcomes);
         if outcomes.iter().all(|o| o.admitted) {

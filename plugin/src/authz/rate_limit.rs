@@ -28,6 +28,8 @@ struct Policy {
     limit: u64,
     window_s: u64,
     routes: Vec<String>,
+    /// Named by an MCP rule: drawn from only by the calls such rules match (and its own routes).
+    calls_only: bool,
 }
 
 /// The compiled `rate_limits` section.
@@ -137,6 +139,7 @@ impl RateLimits {
                 limit: p.limit,
                 window_s: p.window_s,
                 routes: p.routes.clone(),
+                calls_only: false,
             });
         }
         Ok(RateLimits {
@@ -161,9 +164,35 @@ impl RateLimits {
         route: Option<&str>,
         now_s: u64,
     ) -> Result<Vec<Outcome>, SharedError> {
+        self.check_calls(store, id, route, &[], now_s)
+    }
+
+    /// Marks the policies MCP rules name (`mcp.endpoints[].rules[].rate_limit`): they no longer
+    /// apply to every request, only to the calls those rules match (and to the routes they list).
+    pub fn for_calls_only(&mut self, names: &[String]) {
+        for p in &mut self.policies {
+            p.calls_only |= names.contains(&p.name);
+        }
+    }
+
+    /// [`RateLimits::check`] for a request whose MCP calls named the policies `calls`.
+    pub fn check_calls(
+        &self,
+        store: &dyn SharedData,
+        id: &Identity,
+        route: Option<&str>,
+        calls: &[String],
+        now_s: u64,
+    ) -> Result<Vec<Outcome>, SharedError> {
         let mut out = Vec::new();
         for (i, p) in self.policies.iter().enumerate() {
-            if !p.routes.is_empty() && !route.is_some_and(|r| p.routes.iter().any(|x| x == r)) {
+            let on_route = route.is_some_and(|r| p.routes.iter().any(|x| x == r));
+            let applies = if p.calls_only {
+                calls.contains(&p.name) || on_route
+            } else {
+                p.routes.is_empty() || on_route
+            };
+            if !applies {
                 continue;
             }
             let Some(who) = key_of(p.key, id) else {

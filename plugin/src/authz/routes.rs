@@ -61,7 +61,7 @@ pub struct RouteTable {
 }
 
 /// RFC 6749 §3.3 scope-token characters (NQCHAR without space).
-fn is_scope_token(s: &str) -> bool {
+pub(crate) fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))

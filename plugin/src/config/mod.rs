@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod audit;
 pub mod delegation;
 pub mod dpop;
+pub mod mcp;
 pub mod rate_limits;
 pub mod remote;
 pub mod revocation;
@@ -75,6 +76,10 @@ pub struct Config {
     /// this says.
     #[serde(default)]
     pub reserved_header_action: ReservedHeaderAction,
+    /// MCP endpoints (Model Context Protocol) guarded as OAuth resource servers: RFC 9728
+    /// metadata, audience binding, per-tool rules, filtered `tools/list`.
+    #[serde(default)]
+    pub mcp: Option<mcp::McpConfig>,
 }
 
 /// What happens, on a gateway that cannot remove request headers, to a request carrying a header

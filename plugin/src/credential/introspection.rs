@@ -293,6 +293,7 @@ mod tests {
             now_s: now,
             peer_cert_sha256: None,
             source: None,
+            body: Default::default(),
         };
         let store = crate::shared::MemoryStore::default();
         let mut env = crate::decision::Env {

@@ -5,15 +5,15 @@
 use crate::audit::{AuditRecord, Outcome};
 use crate::credential::cache::TokenCache;
 use crate::credential::{introspection, Introspection};
-use crate::decision::{self, Decision, Engine, Env, Progress, Request, Step};
-use crate::gateway::HostRules;
+use crate::decision::{self, Body, Decision, Engine, Env, Progress, Request, Step};
+use crate::gateway::{BodyPlan, HostRules};
 use crate::outbound::HostKind;
 use crate::reply::{self, LocalReply};
 use crate::schedule::{self, Timers};
 use crate::slot::SlotKey;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -237,6 +237,8 @@ impl RootContext for WardenRoot {
             facts: None,
             progress: Progress::new(host_kind()),
             waiting: None,
+            end_of_stream: false,
+            tools_list: None,
             response_headers: Vec::new(),
             decided: None,
             response_status: None,
@@ -255,6 +257,26 @@ enum Wait {
     Keys,
     /// The answer to the introspection of its opaque token.
     Introspection(Introspection),
+    /// Its body (an MCP call), at most this many bytes.
+    Body(usize),
+}
+
+/// The request body as read from the host (at most once).
+enum HostBody {
+    Read(Vec<u8>),
+    TooLarge,
+    LengthRequired,
+}
+
+/// A forwarded `tools/list` call whose answer is buffered and filtered.
+struct ToolsList {
+    decision: Decision,
+    max: usize,
+    content_type: String,
+    /// Buffering was asked for once (ngx_wasm_module honours one `Pause` only).
+    paused: bool,
+    /// The answer overflowed `max` and was replaced: later chunks are dropped.
+    replaced: bool,
 }
 
 /// The request as read from the host, once: the headers (with invalid UTF-8 repaired) and the
@@ -264,6 +286,8 @@ struct Facts {
     request_id: String,
     peer_cert_sha256: Option<String>,
     source: Option<IpAddr>,
+    /// The body, once read (only when the engine asks: MCP calls).
+    body: OnceCell<HostBody>,
 }
 
 impl Facts {
@@ -284,6 +308,12 @@ impl Facts {
             now_s: now_us / 1_000_000,
             peer_cert_sha256: self.peer_cert_sha256.as_deref(),
             source: self.source,
+            body: match self.body.get() {
+                None => Body::Unread,
+                Some(HostBody::Read(b)) => Body::Read(b),
+                Some(HostBody::TooLarge) => Body::TooLarge,
+                Some(HostBody::LengthRequired) => Body::LengthRequired,
+            },
         }
     }
 }
@@ -311,6 +341,10 @@ struct WardenHttp {
     response_status: Option<u16>,
     /// Response body bytes (the upstream's, or the local reply's).
     response_bytes: u64,
+    /// `end_of_stream` of the request headers (Envoy: the request has no body).
+    end_of_stream: bool,
+    /// A forwarded `tools/list` call, its answer to filter.
+    tools_list: Option<ToolsList>,
 }
 
 /// A request's decision, with when it was taken and how long the engine took.
@@ -343,6 +377,11 @@ impl Context for WardenHttp {
                     return;
                 }
             }
+            // Not an HTTP call's answer.
+            Wait::Body(max) => {
+                self.waiting = Some(Wait::Body(max));
+                return;
+            }
             Wait::Introspection(asked) => {
                 let answer = fetch::answer(body_size, introspection::MAX_RESPONSE_BYTES);
                 let answer = match &answer {
@@ -374,7 +413,8 @@ fn now_us() -> u64 {
 }
 
 impl HttpContext for WardenHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.end_of_stream = end_of_stream;
         let facts = Rc::new(self.read_request());
         let Some(engine) = self.engine.clone() else {
             return self.send(&reply::not_configured(&facts.request_id));
@@ -383,9 +423,62 @@ impl HttpContext for WardenHttp {
         self.run(&engine, &facts)
     }
 
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // With `allow_on_headers_stop_iteration`, Envoy hands the body over while the request waits
+        // (keys, introspection): `Continue` would forward it undecided, so hold it.
+        let max = match self.waiting {
+            Some(Wait::Body(max)) => max,
+            Some(_) => return Action::Pause,
+            None => return Action::Continue,
+        };
+        let (Some(engine), Some(facts)) = (self.engine.clone(), self.facts.clone()) else {
+            return Action::Continue;
+        };
+        let body = if body_size > max {
+            HostBody::TooLarge
+        } else if !end_of_stream {
+            // Envoy buffers until the end; each call reports the whole buffer so far.
+            return Action::Pause;
+        } else {
+            match self.get_http_request_body(0, body_size) {
+                Some(b) if b.len() == body_size => HostBody::Read(b),
+                None if body_size == 0 => HostBody::Read(Vec::new()),
+                // ngx_wasm_module cannot read a body nginx buffered to a temporary file.
+                _ => {
+                    log(
+                        LogLevel::Warn,
+                        "warden: the request body could not be read whole; on Kong raise \
+                         client_body_buffer_size (nginx_http_client_body_buffer_size) to at \
+                         least the endpoint's max_body_bytes",
+                    );
+                    HostBody::TooLarge
+                }
+            }
+        };
+        self.waiting = None;
+        let _ = facts.body.set(body);
+        self.run(&engine, &facts)
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         for (name, value) in std::mem::take(&mut self.response_headers) {
             self.set_http_response_header(&name, Some(&value));
+        }
+        if self.tools_list.is_some() {
+            let ok = self
+                .get_http_response_header(":status")
+                .is_some_and(|s| s.starts_with('2'));
+            let content_type = self
+                .get_http_response_header("content-type")
+                .unwrap_or_default();
+            match (&mut self.tools_list, ok) {
+                (Some(t), true) => {
+                    t.content_type = content_type;
+                    // The filtered answer has another length.
+                    self.set_http_response_header("content-length", None);
+                }
+                _ => self.tools_list = None,
+            }
         }
         if self.forwarded() {
             self.response_status = risk::response_status();
@@ -393,7 +486,10 @@ impl HttpContext for WardenHttp {
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.tools_list.is_some() {
+            return self.filter_tools_list(body_size, end_of_stream);
+        }
         if self.forwarded() {
             // Not buffering: each call reports the size of its own chunk.
             let n = u64::try_from(body_size).unwrap_or(u64::MAX);
@@ -475,7 +571,47 @@ impl WardenHttp {
                 .flatten()
                 .map(hex::encode),
             source: gateway::client_address().map(|a| a.ip),
+            body: OnceCell::new(),
         }
+    }
+
+    /// Buffers a `tools/list` answer (at most `max` bytes), then forwards it filtered; a larger
+    /// one is replaced by a JSON-RPC error and the rest of it dropped.
+    fn filter_tools_list(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let (Some(engine), Some(mut t)) = (self.engine.clone(), self.tools_list.take()) else {
+            return Action::Continue;
+        };
+        if t.replaced {
+            self.set_http_response_body(0, body_size, b"");
+            self.tools_list = Some(t);
+            return Action::Continue;
+        }
+        let once = !HostRules::of(host_kind()).buffers_response_repeatedly;
+        let full = body_size > t.max || (!end_of_stream && t.paused && once);
+        if !full && !end_of_stream {
+            t.paused = true;
+            self.tools_list = Some(t);
+            return Action::Pause;
+        }
+        let body = if full {
+            None
+        } else {
+            Some(
+                self.get_http_response_body(0, body_size)
+                    .unwrap_or_default(),
+            )
+        };
+        let new = engine.filter_tools_list(&t.decision, &t.content_type, body.as_deref());
+        self.set_http_response_body(0, body_size, &new);
+        if full && !end_of_stream {
+            t.replaced = true;
+            self.tools_list = Some(t);
+        }
+        if self.forwarded() {
+            let n = u64::try_from(new.len()).unwrap_or(u64::MAX);
+            self.response_bytes = self.response_bytes.saturating_add(n);
+        }
+        Action::Continue
     }
 
     /// Steps the engine until it decides or the request must wait, serving what it asks for:
@@ -500,6 +636,34 @@ impl WardenHttp {
                     if refetch == fetch::Refetch::Started {
                         self.waiting = Some(Wait::Keys);
                         return Action::Pause;
+                    }
+                }
+                Step::NeedBody { max_bytes } => {
+                    let rules = HostRules::of(host_kind());
+                    match crate::gateway::body_plan(
+                        rules,
+                        self.end_of_stream,
+                        &facts.headers,
+                        max_bytes,
+                    ) {
+                        BodyPlan::Empty => {
+                            let _ = facts.body.set(HostBody::Read(Vec::new()));
+                        }
+                        BodyPlan::TooLarge => {
+                            let _ = facts.body.set(HostBody::TooLarge);
+                        }
+                        BodyPlan::LengthRequired => {
+                            let _ = facts.body.set(HostBody::LengthRequired);
+                        }
+                        BodyPlan::Wait => {
+                            self.waiting = Some(Wait::Body(max_bytes));
+                            // ngx_wasm_module: nothing goes upstream before on_http_request_body.
+                            return if rules.pauses_for_body {
+                                Action::Pause
+                            } else {
+                                Action::Continue
+                            };
+                        }
                     }
                 }
                 Step::Introspect(asked) => match fetch::dispatch(&asked.call) {
@@ -569,6 +733,15 @@ impl WardenHttp {
                     &mut HostRequestHeaders,
                 );
                 self.response_headers = std::mem::take(&mut decision.response_headers);
+                if let Some(max) = decision.filters_tools_list() {
+                    self.tools_list = Some(ToolsList {
+                        decision: decision.clone(),
+                        max,
+                        content_type: String::new(),
+                        paused: false,
+                        replaced: false,
+                    });
+                }
                 Action::Continue
             }
         };

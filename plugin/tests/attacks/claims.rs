@@ -91,6 +91,7 @@ fn a_withdrawn_key_stops_working_for_cached_tokens() {
         now_s: NOW,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     let mut cache = TokenCache::default();
     assert_decision(&decide_request(&engine, &req, &mut cache), 200, "ok");

@@ -189,6 +189,7 @@ pub fn decide_on(
         now_s,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     decide_request(engine, &req, cache)
 }
@@ -224,6 +225,7 @@ pub fn decide_token_on(engine: &Engine, token: &str) -> Decision {
         now_s: NOW,
         peer_cert_sha256: None,
         source: None,
+        body: Default::default(),
     };
     decide_request(engine, &req, &mut TokenCache::default())
 }

