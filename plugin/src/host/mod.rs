@@ -172,6 +172,13 @@ impl RootContext for WardenRoot {
                 if engine.alerts().is_some() {
                     alerts::define_metrics(&self.meter);
                 }
+                if engine.has_mcp() && kind == HostKind::Envoy {
+                    log(
+                        LogLevel::Info,
+                        "warden: MCP endpoints configured: their request bodies are read, which needs \
+                         allow_on_headers_stop_iteration: true in the Wasm filter's config (Envoy 1.35+)",
+                    );
+                }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
                     if let Some(timing) = risk::time_model() {

@@ -419,6 +419,19 @@ fn bodies_the_endpoint_does_not_take() {
         &store,
     );
     assert_eq!((d.status, d.reason), (411, "mcp_length_required"));
+    // Only the transport's methods: another one's body would reach the server unread.
+    for method in ["PUT", "PATCH"] {
+        let d = send(&e, method, "/mcp", Some(&t), &[], Body::Unread, &store);
+        assert_eq!((d.status, d.reason), (405, "mcp_method_not_allowed"));
+    }
+    assert_eq!(
+        send(&e, "DELETE", "/mcp", Some(&t), &[], Body::Unread, &store).status,
+        200
+    );
+    assert_eq!(
+        send(&e, "GET", "/mcp", Some(&t), &[], Body::Unread, &store).status,
+        200
+    );
     // A tool call to a path below the endpoint's meets the same rules.
     let d = send(
         &e,
@@ -597,6 +610,23 @@ fn tools_list_answers_are_cut_to_the_callers_tools() {
     let t = token("orders:read", RESOURCE);
     let d = post(&e, Some(&t), &call("tools/list", json!({})));
     assert!(d.filters_tools_list().is_some());
+    // Asked uncompressed, so that it can be read.
+    assert!(d
+        .upstream_headers
+        .contains(&("accept-encoding".into(), "identity".into())));
+    // Shadow mode changes no answer.
+    let mut c = config(json!({}));
+    c["mode"] = json!("shadow");
+    let shadow = Engine::from_json(c.to_string().as_bytes()).unwrap();
+    let s = post(&shadow, Some(&t), &call("tools/list", json!({})));
+    assert_eq!((s.status, s.reply.is_none()), (200, true));
+    assert!(s.filters_tools_list().is_none());
+    let s = post(&shadow, Some(&t), &tool("internal_x"));
+    assert_eq!(
+        (s.status, s.reason, s.reply.is_none()),
+        (403, "mcp_denied", true)
+    );
+    assert!(s.remove_headers.iter().any(|h| h == "authorization"));
     assert!(post(&e, Some(&t), &tool("read_orders"))
         .filters_tools_list()
         .is_none());
