@@ -240,7 +240,7 @@ fn replay_from_records_alone_reproduces_then_tries_a_change() {
     config["routes"]
         .as_array_mut()
         .unwrap()
-        .push(json!({"name": "orders", "methods": ["GET"], "prefix": "/orders", "scopes": ["orders:read"]}));
+        .insert(0, json!({"name": "orders", "methods": ["GET"], "prefix": "/orders", "scopes": ["orders:read"]}));
     let stricter = std::path::Path::new(&f.config).with_file_name("stricter.json");
     std::fs::write(&stricter, config.to_string()).unwrap();
     let changed = lines(&ok(warden(&[

@@ -608,6 +608,9 @@ impl Engine {
         env: &mut Env<'_>,
         draft: &mut Draft,
     ) -> Result<(), Denial> {
+        if draft.mcp.is_none() {
+            self.mcp.refuse_elsewhere(&identity)?;
+        }
         let mut identity = identity;
         if let Err(denial) = self
             .policy

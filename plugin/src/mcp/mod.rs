@@ -580,6 +580,25 @@ impl Mcp {
         (seen, Ok(()))
     }
 
+    /// A request to no MCP endpoint: a token whose every audience is an MCP endpoint's resource was
+    /// issued for those MCP servers only (RFC 8707), and is refused here, even when the provider's
+    /// `audiences` list the resource (so that a token an agent got for an MCP server is never
+    /// replayed at another API of the same provider).
+    pub fn refuse_elsewhere(&self, id: &Identity) -> Result<(), Denial> {
+        let only_mcp = id.claims.as_ref().is_some_and(|c| {
+            !c.audiences.is_empty()
+                && c.audiences
+                    .iter()
+                    .all(|a| self.endpoints.iter().any(|ep| &ep.resource == a))
+        });
+        if only_mcp {
+            return Err(Denial::InvalidToken(
+                crate::credential::TokenError::Audience,
+            ));
+        }
+        Ok(())
+    }
+
     /// Authorizes the proven caller for the inspected calls: the token must be for the endpoint's
     /// resource (RFC 8707 audience), the calls not refused by a rule, and every needed scope held.
     pub fn authorize(&self, seen: &Inspected, id: &Identity) -> Result<(), Denial> {

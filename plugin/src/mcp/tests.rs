@@ -280,6 +280,27 @@ fn no_token_gets_a_challenge_pointing_at_the_metadata() {
     );
 }
 
+/// A token issued for the MCP server only is not a token for the provider's other APIs, even
+/// though the provider's `audiences` list the resource (RFC 8707: no replay at another API).
+#[test]
+fn a_token_for_the_resource_only_is_refused_elsewhere() {
+    let get = |t: &str| {
+        send(
+            &engine(),
+            "GET",
+            "/orders/1",
+            Some(t),
+            &[],
+            Body::Unread,
+            &MemoryStore::default(),
+        )
+    };
+    let d = get(&token("orders:read", RESOURCE));
+    assert_eq!((d.status, d.reason), (401, "audience"));
+    let d = get(&token("orders:read", "orders-api"));
+    assert_eq!((d.status, d.reason), (200, "ok"));
+}
+
 #[test]
 fn the_token_must_be_for_the_resource() {
     let d = post(
