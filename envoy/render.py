@@ -68,7 +68,7 @@ def render(
 
 # Labels of Warden's metrics (plugin/src/metrics.rs): each `.name.value` pair in a stat name becomes
 # the Prometheus label name="value", and the pair leaves the name.
-STATS_LABELS = ["verdict", "reason", "route", "result", "event", "why"]
+STATS_LABELS = ["verdict", "reason", "route", "result", "event", "why", "kind", "provider"]
 
 
 def stats_tags() -> str:

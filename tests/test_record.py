@@ -24,7 +24,7 @@ HOME = {"x-geo-country": "NO", "user-agent": "bank-app/4.2"}
 def record_config(keys, api_key, sink: str = "log") -> dict:
     c = warden_config(keys, api_key, "enforce")
     c["routes"] += [{"name": "keys", "methods": ["POST"], "path": "/keys", "step_up": True}]
-    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300}
+    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "budget_us": 200000}
     c["audit"] = {"enabled": True, "sink": sink}
     return c
 

@@ -315,6 +315,12 @@ impl Engine {
         self.risk.is_some()
     }
 
+    /// Behavioural record slots in use (identity, source) and the capacity of each, when scoring:
+    /// the `warden_state_slots_in_use` gauge.
+    pub fn slots_in_use(&self, shared: &dyn SharedData) -> Option<(u64, u64, u32)> {
+        self.risk.as_ref().map(|r| r.slots_in_use(shared))
+    }
+
     /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (see
     /// [`crate::audit::AuditRecord::new`]).
     pub fn recorded_claims(&self) -> &[String] {
