@@ -34,7 +34,9 @@ def risk_config(keys, api_key) -> dict:
             "mode": "shadow",
         },
     ]
-    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300}
+    # A generous time budget: on a busy machine (other builds on 2 cores) the default 2 ms trips the
+    # breaker (503) now and then, and these tests are about the score, not the budget.
+    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "budget_us": 200000}
     return c
 
 
