@@ -164,3 +164,17 @@ def test_ocsf_events_of_the_records(record_gateway, keys, tmp_path):
     assert [e["class_uid"] for e in events] == [6003] * len(records)
     assert events[0]["status_id"] == 1 and events[5]["status_id"] == 2
     assert events[0]["http_response"]["code"] == 200 and events[0]["actor"]["user"]["uid"] == records[0]["subject"]
+
+
+@pytest.mark.run_last
+def test_every_record_of_the_session_validates(gateway, shadow_gateway):
+    """After every other test: each record the session's main gateways wrote (every kind of refusal,
+    shadow mode, API keys, delegation ...) is valid against the checked-in schema."""
+    check = validator()
+    n = 0
+    for gw in (gateway, shadow_gateway):
+        for _, rec in gw.audit_records():
+            if "v" in rec:
+                check.validate(rec)
+                n += 1
+    assert n > 50, n
