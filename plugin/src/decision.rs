@@ -125,6 +125,8 @@ pub struct Decision {
     /// The refusal counted as a failure in the behavioural records (a bad credential, a missing
     /// scope), for the decision record: replay counts it again without the credential.
     pub counted_failure: bool,
+    /// This block-level score put the token in quarantine (`revocation.quarantine`): an alert event.
+    pub quarantined: bool,
 }
 
 impl Decision {
@@ -195,6 +197,8 @@ pub(crate) struct Draft {
     pub(crate) counted_failure: bool,
     /// A proven caller the agent policy refused (revoked, quarantined, delegation, tenant).
     pub(crate) refused_identity: Option<Identity>,
+    /// The block-level score quarantined the token.
+    pub(crate) quarantined: bool,
 }
 
 /// The modes a request is decided in, found once from the route and the config.
@@ -546,7 +550,8 @@ impl Engine {
                 // A block-level score counts towards quarantine (`revocation.quarantine`), when enforced.
                 if a.verdict == RiskVerdict::Block && mode == Mode::Enforce {
                     // Best effort: shared data failing only delays the quarantine.
-                    let _ = self.revocation().quarantine(env.shared, id, req.now_s);
+                    let now = self.revocation().quarantine(env.shared, id, req.now_s);
+                    draft.quarantined = matches!(now, Ok(true));
                 }
                 let result = risk_outcome(risk, &a);
                 draft.assessment = Some(a);
@@ -638,6 +643,7 @@ impl Draft {
             route: route.map(|r| r.name.clone()),
             required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
             counted_failure: self.counted_failure,
+            quarantined: self.quarantined,
             identity: self.identity.or(self.refused_identity),
             remove_headers,
             upstream_headers,

@@ -429,8 +429,6 @@ pub(crate) mod mock {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum NgxStep {
         RequestHeaders,
-        ResponseHeaders,
-        DispatchResponse,
         Log,
         Done,
     }

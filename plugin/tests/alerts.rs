@@ -82,3 +82,43 @@ fn step_up_is_an_event_unless_unwanted_or_under_the_minimum_score() {
         None
     );
 }
+
+#[test]
+fn the_block_that_quarantines_a_token_raises_quarantine() {
+    let risk = json!({"tag_at": 1, "step_up_at": 1, "block_at": 1});
+    let quarantine = json!({"deny": {"sub": ["mallory"]}, "quarantine": {"threshold": 2}});
+    let e = engine(json!({"risk": risk, "revocation": quarantine}));
+    let alerts = e.alerts().unwrap();
+    let store = warden::shared::MemoryStore::default();
+    let mut cache = warden::TokenCache::default();
+    let tok = token("bob");
+    let headers = [("authorization".to_owned(), common::bearer(&tok))];
+    let mut decide = || {
+        let req = warden::Request {
+            method: "GET",
+            path: "/orders/7",
+            headers: &headers,
+            request_id: "r",
+            now_s: NOW,
+            peer_cert_sha256: None,
+            source: None,
+        };
+        e.decide(
+            &req,
+            &mut warden::Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &|| 0,
+            },
+        )
+    };
+    let first = decide();
+    assert_eq!((first.reason, first.quarantined), ("risk_blocked", false));
+    assert_eq!(alerts.event_of(&first), Some(AlertEvent::Block));
+    let second = decide();
+    assert!(second.quarantined, "{second:?}");
+    assert_eq!(alerts.event_of(&second), Some(AlertEvent::Quarantine));
+    let third = decide();
+    assert_eq!(third.reason, "quarantined");
+    assert_eq!(alerts.event_of(&third), Some(AlertEvent::Quarantine));
+}
