@@ -62,7 +62,7 @@ def free_port() -> int:
 def alerts_config(keys, api_key, port: int, **alerts) -> dict:
     c = warden_config(keys, api_key, "enforce")
     c["routes"] += [{"name": "keys", "methods": ["POST"], "path": "/keys", "step_up": True}]
-    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300}
+    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "budget_us": 200000}
     c["revocation"] = {"deny": {"sub": ["revoked-user"]}}
     c["alerts"] = {
         "service": {"url": f"http://127.0.0.1:{port}/alerts", "envoy_cluster": "alerts", "timeout_ms": 300},

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import sys
+import time
 import urllib.parse
 import urllib.request
 
 import pytest
 import yaml
+import render
 from conftest import ROOT, bearer, seen_by_upstream
 from prometheus_client.parser import text_string_to_metric_families
-from test_alerts import Receiver, gateway_to
+from test_alerts import Receiver, alerts_config
 from test_metrics import flushed
 from test_record import HOME
 
@@ -21,13 +25,33 @@ DASHBOARD = ROOT / "observability" / "grafana-dashboard.json"
 SCRAPE = ROOT / "observability" / "prometheus.yml"
 METRIC = re.compile(r"\b(warden_[a-z_]+)")
 
+sys.path.insert(0, str(ROOT / "examples" / "idp"))
+import idp as demo_idp  # noqa: E402
+
 
 @pytest.fixture(scope="module")
-def risk_gateway(envoys, keys, api_key):
-    """Risk scoring and alerts into a live receiver: every metric family the filter has."""
+def risk_gateway(envoys, keys, api_key, tmp_path_factory):
+    """Risk scoring, alerts into a live receiver and a provider with remote keys (the demo IdP): every
+    metric family the filter has."""
     receiver = Receiver()
-    yield gateway_to(envoys, keys, api_key, receiver.port, "dashboard")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    idp = demo_idp.DemoIdP(port=port, log_path=tmp_path_factory.mktemp("dash") / "idp.log").start()
+    config = alerts_config(keys, api_key, receiver.port)
+    config["providers"].append({
+        "name": "demo-idp", "issuer": idp.issuer, "audiences": ["orders-api"],
+        "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 1000},
+    })
+    clusters = render.idp_cluster(receiver.port, "alerts") + render.idp_cluster(idp.port)
+    yield envoys.gateway(config, "dashboard", transform=lambda text: text + clusters)
     receiver.stop()
+    idp.stop()
+
+
+def scrape_names(gw) -> set[str]:
+    with urllib.request.urlopen(f"http://{gw.envoy.admin}/stats/prometheus", timeout=5) as r:
+        return exported_names(r.read().decode())
 
 
 def exported_names(text: str) -> set[str]:
@@ -58,6 +82,10 @@ def test_every_query_reads_a_metric_envoy_exports(risk_gateway, keys):
         seen_by_upstream(risk_gateway.get(f"/orders/{i}", headers={**bearer(token), **HOME}))
     assert risk_gateway.request("POST", "/keys", headers={**bearer(token), **HOME}).status_code == 401
     flushed(risk_gateway, "warden_risk_score")
+    deadline = time.monotonic() + 15  # the key set's age once the IdP's keys are installed
+    while "warden_key_age_seconds" not in scrape_names(risk_gateway):
+        assert time.monotonic() < deadline, risk_gateway.log()[-2000:]
+        time.sleep(0.5)
     with urllib.request.urlopen(f"http://{risk_gateway.envoy.admin}/stats/prometheus", timeout=5) as r:
         exported = exported_names(r.read().decode())
     d = json.loads(DASHBOARD.read_text())

@@ -55,3 +55,57 @@ def test_decisions_by_verdict_reason_and_route_with_labels(gateway, keys):
     cache = {s.labels["result"]: s.value for s in counter(fams, "warden_token_cache_total")}
     assert cache.get("hit", 0) >= 2 and cache.get("miss", 0) >= 1, cache
 
+
+
+def test_gauges_key_age_and_state_slots(tmp_path, envoys, keys):
+    """A provider with remote keys (the demo IdP) and risk scoring: the key set's age by provider and the
+    behavioural record slots in use, as labelled gauges."""
+    import socket
+    import sys
+
+    import render
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "examples" / "idp"))
+    import idp as demo_idp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    idp = demo_idp.DemoIdP(port=port, log_path=tmp_path / "idp.log").start()
+    try:
+        config = {
+            "providers": [{
+                "name": "demo-idp", "issuer": idp.issuer, "audiences": ["orders-api"],
+                "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 1000},
+            }],
+            "risk": {"mode": "shadow"},
+        }
+        gw = envoys.gateway(config, "gauges", transform=lambda t: t + render.idp_cluster(idp.port))
+        token = idp.token(scope="orders:read")
+        deadline = time.monotonic() + 15
+        while gw.get("/orders/1", headers=bearer(token)).status_code != 200:
+            assert time.monotonic() < deadline, gw.log()[-2000:]
+            time.sleep(0.2)
+
+        def gauges() -> dict:
+            fams = scrape(gw)
+            out = {}
+            for name in ("warden_key_age_seconds", "warden_state_slots_in_use", "warden_state_slots_capacity"):
+                for s in fams.get(name, type("F", (), {"samples": []})).samples:
+                    out[(name, tuple(sorted(s.labels.items())))] = s.value
+            return out
+
+        deadline = time.monotonic() + 15
+        while True:
+            g = gauges()
+            if g.get(("warden_state_slots_in_use", (("kind", "identity"),)), 0) >= 1:
+                break
+            assert time.monotonic() < deadline, g
+            time.sleep(0.5)
+        assert ("warden_key_age_seconds", (("provider", "demo-idp"),)) in g, g
+        assert 0 <= g[("warden_key_age_seconds", (("provider", "demo-idp"),))] < 60
+        assert g[("warden_state_slots_in_use", (("kind", "source"),))] >= 1
+        assert g[("warden_state_slots_capacity", ())] == 65536
+    finally:
+        idp.stop()

@@ -24,7 +24,7 @@ HOME = {"x-geo-country": "NO", "user-agent": "bank-app/4.2"}
 def record_config(keys, api_key, sink: str = "log") -> dict:
     c = warden_config(keys, api_key, "enforce")
     c["routes"] += [{"name": "keys", "methods": ["POST"], "path": "/keys", "step_up": True}]
-    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300}
+    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "budget_us": 200000}
     c["audit"] = {"enabled": True, "sink": sink}
     return c
 
@@ -164,3 +164,23 @@ def test_ocsf_events_of_the_records(record_gateway, keys, tmp_path):
     assert [e["class_uid"] for e in events] == [6003] * len(records)
     assert events[0]["status_id"] == 1 and events[5]["status_id"] == 2
     assert events[0]["http_response"]["code"] == 200 and events[0]["actor"]["user"]["uid"] == records[0]["subject"]
+
+
+@pytest.mark.run_last
+def test_every_record_of_the_session_validates(gateway, shadow_gateway):
+    """After every other test: each record the session's main gateways wrote (every kind of refusal,
+    shadow mode, API keys, delegation ...) is valid against the checked-in schema."""
+    check = validator()
+    n = 0
+    for gw in (gateway, shadow_gateway):
+        before = len(gw.audit_records())  # at least one record, when run alone too
+        gw.get("/orders/1")
+        deadline = time.monotonic() + 10
+        while len(gw.audit_records()) == before:
+            assert time.monotonic() < deadline, gw.log()[-2000:]
+            time.sleep(0.05)
+        for _, rec in gw.audit_records():
+            if "v" in rec:
+                check.validate(rec)
+                n += 1
+    assert n >= 2, n

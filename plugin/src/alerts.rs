@@ -143,6 +143,7 @@ impl Alerts {
     pub fn event_of(&self, d: &Decision) -> Option<AlertEvent> {
         let risk = d.risk.as_ref();
         let event = match (d.verdict, d.reason) {
+            _ if d.quarantined => AlertEvent::Quarantine,
             (Verdict::StepUp, _) => AlertEvent::StepUp,
             (Verdict::Block, _) => AlertEvent::Block,
             (_, "quarantined") => AlertEvent::Quarantine,

@@ -145,6 +145,8 @@ pub struct Decision {
     pub counted_failure: bool,
     /// The MCP call(s), when the request went to an MCP endpoint.
     pub mcp: Option<Inspected>,
+    /// This block-level score put the token in quarantine (`revocation.quarantine`): an alert event.
+    pub quarantined: bool,
 }
 
 impl Decision {
@@ -237,6 +239,8 @@ pub(crate) struct Draft {
     pub(crate) refused_identity: Option<Identity>,
     /// The MCP call(s) of a request to an MCP endpoint.
     pub(crate) mcp: Option<Inspected>,
+    /// The block-level score quarantined the token.
+    pub(crate) quarantined: bool,
 }
 
 /// The modes a request is decided in, found once from the route and the config.
@@ -378,6 +382,12 @@ impl Engine {
         self.risk.is_some()
     }
 
+    /// Behavioural record slots in use (identity, source) and the capacity of each, when scoring:
+    /// the `warden_state_slots_in_use` gauge.
+    pub fn slots_in_use(&self, shared: &dyn SharedData) -> Option<(u64, u64, u32)> {
+        self.risk.as_ref().map(|r| r.slots_in_use(shared))
+    }
+
     /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (see
     /// [`crate::audit::AuditRecord::new`]).
     pub fn recorded_claims(&self) -> &[String] {
@@ -512,6 +522,7 @@ impl Engine {
             required_scopes: Vec::new(),
             counted_failure: false,
             mcp: None,
+            quarantined: false,
         })
     }
 
@@ -736,7 +747,8 @@ impl Engine {
                 // A block-level score counts towards quarantine (`revocation.quarantine`), when enforced.
                 if a.verdict == RiskVerdict::Block && mode == Mode::Enforce {
                     // Best effort: shared data failing only delays the quarantine.
-                    let _ = self.revocation().quarantine(env.shared, id, req.now_s);
+                    let now = self.revocation().quarantine(env.shared, id, req.now_s);
+                    draft.quarantined = matches!(now, Ok(true));
                 }
                 let result = risk_outcome(risk, &a);
                 draft.assessment = Some(a);
@@ -835,6 +847,7 @@ impl Draft {
             route: route.map(|r| r.name.clone()),
             required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
             counted_failure: self.counted_failure,
+            quarantined: self.quarantined,
             identity: self.identity.or(self.refused_identity),
             remove_headers,
             upstream_headers,

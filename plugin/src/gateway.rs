@@ -493,6 +493,21 @@ pub(crate) mod mock {
         }
     }
 
+    /// The steps of an ngx_wasm_module HTTP context a host call can be made in (a subset).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum NgxStep {
+        RequestHeaders,
+        Log,
+        Done,
+    }
+
+    /// ngx_wasm_module's step rule for `dispatch_http_call` (`ngx_http_proxy_wasm_dispatch.c`, both
+    /// pins): refused in `on_log` and `on_done` ("bad step": the request's pool is released), unless
+    /// the call comes from a root context's `on_tick`.
+    pub fn ngx_dispatch_allowed(step: NgxStep, in_tick: bool) -> bool {
+        in_tick || !matches!(step, NgxStep::Log | NgxStep::Done)
+    }
+
     /// ngx_wasm_module's `set_tick_period` (`ngx_proxy_wasm_host.c`, same at both pins): a second
     /// non-zero period traps ("tick_period already set"); each accepted one starts a new timer
     /// chain, and a 0 does not stop the running one.
@@ -1101,6 +1116,31 @@ mod tests {
         let next = arm + fetch[arm..].find("Ok(call) =>").unwrap();
         assert!(fetch[arm..next].contains("self.deferred.push"));
         assert!(!fetch[arm..next].contains("dispatch("));
+    }
+
+    /// The end of a request (`on_log`) writes the record and queues the alert; it never dispatches:
+    /// ngx_wasm_module refuses a call from `on_log` (the request's pool is gone), so alerts leave
+    /// from the root context's `on_tick` only, where a call is allowed.
+    #[test]
+    fn alerts_are_queued_at_the_end_of_a_request_and_sent_from_the_tick() {
+        use super::mock::{ngx_dispatch_allowed, NgxStep};
+        assert!(!ngx_dispatch_allowed(NgxStep::Log, false));
+        assert!(!ngx_dispatch_allowed(NgxStep::Done, false));
+        assert!(ngx_dispatch_allowed(NgxStep::RequestHeaders, false));
+        assert!(ngx_dispatch_allowed(NgxStep::Log, true));
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/host");
+        let adapter = std::fs::read_to_string(src.join("mod.rs")).unwrap();
+        let start = adapter.find("fn on_log(&mut self)").unwrap();
+        let end = start + adapter[start..].find("\n    }\n}").unwrap();
+        let on_log = &adapter[start..end];
+        assert!(on_log.contains("alerts::raise("), "{on_log}");
+        assert!(!on_log.contains("dispatch"), "{on_log}");
+        let tick = adapter.find("fn on_tick(&mut self)").unwrap();
+        assert!(adapter[tick..].contains("self.alerts.tick("));
+        let sender = std::fs::read_to_string(src.join("alerts.rs")).unwrap();
+        let answer = sender.find("pub fn on_response(").unwrap();
+        let next = answer + sender[answer..].find("\n    fn failed(").unwrap();
+        assert!(!sender[answer..next].contains("dispatch"));
     }
 
     /// Kong appends a newline to local response bodies; every reply body still parses as JSON.

@@ -19,6 +19,12 @@ pub const ENGINE_US: &str = "warden_engine_us";
 pub const RISK_SCORE: &str = "warden_risk_score";
 /// Bearer tokens answered from the verified-token cache, labelled `result` (`hit`, `miss`).
 pub const TOKEN_CACHE: &str = "warden_token_cache_total";
+/// Age of a provider's remote key set on a worker, seconds (gauge), labelled `provider`.
+pub const KEY_AGE: &str = "warden_key_age_seconds";
+/// Behavioural record slots in use (gauge), labelled `kind` (`identity`, `source`).
+pub const SLOTS_IN_USE: &str = "warden_state_slots_in_use";
+/// Behavioural record slots of each kind (gauge: `risk.state_slots`).
+pub const SLOTS_CAPACITY: &str = "warden_state_slots_capacity";
 /// Alert events handed to the sender's queue, labelled `event`.
 pub const ALERTS_QUEUED: &str = "warden_alerts_queued_total";
 /// Alert events delivered to the receiver.
@@ -28,7 +34,9 @@ pub const ALERTS_DROPPED: &str = "warden_alerts_dropped_total";
 
 /// Every label any metric carries. Envoy: `envoy/render.py` (`STATS_LABELS`) makes each a stats tag;
 /// Kong: `kong/warden.meta.json` (`metrics.label_patterns`) gives the Prometheus plugin the same.
-pub const LABELS: [&str; 6] = ["verdict", "reason", "route", "result", "event", "why"];
+pub const LABELS: [&str; 8] = [
+    "verdict", "reason", "route", "result", "event", "why", "kind", "provider",
+];
 
 /// Kong's Prometheus plugin (3.8 and later, `wasm_metrics: true`; `kong/plugins/prometheus/wasmx.lua`)
 /// reads a filter's metric labels from `<filter>.meta.json`: `{"metrics": {"label_patterns":

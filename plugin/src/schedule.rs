@@ -18,6 +18,8 @@ pub const TICK: Duration = Duration::from_millis(250);
 pub const KEYS_SLOW_MS: u64 = 1_000;
 /// How often the revocation feed's lease is checked.
 pub const FEED_MS: u64 = 1_000;
+/// How often the gauges (key age, state slots in use) are refreshed.
+pub const GAUGES_MS: u64 = 5_000;
 
 /// The host's timer (proxy-wasm `set_tick_period`).
 pub trait TickHost {
@@ -35,11 +37,13 @@ pub struct Users {
     pub feed: bool,
     /// Alerts are configured (the sender runs on every tick).
     pub alerts: bool,
+    /// Something to report in gauges (remote key sets, behavioural state).
+    pub gauges: bool,
 }
 
 impl Users {
     fn any(self) -> bool {
-        self.remote_keys || self.feed || self.alerts
+        self.remote_keys || self.feed || self.alerts || self.gauges
     }
 }
 
@@ -52,6 +56,8 @@ pub struct Due {
     pub feed: bool,
     /// Run the alert sender (`alerts::Sender::tick`).
     pub alerts: bool,
+    /// Refresh the gauges.
+    pub gauges: bool,
 }
 
 /// A user that runs at most once per interval; due at once the first time.
@@ -82,6 +88,7 @@ pub struct Timers {
     users: Users,
     keys: Cadence,
     feed: Cadence,
+    gauges: Cadence,
 }
 
 impl Timers {
@@ -92,6 +99,7 @@ impl Timers {
         self.users = users;
         self.keys = Cadence::default();
         self.feed = Cadence::default();
+        self.gauges = Cadence::default();
         if users.any() && self.started.is_none() {
             host.set_tick_period(TICK)?;
             self.started = Some(TICK);
@@ -112,6 +120,7 @@ impl Timers {
             keys: self.users.remote_keys && self.keys.due(now_ms, keys_every),
             feed: self.users.feed && self.feed.due(now_ms, FEED_MS),
             alerts: self.users.alerts,
+            gauges: self.users.gauges && self.gauges.due(now_ms, GAUGES_MS),
         }
     }
 }
@@ -125,6 +134,7 @@ mod tests {
         remote_keys: true,
         feed: false,
         alerts: false,
+        gauges: false,
     };
 
     /// A root context on ngx_wasm_module with a `jwks_uri` provider: keys arrive, ticks go on for
@@ -152,6 +162,7 @@ mod tests {
                 remote_keys: true,
                 feed: true,
                 alerts: false,
+                gauges: true,
             },
             Users::default(),
         ] {
@@ -172,6 +183,7 @@ mod tests {
                     remote_keys: true,
                     feed: true,
                     alerts: true,
+                    gauges: true,
                 },
                 &mut host,
             )
@@ -204,6 +216,7 @@ mod tests {
             remote_keys: false,
             feed: true,
             alerts: false,
+            gauges: false,
         };
         timers.configure(feed, &mut host).unwrap();
         timers.configure(KEYS, &mut host).unwrap();

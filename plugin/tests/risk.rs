@@ -720,7 +720,9 @@ fn state_is_bounded_and_works_under_kongs_cas_rule() {
         });
         assert!(d.reply.is_none() || d.verdict == Verdict::StepUp);
     }
-    assert!(g.store.len() <= 16, "{} keys", g.store.len());
+    // 8 identity and 8 source slots, and the two counters of slots in use.
+    let bound = 16 + warden::risk::SLOTS_USED_KEYS.len();
+    assert!(g.store.len() <= bound, "{} keys", g.store.len());
     // A returning identity still has its history under Kong's rule (cas-correct writes).
     let tok = token("alice", T0, json!({}));
     g.send(&Call {
@@ -776,4 +778,33 @@ fn without_a_risk_section_nothing_is_scored_or_stored() {
     assert_eq!(d.verdict, Verdict::Allow);
     assert!(g.store.is_empty());
     let _ = RiskVerdict::Allow;
+}
+
+/// Slots in use grow once per identity and per source, however many requests they send, and a
+/// refusal before the risk stage takes a source slot too; on Kong's cas rule as on Envoy's.
+#[test]
+fn slots_in_use_count_each_slot_once() {
+    for rule in [CasRule::Envoy, CasRule::Kong] {
+        let c = config(json!({}), json!([]));
+        let mut gw = Gateway::with_rule(&c, rule);
+        assert_eq!(gw.engine.slots_in_use(&gw.store), Some((0, 0, 65_536)));
+        gw.habitual("ann");
+        gw.habitual("bob");
+        assert_eq!(
+            gw.engine.slots_in_use(&gw.store).map(|s| (s.0, s.1)),
+            Some((2, 1))
+        );
+        let forged = format!("{}x", token("eve", T0, json!({})));
+        let d = gw.send(&Call {
+            ip: "192.0.2.9",
+            ..stolen(&forged)
+        });
+        assert_eq!(d.verdict, Verdict::Deny);
+        assert_eq!(
+            gw.engine.slots_in_use(&gw.store).map(|s| (s.0, s.1)),
+            Some((2, 2))
+        );
+    }
+    let off = engine(&json!({"providers": config(json!({}), json!([]))["providers"]}));
+    assert_eq!(off.slots_in_use(&MemoryStore::default()), None);
 }

@@ -123,6 +123,9 @@ pub struct AuditRecord<'a> {
     /// The refusal counted as a failure in the caller's and the source's behavioural records.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counted_failure: bool,
+    /// This request's block-level score put the token in quarantine (`revocation.quarantine`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quarantined: bool,
     /// Engine time, microseconds (measured by the host adapter; 0 in replay).
     pub engine_us: u64,
     /// Risk score 0-100, when the request was scored.
@@ -216,7 +219,7 @@ impl<'a> AuditRecord<'a> {
     /// The record's JSON field names, in the order they are written. Optional fields are left out
     /// of a line when empty; `warden replay` drops trace fields of these names, so that every one of
     /// them in its output is the engine's.
-    pub const FIELDS: [&'static str; 44] = [
+    pub const FIELDS: [&'static str; 45] = [
         "v",
         "ts_ms",
         "request_id",
@@ -245,6 +248,7 @@ impl<'a> AuditRecord<'a> {
         "mode",
         "cache_hit",
         "counted_failure",
+        "quarantined",
         "engine_us",
         "risk_score",
         "factors",
@@ -334,6 +338,7 @@ impl<'a> AuditRecord<'a> {
             mode: d.mode.as_str(),
             cache_hit: d.cache_hit,
             counted_failure: d.counted_failure,
+            quarantined: d.quarantined,
             engine_us,
             risk_score: risk.and_then(|a| a.score),
             factors: risk
@@ -445,6 +450,7 @@ mod tests {
             mode: "enforce",
             cache_hit: false,
             counted_failure: true,
+            quarantined: true,
             engine_us: 1,
             risk_score: Some(1),
             factors: vec![Factor {

@@ -142,6 +142,8 @@ pub struct KeyFetcher {
     /// answer is handled, and a call dispatched from that callback crashes the worker (SIGSEGV).
     deferred: Vec<(usize, Call)>,
     metrics: Metrics,
+    /// Per provider: when this worker installed its current remote key set (seconds).
+    installed_at: Vec<Option<u64>>,
 }
 
 impl KeyFetcher {
@@ -157,6 +159,24 @@ impl KeyFetcher {
             inflight: HashMap::new(),
             deferred: Vec::new(),
             metrics: Metrics::define(),
+            installed_at: vec![None; engine.providers().len()],
+        }
+    }
+
+    /// Each remote provider's key set age on this worker at `now_s` (since it was installed here):
+    /// the `warden_key_age_seconds` gauge. Providers without keys yet are left out.
+    pub fn key_ages<'e>(&self, engine: &'e Engine, now_s: u64) -> Vec<(&'e str, u64)> {
+        engine
+            .providers()
+            .iter()
+            .zip(&self.installed_at)
+            .filter_map(|(p, at)| at.map(|t| (p.name.as_str(), now_s.saturating_sub(t))))
+            .collect()
+    }
+
+    fn installed(&mut self, i: usize, now_s: u64) {
+        if let Some(at) = self.installed_at.get_mut(i) {
+            *at = Some(now_s);
         }
     }
 
@@ -238,6 +258,9 @@ impl KeyFetcher {
         let mut out = Refetch::No;
         if let Some(keys) = tick.install {
             p.install_keys(keys);
+            if let Some(at) = self.installed_at.get_mut(i) {
+                *at = Some(now_s);
+            }
             out = Refetch::Installed;
         }
         if tick.fetch {
@@ -324,6 +347,7 @@ impl KeyFetcher {
                             ),
                         );
                         p.install_keys(keys);
+                        self.installed(i, now_s);
                     }
                     Err(e) => {
                         Metrics::bump(self.metrics.fetch_failed);

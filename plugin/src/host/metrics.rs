@@ -52,6 +52,13 @@ impl Meter {
         }
     }
 
+    /// Sets the gauge `name`.
+    pub fn gauge(&self, name: String, value: u64) {
+        if let Some(id) = self.id(MetricType::Gauge, name) {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+
     /// Records `value` in the histogram `name`.
     pub fn observe(&self, name: &str, value: u64) {
         if let Some(id) = self.id(MetricType::Histogram, name.to_owned()) {

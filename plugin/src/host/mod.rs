@@ -164,6 +164,7 @@ impl RootContext for WardenRoot {
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
                     feed: engine.revocation().has_feed(),
                     alerts: engine.alerts().is_some(),
+                    gauges: fetcher.active() || engine.risk_enabled(),
                 };
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 if let Err(e) = self.timers.configure(users, &mut HostTimer) {
@@ -230,6 +231,9 @@ impl RootContext for WardenRoot {
         if due.alerts {
             self.alerts.tick(&engine, &self.meter, now_us / 1_000);
         }
+        if due.gauges {
+            gauges(&engine, &fetcher, &self.meter, now);
+        }
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -255,6 +259,19 @@ impl RootContext for WardenRoot {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+/// The gauges: each remote key set's age on this worker, the behavioural record slots in use.
+fn gauges(engine: &Engine, fetcher: &fetch::KeyFetcher, meter: &metrics::Meter, now_s: u64) {
+    use crate::metrics as m;
+    for (provider, age) in fetcher.key_ages(engine, now_s) {
+        meter.gauge(m::named(m::KEY_AGE, &[("provider", provider)]), age);
+    }
+    if let Some((identity, source, capacity)) = engine.slots_in_use(&HostShared) {
+        meter.gauge(m::named(m::SLOTS_IN_USE, &[("kind", "identity")]), identity);
+        meter.gauge(m::named(m::SLOTS_IN_USE, &[("kind", "source")]), source);
+        meter.gauge(m::SLOTS_CAPACITY.to_owned(), u64::from(capacity));
     }
 }
 

@@ -430,15 +430,21 @@ impl Risk {
                 endpoint: facts.endpoint,
                 learn,
             };
-            write_back(store, &slot.key, read.identity.as_ref(), |cur| {
+            let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
                 state::apply_identity(cur, slot.hash, now, |s| s.observe(&sighting))
             });
+            if created {
+                count_slot(store, 0);
+            }
         }
         if let Some(slot) = &refs.source {
             let who = facts.identity;
-            write_back(store, &slot.key, read.source.as_ref(), |cur| {
+            let created = write_back(store, &slot.key, read.source.as_ref(), |cur| {
                 state::apply_source(cur, slot.hash, now, |s| s.observe(now, who, learn))
             });
+            if created {
+                count_slot(store, 1);
+            }
         }
     }
 
@@ -446,20 +452,37 @@ impl Risk {
     /// (which also takes back the success the source's record counted for the request).
     pub fn record_failure(&self, refs: &StateRef, now_s: u64, store: &dyn SharedData) {
         if let Some(slot) = &refs.identity {
-            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
-                let next =
-                    state::apply_identity(cur, slot.hash, now_s, |s| s.observe_failure(now_s));
-                (Some(next), ())
+            let created = write(store, &slot.key, |cur| {
+                state::apply_identity(cur, slot.hash, now_s, |s| s.observe_failure(now_s))
             });
+            if created {
+                count_slot(store, 0);
+            }
         }
         if let Some(slot) = &refs.source {
-            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
-                let next = state::apply_source(cur, slot.hash, now_s, |s| {
+            let created = write(store, &slot.key, |cur| {
+                state::apply_source(cur, slot.hash, now_s, |s| {
                     s.observe_failure(now_s, refs.success)
-                });
-                (Some(next), ())
+                })
             });
+            if created {
+                count_slot(store, 1);
+            }
         }
+    }
+
+    /// Behavioural record slots in use: (identity, source, the capacity of each: `risk.slots`).
+    pub fn slots_in_use(&self, store: &dyn SharedData) -> (u64, u64, u32) {
+        let used = |key: &str| {
+            store
+                .get(key)
+                .ok()
+                .and_then(|(v, _)| v)
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        let [id, src] = SLOTS_USED_KEYS;
+        (used(id), used(src), self.slots)
     }
 
     /// The response phase of a forwarded request: the upstream's status and body size.
@@ -516,14 +539,40 @@ fn write_back(
     key: &str,
     read: Option<&(Option<Vec<u8>>, u32)>,
     change: impl Fn(Option<&[u8]>) -> Vec<u8>,
-) {
+) -> bool {
     if let Some((bytes, cas)) = read {
         match store.set(key, &change(bytes.as_deref()), *cas) {
             Err(shared::SharedError::CasMismatch) => {}
-            _ => return,
+            Ok(()) => return bytes.is_none(),
+            Err(_) => return false,
         }
     }
-    let _ = shared::update(store, key, CAS_ATTEMPTS, |cur| (Some(change(cur)), ()));
+    write(store, key, change)
+}
+
+/// Read-modify-write of a record; true when it created the record (the slot was free).
+fn write(store: &dyn SharedData, key: &str, change: impl Fn(Option<&[u8]>) -> Vec<u8>) -> bool {
+    shared::update(store, key, CAS_ATTEMPTS, |cur| {
+        (Some(change(cur)), cur.is_none())
+    })
+    .unwrap_or(false)
+}
+
+/// Shared-data keys counting the slots ever written (identity, source): slots are never freed
+/// (shared data never expires), so this is the number in use, for the `warden_state_slots_in_use`
+/// gauge. Written only when a slot is first taken.
+pub const SLOTS_USED_KEYS: [&str; 2] = ["warden:risk:used:identity", "warden:risk:used:source"];
+
+/// One more slot of kind `which` (0: identity, 1: source) in use.
+fn count_slot(store: &dyn SharedData, which: usize) {
+    if let Some(key) = SLOTS_USED_KEYS.get(which) {
+        let _ = shared::update(store, key, CAS_ATTEMPTS, |cur| {
+            let n = cur
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes);
+            (Some(n.saturating_add(1).to_le_bytes().to_vec()), ())
+        });
+    }
 }
 
 /// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
