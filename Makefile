@@ -73,6 +73,12 @@ fuzz-smoke:
 	@command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
 	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) bash fuzz/run.sh
 
+## soak: SOAK_IDENTITIES (default 1,000,000) distinct identities through Envoy (2 workers) for
+## SOAK_SECONDS (default 600) at wrk's highest rate: memory, p99, errors, VM restarts (bench/soak.py).
+soak: setup build
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(VPY) bench/soak.py
+
 ## schema: regenerate kong/warden.meta.json (the config JSON Schema, draft 4) from the Rust config types.
 schema:
 	cargo run --quiet -p warden-cli -- schema > kong/warden.meta.json.tmp
