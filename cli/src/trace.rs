@@ -55,7 +55,24 @@ pub struct TraceLine {
     body: Option<Vec<u8>>,
 }
 
-fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
+impl TraceLine {
+    /// The request this line records, at the trace's own clock.
+    pub fn request(&self) -> Request<'_> {
+        Request {
+            method: &self.method,
+            path: &self.path,
+            headers: &self.headers,
+            request_id: &self.request_id,
+            now_s: self.ts_ms / 1000,
+            source: self.source,
+            body: self.body.as_deref().map_or(Body::Unread, Body::Read),
+            peer_cert_sha256: None,
+        }
+    }
+}
+
+/// One trace line (`number` for messages), read as the offline contract says.
+pub(crate) fn parse_line(number: usize, text: &str) -> Result<TraceLine, String> {
     let at = |m: &str| format!("trace line {number}: {m}");
     let Value::Object(mut obj) = serde_json::from_str(text).map_err(|e| at(&e.to_string()))? else {
         return Err(at("not a JSON object"));
@@ -204,17 +221,8 @@ pub fn run(
             continue;
         }
         let line = parse_line(number, text)?;
-        let now_s = line.ts_ms / 1000;
-        let req = Request {
-            method: &line.method,
-            path: &line.path,
-            headers: &line.headers,
-            request_id: &line.request_id,
-            now_s,
-            source: line.source,
-            body: line.body.as_deref().map_or(Body::Unread, Body::Read),
-            peer_cert_sha256: None,
-        };
+        let req = line.request();
+        let now_s = req.now_s;
         let mut env = Env {
             cache: &mut cache,
             shared: &store,
