@@ -297,6 +297,8 @@ def test_tools_list_is_cut_to_the_callers_tools(gw: Gateway, keys: Keys) -> None
     r = post(gw, rpc("tools/list", "tl-1"), tok)
     assert r.status_code == 200, r.text
     assert [t["name"] for t in r.json()["result"]["tools"]] == ["read_orders", "search_orders"]
+    # Asked uncompressed, so that Warden can read it.
+    assert server_saw("tl-1")[0]["headers"]["accept-encoding"] == "identity"
     # The event-stream form, sent by the server in two chunks.
     r = post(gw, rpc("tools/list", "tl-2"), token(keys, "orders:read admin"), path="/mcp?form=sse")
     assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
@@ -327,3 +329,36 @@ def test_bad_mcp_config_is_refused_naming_the_field(mcp_envoys: EnvoyFactory, ke
     code, log = mcp_envoys.refused(bad, "mcp-bad-rule")
     assert code != 0
     assert "mcp.endpoints[0].rules[0].tool" in log
+
+
+def test_step_up_tools_and_shadow_mode(mcp_envoys: EnvoyFactory, keys: Keys) -> None:
+    """With risk on, a `step_up` tool is challenged (RFC 9470, with the metadata) until the token shows
+    a recent MFA; in shadow mode refusals are only recorded, and the token still stays behind."""
+    cfg = config(keys)
+    cfg["risk"] = {"acr_values": ["mfa"], "max_age_s": 300}
+    risky = mcp_envoys.gateway(cfg, "mcp-risk")
+    tok = token(keys, "orders:read orders:refund", sub="refunder")
+    r = post(risky, rpc("tools/call", "su-1", name="refund_order"), tok)
+    assert r.status_code == 401, r.text
+    challenge = r.headers["www-authenticate"]
+    assert challenge.startswith('Bearer error="insufficient_user_authentication"'), challenge
+    assert 'acr_values="mfa"' in challenge and challenge.endswith(f'resource_metadata="{META}"')
+    assert server_saw("su-1") == []
+    mfa = keys.mint(aud=RESOURCE, scope="orders:read orders:refund", sub="refunder", tenant=None, acr="mfa",
+                    auth_time=int(time.time()))
+    r = post(risky, rpc("tools/call", "su-2", name="refund_order"), mfa)
+    assert r.status_code == 200, r.text
+    assert len(server_saw("su-2")) == 1
+    rec = risky.wait_audit(lambda r: r.get("mcp_name") == "refund_order" and r.get("status") == 200)
+    assert rec["stepped_up"] is True
+
+    shadow = mcp_envoys.gateway({**config(keys), "mode": "shadow"}, "mcp-shadow")
+    tok = token(keys, "orders:read")
+    r = post(shadow, rpc("tools/call", "sh-1", name="internal_debug"), tok)
+    assert r.status_code == 200
+    (seen,) = server_saw("sh-1")
+    assert "authorization" not in seen["headers"]
+    rec = shadow.wait_audit(lambda r: r.get("mcp_name") == "internal_debug")
+    assert (rec["decision"], rec["status"], rec["reason"], rec["mode"]) == ("deny", 403, "mcp_denied", "shadow")
+    r = post(shadow, rpc("tools/list", "sh-2"), tok)
+    assert len(r.json()["result"]["tools"]) == len(TOOLS)  # shadow mode changes no answer

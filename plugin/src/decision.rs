@@ -150,10 +150,11 @@ impl Decision {
     }
 
     /// When the answer is a `tools/list` result the adapter must buffer (at most this many bytes)
-    /// and pass through [`Engine::filter_tools_list`]: a forwarded MCP `tools/list` call.
+    /// and pass through [`Engine::filter_tools_list`]: a forwarded MCP `tools/list` call, enforced
+    /// (shadow mode only records what it would have refused, and changes no answer).
     pub fn filters_tools_list(&self) -> Option<usize> {
-        match (&self.reply, &self.mcp) {
-            (None, Some(seen)) if seen.lists_tools() => {
+        match (&self.reply, &self.mcp, self.mode) {
+            (None, Some(seen), Mode::Enforce) if seen.lists_tools() => {
                 usize::try_from(seen.max_response_bytes).ok()
             }
             _ => None,
@@ -319,6 +320,12 @@ impl Engine {
     /// Whether audit records are wanted.
     pub fn audit_enabled(&self) -> bool {
         self.audit
+    }
+
+    /// Whether MCP endpoints are configured (their bodies are read: on Envoy that needs the Wasm
+    /// filter's `allow_on_headers_stop_iteration`).
+    pub fn has_mcp(&self) -> bool {
+        !self.mcp.is_empty()
     }
 
     /// Whether requests are risk-scored.
@@ -692,6 +699,10 @@ impl Draft {
         };
         if let Some(a) = &self.assessment {
             upstream_headers.extend(risk_headers(a));
+        }
+        // A `tools/list` answer is filtered: it must come back uncompressed.
+        if self.mcp.as_ref().is_some_and(Inspected::lists_tools) {
+            upstream_headers.push(("accept-encoding".into(), "identity".into()));
         }
         let (status, reply) = match (mode, reply) {
             (_, None) => (200, None),

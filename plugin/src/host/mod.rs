@@ -127,6 +127,13 @@ impl RootContext for WardenRoot {
                 if let Err(e) = self.timers.configure(users, &mut HostTimer) {
                     log(LogLevel::Error, &format!("warden: tick timer: {e}"));
                 }
+                if engine.has_mcp() && kind == HostKind::Envoy {
+                    log(
+                        LogLevel::Info,
+                        "warden: MCP endpoints configured: their request bodies are read, which needs \
+                         allow_on_headers_stop_iteration: true in the Wasm filter's config (Envoy 1.35+)",
+                    );
+                }
                 if engine.risk_enabled() {
                     self.metrics = RiskMetrics::define();
                     if let Some(timing) = risk::time_model() {

@@ -597,6 +597,23 @@ fn tools_list_answers_are_cut_to_the_callers_tools() {
     let t = token("orders:read", RESOURCE);
     let d = post(&e, Some(&t), &call("tools/list", json!({})));
     assert!(d.filters_tools_list().is_some());
+    // Asked uncompressed, so that it can be read.
+    assert!(d
+        .upstream_headers
+        .contains(&("accept-encoding".into(), "identity".into())));
+    // Shadow mode changes no answer.
+    let mut c = config(json!({}));
+    c["mode"] = json!("shadow");
+    let shadow = Engine::from_json(c.to_string().as_bytes()).unwrap();
+    let s = post(&shadow, Some(&t), &call("tools/list", json!({})));
+    assert_eq!((s.status, s.reply.is_none()), (200, true));
+    assert!(s.filters_tools_list().is_none());
+    let s = post(&shadow, Some(&t), &tool("internal_x"));
+    assert_eq!(
+        (s.status, s.reason, s.reply.is_none()),
+        (403, "mcp_denied", true)
+    );
+    assert!(s.remove_headers.iter().any(|h| h == "authorization"));
     assert!(post(&e, Some(&t), &tool("read_orders"))
         .filters_tools_list()
         .is_none());
