@@ -402,15 +402,29 @@ def main(argv: list[str] | None = None) -> int:
         say("#    A token for the resource (RFC 8707: aud is the MCP URL) and a filtered tools/list:")
         say(f"MCP_AGENT=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials -d scope=orders:read "
             f"-d resource={mcp_url} {issuer}/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')")
-        say(f"curl -s -X POST -H \"Authorization: Bearer $MCP_AGENT\" -H 'content-type: application/json' "
-            f"-H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/list' "
-            f"-d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}' {mcp_url}   # read_orders only")
+        meta = ('"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+                '"io.modelcontextprotocol/clientCapabilities":{}}')
+        mcp_headers_curl = ("-H \"Authorization: Bearer $MCP_AGENT\" -H 'content-type: application/json' "
+                            "-H 'accept: application/json, text/event-stream' -H 'mcp-protocol-version: 2026-07-28'")
+        say(f"curl -s -X POST {mcp_headers_curl} -H 'mcp-method: tools/list' "
+            f"-d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{{{meta}}}}}' {mcp_url}"
+            "   # read_orders only")
+        say("#    A tool this token may not call: 403 insufficient_scope naming the scope to ask for:")
+        say(f"curl -si -X POST {mcp_headers_curl} -H 'mcp-method: tools/call' -H 'mcp-name: delete_customer' "
+            f"-d '{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{{\"name\":\"delete_customer\","
+            f"\"arguments\":{{\"customer\":\"globex\"}},{meta}}}}}' {mcp_url}")
+        say("#    Headers that disagree with the body (Mcp-Name says read_orders): 400, JSON-RPC error -32020:")
+        say(f"curl -si -X POST {mcp_headers_curl} -H 'mcp-method: tools/call' -H 'mcp-name: read_orders' "
+            f"-d '{{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{{\"name\":\"delete_customer\","
+            f"\"arguments\":{{\"customer\":\"globex\"}},{meta}}}}}' {mcp_url}")
         say("#    A real MCP client (Python mcp SDK) doing it all: 401 -> metadata -> token -> tools/list -> read_orders")
         say("#    -> delete_customer: 403 insufficient_scope -> a token with admin -> success -> refund_order: step-up.")
-        say(f"{sys.executable} {MCP_CLIENT.relative_to(ROOT)} agent --url {mcp_url} --issuer {issuer}")
+        py = Path(sys.executable)
+        py = py.relative_to(ROOT) if py.is_relative_to(ROOT) else py
+        say(f"{py} {MCP_CLIENT.relative_to(ROOT)} agent --url {mcp_url} --issuer {issuer}")
         say("#    alice with a client that registers itself (RFC 7591), authorization code + PKCE; the login page")
         say(f"#    ({issuer}/auth...) is driven by examples/mcp/login.py; her refund asks for her one-time code:")
-        say(f"{sys.executable} {MCP_CLIENT.relative_to(ROOT)} user --url {mcp_url} --issuer {issuer}")
+        say(f"{py} {MCP_CLIENT.relative_to(ROOT)} user --url {mcp_url} --issuer {issuer}")
         say("#    What the MCP server received (no Authorization header, Warden's x-auth-* identity):")
         say(f"tail -n 3 {mcp_headers}\n")
         say("# Offline tokens of the second (inline-key) provider, minted with the warden CLI:")

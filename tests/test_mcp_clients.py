@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import atexit
 import base64
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,3 +328,38 @@ def test_header_body_mismatch_never_reaches_sdk1_server(sites: dict[str, Site], 
     assert r.status_code == 200, r.text
     assert {"ran": "read_orders", "input": {"customer": "acme"}} in site.received()[since:]
     check_no_passthrough(site, since)
+
+
+def test_idp_registration_and_login_policy(sites: dict[str, Site], stack: Stack):
+    """The demo IdP's side of the walk: what a client that registers itself may not do, what a user may
+    not grant, and that demo-agent's MCP scopes hold at the MCP resource only."""
+    idp, url = stack.idp, sites["py"].url
+    callback = "http://127.0.0.1:33420/callback"
+    for extra in ({"grant_types": ["client_credentials"], "response_types": []}, {"tenant": "globex"}):
+        r = requests.post(idp.issuer + "/reg", json={"redirect_uris": [callback], **extra}, timeout=TIMEOUT)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata", r.text
+    r = requests.post(idp.issuer + "/reg", timeout=TIMEOUT, json={
+        "redirect_uris": [callback], "token_endpoint_auth_method": "none", "scope": "orders:read",
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]})
+    assert r.status_code == 201 and "scope" not in r.json(), r.text  # a registered scope would cap step-ups
+
+    def authorize(scope: str, **extra: str) -> str:
+        verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        return idp.issuer + "/auth?" + urllib.parse.urlencode({
+            "response_type": "code", "client_id": r.json()["client_id"], "redirect_uri": callback, "state": "s",
+            "code_challenge": challenge, "code_challenge_method": "S256", "scope": scope, "resource": url, **extra})
+
+    assert "code=" in py_client.login.login(authorize("orders:read"), callback, "bob", "bob-password")
+    with pytest.raises(py_client.login.LoginError, match="access_denied"):
+        py_client.login.login(authorize("orders:read admin"), callback, "bob", "bob-password")
+    with pytest.raises(py_client.login.LoginError, match="wrong user or password"):
+        py_client.login.login(authorize("orders:read"), callback, "alice", "bob-password")
+    mfa = authorize("openid orders:refund", acr_values=MFA)
+    with pytest.raises(py_client.login.LoginError, match="one-time code"):
+        py_client.login.login(mfa, callback, "alice", "alice-password")
+    assert "code=" in py_client.login.login(mfa, callback, "alice", "alice-password", otp="123456")
+    # demo-agent: admin through the MCP server, never at the orders API.
+    assert idp.token(scope="orders:read admin", resource=url)
+    with pytest.raises(demo_idp.IdpError, match="invalid_scope"):
+        idp.token(scope="orders:read admin")

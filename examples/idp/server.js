@@ -128,10 +128,10 @@ function allowedAtResource(client, indicator) {
 }
 
 // The demo's users (login page): password, tenant, and what each may grant a client at an MCP resource.
-const USERS = {
+const USERS = Object.assign(Object.create(null), {
   alice: { password: 'alice-password', tenant: 'acme', scopes: MCP_SCOPES },
   bob: { password: 'bob-password', tenant: 'acme', scopes: 'orders:read' },
-};
+});
 
 function buildProvider(keys) {
   const provider = new Provider(ISSUER, {
@@ -387,7 +387,7 @@ ${mfa ? '<label>one-time code <input name="otp" inputmode="numeric"></label>' : 
   if (req.method !== 'POST' || path !== `/interaction/${uid}/login`) return page(res, 404, 'not found');
   const form = new URLSearchParams(await readBody(req, 16 * 1024));
   const name = form.get('username') || '';
-  const user = Object.hasOwn(USERS, name) ? USERS[name] : undefined;
+  const user = USERS[name];
   const given = Buffer.from(form.get('password') || '');
   const expected = Buffer.from(user?.password || '');
   if (!user || given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import urllib.parse
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import login  # noqa: E402
 
 MFA_ACR = "urn:warden:acr:mfa"
+CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,"]+))')  # auth-param of WWW-Authenticate (RFC 9110)
 REDIRECT_URI = "http://127.0.0.1:33418/callback"  # never listened on: login.py stops at the redirect
 
 
@@ -109,8 +111,8 @@ class HeadlessUser:
     async def on_response(self, response: httpx2.Response) -> None:
         challenge = response.headers.get("www-authenticate", "")
         if response.status_code == 401 and "insufficient_user_authentication" in challenge:
-            params = dict(p.strip().split("=", 1) for p in challenge.removeprefix("Bearer ").split(",") if "=" in p)
-            self.step_up = {k: v.strip('"') for k, v in params.items() if k in ("acr_values", "max_age")}
+            params = {k: quoted or bare for k, quoted, bare in CHALLENGE_PARAM.findall(challenge)}
+            self.step_up = {k: v for k, v in params.items() if k in ("acr_values", "max_age")}
 
     async def redirect(self, authorization_url: str) -> None:
         url, mfa = authorization_url, False

@@ -42,7 +42,7 @@ const challenged = new Set(); // every scope a 401/403 challenge named (SEP-835'
 
 function challengeParams(header) {
   const out = {};
-  for (const m of header.matchAll(/(\w+)="([^"]*)"/g)) out[m[1]] = m[2];
+  for (const m of header.matchAll(/(\w+)=(?:"([^"]*)"|([^\s,"]+))/g)) out[m[1]] = m[2] ?? m[3];
   return out;
 }
 
