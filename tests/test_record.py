@@ -24,20 +24,23 @@ HOME = {"x-geo-country": "NO", "user-agent": "bank-app/4.2"}
 def record_config(keys, api_key, sink: str = "log") -> dict:
     c = warden_config(keys, api_key, "enforce")
     c["routes"] += [{"name": "keys", "methods": ["POST"], "path": "/keys", "step_up": True}]
-    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "budget_us": 200000}
+    c["risk"] = {"tag_at": 30, "step_up_at": 70, "acr_values": ["mfa"], "max_age_s": 300, "budget_us": 200000,
+                 "geo_header_from_edge": True}
     c["audit"] = {"enabled": True, "sink": sink}
     return c
 
 
 @pytest.fixture(scope="module")
 def record_gateway(envoys, keys, api_key):
-    return envoys.gateway(record_config(keys, api_key), "record")
+    # The test client plays the edge that owns x-geo-country (geo="edge": the gateway keeps its value).
+    return envoys.gateway(record_config(keys, api_key), "record", geo="edge")
 
 
 @pytest.fixture(scope="module")
 def access_log_gateway(envoys, keys, api_key, tmp_path_factory):
     path = tmp_path_factory.mktemp("record") / "access.log"
-    gw = envoys.gateway(record_config(keys, api_key, "filter_state"), "record-filter-state", record_log=path)
+    gw = envoys.gateway(record_config(keys, api_key, "filter_state"), "record-filter-state", record_log=path,
+                        geo="edge")
     gw.access_log = path
     return gw
 
