@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 use warden::audit::AuditRecord;
 use warden::shared::MemoryStore;
-use warden::{Engine, Env, Request, TokenCache};
+use warden::{Body, Engine, Env, Request, TokenCache};
 
 const ISSUER: &str = "https://idp.bench.local";
 /// HMAC keys live in their own provider (the loader refuses mixing them with public keys).
@@ -213,18 +213,14 @@ fn benches(c: &mut Criterion) {
     };
     let store = MemoryStore::default();
     let clock = || 0;
-    c.bench_function("decide/cached_scoped_route", |b| {
-        b.iter(|| {
-            let mut env = Env {
-                cache: &mut cache,
-                shared: &store,
-                clock_us: &clock,
-            };
-            let d = engine.decide(black_box(&req), &mut env);
-            assert!(d.status == 200 && d.cache_hit);
-            d
-        })
-    });
+    decide_bench(
+        c,
+        "decide/cached_scoped_route",
+        &engine,
+        &req,
+        &mut cache,
+        &store,
+    );
 
     // What the adapter adds per request on top of the decision: the audit record as a JSON line.
     c.bench_function("decide/cached_scoped_route+audit_json", |b| {
@@ -257,10 +253,91 @@ fn benches(c: &mut Criterion) {
     });
 }
 
+/// An MCP tool call with a 1 KB JSON-RPC body (cached token): the body parsed, the tool's rule and the
+/// audience checked; against the same POST to a plain route, whose body is not read.
+fn mcp_benches(c: &mut Criterion) {
+    const RESOURCE: &str = "https://api.example.com/mcp";
+    let key = ES256KeyPair::generate().with_key_id("mcp");
+    let mut jwk: Value = serde_json::from_str(&key.public_key().to_jwk()).unwrap();
+    jwk["kid"] = json!("mcp");
+    let config = json!({
+        "providers": [{"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE, RESOURCE],
+                       "jwks": {"keys": [jwk]}}],
+        "mcp": {"endpoints": [{"name": "bench-mcp", "path": "/mcp", "resource": RESOURCE,
+            "authorization_servers": [ISSUER],
+            "rules": [{"method": "tools/call", "tool": "read_orders", "scopes": ["orders:read"]}]}]}
+    });
+    let engine = Engine::from_json(config.to_string().as_bytes()).unwrap();
+    let audiences = [AUDIENCE, RESOURCE]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .collect();
+    let token = key
+        .sign(claims(ISSUER, "agent-7").with_audiences(audiences))
+        .unwrap();
+    let mut msg = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                         "params": {"name": "read_orders", "arguments": {"note": ""}}});
+    let pad = 1024 - msg.to_string().len();
+    msg["params"]["arguments"]["note"] = json!("x".repeat(pad));
+    let body = msg.to_string();
+    assert_eq!(body.len(), 1024);
+    let hs = headers(&token);
+    let now = now_s();
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::default();
+    engine.verify_token(&token, now, &mut cache).unwrap();
+    for (name, path) in [
+        ("decide/post_1kb_plain_route", "/orders"),
+        ("decide/mcp_tool_call_1kb", "/mcp"),
+    ] {
+        let req = Request {
+            method: "POST",
+            path,
+            headers: &hs,
+            request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
+            now_s: now,
+            peer_cert_sha256: None,
+            source: None,
+            body: Body::Read(body.as_bytes()),
+        };
+        decide_bench(c, name, &engine, &req, &mut cache, &store);
+    }
+}
+
+/// `name`: one cached-token decision of `req`, which must be allowed.
+fn decide_bench(
+    c: &mut Criterion,
+    name: &str,
+    engine: &Engine,
+    req: &Request<'_>,
+    cache: &mut TokenCache,
+    store: &MemoryStore,
+) {
+    let clock = || 0;
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let mut env = Env {
+                cache: &mut *cache,
+                shared: store,
+                clock_us: &clock,
+            };
+            let d = engine.decide(black_box(req), &mut env);
+            assert!(d.status == 200 && d.cache_hit);
+            d
+        })
+    });
+}
+
+criterion_group! {
+    name = mcp;
+    config = Criterion::default();
+    targets = mcp_benches
+}
+
 criterion_group! {
     name = engine_benches;
     // Signature verification is slow (RSA, ECDSA): fewer samples keep the run to a few minutes.
     config = Criterion::default().sample_size(30);
     targets = benches
 }
-criterion_main!(engine_benches);
+criterion_main!(engine_benches, mcp);

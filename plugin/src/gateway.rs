@@ -490,6 +490,58 @@ pub(crate) mod mock {
         }
     }
 
+    /// What happens to a request after `on_http_request_headers` returned `Pause` or `Continue`,
+    /// on each host, as measured (Envoy 1.40 with `allow_on_headers_stop_iteration`; nginx +
+    /// ngx_wasm_module at both Kong pins, by hand).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum BodyDelivery {
+        /// Nothing more happens: the request waits until the client gives up.
+        Hangs,
+        /// The request goes on to the upstream without another call into the filter.
+        Upstream,
+        /// `on_http_request_body` is called with the whole body (`end_of_stream` true); `readable`:
+        /// `get_http_request_body` returns it (false: nginx buffered it to a file).
+        Body { size: usize, readable: bool },
+    }
+
+    /// A request body as the client sends it.
+    #[derive(Debug, Clone, Copy)]
+    pub struct SentBody {
+        /// Body bytes.
+        pub len: usize,
+        /// Sent chunked (no `content-length`).
+        pub chunked: bool,
+    }
+
+    /// Envoy: `end_of_stream` in the headers is true without a body; a `Pause` stops the chain
+    /// and the body is handed over (whole, once buffered); `Continue` sends the headers upstream
+    /// at once (the body follows).
+    pub fn envoy_body(sent: SentBody, paused: bool) -> BodyDelivery {
+        match (paused, sent.len) {
+            (false, _) => BodyDelivery::Upstream,
+            (true, 0) if !sent.chunked => BodyDelivery::Hangs, // adapter must not pause: end_of_stream
+            (true, size) => BodyDelivery::Body {
+                size,
+                readable: true,
+            },
+        }
+    }
+
+    /// ngx_wasm_module: a `Pause` in the request headers waits for a dispatch's answer only; with
+    /// `Continue` nginx reads the body in the content phase and calls `on_http_request_body` once
+    /// before `proxy_pass`, unless the body is empty; a body over `client_body_buffer_size` is
+    /// written to a file that `get_http_request_body` cannot read.
+    pub fn ngx_body(sent: SentBody, paused: bool, client_body_buffer_size: usize) -> BodyDelivery {
+        match (paused, sent.len) {
+            (true, _) => BodyDelivery::Hangs,
+            (false, 0) => BodyDelivery::Upstream,
+            (false, size) => BodyDelivery::Body {
+                size,
+                readable: size <= client_body_buffer_size,
+            },
+        }
+    }
+
     /// A request's headers as nginx keeps them (`headers_in.headers`), changed the way
     /// ngx_wasm_module changes them (`ngx_http_wasm_headers.c`), forwarded the way `proxy_pass`
     /// forwards them: every entry, whatever its hash.
@@ -1075,6 +1127,51 @@ mod tests {
         // And a bare key would need the default zone `*`, which Kong's environment cannot declare.
         assert!(NgxShm::new(&[SHM_ZONE]).get("k").is_err());
         assert!(NgxShm::new(&["*"]).get("k").is_ok());
+    }
+
+    /// The adapter's body plan on each host's model: an MCP call never goes upstream undecided
+    /// and never hangs; a body the host cannot hand over whole is refused.
+    #[test]
+    fn body_plans_never_forward_undecided_or_hang() {
+        use super::mock::{envoy_body, ngx_body, BodyDelivery, SentBody};
+        let max = 65_536;
+        for len in [0, 10, 20_000, 70_000] {
+            for chunked in [false, true] {
+                let sent = SentBody { len, chunked };
+                let mut headers = vec![(":method".to_owned(), "POST".to_owned())];
+                if chunked {
+                    headers.push(("transfer-encoding".into(), "chunked".into()));
+                } else {
+                    headers.push(("content-length".into(), len.to_string()));
+                }
+                for kind in [HostKind::Envoy, HostKind::Kong] {
+                    let rules = HostRules::of(kind);
+                    let eos = kind == HostKind::Envoy && len == 0 && !chunked;
+                    let plan = body_plan(rules, eos, &headers, max);
+                    let delivery = match (plan, kind) {
+                        (BodyPlan::Wait, HostKind::Envoy) => {
+                            envoy_body(sent, rules.pauses_for_body)
+                        }
+                        (BodyPlan::Wait, HostKind::Kong) => {
+                            ngx_body(sent, rules.pauses_for_body, 16_384)
+                        }
+                        // Decided in the headers: the engine's reply or its edits.
+                        _ => continue,
+                    };
+                    let case = format!("{kind:?} {len} chunked={chunked} {plan:?}");
+                    match delivery {
+                        BodyDelivery::Body { size, readable } => {
+                            assert_eq!(size, len, "{case}");
+                            // The adapter refuses (413) a body it cannot read whole.
+                            if !readable {
+                                assert_eq!(kind, HostKind::Kong, "{case}");
+                            }
+                        }
+                        other => panic!("{case}: {other:?}"),
+                    }
+                }
+            }
+        }
     }
 
     /// The request body on each host: Envoy's `end_of_stream` says when there is none;

@@ -39,6 +39,8 @@ pub enum McpError {
     HeaderMismatch(Option<Value>),
     /// A rule refuses the call, or no rule names its tool, resource or prompt (403).
     Denied,
+    /// Not a method of the Streamable HTTP transport (405): its body would reach the server unread.
+    MethodNotAllowed,
 }
 
 impl McpError {
@@ -51,6 +53,7 @@ impl McpError {
             McpError::InvalidRequest(_) => "mcp_invalid_request",
             McpError::HeaderMismatch(_) => "mcp_header_mismatch",
             McpError::Denied => "mcp_denied",
+            McpError::MethodNotAllowed => "mcp_method_not_allowed",
         }
     }
 
@@ -87,6 +90,13 @@ impl McpError {
                 id.as_ref(),
                 code::HEADER_MISMATCH,
                 "Mcp-Method or Mcp-Name header missing or not matching the request body",
+            ),
+            McpError::MethodNotAllowed => json_reply(
+                405,
+                vec![("allow".into(), "GET, POST, DELETE".into())],
+                "invalid_request",
+                "the MCP endpoint takes GET, POST and DELETE",
+                request_id,
             ),
             McpError::Denied => json_reply(
                 403,
@@ -520,9 +530,12 @@ impl Mcp {
             needed: ep.scopes.clone(),
             ..Inspected::default()
         };
-        // GET (the server's event stream) and DELETE (end of session) carry no JSON-RPC body.
-        if method != "POST" {
-            return (seen, Ok(()));
+        match method {
+            "POST" => {}
+            // GET (the server's event stream) and DELETE (end of session) carry no JSON-RPC
+            // body; HEAD and OPTIONS neither.
+            "GET" | "DELETE" | "HEAD" | "OPTIONS" => return (seen, Ok(())),
+            _ => return (seen, Err(McpError::MethodNotAllowed)),
         }
         let body = match body {
             Body::Read(b) if b.len() > usize::try_from(ep.max_body_bytes).unwrap_or(usize::MAX) => {

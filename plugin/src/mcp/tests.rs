@@ -419,6 +419,19 @@ fn bodies_the_endpoint_does_not_take() {
         &store,
     );
     assert_eq!((d.status, d.reason), (411, "mcp_length_required"));
+    // Only the transport's methods: another one's body would reach the server unread.
+    for method in ["PUT", "PATCH"] {
+        let d = send(&e, method, "/mcp", Some(&t), &[], Body::Unread, &store);
+        assert_eq!((d.status, d.reason), (405, "mcp_method_not_allowed"));
+    }
+    assert_eq!(
+        send(&e, "DELETE", "/mcp", Some(&t), &[], Body::Unread, &store).status,
+        200
+    );
+    assert_eq!(
+        send(&e, "GET", "/mcp", Some(&t), &[], Body::Unread, &store).status,
+        200
+    );
     // A tool call to a path below the endpoint's meets the same rules.
     let d = send(
         &e,
