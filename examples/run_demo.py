@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         # after MFA), the agent acting for alice (token exchange, RFC 8693), an opaque one
         # (introspection). The keys arrive within a second of start.
         agent = idp.token(scope="orders:read orders:write")
+        # A token for the MCP server only (RFC 8707: aud is the MCP URL), refused at the orders API.
+        mcp_only = idp.token(scope="orders:read", resource=mcp_url)
         alice = idp.user_token("alice")
         alice_mfa = idp.user_token("alice", acr=STEPPED_UP_ACR)
         delegated = idp.exchange(alice, scope="orders:read")
@@ -324,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             ("delegation asserted by a header (x-on-behalf-of), never trusted: 403",
              "GET", "/orders/42", {"Authorization": f"Bearer {valid}", "X-On-Behalf-Of": "admin"}, 403, "$VALID",
              None),
+            ("a token issued for the MCP server (aud is its URL), replayed at the orders API: 401",
+             "GET", "/orders/42", {"Authorization": f"Bearer {mcp_only}"}, 401, None, None),
             ("a subject on the deny list (`revocation.deny`), the kill switch: 401",
              "GET", "/orders/42", {"Authorization": f"Bearer {mallory}"}, 401, "$MALLORY", None),
         ]

@@ -32,7 +32,7 @@ def test_demo_check(tmp_path):
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert out.count("[ok]") == 21 and "FAIL" not in out, out
+    assert out.count("[ok]") == 22 and "FAIL" not in out, out
     assert "[ok] MCP demo-agent" in out and "[ok] MCP alice" in out, out
     assert "demo check passed" in out
     # The demo's children are gone.
