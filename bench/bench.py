@@ -447,7 +447,8 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
         if crit else "_(no results yet: run `cargo bench -p warden --bench engine`)_")
     stats_md = ", ".join(f"`{k.rsplit('.', 1)[-1]}` {v:,}" for k, v in sorted(jwt_stats.items()) if v)
 
-    cmd_md = "\n".join(f"# {k}\n{' '.join(v)}" for k, v in commands.items())
+    # Paths under the checkout are written relative to it, so the report holds no machine's paths.
+    cmd_md = "\n".join(f"# {k}\n{' '.join(v)}" for k, v in commands.items()).replace(f"{ROOT}/", "")
     n_rounds = rows[0]["rounds"]
     text = f"""# Benchmarks
 
