@@ -429,3 +429,47 @@ fn the_geo_header_counts_only_when_the_edge_owns_it() {
     // By default a client's value is ignored: it could choose its own country.
     assert_eq!(new_country_after_moving(json!({"enabled": true})), 0.0);
 }
+
+// --- shared data stays bounded ---------------------------------------------------------------------
+
+#[test]
+fn thousands_of_identities_stay_within_the_slot_bound() {
+    use warden::shared::MemoryStore;
+    let e = engine_with(json!({
+        "routes": [{"name": "any", "prefix": "/"}],
+        "rate_limits": {"slots": 64, "policies": [
+            {"name": "s", "key": "subject", "limit": 1000, "window_s": 60}]},
+        "risk": {"mode": "shadow", "state_slots": 128}
+    }))
+    .with_slot_key(warden::slot::SlotKey::new([9; 16]));
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::new(64);
+    for i in 0..3000 {
+        let t = token(json!({"sub": format!("user-{i}")}));
+        let headers = vec![("authorization".to_owned(), t)];
+        let req = warden::Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &headers,
+            request_id: "r",
+            now_s: NOW,
+            peer_cert_sha256: None,
+            source: Some(std::net::IpAddr::from([
+                10,
+                0,
+                (i / 256) as u8,
+                (i % 256) as u8,
+            ])),
+        };
+        let mut env = warden::Env {
+            cache: &mut cache,
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        let d = e.decide(&req, &mut env);
+        assert_eq!(d.status, 200, "{d:?}");
+        e.observe_response(&d, 200, 100, NOW, &store);
+    }
+    // 64 rate-limit slots + 128 identity + 128 source records: nothing else, whatever the traffic.
+    assert!(store.len() <= 64 + 2 * 128, "{} keys", store.len());
+}

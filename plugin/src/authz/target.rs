@@ -81,7 +81,10 @@ pub fn target<'a>(
             .unwrap_or("")
             .split('&')
             .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-            .filter(|(k, _)| k.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAM))
+            // Frameworks decode the name first: `%5Fmethod` is `_method` to them.
+            .filter(|(k, _)| {
+                decode_unreserved(k).is_ok_and(|k| k.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAM))
+            })
             .map(|(_, v)| v),
     );
     let method = match (asked.first(), overrides) {
@@ -226,6 +229,7 @@ mod tests {
             (h(&[("X-Method-Override", "DELETE")]), "/a"),
             (h(&[]), "/a?_method=DELETE"),
             (h(&[]), "/a?x=1&_METHOD=delete"),
+            (h(&[]), "/a?%5Fmethod=DELETE"),
         ] {
             assert_eq!(
                 target("GET", path, &headers, MethodOverride::Refuse),
