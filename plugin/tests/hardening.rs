@@ -454,6 +454,7 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
             request_id: "r",
             now_s: NOW,
             peer_cert_sha256: None,
+            body: warden::decision::Body::Unread,
             source: Some(std::net::IpAddr::from([
                 10,
                 0,
