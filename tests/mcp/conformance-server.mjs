@@ -10,6 +10,7 @@
 //
 //   node conformance-server.mjs --port PORT --log FILE
 
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 const { values: args } = parseArgs({ options: { port: { type: 'string' }, log: { type: 'string' } } });
@@ -89,6 +90,223 @@ function fixtures() {
   return server;
 }
 
+// ---- What SDK 1.x cannot express: the bridge answers these itself ---------------------------------
+// Input-required results (SEP-2322: the server asks the client for elicitation, sampling or roots and
+// the client retries with `inputResponses` and the opaque `requestState`), the missing-capability error
+// (-32021), a raw JSON Schema 2020-12 `inputSchema` (SEP-1613) and `x-mcp-header` parameters (SEP-2243).
+
+// requestState is signed (HMAC-SHA256, a key per process): a client may echo it, never forge it.
+const STATE_KEY = randomBytes(32);
+const mac = (payload) => createHmac('sha256', STATE_KEY).update(payload).digest('base64url');
+
+function sealState(state) {
+  const payload = Buffer.from(JSON.stringify(state)).toString('base64url');
+  return `${payload}.${mac(payload)}`;
+}
+
+function openState(sealed, tool) {
+  const [payload, sig] = String(sealed ?? '').split('.');
+  const want = Buffer.from(payload ? mac(payload) : '');
+  const got = Buffer.from(sig ?? '');
+  if (!payload || want.length !== got.length || !timingSafeEqual(want, got)) {
+    throw new McpError(ErrorCode.InvalidParams, 'requestState failed its integrity check');
+  }
+  const state = JSON.parse(Buffer.from(payload, 'base64url').toString());
+  if (state.tool !== tool) throw new McpError(ErrorCode.InvalidParams, 'requestState belongs to another request');
+  return state;
+}
+
+const ask = {
+  elicit: (message, field, type = 'string') => ({ method: 'elicitation/create', params: {
+    message, requestedSchema: { type: 'object', properties: { [field]: { type } }, required: [field] },
+  } }),
+  sample: (prompt, maxTokens) => ({ method: 'sampling/createMessage', params: {
+    messages: [{ role: 'user', content: text(prompt) }], maxTokens,
+  } }),
+  roots: () => ({ method: 'roots/list', params: {} }),
+};
+const CAPABILITY = { 'elicitation/create': 'elicitation', 'sampling/createMessage': 'sampling', 'roots/list': 'roots' };
+
+// What each kind of answer must look like before the server uses it.
+const answered = {
+  'elicitation/create': (r) => r?.action === 'accept' && typeof r.content === 'object' && r.content !== null,
+  'sampling/createMessage': (r) => typeof r?.content?.text === 'string',
+  'roots/list': (r) => Array.isArray(r?.roots),
+};
+
+function missingCapability(caps, needed) {
+  return new McpError(-32021, `Missing required client capability: ${needed}`, { requiredCapabilities: { [needed]: {} } });
+}
+
+/** One round of an input-required flow: the answers to `requests` if all came back valid, else a
+ * result asking for them again (only what the client declared it can answer). */
+function inputs(ctx, requests, state) {
+  const responses = ctx.params.inputResponses ?? {};
+  const got = {};
+  for (const [key, request] of Object.entries(requests)) {
+    if (!answered[request.method](responses[key])) {
+      const asked = Object.fromEntries(Object.entries(requests).filter(([, r]) => ctx.caps[CAPABILITY[r.method]]));
+      if (Object.keys(asked).length === 0) throw missingCapability(ctx.caps, CAPABILITY[Object.values(requests)[0].method]);
+      return { result: { resultType: 'input_required', inputRequests: asked, ...(state ? { requestState: sealState(state) } : {}) } };
+    }
+    got[key] = responses[key];
+  }
+  return { got };
+}
+
+/** A flow that keeps `requestState`: answers count only with the state the server issued echoed back. */
+function stateful(ctx, requests, state, done) {
+  const r = inputs(ctx.params.requestState === undefined ? { ...ctx, params: {} } : ctx, requests, state);
+  return r.result ?? done(r.got);
+}
+
+const complete = (t) => ({ content: [text(t)] });
+const noArgs = { type: 'object', properties: {} };
+
+const BRIDGE_TOOLS = {
+  test_missing_capability: {
+    description: 'Needs the sampling capability: -32021 when the client did not declare it',
+    run(ctx) {
+      if (!ctx.caps.sampling) throw missingCapability(ctx.caps, 'sampling');
+      const r = inputs(ctx, { answer: ask.sample('Say hello', 20) });
+      return r.result ?? complete(`Sampled: ${r.got.answer.content.text}`);
+    },
+  },
+  test_input_required_result_elicitation: {
+    description: 'Asks the user for a name (elicitation), then greets them',
+    run(ctx) {
+      const r = inputs(ctx, { user_name: ask.elicit('What is your name?', 'name') });
+      return r.result ?? complete(`Hello, ${r.got.user_name.content.name}!`);
+    },
+  },
+  test_input_required_result_sampling: {
+    description: 'Asks the client to sample an answer',
+    run(ctx) {
+      const r = inputs(ctx, { capital_question: ask.sample('What is the capital of France?', 100) });
+      return r.result ?? complete(`Sampling said: ${r.got.capital_question.content.text}`);
+    },
+  },
+  test_input_required_result_list_roots: {
+    description: "Asks for the client's roots",
+    run(ctx) {
+      const r = inputs(ctx, { client_roots: ask.roots() });
+      return r.result ?? complete(`Roots: ${r.got.client_roots.roots.map((x) => x.uri).join(', ')}`);
+    },
+  },
+  test_input_required_result_request_state: {
+    description: 'Asks for a confirmation and checks the echoed requestState',
+    run(ctx) {
+      const state = ctx.params.requestState === undefined ? { tool: this.name } : openState(ctx.params.requestState, this.name);
+      return stateful(ctx, { confirm: ask.elicit('Please confirm', 'ok', 'boolean') }, state, () => complete('state-ok: confirmed'));
+    },
+  },
+  test_input_required_result_multiple_inputs: {
+    description: 'Asks for a name, a sampled greeting and the roots at once',
+    run(ctx) {
+      const state = ctx.params.requestState === undefined ? { tool: this.name } : openState(ctx.params.requestState, this.name);
+      const requests = { user_name: ask.elicit('What is your name?', 'name'), greeting: ask.sample('Generate a greeting', 50), client_roots: ask.roots() };
+      return stateful(ctx, requests, state, (got) => complete(
+        `${got.greeting.content.text} ${got.user_name.content.name} (${got.client_roots.roots.length} roots)`));
+    },
+  },
+  test_input_required_result_multi_round: {
+    description: 'Two rounds of questions, the answers so far carried in requestState',
+    run(ctx) {
+      const state = ctx.params.requestState === undefined ? { tool: this.name, round: 1 } : openState(ctx.params.requestState, this.name);
+      const step2 = { step2: ask.elicit('Step 2: What is your favorite color?', 'color') };
+      if (state.round === 1) {
+        return stateful(ctx, { step1: ask.elicit('Step 1: What is your name?', 'name') }, state,
+          (got) => inputs({ ...ctx, params: {} }, step2, { tool: this.name, round: 2, name: got.step1.content.name }).result);
+      }
+      return stateful(ctx, step2, state, (got) => complete(`${state.name} likes ${got.step2.content.color}`));
+    },
+  },
+  test_input_required_result_tampered_state: {
+    description: 'Signs its requestState and refuses one that was changed',
+    run(ctx) {
+      const state = ctx.params.requestState === undefined ? { tool: this.name } : openState(ctx.params.requestState, this.name);
+      return stateful(ctx, { confirm: ask.elicit('Please confirm', 'ok', 'boolean') }, state, () => complete('state-ok: untampered'));
+    },
+  },
+  test_input_required_result_capabilities: {
+    description: 'Asks only for what the client declared it can answer',
+    run(ctx) {
+      const r = inputs(ctx, { user_input: ask.elicit('Anything to add?', 'note'), summary: ask.sample('Summarize', 50) });
+      return r.result ?? complete('done');
+    },
+  },
+  json_schema_2020_12_tool: {
+    description: 'A tool whose inputSchema uses JSON Schema 2020-12 keywords',
+    inputSchema: {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      $defs: { address: { $anchor: 'addressDef', type: 'object', properties: { street: { type: 'string' }, city: { type: 'string' } } } },
+      properties: {
+        name: { type: 'string' }, address: { $ref: '#/$defs/address' },
+        contactMethod: { type: 'string', enum: ['phone', 'email'] }, phone: { type: 'string' }, email: { type: 'string' },
+      },
+      allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
+      if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
+      then: { required: ['phone'] },
+      else: { required: ['email'] },
+      additionalProperties: false,
+    },
+    run: (ctx) => complete(JSON.stringify(ctx.params.arguments ?? {})),
+  },
+  test_custom_header: {
+    description: 'Echoes its region, which also travels in the Mcp-Param-Region header',
+    inputSchema: { type: 'object', properties: { region: { type: 'string', 'x-mcp-header': 'Region' } }, required: ['region'] },
+    run: (ctx) => complete(`region: ${ctx.params.arguments?.region}`),
+  },
+};
+for (const [name, tool] of Object.entries(BRIDGE_TOOLS)) tool.name = name;
+
+const BRIDGE_PROMPTS = {
+  test_input_required_result_prompt: {
+    description: 'A prompt that first asks the user for context',
+    get(ctx) {
+      const r = inputs(ctx, { user_context: ask.elicit('What context should the prompt use?', 'context') });
+      return r.result ?? { messages: [{ role: 'user', content: text(`Context: ${r.got.user_context.content.context}`) }] };
+    },
+  },
+};
+
+/** The bridge's own answer to `method`, or undefined when the SDK server answers. */
+function bridged(method, ctx, sdkResult) {
+  const name = ctx.params.name;
+  if (method === 'tools/call' && Object.hasOwn(BRIDGE_TOOLS, name)) return BRIDGE_TOOLS[name].run(ctx);
+  if (method === 'prompts/get' && Object.hasOwn(BRIDGE_PROMPTS, name)) return BRIDGE_PROMPTS[name].get(ctx);
+  if (method === 'tools/list' && sdkResult) {
+    const extra = Object.entries(BRIDGE_TOOLS).map(([n, t]) => ({ name: n, description: t.description, inputSchema: t.inputSchema ?? noArgs }));
+    return { ...sdkResult, tools: [...sdkResult.tools, ...extra] };
+  }
+  if (method === 'prompts/list' && sdkResult) {
+    const extra = Object.entries(BRIDGE_PROMPTS).map(([n, p]) => ({ name: n, description: p.description }));
+    return { ...sdkResult, prompts: [...sdkResult.prompts, ...extra] };
+  }
+  return undefined;
+}
+
+/** SEP-2243 custom headers: each `x-mcp-header` argument of the tool called must also come, equal, in
+ * its `Mcp-Param-*` header (`=?base64?...?=` strictly decoded; anything else is taken literally). */
+function customHeaderError(req, body) {
+  const tool = body.method === 'tools/call' ? BRIDGE_TOOLS[body.params?.name] : undefined;
+  for (const [param, schema] of Object.entries(tool?.inputSchema?.properties ?? {})) {
+    const suffix = schema['x-mcp-header'];
+    const value = body.params?.arguments?.[param];
+    if (suffix === undefined || value === undefined) continue;
+    let header = req.headers[`mcp-param-${suffix.toLowerCase()}`];
+    if (header === undefined) return `Missing Mcp-Param-${suffix} header`;
+    const encoded = /^=\?base64\?(.*)\?=$/.exec(header);
+    if (encoded) {
+      if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(encoded[1])) return `Mcp-Param-${suffix} is not valid Base64`;
+      header = Buffer.from(encoded[1], 'base64').toString('utf8');
+    }
+    if (header !== String(value)) return `Mcp-Param-${suffix} header does not match the body`;
+  }
+  return null;
+}
+
 // completion/complete: the SDK completes prompt arguments only when the argument schema says how; this
 // fixture answers for any argument, from a fixed list filtered by what was typed.
 const COMPLETIONS = ['paris', 'park', 'party', 'test-value-1', 'test-value-2'];
@@ -107,6 +325,8 @@ async function dispatch(method, params, onNotification) {
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: 'stateless-bridge', version: '1.0.0' });
   client.fallbackNotificationHandler = async (n) => onNotification(n);
+  // Progress carries the caller's own token, which this in-memory client did not issue: pass it on.
+  client.setNotificationHandler(ProgressNotificationSchema, async (n) => onNotification(n));
   await server.connect(serverSide);
   await client.connect(clientSide);
   try {
@@ -154,7 +374,25 @@ function envelopeError(req, body) {
   return null;
 }
 
+// DNS rebinding (a web page's script reaching this local server): only local names in Host and Origin.
+const LOCAL = new Set(['localhost', '127.0.0.1', '[::1]']);
+function isLocal(req) {
+  const host = String(req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  if (!LOCAL.has(host)) return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return LOCAL.has(new URL(origin).hostname.toLowerCase());
+  } catch {
+    return false;
+  }
+}
+
 async function handle(req, res, raw) {
+  if (!isLocal(req)) {
+    jsonError(res, 403, null, ErrorCode.InvalidRequest, 'Host or Origin is not local');
+    return;
+  }
   if (req.method !== 'POST') {
     res.writeHead(405, { allow: 'POST' }).end();
     return;
@@ -175,7 +413,8 @@ async function handle(req, res, raw) {
     res.writeHead(202).end(); // a notification: nothing to answer
     return;
   }
-  const bad = envelopeError(req, body);
+  const headerProblem = customHeaderError(req, body);
+  const bad = envelopeError(req, body) ?? (headerProblem ? [400, -32020, headerProblem] : null);
   if (bad) {
     jsonError(res, bad[0], id, bad[1], bad[2], bad[3]);
     return;
@@ -202,10 +441,15 @@ async function handle(req, res, raw) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       sse = true;
     }
-    res.write(`event: message\ndata: ${JSON.stringify(n)}\n\n`);
+    res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', ...n })}\n\n`);
   };
+  const ctx = { params: body.params ?? {}, caps: body.params._meta[`${META}clientCapabilities`] };
   try {
-    const result = await dispatch(method, body.params, onNotification);
+    let result = bridged(method, ctx);
+    if (result === undefined) {
+      result = await dispatch(method, body.params, onNotification);
+      result = bridged(method, ctx, result) ?? result;
+    }
     respond(res, method, id, result, sse);
   } catch (e) {
     const code = e instanceof McpError ? e.code : ErrorCode.InternalError;
@@ -219,7 +463,9 @@ async function handle(req, res, raw) {
     if (sse) {
       res.end(`event: message\ndata: ${JSON.stringify(error)}\n\n`);
     } else {
-      res.writeHead(code === ErrorCode.MethodNotFound ? 404 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(error));
+      // HTTP statuses of 2026-07-28: 404 for an unknown method, 400 for a missing client capability.
+      const status = { [ErrorCode.MethodNotFound]: 404, [-32021]: 400 }[code] ?? 200;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(error));
     }
   }
 }
