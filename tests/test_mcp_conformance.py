@@ -120,11 +120,15 @@ def run_suite(url: str, out: Path) -> dict[str, tuple[int, int]]:
 def site(stack):
     """The fixture server behind Warden, whose endpoint allows what no rule names (`default: allow`):
     the scenarios call their own fixtures (`test_simple_text`, ...), which Warden would refuse by
-    default; here the protocol is under test, not the policy (tests/test_mcp_clients.py has that)."""
+    default; here the protocol is under test, not the policy (tests/test_mcp_clients.py has that).
+    Risk scoring stays on but forwards what it could not score in its 2 ms budget (`on_error: open`):
+    on a loaded machine one of the ~400 requests of a run now and then overran it, and the 503 that
+    `closed` answers failed a scenario that had nothing to do with risk."""
     listen, idp_port = free_ports(2)
     url = f"http://127.0.0.1:{listen}/mcp"
     stack.idp = demo_idp.DemoIdP(port=idp_port, log_path=stack.tmp / "idp.log", mcp_resources=[url]).start()
-    return stack.site("conformance", [str(NODE22), str(SERVER)], NODE_DIR, listen, "--log", default="allow")
+    return stack.site("conformance", [str(NODE22), str(SERVER)], NODE_DIR, listen, "--log", default="allow",
+                      risk={"on_error": "open"})
 
 
 @pytest.fixture(scope="module")

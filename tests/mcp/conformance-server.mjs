@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { ErrorCode, McpError, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -34,6 +35,9 @@ const CACHEABLE = new Set(['server/discover', 'tools/list', 'prompts/list', 'res
   'resources/templates/list', 'resources/read']);
 // Methods the 2026-07-28 wire serves; anything else is 404 + -32601 (initialize, ping, ... were removed).
 const METHODS = new Set([...CACHEABLE, 'tools/call', 'prompts/get', 'completion/complete']);
+
+// What completion/complete offers for `test_prompt_with_arguments`'s arg1, filtered by what was typed.
+const COMPLETIONS = ['paris', 'park', 'party', 'test-value-1', 'test-value-2'];
 
 const text = (t) => ({ type: 'text', text: t });
 const image = { type: 'image', data: PNG, mimeType: 'image/png' };
@@ -77,7 +81,10 @@ function fixtures() {
     () => ({ messages: [{ role: 'user', content: text('This is a simple prompt for testing.') }] }));
   server.registerPrompt('test_prompt_with_arguments', {
     description: 'A prompt with two arguments',
-    argsSchema: { arg1: z.string().describe('First test argument'), arg2: z.string().describe('Second test argument') },
+    argsSchema: {
+      arg1: completable(z.string().describe('First test argument'), (typed) => COMPLETIONS.filter((v) => v.startsWith(typed ?? ''))),
+      arg2: z.string().describe('Second test argument'),
+    },
   }, ({ arg1, arg2 }) => ({ messages: [{ role: 'user', content: text(`Prompt with arguments: arg1='${arg1}', arg2='${arg2}'`) }] }));
   server.registerPrompt('test_prompt_with_embedded_resource', {
     description: 'A prompt that embeds a resource', argsSchema: { resourceUri: z.string().describe('The resource to embed') },
@@ -134,7 +141,7 @@ const answered = {
   'roots/list': (r) => Array.isArray(r?.roots),
 };
 
-function missingCapability(caps, needed) {
+function missingCapability(needed) {
   return new McpError(-32021, `Missing required client capability: ${needed}`, { requiredCapabilities: { [needed]: {} } });
 }
 
@@ -146,7 +153,7 @@ function inputs(ctx, requests, state) {
   for (const [key, request] of Object.entries(requests)) {
     if (!answered[request.method](responses[key])) {
       const asked = Object.fromEntries(Object.entries(requests).filter(([, r]) => ctx.caps[CAPABILITY[r.method]]));
-      if (Object.keys(asked).length === 0) throw missingCapability(ctx.caps, CAPABILITY[Object.values(requests)[0].method]);
+      if (Object.keys(asked).length === 0) throw missingCapability(CAPABILITY[Object.values(requests)[0].method]);
       return { result: { resultType: 'input_required', inputRequests: asked, ...(state ? { requestState: sealState(state) } : {}) } };
     }
     got[key] = responses[key];
@@ -167,7 +174,7 @@ const BRIDGE_TOOLS = {
   test_missing_capability: {
     description: 'Needs the sampling capability: -32021 when the client did not declare it',
     run(ctx) {
-      if (!ctx.caps.sampling) throw missingCapability(ctx.caps, 'sampling');
+      if (!ctx.caps.sampling) throw missingCapability('sampling');
       const r = inputs(ctx, { answer: ask.sample('Say hello', 20) });
       return r.result ?? complete(`Sampled: ${r.got.answer.content.text}`);
     },
@@ -307,21 +314,9 @@ function customHeaderError(req, body) {
   return null;
 }
 
-// completion/complete: the SDK completes prompt arguments only when the argument schema says how; this
-// fixture answers for any argument, from a fixed list filtered by what was typed.
-const COMPLETIONS = ['paris', 'park', 'party', 'test-value-1', 'test-value-2'];
-
 /** Runs one JSON-RPC request on a fresh SDK 1.x server; `onNotification` gets what it emits meanwhile. */
 async function dispatch(method, params, onNotification) {
   const server = fixtures();
-  server.server.setRequestHandler(
-    z.object({ method: z.literal('completion/complete'), params: z.any() }),
-    async (req) => {
-      const typed = String(req.params?.argument?.value ?? '');
-      const values = COMPLETIONS.filter((v) => v.startsWith(typed));
-      return { completion: { values, total: values.length, hasMore: false } };
-    },
-  );
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: 'stateless-bridge', version: '1.0.0' });
   client.fallbackNotificationHandler = async (n) => onNotification(n);
