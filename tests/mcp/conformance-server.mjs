@@ -6,7 +6,9 @@
 // each request to an SDK 1.x `McpServer` over an in-memory transport (a fresh server per request, so
 // nothing is shared between requests), then stamps what 2026-07-28 adds to a result (`resultType`,
 // the SEP-2549 caching hints). tests/test_mcp_conformance.py runs the scenarios against it, alone and
-// behind Envoy + Warden. Every request received (headers and body) is appended as one JSON line to --log.
+// behind Envoy + Warden. What SDK 1.x cannot express at all (input-required results, -32021, a raw
+// JSON Schema 2020-12 tool, `x-mcp-header` parameters) the bridge answers itself (BRIDGE_TOOLS).
+// Every request received (headers and body) is appended as one JSON line to --log.
 //
 //   node conformance-server.mjs --port PORT --log FILE
 
@@ -294,6 +296,15 @@ function bridged(method, ctx, sdkResult) {
   return undefined;
 }
 
+/** A header value as SEP-2243 writes it: plain, or `=?base64?...?=` (strict standard Base64 of UTF-8);
+ * null when the Base64 is malformed. */
+function headerValue(raw) {
+  const encoded = /^=\?base64\?(.*)\?=$/.exec(raw);
+  if (!encoded) return raw;
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(encoded[1])) return null;
+  return Buffer.from(encoded[1], 'base64').toString('utf8');
+}
+
 /** SEP-2243 custom headers: each `x-mcp-header` argument of the tool called must also come, equal, in
  * its `Mcp-Param-*` header (`=?base64?...?=` strictly decoded; anything else is taken literally). */
 function customHeaderError(req, body) {
@@ -302,13 +313,10 @@ function customHeaderError(req, body) {
     const suffix = schema['x-mcp-header'];
     const value = body.params?.arguments?.[param];
     if (suffix === undefined || value === undefined) continue;
-    let header = req.headers[`mcp-param-${suffix.toLowerCase()}`];
-    if (header === undefined) return `Missing Mcp-Param-${suffix} header`;
-    const encoded = /^=\?base64\?(.*)\?=$/.exec(header);
-    if (encoded) {
-      if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(encoded[1])) return `Mcp-Param-${suffix} is not valid Base64`;
-      header = Buffer.from(encoded[1], 'base64').toString('utf8');
-    }
+    const raw = req.headers[`mcp-param-${suffix.toLowerCase()}`];
+    if (raw === undefined) return `Missing Mcp-Param-${suffix} header`;
+    const header = headerValue(raw);
+    if (header === null) return `Mcp-Param-${suffix} is not valid Base64`;
     if (header !== String(value)) return `Mcp-Param-${suffix} header does not match the body`;
   }
   return null;
@@ -325,7 +333,7 @@ async function dispatch(method, params, onNotification) {
   await server.connect(serverSide);
   await client.connect(clientSide);
   try {
-    // The progress token is the caller's: the bridge forwards `_meta` as it came, unrenamed.
+    // Of the caller's `_meta`, the SDK server needs only the progress token (the envelope is checked).
     const { _meta, ...rest } = params ?? {};
     const progressToken = _meta?.progressToken;
     const payload = { method, params: { ...rest, ...(progressToken !== undefined ? { _meta: { progressToken } } : {}) } };
@@ -360,11 +368,9 @@ function envelopeError(req, body) {
   const nameSource = body.method === 'resources/read' ? params.uri
     : ['tools/call', 'prompts/get'].includes(body.method) ? params.name : undefined;
   if (nameSource !== undefined) {
-    let name = req.headers['mcp-name'];
-    if (name === undefined) return [400, -32020, 'Missing Mcp-Name header'];
-    const encoded = /^=\?base64\?(.*)\?=$/.exec(name);
-    if (encoded) name = Buffer.from(encoded[1], 'base64').toString('utf8');
-    if (name !== nameSource) return [400, -32020, 'Mcp-Name header does not match the body'];
+    const raw = req.headers['mcp-name'];
+    if (raw === undefined) return [400, -32020, 'Missing Mcp-Name header'];
+    if (headerValue(raw) !== nameSource) return [400, -32020, 'Mcp-Name header does not match the body'];
   }
   return null;
 }
