@@ -49,7 +49,8 @@ MFA = "urn:warden:acr:mfa"
 NODE = shutil.which("node") or "node"
 
 
-def warden_config(idp: demo_idp.DemoIdP, resource: str, default: str = "deny") -> dict:
+def warden_config(idp: demo_idp.DemoIdP, resource: str, default: str = "deny", risk: dict | None = None) -> dict:
+    """Warden for the MCP server at `resource`; `risk` overrides keys of the risk section."""
     return {
         "providers": [{
             "name": "demo-idp",
@@ -77,7 +78,7 @@ def warden_config(idp: demo_idp.DemoIdP, resource: str, default: str = "deny") -
         }]},
         # Only the `step_up` rule asks for a step-up here: the model's score never reaches step_up_at.
         "risk": {"enabled": True, "mode": "enforce", "tag_at": 30, "step_up_at": 100,
-                 "acr_values": [MFA], "max_age_s": 300},
+                 "acr_values": [MFA], "max_age_s": 300, **(risk or {})},
         "audit": {"enabled": True},
     }
 
@@ -119,9 +120,10 @@ class Stack:
             self.procs.append(subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
                                                stderr=subprocess.STDOUT, start_new_session=True))
 
-    def site(self, name: str, server: list[str], cwd: Path, listen: int, log_flag: str, default: str = "deny") -> Site:
+    def site(self, name: str, server: list[str], cwd: Path, listen: int, log_flag: str, default: str = "deny",
+             risk: dict | None = None) -> Site:
         """An MCP server (`server` + `--port P LOG_FLAG LOG`) behind an Envoy listening on `listen`, with
-        the endpoint's `default` for calls no rule names."""
+        the endpoint's `default` for calls no rule names and `risk` overriding keys of the risk section."""
         assert self.idp is not None
         port = free_ports(1)[0]
         url = f"http://127.0.0.1:{listen}/mcp"
@@ -132,7 +134,7 @@ class Stack:
         if not WASM.exists():
             pytest.fail(f"{WASM} missing: run `make build` first")
         bootstrap = self.tmp / f"envoy-{name}.yaml"
-        bootstrap.write_text(render.render(warden_config(self.idp, url, default), wasm=WASM, listen_port=listen, admin_port=0,
+        bootstrap.write_text(render.render(warden_config(self.idp, url, default, risk), wasm=WASM, listen_port=listen, admin_port=0,
                                            upstream_port=self.upstream_port, idp_port=self.idp.port, mcp_port=port))
         envoy = render.Envoy(bootstrap=bootstrap, log_path=self.tmp / f"envoy-{name}.log", concurrency=2)
         self.envoys.append(envoy)
