@@ -16,10 +16,10 @@ the 50 scenarios pass alone. The 10 that do not are the tasks extension (SEP-266
 `io.modelcontextprotocol/tasks`, run but not scored for 2026-07-28): the fixture server implements no
 tasks, so 9 fail and `tasks-status-notifications` runs no check at all (`NO_TASKS`).
 
-Through Warden 39 pass. `server-stateless` loses two checks (`WARDEN_BREAKS`): 2026-07-28 removed
-`resources/subscribe` and `resources/unsubscribe`, the runner sends them without `params.uri` and wants
-the server's 404 + -32601, but Warden reads `uri` as the resource they address and refuses a call
-without one first (400 + -32600, Invalid Request).
+Through Warden the same 40 pass: every check that passes alone passes through Warden
+(`WARDEN_BREAKS` is empty). A resource method sent without `params.uri` (the runner's removed
+`resources/subscribe`) is an unnamed object to Warden, refused under `default: deny` and left to the
+server otherwise; `Mcp-Name` of the task methods mirrors `params.taskId`.
 """
 
 from __future__ import annotations
@@ -47,16 +47,10 @@ RUNNER = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "conformance" / "
 RESULT = re.compile(r"^([✓✗]) (\S+): (\d+) passed, (\d+) failed")
 SERVER = NODE_DIR / "conformance-server.mjs"
 RUN_DIR = re.compile(r"^server-(.+)-\d{4}-\d\d-\d\dT[\d-]+Z$")
-SUBSCRIBE = ("2026-07-28 removed resources/subscribe and unsubscribe; the runner sends them without `params.uri` and "
-             "wants the server's 404 + -32601. Warden reads `uri` as the object they address and refuses a call "
-             "without one first: 400 + -32600 (Invalid Request)")
 # Scenarios that pass (no failed check, at least one passed) through Warden: at least this many.
-PASSING = 39
-# Checks that pass against the server alone and fail through Warden, each with the reason.
-WARDEN_BREAKS = {
-    ("server-stateless", "sep-2575-http-server-method-not-found-404-resources-subscribe"): SUBSCRIBE,
-    ("server-stateless", "sep-2575-http-server-method-not-found-404-resources-unsubscribe"): SUBSCRIBE,
-}
+PASSING = 40
+# Checks that pass against the server alone and fail through Warden, each with the reason: none.
+WARDEN_BREAKS: dict[tuple[str, str], str] = {}
 # The tasks extension (SEP-2663): the fixture server implements no tasks; the runner does not score
 # these for 2026-07-28.
 NO_TASKS = {"tasks-lifecycle", "tasks-capability-negotiation", "tasks-wire-fields", "tasks-request-state-removal",

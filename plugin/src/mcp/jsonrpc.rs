@@ -29,8 +29,21 @@ pub struct Call {
     pub method: Option<String>,
     /// `params.name` (`tools/call`, `prompts/get`) or `params.uri` (`resources/*`).
     pub target: Option<String>,
+    /// A method that addresses an object sent without one (`resources/subscribe` with no `uri`):
+    /// an unnamed object, which `default: deny` refuses; the server answers it otherwise.
+    pub untargeted: bool,
+    /// What `Mcp-Name` mirrors for a method whose object no rule governs: `params.taskId` of
+    /// `tasks/get`, `tasks/update`, `tasks/cancel` (SEP-2243).
+    pub mirrored: Option<String>,
     /// `id` (absent for notifications).
     pub id: Option<Value>,
+}
+
+impl Call {
+    /// The value `Mcp-Name` must equal, when the method has one.
+    pub fn name(&self) -> Option<&str> {
+        self.target.as_deref().or(self.mirrored.as_deref())
+    }
 }
 
 /// Which parameter a method addresses its object by, if it addresses one.
@@ -38,6 +51,14 @@ pub fn target_param(method: &str) -> Option<&'static str> {
     match method {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// Which parameter `Mcp-Name` mirrors for a method whose object is not a policy target.
+fn mirrored_param(method: &str) -> Option<&'static str> {
+    match method {
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
         _ => None,
     }
 }
@@ -74,25 +95,34 @@ fn call(v: &Value) -> Result<Call, McpError> {
             return Ok(Call {
                 method: None,
                 target: None,
+                untargeted: false,
+                mirrored: None,
                 id,
             })
         }
         None => return Err(invalid()),
     };
-    let target = match target_param(&method) {
-        Some(param) => {
-            let t = m
-                .get("params")
-                .and_then(|p| p.get(param))
-                .and_then(Value::as_str)
-                .ok_or_else(invalid)?;
-            Some(t.to_owned())
-        }
-        None => None,
+    // A string parameter: absent is `None`, any other type an invalid request.
+    let param = |name: &str| match m.get("params").and_then(|p| p.get(name)) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid()),
     };
+    let target = target_param(&method).map(param).transpose()?.flatten();
+    // A call that names no tool or prompt is invalid (the name is required); a resource method
+    // without `uri` (`resources/subscribe`, gone in 2026-07-28) is left to the server unless the
+    // endpoint denies unnamed objects.
+    let untargeted = match (target_param(&method), &target) {
+        (Some("name"), None) => return Err(invalid()),
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let mirrored = mirrored_param(&method).map(param).transpose()?.flatten();
     Ok(Call {
         method: Some(method),
         target,
+        untargeted,
+        mirrored,
         id,
     })
 }
@@ -150,8 +180,8 @@ pub fn check_headers(headers: &[(String, String)], calls: &[Call]) -> Result<(),
         (None, None) => {}
         _ => return Err(mismatch()),
     }
-    match (&call.target, name) {
-        (Some(t), Some(h)) if decode_header_value(h).as_deref() == Some(t.as_str()) => Ok(()),
+    match (call.name(), name) {
+        (Some(t), Some(h)) if decode_header_value(h).as_deref() == Some(t) => Ok(()),
         (Some(_), None) if !required => Ok(()),
         (None, None) => Ok(()),
         _ => Err(mismatch()),
@@ -229,6 +259,14 @@ mod tests {
             one(r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":7}}"#),
             Err(McpError::InvalidRequest(Some(Value::from(4))))
         );
+        // A resource method without `uri` is an unnamed object, not an invalid request.
+        let calls =
+            one(r#"{"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{}}"#).unwrap();
+        assert!(calls[0].untargeted && calls[0].target.is_none());
+        assert_eq!(
+            one(r#"{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":1}}"#),
+            Err(McpError::InvalidRequest(Some(Value::from(5))))
+        );
         // Deeply nested JSON is refused by the parser's recursion limit, not a stack overflow.
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(one(&deep), Err(McpError::Parse));
@@ -244,6 +282,26 @@ mod tests {
         assert_eq!(
             parse(b"[]", Batches::Each),
             Err(McpError::InvalidRequest(None))
+        );
+    }
+
+    /// SEP-2243: `Mcp-Name` mirrors `params.taskId` of the task methods.
+    #[test]
+    fn task_methods_mirror_their_task_id() {
+        let call =
+            one(r#"{"jsonrpc":"2.0","id":9,"method":"tasks/get","params":{"taskId":"t-1"}}"#)
+                .unwrap();
+        assert_eq!(
+            (call[0].target.as_deref(), call[0].name()),
+            (None, Some("t-1"))
+        );
+        let new = ("mcp-protocol-version", "2026-07-28");
+        let ok = hs(&[new, ("mcp-method", "tasks/get"), ("mcp-name", "t-1")]);
+        assert_eq!(check_headers(&ok, &call), Ok(()));
+        let bad = hs(&[new, ("mcp-method", "tasks/get"), ("mcp-name", "t-2")]);
+        assert_eq!(
+            check_headers(&bad, &call),
+            Err(McpError::HeaderMismatch(Some(Value::from(9))))
         );
     }
 

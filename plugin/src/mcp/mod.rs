@@ -401,7 +401,11 @@ impl Endpoint {
                 Ok((scopes, Some(r)))
             }
             // A tool, resource or prompt no rule names.
-            None if call.target.is_some() && self.default == DefaultAction::Deny => Err(()),
+            None if (call.target.is_some() || call.untargeted)
+                && self.default == DefaultAction::Deny =>
+            {
+                Err(())
+            }
             None => Ok((scopes, None)),
         }
     }
@@ -411,6 +415,8 @@ impl Endpoint {
         let call = Call {
             method: Some("tools/call".into()),
             target: Some(name.into()),
+            untargeted: false,
+            mirrored: None,
             id: None,
         };
         self.needs(&call)

@@ -363,9 +363,13 @@ fn denied_and_unnamed_tools_are_refused() {
         let d = post(&e, Some(&t), &tool(name));
         assert_eq!((d.status, d.reason), (403, "mcp_denied"), "{name}");
     }
+    // A resource method naming no resource is an unnamed object: denied by default.
+    let unnamed = call("resources/subscribe", json!({}));
+    assert_eq!(post(&e, Some(&t), &unnamed).reason, "mcp_denied");
     let e = engine_with(json!({"default": "allow"}), HostKind::Envoy);
     assert_eq!(post(&e, Some(&t), &tool("unknown_tool")).status, 200);
     assert_eq!(post(&e, Some(&t), &tool("internal_debug")).status, 403);
+    assert_eq!(post(&e, Some(&t), &unnamed).status, 200);
 }
 
 #[test]
