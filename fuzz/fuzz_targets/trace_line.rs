@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let decision = engine.decide(&req, &mut env);
     engine.observe_response(&decision, line.status.unwrap_or(200), 0, req.now_s, &store);
-    let record = warden::audit::AuditRecord::new(&req, &decision, line.ts_ms, 0);
+    let record =
+        warden::audit::AuditRecord::new(&req, &decision, line.ts_ms, 0, engine.recorded_claims());
     let _ = serde_json::to_string(&record);
 });
