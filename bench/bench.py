@@ -131,7 +131,7 @@ def warden_config(jwks: dict, audit: bool) -> dict:
     return {
         "providers": [{"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks}],
         "routes": [
-            {"name": "read-order", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}",
+            {"name": "read-order", "methods": ["GET", "POST"], "path": "/tenants/{tenant}/orders/{id}",
              "scopes": ["orders:read"]},
         ],
         "audit": {"enabled": audit},
