@@ -44,6 +44,7 @@ pub fn run(config: &str, audit: &str) -> Result<Report, String> {
     for (number, rec, value) in &records {
         let now_s = rec.ts_ms / 1000;
         let headers = rec.headers(engine.geo_header());
+        let body = rec.mcp_body();
         let req = Request {
             method: &rec.method,
             path: &rec.path,
@@ -52,7 +53,9 @@ pub fn run(config: &str, audit: &str) -> Result<Report, String> {
             now_s,
             peer_cert_sha256: None,
             source: rec.source_ip,
-            body: warden::decision::Body::Unread,
+            body: body
+                .as_deref()
+                .map_or(warden::decision::Body::Unread, warden::decision::Body::Read),
         };
         let was = json!({"decision": rec.decision, "status": rec.status, "reason": rec.reason,
                          "risk_score": rec.risk_score});

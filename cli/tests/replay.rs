@@ -305,7 +305,6 @@ fn replay_reads_mcp_bodies() {
         &p("config.json"),
         &p("trace.jsonl"),
     ])));
-    let _ = std::fs::remove_dir_all(&dir);
     let got: Vec<(u64, &str, Option<&str>)> = out
         .iter()
         .map(|r| {
@@ -324,4 +323,27 @@ fn replay_reads_mcp_bodies() {
             (400, "mcp_parse_error", None),
         ]
     );
+    // The records alone (no token, no body) decide the same: the call is rebuilt from
+    // `mcp_method`/`mcp_name`, the audience binding reads the recorded `audiences`.
+    let records: String = out.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(p("audit.jsonl"), records).unwrap();
+    let again = lines(&ok(warden(&[
+        "replay",
+        "--config",
+        &p("config.json"),
+        "--audit",
+        &p("audit.jsonl"),
+    ])));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(again.len(), 3);
+    for (was, now) in out.iter().zip(&again) {
+        assert_eq!(
+            (&was["status"], &was["reason"]),
+            (&now["status"], &now["reason"]),
+            "{now}"
+        );
+        assert_eq!(now["changed"], false, "{now}");
+    }
+    assert_eq!(again[0]["redecided"], true);
+    assert_eq!(again[1]["redecided"], true);
 }

@@ -407,10 +407,17 @@ impl Engine {
         let target = self.policy.target(req);
         let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
         let mut draft = Draft::new(req.headers);
+        // An MCP call is inspected as the filter did, from the body the record's call rebuilds.
         let outcome = match &target {
-            Ok(t) => {
-                self.authorize_identity(req, &t.path, identity, route.as_ref(), env, &mut draft)
-            }
+            Ok(t) => self
+                .mcp
+                .find(&t.path)
+                .map_or(Ok(()), |(index, _)| {
+                    self.inspect_mcp(index, req, &mut draft)
+                })
+                .and_then(|()| {
+                    self.authorize_identity(req, &t.path, identity, route.as_ref(), env, &mut draft)
+                }),
             Err(e) => Err(Denial::BadTarget(*e)),
         };
         self.conclude(req, route.as_ref(), env, draft, outcome)

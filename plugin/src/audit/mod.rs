@@ -92,6 +92,9 @@ pub struct AuditRecord<'a> {
     /// The delegation chain, current actor first (prior actors are informational).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actors: Vec<&'a str>,
+    /// The token's audiences (`aud`): replay checks an MCP endpoint's audience binding on them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<&'a str>,
     /// Scopes the credential grants (before a delegation rule narrows them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<&'a str>,
@@ -219,7 +222,7 @@ impl<'a> AuditRecord<'a> {
     /// The record's JSON field names, in the order they are written. Optional fields are left out
     /// of a line when empty; `warden replay` drops trace fields of these names, so that every one of
     /// them in its output is the engine's.
-    pub const FIELDS: [&'static str; 45] = [
+    pub const FIELDS: [&'static str; 46] = [
         "v",
         "ts_ms",
         "request_id",
@@ -237,6 +240,7 @@ impl<'a> AuditRecord<'a> {
         "jti",
         "kind",
         "actors",
+        "audiences",
         "scopes",
         "required_scopes",
         "claims",
@@ -307,6 +311,9 @@ impl<'a> AuditRecord<'a> {
             kind: id.map(|i| i.kind.as_str()),
             actors: id
                 .map(|i| i.actors.iter().map(|a| a.subject.as_str()).collect())
+                .unwrap_or_default(),
+            audiences: claims
+                .map(|c| c.audiences.iter().map(String::as_str).collect())
                 .unwrap_or_default(),
             // The credential's grant: the token's scopes, or the API key's.
             scopes: match (claims, id) {
@@ -439,6 +446,7 @@ mod tests {
             jti: Some("j"),
             kind: Some("human"),
             actors: vec!["agent"],
+            audiences: vec!["orders-api"],
             scopes: vec!["a"],
             required_scopes: &REQUIRED,
             claims: Some(claims),

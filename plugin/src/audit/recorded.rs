@@ -74,6 +74,15 @@ pub struct Recorded {
     /// Response bytes.
     #[serde(default)]
     pub response_bytes: Option<u64>,
+    /// The token's audiences.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The JSON-RPC method of an MCP call.
+    #[serde(default)]
+    pub mcp_method: Option<String>,
+    /// The tool, resource or prompt the MCP call named.
+    #[serde(default)]
+    pub mcp_name: Option<String>,
 }
 
 impl Recorded {
@@ -102,6 +111,20 @@ impl Recorded {
         h
     }
 
+    /// The MCP call the record names, as the JSON-RPC body that carried it: its method and the
+    /// tool, resource or prompt, which is all an endpoint's rules read (`None`: no MCP call).
+    pub fn mcp_body(&self) -> Option<Vec<u8>> {
+        let method = self.mcp_method.as_deref()?;
+        let mut params = serde_json::Map::new();
+        if let (Some(key), Some(name)) = (crate::mcp::jsonrpc::target_param(method), &self.mcp_name)
+        {
+            params.insert(key.to_owned(), Value::String(name.clone()));
+        }
+        let call =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        serde_json::to_vec(&call).ok()
+    }
+
     /// The identity the filter proved, as recorded (`None`: the request was refused before a
     /// caller was proven, or the route was anonymous). Its kind and actor chain are worked out
     /// again by the policy, from the recorded claims.
@@ -121,7 +144,7 @@ impl Recorded {
                 Some(Arc::new(Claims {
                     issuer: provider.clone(),
                     subject: subject.clone(),
-                    audiences: Vec::new(),
+                    audiences: self.audiences.clone(),
                     exp: u64::MAX,
                     nbf: None,
                     iat,
