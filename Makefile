@@ -66,6 +66,7 @@ unit:
 	cargo test --workspace
 
 integration: setup build
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }  # tests/test_config_reload.py
 	$(VPY) -m pytest -q tests/
 
 ## fuzz: every fuzz target (fuzz/targets.rs) for FUZZ_SECONDS each (default an hour), seeded from

@@ -59,7 +59,7 @@ def replace_lds(lds: Path, text: str) -> None:
 
 def test_listener_update_under_load(envoys, upstream, keys, tmp_path):
     if not shutil.which("wrk"):
-        pytest.skip("wrk not installed (make bench installs it)")
+        pytest.skip("wrk not installed (`make integration` installs it)")
     port = free_port()
     lds = tmp_path / "lds.yaml"
     both = [keys.es256.jwk, keys.eddsa.jwk]
