@@ -87,7 +87,7 @@ impl Verdict {
     /// The verdict a refusal stands for: risk's own, otherwise a plain deny.
     pub fn of(denial: &Denial) -> Verdict {
         match denial {
-            Denial::StepUp { .. } => Verdict::StepUp,
+            Denial::StepUp { .. } | Denial::UserAbsent(_) => Verdict::StepUp,
             Denial::Blocked => Verdict::Block,
             _ => Verdict::Deny,
         }
@@ -644,6 +644,10 @@ impl Engine {
             // An MCP endpoint's calls are authorised by its rules, whatever the routes say.
             Some(seen) => self.mcp.authorize(seen, identity)?,
             None => self.policy.unmatched(route)?,
+        }
+        Policy::guardrails(req, route, identity)?;
+        if let Some(seen) = &draft.mcp {
+            self.mcp.guardrails(seen, req, identity)?;
         }
         let calls = draft.mcp.as_ref().map(|s| s.rate_limits.as_slice());
         draft.response_headers =

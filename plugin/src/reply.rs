@@ -3,6 +3,8 @@
 //! code.
 
 use crate::authz::delegation::DelegationError;
+use crate::authz::owner::OwnerError;
+use crate::authz::presence::PresenceError;
 use crate::authz::target::TargetError;
 use crate::authz::tenant::TenantError;
 use crate::credential::dpop::DpopError;
@@ -28,6 +30,8 @@ pub enum PolicyError {
     Delegation(DelegationError),
     /// Tenant isolation.
     Tenant(TenantError),
+    /// Owner isolation (whose data the request names).
+    Owner(OwnerError),
 }
 
 impl PolicyError {
@@ -36,6 +40,7 @@ impl PolicyError {
         match self {
             PolicyError::Delegation(e) => e.as_str(),
             PolicyError::Tenant(e) => e.as_str(),
+            PolicyError::Owner(e) => e.as_str(),
         }
     }
 }
@@ -43,6 +48,12 @@ impl PolicyError {
 impl From<DelegationError> for Denial {
     fn from(e: DelegationError) -> Denial {
         Denial::Forbidden(PolicyError::Delegation(e))
+    }
+}
+
+impl From<OwnerError> for Denial {
+    fn from(e: OwnerError) -> Denial {
+        Denial::Forbidden(PolicyError::Owner(e))
     }
 }
 
@@ -89,6 +100,9 @@ pub enum Denial {
         /// `max_age` of the challenge, seconds.
         max_age_s: u64,
     },
+    /// The user behind a delegated call is not shown present, or has not approved the operation
+    /// (RFC 9470 challenge naming `max_age` and the `acr_values` wanted).
+    UserAbsent(PresenceError),
     /// Refused for risk (`risk.block_at`).
     Blocked,
     /// Risk could not be assessed and `risk.on_error` is `closed`.
@@ -118,6 +132,7 @@ impl Denial {
             Denial::InvalidDpopToken(e, _) => e.as_str(),
             Denial::RateLimited(_) => "rate_limited",
             Denial::StepUp { .. } => "step_up_required",
+            Denial::UserAbsent(e) => e.as_str(),
             Denial::Blocked => "risk_blocked",
             Denial::RiskUnavailable => "risk_unavailable",
             Denial::ReservedHeader => "reserved_header",
@@ -182,11 +197,15 @@ impl Denial {
                 max_age_s,
             } => challenged(
                 401,
-                format!(
-                    r#"Bearer error="insufficient_user_authentication", error_description="a stronger or more recent authentication is required", acr_values="{acr_values}", max_age={max_age_s}"#
-                ),
+                step_up_challenge(acr_values, *max_age_s),
                 "insufficient_user_authentication",
-                "a stronger or more recent authentication is required",
+                STEP_UP_DESCRIPTION,
+            ),
+            Denial::UserAbsent(e) => challenged(
+                401,
+                step_up_challenge(&e.acr_values, e.max_age_s),
+                "insufficient_user_authentication",
+                STEP_UP_DESCRIPTION,
             ),
             Denial::Blocked => plain(403, "access_denied", "the request was refused by policy"),
             Denial::RiskUnavailable => plain(
@@ -241,6 +260,21 @@ impl Denial {
             ),
         }
     }
+}
+
+/// What every RFC 9470 challenge says.
+const STEP_UP_DESCRIPTION: &str = "a stronger or more recent authentication is required";
+
+/// An RFC 9470 challenge: `acr_values` when any are wanted, and `max_age`.
+fn step_up_challenge(acr_values: &str, max_age_s: u64) -> String {
+    let acr = if acr_values.is_empty() {
+        String::new()
+    } else {
+        format!(r#", acr_values="{acr_values}""#)
+    };
+    format!(
+        r#"Bearer error="insufficient_user_authentication", error_description="{STEP_UP_DESCRIPTION}"{acr}, max_age={max_age_s}"#
+    )
 }
 
 /// The answer while the IdP cannot be reached: no `WWW-Authenticate` (the token is not at fault).

@@ -22,6 +22,18 @@ pub fn same_header(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
 }
 
+/// Every value of header `name` in `headers` (trimmed), names read as [`same_header`] reads them:
+/// a value an upstream would take for that header, in whatever spelling the client sent it.
+pub fn header_values<'a: 'n, 'n>(
+    headers: &'a [(String, String)],
+    name: &'n str,
+) -> impl Iterator<Item = &'a str> + 'n {
+    headers
+        .iter()
+        .filter(move |(n, _)| same_header(n, name))
+        .map(|(_, v)| v.trim())
+}
+
 /// Whether header name `name` starts with `prefix`, read as [`same_header`] reads names.
 pub fn header_has_prefix(name: &str, prefix: &str) -> bool {
     name.get(..prefix.len())

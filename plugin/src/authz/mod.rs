@@ -3,8 +3,11 @@
 //! pipeline ([`crate::decision::Engine::decide`]) asks it in order.
 
 pub mod delegation;
+pub mod guardrails;
 pub mod kind;
+pub mod owner;
 pub mod pattern;
+pub mod presence;
 pub mod rate_limit;
 pub mod revocation;
 pub mod routes;
@@ -169,6 +172,24 @@ impl Policy {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The route's guardrails (owner isolation, user presence, approval) for `id`.
+    pub fn guardrails(
+        req: &Request<'_>,
+        route: Option<&RouteMatch<'_>>,
+        id: &Identity,
+    ) -> Result<(), Denial> {
+        let Some(m) = route else {
+            return Ok(());
+        };
+        let g = &m.route.guardrails;
+        let named = g
+            .owner
+            .as_ref()
+            .map(|o| o.requested(&m.vars, req.path, req.headers))
+            .unwrap_or_default();
+        g.check(id, req.now_s, &named)
     }
 
     /// Identity-bound rate limits: a token from every bucket that applies, or 429. On success, the

@@ -22,6 +22,8 @@ pub struct Route {
     pub sensitivity: Sensitivity,
     /// Every request must show a step-up, whatever its risk score.
     pub step_up: bool,
+    /// Owner isolation, user presence, approval.
+    pub guardrails: super::guardrails::Guardrails,
 }
 
 #[derive(Debug)]
@@ -135,6 +137,23 @@ impl RouteTable {
                     "an anonymous route has no caller to step up",
                 ));
             }
+            let template = match &path {
+                PathMatcher::Template(t) => Some(t),
+                _ => None,
+            };
+            let guardrails = super::guardrails::Guardrails::compile(
+                r.owner.as_ref(),
+                r.presence.as_ref(),
+                r.approval.as_ref(),
+                &at,
+                super::owner::Place::Route(template),
+            )?;
+            if r.anonymous && !guardrails.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.anonymous"),
+                    "an anonymous route has no caller to hold to `owner`, `presence` or `approval`",
+                ));
+            }
             routes.push(Route {
                 name: r.name.clone().unwrap_or_else(|| format!("route-{i}")),
                 methods,
@@ -144,6 +163,7 @@ impl RouteTable {
                 mode: r.mode,
                 sensitivity: r.sensitivity,
                 step_up: r.step_up,
+                guardrails,
             });
         }
         Ok(RouteTable {

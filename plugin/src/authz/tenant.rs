@@ -136,12 +136,7 @@ impl Tenancy {
             );
         }
         if let Some(h) = &self.header {
-            out.extend(
-                headers
-                    .iter()
-                    .filter(|(n, _)| crate::upstream::same_header(n, h))
-                    .map(|(_, v)| Cow::Borrowed(v.trim())),
-            );
+            out.extend(crate::upstream::header_values(headers, h).map(Cow::Borrowed));
         }
         if let Some(suffix) = &self.host_suffix {
             let host = headers

@@ -91,6 +91,15 @@ pub struct McpRuleConfig {
     /// A `rate_limits` policy drawn from on every call the rule matches.
     #[serde(default)]
     pub rate_limit: Option<String>,
+    /// Owner isolation: the call's argument (or a header) naming whose data it is.
+    #[serde(default)]
+    pub owner: Option<super::guardrails::OwnerConfig>,
+    /// Delegated calls: the user behind the token must be present (see `routes[].presence`).
+    #[serde(default)]
+    pub presence: Option<super::guardrails::PresenceConfig>,
+    /// Delegated calls: the user's own approval first (see `routes[].approval`).
+    #[serde(default)]
+    pub approval: Option<super::guardrails::ApprovalConfig>,
 }
 
 /// What `scope` a 403 `insufficient_scope` challenge lists.

@@ -12,6 +12,7 @@ pub mod alerts;
 pub mod audit;
 pub mod delegation;
 pub mod dpop;
+pub mod guardrails;
 pub mod mcp;
 pub mod rate_limits;
 pub mod remote;
@@ -355,6 +356,16 @@ pub struct RouteConfig {
     /// Demand a step-up (RFC 9470) on every request, whatever the risk score.
     #[serde(default)]
     pub step_up: bool,
+    /// Owner isolation: the request part naming whose data it is (path variable, query, header).
+    #[serde(default)]
+    pub owner: Option<guardrails::OwnerConfig>,
+    /// Delegated calls: the user behind the token must have authenticated (or the token been
+    /// exchanged) recently.
+    #[serde(default)]
+    pub presence: Option<guardrails::PresenceConfig>,
+    /// Delegated calls: the user's own approval (an `acr` only the user can give) first.
+    #[serde(default)]
+    pub approval: Option<guardrails::ApprovalConfig>,
 }
 
 pub(crate) fn default_true() -> bool {

@@ -28,6 +28,11 @@ pub struct RiskConfig {
     /// `acr` values that count as a step-up, also sent in the challenge's `acr_values`.
     #[serde(default = "default_acr_values")]
     pub acr_values: Vec<String>,
+    /// `amr` values that count as a step-up too: a token whose `amr` holds any of them (and a recent
+    /// `auth_time`) shows the step-up whatever its `acr` (e.g. `["mfa", "otp", "hwk"]`). Empty by
+    /// default: `acr` only.
+    #[serde(default)]
+    pub amr_any: Vec<String>,
     /// A step-up counts only if `auth_time` is at most this old (also the challenge's `max_age`).
     #[serde(default = "default_max_age_s")]
     pub max_age_s: u64,
@@ -170,16 +175,12 @@ impl RiskConfig {
                 "at least one acr value is needed for step-up",
             ));
         }
-        for (i, v) in self.acr_values.iter().enumerate() {
-            // Sent inside a quoted-string of WWW-Authenticate, space-separated.
-            if v.is_empty()
-                || !v
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-            {
+        super::guardrails::check_acr_values(&self.acr_values, "risk")?;
+        for (i, v) in self.amr_any.iter().enumerate() {
+            if v.is_empty() {
                 return Err(ConfigError::new(
-                    format!("risk.acr_values[{i}]"),
-                    "must be printable ASCII without spaces, quotes or backslashes",
+                    format!("risk.amr_any[{i}]"),
+                    "must not be empty",
                 ));
             }
         }

@@ -37,6 +37,9 @@ pub struct Call {
     pub mirrored: Option<String>,
     /// `id` (absent for notifications).
     pub id: Option<Value>,
+    /// `params.arguments` of a `tools/call` (an object), read for owner isolation and then dropped
+    /// ([`crate::mcp::Mcp::inspect`]): the decision keeps no argument.
+    pub arguments: Option<serde_json::Map<String, Value>>,
 }
 
 impl Call {
@@ -98,6 +101,7 @@ fn call(v: &Value) -> Result<Call, McpError> {
                 untargeted: false,
                 mirrored: None,
                 id,
+                arguments: None,
             })
         }
         None => return Err(invalid()),
@@ -118,12 +122,17 @@ fn call(v: &Value) -> Result<Call, McpError> {
         _ => false,
     };
     let mirrored = mirrored_param(&method).map(param).transpose()?.flatten();
+    let arguments = match m.get("params").and_then(|p| p.get("arguments")) {
+        Some(Value::Object(a)) if method == "tools/call" => Some(a.clone()),
+        _ => None,
+    };
     Ok(Call {
         method: Some(method),
         target,
         untargeted,
         mirrored,
         id,
+        arguments,
     })
 }
 

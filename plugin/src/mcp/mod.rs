@@ -7,6 +7,8 @@
 pub mod jsonrpc;
 pub mod tools_list;
 
+use crate::authz::guardrails::Guardrails;
+use crate::authz::owner::Place;
 use crate::authz::pattern;
 use crate::authz::routes::is_scope_token;
 use crate::config::mcp::{Batches, ChallengeScopes, DefaultAction, McpEndpointConfig};
@@ -119,6 +121,7 @@ struct Rule {
     step_up: bool,
     sensitivity: Option<Sensitivity>,
     rate_limit: Option<String>,
+    guardrails: Guardrails,
 }
 
 /// A compiled endpoint.
@@ -172,6 +175,9 @@ pub struct Inspected {
     pub rate_limits: Vec<String>,
     /// A matched rule (or the default) refuses a call.
     pub denied: bool,
+    /// The calls whose rule carries guardrails: the rule's index, and the owner the call's
+    /// arguments name (when the rule reads one).
+    pub guarded: Vec<(usize, Option<String>)>,
     /// `resource_metadata` of challenges.
     pub metadata_url: String,
     /// Largest `tools/list` answer filtered, bytes.
@@ -336,6 +342,19 @@ impl Endpoint {
                     ));
                 }
             }
+            let guardrails = Guardrails::compile(
+                r.owner.as_ref(),
+                r.presence.as_ref(),
+                r.approval.as_ref(),
+                &at,
+                Place::Mcp(&r.method),
+            )?;
+            if r.deny && !guardrails.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{at}.deny"),
+                    "a denying rule takes no owner, presence or approval",
+                ));
+            }
             rules.push(Rule {
                 method: r.method.clone(),
                 target,
@@ -344,6 +363,7 @@ impl Endpoint {
                 step_up: r.step_up,
                 sensitivity: r.sensitivity,
                 rate_limit: r.rate_limit.clone(),
+                guardrails,
             });
         }
         let metadata_url = format!("{origin}{METADATA_PREFIX}{resource_path}");
@@ -418,6 +438,7 @@ impl Endpoint {
             untargeted: false,
             mirrored: None,
             id: None,
+            arguments: None,
         };
         self.needs(&call)
             .is_ok_and(|(scopes, _)| scopes.iter().all(|s| id.scopes.contains(s)))
@@ -571,6 +592,13 @@ impl Mcp {
                         }
                     }
                     if let Some(r) = rule {
+                        if !r.guardrails.is_empty() {
+                            let index = ep.rules.iter().position(|x| std::ptr::eq(x, r));
+                            let owner = r.guardrails.owner.as_ref();
+                            let named =
+                                owner.and_then(|o| o.from_arguments(call.arguments.as_ref()));
+                            seen.guarded.extend(index.map(|i| (i, named)));
+                        }
                         seen.step_up |= r.step_up;
                         seen.sensitivity = seen.sensitivity.max(r.sensitivity);
                         if let Some(p) = &r.rate_limit {
@@ -582,7 +610,14 @@ impl Mcp {
                 }
             }
         }
-        seen.calls = calls;
+        // The arguments were read for owner isolation; the decision keeps none of them.
+        seen.calls = calls
+            .into_iter()
+            .map(|c| jsonrpc::Call {
+                arguments: None,
+                ..c
+            })
+            .collect();
         (seen, Ok(()))
     }
 
@@ -640,6 +675,33 @@ impl Mcp {
             }
         };
         Err(Denial::InsufficientScope(scope.join(" ")))
+    }
+
+    /// The guardrails of the calls' rules (owner isolation by argument or header, user presence,
+    /// approval) for `id`.
+    pub fn guardrails(
+        &self,
+        seen: &Inspected,
+        req: &crate::decision::Request<'_>,
+        id: &Identity,
+    ) -> Result<(), Denial> {
+        let Some(ep) = self.endpoints.get(seen.endpoint) else {
+            return Err(Denial::Mcp(McpError::Denied));
+        };
+        for (index, argument) in &seen.guarded {
+            let Some(rule) = ep.rules.get(*index) else {
+                return Err(Denial::Mcp(McpError::Denied));
+            };
+            let g = &rule.guardrails;
+            let mut named = g
+                .owner
+                .as_ref()
+                .map(|o| o.requested(&[], "", req.headers))
+                .unwrap_or_default();
+            named.extend(argument.as_deref().map(std::borrow::Cow::Borrowed));
+            g.check(id, req.now_s, &named)?;
+        }
+        Ok(())
     }
 
     /// The headers the MCP server must not get: the client's credentials, unless the endpoint

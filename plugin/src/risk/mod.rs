@@ -155,6 +155,8 @@ pub struct Risk {
     pub acr_values: Vec<String>,
     /// `risk.max_age_s`.
     pub max_age_s: u64,
+    /// `risk.amr_any`.
+    amr_any: Vec<String>,
     budget_us: u64,
     /// The step of the clock the budget is judged with (see [`Risk::set_clock_step_us`]).
     clock_step_us: u64,
@@ -191,6 +193,7 @@ impl Risk {
             block_at: c.block_at,
             acr_values: c.acr_values.clone(),
             max_age_s: c.max_age_s,
+            amr_any: c.amr_any.clone(),
             budget_us: c.budget_us,
             clock_step_us: 1,
             on_error: c.on_error,
@@ -390,8 +393,9 @@ impl Risk {
         }
     }
 
-    /// Whether the token shows the step-up: `acr` among `risk.acr_values` and `auth_time` at most
-    /// `risk.max_age_s` old (and not in the future beyond a minute of skew).
+    /// Whether the token shows the step-up: `acr` among `risk.acr_values` (or `amr` holding one of
+    /// `risk.amr_any`) and `auth_time` at most `risk.max_age_s` old (and not in the future beyond
+    /// a minute of skew).
     pub fn stepped_up(&self, identity: &Identity, now_s: u64) -> bool {
         let Some(claims) = identity.claims.as_deref() else {
             return false;
@@ -400,7 +404,8 @@ impl Risk {
             .extra
             .get("acr")
             .and_then(Value::as_str)
-            .is_some_and(|acr| self.acr_values.iter().any(|v| v == acr));
+            .is_some_and(|acr| self.acr_values.iter().any(|v| v == acr))
+            || crate::authz::presence::amr_holds(&claims.extra, &self.amr_any);
         let fresh = claims
             .extra
             .get("auth_time")
