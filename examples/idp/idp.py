@@ -24,6 +24,7 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_RESOURCE = "urn:warden:orders-api"
 OPAQUE_RESOURCE = "urn:warden:orders-api:opaque"
+CIBA = "urn:openid:params:grant-type:ciba"
 
 
 class IdpError(RuntimeError):
@@ -134,21 +135,60 @@ class DemoIdP:
         return doc["access_token"]
 
     def user_token(self, sub: str = "alice", scope: str = "orders:read orders:write",
-                   acr: str = "urn:warden:acr:pwd") -> str:
-        """A user's token as a login would give it; `acr` `urn:warden:acr:mfa` stands for a step-up."""
-        status, doc = self._call("POST", "/admin/user-token", body={"sub": sub, "scope": scope, "acr": acr})
+                   acr: str = "urn:warden:acr:pwd", auth_age_s: int = 0, amr: list[str] | None = None) -> str:
+        """A user's token as a login would give it; `acr` `urn:warden:acr:mfa` stands for a step-up,
+        `auth_age_s` makes the login that long ago, `amr` says how the user authenticated."""
+        body: dict = {"sub": sub, "scope": scope, "acr": acr, "auth_age_s": auth_age_s}
+        if amr is not None:
+            body["amr"] = amr
+        status, doc = self._call("POST", "/admin/user-token", body=body)
         if status != 200:
             raise IdpError(f"user-token: {status} {doc}")
         return doc["access_token"]
 
     def exchange(self, subject_token: str, scope: str = "orders:read", client: str = "demo-agent",
-                 secret: str = "demo-agent-secret") -> str:
-        status, doc = self._call("POST", "/token", form={
-            "grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
-            "subject_token_type": ACCESS_TOKEN_TYPE, "scope": scope}, auth=(client, secret))
+                 secret: str = "demo-agent-secret", resource: str | None = None) -> str:
+        form = {"grant_type": TOKEN_EXCHANGE, "subject_token": subject_token,
+                "subject_token_type": ACCESS_TOKEN_TYPE, "scope": scope}
+        if resource:
+            form["resource"] = resource
+        status, doc = self._call("POST", "/token", form=form, auth=(client, secret))
         if status != 200:
             raise IdpError(f"token exchange: {status} {doc}")
         return doc["access_token"]
+
+    # ---- OpenID CIBA: the agent asks, the user answers on their device (the loopback admin API) ----
+
+    def ciba_request(self, user: str, binding_message: str, scope: str = "openid orders:write",
+                     resource: str = JWT_RESOURCE, client: str = "demo-agent",
+                     secret: str = "demo-agent-secret") -> str:
+        """The agent's backchannel authentication request: the auth_req_id to poll with."""
+        status, doc = self._call("POST", "/backchannel", form={
+            "login_hint": user, "binding_message": binding_message, "scope": scope, "resource": resource},
+            auth=(client, secret))
+        if status != 200:
+            raise IdpError(f"backchannel authentication: {status} {doc}")
+        return doc["auth_req_id"]
+
+    def ciba_poll(self, auth_req_id: str, client: str = "demo-agent",
+                  secret: str = "demo-agent-secret") -> tuple[int, dict]:
+        """One poll of the token endpoint: (200, tokens), or (400, {"error": "authorization_pending"
+        | "access_denied" | ...})."""
+        return self._call("POST", "/token", form={"grant_type": CIBA, "auth_req_id": auth_req_id},
+                          auth=(client, secret))
+
+    def ciba_pending(self, user: str) -> list[dict]:
+        """What waits on `user`'s device: [{"id", "client", "binding_message", "scope", ...}]."""
+        status, doc = self._call("GET", "/admin/ciba?" + urllib.parse.urlencode({"user": user}))
+        if status != 200:
+            raise IdpError(f"ciba pending: {status} {doc}")
+        return doc["pending"]
+
+    def ciba_answer(self, request_id: str, approve: bool) -> None:
+        """The user's answer on their device."""
+        status, doc = self._call("POST", f"/admin/ciba/{request_id}/{'approve' if approve else 'deny'}")
+        if status != 200:
+            raise IdpError(f"ciba answer: {status} {doc}")
 
     def revoke(self, token: str, client: str = "demo-agent", secret: str = "demo-agent-secret") -> None:
         status, doc = self._call("POST", "/token/revocation", form={"token": token}, auth=(client, secret))

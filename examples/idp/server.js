@@ -7,7 +7,12 @@
 //   - clients: `demo-agent` (client credentials, an AI agent), `demo-dpop-agent` (DPoP-bound tokens),
 //     `warden` (may introspect, nothing else);
 //   - an RFC 8693 token-exchange grant: an agent presents a user's token and gets a delegated token
-//     whose `sub` is the user and whose `act` names the agent;
+//     whose `sub` is the user and whose `act` names the agent, carrying when (`auth_time`) and how
+//     (`acr`, `amr`) the user authenticated;
+//   - OpenID CIBA (poll mode): an agent asks the user to approve an operation (`binding_message` names
+//     it); the user's device is a loopback admin endpoint (/admin/ciba/...: list, approve, deny). An
+//     approved request gives the agent a delegated token with `acr` urn:warden:acr:approved and
+//     `auth_time` the moment of approval;
 //   - MCP resources (`--mcp-resource URL`, repeatable): JWT access tokens whose `aud` is that URL, asked
 //     for with `resource=URL` (RFC 8707), by `demo-agent` (client credentials) or by MCP clients that
 //     register themselves (RFC 7591 dynamic registration, public clients, authorization code + PKCE);
@@ -44,6 +49,8 @@ const MCP_RESOURCES = args['mcp-resource'];
 const MCP_SCOPES = 'orders:read orders:refund admin';
 const PWD_ACR = 'urn:warden:acr:pwd';
 const MFA_ACR = 'urn:warden:acr:mfa';
+const APPROVED_ACR = 'urn:warden:acr:approved'; // the user approved this operation (CIBA)
+const CIBA = 'urn:openid:params:grant-type:ciba';
 const DEMO_OTP = '123456'; // the demo's one-time code (a real IdP checks a TOTP or a passkey)
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -73,11 +80,12 @@ const clients = [
   {
     client_id: 'demo-agent',
     client_secret: 'demo-agent-secret',
-    grant_types: ['client_credentials', TOKEN_EXCHANGE],
+    grant_types: ['client_credentials', TOKEN_EXCHANGE, CIBA],
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: 'client_secret_basic',
-    scope: 'orders:read orders:write orders:refund admin', // per resource: see CLIENT_RESOURCE_SCOPES
+    backchannel_token_delivery_mode: 'poll',
+    scope: 'openid orders:read orders:write orders:refund admin', // per resource: see CLIENT_RESOURCE_SCOPES
     tenant: 'acme',
   },
   {
@@ -142,7 +150,7 @@ function buildProvider(keys) {
     clientDefaults: { id_token_signed_response_alg: 'ES256' },
     findAccount: async (ctx, sub) => (USERS[sub] ? { accountId: sub, claims: async () => ({ sub }) } : undefined),
     interactions: { url: async (ctx, interaction) => `/interaction/${interaction.uid}` },
-    acrValues: [PWD_ACR, MFA_ACR],
+    acrValues: [PWD_ACR, MFA_ACR, APPROVED_ACR],
     // Refresh tokens for the clients registered for them (MCP clients), with or without offline_access.
     issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed('refresh_token') && !!code.accountId,
     features: {
@@ -157,6 +165,30 @@ function buildProvider(keys) {
       },
       revocation: { enabled: true },
       dPoP: { enabled: true },
+      // OpenID CIBA: an agent asks a user to approve an operation; the user answers on their own device.
+      ciba: {
+        enabled: true,
+        deliveryModes: ['poll'],
+        processLoginHint: async (ctx, hint) => (USERS[hint] ? hint : undefined),
+        processLoginHintToken: async () => { throw new errors.InvalidRequest('login_hint_token is not supported'); },
+        verifyUserCode: async () => {},
+        validateRequestContext: async () => {},
+        // The operation's name, shown to the user: required, short, plain.
+        validateBindingMessage: async (ctx, message) => {
+          if (!/^[\w .:#/+-]{1,64}$/.test(message || '')) {
+            throw new errors.InvalidBindingMessage('binding_message (the operation, 1-64 plain characters) is required');
+          }
+        },
+        triggerAuthenticationDevice: async (ctx, request, account, client) => {
+          const id = request.jti;
+          state.ciba.set(id, {
+            id, user: account.accountId, client: client.clientId, binding_message: request.params.binding_message,
+            scope: request.scope, resource: request.resource, created: Math.floor(Date.now() / 1000),
+          });
+          while (state.ciba.size > 100) state.ciba.delete(state.ciba.keys().next().value); // bounded
+          log(`CIBA: ${account.accountId}, ${client.clientId} asks you to approve "${request.params.binding_message}"`);
+        },
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => RESOURCE,
@@ -182,11 +214,17 @@ function buildProvider(keys) {
       const extra = {};
       const client = ctx?.oidc?.client;
       if (client?.tenant) extra.tenant = client.tenant;
-      const login = ctx?.oidc?.entities?.AuthorizationCode ?? ctx?.oidc?.entities?.RefreshToken;
+      const login = ctx?.oidc?.entities?.AuthorizationCode ?? ctx?.oidc?.entities?.RefreshToken
+        ?? ctx?.oidc?.entities?.BackchannelAuthenticationRequest;
       if (token.accountId && login) {
         if (USERS[token.accountId]) extra.tenant = USERS[token.accountId].tenant;
         if (login.acr) extra.acr = login.acr;
+        if (login.amr) extra.amr = login.amr;
         if (login.authTime) extra.auth_time = login.authTime;
+      }
+      // A CIBA approval: the agent acts for the user who approved (RFC 8693 `act`).
+      if (token.accountId && ctx?.oidc?.entities?.BackchannelAuthenticationRequest && client) {
+        extra.act = { sub: client.clientId };
       }
       const delegation = ctx?.state?.delegation;
       if (delegation) Object.assign(extra, delegation.claims);
@@ -256,12 +294,13 @@ async function tokenExchange(ctx) {
   const granted = asked.filter((s) => userScopes.has(s) && agentScopes.has(s));
   if (!granted.length) throw new InvalidScope('no requested scope is held by both the user and the agent');
 
+  // When and how the user authenticated travel with the delegation: a resource server can then ask
+  // that the user behind an agent's call was present recently (Warden's `presence`).
+  const carried = Object.fromEntries(['tenant', 'auth_time', 'acr', 'amr']
+    .filter((c) => subject[c] !== undefined).map((c) => [c, subject[c]]));
   ctx.state.delegation = {
     sub: subject.sub,
-    claims: {
-      act: { sub: client.clientId },
-      ...(subject.tenant ? { tenant: subject.tenant } : {}),
-    },
+    claims: { act: { sub: client.clientId }, ...carried },
   };
   const token = new ctx.oidc.provider.ClientCredentials({ client, scope: granted.join(' ') });
   token.resourceServer = new ctx.oidc.provider.ResourceServer(resource, info);
@@ -283,6 +322,7 @@ const state = {
   handler: null,
   verifyKeys: null,
   counts: { jwks: 0, discovery: 0, introspection: 0, token: 0, revocation: 0 },
+  ciba: new Map(), // pending CIBA requests by auth_req_id: what the user's device shows
 };
 
 async function install(keys) {
@@ -315,11 +355,13 @@ function send(res, status, body) {
 
 // A user's access token, as an interactive login would have produced it (the demo has no browser).
 // `acr` says how the user authenticated: a password by default, `urn:warden:acr:mfa` after a step-up.
-async function userToken({ sub = 'alice', tenant = 'acme', scope = 'orders:read orders:write', acr = 'urn:warden:acr:pwd' }) {
+// `auth_age_s` makes the login that long ago; `amr` says how (RFC 8176: `["pwd", "mfa"]` ...).
+async function userToken({ sub = 'alice', tenant = 'acme', scope = 'orders:read orders:write', acr = 'urn:warden:acr:pwd', auth_age_s: authAge = 0, amr }) {
   const [key] = state.keys;
   const now = Math.floor(Date.now() / 1000);
   const privateKey = await jose.importJWK(key, 'ES256');
-  return new jose.SignJWT({ scope, tenant, client_id: 'demo-web', acr: String(acr), auth_time: now })
+  const how = Array.isArray(amr) ? { amr: amr.map(String) } : {};
+  return new jose.SignJWT({ scope, tenant, client_id: 'demo-web', acr: String(acr), auth_time: now - Number(authAge || 0), ...how })
     .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'at+jwt' })
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
@@ -350,7 +392,37 @@ async function admin(req, res, path) {
     const body = await readJson(req);
     return send(res, 200, { access_token: await userToken(body), token_type: 'Bearer' });
   }
+  if (path.startsWith('/admin/ciba')) return cibaDevice(req, res, path);
   return send(res, 404, { error: 'not_found' });
+}
+
+// The user's device for CIBA (loopback admin API, standing in for a phone): GET /admin/ciba?user=alice
+// lists what waits for the user's answer; POST /admin/ciba/ID/approve or /deny answers it.
+async function cibaDevice(req, res, path) {
+  const provider = state.provider;
+  if (req.method === 'GET' && path === '/admin/ciba') {
+    const user = new URL(req.url, ISSUER).searchParams.get('user');
+    return send(res, 200, { pending: [...state.ciba.values()].filter((r) => !user || r.user === user) });
+  }
+  const m = /^\/admin\/ciba\/([\w-]+)\/(approve|deny)$/.exec(path);
+  const pending = m && state.ciba.get(m[1]);
+  if (req.method !== 'POST' || !pending) return send(res, 404, { error: 'not_found' });
+  state.ciba.delete(pending.id);
+  if (m[2] === 'deny') {
+    await provider.backchannelResult(pending.id, new errors.AccessDenied('the user denied the request'));
+    log(`CIBA: ${pending.user} denied "${pending.binding_message}"`);
+    return send(res, 200, { denied: pending.id });
+  }
+  const grant = new provider.Grant({ accountId: pending.user, clientId: pending.client });
+  grant.addOIDCScope('openid');
+  const apiScopes = pending.scope.split(' ').filter((s) => s !== 'openid').join(' ');
+  for (const resource of [pending.resource || RESOURCE].flat()) grant.addResourceScope(resource, apiScopes);
+  await grant.save();
+  await provider.backchannelResult(pending.id, grant, {
+    acr: APPROVED_ACR, amr: ['user'], authTime: Math.floor(Date.now() / 1000),
+  });
+  log(`CIBA: ${pending.user} approved "${pending.binding_message}"`);
+  return send(res, 200, { approved: pending.id });
 }
 
 // ---- the login page (interactions) ------------------------------------------------------------
