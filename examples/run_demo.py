@@ -50,6 +50,9 @@ MCP_CLIENT = ROOT / "examples" / "mcp" / "client.py"
 ISS = "https://idp.demo.local"
 AUD = "orders-api"
 STEPPED_UP_ACR = "urn:warden:acr:mfa"  # the template's risk.acr_values
+APPROVED_ACR = "urn:warden:acr:approved"  # the template's payout route: `approval.acr_values`
+# The guardrail demos' tokens, printed with their own walk-through (section 8).
+GUARDRAIL_VARS = ("$DELEGATED_W", "$AGED", "$APPROVED", "$ALICE_AMR")
 RATE_LIMIT = 20  # the template's per-agent rate limit, per minute
 
 
@@ -108,6 +111,29 @@ def check_rate_limit(base: str, agent: str) -> int:
         f"(demo-agent over its {RATE_LIMIT}/min rate limit: Retry-After {rh.get('retry-after')}, "
         f"RateLimit-Policy {rh.get('ratelimit-policy')})")
     return int(not ok)
+
+
+def check_approval(idp: demo_idp.DemoIdP, base: str, delegated: str) -> int:
+    """The payout after alice approves it on her phone (OpenID CIBA at the IdP): 200; denied, the agent
+    has only its `delegated` token: still 401."""
+    failures = 0
+    for approve in (True, False):
+        operation = f"payout for alice {'approved' if approve else 'denied'}"
+        auth_req_id = idp.ciba_request("alice", operation, scope="openid orders:write")
+        pending = [p for p in idp.ciba_pending("alice") if p["binding_message"] == operation]
+        for p in pending:
+            idp.ciba_answer(p["id"], approve)
+        status, doc = idp.ciba_poll(auth_req_id)
+        token = doc.get("access_token", delegated)
+        got, _, body = http("POST", base + "/users/alice/payouts", {"Authorization": f"Bearer {token}"})
+        want = 200 if approve else 401
+        ok = len(pending) == 1 and got == want and (status == 200) == approve
+        failures += not ok
+        say(f"  [{'ok' if ok else 'FAIL'}] {got} POST /users/alice/payouts  (after alice "
+            f"{'approved' if approve else 'denied'} \"{operation}\" on her phone: CIBA, {status} at the IdP)")
+        if not ok:
+            say(f"         got {got} {body[:300]} {doc}")
+    return failures
 
 
 def check_mcp(mode: str, url: str, issuer: str) -> int:
@@ -268,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         alice = idp.user_token("alice")
         alice_mfa = idp.user_token("alice", acr=STEPPED_UP_ACR)
         delegated = idp.exchange(alice, scope="orders:read")
+        # Guardrails: the agent acting for alice (read and write), the same on a login an hour old, and
+        # alice's login whose `amr` says MFA (risk.amr_any).
+        delegated_w = idp.exchange(alice, scope="orders:read orders:write")
+        aged = idp.exchange(idp.user_token("alice", auth_age_s=3600), scope="orders:read")
+        alice_amr = idp.user_token("alice", amr=["pwd", "mfa"])
         opaque = idp.token(scope="orders:read", resource=demo_idp.OPAQUE_RESOURCE)
         deadline = time.monotonic() + 15
         while http("GET", base + "/orders/1", {"Authorization": f"Bearer {agent}"})[0] != 200:
@@ -314,6 +345,21 @@ def main(argv: list[str] | None = None) -> int:
              "POST", "/orders/42/refund", {"Authorization": f"Bearer {alice}"}, 401, "$ALICE", None),
             ("the same refund after alice's MFA (acr urn:warden:acr:mfa, fresh auth_time): 200",
              "POST", "/orders/42/refund", {"Authorization": f"Bearer {alice_mfa}"}, 200, "$ALICE_MFA", "alice"),
+            # Agent guardrails: owner isolation, user presence, approval (CIBA), step-up by amr.
+            ("the agent acting for alice reads alice's orders: 200",
+             "GET", "/users/alice/orders", {"Authorization": f"Bearer {delegated_w}"}, 200, "$DELEGATED_W", "alice"),
+            ("the agent acting for alice asks for bob's orders: 403 (reason owner_mismatch)",
+             "GET", "/users/bob/orders", {"Authorization": f"Bearer {delegated_w}"}, 403, "$DELEGATED_W", None),
+            ("alice's profile through the agent, her login an hour old: 401 max_age=300 (user_not_present)",
+             "GET", "/users/alice/profile", {"Authorization": f"Bearer {aged}"}, 401, "$AGED", None),
+            ("the same with her fresh login behind the agent: 200",
+             "GET", "/users/alice/profile", {"Authorization": f"Bearer {delegated_w}"}, 200, "$DELEGATED_W",
+             "alice"),
+            (f"a payout by the agent for alice: 401 acr_values=\"{APPROVED_ACR}\" (approval_required)",
+             "POST", "/users/alice/payouts", {"Authorization": f"Bearer {delegated_w}"}, 401, "$DELEGATED_W",
+             None),
+            ("a refund with alice's login whose amr says mfa (risk.amr_any): 200",
+             "POST", "/orders/42/refund", {"Authorization": f"Bearer {alice_amr}"}, 200, "$ALICE_AMR", "alice"),
             # Refusals.
             ("expired token: 401 invalid_token",
              "GET", "/orders/42", {"Authorization": f"Bearer {expired}"}, 401, "$EXPIRED", None),
@@ -332,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
              "GET", "/orders/42", {"Authorization": f"Bearer {mallory}"}, 401, "$MALLORY", None),
         ]
         failures = 0
-        for title, method, path, headers, want, _, subject in demos:
+        for title, method, path, headers, want, var, subject in demos:
             status, rh, body = http(method, base + path, headers)
             ok = status == want
             if ok and subject:
@@ -340,10 +386,15 @@ def main(argv: list[str] | None = None) -> int:
                 ok = seen.get("x-auth-subject") == subject and "x-auth-risk-score" in seen
             if ok and status == 401 and "insufficient_user_authentication" in title:
                 ok = f'acr_values="{STEPPED_UP_ACR}"' in rh.get("www-authenticate", "")
+            if ok and var in GUARDRAIL_VARS and status == 401:  # the challenge names what is missing
+                challenge = rh.get("www-authenticate", "")
+                ok = "insufficient_user_authentication" in challenge and (
+                    f'acr_values="{APPROVED_ACR}"' in challenge if "payout" in title else "max_age=300" in challenge)
             failures += not ok
             say(f"  [{'ok' if ok else 'FAIL'}] {status} {method} {path}  ({title})")
             if not ok:
                 say(f"         got {status} {rh.get('www-authenticate', '')} {body[:300]}")
+        failures += check_approval(idp, base, delegated_w)
         for mode in ("agent", "user"):
             failures += check_mcp(mode, mcp_url, issuer)
         failures += check_mcp_headers(mcp_headers)
@@ -431,6 +482,39 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{py} {MCP_CLIENT.relative_to(ROOT)} user --url {mcp_url} --issuer {issuer}")
         say("#    What the MCP server received (no Authorization header, Warden's x-auth-* identity):")
         say(f"tail -n 3 {mcp_headers}\n")
+        take = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+        exchange = (f"-d grant_type=urn:ietf:params:oauth:grant-type:token-exchange "
+                    f"-d subject_token_type=urn:ietf:params:oauth:token-type:access_token")
+        say("# 8. Agent guardrails (examples/agents/guardrails.json has them all, MCP tools included).")
+        say("#    Owner isolation: the agent acting for alice reads alice's orders, not bob's (403):")
+        say(f"DELEGATED_W=$(curl -s -u demo-agent:demo-agent-secret {exchange} -d subject_token=$ALICE "
+            f"-d 'scope=orders:read orders:write' {issuer}/token | {take})")
+        say(f"curl -s -H \"Authorization: Bearer $DELEGATED_W\" {base}/users/alice/orders")
+        say(f"curl -si -H \"Authorization: Bearer $DELEGATED_W\" {base}/users/bob/orders")
+        say("#    User presence: alice's profile needs her login behind the agent's token at most 300 s old;")
+        say("#    on a login an hour old: 401 insufficient_user_authentication, max_age=300:")
+        say(f"OLD_LOGIN=$(curl -s -X POST -d '{{\"sub\":\"alice\",\"auth_age_s\":3600}}' {issuer}/admin/user-token | {take})")
+        say(f"AGED=$(curl -s -u demo-agent:demo-agent-secret {exchange} -d subject_token=$OLD_LOGIN "
+            f"-d scope=orders:read {issuer}/token | {take})")
+        say(f"curl -si -H \"Authorization: Bearer $AGED\" {base}/users/alice/profile")
+        say(f"curl -s -H \"Authorization: Bearer $DELEGATED_W\" {base}/users/alice/profile   # fresh login: 200")
+        say(f"#    Approval: a payout needs alice's own approval (401 acr_values=\"{APPROVED_ACR}\", max_age=120).")
+        say("#    The agent asks the IdP (OpenID CIBA), binding_message names the operation on alice's phone:")
+        say(f"curl -si -X POST -H \"Authorization: Bearer $DELEGATED_W\" {base}/users/alice/payouts")
+        say(f"AUTH_REQ=$(curl -s -u demo-agent:demo-agent-secret -d login_hint=alice -d 'binding_message=payout for alice' "
+            f"-d 'scope=openid orders:write' {issuer}/backchannel | "
+            "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"auth_req_id\"])')")
+        say(f"curl -s {issuer}/admin/ciba?user=alice   # alice's phone (the IdP's loopback admin API) shows it")
+        say(f"REQ=$(curl -s {issuer}/admin/ciba?user=alice | "
+            "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"pending\"][-1][\"id\"])')")
+        say(f"curl -s -X POST {issuer}/admin/ciba/$REQ/approve   # or /deny: the agent then gets access_denied")
+        say(f"APPROVED=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=urn:openid:params:grant-type:ciba "
+            f"-d auth_req_id=$AUTH_REQ {issuer}/token | {take})")
+        say(f"curl -si -X POST -H \"Authorization: Bearer $APPROVED\" {base}/users/alice/payouts   # 200")
+        say("#    Step-up by amr (risk.amr_any: mfa, otp, hwk): a login whose amr says mfa passes the refund:")
+        say(f"ALICE_AMR=$(curl -s -X POST -d '{{\"sub\":\"alice\",\"amr\":[\"pwd\",\"mfa\"]}}' "
+            f"{issuer}/admin/user-token | {take})")
+        say(f"curl -si -X POST -H \"Authorization: Bearer $ALICE_AMR\" {base}/orders/42/refund\n")
         say("# Offline tokens of the second (inline-key) provider, minted with the warden CLI:")
         say(f"VALID={shlex.quote(valid)}")
         say(f"EXPIRED={shlex.quote(expired)}")
@@ -439,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"MALLORY={shlex.quote(mallory)}")
         say(f"BOB={shlex.quote(bob)}\n")
         for title, method, path, headers, _, var, _ in demos[3:]:
-            if var in ("$ALICE", "$ALICE_MFA"):
+            if var in ("$ALICE", "$ALICE_MFA", *GUARDRAIL_VARS):
                 continue  # printed with the IdP walk-through above
             if title.startswith("bob at home"):
                 say("# Risk scoring (the embedded model) learns each identity's countries, clients, hours and pace;")

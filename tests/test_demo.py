@@ -32,7 +32,11 @@ def test_demo_check(tmp_path):
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert out.count("[ok]") == 22 and "FAIL" not in out, out
+    assert out.count("[ok]") == 30 and "FAIL" not in out, out
+    # The guardrails: owner isolation, user presence, approval through CIBA (approved and denied), amr.
+    assert "[ok] 403 GET /users/bob/orders" in out and "[ok] 401 GET /users/alice/profile" in out, out
+    assert "[ok] 200 POST /users/alice/payouts  (after alice approved" in out, out
+    assert "[ok] 401 POST /users/alice/payouts  (after alice denied" in out, out
     assert "[ok] MCP demo-agent" in out and "[ok] MCP alice" in out, out
     assert "demo check passed" in out
     # The demo's children are gone.
