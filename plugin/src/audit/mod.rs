@@ -116,7 +116,8 @@ pub struct AuditRecord<'a> {
     pub decision: &'static str,
     /// Status the client got (in shadow mode: would have got).
     pub status: u16,
-    /// Why (`ok`, `expired`, `insufficient_scope`, `step_up_required`, ...).
+    /// Why (`ok`, `expired`, `insufficient_scope`, `step_up_required`, the agent guardrails'
+    /// `owner_mismatch`, `owner_missing`, `user_not_present`, `approval_required`, ...).
     pub reason: &'static str,
     /// `enforce` or `shadow`.
     #[schemars(regex(pattern = "^(enforce|shadow)$"))]
