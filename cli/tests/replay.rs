@@ -51,6 +51,24 @@ fn keygen(private: &str, jwks: &str) -> Value {
     serde_json::from_slice(&std::fs::read(jwks).unwrap()).unwrap()
 }
 
+/// A scratch directory for one test, with a key from `warden token keygen` in it (`k.jwk`; its JWKS
+/// returned).
+fn scratch(name: &str) -> (PathBuf, Value) {
+    let dir = std::env::temp_dir().join(format!("warden-replay-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let jwks = keygen(&file("k.jwk"), &file("jwks.json"));
+    (dir, jwks)
+}
+
+/// `records` decided again from the records alone (`--audit`) on `dir`'s `config.json`.
+fn replay_audit(dir: &std::path::Path, records: &str) -> Vec<Value> {
+    let file = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    std::fs::write(file("audit.jsonl"), records).unwrap();
+    let args = ["replay", "--config", &file("config.json"), "--audit"];
+    lines(&ok(warden(&[&args[..], &[&file("audit.jsonl")]].concat())))
+}
+
 /// A token of issuer [`ISS`] at [`T0`] from `warden token mint`, signed with the key at `key`.
 fn mint(key: &str, claims: &[&str]) -> String {
     let t0 = T0.to_string();
@@ -262,10 +280,8 @@ fn replay_from_records_alone_reproduces_then_tries_a_change() {
 /// filter, and the record names the call.
 #[test]
 fn replay_reads_mcp_bodies() {
-    let dir = std::env::temp_dir().join(format!("warden-replay-mcp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let (dir, jwks) = scratch("mcp");
     let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    let jwks = keygen(&p("k.jwk"), &p("jwks.json"));
     let resource = "https://mcp.example.com/mcp";
     let config = json!({
         "providers": [{"name": "corp", "issuer": ISS, "audiences": [resource], "jwks": jwks}],
@@ -326,14 +342,7 @@ fn replay_reads_mcp_bodies() {
     // The records alone (no token, no body) decide the same: the call is rebuilt from
     // `mcp_method`/`mcp_name`, the audience binding reads the recorded `audiences`.
     let records: String = out.iter().map(|r| r.to_string() + "\n").collect();
-    std::fs::write(p("audit.jsonl"), records).unwrap();
-    let again = lines(&ok(warden(&[
-        "replay",
-        "--config",
-        &p("config.json"),
-        "--audit",
-        &p("audit.jsonl"),
-    ])));
+    let again = replay_audit(&dir, &records);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(again.len(), 3);
     for (was, now) in out.iter().zip(&again) {
@@ -346,4 +355,120 @@ fn replay_reads_mcp_bodies() {
     }
     assert_eq!(again[0]["redecided"], true);
     assert_eq!(again[1]["redecided"], true);
+}
+
+/// The agent guardrails decide again from the record alone: a support role passes owner isolation,
+/// another user's data is refused, `amr` shows a step-up, a delegated call's aged login is
+/// challenged and a fresh approval passes. The record carries `amr` and the roles claim for that.
+#[test]
+fn guardrail_decisions_replay_from_records_alone() {
+    let (dir, jwks) = scratch("guard");
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let config = json!({
+        "providers": [{"name": "corp", "issuer": ISS, "audiences": ["api"], "jwks": jwks}],
+        "routes": [
+            {"name": "orders", "path": "/users/{user}/orders",
+             "owner": {"path_variable": "user", "roles": ["support"], "roles_claim": "groups"}},
+            {"name": "profile", "path": "/users/{user}/profile", "presence": {"auth_within_s": 300}},
+            {"name": "payout", "path": "/users/{user}/payouts",
+             "approval": {"acr_values": ["urn:warden:acr:approved"], "max_age_s": 120}},
+            {"name": "secure", "path": "/secure", "step_up": true}],
+        "delegation": {"actors": [{"sub": "agent-7", "subjects": ["*"], "scopes": []}]},
+        "risk": {"amr_any": ["mfa"], "on_error": "open", "budget_us": 1000000},
+    });
+    std::fs::write(p("config.json"), config.to_string()).unwrap();
+    let at = |sub: &str, claims: &[&str]| {
+        let base = ["--aud", "api", "--sub", sub, "--expires-in", "3600"];
+        mint(&p("k.jwk"), &[&base[..], claims].concat())
+            .trim()
+            .to_owned()
+    };
+    let auth = |age: u64| format!("auth_time={}", T0 - age);
+    let act = r#"act={"sub":"agent-7"}"#;
+    let approved = r#"acr="urn:warden:acr:approved""#;
+    let cases = [
+        (
+            "/users/bob/orders",
+            at("sam", &["--claim", r#"groups=["support"]"#]),
+            200,
+            "ok",
+        ),
+        ("/users/alice/orders", at("bob", &[]), 403, "owner_mismatch"),
+        (
+            "/secure",
+            at(
+                "alice",
+                &["--claim", r#"amr=["pwd","mfa"]"#, "--claim", &auth(10)],
+            ),
+            200,
+            "ok",
+        ),
+        (
+            "/secure",
+            at(
+                "alice",
+                &["--claim", r#"amr=["pwd"]"#, "--claim", &auth(10)],
+            ),
+            401,
+            "step_up_required",
+        ),
+        (
+            "/users/alice/profile",
+            at("alice", &["--claim", act, "--claim", &auth(900)]),
+            401,
+            "user_not_present",
+        ),
+        (
+            "/users/alice/profile",
+            at("alice", &["--claim", act, "--claim", &auth(5)]),
+            200,
+            "ok",
+        ),
+        (
+            "/users/alice/payouts",
+            at(
+                "alice",
+                &["--claim", act, "--claim", approved, "--claim", &auth(5)],
+            ),
+            200,
+            "ok",
+        ),
+        (
+            "/users/alice/payouts",
+            at("alice", &["--claim", act, "--claim", &auth(5)]),
+            401,
+            "approval_required",
+        ),
+    ];
+    let mut trace = String::new();
+    for (i, (path, token, _, _)) in cases.iter().enumerate() {
+        let line = json!({"ts_ms": T0 * 1000 + i as u64, "method": "GET", "path": path,
+                          "source_ip": "198.51.100.7", "headers": {"authorization": format!("Bearer {token}")}});
+        trace.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(p("trace.jsonl"), trace).unwrap();
+    let records = ok(warden(&[
+        "replay",
+        "--config",
+        &p("config.json"),
+        &p("trace.jsonl"),
+    ]));
+    for (line, (path, _, status, reason)) in lines(&records).iter().zip(&cases) {
+        assert_eq!(
+            (&line["status"], &line["reason"]),
+            (&json!(status), &json!(reason)),
+            "{path}: {line}"
+        );
+    }
+    let again = replay_audit(&dir, &records);
+    assert_eq!(again.len(), cases.len());
+    for (now, (path, _, status, reason)) in again.iter().zip(&cases) {
+        assert_eq!(
+            (&now["status"], &now["reason"]),
+            (&json!(status), &json!(reason)),
+            "{path}: {now}"
+        );
+        assert_eq!(now["changed"], false, "{path}: {now}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

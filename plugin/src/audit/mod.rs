@@ -42,8 +42,9 @@ pub const MAX_USER_AGENT_BYTES: usize = 256;
 
 /// Claims of a token (besides those with fields of their own) that the stages after the
 /// credential read: carried in the record so that `warden replay --audit` can decide again
-/// without the token. `kinds.claim`, when configured, is added by the engine.
-pub const RECORDED_CLAIMS: [&str; 3] = ["acr", "auth_time", "act"];
+/// without the token. `kinds.claim` and the guardrails' `owner.roles_claim`, when configured, are
+/// added by the engine.
+pub const RECORDED_CLAIMS: [&str; 4] = ["acr", "amr", "auth_time", "act"];
 
 /// The decision record (one JSON line). Its field names are [`AuditRecord::FIELDS`].
 #[derive(Debug, Serialize, JsonSchema)]
@@ -101,8 +102,8 @@ pub struct AuditRecord<'a> {
     /// Scopes the matched route requires.
     #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     pub required_scopes: &'a [String],
-    /// The token's claims the later stages read (`iat`, `acr`, `auth_time`, `act`, the `kinds`
-    /// claim): never a signature, a key or a secret.
+    /// The token's claims the later stages read (`iat`, `acr`, `amr`, `auth_time`, `act`, the
+    /// `kinds` claim, the guardrails' roles claim): never a signature, a key or a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<Map<String, Value>>,
     /// Seconds since the token was issued (`iat`).
