@@ -316,7 +316,7 @@ impl Engine {
             risk,
             reserved_header_action: c.reserved_header_action,
             host: HostRules::default(),
-            recorded_claims: recorded_claims(c),
+            recorded_claims: crate::authz::guardrails::recorded_claims(c),
             alerts: c
                 .alerts
                 .as_ref()
@@ -882,28 +882,6 @@ fn own_headers(headers: &[(String, String)]) -> Vec<String> {
         let lower = name.to_ascii_lowercase();
         if crate::upstream::header_has_prefix(&lower, OWN_HEADER_PREFIX) && !out.contains(&lower) {
             out.push(lower);
-        }
-    }
-    out
-}
-
-/// Claims the decision record carries besides `audit::RECORDED_CLAIMS`: `kinds.claim` and the
-/// roles claim of every `owner` rule that names roles (replay reads them again).
-fn recorded_claims(c: &Config) -> Vec<String> {
-    let mut out: Vec<String> = c.kinds.claim.iter().cloned().collect();
-    let rules = c
-        .mcp
-        .iter()
-        .flat_map(|m| &m.endpoints)
-        .flat_map(|e| &e.rules);
-    let owners = c
-        .routes
-        .iter()
-        .filter_map(|r| r.owner.as_ref())
-        .chain(rules.filter_map(|r| r.owner.as_ref()));
-    for o in owners.filter(|o| !o.roles.is_empty()) {
-        if !out.contains(&o.roles_claim) {
-            out.push(o.roles_claim.clone());
         }
     }
     out

@@ -6,7 +6,7 @@
 use super::owner::{Owner, Place};
 use super::presence::{Approval, Presence};
 use crate::config::guardrails::{ApprovalConfig, OwnerConfig, PresenceConfig};
-use crate::config::ConfigError;
+use crate::config::{Config, ConfigError};
 use crate::credential::Identity;
 use crate::reply::Denial;
 use std::borrow::Cow;
@@ -60,4 +60,27 @@ impl Guardrails {
         }
         Ok(())
     }
+}
+
+/// Claims the decision record carries besides `audit::RECORDED_CLAIMS`: `kinds.claim`, and the
+/// roles claim of every `owner` rule that names roles (so that `warden replay --audit` can decide
+/// them again).
+pub fn recorded_claims(c: &Config) -> Vec<String> {
+    let mut out: Vec<String> = c.kinds.claim.iter().cloned().collect();
+    let rules = c
+        .mcp
+        .iter()
+        .flat_map(|m| &m.endpoints)
+        .flat_map(|e| &e.rules);
+    let owners = c
+        .routes
+        .iter()
+        .filter_map(|r| r.owner.as_ref())
+        .chain(rules.filter_map(|r| r.owner.as_ref()));
+    for o in owners.filter(|o| !o.roles.is_empty()) {
+        if !out.contains(&o.roles_claim) {
+            out.push(o.roles_claim.clone());
+        }
+    }
+    out
 }
