@@ -479,3 +479,23 @@ fn bad_guardrail_configs_are_refused_naming_the_field() {
     let err = Engine::from_json(c.to_string().as_bytes()).err().unwrap();
     assert_eq!(err.field, "risk.amr_any[0]");
 }
+
+#[test]
+fn shadow_mode_records_guardrail_refusals_and_forwards() {
+    let e = engine_with(json!({"mode": "shadow"}));
+    let d = get(&e, "/users/bob/orders", &delegated(json!({})));
+    assert_eq!(
+        (d.status, d.reason, d.reply.is_none()),
+        (403, "owner_mismatch", true)
+    );
+    let d = get(
+        &e,
+        "/users/alice/profile",
+        &delegated(json!({"auth_time": NOW - 900})),
+    );
+    assert_eq!(
+        (d.status, d.reason, d.reply.is_none()),
+        (401, "user_not_present", true)
+    );
+    assert_eq!(d.verdict, Verdict::StepUp);
+}
