@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import json
 import re
+import socket
 import sys
 import uuid
 
@@ -24,12 +25,17 @@ sys.path.insert(0, str(ROOT / "examples" / "idp"))
 
 import idp as demo_idp  # noqa: E402
 import render  # noqa: E402
-from test_idp import free_port  # noqa: E402
 
 AUDIENCE = "orders-api"
 MCP = "http://127.0.0.1:10000/mcp"
 APPROVED = "urn:warden:acr:approved"
 AGENT = "demo-agent"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def config(issuer: str) -> dict:
