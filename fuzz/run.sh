@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH="${FUZZ_SECONDS:-60}"
-TARGETS="${FUZZ_TARGETS:-config jws jwks dpop introspection revocation_feed trace_line route_path cidr state_record}"
+TARGETS="${FUZZ_TARGETS:-config jws jwks dpop introspection revocation_feed trace_line route_path cidr state_record mcp_body}"
 export RUSTC_BOOTSTRAP=1   # cargo-fuzz passes -Z flags; stable rustc accepts them with this
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 # -s none: the code is safe Rust (unsafe_code = "forbid"), so AddressSanitizer finds nothing a panic

@@ -91,6 +91,25 @@ def main() -> None:
         put("route_path", text)
     for text in ["203.0.113.0/24", "2001:db8::/32", "10.0.0.1", "::ffff:10.0.0.1/128", "0.0.0.0/0", "1.2.3.4/33"]:
         put("cidr", text)
+    tools = {"jsonrpc": "2.0", "id": 2, "result": {"tools": [
+        {"name": "read_orders", "inputSchema": {"type": "object"}}, {"name": "refund_order"}, {"name": 7}]}}
+    for body in [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "read_orders", "arguments": {"id": 7}}},
+        {"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "refund_order"}},
+        {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "file:///public/a.txt"}},
+        {"jsonrpc": "2.0", "id": 4, "method": "resources/subscribe", "params": {}},
+        {"jsonrpc": "2.0", "id": 5, "method": "prompts/get", "params": {"name": "x"}},
+        {"jsonrpc": "2.0", "id": 6, "method": "tasks/get", "params": {"taskId": "t-1"}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 9, "result": {}},
+        [{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                                               "params": {"name": "delete_customer"}}],
+        [],
+        tools,
+    ]:
+        put("mcp_body", json.dumps(body))
+    put("mcp_body", "event: message\ndata: " + json.dumps(tools) + "\n\n")
+    put("mcp_body", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "\\ud800"}}')
     put("state_record", bytes(range(256)))
     put("state_record", b"\x01" + b"\x00" * 254)
     put("state_record", b"\x01" + b"\x00" * 40)

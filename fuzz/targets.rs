@@ -15,11 +15,13 @@ mod common;
 use warden::authz::routes::Template;
 use warden::authz::target::{normalize, target};
 use warden::config::dpop::DpopConfig;
+use warden::config::mcp::Batches;
 use warden::config::routing::MethodOverride;
 use warden::config::Algorithm;
 use warden::credential::dpop::{DpopPolicy, ProofTarget};
 use warden::credential::introspection;
 use warden::credential::jwks;
+use warden::mcp::jsonrpc;
 use warden::risk::cidr::Cidr;
 use warden::risk::state::{IdentityState, SourceState};
 use warden::shared::{CasRule, MemoryStore};
@@ -144,5 +146,45 @@ pub fn state_record(data: &[u8]) {
     if let Some(s) = SourceState::decode(Some(data), hash) {
         let again = s.encode();
         assert!(SourceState::decode(Some(&again), hash).is_some());
+    }
+}
+
+/// A JSON-RPC request body posted to an MCP endpoint, read both batch ways, checked against the
+/// `Mcp-Method` / `Mcp-Name` headers it implies, decided by the engine; and the same bytes as a
+/// `tools/list` answer (JSON and event stream) cut for the caller.
+pub fn mcp_body(data: &[u8]) {
+    let _ = jsonrpc::parse(data, Batches::Refuse);
+    let mut headers = vec![("mcp-protocol-version".to_owned(), "2026-07-28".to_owned())];
+    if let Ok(calls) = jsonrpc::parse(data, Batches::Each) {
+        if let Some(first) = calls.first() {
+            if let Some(m) = &first.method {
+                headers.push(("mcp-method".to_owned(), m.clone()));
+            }
+            if let Some(n) = first.name() {
+                headers.push(("mcp-name".to_owned(), n.to_owned()));
+            }
+        }
+        let _ = jsonrpc::check_headers(&headers, &calls);
+    }
+    let req = warden::Request {
+        method: "POST",
+        path: "/mcp",
+        headers: &headers,
+        request_id: "r",
+        now_s: common::NOW,
+        body: warden::Body::Read(data),
+        ..Default::default()
+    };
+    let store = MemoryStore::default();
+    let mut cache = TokenCache::new(4);
+    let mut env = Env {
+        cache: &mut cache,
+        shared: &store,
+        clock_us: &|| 0,
+    };
+    let engine = common::mcp_engine();
+    let decision = engine.decide(&req, &mut env);
+    for content_type in ["application/json", "text/event-stream; charset=utf-8"] {
+        let _ = engine.filter_tools_list(&decision, content_type, Some(data));
     }
 }

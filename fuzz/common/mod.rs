@@ -39,3 +39,30 @@ pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| Engine::from_json(CONFIG.as_bytes()).expect("the fuzz config compiles"))
 }
+
+/// An MCP endpoint with rules for every kind of target (tool, resource URI, prompt), batches taken
+/// one by one, and a small body limit: everything behind the JSON-RPC body reachable.
+pub const MCP_CONFIG: &str = r#"{
+  "providers": [
+    {"name": "corp", "issuer": "https://idp.example.com", "audiences": ["https://api.example.com/mcp"],
+     "jwks": {"keys": [
+       {"kty": "EC", "crv": "P-256", "kid": "es", "alg": "ES256",
+        "x": "HIeBYdNuGkoeoWJBP4z_Ck0xBlVMuLUcuM2p8mPHlMc", "y": "--0xBSEJP4JPv_TqNktRm-glp-2o-T1a9ox7ZdGmg98"}]}}],
+  "mcp": {"endpoints": [
+    {"name": "m", "path": "/mcp", "resource": "https://api.example.com/mcp",
+     "authorization_servers": ["https://idp.example.com"], "max_body_bytes": 4096,
+     "batches": "each", "default": "deny", "scopes": ["mcp"],
+     "rules": [
+       {"method": "tools/call", "tool": "read_*", "scopes": ["orders:read"]},
+       {"method": "tools/call", "tool": "refund_order", "scopes": ["orders:refund"], "step_up": true},
+       {"method": "resources/read", "uri": "file:///public/*"},
+       {"method": "prompts/get", "prompt": "*", "deny": true}]}]}
+}"#;
+
+/// The engine of [`MCP_CONFIG`].
+pub fn mcp_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::from_json(MCP_CONFIG.as_bytes()).expect("the MCP fuzz config compiles")
+    })
+}

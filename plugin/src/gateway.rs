@@ -661,6 +661,31 @@ pub(crate) mod mock {
     /// Envoy's request header map: a removal removes every copy, a replace leaves one.
     pub struct EnvoyHeaders(pub Vec<(String, String)>);
 
+    impl EnvoyHeaders {
+        /// The headers a client sent as Envoy's codec stores them and a filter reads them: a
+        /// repeated inline header becomes one entry, values joined with `,` (`; ` for `cookie`;
+        /// `header_map_impl.cc`, `DelimiterForInlineHeaders`). `authorization` is inline in every
+        /// Envoy build (extensions register it as a custom inline header), so two `Authorization`
+        /// headers reach the filter as one value `Basic ...,Bearer ...`. Other headers stay
+        /// separate entries.
+        pub fn received(sent: &[(String, String)]) -> EnvoyHeaders {
+            const INLINE: [&str; 3] = ["authorization", "cookie", "user-agent"];
+            let mut map: Vec<(String, String)> = Vec::new();
+            for (name, value) in sent {
+                let lower = name.to_ascii_lowercase();
+                let joined = INLINE.contains(&lower.as_str());
+                match map.iter_mut().find(|(n, _)| joined && *n == lower) {
+                    Some((_, v)) => {
+                        v.push_str(if lower == "cookie" { "; " } else { "," });
+                        v.push_str(value);
+                    }
+                    None => map.push((lower, value.clone())),
+                }
+            }
+            EnvoyHeaders(map)
+        }
+    }
+
     impl crate::upstream::RequestHeaders for EnvoyHeaders {
         fn remove(&mut self, name: &str) {
             self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));

@@ -43,5 +43,6 @@ replays!(
     revocation_feed,
     route_path,
     cidr,
-    state_record
+    state_record,
+    mcp_body
 );

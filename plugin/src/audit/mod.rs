@@ -506,6 +506,19 @@ mod tests {
     }
 
     #[test]
+    fn the_architecture_doc_names_every_field() {
+        let doc = include_str!("../../../docs/ARCHITECTURE.md");
+        let start = doc.find("**Decision record.**").unwrap();
+        let section = &doc[start..start + doc[start..].find("\n\n").unwrap()];
+        for f in AuditRecord::FIELDS {
+            assert!(
+                section.contains(&format!("`{f}`")),
+                "docs/ARCHITECTURE.md's decision record paragraph does not name `{f}`"
+            );
+        }
+    }
+
+    #[test]
     fn the_schema_names_every_field_and_requires_the_ones_always_written() {
         let schema = schema();
         let props = schema["properties"].as_object().unwrap();

@@ -121,9 +121,8 @@ impl Credentials {
 
     /// On an anonymous route: the credential headers to keep from the upstream (a token nobody
     /// checked is never forwarded, so an upstream cannot be fooled by a forged one), or 400 when
-    /// the request carries two credentials or a malformed one, as on every route. (Envoy joins a
-    /// repeated `Authorization` header into one value with `,`, which is malformed: two headers
-    /// must be refused in that form too.)
+    /// the request carries two credentials or a malformed one, as on every route (two
+    /// `Authorization` headers too in the one value Envoy joins them into).
     pub(crate) fn unchecked(&self, headers: &[(String, String)]) -> Result<Vec<String>, Denial> {
         let header = self.api_keys.as_ref().map(|k| k.header.as_str());
         let mut strip = Vec::new();

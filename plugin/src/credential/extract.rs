@@ -79,6 +79,9 @@ pub fn extract<'a>(
 /// `Bearer <token68>` (RFC 6750 §2.1) or `DPoP <token68>` (RFC 9449 §7.1); another scheme is not
 /// ours and yields `None`.
 fn authorization(value: &str) -> Result<Option<Presented<'_>>, ExtractError> {
+    if joined(value) {
+        return Err(ExtractError::Ambiguous);
+    }
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = match value.split_once([' ', '\t']) {
         Some((s, r)) => (s, r.trim_start_matches([' ', '\t'])),
@@ -99,6 +102,23 @@ fn authorization(value: &str) -> Result<Option<Presented<'_>>, ExtractError> {
     } else {
         Presented::Bearer(rest)
     }))
+}
+
+/// Whether `value` is two `Authorization` headers the gateway joined into one (Envoy joins a
+/// repeated inline header with `,`): a comma followed by `<scheme> <credentials>`. An auth-param
+/// list (`Digest realm="a", nonce="b"`) has `name=value` after its commas, not a scheme.
+fn joined(value: &str) -> bool {
+    value.split(',').skip(1).any(|piece| {
+        let piece = piece.trim_start_matches([' ', '\t']);
+        match piece.split_once([' ', '\t']) {
+            Some((scheme, rest)) => {
+                !scheme.is_empty()
+                    && !scheme.contains('=')
+                    && !rest.trim_matches([' ', '\t']).is_empty()
+            }
+            None => false,
+        }
+    })
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -138,6 +158,39 @@ mod tests {
         assert_eq!(extract(&hs, None), Err(ExtractError::Ambiguous));
     }
 
+    /// Two `Authorization` headers reach the filter as two entries on ngx_wasm_module and as one
+    /// value joined with `,` on Envoy: refused either way, whatever the schemes.
+    #[test]
+    fn two_authorization_headers_are_ambiguous_as_each_gateway_delivers_them() {
+        use crate::gateway::mock::EnvoyHeaders;
+        let creds = [
+            "Bearer a.b.c",
+            "DPoP a.b.c",
+            "Basic dXNlcjpwYXNz",
+            "Negotiate abc",
+        ];
+        for first in creds {
+            for second in creds {
+                let sent = h(&[("Authorization", first), ("authorization", second)]);
+                let envoy = EnvoyHeaders::received(&sent).0;
+                assert_eq!(envoy.len(), 1, "Envoy joins them: {envoy:?}");
+                for seen in [&sent, &envoy] {
+                    assert_eq!(
+                        extract(seen, None),
+                        Err(ExtractError::Ambiguous),
+                        "{seen:?}"
+                    );
+                }
+            }
+        }
+        // One header whose parameters carry commas is one credential (not ours).
+        let digest = h(&[(
+            "authorization",
+            r#"Digest username="a", realm="b", uri="/x y""#,
+        )]);
+        assert_eq!(extract(&digest, None), Ok(Presented::Nothing));
+    }
+
     #[test]
     fn bearer_and_api_key_are_ambiguous() {
         let hs = h(&[("authorization", "Bearer a.b.c"), ("x-api-key", "k")]);
@@ -154,6 +207,7 @@ mod tests {
             "Bearer ",
             "Bearer a b",
             "Bearer a,b",
+            "Bearer a.b.c,",
             "Bearer ===",
             "",
             "  ",
