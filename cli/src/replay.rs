@@ -36,19 +36,24 @@ pub struct ReplayArgs {
     /// recorded), "was" (the recorded decision, status, reason, risk_score) and "changed".
     #[arg(long, value_name = "AUDIT.jsonl")]
     pub audit: Option<String>,
+    /// What-if: score with this ONNX model instead of the config's (set as `risk.model`, checked as
+    /// at load: features, operators, size). Records name the model that scored in `model`.
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub model: Option<String>,
 }
 
 /// Runs `replay`.
 pub fn run(args: &ReplayArgs) -> Result<Report, String> {
+    let config = crate::files::config_with_model(&args.config, args.model.as_deref())?;
     if let Some(audit) = &args.audit {
-        return crate::redecide::run(&args.config, audit);
+        return crate::redecide::run(&config, audit);
     }
     let input = args.trace.as_deref().unwrap_or("-");
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total = 0u64;
-    trace::run(&args.config, input, |line, d| {
+    trace::run(&config, input, |line, d| {
         total += 1;
         *counts.entry(d.verdict.as_str()).or_default() += 1;
         write_line(&mut out, &line)
