@@ -15,6 +15,7 @@ mod redecide;
 mod replay;
 mod report;
 mod schema;
+mod suggest;
 mod token;
 mod trace;
 
@@ -53,6 +54,9 @@ enum Command {
     Report(Box<report::ReportArgs>),
     /// Scopes granted against scopes exercised, per client, agent and service account.
     Entitlements(entitlements::EntitlementsArgs),
+    /// Config snippets: rate limits from observed peaks, routes from an OpenAPI 3 document.
+    #[command(subcommand)]
+    Suggest(suggest::SuggestCommand),
     /// Keys and tokens for development and tests.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -104,6 +108,7 @@ fn run(cli: &Cli) -> Result<Report, String> {
         Command::Ocsf(args) => ocsf::run(args),
         Command::Report(args) => report::run(args),
         Command::Entitlements(args) => entitlements::run(args),
+        Command::Suggest(cmd) => suggest::run(cmd),
         Command::Token(TokenCommand::Keygen(args)) => token::keygen::run(args),
         Command::Token(TokenCommand::Mint(args)) => token::mint::run(args),
         Command::Token(TokenCommand::Inspect(args)) => token::inspect::run(args),

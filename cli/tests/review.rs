@@ -211,3 +211,147 @@ fn entitlements_name_unused_scopes() {
     let alice = lines.iter().find(|l| l["party"] == "human:alice").unwrap();
     assert_eq!(alice["unused_scopes"], json!([]));
 }
+
+/// A config with one provider, as `warden check` needs.
+fn base(d: &Dir) -> String {
+    let c = json!({"providers": [{"name": "corp", "issuer": "https://idp.test", "audiences": ["api"],
+        "jwks": {"keys": [{"kty": "oct", "kid": "h1", "alg": "HS256",
+                           "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]}}]});
+    d.write("base.json", &c.to_string())
+}
+
+#[test]
+fn suggested_rate_limits_come_from_peaks_and_pass_check() {
+    let d = Dir::new("rl");
+    let (recs, until) = records(&d);
+    let until = until.to_string();
+    let (snippet, notes) = ok(warden(&[
+        "suggest",
+        "rate-limits",
+        &recs,
+        "--until-ms",
+        &until,
+    ]));
+    let v: Value = serde_json::from_str(&snippet).unwrap();
+    let policies = v["rate_limits"]["policies"].as_array().unwrap();
+    // billing: 30 requests let through in 30 s (its 4 rate-limited ones do not count): limit 45.
+    let client = policies.iter().find(|p| p["key"] == "client").unwrap();
+    assert_eq!(
+        (client["limit"].as_u64(), client["window_s"].as_u64()),
+        (Some(45), Some(60))
+    );
+    assert!(
+        notes.contains("peak 30 (billing-app)") && notes.contains("margin 50 %"),
+        "{notes}"
+    );
+    assert!(
+        policies.iter().all(|p| p["key"] != "agent"),
+        "no agent in the records"
+    );
+    let b = base(&d);
+    let (whole, _) = ok(warden(&[
+        "suggest",
+        "rate-limits",
+        &recs,
+        "--until-ms",
+        &until,
+        "--margin",
+        "1",
+        "--config",
+        &b,
+    ]));
+    let merged = d.write("merged.json", &whole);
+    let (checked, _) = ok(warden(&["check", &merged]));
+    assert!(checked.starts_with("config ok"), "{checked}");
+    let v: Value = serde_json::from_str(&whole).unwrap();
+    assert!(v["rate_limits"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["limit"] == 60));
+}
+
+const SPEC: &str = r#"
+openapi: 3.0.3
+info: {title: orders, version: "1"}
+security:
+  - oauth: [orders.read]
+paths:
+  /orders/{order-id}:
+    get:
+      operationId: getOrder
+      responses: {"200": {description: ok}}
+    delete:
+      operationId: deleteOrder
+      security:
+        - oauth: [orders.write, orders.admin]
+      x-warden-sensitivity: critical
+      responses: {"204": {description: gone}}
+  /orders:
+    x-warden-sensitivity: medium
+    get:
+      responses: {"200": {description: ok}}
+    head:
+      responses: {"200": {description: ok}}
+  /health:
+    get:
+      security: []
+      responses: {"200": {description: ok}}
+components:
+  securitySchemes:
+    oauth:
+      type: oauth2
+      flows:
+        clientCredentials:
+          tokenUrl: https://idp.test/token
+          scopes: {orders.read: read, orders.write: write, orders.admin: admin}
+"#;
+
+#[test]
+fn routes_from_openapi_pass_check() {
+    let d = Dir::new("oa");
+    let spec = d.write("openapi.yaml", SPEC);
+    let (snippet, _) = ok(warden(&["suggest", "routes", &spec]));
+    let v: Value = serde_json::from_str(&snippet).unwrap();
+    let routes = v["routes"].as_array().unwrap();
+    let by_name = |n: &str| {
+        routes
+            .iter()
+            .find(|r| r["name"] == n)
+            .unwrap_or_else(|| panic!("{n}: {v}"))
+    };
+    assert_eq!(
+        by_name("getOrder"),
+        &json!({"name": "getOrder", "methods": ["GET"], "path": "/orders/{order_id}",
+                "scopes": ["orders.read"]})
+    );
+    assert_eq!(
+        by_name("deleteOrder")["scopes"],
+        json!(["orders.admin", "orders.write"])
+    );
+    assert_eq!(by_name("deleteOrder")["sensitivity"], "critical");
+    let list = by_name("GET,HEAD /orders");
+    assert_eq!(
+        (list["methods"].clone(), list["sensitivity"].clone()),
+        (json!(["GET", "HEAD"]), json!("medium"))
+    );
+    assert_eq!(
+        routes.iter().find(|r| r["path"] == "/health").unwrap()["anonymous"],
+        true
+    );
+    // Merged into a config: `warden check` accepts it.
+    let b = base(&d);
+    let (whole, _) = ok(warden(&["suggest", "routes", &spec, "--config", &b]));
+    let merged = d.write("merged.json", &whole);
+    let (checked, _) = ok(warden(&["check", &merged]));
+    assert!(checked.contains("4 routes"), "{checked}");
+    // A sensitivity the engine does not know is refused, naming where.
+    let bad = d.write("bad.yaml", &SPEC.replace("critical", "extreme"));
+    let o = warden(&["suggest", "routes", &bad]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("DELETE /orders/{order-id}: x-warden-sensitivity"),
+        "{err}"
+    );
+}
