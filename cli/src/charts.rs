@@ -136,7 +136,7 @@ pub fn bars(
     // Index 0 is drawn at the bottom: category i goes to row n - 1 - i.
     let row = |i: usize| n - 1 - i;
     let names: Vec<String> = categories.iter().map(|c| label(c)).collect();
-    let height = 70 + 26 * n as u32 + if parts.len() > 1 { 30 } else { 0 };
+    let height = 110 + 26 * n as u32 + if parts.len() > 1 { 30 } else { 0 };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
@@ -232,5 +232,20 @@ mod tests {
         .unwrap();
         assert!(svg.contains("<polyline") || svg.contains("<path"));
         assert!(svg.contains("allow"));
+    }
+
+    /// One bar still has room for its margins (Chromium logs an error for a negative height).
+    #[test]
+    fn a_single_bar_has_a_positive_height() {
+        for parts in [1, 3] {
+            let parts: Vec<Part> = (0..parts)
+                .map(|i| Part {
+                    name: format!("p{i}"),
+                    values: vec![2.0],
+                })
+                .collect();
+            let svg = bars("t", "x", &["only".into()], &parts).unwrap();
+            assert!(!svg.contains("height=\"-"), "{svg}");
+        }
     }
 }
