@@ -237,6 +237,20 @@ def test_shadow_report_labels_retrain_deploy(envoys, upstream, keys, api_key, tm
     assert proc.returncode == 0, proc.stderr[-3000:]
     trained = json.loads(proc.stdout)
     new = model.read_bytes()
+    # Deterministic: the same records and labels give the same bytes.
+    again = tmp_path / "again.onnx"
+    proc = subprocess.run(["bash", "model/retrain.sh"], cwd=ROOT, env={**env, "OUT": str(again)}, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0 and again.read_bytes() == new, proc.stderr[-3000:]
+    # On the held-out slice, the labelled false challenges are gone and every synthetic attack
+    # scenario is still mostly challenged.
+    held = trained["held_out"]
+    if "operator_fp" in held["after"]:  # (a quarter of 18 requests, by request id hash: almost always)
+        assert held["before"]["operator_fp"]["challenged"] == 1.0
+        assert held["after"]["operator_fp"]["challenged"] == 0.0
+    for pop, r in held["after"].items():
+        if r["label"] == 1:
+            assert r["challenged"] >= 0.5, (pop, held)
     model_id = "risk-" + hashlib.sha256(new).hexdigest()[:12]
 
     # 5. The new model through the config, into the running Envoy (an LDS update).
