@@ -24,33 +24,6 @@ pub fn read_input(path: &str) -> Result<Vec<u8>, String> {
     Ok(buf)
 }
 
-/// The config document of `config` (a path, `-` for standard input), with `risk.model` set to the
-/// ONNX file `model` when given: `--model` asks "what would this model have decided", and the
-/// engine checks the model exactly as it checks one in a deployed config.
-pub fn config_with_model(config: &str, model: Option<&str>) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
-    let bytes = read_input(config)?;
-    let Some(model) = model else {
-        return Ok(bytes);
-    };
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{config}: not JSON: {e}"))?;
-    let onnx = read_input(model)?;
-    let risk = doc
-        .get_mut("risk")
-        .and_then(serde_json::Value::as_object_mut)
-        .ok_or_else(|| {
-            format!("--model needs a config with a `risk` section ({config} has none)")
-        })?;
-    risk.insert(
-        "model".into(),
-        base64::engine::general_purpose::STANDARD
-            .encode(onnx)
-            .into(),
-    );
-    serde_json::to_vec(&doc).map_err(|e| e.to_string())
-}
-
 /// Writes a secret: created (or truncated) with mode 0600 before any byte is written.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), String> {
     let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
