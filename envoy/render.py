@@ -97,7 +97,7 @@ def geo_mutation(geo: str, header: str) -> str:
 
 # Labels of Warden's metrics (plugin/src/metrics.rs): each `.name.value` pair in a stat name becomes
 # the Prometheus label name="value", and the pair leaves the name.
-STATS_LABELS = ["verdict", "reason", "route", "result", "event", "why", "kind", "provider"]
+STATS_LABELS = ["verdict", "reason", "route", "result", "event", "why", "kind", "provider", "model"]
 
 
 def stats_tags() -> str:

@@ -36,7 +36,8 @@ pub fn run(args: &FeaturesArgs) -> Result<Report, String> {
     )?;
     let mut total = 0u64;
     let mut scored = 0u64;
-    trace::run(&args.config, &args.trace, |mut line, d| {
+    let config = crate::files::read_input(&args.config)?;
+    trace::run(&config, &args.trace, |mut line, d| {
         total += 1;
         let features = match &d.risk {
             Some(a) => {

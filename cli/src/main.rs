@@ -3,14 +3,19 @@
 //! Every verdict comes from the engine crate itself (`Engine::from_json`, `Engine::verify_token`),
 //! so the CLI and the filter can never disagree about a config or a token.
 
+mod charts;
 mod check;
 mod clock;
+mod entitlements;
 mod features;
 mod files;
 mod ocsf;
+mod records;
 mod redecide;
 mod replay;
+mod report;
 mod schema;
+mod suggest;
 mod token;
 mod trace;
 
@@ -45,6 +50,13 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Convert decision records to OCSF API Activity events (class 6003).
     Ocsf(ocsf::OcsfArgs),
+    /// Review a period of decision records: one self-contained HTML file with charts.
+    Report(Box<report::ReportArgs>),
+    /// Scopes granted against scopes exercised, per client, agent and service account.
+    Entitlements(entitlements::EntitlementsArgs),
+    /// Config snippets: rate limits from observed peaks, routes from an OpenAPI 3 document.
+    #[command(subcommand)]
+    Suggest(suggest::SuggestCommand),
     /// Keys and tokens for development and tests.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -94,6 +106,9 @@ fn run(cli: &Cli) -> Result<Report, String> {
         Command::Replay(args) => replay::run(args),
         Command::Features(args) => features::run(args),
         Command::Ocsf(args) => ocsf::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Entitlements(args) => entitlements::run(args),
+        Command::Suggest(cmd) => suggest::run(cmd),
         Command::Token(TokenCommand::Keygen(args)) => token::keygen::run(args),
         Command::Token(TokenCommand::Mint(args)) => token::mint::run(args),
         Command::Token(TokenCommand::Inspect(args)) => token::inspect::run(args),

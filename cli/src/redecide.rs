@@ -9,7 +9,6 @@
 //! counts again. What the record cannot carry is not replayed: the revocation feed's content,
 //! a time budget overrun (replay never trips the budget).
 
-use crate::files::read_input;
 use crate::trace::{open, write_line};
 use crate::Report;
 use serde_json::{json, Value};
@@ -19,9 +18,9 @@ use warden::audit::{AuditRecord, Outcome};
 use warden::shared::{CasRule, MemoryStore};
 use warden::{Engine, Env, Request, TokenCache};
 
-/// Runs `replay --audit`.
-pub fn run(config: &str, audit: &str) -> Result<Report, String> {
-    let engine = Engine::from_json(&read_input(config)?).map_err(|e| e.to_string())?;
+/// Runs `replay --audit` with the config document `config`.
+pub fn run(config: &[u8], audit: &str) -> Result<Report, String> {
+    let engine = Engine::from_json(config).map_err(|e| e.to_string())?;
     let mut records = Vec::new();
     for (i, line) in BufReader::new(open(audit)?).lines().enumerate() {
         let line = line.map_err(|e| format!("cannot read {audit}: {e}"))?;

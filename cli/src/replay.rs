@@ -36,19 +36,24 @@ pub struct ReplayArgs {
     /// recorded), "was" (the recorded decision, status, reason, risk_score) and "changed".
     #[arg(long, value_name = "AUDIT.jsonl")]
     pub audit: Option<String>,
+    /// What-if: score with this ONNX model instead of the config's (set as `risk.model`, checked as
+    /// at load: features, operators, size). Records name the model that scored in `model`.
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub model: Option<String>,
 }
 
 /// Runs `replay`.
 pub fn run(args: &ReplayArgs) -> Result<Report, String> {
+    let config = config_with_model(&args.config, args.model.as_deref())?;
     if let Some(audit) = &args.audit {
-        return crate::redecide::run(&args.config, audit);
+        return crate::redecide::run(&config, audit);
     }
     let input = args.trace.as_deref().unwrap_or("-");
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut total = 0u64;
-    trace::run(&args.config, input, |line, d| {
+    trace::run(&config, input, |line, d| {
         total += 1;
         *counts.entry(d.verdict.as_str()).or_default() += 1;
         write_line(&mut out, &line)
@@ -61,4 +66,31 @@ pub fn run(args: &ReplayArgs) -> Result<Report, String> {
         stderr: format!("replayed {total} requests: {}\n", parts.join(", ")),
         code: 0,
     })
+}
+
+/// The config document of `config` (a path, `-` for standard input), with `risk.model` set to the
+/// ONNX file `model` when given: `--model` asks "what would this model have decided", and the
+/// engine checks the model exactly as it checks one in a deployed config.
+pub fn config_with_model(config: &str, model: Option<&str>) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let bytes = crate::files::read_input(config)?;
+    let Some(model) = model else {
+        return Ok(bytes);
+    };
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{config}: not JSON: {e}"))?;
+    let onnx = crate::files::read_input(model)?;
+    let risk = doc
+        .get_mut("risk")
+        .and_then(serde_json::Value::as_object_mut)
+        .ok_or_else(|| {
+            format!("--model needs a config with a `risk` section ({config} has none)")
+        })?;
+    risk.insert(
+        "model".into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(onnx)
+            .into(),
+    );
+    serde_json::to_vec(&doc).map_err(|e| e.to_string())
 }

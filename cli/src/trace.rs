@@ -6,7 +6,6 @@
 //! Shared by `warden replay` (decision lines) and `warden features` (model training data). Both
 //! print the filter's decision record ([`AuditRecord`]) with the trace's own fields beside it.
 
-use crate::files::read_input;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fs::File;
@@ -183,14 +182,14 @@ pub struct Replayed<'a> {
     pub features: Option<Value>,
 }
 
-/// Runs every line of `trace` (a path, `-` for standard input) through the engine of `config`,
-/// calling `emit` with each line's output (without features) and decision.
+/// Runs every line of `trace` (a path, `-` for standard input) through the engine of `config` (the
+/// document), calling `emit` with each line's output (without features) and decision.
 pub fn run(
-    config: &str,
+    config: &[u8],
     trace: &str,
     mut emit: impl FnMut(Replayed<'_>, &Decision) -> Result<(), String>,
 ) -> Result<(), String> {
-    let engine = Engine::from_json(&read_input(config)?).map_err(|e| e.to_string())?;
+    let engine = Engine::from_json(config).map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(open(trace)?);
     // Envoy's cas rule: the CLI is one process, so this only needs to be a correct store.
     let store = MemoryStore::new(CasRule::Envoy);

@@ -472,3 +472,33 @@ fn guardrail_decisions_replay_from_records_alone() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--model`: what-if with another ONNX file, checked as `risk.model` is at load.
+#[test]
+fn replay_with_a_model_file() {
+    let f = fixture("model");
+    let embedded = concat!(env!("CARGO_MANIFEST_DIR"), "/../model/risk.onnx");
+    let base = ok(warden(&["replay", "--config", &f.config, &f.trace]));
+    let with = ok(warden(&[
+        "replay", "--config", &f.config, "--model", embedded, &f.trace,
+    ]));
+    // The embedded model as a file: the same decisions, the same model id in every scored record.
+    assert_eq!(base, with);
+    let scored: Vec<Value> = lines(&with)
+        .into_iter()
+        .filter(|l| l["risk_score"].is_u64())
+        .collect();
+    assert!(scored.len() > 200);
+    assert!(scored
+        .iter()
+        .all(|l| l["model"].as_str().unwrap().starts_with("risk-")
+            && l["model"] == scored[0]["model"]));
+    // Not a model: refused naming the field, nothing replayed.
+    let o = warden(&[
+        "replay", "--config", &f.config, "--model", &f.trace, &f.trace,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("risk.model"), "{err}");
+}

@@ -15,7 +15,7 @@ use crate::decision::Decision;
 pub const DECISIONS: &str = "warden_decisions_total";
 /// Engine time per decision, microseconds (histogram).
 pub const ENGINE_US: &str = "warden_engine_us";
-/// Risk score of scored requests, 0 to 100 (histogram).
+/// Risk score of scored requests, 0 to 100 (histogram), labelled `model` (the scoring model's id).
 pub const RISK_SCORE: &str = "warden_risk_score";
 /// Bearer tokens answered from the verified-token cache, labelled `result` (`hit`, `miss`).
 pub const TOKEN_CACHE: &str = "warden_token_cache_total";
@@ -34,8 +34,8 @@ pub const ALERTS_DROPPED: &str = "warden_alerts_dropped_total";
 
 /// Every label any metric carries. Envoy: `envoy/render.py` (`STATS_LABELS`) makes each a stats tag;
 /// Kong: `kong/warden.meta.json` (`metrics.label_patterns`) gives the Prometheus plugin the same.
-pub const LABELS: [&str; 8] = [
-    "verdict", "reason", "route", "result", "event", "why", "kind", "provider",
+pub const LABELS: [&str; 9] = [
+    "verdict", "reason", "route", "result", "event", "why", "kind", "provider", "model",
 ];
 
 /// Kong's Prometheus plugin (3.8 and later, `wasm_metrics: true`; `kong/plugins/prometheus/wasmx.lua`)
@@ -87,6 +87,11 @@ pub fn decision(d: &Decision) -> String {
             ("route", d.route.as_deref().unwrap_or("")),
         ],
     )
+}
+
+/// The risk score histogram of a request scored by `model` (one model per config: bounded).
+pub fn risk_score(model: &str) -> String {
+    named(RISK_SCORE, &[("model", model)])
 }
 
 /// The token-cache counter of `d`: `None` when no bearer token was verified (API keys, refusals

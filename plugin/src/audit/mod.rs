@@ -145,7 +145,7 @@ pub struct AuditRecord<'a> {
     pub risk_features: Option<Features>,
     /// The model that scored (`risk-` and the first 12 hex digits of its SHA-256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<&'static str>,
+    pub model: Option<&'a str>,
     /// Whether the token showed a valid step-up (`acr` and a recent `auth_time`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stepped_up: bool,
@@ -364,9 +364,7 @@ impl<'a> AuditRecord<'a> {
             risk_features: risk
                 .filter(|a| a.score.is_some())
                 .map(|a| Features(a.features)),
-            model: risk
-                .filter(|a| a.score.is_some())
-                .map(|_| crate::risk::model::id()),
+            model: risk.filter(|a| a.score.is_some()).map(|a| &*a.model),
             stepped_up: risk.is_some_and(|a| a.stepped_up),
             risk_breaker: risk.and_then(|a| a.breaker).map(|(b, _)| b.as_str()),
             risk_on_error: risk.and_then(|a| a.breaker).map(|(_, p)| p.as_str()),

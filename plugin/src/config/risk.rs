@@ -59,6 +59,13 @@ pub struct RiskConfig {
     /// A country change faster than this (km/h between centroids) is impossible travel.
     #[serde(default = "default_travel_kmh")]
     pub travel_kmh: u32,
+    /// A risk model to use instead of the embedded one: the ONNX file (as `make model` or
+    /// `model/retrain.py` writes it), base64 (standard alphabet, padded), at most
+    /// [`MAX_MODEL_BYTES`] decoded. Checked at load like the embedded model: the features it was
+    /// trained on (names and order), its operators, its outputs. Its id (`risk-` and 12 hex digits
+    /// of its SHA-256) is in every decision record and on the risk score metric.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// What happens when scoring fails or overruns its budget.
@@ -137,6 +144,10 @@ fn default_travel_kmh() -> u32 {
     1000
 }
 
+/// Largest model `risk.model` may carry, bytes once decoded: a logistic regression over the
+/// engine's features is about 1 KB; the bound keeps a config from holding megabytes of model.
+pub const MAX_MODEL_BYTES: usize = 256 * 1024;
+
 /// Most records per kind: 4 Mi slots of about 200 bytes is already ~1 GiB of shared memory.
 pub const MAX_STATE_SLOTS: u32 = 1 << 22;
 
@@ -213,6 +224,33 @@ impl RiskConfig {
         if self.travel_kmh == 0 {
             return Err(ConfigError::new(at("travel_kmh"), "must be at least 1"));
         }
+        self.model_bytes()?;
         Ok(())
+    }
+
+    /// The bytes of `risk.model`, decoded and within [`MAX_MODEL_BYTES`] (`None`: the embedded model).
+    pub fn model_bytes(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        use base64::Engine as _;
+        let Some(text) = self.model.as_deref() else {
+            return Ok(None);
+        };
+        let field = || "risk.model".to_owned();
+        // Refused before decoding: base64 is 4 characters per 3 bytes.
+        if text.len() > MAX_MODEL_BYTES.div_ceil(3) * 4 {
+            return Err(ConfigError::new(
+                field(),
+                format!("the model is larger than {MAX_MODEL_BYTES} bytes"),
+            ));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| ConfigError::new(field(), format!("not base64: {e}")))?;
+        if bytes.is_empty() || bytes.len() > MAX_MODEL_BYTES {
+            return Err(ConfigError::new(
+                field(),
+                format!("the model must be 1 to {MAX_MODEL_BYTES} bytes"),
+            ));
+        }
+        Ok(Some(bytes))
     }
 }

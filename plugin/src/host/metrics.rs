@@ -71,8 +71,10 @@ impl Meter {
     pub fn decision(&self, d: &Decision, engine_us: u64) {
         self.count(metrics::decision(d), 1);
         self.observe(metrics::ENGINE_US, engine_us);
-        if let Some(score) = d.risk.as_ref().and_then(|a| a.score) {
-            self.observe(metrics::RISK_SCORE, u64::from(score));
+        if let Some(a) = d.risk.as_ref() {
+            if let Some(score) = a.score {
+                self.observe(&metrics::risk_score(&a.model), u64::from(score));
+            }
         }
         if let Some(name) = metrics::token_cache(d) {
             self.count(name, 1);

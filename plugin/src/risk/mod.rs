@@ -21,6 +21,7 @@ use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
 use std::cell::OnceCell;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Factors named in `x-auth-risk-factors` and the audit record, at most.
 pub const MAX_FACTORS: usize = 3;
@@ -39,14 +40,7 @@ pub fn with_model<T>(f: impl FnOnce(&RiskModel) -> T) -> Result<T, String> {
     MODEL.with(|cell| {
         let loaded = cell.get_or_init(|| {
             let model = RiskModel::embedded().map_err(|e| e.to_string())?;
-            let names = model.feature_names();
-            if model.width() != N || !(names.is_empty() || names.iter().eq(Feature::NAMES.iter())) {
-                return Err(format!(
-                    "it was trained on other features ({} of them: {}) than the engine computes ({N})",
-                    model.width(),
-                    names.join(",")
-                ));
-            }
+            check_features(&model, false)?;
             Ok(model)
         });
         match loaded {
@@ -54,6 +48,23 @@ pub fn with_model<T>(f: impl FnOnce(&RiskModel) -> T) -> Result<T, String> {
             Err(e) => Err(e.clone()),
         }
     })
+}
+
+/// Refuses a model trained on other features than the engine computes, in another order. A model
+/// from the config must name its features (`feature_names` metadata, as `model/train.py` writes it):
+/// its width alone cannot tell a reordered feature set.
+fn check_features(model: &RiskModel, named: bool) -> Result<(), String> {
+    let names = model.feature_names();
+    let unnamed_ok = !named && names.is_empty();
+    if model.width() != N || !(unnamed_ok || names.iter().eq(Feature::NAMES.iter())) {
+        return Err(format!(
+            "it was trained on other features ({} of them: {}) than the engine computes ({N}: {})",
+            model.width(),
+            names.join(","),
+            Feature::NAMES.join(",")
+        ));
+    }
+    Ok(())
 }
 
 /// What the risk thresholds say about a request.
@@ -109,6 +120,8 @@ pub struct Assessment {
     pub elapsed_us: u64,
     /// The edge's country as the features read it (`risk.geo_header`).
     pub country: Option<[u8; 2]>,
+    /// The id of the model that scored ([`model::id_of`]).
+    pub model: Arc<str>,
 }
 
 /// Which records a request touched, for the response phase.
@@ -167,6 +180,10 @@ pub struct Risk {
     slots: u32,
     slot_key: SlotKey,
     travel_kmh: f32,
+    /// `risk.model`, loaded and checked (`None`: the embedded model).
+    model: Option<Arc<RiskModel>>,
+    /// The id of the model that scores.
+    model_id: Arc<str>,
 }
 
 impl Risk {
@@ -179,13 +196,25 @@ impl Risk {
                 Cidr::parse(s).map_err(|m| ConfigError::new(format!("risk.deny_cidrs[{i}]"), m))?,
             );
         }
-        // Loaded (once) now, so that a model that cannot run refuses the config, not every request.
-        with_model(|_| ()).map_err(|e| {
-            ConfigError::new(
-                "risk",
-                format!("the embedded risk model cannot be used: {e}"),
-            )
-        })?;
+        // Loaded now, so that a model that cannot run refuses the config, not every request.
+        let (model, model_id) = match c.model_bytes()? {
+            Some(bytes) => {
+                let model = RiskModel::from_onnx(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| check_features(&m, true).map(|()| m))
+                    .map_err(|e| ConfigError::new("risk.model", format!("cannot be used: {e}")))?;
+                (Some(Arc::new(model)), model::id_of(&bytes))
+            }
+            None => {
+                with_model(|_| ()).map_err(|e| {
+                    ConfigError::new(
+                        "risk",
+                        format!("the embedded risk model cannot be used: {e}"),
+                    )
+                })?;
+                (None, model::id().to_owned())
+            }
+        };
         Ok(Risk {
             mode: c.mode,
             tag_at: c.tag_at,
@@ -204,7 +233,14 @@ impl Risk {
             slots: c.state_slots,
             slot_key: SlotKey::default(),
             travel_kmh: c.travel_kmh as f32,
+            model,
+            model_id: model_id.into(),
         })
+    }
+
+    /// The id of the model that scores (`risk-` and 12 hex digits of its SHA-256).
+    pub fn model_id(&self) -> &str {
+        &self.model_id
     }
 
     /// The step of the host's clock in microseconds (1: Envoy; 1000: ngx_wasm_module). A reading
@@ -280,6 +316,7 @@ impl Risk {
                 breaker: breaker.map(|b| (b, self.on_error)),
                 elapsed_us,
                 country: facts.country,
+                model: Arc::clone(&self.model_id),
             },
             refs,
         )
@@ -351,7 +388,11 @@ impl Risk {
         let id = refs.identity.as_ref().and_then(decode_id);
         let src = refs.source.as_ref().and_then(decode_src);
         let x = features::extract(id.as_ref(), src.as_ref(), facts);
-        let scored = match with_model(|m| m.score(&x)) {
+        let out = match &self.model {
+            Some(m) => Ok(m.score(&x)),
+            None => with_model(|m| m.score(&x)),
+        };
+        let scored = match out {
             Ok(Ok(out)) if out.probability.is_finite() && out.contributions.len() == N => {
                 let score = (out.probability.clamp(0.0, 1.0) * 100.0).round() as u8;
                 let contributions = Feature::NAMES

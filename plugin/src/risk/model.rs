@@ -35,12 +35,15 @@ static EMBEDDED: &[u8] = include_bytes!("../../../model/risk.onnx");
 /// SHA-256 of `model/risk.onnx` (computed once per VM).
 pub fn id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(EMBEDDED);
-        let hex = hex::encode(digest);
-        format!("risk-{}", hex.get(..12).unwrap_or(&hex))
-    })
+    ID.get_or_init(|| id_of(EMBEDDED))
+}
+
+/// The id of the model in `bytes` (an ONNX file): `risk-` and the first 12 hex digits of its SHA-256,
+/// the same for the embedded model, a `risk.model` in the config and `warden replay --model`.
+pub fn id_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hex = hex::encode(sha2::Sha256::digest(bytes));
+    format!("risk-{}", hex.get(..12).unwrap_or(&hex))
 }
 
 /// The risk model, ready to score: load it once per VM (loading optimises the graph).
