@@ -292,10 +292,10 @@ fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
         let d = run(&e, "GET", "/health", &headers);
         assert_decision(&d, 400, "ambiguous_credentials");
     }
-    // Envoy hands two Authorization headers over as one joined with `,`: malformed, refused too.
+    // Envoy hands two Authorization headers over as one joined with `,`: ambiguous too.
     let joined = format!("{t},{t}");
     let d = run(&e, "GET", "/health", &[("authorization", &joined)]);
-    assert_decision(&d, 400, "malformed_credentials");
+    assert_decision(&d, 400, "ambiguous_credentials");
     // A forged token on an anonymous route passes (nothing is checked there) but is not forwarded.
     let forged = bearer(&flip_signature_bit(&ed_token(json!({}), &claims())));
     let d = run(
