@@ -4,6 +4,7 @@
 
 use crate::audit::{AuditRecord, Outcome};
 use crate::credential::cache::TokenCache;
+use crate::credential::native::Signatures;
 use crate::credential::{introspection, Introspection};
 use crate::decision::{self, Body, Decision, Engine, Env, Progress, Request, Step};
 use crate::gateway::{BodyPlan, HostRules};
@@ -154,8 +155,13 @@ impl RootContext for WardenRoot {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let kind = gateway::detect();
         let rules = HostRules::of(kind);
-        let compiled =
-            Engine::from_json(&bytes).map(|e| e.with_host(rules).with_slot_key(slot_key()));
+        let (signatures, verifier) =
+            Signatures::detect(rules, std::sync::Arc::new(gateway::HostForeign));
+        let compiled = Engine::from_json(&bytes).map(|e| {
+            e.with_host(rules)
+                .with_slot_key(slot_key())
+                .with_signatures(signatures)
+        });
         match compiled.and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
                 let fetcher = fetch::KeyFetcher::new(&engine);
@@ -196,7 +202,8 @@ impl RootContext for WardenRoot {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "warden: configuration loaded (gateway: {name}); clock step {} us",
+                        "warden: configuration loaded (gateway: {name}); clock step {} us; \
+                         signatures: {verifier}",
                         rules.clock_step_us
                     ),
                 );
@@ -745,6 +752,10 @@ impl WardenHttp {
         let engine_us = monotonic_us(started);
         self.metrics.count(&decision);
         self.meter.decision(&decision, engine_us);
+        if !decision.cache_hit {
+            self.meter
+                .signatures(engine.credentials().signatures().counts());
+        }
         let action = match &decision.reply {
             Some(reply) => {
                 self.response_bytes = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
