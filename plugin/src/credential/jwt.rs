@@ -292,6 +292,11 @@ impl Provider {
         })
     }
 
+    /// Who checks this provider's signatures, and how many each path checked.
+    pub fn signatures(&self) -> &Signatures {
+        &self.signatures
+    }
+
     /// Lets the host verify the signatures it can (`Signatures::detect`); the rules stay here.
     pub fn set_signatures(&mut self, signatures: Arc<Signatures>) {
         self.signatures = signatures;
