@@ -54,6 +54,9 @@ WASM = Path(os.environ.get("BENCH_WASM", ROOT / "target" / "wasm32-wasip1" / "re
 PROBE_WASM = ROOT / "target" / "bench-probe" / "wasm32-wasip1" / "release" / "warden_bench_probe.wasm"
 # Warden built with the `stage-timing` feature (run.sh): it logs the mean µs per request of each stage.
 STAGE_WASM = ROOT / "target" / "bench-stages" / "warden-stages.wasm"
+# The pure-Rust signature path alone (plugin/examples/signature_timing.rs, built by run.sh), timed under
+# wasmtime (Kong's runtime) and node's V8.
+SIG_TIMING_WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "examples" / "signature_timing.wasm"
 ENVOY = ROOT / ".venv" / "bin" / "envoy"
 LUA = BENCH / "tokens.lua"
 
@@ -382,7 +385,7 @@ STAGE_DOC = {
 }
 
 
-def analysis(by: dict, cost, stage_lines: dict) -> str:
+def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
     """Goals met / not met (CPU column), the stage breakdown, the signature paths, two workers."""
     nan = float("nan")
     floor = cost("wasm_noop_hot")
@@ -462,15 +465,24 @@ SubjectPublicKeyInfo, converted once at load; an ECDSA `r||s` re-encoded as DER;
 both paths and must agree. One call costs **{v_cost:.0f} µs** here (bench/probe: the empty filter plus
 one call per request: protobuf, key import, verify). PS* (Envoy sets no PSS padding), EdDSA, HMAC and
 every algorithm on Kong (ngx_wasm_module traps on any foreign-function call) use jwt-simple's pure
-Rust; `warden_signatures_total{{kind="host"|"wasm"}}` counts each path. The pure-Rust cost per
-signature, natively, under wasmtime (Kong's runtime) and node's V8, is in
-`bench/signatures.md` (`make bench` writes it).
+Rust; `warden_signatures_total{{kind="host"|"wasm"}}` counts each path.
 """]
+    if pure_rust:
+        algs = list(next(iter(pure_rust.values())).keys())
+        out += ["The pure-Rust path alone (`plugin/examples/signature_timing.rs`: `jwt::parse` + `Provider::verify` "
+                "of a first-seen token, median of 60 after 10 warm-up calls, µs), in the runtimes the filter meets: "
+                "wasmtime (the PyPI package's release, Cranelift; Kong 3.9/3.10 embed wasmtime 26) and node's V8 "
+                "(Envoy's engine); natively, `cargo bench -p warden --bench signatures` (`wasm_verify/*`).\n",
+                "| runtime | " + " | ".join(algs) + " |", "|---|" + "---:|" * len(algs)]
+        for runtime, t in pure_rust.items():
+            out.append(f"| {runtime} | " + " | ".join(f"{t.get(a, nan):,.0f}" for a in algs) + " |")
+        out.append("")
     return "\n".join(out) + "\n"
 
 
 def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapsed: float,
-                 jwt_stats: dict[str, int], stage_lines: dict | None = None) -> str:
+                 jwt_stats: dict[str, int], stage_lines: dict | None = None,
+                 pure_rust: dict | None = None) -> str:
     stage_lines = stage_lines or {}
     by = {r["key"]: r for r in rows}
     base = by["passthrough"]["rps"]
@@ -588,7 +600,7 @@ worker spent descheduled; the rounds interleave the rows, so compare the ratios 
 ```
 
 """
-    text += analysis(by, cost, stage_lines)
+    text += analysis(by, cost, stage_lines, pure_rust or {})
     text += f"""
 ## Engine, natively (criterion)
 
@@ -602,6 +614,58 @@ as noisy as the machine was then); `make bench` does not re-run it.
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+NODE_RUN_JS = """
+const { WASI } = require('wasi');
+const b = require('fs').readFileSync(process.argv[1]);
+const wasi = new WASI({ version: 'preview1', args: ['signature_timing'], env: {} });
+// The library's proxy-wasm exports import the host's functions; the timing never calls them.
+const env = new Proxy({}, { get: () => () => 0 });
+WebAssembly.instantiate(b, { ...wasi.getImportObject(), env })
+  .then(({ instance: { exports: e } }) => wasi.start({ exports: { memory: e.memory, _start: e._start } }));
+"""
+
+
+def pure_rust_timings(wasm: Path, work: Path) -> dict[str, dict]:
+    """Median µs of `Provider::verify` per algorithm, jwt-simple's pure Rust, under wasmtime and node."""
+    out: dict[str, dict] = {}
+    if not wasm.exists():
+        return out
+    try:
+        import wasmtime  # PyPI `wasmtime` (Makefile PY_DEPS)
+        engine = wasmtime.Engine()
+        store = wasmtime.Store(engine)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["signature_timing"]
+        stdout = work / "signature_timing.out"
+        wasi.stdout_file = str(stdout)
+        wasi.inherit_stderr()
+        store.set_wasi(wasi)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        module = wasmtime.Module.from_file(engine, str(wasm))
+        for imp in module.imports:
+            if imp.module == "env" and isinstance(imp.type, wasmtime.FuncType):
+                n = len(imp.type.results)
+                linker.define(store, "env", imp.name,
+                              wasmtime.Func(store, imp.type, (lambda *a, _n=n: 0 if _n else None)))
+        instance = linker.instantiate(store, module)
+        try:
+            instance.exports(store)["_start"](store)
+        except wasmtime.ExitTrap as e:
+            if e.code != 0:
+                raise
+        out["wasmtime"] = json.loads(stdout.read_text().strip().splitlines()[-1])
+    except Exception as e:  # noqa: BLE001  (the report says what failed)
+        print(f"bench: wasmtime timing failed: {e}", file=sys.stderr)
+    try:
+        text = subprocess.run(["node", "-e", NODE_RUN_JS, str(wasm)], check=True, capture_output=True,
+                              text=True, timeout=300).stdout
+        out["node (V8)"] = json.loads(text.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        print(f"bench: node timing failed: {e}", file=sys.stderr)
+    return out
 
 
 def stages_of(log: str) -> dict[str, float]:
@@ -637,7 +701,7 @@ def main() -> int:
         # Re-render BENCHMARKS.md from a run's results.json (e.g. after editing the prose).
         doc = json.loads(Path(os.environ["BENCH_REPORT_FROM"]).read_text())
         print(write_report(doc["rows"], doc["machine"], doc["commands"], doc["started"], doc["elapsed"],
-                           doc["jwt_stats"], doc.get("stages", {})))
+                           doc["jwt_stats"], doc.get("stages", {}), doc.get("pure_rust", {})))
         return 0
     # `timeout` in run.sh sends SIGTERM: exit through `finally`, which stops the Envoys we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -816,14 +880,17 @@ def main() -> int:
     if jwt_stats:
         print(f"bench: jwt_authn counters during its cold rows: {json.dumps(jwt_stats, sort_keys=True)}")
     rows = [median_row(runs[key]) for key, _, _, _ in plan]
+    print("bench: timing the pure-Rust signature path under wasmtime and node ...", flush=True)
+    pure_rust = pure_rust_timings(SIG_TIMING_WASM, work)
+    print(f"bench: pure-Rust signature path (µs): {json.dumps(pure_rust)}")
     for vkey, st in stage_lines.items():
         print(f"bench: stages of {vkey} (µs/request): {json.dumps(st)}")
     if only:
         return 0
     (work / "results.json").write_text(json.dumps({"rows": rows, "commands": commands, "jwt_stats": jwt_stats,
                                                    "machine": m, "started": started, "elapsed": time.monotonic() - t0,
-                                                   "stages": stage_lines}))
-    table = write_report(rows, m, commands, started, time.monotonic() - t0, jwt_stats, stage_lines)
+                                                   "stages": stage_lines, "pure_rust": pure_rust}))
+    table = write_report(rows, m, commands, started, time.monotonic() - t0, jwt_stats, stage_lines, pure_rust)
     print(table)
     print(f"bench: wrote {OUT} (work files in {work})")
     bad = [r["label"] for r in rows if r["errors"]]

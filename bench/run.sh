@@ -16,4 +16,6 @@ cargo build --quiet --release --target wasm32-wasip1 -p warden --features stage-
 mkdir -p target/bench-stages
 cp target/wasm32-wasip1/release/warden.wasm target/bench-stages/warden-stages.wasm
 cargo build --quiet --release --target wasm32-wasip1 -p warden
+# The pure-Rust signature path alone, timed under wasmtime and node (bench.py).
+cargo build --quiet --release --target wasm32-wasip1 -p warden --example signature_timing
 exec timeout --foreground 1500 .venv/bin/python bench/bench.py "$@"
