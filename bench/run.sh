@@ -18,4 +18,4 @@ cp target/wasm32-wasip1/release/warden.wasm target/bench-stages/warden-stages.wa
 cargo build --quiet --release --target wasm32-wasip1 -p warden
 # The pure-Rust signature path alone, timed under wasmtime and node (bench.py).
 cargo build --quiet --release --target wasm32-wasip1 -p warden --example signature_timing
-exec timeout --foreground 1500 .venv/bin/python bench/bench.py "$@"
+exec timeout --foreground 2400 .venv/bin/python bench/bench.py "$@"

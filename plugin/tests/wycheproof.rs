@@ -16,7 +16,6 @@
     clippy::indexing_slicing
 )]
 
-#[allow(dead_code)]
 mod common;
 
 use serde_json::{json, Value};
