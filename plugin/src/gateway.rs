@@ -73,6 +73,12 @@ pub struct HostRules {
     /// only (it turns buffering on, into `wasm_response_body_buffers`); a later call with
     /// `end_of_stream` false means those buffers are full.
     pub buffers_response_repeatedly: bool,
+    /// Whether `proxy_call_foreign_function` may be called at all. Envoy answers NotFound for a
+    /// name it does not register (the SDK's `call_foreign_function` returns `Err(NotFound)`, no
+    /// trap), so a function can be probed there. ngx_wasm_module traps on every call: at Kong 3.9's
+    /// pin (9136e46) the host function is not implemented (`ngx_proxy_wasm_hfuncs_nop`, NYI), at
+    /// 3.10's (a376e67) every name but `resolve_lua` is "unknown foreign function", a trap.
+    pub foreign_functions: bool,
 }
 
 impl HostRules {
@@ -87,6 +93,7 @@ impl HostRules {
                 headers_tell_end_of_stream: true,
                 pauses_for_body: true,
                 buffers_response_repeatedly: true,
+                foreign_functions: true,
             },
             HostKind::Kong => HostRules {
                 kind,
@@ -96,6 +103,7 @@ impl HostRules {
                 headers_tell_end_of_stream: false,
                 pauses_for_body: false,
                 buffers_response_repeatedly: false,
+                foreign_functions: false,
             },
         }
     }
@@ -105,6 +113,25 @@ impl Default for HostRules {
     fn default() -> Self {
         HostRules::of(HostKind::Envoy)
     }
+}
+
+/// The host's foreign functions (`proxy_call_foreign_function`): call one only where
+/// [`HostRules::foreign_functions`] says a call cannot trap.
+pub trait ForeignFunctions {
+    /// Calls `name` with `args`; its answer (empty when it has none).
+    fn call(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError>;
+}
+
+/// Why a foreign function gave no answer: the statuses the Rust SDK returns as errors (it panics on
+/// any other, so a host answering another status must never be called).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignError {
+    /// No function of that name (Envoy's answer for an unknown name).
+    NotFound,
+    /// The arguments were refused (Envoy's `verify_signature`: no key, or a key it cannot import).
+    BadArgument,
+    /// SerializationFailure or InternalFailure.
+    Failed,
 }
 
 /// What the adapter does when the engine asks for a request body of at most `max` bytes.
@@ -817,6 +844,67 @@ pub(crate) mod mock {
         fn answers(&self, path: &[&str]) -> bool {
             let prefix = format!("{}.", path.join("."));
             self.property(path).is_some() || self.props.keys().any(|k| k.starts_with(&prefix))
+        }
+    }
+
+    /// Envoy's foreign functions (proxy-wasm-cpp-host `exports.cc`: an unregistered name answers
+    /// NotFound). `verify_signature` is registered when `verify_signature` is true: it decodes
+    /// the arguments, imports the DER SubjectPublicKeyInfo and checks a DER ECDSA signature (P-256)
+    /// as `EVP_DigestVerify` does; a key it cannot import is BadArgument, like Envoy's.
+    pub struct EnvoyForeign {
+        pub verify_signature: bool,
+        pub calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl EnvoyForeign {
+        pub fn new(verify_signature: bool) -> EnvoyForeign {
+            EnvoyForeign {
+                verify_signature,
+                calls: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl ForeignFunctions for EnvoyForeign {
+        fn call(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
+            use crate::credential::native::{VerifySignatureArguments, VerifySignatureResult};
+            use p256::ecdsa::signature::Verifier as _;
+            use p256::pkcs8::DecodePublicKey as _;
+            use prost::Message as _;
+            self.calls.lock().unwrap().push(name.to_owned());
+            if name != "verify_signature" || !self.verify_signature {
+                return Err(ForeignError::NotFound);
+            }
+            let a =
+                VerifySignatureArguments::decode(args).map_err(|_| ForeignError::BadArgument)?;
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(&a.public_key)
+                .map_err(|_| ForeignError::BadArgument)?;
+            let ok = a.hash_function == "sha256"
+                && p256::ecdsa::Signature::from_der(&a.signature)
+                    .is_ok_and(|s| key.verify(&a.text, &s).is_ok());
+            let result = VerifySignatureResult {
+                result: ok,
+                error: if ok {
+                    String::new()
+                } else {
+                    "BAD_SIGNATURE".into()
+                },
+            };
+            Ok(result.encode_to_vec())
+        }
+    }
+
+    /// ngx_wasm_module's `proxy_call_foreign_function`: a trap at both of Kong's pins (NYI at
+    /// 9136e46, "unknown foreign function" at a376e67 for anything but `resolve_lua`). The double
+    /// panics, so a test fails if the adapter's rules let a call through.
+    pub struct NgxForeign(pub NgxPin);
+
+    impl ForeignFunctions for NgxForeign {
+        fn call(&self, name: &str, _args: &[u8]) -> Result<Vec<u8>, ForeignError> {
+            panic!(
+                "ngx_wasm_module ({:?}) traps on proxy_call_foreign_function({name:?})",
+                self.0
+            )
         }
     }
 }

@@ -19,6 +19,9 @@ pub const ENGINE_US: &str = "warden_engine_us";
 pub const RISK_SCORE: &str = "warden_risk_score";
 /// Bearer tokens answered from the verified-token cache, labelled `result` (`hit`, `miss`).
 pub const TOKEN_CACHE: &str = "warden_token_cache_total";
+/// Token signatures checked, labelled `kind`: `host` (the host's `verify_signature`, BoringSSL in
+/// Envoy) or `wasm` (jwt-simple's pure Rust).
+pub const SIGNATURES: &str = "warden_signatures_total";
 /// Age of a provider's remote key set on a worker, seconds (gauge), labelled `provider`.
 pub const KEY_AGE: &str = "warden_key_age_seconds";
 /// Behavioural record slots in use (gauge), labelled `kind` (`identity`, `source`).

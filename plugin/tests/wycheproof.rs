@@ -16,9 +16,12 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use warden::config::{Algorithm, ProviderConfig};
 use warden::credential::jwks;
 use warden::credential::jwt::{self, Provider};
@@ -108,7 +111,23 @@ enum Loader {
     Remote,
 }
 
-fn provider(keys: Vec<Value>, loader: Loader) -> Result<Provider, String> {
+/// Who checks the signatures: jwt-simple in Wasm, or the host (Envoy's `verify_signature`, its
+/// test double [`common::EnvoyVerifySignature`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Wasm,
+    Host,
+}
+
+fn provider(keys: Vec<Value>, loader: Loader, path: Path) -> Result<Provider, String> {
+    let mut provider = provider_of(keys, loader)?;
+    if path == Path::Host {
+        provider.set_signatures(Arc::new(common::host_signatures()));
+    }
+    Ok(provider)
+}
+
+fn provider_of(keys: Vec<Value>, loader: Loader) -> Result<Provider, String> {
     let compile = |keys: Vec<Value>| {
         let cfg: ProviderConfig = serde_json::from_value(json!({
             "name": "wycheproof", "issuer": "https://wycheproof.test", "audiences": ["any"],
@@ -181,9 +200,17 @@ struct Tally {
     invalid_accepted: Vec<(u64, String)>,
     /// Every case's token, by tcId.
     jws: BTreeMap<u64, String>,
+    /// Every case's outcome, by tcId.
+    outcomes: BTreeMap<u64, String>,
+    /// Signatures the host checked.
+    by_host: u64,
 }
 
 fn run_file(name: &str, loader: Loader) -> Tally {
+    run_file_on(name, loader, Path::Wasm)
+}
+
+fn run_file_on(name: &str, loader: Loader, path: Path) -> Tally {
     let doc = load(name);
     let mut t = Tally {
         total: 0,
@@ -192,9 +219,11 @@ fn run_file(name: &str, loader: Loader) -> Tally {
         valid_refused: Vec::new(),
         invalid_accepted: Vec::new(),
         jws: BTreeMap::new(),
+        outcomes: BTreeMap::new(),
+        by_host: 0,
     };
     for group in doc["testGroups"].as_array().unwrap() {
-        let provider = provider(group_keys(group), loader);
+        let provider = provider(group_keys(group), loader, path);
         for case in group["tests"].as_array().unwrap() {
             t.total += 1;
             let id = case["tcId"].as_u64().unwrap();
@@ -204,6 +233,7 @@ fn run_file(name: &str, loader: Loader) -> Tally {
                 other => other.to_string(),
             };
             let outcome = run(&provider, &jws);
+            t.outcomes.insert(id, outcome.clone());
             t.jws.insert(id, jws);
             match (case["result"].as_str().unwrap(), outcome.as_str()) {
                 ("valid", "accepted") => t.valid_accepted += 1,
@@ -215,6 +245,7 @@ fn run_file(name: &str, loader: Loader) -> Tally {
                 (r, _) => panic!("tcId {id}: unexpected result {r:?}"),
             }
         }
+        t.by_host += host_count(&provider);
     }
     assert_eq!(
         t.total as u64,
@@ -222,6 +253,11 @@ fn run_file(name: &str, loader: Loader) -> Tally {
         "{name}: cases run"
     );
     t
+}
+
+/// The counts of signatures the host checked for a provider.
+fn host_count(p: &Result<Provider, String>) -> u64 {
+    p.as_ref().map_or(0, |p| p.signatures().counts().0)
 }
 
 /// What a run over one file must come to, case by case for the exceptions, in totals otherwise.
@@ -376,4 +412,27 @@ fn json_web_key_vectors_through_the_remote_jwks_loader() {
             ],
         },
     );
+}
+
+/// Every vector, both files, both key loaders: the host's `verify_signature` path (RS* and ES*
+/// signatures checked by the test double of Envoy's function) and jwt-simple's pure-Rust path
+/// accept and refuse exactly the same cases, for the same reasons.
+#[test]
+fn host_and_wasm_signature_paths_agree_on_every_vector() {
+    for name in ["json_web_signature_test.json", "json_web_key_test.json"] {
+        for loader in [Loader::Config, Loader::Remote] {
+            let wasm = run_file_on(name, loader, Path::Wasm);
+            let host = run_file_on(name, loader, Path::Host);
+            for (id, outcome) in &wasm.outcomes {
+                assert_eq!(
+                    &host.outcomes[id], outcome,
+                    "{name} tcId {id}: the host path disagrees with jwt-simple"
+                );
+            }
+            assert_eq!(host.outcomes.len(), wasm.outcomes.len());
+        }
+    }
+    // The host really checked signatures (RS*, ES* groups), and jwt-simple did not for those.
+    let host = run_file_on("json_web_signature_test.json", Loader::Config, Path::Host);
+    assert!(host.by_host > 200, "host checked {}", host.by_host);
 }

@@ -9,6 +9,7 @@ use super::extract::{self, ExtractError, Presented};
 use super::introspection::{self, Outcome};
 use super::jwt::{self, Provider};
 use super::mtls;
+use super::native::Signatures;
 use super::{Claims, Identity, TokenError};
 use crate::config::{Config, ConfigError};
 use crate::decision::{Draft, Request};
@@ -22,6 +23,8 @@ pub struct Credentials {
     providers: Vec<Provider>,
     api_keys: Option<ApiKeyStore>,
     dpop: DpopPolicy,
+    /// Who checks the providers' signatures (the host where it can), and how many each did.
+    signatures: Arc<Signatures>,
 }
 
 /// A token's claims, and whether the worker's verified-token cache answered (for the audit).
@@ -93,6 +96,7 @@ impl Credentials {
             providers,
             api_keys,
             dpop,
+            signatures: Arc::new(Signatures::wasm()),
         })
     }
 
@@ -112,6 +116,20 @@ impl Credentials {
         self.providers
             .iter()
             .fold(0u64, |g, p| g.wrapping_add(p.key_generation()))
+    }
+
+    /// Lets the host check the signatures it can for every provider (see [`Signatures::detect`]).
+    pub(crate) fn set_signatures(&mut self, signatures: Signatures) {
+        let signatures = Arc::new(signatures);
+        for p in &mut self.providers {
+            p.set_signatures(Arc::clone(&signatures));
+        }
+        self.signatures = signatures;
+    }
+
+    /// Who checks signatures, and how many each path checked.
+    pub fn signatures(&self) -> &Signatures {
+        &self.signatures
     }
 
     /// Keys the DPoP replay-cache slots (the deployment's key).

@@ -3,6 +3,7 @@
 //! jwt-simple parses the key material (it refuses a JWK whose `kty`, `crv`, `alg` or `use` does not
 //! fit the key type); this module decides which algorithms a key may serve (RFC 8725 §3.1).
 
+use super::native::NativeKey;
 use crate::config::Algorithm;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
@@ -15,6 +16,8 @@ pub struct VerifyingKey {
     /// The one algorithm this key verifies.
     pub alg: Algorithm,
     key: KeyMaterial,
+    /// The key as the host's `verify_signature` takes it (RS*, ES*), made once at load.
+    native: Option<NativeKey>,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -57,6 +60,11 @@ pub fn min_hmac_key_bytes(alg: Algorithm) -> usize {
 pub const MIN_RSA_BITS: usize = 2048;
 
 impl VerifyingKey {
+    /// The key in the form the host's `verify_signature` takes, if the host can verify its algorithm.
+    pub(crate) fn native(&self) -> Option<&NativeKey> {
+        self.native.as_ref()
+    }
+
     /// Verifies `token` (signature and jwt-simple's own claim checks) and returns its claims.
     pub(crate) fn verify(
         &self,
@@ -182,10 +190,12 @@ pub fn load(jwk: &Value, allowed: &[Algorithm]) -> Result<Loaded, String> {
     let mut keys = Vec::with_capacity(algs.len());
     for alg in algs {
         let key = material(obj, alg)?;
+        let native = native_form(&key, alg);
         keys.push(VerifyingKey {
             kid: kid.clone(),
             alg,
             key,
+            native,
         });
     }
     Ok(Loaded::Keys(keys))
@@ -225,6 +235,20 @@ fn material(obj: &serde_json::Map<String, Value>, alg: Algorithm) -> Result<KeyM
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return hmac(obj, alg),
     };
     Ok(key)
+}
+
+/// The DER SubjectPublicKeyInfo of an RSA or EC key, for the host's `verify_signature`; `None` for
+/// the algorithms it cannot verify (then jwt-simple does, as everywhere else).
+fn native_form(key: &KeyMaterial, alg: Algorithm) -> Option<NativeKey> {
+    let der = match key {
+        KeyMaterial::Rs256(k) => k.public_key().to_der(),
+        KeyMaterial::Rs384(k) => k.public_key().to_der(),
+        KeyMaterial::Rs512(k) => k.public_key().to_der(),
+        KeyMaterial::Es256(k) => k.public_key().to_der(),
+        KeyMaterial::Es384(k) => k.public_key().to_der(),
+        _ => return None,
+    };
+    NativeKey::new(alg, der.ok()?)
 }
 
 /// The RSA modulus `n`, big-endian, when the JWK has a decodable one (jwt-simple checks the rest).

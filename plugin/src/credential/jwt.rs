@@ -4,6 +4,7 @@
 use super::introspection::Introspector;
 use super::jwk::{self, VerifyingKey};
 use super::jwks::RemoteJwks;
+use super::native::{HostAnswer, NativeKey, Signatures};
 use super::{Claims, TokenError};
 use crate::config::remote::UnavailableConfig;
 use crate::config::{Algorithm, ClaimsMapping, ConfigError, ProviderConfig};
@@ -47,6 +48,8 @@ pub struct Provider {
     max_lifetime_s: Option<u64>,
     require_typ: Option<String>,
     claims: ClaimsMapping,
+    /// Who does the signature arithmetic: the host where it can, else jwt-simple.
+    signatures: Arc<Signatures>,
 }
 
 /// The protected header, as far as we read it. The key-locating members (`jwk`, `jku`, `x5u`,
@@ -87,6 +90,8 @@ pub struct Parsed<'t> {
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
+    /// The header's `salt` (jwt-simple decodes it before the signature, refusing what does not).
+    salt: Option<String>,
     /// The payload's `iss`, unverified: used only to pick the provider.
     pub issuer: Option<String>,
 }
@@ -136,6 +141,7 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
         alg,
         kid: header.kid,
         typ: header.typ,
+        salt: header.salt,
         issuer,
     })
 }
@@ -282,7 +288,18 @@ impl Provider {
             max_lifetime_s: cfg.max_lifetime_s,
             require_typ: cfg.require_typ.clone(),
             claims: cfg.claims.clone(),
+            signatures: Arc::new(Signatures::wasm()),
         })
+    }
+
+    /// Who checks this provider's signatures, and how many each path checked.
+    pub fn signatures(&self) -> &Signatures {
+        &self.signatures
+    }
+
+    /// Lets the host verify the signatures it can (`Signatures::detect`); the rules stay here.
+    pub fn set_signatures(&mut self, signatures: Arc<Signatures>) {
+        self.signatures = signatures;
     }
 
     /// The algorithms this provider accepts now (its keys' algorithms within the allow-list).
@@ -365,6 +382,21 @@ impl Provider {
         };
         let mut last = TokenError::Signature;
         for key in candidates {
+            if let Some(native) = key.native().filter(|_| self.signatures.on_host()) {
+                match self.verify_on_host(parsed, native, &options) {
+                    // The host gave its verdict: the same rules follow as after jwt-simple's.
+                    Some(Ok(raw)) => {
+                        let claims = self.claims_from(raw)?;
+                        self.check_claims(&claims, now_s)?;
+                        return Ok(claims);
+                    }
+                    Some(Err(TokenError::Signature)) => continue,
+                    Some(Err(why)) => return Err(why),
+                    // The host could not answer: jwt-simple decides.
+                    None => {}
+                }
+            }
+            self.signatures.count_wasm();
             match key.verify(parsed.token, options.clone()) {
                 Ok(raw) => {
                     let claims = self.claims_from(raw)?;
@@ -381,6 +413,53 @@ impl Provider {
             }
         }
         Err(last)
+    }
+
+    /// jwt-simple's `Token::verify` with the signature checked by the host: the same steps in the
+    /// same order, each refused with the reason [`classify`] gives jwt-simple's error, so both
+    /// paths accept and refuse the same tokens for the same reasons (`tests/wycheproof.rs` and the
+    /// attack suite run through both). `None` when the host could not answer.
+    fn verify_on_host(
+        &self,
+        parsed: &Parsed<'_>,
+        key: &NativeKey,
+        options: &VerificationOptions,
+    ) -> Option<Result<JWTClaims<Map<String, Value>>, TokenError>> {
+        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
+        let decode = |part: &str| {
+            Base64UrlSafeNoPadding::decode_to_vec(part, None).map_err(|_| TokenError::Signature)
+        };
+        let mut parts = parsed.token.split('.');
+        let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+            return Some(Err(TokenError::Malformed));
+        };
+        if h.len() > jwt_simple::token::MAX_HEADER_LENGTH {
+            return Some(Err(TokenError::Signature));
+        }
+        if let Some(salt) = &parsed.salt {
+            if let Err(why) = decode(salt) {
+                return Some(Err(why));
+            }
+        }
+        let signature = match decode(s) {
+            Ok(sig) => sig,
+            Err(why) => return Some(Err(why)),
+        };
+        let signed = parsed.token.get(..h.len() + 1 + p.len())?;
+        match self.signatures.verify(key, signed.as_bytes(), &signature) {
+            HostAnswer::Valid => {}
+            HostAnswer::Invalid => return Some(Err(TokenError::Signature)),
+            HostAnswer::Unavailable => return None,
+        }
+        let payload = match decode(p) {
+            Ok(payload) => payload,
+            Err(why) => return Some(Err(why)),
+        };
+        let raw: JWTClaims<Map<String, Value>> = match serde_json::from_slice(&payload) {
+            Ok(raw) => raw,
+            Err(_) => return Some(Err(TokenError::Claims)),
+        };
+        Some(jwt_simple_validate(&raw, options).map(|()| raw))
     }
 
     /// The claim rules, checked on every use of a token, cached or not.
@@ -547,6 +626,46 @@ pub(crate) fn header_safe(s: &str) -> Result<&str, TokenError> {
         return Err(TokenError::Claims);
     }
     Ok(s)
+}
+
+/// jwt-simple's `JWTClaims::validate` (crate-private there) for the options [`Provider::verify`]
+/// sets: the same checks in the same order, each with the reason [`classify`] maps jwt-simple's
+/// error to.
+fn jwt_simple_validate(
+    c: &JWTClaims<Map<String, Value>>,
+    options: &VerificationOptions,
+) -> Result<(), TokenError> {
+    let now = options
+        .artificial_time
+        .ok_or(TokenError::Signature)?
+        .as_secs();
+    let tolerance = options.time_tolerance.unwrap_or_default().as_secs();
+    if let Some(iat) = c.issued_at {
+        if iat.as_secs() > now.saturating_add(tolerance) {
+            return Err(TokenError::IssuedInFuture);
+        }
+    }
+    if let Some(nbf) = c.invalid_before {
+        if now.saturating_add(tolerance) < nbf.as_secs() {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    if let Some(exp) = c.expires_at {
+        if now < tolerance || now - tolerance > exp.as_secs() {
+            return Err(TokenError::Expired);
+        }
+    }
+    if let Some(allowed) = &options.allowed_issuers {
+        if !c.issuer.as_ref().is_some_and(|i| allowed.contains(i)) {
+            return Err(TokenError::Issuer);
+        }
+    }
+    if let Some(allowed) = &options.allowed_audiences {
+        if !c.audiences.as_ref().is_some_and(|a| a.contains(allowed)) {
+            return Err(TokenError::Audience);
+        }
+    }
+    Ok(())
 }
 
 /// Maps jwt-simple's error to our reason. Anything that is not a claim failure counts as a

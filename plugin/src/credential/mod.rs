@@ -13,6 +13,7 @@ pub mod jwk;
 pub mod jwks;
 pub mod jwt;
 pub mod mtls;
+pub mod native;
 
 pub use authenticate::{Credentials, Introspection, Refused, Verified};
 use serde_json::{Map, Value};

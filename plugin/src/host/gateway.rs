@@ -6,9 +6,12 @@
 //! SerializationFailure and InternalFailure; the properties read here answer one of those on both
 //! Envoy and Kong (see kong/README.md).
 
-use crate::gateway::{self, ClientAddress, DispatchError, HostKind, PeerCertError, Properties};
+use crate::gateway::{
+    self, ClientAddress, DispatchError, ForeignError, ForeignFunctions, HostKind, PeerCertError,
+    Properties,
+};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
+use proxy_wasm::types::{MapType, Status};
 use std::cell::Cell;
 
 /// Properties as this host answers them.
@@ -22,6 +25,22 @@ impl Properties for HostProperties {
     /// Anything but NotFound: Envoy answers a map such as `xds` with SerializationFailure.
     fn answers(&self, path: &[&str]) -> bool {
         !matches!(hostcalls::get_property(path.to_vec()), Ok(None))
+    }
+}
+
+/// The host's foreign functions. Call only where `HostRules::foreign_functions` holds: the SDK's
+/// `call_foreign_function` panics on a status other than Ok, NotFound, BadArgument,
+/// SerializationFailure and InternalFailure, and ngx_wasm_module traps on any call.
+pub struct HostForeign;
+
+impl ForeignFunctions for HostForeign {
+    fn call(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
+        match hostcalls::call_foreign_function(name, Some(args)) {
+            Ok(answer) => Ok(answer.unwrap_or_default()),
+            Err(Status::NotFound) => Err(ForeignError::NotFound),
+            Err(Status::BadArgument) => Err(ForeignError::BadArgument),
+            Err(_) => Err(ForeignError::Failed),
+        }
     }
 }
 

@@ -66,6 +66,29 @@ impl Meter {
         }
     }
 
+    /// Publishes the signatures checked since the last call, by who checked them (`kind`: `host`
+    /// for the host's `verify_signature`, `wasm` for jwt-simple). `counts` are the engine's totals,
+    /// which start again at a new config.
+    pub fn signatures(&self, counts: (u64, u64)) {
+        let Ok(mut local) = self.local.try_borrow_mut() else {
+            return;
+        };
+        let mut deltas = [("signatures_by_host", 0u64), ("signatures_in_wasm", 0)];
+        for ((key, delta), total) in deltas.iter_mut().zip([counts.0, counts.1]) {
+            let seen = local.entry(key).or_default();
+            // A new config counts from zero again.
+            *delta = total.saturating_sub(if total < *seen { 0 } else { *seen });
+            *seen = total;
+        }
+        drop(local);
+        for (kind, (_, delta)) in ["host", "wasm"].into_iter().zip(deltas) {
+            if delta > 0 {
+                let n = i64::try_from(delta).unwrap_or(i64::MAX);
+                self.count(metrics::named(metrics::SIGNATURES, &[("kind", kind)]), n);
+            }
+        }
+    }
+
     /// What one decision adds: its verdict, reason and route; the engine time; the risk score;
     /// the token cache's answer.
     pub fn decision(&self, d: &Decision, engine_us: u64) {

@@ -4,6 +4,7 @@
 
 use crate::audit::{AuditRecord, Outcome};
 use crate::credential::cache::TokenCache;
+use crate::credential::native::Signatures;
 use crate::credential::{introspection, Introspection};
 use crate::decision::{self, Body, Decision, Engine, Env, Progress, Request, Step};
 use crate::gateway::{BodyPlan, HostRules};
@@ -26,9 +27,11 @@ pub mod record;
 pub mod revocation;
 pub mod risk;
 pub mod shared;
+pub mod stages;
 
 use self::risk::RiskMetrics;
 use self::shared::HostShared;
+use self::stages::Stage;
 
 /// The gateway we run in (detected once at configure time).
 fn host_kind() -> HostKind {
@@ -154,8 +157,13 @@ impl RootContext for WardenRoot {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let kind = gateway::detect();
         let rules = HostRules::of(kind);
-        let compiled =
-            Engine::from_json(&bytes).map(|e| e.with_host(rules).with_slot_key(slot_key()));
+        let (signatures, verifier) =
+            Signatures::detect(rules, std::sync::Arc::new(gateway::HostForeign));
+        let compiled = Engine::from_json(&bytes).map(|e| {
+            e.with_host(rules)
+                .with_slot_key(slot_key())
+                .with_signatures(signatures)
+        });
         match compiled.and_then(|e| fetch::check(&e, kind).map(|()| e)) {
             Ok(engine) => {
                 let fetcher = fetch::KeyFetcher::new(&engine);
@@ -196,7 +204,8 @@ impl RootContext for WardenRoot {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "warden: configuration loaded (gateway: {name}); clock step {} us",
+                        "warden: configuration loaded (gateway: {name}); clock step {} us; \
+                         signatures: {verifier}",
                         rules.clock_step_us
                     ),
                 );
@@ -254,6 +263,7 @@ impl RootContext for WardenRoot {
             decided: None,
             response_status: None,
             response_bytes: 0,
+            clock: stages::start(),
         }))
     }
 
@@ -369,6 +379,8 @@ struct WardenHttp {
     end_of_stream: bool,
     /// A forwarded `tools/list` call, its answer to filter.
     tools_list: Option<ToolsList>,
+    /// The stage clock (`make bench`'s instrumented build; nothing otherwise).
+    clock: stages::Clock,
 }
 
 /// A request's decision, with when it was taken and how long the engine took.
@@ -439,7 +451,11 @@ fn now_us() -> u64 {
 impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.end_of_stream = end_of_stream;
+        self.clock = stages::start();
         let facts = Rc::new(self.read_request());
+        stages::lap(&mut self.clock, Stage::Read);
+        stages::probe_cache_key(facts.find("authorization"));
+        self.clock = stages::start();
         let Some(engine) = self.engine.clone() else {
             return self.send(&reply::not_configured(&facts.request_id));
         };
@@ -485,6 +501,7 @@ impl HttpContext for WardenHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.clock = stages::start();
         for (name, value) in std::mem::take(&mut self.response_headers) {
             self.set_http_response_header(&name, Some(&value));
         }
@@ -507,6 +524,7 @@ impl HttpContext for WardenHttp {
         if self.forwarded() {
             self.response_status = risk::response_status();
         }
+        stages::lap(&mut self.clock, Stage::Response);
         Action::Continue
     }
 
@@ -525,6 +543,8 @@ impl HttpContext for WardenHttp {
     fn on_log(&mut self) {
         // The stream is over: the upstream's answer teaches the caller's behavioural record, and
         // the request's one decision record is written.
+        stages::request_done();
+        let mut clock = stages::start();
         let (Some(engine), Some(decided), Some(facts)) = (&self.engine, &self.decided, &self.facts)
         else {
             return;
@@ -535,6 +555,7 @@ impl HttpContext for WardenHttp {
             let now_s = now_us / 1_000_000;
             engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
         }
+        stages::lap(&mut clock, Stage::Observe);
         let event = engine.alerts().and_then(|a| a.event_of(decision));
         if engine.audit_enabled() || event.is_some() {
             let req = facts.request(decided.at_us);
@@ -548,7 +569,10 @@ impl HttpContext for WardenHttp {
             let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
                 .with_outcome(outcome);
             if engine.audit_enabled() {
-                record::write(engine.audit_sink(), &record.to_json());
+                let line = record.to_json();
+                stages::lap(&mut clock, Stage::Record);
+                record::write(engine.audit_sink(), &line);
+                stages::lap(&mut clock, Stage::Write);
             }
             if let (Some(event), Some(a)) = (event, engine.alerts()) {
                 let line = alerts::line_of(event, &record);
@@ -647,7 +671,8 @@ impl WardenHttp {
             let req = facts.request(started_us);
             match self.step(engine, &req, started) {
                 Step::Decided(decision) => {
-                    return self.apply(engine, *decision, started_us, started)
+                    stages::lap(&mut self.clock, Stage::Engine);
+                    return self.apply(engine, *decision, started_us, started);
                 }
                 Step::NeedKeys(provider) => {
                     // Perhaps the IdP rotated, or another worker fetched the first key set before this
@@ -745,6 +770,11 @@ impl WardenHttp {
         let engine_us = monotonic_us(started);
         self.metrics.count(&decision);
         self.meter.decision(&decision, engine_us);
+        if !decision.cache_hit {
+            self.meter
+                .signatures(engine.credentials().signatures().counts());
+        }
+        stages::lap(&mut self.clock, Stage::Metrics);
         let action = match &decision.reply {
             Some(reply) => {
                 self.response_bytes = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
@@ -756,6 +786,7 @@ impl WardenHttp {
                     &decision.upstream_headers,
                     &mut HostRequestHeaders,
                 );
+                stages::lap(&mut self.clock, Stage::Forward);
                 self.response_headers = std::mem::take(&mut decision.response_headers);
                 if let Some(max) = decision.filters_tools_list() {
                     self.tools_list = Some(ToolsList {

@@ -55,3 +55,21 @@ fn genuine_tokens_of_every_configured_key_are_allowed() {
     );
     assert_decision(&decide_token(&token), 200, "ok");
 }
+
+/// Every test here decides through `common::decide_token` / `common::decide`, which decide each
+/// token twice (jwt-simple in Wasm, and the host's `verify_signature` double) and assert the same
+/// status and reason. This checks that the host path really ran.
+#[test]
+fn the_host_signature_path_is_exercised() {
+    let c = claims();
+    let before = engine_on_host().credentials().signatures().counts().0;
+    for token in [
+        es_token(&c),
+        rs_token(&c),
+        flip_signature_bit(&es_token(&c)),
+    ] {
+        decide_token(&token);
+    }
+    let after = engine_on_host().credentials().signatures().counts().0;
+    assert!(after >= before + 3, "host checked {before} -> {after}");
+}

@@ -6,7 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 use std::sync::OnceLock;
+use warden::credential::native::{Signatures, VerifySignatureArguments, VerifySignatureResult};
+use warden::gateway::{ForeignError, ForeignFunctions, HostRules};
 use warden::shared::MemoryStore;
 use warden::{Decision, Engine, Env, Request, TokenCache};
 
@@ -75,6 +78,81 @@ pub fn config() -> Value {
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| Engine::from_json(config().to_string().as_bytes()).unwrap())
+}
+
+/// The same engine with the host checking signatures ([`EnvoyVerifySignature`]), as in Envoy.
+pub fn engine_on_host() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::from_json(config().to_string().as_bytes())
+            .unwrap()
+            .with_signatures(host_signatures())
+    })
+}
+
+/// Signature checks by [`EnvoyVerifySignature`], found the way the adapter finds Envoy's.
+pub fn host_signatures() -> Signatures {
+    let (s, why) = Signatures::detect(HostRules::default(), Arc::new(EnvoyVerifySignature));
+    assert!(s.on_host(), "{why}");
+    s
+}
+
+/// Envoy's `verify_signature` foreign function (`source/extensions/common/wasm/foreign.cc`) as
+/// BoringSSL answers it, modelled with independent crates (RustCrypto's `p256`, `p384`, `rsa`):
+/// the protobuf arguments decoded, the DER SubjectPublicKeyInfo imported (a key it cannot import is
+/// BadArgument), then `EVP_DigestVerify` with the named hash and no padding option: ECDSA over a
+/// DER signature, RSA PKCS#1 v1.5. An unknown function name is NotFound.
+pub struct EnvoyVerifySignature;
+
+impl ForeignFunctions for EnvoyVerifySignature {
+    fn call(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
+        use p256::ecdsa::signature::Verifier as _;
+        use p256::pkcs8::DecodePublicKey as _;
+        use prost::Message as _;
+        use rsa::pkcs8::DecodePublicKey as _;
+        use rsa::signature::Verifier as _;
+        if name != "verify_signature" {
+            return Err(ForeignError::NotFound);
+        }
+        let a = VerifySignatureArguments::decode(args).map_err(|_| ForeignError::BadArgument)?;
+        let (hash, sig, text) = (a.hash_function.as_str(), &a.signature, &a.text);
+        let result = if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(&a.public_key) {
+            hash == "sha256"
+                && p256::ecdsa::Signature::from_der(sig).is_ok_and(|s| k.verify(text, &s).is_ok())
+        } else if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(&a.public_key) {
+            hash == "sha384"
+                && p384::ecdsa::Signature::from_der(sig).is_ok_and(|s| k.verify(text, &s).is_ok())
+        } else if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(&a.public_key) {
+            use rsa::pkcs1v15::{Signature, VerifyingKey};
+            let Ok(s) = Signature::try_from(sig.as_slice()) else {
+                return Ok(answer(false));
+            };
+            match hash {
+                "sha256" => VerifyingKey::<sha2::Sha256>::new(k)
+                    .verify(text, &s)
+                    .is_ok(),
+                "sha384" => VerifyingKey::<sha2::Sha384>::new(k)
+                    .verify(text, &s)
+                    .is_ok(),
+                "sha512" => VerifyingKey::<sha2::Sha512>::new(k)
+                    .verify(text, &s)
+                    .is_ok(),
+                _ => false,
+            }
+        } else {
+            return Err(ForeignError::BadArgument);
+        };
+        Ok(answer(result))
+    }
+}
+
+fn answer(result: bool) -> Vec<u8> {
+    use prost::Message as _;
+    VerifySignatureResult {
+        result,
+        error: String::new(),
+    }
+    .encode_to_vec()
 }
 
 /// Claims of a good token at [`NOW`]; tests change what they attack.
@@ -148,14 +226,29 @@ pub fn rs_token(c: &Map<String, Value>) -> String {
 }
 
 /// Runs one request through `Engine::decide` with a fresh cache.
+/// Like [`decide_token`], decided on both signature paths, which must agree.
 pub fn decide(headers: &[(&str, &str)], now_s: u64) -> Decision {
-    decide_path(
+    let d = decide_path(
         "GET",
         "/orders/7",
         headers,
         now_s,
         &mut TokenCache::default(),
-    )
+    );
+    let on_host = decide_on(
+        engine_on_host(),
+        "GET",
+        "/orders/7",
+        headers,
+        now_s,
+        &mut TokenCache::default(),
+    );
+    assert_eq!(
+        (on_host.status, on_host.reason),
+        (d.status, d.reason),
+        "the host's and Wasm's signature paths disagree on {headers:?}"
+    );
+    d
 }
 
 pub fn decide_path(
@@ -210,8 +303,17 @@ pub fn bearer(token: &str) -> String {
 }
 
 /// The decision for `GET /orders/7` with `Authorization: Bearer <token>` at [`NOW`].
+/// Decided twice, signatures checked in Wasm and by the host ([`engine_on_host`]): both paths must
+/// come to the same status and reason, so every attack test runs through both.
 pub fn decide_token(token: &str) -> Decision {
-    decide_token_on(engine(), token)
+    let d = decide_token_on(engine(), token);
+    let on_host = decide_token_on(engine_on_host(), token);
+    assert_eq!(
+        (on_host.status, on_host.reason),
+        (d.status, d.reason),
+        "the host's and Wasm's signature paths disagree on {token}"
+    );
+    d
 }
 
 /// [`decide_token`] on another engine (a changed config), with a fresh cache.

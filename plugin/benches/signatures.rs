@@ -1,0 +1,98 @@
+//! Criterion benchmarks of the signature paths (`cargo bench -p warden --bench signatures`).
+//!
+//! - `host_arguments/<alg>`: what Warden does for one `verify_signature` call, without the call:
+//!   the JWS signature in the host's form (ES256: `r||s` checked and re-encoded as DER) and the
+//!   protobuf arguments encoded.
+//! - `wasm_verify/<alg>`: jwt-simple's pure-Rust verification of a first-seen token (the fallback:
+//!   Kong, PS*, EdDSA), `Provider::verify` on a parsed token.
+//! - `parse`: `jwt::parse` of an ES256 token (header rules, the unverified `iss`).
+//! - `cache_key`: SHA-256 of a token (the verified-token cache's key).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use jwt_simple::prelude::*;
+use prost::Message as _;
+use serde_json::{json, Value};
+use warden::config::{Algorithm, ProviderConfig};
+use warden::credential::cache;
+use warden::credential::jwt::{self, Provider};
+use warden::credential::native::NativeKey;
+
+const ISSUER: &str = "https://idp.bench.local";
+
+fn claims() -> JWTClaims<NoCustomClaims> {
+    Claims::create(Duration::from_mins(30))
+        .with_issuer(ISSUER)
+        .with_audience("orders-api")
+        .with_subject("user-1")
+}
+
+fn provider(keys: Vec<Value>) -> Provider {
+    let cfg: ProviderConfig = serde_json::from_value(json!({
+        "name": "bench", "issuer": ISSUER, "audiences": ["orders-api"], "jwks": {"keys": keys}
+    }))
+    .unwrap();
+    Provider::compile(&cfg, "providers[0]").unwrap()
+}
+
+fn signature(token: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let sig = token.rsplit_once('.').unwrap().1;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let es = ES256KeyPair::generate().with_key_id("es");
+    let rsa = RS256KeyPair::generate(2048).unwrap().with_key_id("rs");
+    let ps = PS256KeyPair::from_der(&rsa.to_der().unwrap())
+        .unwrap()
+        .with_key_id("rs");
+    let es_jwk: Value = serde_json::from_str(&es.public_key().to_jwk()).unwrap();
+    let mut rs_jwk: Value = serde_json::from_str(&rsa.public_key().to_jwk()).unwrap();
+    rs_jwk.as_object_mut().unwrap().remove("alg");
+    let p = provider(vec![es_jwk, rs_jwk]);
+    let now = Clock::now_since_epoch().as_secs();
+    let es_token = es.sign(claims()).unwrap();
+    let rs_token = rsa.sign(claims()).unwrap();
+    let ps_token = ps.sign(claims()).unwrap();
+
+    let mut g = c.benchmark_group("host_arguments");
+    let es_key = NativeKey::new(Algorithm::ES256, es.public_key().to_der().unwrap()).unwrap();
+    let rs_key = NativeKey::new(Algorithm::RS256, rsa.public_key().to_der().unwrap()).unwrap();
+    for (name, key, token) in [("es256", &es_key, &es_token), ("rs256", &rs_key, &rs_token)] {
+        let sig = signature(token);
+        let text = token.rsplit_once('.').unwrap().0.as_bytes();
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(key.arguments(text, &sig).unwrap().encode_to_vec()))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("wasm_verify");
+    g.sample_size(20);
+    for (name, token) in [
+        ("es256", &es_token),
+        ("rs256", &rs_token),
+        ("ps256", &ps_token),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let parsed = jwt::parse(token).unwrap();
+                black_box(p.verify(&parsed, now).unwrap())
+            })
+        });
+    }
+    g.finish();
+
+    c.bench_function("parse", |b| {
+        b.iter(|| black_box(jwt::parse(&es_token).unwrap().issuer))
+    });
+    c.bench_function("cache_key", |b| {
+        b.iter(|| black_box(cache::key_of(black_box(&es_token))))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
