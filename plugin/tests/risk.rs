@@ -438,21 +438,36 @@ fn route_mode_overrides_for_a_phased_rollout() {
     assert_eq!(d.mode.as_str(), "shadow");
 }
 
+/// A score computed over budget is used (the wall clock counts descheduling); `open_after` overruns
+/// in a row open the breaker: for its cool-down requests are not scored and `on_error` decides; then a
+/// half-open probe scored in time closes it.
 #[test]
-fn circuit_breaker_follows_on_error() {
+fn circuit_breaker_uses_late_scores_and_opens_on_repeated_overruns() {
     for (policy, refused) in [("closed", true), ("open", false)] {
         let mut g = Gateway::new(&config(
-            json!({"budget_us": 50, "on_error": policy}),
+            json!({"budget_us": 50, "on_error": policy,
+                   "breaker": {"open_after": 3, "cool_down_s": 30}}),
             json!([]),
         ));
         let tok = token("alice", T0, json!({}));
         g.tick_us = 1000; // every clock reading is a millisecond later: always over budget
-        let d = g.send(&Call {
-            now_s: T0 + 10,
+        let at = |s: u64| Call {
+            now_s: T0 + s,
             ..usual(&tok)
-        });
+        };
+        for i in 0..3 {
+            let d = g.send(&at(10 + i));
+            let a = d.risk.as_ref().unwrap();
+            assert!(a.over_budget && a.score.is_some() && a.breaker.is_none());
+            assert!(d.reply.is_none(), "a computed score is used");
+            assert!(header(&d, "x-auth-risk-score").is_some());
+            let opened = a.breaker_event.map(|t| t.as_str());
+            assert_eq!(opened, (i == 2).then_some("opened"), "request {i}");
+        }
+        // Open: not scored, on_error decides.
+        let d = g.send(&at(20));
         let a = d.risk.as_ref().unwrap();
-        assert_eq!(a.breaker.map(|(b, _)| b.as_str()), Some("over_budget"));
+        assert_eq!(a.breaker.map(|(b, _)| b.as_str()), Some("open"));
         assert_eq!(a.score, None);
         assert_eq!(d.reply.is_some(), refused, "{policy}");
         if refused {
@@ -460,35 +475,118 @@ fn circuit_breaker_follows_on_error() {
         } else {
             assert!(header(&d, "x-auth-risk-score").is_none(), "unscored");
         }
+        // After the cool-down a probe within budget closes it.
+        g.tick_us = 1;
+        let d = g.send(&at(12 + 30));
+        let a = d.risk.as_ref().unwrap();
+        assert!(a.score.is_some() && a.breaker.is_none());
+        assert_eq!(a.breaker_event.map(|t| t.as_str()), Some("closed"));
+        assert!(d.reply.is_none());
     }
 }
 
+/// A store that fails every read while `down` is set.
+struct Flaky {
+    inner: MemoryStore,
+    down: Cell<bool>,
+}
+
+impl warden::shared::SharedData for Flaky {
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), warden::shared::SharedError> {
+        if self.down.get() {
+            return Err(warden::shared::SharedError::Host("down".into()));
+        }
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), warden::shared::SharedError> {
+        self.inner.set(key, value, cas)
+    }
+}
+
+/// Scoring errors (the state cannot be read): no score, `on_error` decides at once, and repeated
+/// errors open the breaker.
+#[test]
+fn scoring_errors_let_on_error_decide_and_open_the_breaker() {
+    let engine = engine(&config(
+        json!({"breaker": {"open_after": 2, "cool_down_s": 10}}),
+        json!([]),
+    ));
+    let store = Flaky {
+        inner: MemoryStore::new(CasRule::Envoy),
+        down: Cell::new(true),
+    };
+    let tok = token("alice", T0, json!({}));
+    let headers = vec![("authorization".to_owned(), format!("Bearer {tok}"))];
+    let mut cache = TokenCache::default();
+    let mut send = |now_s: u64| {
+        let req = Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &headers,
+            request_id: "r",
+            now_s,
+            source: "198.51.100.7".parse().ok(),
+            body: Default::default(),
+            peer_cert_sha256: None,
+        };
+        let clock = || 0;
+        let d = engine.decide(
+            &req,
+            &mut Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &clock,
+            },
+        );
+        let a = d.risk.clone().unwrap();
+        (
+            d.status,
+            a.breaker.map(|(b, _)| b.as_str()),
+            a.breaker_event,
+        )
+    };
+    let (status, breaker, event) = send(T0);
+    assert_eq!((status, breaker, event), (503, Some("error"), None));
+    let (status, breaker, event) = send(T0 + 1);
+    assert_eq!((status, breaker), (503, Some("error")));
+    assert_eq!(event.map(|t| t.as_str()), Some("opened"));
+    store.down.set(false);
+    assert_eq!(send(T0 + 5).1, Some("open"), "open for its cool-down");
+    let (status, breaker, event) = send(T0 + 11);
+    assert_eq!((status, breaker), (200, None));
+    assert_eq!(event.map(|t| t.as_str()), Some("closed"));
+}
+
 /// Kong's clocks count whole milliseconds: a fast scoring during which the clock ticks once reads
-/// 1000 µs. Judged with the clock's step (`HostRules::clock_step_us`), that tick does not trip a
-/// budget under 1 ms; a reading a whole step beyond the budget does. On Envoy's clock a reading of
-/// 1000 µs is 1000 µs spent.
+/// 1000 µs. Judged with the clock's step (`HostRules::clock_step_us`), that tick is not an overrun
+/// of a budget under 1 ms; a reading a whole step beyond the budget is. On Envoy's clock a reading
+/// of 1000 µs is 1000 µs spent.
 #[test]
 fn the_budget_is_judged_with_the_clock_step() {
     use warden::gateway::{HostKind, HostRules};
     let cfg = config(json!({"budget_us": 500}), json!([]));
     let tok = token("alice", T0, json!({}));
-    let breaker = |g: &mut Gateway, tick_us: u64| {
+    let over = |g: &mut Gateway, tick_us: u64| {
         g.tick_us = tick_us;
         let d = g.send(&Call {
             now_s: T0 + 10,
             ..usual(&tok)
         });
-        d.risk.and_then(|a| a.breaker).map(|(b, _)| b.as_str())
+        d.risk.map(|a| a.over_budget)
     };
     let mut kong = Gateway::new(&cfg);
     kong.engine = engine(&cfg).with_host(HostRules::of(HostKind::Kong));
-    assert_eq!(breaker(&mut kong, 0), None);
-    assert_eq!(breaker(&mut kong, 1000), None, "one tick of a 1 ms clock");
-    assert_eq!(breaker(&mut kong, 2000), Some("over_budget"));
+    assert_eq!(over(&mut kong, 0), Some(false));
+    assert_eq!(
+        over(&mut kong, 1000),
+        Some(false),
+        "one tick of a 1 ms clock"
+    );
+    assert_eq!(over(&mut kong, 2000), Some(true));
     let mut envoy = Gateway::new(&cfg);
-    assert_eq!(breaker(&mut envoy, 500), None);
-    assert_eq!(breaker(&mut envoy, 501), Some("over_budget"));
-    assert_eq!(breaker(&mut envoy, 1000), Some("over_budget"));
+    assert_eq!(over(&mut envoy, 500), Some(false));
+    assert_eq!(over(&mut envoy, 501), Some(true));
+    assert_eq!(over(&mut envoy, 1000), Some(true));
 }
 
 #[test]

@@ -149,9 +149,17 @@ pub struct AuditRecord<'a> {
     /// Whether the token showed a valid step-up (`acr` and a recent `auth_time`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stepped_up: bool,
-    /// Set when the circuit breaker decided instead of the score: `error` or `over_budget`.
+    /// Set when the circuit breaker decided instead of the score: `error` (scoring failed) or
+    /// `open` (the breaker was open: not scored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_breaker: Option<&'static str>,
+    /// Scoring ran over `risk.budget_us` (a computed score is still used; repeated overruns open
+    /// the breaker).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub risk_over_budget: bool,
+    /// What this request did to the circuit breaker: `opened` it, or `closed` it (a half-open probe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_breaker_event: Option<&'static str>,
     /// What `risk.on_error` made of a breaker trip: `open` or `closed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_on_error: Option<&'static str>,
@@ -224,7 +232,7 @@ impl<'a> AuditRecord<'a> {
     /// The record's JSON field names, in the order they are written. Optional fields are left out
     /// of a line when empty; `warden replay` drops trace fields of these names, so that every one of
     /// them in its output is the engine's.
-    pub const FIELDS: [&'static str; 46] = [
+    pub const FIELDS: [&'static str; 48] = [
         "v",
         "ts_ms",
         "request_id",
@@ -262,6 +270,8 @@ impl<'a> AuditRecord<'a> {
         "model",
         "stepped_up",
         "risk_breaker",
+        "risk_over_budget",
+        "risk_breaker_event",
         "risk_on_error",
         "risk_us",
         "upstream_status",
@@ -367,6 +377,8 @@ impl<'a> AuditRecord<'a> {
             model: risk.filter(|a| a.score.is_some()).map(|a| &*a.model),
             stepped_up: risk.is_some_and(|a| a.stepped_up),
             risk_breaker: risk.and_then(|a| a.breaker).map(|(b, _)| b.as_str()),
+            risk_over_budget: risk.is_some_and(|a| a.over_budget),
+            risk_breaker_event: risk.and_then(|a| a.breaker_event).map(|t| t.as_str()),
             risk_on_error: risk.and_then(|a| a.breaker).map(|(_, p)| p.as_str()),
             risk_us: risk.map(|a| a.elapsed_us),
             upstream_status: None,
@@ -469,6 +481,8 @@ mod tests {
             model: Some("risk-0"),
             stepped_up: true,
             risk_breaker: Some("error"),
+            risk_over_budget: true,
+            risk_breaker_event: Some("opened"),
             risk_on_error: Some("open"),
             risk_us: Some(1),
             upstream_status: Some(200),

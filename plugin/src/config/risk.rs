@@ -36,12 +36,17 @@ pub struct RiskConfig {
     /// A step-up counts only if `auth_time` is at most this old (also the challenge's `max_age`).
     #[serde(default = "default_max_age_s")]
     pub max_age_s: u64,
-    /// Time allowed for scoring (state read, features, model), in microseconds.
+    /// Time allowed for scoring (state read, features, model), in microseconds. A score computed
+    /// late is still used; repeated overruns open the circuit breaker (`breaker`).
     #[serde(default = "default_budget_us")]
     pub budget_us: u64,
-    /// What a scoring error or an overrun does: `closed` (default, 503) or `open` (forward unscored).
+    /// What a request gets when there is no score (scoring failed, or the breaker is open):
+    /// `closed` (default, 503) or `open` (forward unscored).
     #[serde(default)]
     pub on_error: OnError,
+    /// The circuit breaker over the risk stage (per worker).
+    #[serde(default)]
+    pub breaker: BreakerConfig,
     /// Request header with the caller's ISO 3166-1 alpha-2 country, set by the edge.
     #[serde(default = "default_geo_header")]
     pub geo_header: String,
@@ -68,7 +73,37 @@ pub struct RiskConfig {
     pub model: Option<String>,
 }
 
-/// What happens when scoring fails or overruns its budget.
+/// The risk stage's circuit breaker: `open_after` failures in a row (scoring errors or runs over
+/// `budget_us`) open it for `cool_down_s`, during which requests are not scored and `on_error`
+/// decides; then one request probes (half-open): scored in time, it closes the breaker.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the breaker (default 5: one descheduled request never does).
+    #[serde(default = "default_open_after")]
+    pub open_after: u32,
+    /// Seconds the breaker stays open before a half-open probe (default 10).
+    #[serde(default = "default_cool_down_s")]
+    pub cool_down_s: u64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            open_after: default_open_after(),
+            cool_down_s: default_cool_down_s(),
+        }
+    }
+}
+
+fn default_open_after() -> u32 {
+    5
+}
+fn default_cool_down_s() -> u64 {
+    10
+}
+
+/// What happens when there is no score (scoring failed, or the breaker is open).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
@@ -200,6 +235,18 @@ impl RiskConfig {
         }
         if self.budget_us == 0 {
             return Err(ConfigError::new(at("budget_us"), "must be at least 1"));
+        }
+        if !(1..=1000).contains(&self.breaker.open_after) {
+            return Err(ConfigError::new(
+                at("breaker.open_after"),
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(1..=86_400).contains(&self.breaker.cool_down_s) {
+            return Err(ConfigError::new(
+                at("breaker.cool_down_s"),
+                "must be between 1 and 86400",
+            ));
         }
         let h = &self.geo_header;
         if h.is_empty()

@@ -18,6 +18,8 @@ pub fn response_status() -> Option<u16> {
 pub struct RiskMetrics {
     breaker_error: Option<u32>,
     breaker_over_budget: Option<u32>,
+    breaker_open: Option<u32>,
+    breaker_opened: Option<u32>,
     tag: Option<u32>,
     step_up: Option<u32>,
     block: Option<u32>,
@@ -30,6 +32,8 @@ impl RiskMetrics {
         RiskMetrics {
             breaker_error: counter("warden_risk_breaker_error_total"),
             breaker_over_budget: counter("warden_risk_breaker_over_budget_total"),
+            breaker_open: counter("warden_risk_breaker_open_total"),
+            breaker_opened: counter("warden_risk_breaker_opened_total"),
             tag: counter("warden_risk_tag_total"),
             step_up: counter("warden_risk_step_up_total"),
             block: counter("warden_risk_block_total"),
@@ -48,8 +52,14 @@ impl RiskMetrics {
         };
         match a.breaker {
             Some((crate::risk::Breaker::Error, _)) => hit(self.breaker_error),
-            Some((crate::risk::Breaker::OverBudget, _)) => hit(self.breaker_over_budget),
+            Some((crate::risk::Breaker::Open, _)) => hit(self.breaker_open),
             None => {}
+        }
+        if a.over_budget {
+            hit(self.breaker_over_budget);
+        }
+        if a.breaker_event == Some(crate::risk::breaker::Transition::Opened) {
+            hit(self.breaker_opened);
         }
         match d.verdict {
             Verdict::Tag => hit(self.tag),

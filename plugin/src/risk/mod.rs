@@ -4,6 +4,7 @@
 //! Pure apart from the [`SharedData`] it is handed and the clock it is lent for its time budget:
 //! `features` computes the numbers, `model` scores them, `state` holds what the features compare with.
 
+pub mod breaker;
 pub mod cidr;
 pub mod features;
 pub mod geo;
@@ -14,6 +15,7 @@ use crate::config::{ConfigError, Mode, OnError, RiskConfig, Sensitivity};
 use crate::credential::{CredentialKind, Identity};
 use crate::shared::{self, SharedData};
 use crate::slot::SlotKey;
+use breaker::{Admission, CircuitBreaker, Transition};
 use cidr::Cidr;
 use features::{Facts, Feature, N};
 use model::RiskModel;
@@ -80,13 +82,13 @@ pub enum RiskVerdict {
     Block,
 }
 
-/// Why the circuit breaker decided instead of the score.
+/// Why the circuit breaker decided instead of the score (`risk.on_error` then says what happens).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Breaker {
-    /// State or model failed.
+    /// State or model failed for this request: there is no score.
     Error,
-    /// Scoring took longer than `risk.budget_us`.
-    OverBudget,
+    /// The breaker is open (repeated failures or overruns): the request was not scored.
+    Open,
 }
 
 impl Breaker {
@@ -94,7 +96,7 @@ impl Breaker {
     pub fn as_str(self) -> &'static str {
         match self {
             Breaker::Error => "error",
-            Breaker::OverBudget => "over_budget",
+            Breaker::Open => "open",
         }
     }
 }
@@ -116,6 +118,11 @@ pub struct Assessment {
     pub enforced: bool,
     /// Set when the circuit breaker decided, with `on_error`.
     pub breaker: Option<(Breaker, OnError)>,
+    /// Scoring ran over `risk.budget_us` (the score, when computed, is still used; the overrun
+    /// counts towards opening the breaker).
+    pub over_budget: bool,
+    /// What this request did to the breaker (opened it, or closed it as a half-open probe).
+    pub breaker_event: Option<Transition>,
     /// Scoring time, microseconds (by the lent clock).
     pub elapsed_us: u64,
     /// The edge's country as the features read it (`risk.geo_header`).
@@ -174,6 +181,7 @@ pub struct Risk {
     /// The step of the clock the budget is judged with (see [`Risk::set_clock_step_us`]).
     clock_step_us: u64,
     on_error: OnError,
+    breaker: CircuitBreaker,
     /// The country header, when the edge owns it (`risk.geo_header_from_edge`).
     geo_header: Option<String>,
     deny: Vec<Cidr>,
@@ -226,6 +234,7 @@ impl Risk {
             budget_us: c.budget_us,
             clock_step_us: 1,
             on_error: c.on_error,
+            breaker: CircuitBreaker::new(c.breaker.open_after, c.breaker.cool_down_s),
             geo_header: c
                 .geo_header_from_edge
                 .then(|| c.geo_header.to_ascii_lowercase()),
@@ -280,24 +289,46 @@ impl Risk {
         store: &dyn SharedData,
         clock_us: &dyn Fn() -> u64,
     ) -> (Assessment, StateRef) {
+        let stepped_up = self.stepped_up(identity, inputs.now_s);
+        let enforced = inputs.mode == Mode::Enforce;
+        let admission = self.breaker.admit(inputs.now_s);
+        if admission == Admission::Open {
+            // Not scored, nothing read or written: the breaker sheds the stage's load. `closed`
+            // refuses in the caller, `open` forwards unscored; a route that demands step-up still does.
+            let assessment = Assessment {
+                score: None,
+                features: [0.0; N],
+                factors: Vec::new(),
+                verdict: self.verdict(0, inputs.route_step_up, stepped_up),
+                stepped_up,
+                enforced,
+                breaker: Some((Breaker::Open, self.on_error)),
+                over_budget: false,
+                breaker_event: None,
+                elapsed_us: 0,
+                country: None,
+                model: Arc::clone(&self.model_id),
+            };
+            return (assessment, StateRef::default());
+        }
         let started = clock_us();
         let mut refs = self.slots(Some(identity), inputs.source);
         let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
         let (features, scored, read) = self.score(&refs, &facts, store);
         let elapsed_us = clock_us().saturating_sub(started);
-        let stepped_up = self.stepped_up(identity, inputs.now_s);
-        let enforced = inputs.mode == Mode::Enforce;
+        // A reading `r` on a clock of step `s` means the run took more than `r - s`.
+        let over_budget = elapsed_us >= self.budget_us.saturating_add(self.clock_step_us);
+        let breaker_event = self
+            .breaker
+            .record(inputs.now_s, scored.is_ok() && !over_budget);
+        // A score that was computed is used, however long it took (the wall clock counts the time
+        // the worker was descheduled): only a missing score lets the breaker decide.
         let (score, contributions, breaker) = match scored {
-            Ok(_) if elapsed_us >= self.budget_us.saturating_add(self.clock_step_us) => {
-                (None, Vec::new(), Some(Breaker::OverBudget))
-            }
             Ok((score, contributions)) => (Some(score), contributions, None),
             Err(ScoreError::State | ScoreError::Model) => (None, Vec::new(), Some(Breaker::Error)),
         };
         let verdict = match score {
             Some(s) => self.verdict(s, inputs.route_step_up, stepped_up),
-            // The breaker decided: `closed` refuses in the caller, `open` forwards unscored; a route
-            // that demands step-up still does.
             None => self.verdict(0, inputs.route_step_up, stepped_up),
         };
         let factors = top_factors(&contributions);
@@ -314,6 +345,8 @@ impl Risk {
                 stepped_up,
                 enforced,
                 breaker: breaker.map(|b| (b, self.on_error)),
+                over_budget,
+                breaker_event,
                 elapsed_us,
                 country: facts.country,
                 model: Arc::clone(&self.model_id),
