@@ -63,24 +63,15 @@ fn engine() -> Engine {
     engine_with(json!({}))
 }
 
-/// A token of alice (or what `changes` say), signed by the configured EdDSA key.
-fn token(changes: Value) -> String {
-    bearer(&ed_token(json!({}), &with(claims(), changes)))
-}
-
 /// The same token, delegated to the assistant agent (RFC 8693 `act`).
 fn delegated(changes: Value) -> String {
     let mut c = changes;
     c["act"] = json!({"sub": "agent:assistant"});
-    token(c)
-}
-
-fn run(e: &Engine, method: &str, path: &str, headers: &[(&str, &str)]) -> Decision {
-    decide_on(e, method, path, headers, NOW, &mut TokenCache::default())
+    bearer_with(c)
 }
 
 fn get(e: &Engine, path: &str, auth: &str) -> Decision {
-    run(e, "GET", path, &[("authorization", auth)])
+    decide_once(e, "GET", path, &[("authorization", auth)])
 }
 
 /// A `tools/call` of `tool` with `arguments` to the MCP endpoint.
@@ -127,7 +118,7 @@ fn challenge(d: &Decision) -> &str {
 fn mcp_token(changes: Value) -> String {
     let mut c = changes;
     c["aud"] = json!(MCP);
-    token(c)
+    bearer_with(c)
 }
 
 fn mcp_delegated(changes: Value) -> String {
@@ -159,12 +150,12 @@ fn an_agent_reads_alices_data_for_alice_and_not_bobs() {
     );
     // The user in person, too.
     assert_decision(
-        &get(&e, "/users/alice/orders", &token(json!({}))),
+        &get(&e, "/users/alice/orders", &bearer_with(json!({}))),
         200,
         "ok",
     );
     assert_decision(
-        &get(&e, "/users/bob/orders", &token(json!({}))),
+        &get(&e, "/users/bob/orders", &bearer_with(json!({}))),
         403,
         "owner_mismatch",
     );
@@ -174,19 +165,19 @@ fn an_agent_reads_alices_data_for_alice_and_not_bobs() {
 fn a_support_role_reaches_anyones_data() {
     let e = engine();
     for roles in [json!(["support"]), json!("staff support")] {
-        let t = token(json!({"sub": "sam", "roles": roles}));
+        let t = bearer_with(json!({"sub": "sam", "roles": roles}));
         assert_decision(&get(&e, "/users/bob/orders", &t), 200, "ok");
     }
     // Another role, or the role in another claim, is not enough.
-    let t = token(json!({"sub": "sam", "roles": ["sales"], "groups": ["support"]}));
+    let t = bearer_with(json!({"sub": "sam", "roles": ["sales"], "groups": ["support"]}));
     assert_decision(&get(&e, "/users/bob/orders", &t), 403, "owner_mismatch");
     // The route without roles holds staff to their own data.
-    let t = token(json!({"sub": "sam", "roles": ["support"]}));
+    let t = bearer_with(json!({"sub": "sam", "roles": ["support"]}));
     assert_decision(&get(&e, "/users/bob/profile", &t), 403, "owner_mismatch");
     // A configured claim name.
     let e = engine_with(json!({"routes": [{"name": "u", "path": "/users/{user}",
         "owner": {"path_variable": "user", "roles": ["support"], "roles_claim": "groups"}}]}));
-    let t = token(json!({"sub": "sam", "groups": ["support"]}));
+    let t = bearer_with(json!({"sub": "sam", "groups": ["support"]}));
     assert_decision(&get(&e, "/users/bob", &t), 200, "ok");
 }
 
@@ -205,14 +196,14 @@ fn query_and_header_owners_must_all_be_the_subject() {
     );
     assert_decision(&get(&e, "/search?user=al%69ce", &t), 200, "ok");
     // The header, in any spelling an upstream may fold into it.
-    let d = run(
+    let d = decide_once(
         &e,
         "GET",
         "/search",
         &[("authorization", &t), ("x_user_id", "bob")],
     );
     assert_decision(&d, 403, "owner_mismatch");
-    let d = run(
+    let d = decide_once(
         &e,
         "GET",
         "/search?user=alice",
@@ -277,7 +268,7 @@ fn a_delegated_call_needs_the_user_to_have_authenticated_recently() {
     }
     // The user in person is present by definition.
     assert_decision(
-        &get(&e, "/users/alice/profile", &token(json!({}))),
+        &get(&e, "/users/alice/profile", &bearer_with(json!({}))),
         200,
         "ok",
     );
@@ -329,7 +320,7 @@ fn an_mcp_tool_can_require_presence() {
 fn a_high_privilege_operation_needs_the_users_approval() {
     let e = engine();
     let post = |auth: &str| {
-        run(
+        decide_once(
             &e,
             "POST",
             "/users/alice/transfers",
@@ -348,7 +339,7 @@ fn a_high_privilege_operation_needs_the_users_approval() {
     let old = delegated(json!({"acr": APPROVED, "auth_time": NOW - 121}));
     assert_challenged(&post(&old), "approval_required");
     // An approval for alice does not open bob's account.
-    let d = run(
+    let d = decide_once(
         &e,
         "POST",
         "/users/bob/transfers",
@@ -356,7 +347,7 @@ fn a_high_privilege_operation_needs_the_users_approval() {
     );
     assert_decision(&d, 403, "owner_mismatch");
     // The user in person needs no approval from themself.
-    assert_decision(&post(&token(json!({}))), 200, "ok");
+    assert_decision(&post(&bearer_with(json!({}))), 200, "ok");
 }
 
 #[test]
@@ -386,18 +377,18 @@ fn with_risk(risk: Value) -> Engine {
 fn amr_satisfies_a_step_up_configured_for_it() {
     let e =
         with_risk(json!({"acr_values": ["urn:warden:acr:mfa"], "amr_any": ["mfa", "otp", "hwk"]}));
-    let mfa = token(json!({"amr": ["pwd", "mfa"], "auth_time": NOW - 10}));
+    let mfa = bearer_with(json!({"amr": ["pwd", "mfa"], "auth_time": NOW - 10}));
     assert_decision(&get(&e, "/secure", &mfa), 200, "ok");
     assert!(get(&e, "/secure", &mfa).risk.unwrap().stepped_up);
     // acr still counts.
-    let acr = token(json!({"acr": "urn:warden:acr:mfa", "auth_time": NOW - 10}));
+    let acr = bearer_with(json!({"acr": "urn:warden:acr:mfa", "auth_time": NOW - 10}));
     assert_decision(&get(&e, "/secure", &acr), 200, "ok");
     // A password alone, an amr as a string, or a stale MFA: challenged.
     for t in [
-        token(json!({"amr": ["pwd"], "auth_time": NOW - 10})),
-        token(json!({"amr": "mfa", "auth_time": NOW - 10})),
-        token(json!({"amr": ["mfa"], "auth_time": NOW - 301})),
-        token(json!({"amr": ["mfa"]})),
+        bearer_with(json!({"amr": ["pwd"], "auth_time": NOW - 10})),
+        bearer_with(json!({"amr": "mfa", "auth_time": NOW - 10})),
+        bearer_with(json!({"amr": ["mfa"], "auth_time": NOW - 301})),
+        bearer_with(json!({"amr": ["mfa"]})),
     ] {
         let d = get(&e, "/secure", &t);
         assert_challenged(&d, "step_up_required");
@@ -411,7 +402,7 @@ fn amr_satisfies_a_step_up_configured_for_it() {
 #[test]
 fn amr_counts_only_where_configured() {
     let e = with_risk(json!({"acr_values": ["urn:warden:acr:mfa"]}));
-    let mfa = token(json!({"amr": ["mfa"], "auth_time": NOW - 10}));
+    let mfa = bearer_with(json!({"amr": ["mfa"], "auth_time": NOW - 10}));
     assert_challenged(&get(&e, "/secure", &mfa), "step_up_required");
     let t = mcp_token(json!({"amr": ["mfa"], "auth_time": NOW - 10}));
     assert_challenged(&call_tool(&e, &t, "wipe", json!({})), "step_up_required");

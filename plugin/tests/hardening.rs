@@ -24,19 +24,11 @@ fn engine_with(extra: Value) -> Engine {
     Engine::from_json(c.to_string().as_bytes()).unwrap()
 }
 
-fn run(e: &Engine, method: &str, path: &str, headers: &[(&str, &str)]) -> Decision {
-    decide_on(e, method, path, headers, NOW, &mut TokenCache::default())
-}
-
 fn upstream_header<'d>(d: &'d Decision, name: &str) -> Option<&'d str> {
     d.upstream_headers
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
-}
-
-fn token(changes: Value) -> String {
-    bearer(&ed_token(json!({}), &with(claims(), changes)))
 }
 
 // --- unmatched requests ----------------------------------------------------------------------------
@@ -57,8 +49,8 @@ fn saas() -> Engine {
 #[test]
 fn a_request_no_route_matches_is_denied_after_its_credential() {
     let e = saas();
-    let t = token(json!({}));
-    let d = run(
+    let t = bearer_with(json!({}));
+    let d = decide_once(
         &e,
         "DELETE",
         "/tenants/acme/orders/1",
@@ -69,12 +61,12 @@ fn a_request_no_route_matches_is_denied_after_its_credential() {
     assert!(d.upstream_headers.is_empty());
     // The credential is checked first: no route table is revealed to the anonymous.
     assert_decision(
-        &run(&e, "DELETE", "/tenants/acme/orders/1", &[]),
+        &decide_once(&e, "DELETE", "/tenants/acme/orders/1", &[]),
         401,
         "no_credential",
     );
     // A matched route still works.
-    let d = run(
+    let d = decide_once(
         &e,
         "GET",
         "/tenants/acme/orders/1",
@@ -86,7 +78,7 @@ fn a_request_no_route_matches_is_denied_after_its_credential() {
 #[test]
 fn tenancy_holds_whichever_route_matched() {
     let e = saas();
-    let t = token(json!({}));
+    let t = bearer_with(json!({}));
     // Another tenant's path is refused for its tenant before the route question is asked, also
     // with the attacker's own tenant header.
     for (method, path) in [
@@ -95,7 +87,7 @@ fn tenancy_holds_whichever_route_matched() {
         ("GET", "/tenants//globex/./orders/1"),
         ("GET", "/tenants/%67lobex/orders/1"),
     ] {
-        let d = run(
+        let d = decide_once(
             &e,
             method,
             path,
@@ -109,14 +101,14 @@ fn tenancy_holds_whichever_route_matched() {
                    {"name": "rest", "prefix": "/"}],
         "tenancy": {}
     }));
-    let d = run(
+    let d = decide_once(
         &open,
         "DELETE",
         "/tenants/globex/orders/1",
         &[("authorization", &t)],
     );
     assert_decision(&d, 403, "tenant_mismatch");
-    let d = run(
+    let d = decide_once(
         &open,
         "DELETE",
         "/tenants/acme/orders/1",
@@ -129,14 +121,14 @@ fn tenancy_holds_whichever_route_matched() {
         "routes": [{"name": "read", "methods": ["GET"], "path": "/tenants/{tenant}/orders/{id}"}],
         "tenancy": {}, "routing": {"unmatched": "authenticate"}
     }));
-    let d = run(
+    let d = decide_once(
         &lax,
         "DELETE",
         "/tenants/globex/orders/1",
         &[("authorization", &t)],
     );
     assert_decision(&d, 403, "tenant_mismatch");
-    let d = run(
+    let d = decide_once(
         &lax,
         "DELETE",
         "/tenants/acme/orders/1",
@@ -148,7 +140,7 @@ fn tenancy_holds_whichever_route_matched() {
 #[test]
 fn path_variants_fall_under_their_route() {
     let e = saas();
-    let user = token(json!({}));
+    let user = bearer_with(json!({}));
     let user = [("authorization", user.as_str()), ("x-tenant-id", "acme")];
     for path in [
         "/admin/x",
@@ -158,12 +150,12 @@ fn path_variants_fall_under_their_route() {
         "/%61dmin/x",
         "/admin/x?y=/public",
     ] {
-        let d = run(&e, "GET", path, &user);
+        let d = decide_once(&e, "GET", path, &user);
         assert_decision(&d, 403, "insufficient_scope");
     }
     // Case variants are other paths by default (no route: denied); case-insensitive routing puts
     // them under the route.
-    let d = run(&e, "GET", "/ADMIN/x", &user);
+    let d = decide_once(&e, "GET", "/ADMIN/x", &user);
     assert_decision(&d, 404, "no_route");
     let ci = engine_with(json!({
         "routes": [{"name": "admin", "prefix": "/admin", "scopes": ["admin"]},
@@ -171,11 +163,11 @@ fn path_variants_fall_under_their_route() {
         "routing": {"case_sensitive": false}
     }));
     for path in ["/ADMIN/x", "/Admin", "/aDmIn/y"] {
-        let d = run(&ci, "GET", path, &user);
+        let d = decide_once(&ci, "GET", path, &user);
         assert_decision(&d, 403, "insufficient_scope");
     }
     // An encoded separator is refused, whatever the route.
-    let d = run(&e, "GET", "/admin%2Fx", &user);
+    let d = decide_once(&e, "GET", "/admin%2Fx", &user);
     assert_decision(&d, 400, "encoded_path_separator");
 }
 
@@ -184,23 +176,27 @@ fn a_config_without_routes_protects_every_path_alike() {
     let mut c = config();
     c.as_object_mut().unwrap().remove("routes");
     let e = Engine::from_json(c.to_string().as_bytes()).unwrap();
-    let d = run(
+    let d = decide_once(
         &e,
         "DELETE",
         "/anything",
-        &[("authorization", &token(json!({})))],
+        &[("authorization", &bearer_with(json!({})))],
     );
     assert_decision(&d, 200, "ok");
-    assert_decision(&run(&e, "GET", "/anything", &[]), 401, "no_credential");
+    assert_decision(
+        &decide_once(&e, "GET", "/anything", &[]),
+        401,
+        "no_credential",
+    );
     let mut c = config();
     c["routes"] = json!([]);
     c["routing"] = json!({"unmatched": "deny"});
     let e = Engine::from_json(c.to_string().as_bytes()).unwrap();
-    let d = run(
+    let d = decide_once(
         &e,
         "GET",
         "/anything",
-        &[("authorization", &token(json!({})))],
+        &[("authorization", &bearer_with(json!({})))],
     );
     assert_decision(&d, 404, "no_route");
 }
@@ -210,8 +206,8 @@ fn a_config_without_routes_protects_every_path_alike() {
 #[test]
 fn underscore_spellings_of_reserved_headers_are_removed() {
     let e = saas();
-    let t = token(json!({}));
-    let d = run(
+    let t = bearer_with(json!({}));
+    let d = decide_once(
         &e,
         "GET",
         "/tenants/acme/orders/1",
@@ -232,7 +228,7 @@ fn underscore_spellings_of_reserved_headers_are_removed() {
         warden::gateway::HostKind::Kong,
     ));
     for name in ["x_auth_subject", "x_on_behalf_of", "X_AUTH_ACTOR"] {
-        let d = run(
+        let d = decide_once(
             &kong,
             "GET",
             "/tenants/acme/orders/1",
@@ -245,7 +241,7 @@ fn underscore_spellings_of_reserved_headers_are_removed() {
 #[test]
 fn method_overrides_are_refused_by_default() {
     let e = saas();
-    let t = token(json!({}));
+    let t = bearer_with(json!({}));
     for (path, headers) in [
         (
             "/tenants/acme/orders/1",
@@ -257,7 +253,7 @@ fn method_overrides_are_refused_by_default() {
     ] {
         let mut headers = headers;
         headers.push(("authorization", &t));
-        let d = run(&e, "GET", path, &headers);
+        let d = decide_once(&e, "GET", path, &headers);
         assert_decision(&d, 400, "method_override");
     }
     // `apply`: routes are matched with the method the upstream acts on (no route lists DELETE).
@@ -265,7 +261,7 @@ fn method_overrides_are_refused_by_default() {
         "routes": [{"name": "read", "methods": ["GET"], "path": "/orders/{id}"}],
         "routing": {"method_override": "apply"}
     }));
-    let d = run(
+    let d = decide_once(
         &apply,
         "GET",
         "/orders/1",
@@ -277,7 +273,7 @@ fn method_overrides_are_refused_by_default() {
 #[test]
 fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
     let e = saas();
-    let t = token(json!({}));
+    let t = bearer_with(json!({}));
     for headers in [
         vec![
             ("authorization", "Basic YWxpY2U6cHc="),
@@ -286,19 +282,19 @@ fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
         vec![("authorization", t.as_str()), ("x-api-key", API_KEY)],
         vec![("authorization", t.as_str()), ("authorization", t.as_str())],
     ] {
-        let d = run(&e, "GET", "/tenants/acme/orders/1", &headers);
+        let d = decide_once(&e, "GET", "/tenants/acme/orders/1", &headers);
         assert_decision(&d, 400, "ambiguous_credentials");
         // Also on an anonymous route.
-        let d = run(&e, "GET", "/health", &headers);
+        let d = decide_once(&e, "GET", "/health", &headers);
         assert_decision(&d, 400, "ambiguous_credentials");
     }
     // Envoy hands two Authorization headers over as one joined with `,`: ambiguous too.
     let joined = format!("{t},{t}");
-    let d = run(&e, "GET", "/health", &[("authorization", &joined)]);
+    let d = decide_once(&e, "GET", "/health", &[("authorization", &joined)]);
     assert_decision(&d, 400, "ambiguous_credentials");
     // A forged token on an anonymous route passes (nothing is checked there) but is not forwarded.
     let forged = bearer(&flip_signature_bit(&ed_token(json!({}), &claims())));
-    let d = run(
+    let d = decide_once(
         &e,
         "GET",
         "/health",
@@ -306,10 +302,10 @@ fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
     );
     assert_eq!((d.status, d.reason), (200, "ok"));
     assert_eq!(d.remove_headers, vec!["authorization", "dpop"]);
-    let d = run(&e, "GET", "/health", &[("x-api-key", "guess")]);
+    let d = decide_once(&e, "GET", "/health", &[("x-api-key", "guess")]);
     assert_eq!(d.remove_headers, vec!["x-api-key"]);
     // Another scheme is the upstream's business.
-    let d = run(
+    let d = decide_once(
         &e,
         "GET",
         "/health",
@@ -324,11 +320,11 @@ fn two_credentials_are_refused_and_unchecked_ones_never_forwarded() {
 fn an_identity_needs_a_non_empty_subject() {
     let e = saas();
     for changes in [json!({"sub": null}), json!({"sub": ""})] {
-        let d = run(
+        let d = decide_once(
             &e,
             "GET",
             "/tenants/acme/orders/1",
-            &[("authorization", &token(changes))],
+            &[("authorization", &bearer_with(changes))],
         );
         assert_decision(&d, 401, "no_subject");
     }
@@ -336,11 +332,11 @@ fn an_identity_needs_a_non_empty_subject() {
     let mut c = config();
     c["providers"][0]["claims"] = json!({"subject": ["sub", "client_id"]});
     let fallback = Engine::from_json(c.to_string().as_bytes()).unwrap();
-    let d = run(
+    let d = decide_once(
         &fallback,
         "GET",
         "/orders/1",
-        &[("authorization", &token(json!({"sub": ""})))],
+        &[("authorization", &bearer_with(json!({"sub": ""})))],
     );
     assert_decision(&d, 200, "ok");
     assert_eq!(upstream_header(&d, "x-auth-subject"), Some("web"));
@@ -351,8 +347,8 @@ fn an_identity_needs_a_non_empty_subject() {
 
 #[test]
 fn empty_tenant_and_client_are_absent_never_empty_headers() {
-    let t = token(json!({"tenant": "", "client_id": ""}));
-    let d = run(
+    let t = bearer_with(json!({"tenant": "", "client_id": ""}));
+    let d = decide_once(
         &engine_with(json!({})),
         "GET",
         "/orders/1",
@@ -366,7 +362,7 @@ fn empty_tenant_and_client_are_absent_never_empty_headers() {
         .iter()
         .all(|(n, v)| !v.is_empty() || n == "x-auth-scopes"));
     // An empty tenant addresses no tenant: another tenant's path is refused.
-    let d = run(
+    let d = decide_once(
         &saas(),
         "GET",
         "/tenants/acme/orders/1",
@@ -388,7 +384,7 @@ fn new_country_after_moving(risk: Value) -> f32 {
     use warden::shared::MemoryStore;
     let e = engine_with(json!({"routes": [{"name": "any", "prefix": "/"}], "risk": risk}));
     let store = MemoryStore::default();
-    let t = token(json!({}));
+    let t = bearer_with(json!({}));
     let mut last = None;
     for (i, country) in ["NO", "AU"].into_iter().enumerate() {
         let headers = vec![
@@ -445,7 +441,7 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
     let store = MemoryStore::default();
     let mut cache = TokenCache::new(64);
     for i in 0..3000 {
-        let t = token(json!({"sub": format!("user-{i}")}));
+        let t = bearer_with(json!({"sub": format!("user-{i}")}));
         let headers = vec![("authorization".to_owned(), t)];
         let req = warden::Request {
             method: "GET",

@@ -302,6 +302,16 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// [`decide_on`] at [`NOW`] with a fresh token cache: one request, nothing remembered.
+pub fn decide_once(e: &Engine, method: &str, path: &str, headers: &[(&str, &str)]) -> Decision {
+    decide_on(e, method, path, headers, NOW, &mut TokenCache::default())
+}
+
+/// `Bearer <token>` of [`claims`] with `changes`, signed by the configured EdDSA key.
+pub fn bearer_with(changes: Value) -> String {
+    bearer(&ed_token(json!({}), &with(claims(), changes)))
+}
+
 /// The decision for `GET /orders/7` with `Authorization: Bearer <token>` at [`NOW`].
 /// Decided twice, signatures checked in Wasm and by the host ([`engine_on_host`]): both paths must
 /// come to the same status and reason, so every attack test runs through both.
