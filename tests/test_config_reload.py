@@ -41,14 +41,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def lds_bootstrap(cfg: dict, port: int, upstream_port: int, lds: Path) -> tuple[str, str]:
-    """The shipped bootstrap with its listener moved to an LDS file: (bootstrap, LDS document)."""
-    doc = yaml.safe_load(render.render(cfg, wasm=WASM, listen_port=port, admin_port=0, upstream_port=upstream_port))
+def lds_bootstrap(cfg: dict, port: int, upstream_port: int, lds: Path, **render_args) -> tuple[str, str]:
+    """The shipped bootstrap (`render_args` as `render.render` takes them) with its listener moved to an
+    LDS file: (bootstrap, LDS document)."""
+    doc = yaml.safe_load(
+        render.render(cfg, wasm=WASM, listen_port=port, admin_port=0, upstream_port=upstream_port, **render_args)
+    )
     listener = doc["static_resources"].pop("listeners")[0]
     listener["@type"] = "type.googleapis.com/envoy.config.listener.v3.Listener"
     doc["node"] = {"id": "warden-test", "cluster": "warden-test"}
     doc["dynamic_resources"] = {"lds_config": {"path_config_source": {"path": str(lds)}, "resource_api_version": "V3"}}
     return yaml.safe_dump(doc), yaml.safe_dump({"resources": [listener]})
+
+
+def start_lds_envoy(envoys, cfg: dict, upstream_port: int, tmp_path: Path, **render_args):
+    """Envoy (2 workers) on a free port, its listener in an LDS file: (envoy, port, LDS path)."""
+    port = free_port()
+    lds = tmp_path / "lds.yaml"
+    boot, listener = lds_bootstrap(cfg, port, upstream_port, lds, **render_args)
+    lds.write_text(listener)
+    (tmp_path / "envoy.yaml").write_text(boot)
+    envoy = render.Envoy(bootstrap=tmp_path / "envoy.yaml", log_path=tmp_path / "envoy.log", concurrency=2)
+    envoys.started.append(envoy)
+    envoy.start().wait_ready()
+    return envoy, port, lds
 
 
 def replace_lds(lds: Path, text: str) -> None:
@@ -60,15 +76,8 @@ def replace_lds(lds: Path, text: str) -> None:
 def test_listener_update_under_load(envoys, upstream, keys, tmp_path):
     if not shutil.which("wrk"):
         pytest.skip("wrk not installed (`make integration` installs it)")
-    port = free_port()
-    lds = tmp_path / "lds.yaml"
     both = [keys.es256.jwk, keys.eddsa.jwk]
-    boot, listener = lds_bootstrap(config(keys, both, 0), port, upstream.port, lds)
-    lds.write_text(listener)
-    (tmp_path / "envoy.yaml").write_text(boot)
-    envoy = render.Envoy(bootstrap=tmp_path / "envoy.yaml", log_path=tmp_path / "envoy.log", concurrency=2)
-    envoys.started.append(envoy)
-    envoy.start().wait_ready()
+    envoy, port, lds = start_lds_envoy(envoys, config(keys, both, 0), upstream.port, tmp_path)
     gw = Gateway(envoy, port)
     deadline = time.monotonic() + 15
     while gw.get("/health", headers=bearer(keys.mint())).status_code != 200:

@@ -28,9 +28,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import ROOT, WASM, Gateway, raw_request, render
-from test_config_reload import free_port, replace_lds
+from conftest import ROOT, Gateway, raw_request
+from test_config_reload import lds_bootstrap, replace_lds, start_lds_envoy
 from test_risk import HOME, risk_config
 
 CLI = ROOT / "target" / "release" / "warden"
@@ -38,18 +37,6 @@ ARTEFACTS = ROOT / "target" / "test-artefacts" / "review"
 HISTORY = 12
 TREASURY_APP = "treasury-desk/2.0"
 ATTACKS = ("stolen_token", "impossible_travel", "privilege_probing", "credential_stuffing")
-
-
-def lds_bootstrap(cfg: dict, port: int, upstream_port: int, lds: Path) -> tuple[str, str]:
-    """The shipped bootstrap (the client plays the edge that owns x-geo-country) with its listener in
-    an LDS file, as tests/test_config_reload.py does: (bootstrap, LDS document)."""
-    doc = yaml.safe_load(render.render(cfg, wasm=WASM, listen_port=port, admin_port=0, upstream_port=upstream_port,
-                                       geo="edge"))
-    listener = doc["static_resources"].pop("listeners")[0]
-    listener["@type"] = "type.googleapis.com/envoy.config.listener.v3.Listener"
-    doc["node"] = {"id": "warden-review", "cluster": "warden-review"}
-    doc["dynamic_resources"] = {"lds_config": {"path_config_source": {"path": str(lds)}, "resource_api_version": "V3"}}
-    return yaml.safe_dump(doc), yaml.safe_dump({"resources": [listener]})
 
 
 def shadow_config(keys, api_key, model: bytes | None = None) -> dict:
@@ -187,14 +174,8 @@ def test_shadow_report_labels_retrain_deploy(envoys, upstream, keys, api_key, tm
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
 
     # 1. Shadow traffic through a running Envoy (its listener from an LDS file).
-    port = free_port()
-    lds = tmp_path / "lds.yaml"
-    boot, listener = lds_bootstrap(shadow_config(keys, api_key), port, upstream.port, lds)
-    lds.write_text(listener)
-    (tmp_path / "envoy.yaml").write_text(boot)
-    envoy = render.Envoy(bootstrap=tmp_path / "envoy.yaml", log_path=tmp_path / "envoy.log", concurrency=2)
-    envoys.started.append(envoy)
-    envoy.start().wait_ready()
+    # The client plays the edge that owns x-geo-country.
+    envoy, port, lds = start_lds_envoy(envoys, shadow_config(keys, api_key), upstream.port, tmp_path, geo="edge")
     gw = Gateway(envoy, port)
     first = Traffic(port, keys, 1)
     first.run()
@@ -254,7 +235,7 @@ def test_shadow_report_labels_retrain_deploy(envoys, upstream, keys, api_key, tm
     model_id = "risk-" + hashlib.sha256(new).hexdigest()[:12]
 
     # 5. The new model through the config, into the running Envoy (an LDS update).
-    _, listener = lds_bootstrap(shadow_config(keys, api_key, new), port, upstream.port, lds)
+    _, listener = lds_bootstrap(shadow_config(keys, api_key, new), port, upstream.port, lds, geo="edge")
     replace_lds(lds, listener)
     second = Traffic(port, keys, 2)
     wait_for_model(gw, second, model_id)
