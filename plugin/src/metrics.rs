@@ -97,16 +97,26 @@ pub fn risk_score(model: &str) -> String {
     named(RISK_SCORE, &[("model", model)])
 }
 
+/// [`TOKEN_CACHE`] `{result="hit"}` and `{result="miss"}`, and [`SIGNATURES`] `{kind="host"}` and
+/// `{kind="wasm"}`, spelled out: counted per request, they are not built per request.
+const TOKEN_CACHE_HIT: &str = "warden_token_cache_total.result.hit";
+const TOKEN_CACHE_MISS: &str = "warden_token_cache_total.result.miss";
+/// [`SIGNATURES`] `{kind="host"}`.
+pub const SIGNATURES_HOST: &str = "warden_signatures_total.kind.host";
+/// [`SIGNATURES`] `{kind="wasm"}`.
+pub const SIGNATURES_WASM: &str = "warden_signatures_total.kind.wasm";
+
 /// The token-cache counter of `d`: `None` when no bearer token was verified (API keys, refusals
 /// before the credential, anonymous routes).
-pub fn token_cache(d: &Decision) -> Option<String> {
+pub fn token_cache(d: &Decision) -> Option<&'static str> {
     let jwt = d
         .identity
         .as_ref()
         .is_some_and(|i| i.credential == crate::credential::CredentialKind::Jwt);
-    jwt.then(|| {
-        let result = if d.cache_hit { "hit" } else { "miss" };
-        named(TOKEN_CACHE, &[("result", result)])
+    jwt.then_some(if d.cache_hit {
+        TOKEN_CACHE_HIT
+    } else {
+        TOKEN_CACHE_MISS
     })
 }
 
@@ -142,6 +152,17 @@ mod tests {
         let (label, pattern) = &patterns[0];
         assert_eq!(*label, "verdict");
         assert_eq!(pattern, r"(\.verdict\.([^.]+))");
+    }
+
+    /// The names spelled out for the request path are the ones `named` builds.
+    #[test]
+    fn spelled_out_names_are_the_built_ones() {
+        for (name, result) in [(TOKEN_CACHE_HIT, "hit"), (TOKEN_CACHE_MISS, "miss")] {
+            assert_eq!(name, named(TOKEN_CACHE, &[("result", result)]));
+        }
+        for (name, kind) in [(SIGNATURES_HOST, "host"), (SIGNATURES_WASM, "wasm")] {
+            assert_eq!(name, named(SIGNATURES, &[("kind", kind)]));
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Host glue of the metrics ([`crate::metrics`] names them): defined on first use and remembered
 //! per worker, so a request costs a name and a map lookup per metric, not a host definition.
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Verdict};
 use crate::metrics;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -19,20 +19,58 @@ pub struct Meter {
     ids: Rc<RefCell<HashMap<String, u32>>>,
     /// This worker's own tallies (for log throttling), by key.
     local: Rc<RefCell<HashMap<&'static str, u64>>>,
+    /// The decisions counter of the last decision counted: most requests repeat it, and then
+    /// cost neither its name nor a map lookup.
+    last_decision: Rc<RefCell<Option<(DecisionLabels, u32)>>>,
+}
+
+/// The labels of a decisions counter ([`metrics::decision`]).
+#[derive(PartialEq, Eq)]
+struct DecisionLabels {
+    verdict: Verdict,
+    reason: &'static str,
+    route: Option<String>,
 }
 
 impl Meter {
-    fn id(&self, kind: MetricType, name: String) -> Option<u32> {
+    fn id(&self, kind: MetricType, name: &str) -> Option<u32> {
         let mut ids = self.ids.try_borrow_mut().ok()?;
-        if let Some(id) = ids.get(&name) {
+        if let Some(id) = ids.get(name) {
             return Some(*id);
         }
         if ids.len() >= MAX_METRICS {
             return None;
         }
-        let id = hostcalls::define_metric(kind, &name).ok()?;
-        ids.insert(name, id);
+        let id = hostcalls::define_metric(kind, name).ok()?;
+        ids.insert(name.to_owned(), id);
         Some(id)
+    }
+
+    /// The decisions counter of `d`.
+    fn decision_id(&self, d: &Decision) -> Option<u32> {
+        let mut last = self.last_decision.try_borrow_mut().ok()?;
+        let same = |l: &DecisionLabels| {
+            l.verdict == d.verdict && l.reason == d.reason && l.route == d.route
+        };
+        match last.as_ref() {
+            Some((labels, id)) if same(labels) => Some(*id),
+            _ => {
+                let id = self.id(MetricType::Counter, &metrics::decision(d))?;
+                let labels = DecisionLabels {
+                    verdict: d.verdict,
+                    reason: d.reason,
+                    route: d.route.clone(),
+                };
+                *last = Some((labels, id));
+                Some(id)
+            }
+        }
+    }
+
+    fn add(&self, id: Option<u32>, n: i64) {
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, n);
+        }
     }
 
     /// Adds `n` to this worker's tally `key` and returns the new total.
@@ -47,21 +85,19 @@ impl Meter {
 
     /// Adds `n` to the counter `name`.
     pub fn count(&self, name: String, n: i64) {
-        if let Some(id) = self.id(MetricType::Counter, name) {
-            let _ = hostcalls::increment_metric(id, n);
-        }
+        self.add(self.id(MetricType::Counter, &name), n);
     }
 
     /// Sets the gauge `name`.
     pub fn gauge(&self, name: String, value: u64) {
-        if let Some(id) = self.id(MetricType::Gauge, name) {
+        if let Some(id) = self.id(MetricType::Gauge, &name) {
             let _ = hostcalls::record_metric(id, value);
         }
     }
 
     /// Records `value` in the histogram `name`.
     pub fn observe(&self, name: &str, value: u64) {
-        if let Some(id) = self.id(MetricType::Histogram, name.to_owned()) {
+        if let Some(id) = self.id(MetricType::Histogram, name) {
             let _ = hostcalls::record_metric(id, value);
         }
     }
@@ -81,10 +117,11 @@ impl Meter {
             *seen = total;
         }
         drop(local);
-        for (kind, (_, delta)) in ["host", "wasm"].into_iter().zip(deltas) {
+        let names = [metrics::SIGNATURES_HOST, metrics::SIGNATURES_WASM];
+        for (name, (_, delta)) in names.into_iter().zip(deltas) {
             if delta > 0 {
                 let n = i64::try_from(delta).unwrap_or(i64::MAX);
-                self.count(metrics::named(metrics::SIGNATURES, &[("kind", kind)]), n);
+                self.add(self.id(MetricType::Counter, name), n);
             }
         }
     }
@@ -92,7 +129,7 @@ impl Meter {
     /// What one decision adds: its verdict, reason and route; the engine time; the risk score;
     /// the token cache's answer.
     pub fn decision(&self, d: &Decision, engine_us: u64) {
-        self.count(metrics::decision(d), 1);
+        self.add(self.decision_id(d), 1);
         self.observe(metrics::ENGINE_US, engine_us);
         if let Some(a) = d.risk.as_ref() {
             if let Some(score) = a.score {
@@ -100,7 +137,7 @@ impl Meter {
             }
         }
         if let Some(name) = metrics::token_cache(d) {
-            self.count(name, 1);
+            self.add(self.id(MetricType::Counter, name), 1);
         }
     }
 }
