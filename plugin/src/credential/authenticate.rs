@@ -3,7 +3,7 @@
 //! config says about credentials; the pipeline asks it once per request.
 
 use super::api_key::ApiKeyStore;
-use super::cache::{self, TokenCache};
+use super::cache::TokenCache;
 use super::dpop::{self, DpopError, DpopPolicy, ProofTarget};
 use super::extract::{self, ExtractError, Presented};
 use super::introspection::{self, Outcome};
@@ -220,7 +220,7 @@ impl Credentials {
         cache: &mut TokenCache,
     ) -> Result<Verified, Refused> {
         let by = |provider| move |why| Refused { why, provider };
-        let key = cache::key_of(token);
+        let key = cache.key_of(token);
         cache.sync_generation(self.key_generation());
         if let Some(claims) = cache.get(&key, now_s, 0) {
             let i = self

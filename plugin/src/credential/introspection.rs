@@ -9,7 +9,7 @@
 //! inactive one for `inactive_cache_s`, an unreachable IdP for one second (the configured
 //! `unavailable` reply or fail-open). Then the request is decided as usual, from the cache.
 
-use super::cache::{self, TokenCache};
+use super::cache::TokenCache;
 use super::jwt::{self, Provider};
 use super::{Claims, TokenError};
 use crate::config::remote::IntrospectionConfig;
@@ -136,7 +136,7 @@ pub fn pending<'a>(
     let Ok(Presented::Bearer(token)) = extract::extract(headers, None) else {
         return None;
     };
-    if !is_opaque(token) || cache.knows(&cache::key_of(token), now_s) {
+    if !is_opaque(token) || cache.knows(&cache.key_of(token), now_s) {
         return None;
     }
     Some(Pending { provider, token })
@@ -249,7 +249,7 @@ fn claims_from(
 
 /// Remembers what the IdP said, so that the request (and the next ones) decide from the cache.
 pub fn record(cache: &mut TokenCache, provider: &Provider, token: &str, o: Outcome, now_s: u64) {
-    let key = cache::key_of(token);
+    let key = cache.key_of(token);
     match o {
         Outcome::Active(claims) => cache.put(key, Arc::new(*claims)),
         Outcome::Inactive => {
@@ -434,8 +434,8 @@ mod tests {
             8,
             "4 accepted + 4 refused, least recently used evicted"
         );
-        assert!(cache.knows(&cache::key_of("active-99"), 1500));
-        assert!(!cache.knows(&cache::key_of("active-0"), 1500));
+        assert!(cache.knows(&cache.key_of("active-99"), 1500));
+        assert!(!cache.knows(&cache.key_of("active-0"), 1500));
     }
 
     #[test]

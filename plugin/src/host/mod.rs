@@ -455,7 +455,9 @@ impl HttpContext for WardenHttp {
         self.clock = stages::start();
         let facts = Rc::new(self.read_request());
         stages::lap(&mut self.clock, Stage::Read);
-        stages::probe_cache_key(facts.find("authorization"));
+        if let Ok(cache) = self.cache.try_borrow() {
+            stages::probe_cache_key(&cache, facts.find("authorization"));
+        }
         self.clock = stages::start();
         let Some(engine) = self.engine.clone() else {
             return self.send(&reply::not_configured(&facts.request_id));
