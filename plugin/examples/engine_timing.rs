@@ -1,0 +1,186 @@
+//! Times the engine's request path where the filter runs it: built for wasm32-wasip1 and run under
+//! node's V8 (Envoy's engine) or wasmtime (Kong's), or natively. Prints one JSON line of medians,
+//! microseconds per call, for the `make bench` config (one route with a template and a scope):
+//!
+//! - `cache_key`: the token-cache key (keyed SipHash-2-4 of the token); `cache_key_sha256`: SHA-256;
+//! - `decide_cached`: `Engine::decide` on a cached ES256 token, no risk;
+//! - `record_json`: the decision record of that request, built and serialized;
+//! - `decide_cached_risk`: the same decision with risk scoring on (shadow, in-memory shared data);
+//! - `decide_first_seen_hs256`: a first-seen HS256 token (its signature costs little, so the rest
+//!   of a first-seen token's path shows: parse, claims, cache insert).
+//!
+//! `cargo build --release --target wasm32-wasip1 -p warden --example engine_timing`, then
+//! `node bench/wasi_run.js target/wasm32-wasip1/release/examples/engine_timing.wasm`.
+
+use jwt_simple::prelude::*;
+use serde_json::{json, Value};
+use std::time::Instant;
+use warden::audit::AuditRecord;
+use warden::shared::MemoryStore;
+use warden::{Engine, Env, Request, TokenCache};
+
+const ISSUER: &str = "https://idp.bench.local";
+const AUDIENCE: &str = "orders-api";
+
+fn fail(e: impl std::fmt::Display) -> ! {
+    eprintln!("{e}");
+    std::process::exit(1)
+}
+
+#[derive(Serialize, Deserialize)]
+struct Custom {
+    scope: String,
+    tenant: String,
+}
+
+fn claims(sub: &str) -> JWTClaims<Custom> {
+    Claims::with_custom_claims(
+        Custom {
+            scope: "orders:read orders:write".into(),
+            tenant: "acme".into(),
+        },
+        Duration::from_mins(30),
+    )
+    .with_issuer(ISSUER)
+    .with_audience(AUDIENCE)
+    .with_subject(sub)
+}
+
+fn engine(jwks: &Value, risk: bool) -> Engine {
+    let mut config = json!({
+        "providers": [{"name": "bench", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": jwks}],
+        "routes": [{"name": "read-order", "methods": ["GET", "POST"],
+                    "path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]}],
+        "audit": {"enabled": true}
+    });
+    if risk {
+        config["risk"] = json!({"mode": "shadow"});
+    }
+    Engine::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| fail(e))
+}
+
+fn headers(token: &str) -> Vec<(String, String)> {
+    [
+        (":authority", "127.0.0.1:10000"),
+        (":path", "/tenants/acme/orders/42"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("user-agent", "wrk"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .chain([("authorization".to_owned(), format!("Bearer {token}"))])
+    .collect()
+}
+
+/// Median µs per call of `f` over batches of `per` calls (the WASI clock is coarse on some hosts).
+fn median_us(per: usize, mut f: impl FnMut(usize)) -> f64 {
+    for i in 0..per {
+        f(i);
+    }
+    let mut times: Vec<f64> = (0..41)
+        .map(|b| {
+            let t = Instant::now();
+            for i in 0..per {
+                f(b * per + i);
+            }
+            t.elapsed().as_secs_f64() * 1e6 / per as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let m = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    (m * 100.0).round() / 100.0
+}
+
+fn main() {
+    let es = ES256KeyPair::generate().with_key_id("es");
+    let hs = HS256Key::generate().with_key_id("hs");
+    let jwk = |text: String| -> Value { serde_json::from_str(&text).unwrap_or_else(|e| fail(e)) };
+    let mut es_jwk = jwk(es.public_key().to_jwk());
+    es_jwk["kid"] = json!("es");
+    let b64 = |b: &[u8]| Base64UrlSafeNoPadding::encode_to_string(b).unwrap_or_else(|e| fail(e));
+    let hs_jwks =
+        json!({"keys": [{"kty": "oct", "kid": "hs", "alg": "HS256", "k": b64(&hs.to_bytes())}]});
+    let now = Clock::now_since_epoch().as_secs();
+    let store = MemoryStore::default();
+    let clock = || 0;
+    let mut out = serde_json::Map::new();
+
+    let token = es.sign(claims("user-1")).unwrap_or_else(|e| fail(e));
+    let hs_req = headers(&token);
+    let req = Request {
+        method: "GET",
+        path: "/tenants/acme/orders/42",
+        headers: &hs_req,
+        request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
+        now_s: now,
+        source: "203.0.113.7".parse().ok(),
+        ..Request::default()
+    };
+    let mut sink = 0usize;
+    for (name, cache) in [
+        ("cache_key", TokenCache::default()),
+        ("cache_key_sha256", TokenCache::with_hash_key(1, None)),
+    ] {
+        let key = |_| sink += usize::from(cache.key_of(&token)[0]);
+        out.insert(name.into(), json!(median_us(200, key)));
+    }
+    for (name, risk) in [("decide_cached", false), ("decide_cached_risk", true)] {
+        let engine = engine(&json!({"keys": [es_jwk.clone()]}), risk);
+        let mut cache = TokenCache::default();
+        let mut decide = |_| {
+            let mut env = Env {
+                cache: &mut cache,
+                shared: &store,
+                clock_us: &clock,
+            };
+            engine.decide(&req, &mut env)
+        };
+        if decide(0).status != 200 {
+            fail(format!("{name}: not allowed"));
+        }
+        out.insert(
+            name.into(),
+            json!(median_us(200, |i| sink += usize::from(decide(i).status))),
+        );
+        if !risk {
+            let d = decide(0);
+            let record = |_| {
+                let r = AuditRecord::new(&req, &d, now * 1000, 3, engine.recorded_claims());
+                sink += r.to_json().len();
+            };
+            out.insert("record_json".into(), json!(median_us(200, record)));
+        }
+    }
+
+    // First-seen HS256: a fresh token per call, signed beforehand.
+    let engine = engine(&hs_jwks, false);
+    let tokens: Vec<Vec<(String, String)>> = (0..42 * 50)
+        .map(|i| {
+            headers(
+                &hs.authenticate(claims(&format!("user-{i}")))
+                    .unwrap_or_else(|e| fail(e)),
+            )
+        })
+        .collect();
+    let mut cache = TokenCache::default();
+    let mut next = tokens.iter();
+    let first_seen = median_us(50, |_| {
+        let hs = next.next().map_or(&[][..], |h| &h[..]);
+        let r = Request { headers: hs, ..req };
+        let mut env = Env {
+            cache: &mut cache,
+            shared: &store,
+            clock_us: &clock,
+        };
+        let d = engine.decide(&r, &mut env);
+        if d.status != 200 || d.cache_hit {
+            fail("first-seen: not a fresh allowed token");
+        }
+    });
+    out.insert("decide_first_seen_hs256".into(), json!(first_seen));
+    out.insert("checksum".into(), json!(sink));
+    println!("{}", Value::Object(out));
+}
