@@ -53,8 +53,8 @@ fn engine(jwks: &Value, risk: bool) -> Engine {
                     "path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]}],
         "audit": {"enabled": true}
     });
-    if risk {
-        config["risk"] = json!({"mode": "shadow"});
+    if let (true, Some(o)) = (risk, config.as_object_mut()) {
+        o.insert("risk".into(), json!({"mode": "shadow"}));
     }
     Engine::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| fail(e))
 }
@@ -98,8 +98,7 @@ fn main() {
     let es = ES256KeyPair::generate().with_key_id("es");
     let hs = HS256Key::generate().with_key_id("hs");
     let jwk = |text: String| -> Value { serde_json::from_str(&text).unwrap_or_else(|e| fail(e)) };
-    let mut es_jwk = jwk(es.public_key().to_jwk());
-    es_jwk["kid"] = json!("es");
+    let es_jwk = jwk(es.public_key().to_jwk());
     let b64 = |b: &[u8]| Base64UrlSafeNoPadding::encode_to_string(b).unwrap_or_else(|e| fail(e));
     let hs_jwks =
         json!({"keys": [{"kty": "oct", "kid": "hs", "alg": "HS256", "k": b64(&hs.to_bytes())}]});
