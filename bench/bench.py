@@ -381,7 +381,7 @@ STAGE_DOC = {
     "observe": "response phase of the behavioural state (risk on: a shared-data read and write)",
     "record": "the decision record built and serialized (JSON)",
     "write": "the record handed to the host (a log call; Envoy writes it)",
-    "cache_key_probe": "(not in the pipeline) SHA-256 of the `Authorization` value alone: the token-cache key",
+    "cache_key_probe": "(not in the pipeline) the token-cache key of the `Authorization` value alone (keyed SipHash-2-4)",
 }
 
 
@@ -578,8 +578,9 @@ min–max over the rounds. Every request is `GET {PATH}` with `Authorization: Be
 (`direct_response`), so no upstream hides the filter's cost. jwt_authn and Warden have the same ES256
 key (inline JWKS) and the same token; jwt_authn copies `sub` and `tenant` to request headers
 (`claim_to_headers`), Warden sets its `x-auth-*` headers, matches the route template, checks its scope
-and builds its audit record (audit on, its default; Envoy at `--log-level warn` drops it, except in the
-"audit written" row, where `--component-log-level wasm:info` writes every record to Envoy's log). Cold
+with audit on (its default); Envoy at `--log-level warn` would drop the record, so Warden, which asks
+Envoy's log level per request, does not build it, except in the "audit written" row, where
+`--component-log-level wasm:info` has every record built and written to Envoy's log. Cold
 rows rotate through {COLD_TOKENS:,} distinct pre-minted tokens (PyJWT), each Envoy starting after the
 last token it saw: more than jwt_authn's cache (100) or Warden's (4096 per worker) holds, so every
 request pays a signature verification.
