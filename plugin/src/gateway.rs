@@ -79,13 +79,6 @@ pub struct HostRules {
     /// pin (9136e46) the host function is not implemented (`ngx_proxy_wasm_hfuncs_nop`, NYI), at
     /// 3.10's (a376e67) every name but `resolve_lua` is "unknown foreign function", a trap.
     pub foreign_functions: bool,
-    /// Whether `proxy_get_log_level` may be called. Envoy answers its `wasm` logger's spdlog level
-    /// as a number (`Context::getLogLevel`): trace 0 to critical 5 like proxy-wasm's `LogLevel`, and
-    /// 6 for `off`, outside that enum (the SDK's `get_log_level` writes it into a `LogLevel`: read
-    /// it as a number). It is the level `proxy_log` filters by, and it follows `--log-level`,
-    /// `--component-log-level wasm:...` and the admin endpoint's `/logging` at run time.
-    /// ngx_wasm_module traps on the call (NYI at both of Kong's pins).
-    pub reads_log_level: bool,
 }
 
 impl HostRules {
@@ -101,7 +94,6 @@ impl HostRules {
                 pauses_for_body: true,
                 buffers_response_repeatedly: true,
                 foreign_functions: true,
-                reads_log_level: true,
             },
             HostKind::Kong => HostRules {
                 kind,
@@ -112,7 +104,6 @@ impl HostRules {
                 pauses_for_body: false,
                 buffers_response_repeatedly: false,
                 foreign_functions: false,
-                reads_log_level: false,
             },
         }
     }
@@ -141,23 +132,6 @@ pub enum ForeignError {
     BadArgument,
     /// SerializationFailure or InternalFailure.
     Failed,
-}
-
-/// The host's log level (`proxy_get_log_level`), as the number it answered: ask only where
-/// [`HostRules::reads_log_level`] says the call cannot trap.
-pub trait HostLogLevel {
-    /// The level, `None` when the host refused to answer.
-    fn log_level(&self) -> Option<u32>;
-}
-
-/// proxy-wasm's `Info`: the level decision records are logged at.
-const INFO: u32 = 2;
-
-/// Whether a line logged at info reaches the host's log: the adapter builds a decision record for
-/// the log sink only then (its JSON is most of the record's cost, and a host at `warn` drops it
-/// unread). Where the level cannot be read (ngx_wasm_module) or the host refuses to say, yes.
-pub fn logs_info(rules: HostRules, host: &dyn HostLogLevel) -> bool {
-    !rules.reads_log_level || host.log_level().is_none_or(|level| level <= INFO)
 }
 
 /// What the adapter does when the engine asks for a request body of at most `max` bytes.
@@ -920,29 +894,6 @@ pub(crate) mod mock {
         }
     }
 
-    /// Envoy's `proxy_get_log_level`: the spdlog level of its `wasm` logger (trace 0 ... critical 5,
-    /// off 6).
-    pub struct EnvoyLogLevel(pub u32);
-
-    impl HostLogLevel for EnvoyLogLevel {
-        fn log_level(&self) -> Option<u32> {
-            Some(self.0)
-        }
-    }
-
-    /// ngx_wasm_module's `proxy_get_log_level`: a trap at both of Kong's pins (NYI). The double
-    /// panics, so a test fails if the rules let a call through.
-    pub struct NgxLogLevel(pub NgxPin);
-
-    impl HostLogLevel for NgxLogLevel {
-        fn log_level(&self) -> Option<u32> {
-            panic!(
-                "ngx_wasm_module ({:?}) traps on proxy_get_log_level",
-                self.0
-            )
-        }
-    }
-
     /// ngx_wasm_module's `proxy_call_foreign_function`: a trap at both of Kong's pins (NYI at
     /// 9136e46, "unknown foreign function" at a376e67 for anything but `resolve_lua`). The double
     /// panics, so a test fails if the adapter's rules let a call through.
@@ -1211,8 +1162,7 @@ mod tests {
     }
 
     /// Every shared-data write in the filter goes through `SharedData` (whose one wasm implementation
-    /// passes the cas it read), and only `host/gateway.rs` may ask the host for its log level (a trap
-    /// on Kong: NYI), through `logs_info`, which asks where `HostRules::reads_log_level` holds.
+    /// passes the cas it read), and nothing asks the host for its log level (a trap on Kong: NYI).
     #[test]
     fn host_calls_kong_refuses_are_not_made() {
         fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -1233,17 +1183,12 @@ mod tests {
         let set_shared = concat!("set_shared", "_data(");
         for file in &files {
             let text = std::fs::read_to_string(file).unwrap();
+            assert!(
+                !text.contains(log_level),
+                "{} calls {log_level}",
+                file.display()
+            );
             let rel = file.strip_prefix(&src).unwrap();
-            if rel == std::path::Path::new("host/gateway.rs") {
-                // The one reader: a raw import (6, `off`, is no `LogLevel`), behind `logs_info`.
-                assert!(text.contains("gateway::logs_info(rules, &HostLog)"));
-            } else if rel != std::path::Path::new("gateway.rs") {
-                assert!(
-                    !text.contains(log_level),
-                    "{} calls {log_level}",
-                    file.display()
-                );
-            }
             if rel != std::path::Path::new("host/shared.rs") {
                 assert!(
                     !text.contains(set_shared),
@@ -1257,32 +1202,6 @@ mod tests {
             host_shared.contains("Some(cas)"),
             "HostShared must pass the cas it read"
         );
-    }
-
-    /// Records go to the log only when the host keeps info lines: Envoy is asked for its level (a
-    /// number, 6 for `off`); ngx_wasm_module, whose `proxy_get_log_level` traps, never is.
-    #[test]
-    fn log_level_is_read_only_where_it_cannot_trap() {
-        use super::mock::{EnvoyLogLevel, NgxLogLevel, NgxPin};
-        let envoy = HostRules::of(HostKind::Envoy);
-        // spdlog: trace 0, debug 1, info 2, warn 3, error 4, critical 5, off 6.
-        let kept: Vec<bool> = (0..=6)
-            .map(|level| logs_info(envoy, &EnvoyLogLevel(level)))
-            .collect();
-        assert_eq!(kept, [true, true, true, false, false, false, false]);
-        struct Refuses;
-        impl HostLogLevel for Refuses {
-            fn log_level(&self) -> Option<u32> {
-                None
-            }
-        }
-        assert!(
-            logs_info(envoy, &Refuses),
-            "unknown level: write the record"
-        );
-        for pin in [NgxPin::Kong39, NgxPin::Kong310] {
-            assert!(logs_info(HostRules::of(HostKind::Kong), &NgxLogLevel(pin)));
-        }
     }
 
     /// ngx_wasm_module runs a root context's call on a fake request whose connection is freed once

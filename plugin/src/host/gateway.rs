@@ -7,8 +7,8 @@
 //! Envoy and Kong (see kong/README.md).
 
 use crate::gateway::{
-    self, ClientAddress, DispatchError, ForeignError, ForeignFunctions, HostKind, HostLogLevel,
-    HostRules, PeerCertError, Properties,
+    self, ClientAddress, DispatchError, ForeignError, ForeignFunctions, HostKind, PeerCertError,
+    Properties,
 };
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
@@ -42,33 +42,6 @@ impl ForeignFunctions for HostForeign {
             Err(_) => Err(ForeignError::Failed),
         }
     }
-}
-
-#[link(wasm_import_module = "env")]
-extern "C" {
-    // The SDK's binding writes the answer into its `LogLevel` enum, which Envoy's `off` (6) is not:
-    // read it as the number it is.
-    fn proxy_get_log_level(return_level: *mut u32) -> u32;
-}
-
-/// The host's log level, read as a number. Only through `logs_info` (ngx_wasm_module traps).
-struct HostLog;
-
-impl HostLogLevel for HostLog {
-    #[allow(unsafe_code)]
-    fn log_level(&self) -> Option<u32> {
-        let mut level = 0u32;
-        // SAFETY: the host writes one u32 through the pointer, which outlives the call.
-        let status = unsafe { proxy_get_log_level(&mut level) };
-        (status == Status::Ok as u32).then_some(level)
-    }
-}
-
-/// Whether a line logged at info reaches this host's log now (asked per request: Envoy's level
-/// can change at run time).
-pub fn logs_info() -> bool {
-    let rules = HostRules::of(kind());
-    gateway::logs_info(rules, &HostLog)
 }
 
 thread_local! {

@@ -3,7 +3,6 @@
 //! applies the decision and logs the audit record.
 
 use crate::audit::{AuditRecord, Outcome};
-use crate::config::AuditSink;
 use crate::credential::cache::TokenCache;
 use crate::credential::native::Signatures;
 use crate::credential::{introspection, Introspection};
@@ -560,11 +559,7 @@ impl HttpContext for WardenHttp {
         }
         stages::lap(&mut clock, Stage::Observe);
         let event = engine.alerts().and_then(|a| a.event_of(decision));
-        // A record for the log is built only when the host keeps info lines (Envoy at `warn`
-        // drops them unread; its JSON is most of what a record costs).
-        let write = engine.audit_enabled()
-            && (engine.audit_sink() != AuditSink::Log || gateway::logs_info());
-        if write || event.is_some() {
+        if engine.audit_enabled() || event.is_some() {
             let req = facts.request(decided.at_us);
             let outcome = Outcome {
                 upstream_status: self.response_status,
@@ -575,7 +570,7 @@ impl HttpContext for WardenHttp {
             let claims = engine.recorded_claims();
             let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
                 .with_outcome(outcome);
-            if write {
+            if engine.audit_enabled() {
                 let line = record.to_json();
                 stages::lap(&mut clock, Stage::Record);
                 record::write(engine.audit_sink(), &line);
