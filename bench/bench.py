@@ -578,9 +578,8 @@ min–max over the rounds. Every request is `GET {PATH}` with `Authorization: Be
 (`direct_response`), so no upstream hides the filter's cost. jwt_authn and Warden have the same ES256
 key (inline JWKS) and the same token; jwt_authn copies `sub` and `tenant` to request headers
 (`claim_to_headers`), Warden sets its `x-auth-*` headers, matches the route template, checks its scope
-with audit on (its default); Envoy at `--log-level warn` would drop the record, so Warden, which asks
-Envoy's log level per request, does not build it, except in the "audit written" row, where
-`--component-log-level wasm:info` has every record built and written to Envoy's log. Cold
+and builds its audit record (audit on, its default; Envoy at `--log-level warn` drops it, except in the
+"audit written" row, where `--component-log-level wasm:info` writes every record to Envoy's log). Cold
 rows rotate through {COLD_TOKENS:,} distinct pre-minted tokens (PyJWT), each Envoy starting after the
 last token it saw: more than jwt_authn's cache (100) or Warden's (4096 per worker) holds, so every
 request pays a signature verification.
