@@ -91,6 +91,11 @@ pub enum Denial {
     },
     /// Refused for risk (`risk.block_at`).
     Blocked,
+    /// A caller that cannot step up, over its risk throttle's pace (429, `Retry-After` seconds).
+    RiskThrottled(u64),
+    /// A caller that cannot step up, suspended after sustained step-up-level scores (403,
+    /// `Retry-After` seconds: the suspension's end).
+    Suspended(u64),
     /// Risk could not be assessed and `risk.on_error` is `closed`.
     RiskUnavailable,
     /// The request's path or method cannot be routed safely (400 `invalid_request`).
@@ -119,6 +124,8 @@ impl Denial {
             Denial::RateLimited(_) => "rate_limited",
             Denial::StepUp { .. } => "step_up_required",
             Denial::Blocked => "risk_blocked",
+            Denial::RiskThrottled(_) => "risk_throttled",
+            Denial::Suspended(_) => "risk_suspended",
             Denial::RiskUnavailable => "risk_unavailable",
             Denial::ReservedHeader => "reserved_header",
             Denial::BadTarget(e) => e.as_str(),
@@ -131,7 +138,11 @@ impl Denial {
     pub fn is_risk(&self) -> bool {
         matches!(
             self,
-            Denial::StepUp { .. } | Denial::Blocked | Denial::RiskUnavailable
+            Denial::StepUp { .. }
+                | Denial::Blocked
+                | Denial::RiskUnavailable
+                | Denial::RiskThrottled(_)
+                | Denial::Suspended(_)
         )
     }
 
@@ -189,6 +200,20 @@ impl Denial {
                 "a stronger or more recent authentication is required",
             ),
             Denial::Blocked => plain(403, "access_denied", "the request was refused by policy"),
+            Denial::RiskThrottled(wait) => json_reply(
+                429,
+                vec![("retry-after".to_owned(), wait.to_string())],
+                "rate_limited",
+                "too many requests; retry later",
+                request_id,
+            ),
+            Denial::Suspended(wait) => json_reply(
+                403,
+                vec![("retry-after".to_owned(), wait.to_string())],
+                "access_denied",
+                "the caller is suspended; retry later",
+                request_id,
+            ),
             Denial::RiskUnavailable => plain(
                 503,
                 "temporarily_unavailable",
