@@ -61,13 +61,34 @@ pub struct RiskConfig {
     /// address a line, `#` or `;` comments): fetched by one worker per `interval_s` for all, at most
     /// `max_entries` (up to 3500); a body that does not parse is refused and the last good list stays.
     #[serde(default)]
-    pub deny_cidrs_feed: Option<super::revocation::FeedConfig>,
+    pub deny_cidrs_feed: Option<DenyFeedConfig>,
     /// Behavioural records kept per kind (identities, sources): the memory bound, whatever the traffic.
     #[serde(default = "default_state_slots")]
     pub state_slots: u32,
     /// A country change faster than this (km/h between centroids) is impossible travel.
     #[serde(default = "default_travel_kmh")]
     pub travel_kmh: u32,
+}
+
+/// Known-bad networks from a URL (`risk.deny_cidrs_feed`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyFeedConfig {
+    /// Where the list is (Envoy: a cluster; Kong: host:port).
+    pub service: crate::outbound::ServiceConfig,
+    /// Seconds between fetches (default 300); a change reaches every worker within it.
+    #[serde(default = "default_feed_interval_s")]
+    pub interval_s: u64,
+    /// Most networks kept (default and most 3500; beyond it the list is refused, the last stays).
+    #[serde(default = "default_feed_max_entries")]
+    pub max_entries: usize,
+}
+
+fn default_feed_interval_s() -> u64 {
+    300
+}
+fn default_feed_max_entries() -> usize {
+    crate::risk::feed::MAX_ENTRIES
 }
 
 /// The answers of the risk stage by caller kind (`human`, `agent`, `service`: see `kinds`).

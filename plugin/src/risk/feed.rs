@@ -9,7 +9,7 @@
 //! ([`DenyFeed::refresh`]), so a request reads no shared data for it.
 
 use super::cidr::Cidr;
-use crate::config::revocation::FeedConfig;
+use crate::config::risk::DenyFeedConfig;
 use crate::config::ConfigError;
 use crate::outbound::{Call, HostKind, Service};
 use crate::shared::{self, SharedData};
@@ -49,7 +49,7 @@ pub struct DenyFeed {
 
 impl DenyFeed {
     /// Compiles `risk.deny_cidrs_feed`.
-    pub fn compile(c: &FeedConfig) -> Result<DenyFeed, ConfigError> {
+    pub fn compile(c: &DenyFeedConfig) -> Result<DenyFeed, ConfigError> {
         if c.interval_s == 0 || c.interval_s > 86_400 {
             return Err(ConfigError::new(
                 "risk.deny_cidrs_feed.interval_s",

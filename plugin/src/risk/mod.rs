@@ -360,8 +360,10 @@ impl Risk {
             ),
         };
         let factors = top_factors(&contributions);
-        // Only requests the policy lets through teach the record what is normal.
-        let learn = score.is_some() && verdict <= RiskVerdict::Tag;
+        // Only requests the policy lets through teach the record what is normal; a step-up-level
+        // score that a caller who cannot step up got through its throttle teaches nothing either (a
+        // thief's first request must not make his country and client "known").
+        let learn = score.is_some() && verdict <= RiskVerdict::Tag && !mark.hot;
         self.record_request(&refs, &read, &facts, learn, mark, store);
         refs.success = learn && refs.source.is_some();
         (
