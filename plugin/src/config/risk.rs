@@ -150,7 +150,8 @@ pub struct ThrottleConfig {
     /// Times the caller's own pace (default 2).
     #[serde(default = "default_multiple")]
     pub multiple: f64,
-    /// The least pace, requests a minute (default 6): also the pace of a caller without history.
+    /// The least pace, requests a minute (default 60): also the pace of a caller without a learnt
+    /// one, so that a new agent's first burst (up to `burst_s` of it) is never throttled.
     #[serde(default = "default_min_per_minute")]
     pub min_per_minute: u32,
     /// Seconds of the pace the bucket holds (default 10).
@@ -172,7 +173,7 @@ fn default_multiple() -> f64 {
     2.0
 }
 fn default_min_per_minute() -> u32 {
-    6
+    60
 }
 fn default_burst_s() -> u32 {
     10

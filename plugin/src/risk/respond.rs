@@ -153,8 +153,11 @@ mod tests {
     use super::*;
     use crate::config::risk::ResponsesConfig;
 
+    /// The defaults, with a floor under the paces these tests learn (the default floor is 1 a second).
     fn responses() -> Responses {
-        Responses::compile(&ResponsesConfig::default())
+        let mut c = ResponsesConfig::default();
+        c.throttle.min_per_minute = 1;
+        Responses::compile(&c)
     }
 
     #[test]
