@@ -912,11 +912,7 @@ fn slots_in_use_count_each_slot_once() {
 /// even for an ordinary request; once the TTL has passed its ordinary requests pass again.
 #[test]
 fn an_agents_flood_is_throttled_to_its_own_pace_then_suspended() {
-    // A floor under its own pace (the default floor, 60 a minute, is above it).
-    let mut c = config(
-        json!({"responses": {"throttle": {"min_per_minute": 1}}}),
-        json!([]),
-    );
+    let mut c = config(json!({}), json!([]));
     c["kinds"] = json!({"rules": [{"kind": "agent", "sub": "bot-*"}]});
     let mut g = Gateway::new(&c);
     let tok = token("bot-1", T0, json!({}));

@@ -150,8 +150,8 @@ pub struct ThrottleConfig {
     /// Times the caller's own pace (default 2).
     #[serde(default = "default_multiple")]
     pub multiple: f64,
-    /// The least pace, requests a minute (default 60): also the pace of a caller without a learnt
-    /// one, so that a new agent's first burst (up to `burst_s` of it) is never throttled.
+    /// The pace of a caller without a learnt one yet, requests a minute (default 60), so that a new
+    /// agent's first burst (up to `burst_s` of it) is not throttled.
     #[serde(default = "default_min_per_minute")]
     pub min_per_minute: u32,
     /// Seconds of the pace the bucket holds (default 10).

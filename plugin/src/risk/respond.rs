@@ -77,12 +77,12 @@ impl Responses {
     }
 
     /// The throttle's pace for this identity, requests a second: `multiple` times its usual pace
-    /// (its learnt requests per busy 5-minute bucket), at least `min_per_minute`.
+    /// (its learnt requests per busy 5-minute bucket) once it has one, else `min_per_minute`.
     pub fn pace_per_s(&self, s: Option<&IdentityState>) -> f32 {
-        let own = s
-            .filter(|s| s.rate_buckets >= PACE_MIN_BUCKETS)
-            .map_or(0.0, |s| s.rate_baseline.exp_m1() / RATE_BUCKET_S as f32);
-        (self.multiple * own).max(self.floor_per_s)
+        s.filter(|s| s.rate_buckets >= PACE_MIN_BUCKETS)
+            .map_or(self.floor_per_s, |s| {
+                self.multiple * s.rate_baseline.exp_m1() / RATE_BUCKET_S as f32
+            })
     }
 
     /// The throttle for a request scored at `tag_at` or above: takes a token from the identity's
@@ -153,11 +153,8 @@ mod tests {
     use super::*;
     use crate::config::risk::ResponsesConfig;
 
-    /// The defaults, with a floor under the paces these tests learn (the default floor is 1 a second).
     fn responses() -> Responses {
-        let mut c = ResponsesConfig::default();
-        c.throttle.min_per_minute = 1;
-        Responses::compile(&c)
+        Responses::compile(&ResponsesConfig::default())
     }
 
     #[test]
