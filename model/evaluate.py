@@ -22,6 +22,62 @@ from sklearn.metrics import roc_auc_score
 
 TAG_AT, STEP_UP_AT = 30, 70
 DOCS: list[str] = []
+# The engine's answers that stop or challenge a request (`warden features` carries each request's decision,
+# taken with the final model embedded and `risk.responses` at its defaults: humans step up, agents and
+# service accounts are throttled and suspended).
+CAUGHT = {"step_up", "throttle", "suspend", "block"}
+FIRST = 10  # an attack episode counts as caught if one of its first FIRST requests is
+EPISODE_GOAL, BENIGN_LIMIT = 0.95, 0.005
+
+
+def answers(path: Path):
+    """Per request of the trace, in order: (scenario, label, episode, decision)."""
+    out = []
+    with path.open() as f:
+        for raw in f:
+            line = json.loads(raw)
+            if "feature_names" in line:
+                continue
+            out.append((line["scenario"], int(line["label"]), line.get("episode", ""), line.get("decision", "")))
+    return out
+
+
+def policy_rows(path: Path) -> tuple[list[str], list[str], bool]:
+    """The engine's answers on the held-out trace: per attack scenario the share of episodes caught within
+    their first FIRST requests, per benign population the share of requests challenged."""
+    rows = answers(path)
+    eps: dict[str, dict[str, list[str]]] = {}
+    benign: dict[str, list[int]] = {}
+    for scen, label, ep, decision in rows:
+        if label:
+            eps.setdefault(scen, {}).setdefault(ep, []).append(decision)
+        else:
+            b = benign.setdefault(scen, [0, 0])
+            b[0] += 1
+            b[1] += int(decision in CAUGHT)
+    ok = True
+    attack_lines, benign_lines = [], []
+    for scen in sorted(eps):
+        runs = eps[scen].values()
+        caught = sum(1 for d in runs if any(x in CAUGHT for x in d[:FIRST]))
+        first = [next((i for i, x in enumerate(d) if x in CAUGHT), None) for d in runs]
+        seen = sorted(i for i in first if i is not None)
+        share = caught / len(runs)
+        ok &= share >= EPISODE_GOAL
+        kinds = {}
+        for d in runs:
+            for x in d[:FIRST]:
+                if x in CAUGHT:
+                    kinds[x] = kinds.get(x, 0) + 1
+        how = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+        med = f"{np.median(seen):.0f}" if seen else "-"
+        attack_lines.append(f"| {scen} | {len(runs)} | {caught} | {pct(share)} | {med} | {how} |")
+    for scen in sorted(benign):
+        n, c = benign[scen]
+        share = c / n if n else 0.0
+        ok &= share <= BENIGN_LIMIT
+        benign_lines.append(f"| {scen} | {n} | {c} | {share * 100:.2f}% |")
+    return attack_lines, benign_lines, ok
 
 
 def load(path: Path):
@@ -230,6 +286,23 @@ def main() -> None:
     out.append("| scenario | episodes | tagged | stepped up | requests before step-up |")
     out.append("|---|---:|---:|---:|---:|")
     out.extend(ep_rows)
+    out.append("")
+    attack_lines, benign_lines, met = policy_rows(args.test)
+    out.append("### The engine's answers (held-out trace, decisions of `warden features`)\n")
+    out.append(f"What the filter does with these scores, request by request, with `risk.responses` at its defaults "
+               f"(humans: RFC 9470 step-up; agents and service accounts: the throttle at twice their own pace from "
+               f"tag_at, suspension after sustained step-up-level scores). Goal: every attack scenario has at least "
+               f"{EPISODE_GOAL:.0%} of its episodes stepped up, throttled, suspended or blocked within its first "
+               f"{FIRST} requests; every benign population at most {BENIGN_LIMIT:.1%} of its requests challenged "
+               f"(any of those answers). **Goal {'met' if met else 'NOT met'}.**\n")
+    out.append(f"| attack scenario | episodes | caught within {FIRST} requests | share | median requests before "
+               f"the first | answers within the first {FIRST} |")
+    out.append("|---|---:|---:|---:|---:|---|")
+    out.extend(attack_lines)
+    out.append("")
+    out.append("| benign population | requests | challenged | share |")
+    out.append("|---|---:|---:|---:|")
+    out.extend(benign_lines)
     out.append("")
     out.append(f"The engine's own scores (tract, in `warden features`) equal onnxruntime's on {same} of "
                f"{compared} held-out requests.\n")
