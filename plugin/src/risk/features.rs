@@ -111,7 +111,7 @@ features! {
     FirstSeen = "first_seen":
         "1 if the identity has no history (first request, or its record was recycled)";
     SourceFailures = "source_failures":
-        "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes";
+        "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes; 0 when the source network is among the identity's known networks";
     SourceIdentities = "source_identities":
         "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]";
     History = "history":
@@ -237,7 +237,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         );
     }
     if let Some(s) = src {
-        set(Feature::SourceFailures, source_failures(s, now));
+        // A network's refusals say nothing about a caller who habitually comes from it: behind a
+        // NAT, a proxy or loopback, one client's refusals must not condemn its neighbours. Its own
+        // refusals are its `recent_failures`.
+        let home = id.is_some_and(|i| f.prefix.is_some_and(|p| i.prefixes.contains(p)));
+        if !home {
+            set(Feature::SourceFailures, source_failures(s, now));
+        }
         let (bits, _) = s.identities_at(now, f.identity);
         set(
             Feature::SourceIdentities,
@@ -939,6 +945,15 @@ mod tests {
         src
     }
 
+    /// The habitual user's usual request, but from a network it never used (a stolen token, a
+    /// newcomer behind an office NAT): the source's failures count for it.
+    fn elsewhere() -> Facts {
+        Facts {
+            prefix: Some(prefix_item(&"203.0.113.9".parse().unwrap())),
+            ..usual()
+        }
+    }
+
     #[test]
     fn a_nat_address_that_mostly_succeeds_is_not_a_failing_source() {
         let now = usual().now_s;
@@ -946,13 +961,13 @@ mod tests {
         // (expired tokens, a page outside the scopes), the last a minute ago.
         let mut src = source_history(now - 60, 1800, 240, 2, 12);
         src.observe_failure(now - 60, false);
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert_eq!(value(&x, "source_failures"), 0.0);
         // One user's token expired mid-session and was refreshed: one failure among a dozen successes.
         let mut home = source_history(now - 120, 300, 12, 0, 1);
         home.observe_failure(now - 2, false);
         home.observe(now - 1, Some(1), true);
-        let x = extract(Some(&habitual()), Some(&home), &usual());
+        let x = extract(Some(&habitual()), Some(&home), &elsewhere());
         assert!(value(&x, "source_failures") < 0.05, "{x:?}");
     }
 
@@ -961,19 +976,34 @@ mod tests {
         let now = usual().now_s;
         // 60 refusals in two minutes and nothing let through.
         let src = source_history(now, 120, 0, 60, 1);
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert!(value(&x, "source_failures") > 3.5, "{x:?}");
         // With the few valid logins of a stuffing list among them: still high.
         let src = source_history(now, 120, 10, 60, 10);
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert!(value(&x, "source_failures") > 2.5, "{x:?}");
         // The same failures from an address that mostly succeeds (a NAT) count for little.
         let nat = source_history(now, 1800, 2000, 60, 40);
         let busy = value(
-            &extract(Some(&habitual()), Some(&nat), &usual()),
+            &extract(Some(&habitual()), Some(&nat), &elsewhere()),
             "source_failures",
         );
         assert!(busy < 0.5, "{busy}");
+    }
+
+    #[test]
+    fn a_networks_failures_do_not_condemn_its_habitual_callers() {
+        let now = usual().now_s;
+        // Behind one address (a proxy, loopback), other clients were refused 60 times: a caller who
+        // habitually comes from that network is not suspect for it, a caller new to it is.
+        let src = source_history(now, 120, 0, 60, 1);
+        let home = extract(Some(&habitual()), Some(&src), &usual());
+        assert_eq!(value(&home, "source_failures"), 0.0);
+        let away = extract(Some(&habitual()), Some(&src), &elsewhere());
+        assert!(value(&away, "source_failures") > 3.5, "{away:?}");
+        // A first-seen identity has no networks: the source's failures count.
+        let first = extract(None, Some(&src), &usual());
+        assert!(value(&first, "source_failures") > 3.5, "{first:?}");
     }
 
     #[test]
@@ -984,7 +1014,7 @@ mod tests {
             src.observe(now - 50 + i, Some(hash64(b'i', &i.to_le_bytes())), false);
             src.observe_failure(now - 50 + i, false);
         }
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert!(value(&x, "source_failures") > 3.0);
         assert!(value(&x, "source_identities") > 3.0);
         let quiet = SourceState::fresh(9, now - 100);
