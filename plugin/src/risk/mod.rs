@@ -521,7 +521,8 @@ impl Risk {
     /// The verdict of a score for a caller of `kind`, with what it asks of the caller's record:
     /// thresholds and route as [`Risk::verdict`] for callers who can step up; for the others
     /// (`risk.responses`) a suspension in force, a block-level score or a route's step-up stand,
-    /// else from `tag_at` the throttle, and step-up-level scores count towards suspension.
+    /// else every request takes a token from the throttle's bucket, which refuses from `tag_at`,
+    /// and step-up-level scores count towards suspension.
     fn answer(
         &self,
         kind: crate::credential::IdentityKind,
@@ -544,7 +545,14 @@ impl Risk {
             return (verdict, Mark::default(), None);
         }
         if by_score < RiskVerdict::Tag {
-            return (by_score, Mark::default(), None);
+            // The bucket drains with every request, tagged or not, and refuses only from `tag_at`:
+            // a flood that turns risky mid-way has already spent its burst.
+            let (tokens, _) = self.responses.throttle(before, now);
+            let mark = Mark {
+                bucket: Some(tokens),
+                hot: false,
+            };
+            return (by_score, mark, None);
         }
         let hot = by_score >= RiskVerdict::StepUp;
         if hot && self.responses.suspends(before, now) {
@@ -855,6 +863,50 @@ mod tests {
             }
             self.inner.set(key, value, cas)
         }
+    }
+
+    #[test]
+    fn a_flood_that_turns_risky_has_spent_its_burst() {
+        let c: RiskConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let risk = Risk::compile(&c, "tenant").unwrap();
+        let inputs = |now_s| Inputs {
+            method: "GET",
+            path: "/orders/1",
+            headers: &[],
+            source: None,
+            now_s,
+            sensitivity: Sensitivity::default(),
+            route_step_up: false,
+            mode: Mode::Enforce,
+            route: None,
+            object: None,
+        };
+        let agent = crate::credential::IdentityKind::Agent;
+        let answer = |s: &mut IdentityState, score: u8| {
+            let (verdict, mark, _) = risk.answer(agent, score, &inputs(1000), false, Some(s));
+            risk.responses.apply(s, 1000, mark);
+            verdict
+        };
+        // A fresh agent (no learnt pace: 60 a minute, 10 s of it): its first risky request passes.
+        let mut calm = IdentityState::fresh(1, 0);
+        assert_eq!(answer(&mut calm, 40), RiskVerdict::Tag);
+        // The same agent after 12 unremarkable requests in the same second: its burst is spent, and
+        // its first risky request is throttled; unremarkable ones still pass.
+        let mut flood = IdentityState::fresh(2, 0);
+        for _ in 0..12 {
+            assert_eq!(answer(&mut flood, 5), RiskVerdict::Allow);
+        }
+        assert_eq!(answer(&mut flood, 40), RiskVerdict::Throttle);
+        assert_eq!(answer(&mut flood, 5), RiskVerdict::Allow);
+        // A person is never throttled.
+        let (verdict, mark, _) = risk.answer(
+            crate::credential::IdentityKind::Human,
+            40,
+            &inputs(1000),
+            false,
+            Some(&flood),
+        );
+        assert_eq!((verdict, mark), (RiskVerdict::Tag, Mark::default()));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Answers that fit the caller (`risk.responses`): a person can step up (RFC 9470), a caller that
 //! cannot (a service account, an agent on client credentials, an API key) gets an answer it can act
 //! on: a throttle to a multiple of its own pace while its score stays at `tag_at` or above (429 with
-//! `Retry-After`), and a suspension for a TTL when step-up-level scores persist (refused on every
+//! `Retry-After`; every request takes a token, so a flood that turns risky has spent its burst), and a suspension for a TTL when step-up-level scores persist (refused on every
 //! worker: the state is the identity's shared record).
 //!
 //! Pure: the identity's record as read comes in, the verdict and the change to the record go out.
@@ -85,8 +85,8 @@ impl Responses {
             })
     }
 
-    /// The throttle for a request scored at `tag_at` or above: takes a token from the identity's
-    /// bucket (refilled at [`Responses::pace_per_s`], holding `burst_s` of it), or says how long to
+    /// The throttle for a request (it refuses only one scored at `tag_at` or above): takes a token
+    /// from the identity's bucket (refilled at [`Responses::pace_per_s`], holding `burst_s` of it), or says how long to
     /// wait. Returns the bucket after the request, and the refusal if there was no token.
     pub fn throttle(&self, s: Option<&IdentityState>, now_s: u64) -> (f32, Option<Refusal>) {
         let rate = self.pace_per_s(s).max(f32::MIN_POSITIVE);
