@@ -144,6 +144,7 @@ class Identity:
     end_hour: float = 18.0
     principal: str | None = None  # the user an agent acts for
     tokens: dict = field(default_factory=dict)
+    away: set = field(default_factory=set)  # days a human spends abroad (benign travel)
 
 
 class Trace:
@@ -299,6 +300,9 @@ def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
         trip = (rng.randint(2, days - 2), rng.randint(1, 3)) if traveller else None
         trip_country = rng.choice([c for c in COUNTRIES if c != h.country])
         trip_ip = address(rng, trip_country)
+        if trip is not None:
+            # The day after counts too: the way home.
+            h.away.update(range(trip[0], trip[0] + trip[1] + 1))
         for d in range(days):
             weekend = d % 7 in (5, 6)
             if weekend and rng.random() < 0.7:
@@ -354,7 +358,8 @@ def twins(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
                           object_id=first + k)
                 ts += g.uniform(0.8, 1.6)
     for h in g.sample(pop["human"], max(1, len(pop["human"]) // 4)):
-        d = g.randint(3, days - 1)
+        # A day at home: a new part of the app opened from abroad would also be (benign) travel.
+        d = g.choice([x for x in range(3, days) if x not in h.away] or [3])
         ts = d * DAY_S + (g.uniform(h.start_hour, h.end_hour) - COUNTRIES[h.country][0]) * 3600
         for _ in range(g.randint(3, 12)):
             t.request(ts, h, g.choice(["customer", "customer", "search", "read_order"]), label=0,
