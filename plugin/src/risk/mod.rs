@@ -521,8 +521,9 @@ impl Risk {
     /// The verdict of a score for a caller of `kind`, with what it asks of the caller's record:
     /// thresholds and route as [`Risk::verdict`] for callers who can step up; for the others
     /// (`risk.responses`) a suspension in force, a block-level score or a route's step-up stand,
-    /// else every request takes a token from the throttle's bucket, which refuses from `tag_at`,
-    /// and step-up-level scores count towards suspension.
+    /// else every request (before the caller has a pace of its own, every one from `tag_at`) takes
+    /// a token from the throttle's bucket, which refuses from `tag_at`, and step-up-level scores
+    /// count towards suspension.
     fn answer(
         &self,
         kind: crate::credential::IdentityKind,
@@ -545,11 +546,12 @@ impl Risk {
             return (verdict, Mark::default(), None);
         }
         if by_score < RiskVerdict::Tag {
-            // The bucket drains with every request, tagged or not, and refuses only from `tag_at`:
-            // a flood that turns risky mid-way has already spent its burst.
-            let (tokens, _) = self.responses.throttle(before, now);
+            // Held to its own pace, a caller's bucket drains with every request, tagged or not (it
+            // refuses only from `tag_at`): a flood that turns risky mid-way has spent its burst.
+            // Before it has a pace, `min_per_minute` is a guess, not its habit: a new agent's busy
+            // start (a client walking an MCP server) is no flood, so only risky requests count.
             let mark = Mark {
-                bucket: Some(tokens),
+                bucket: Responses::has_pace(before).then(|| self.responses.throttle(before, now).0),
                 hot: false,
             };
             return (by_score, mark, None);
@@ -866,7 +868,7 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_that_turns_risky_has_spent_its_burst() {
+    fn a_flood_that_turns_risky_has_spent_its_burst_once_the_pace_is_learnt() {
         let c: RiskConfig = serde_json::from_value(serde_json::json!({})).unwrap();
         let risk = Risk::compile(&c, "tenant").unwrap();
         let inputs = |now_s| Inputs {
@@ -887,17 +889,31 @@ mod tests {
             risk.responses.apply(s, 1000, mark);
             verdict
         };
-        // A fresh agent (no learnt pace: 60 a minute, 10 s of it): its first risky request passes.
-        let mut calm = IdentityState::fresh(1, 0);
+        // An agent with a pace of its own: 60 learnt requests per busy 5 minutes, so 0.4 a second
+        // and a bucket of 4. Calm, its first risky request passes.
+        let learnt = |hash| {
+            let mut s = IdentityState::fresh(hash, 0);
+            s.rate_baseline = 61f32.ln();
+            s.rate_buckets = 10;
+            s
+        };
+        let mut calm = learnt(1);
         assert_eq!(answer(&mut calm, 40), RiskVerdict::Tag);
-        // The same agent after 12 unremarkable requests in the same second: its burst is spent, and
-        // its first risky request is throttled; unremarkable ones still pass.
-        let mut flood = IdentityState::fresh(2, 0);
+        // After 12 unremarkable requests in the same second its burst is spent: its first risky
+        // request is throttled; unremarkable ones still pass.
+        let mut flood = learnt(2);
         for _ in 0..12 {
             assert_eq!(answer(&mut flood, 5), RiskVerdict::Allow);
         }
         assert_eq!(answer(&mut flood, 40), RiskVerdict::Throttle);
         assert_eq!(answer(&mut flood, 5), RiskVerdict::Allow);
+        // A new agent (no pace yet: the floor's guess) is not held to it for a busy start: only its
+        // risky requests take tokens.
+        let mut new = IdentityState::fresh(3, 0);
+        for _ in 0..30 {
+            assert_eq!(answer(&mut new, 5), RiskVerdict::Allow);
+        }
+        assert_eq!(answer(&mut new, 40), RiskVerdict::Tag);
         // A person is never throttled.
         let (verdict, mark, _) = risk.answer(
             crate::credential::IdentityKind::Human,

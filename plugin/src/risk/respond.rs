@@ -1,7 +1,8 @@
 //! Answers that fit the caller (`risk.responses`): a person can step up (RFC 9470), a caller that
 //! cannot (a service account, an agent on client credentials, an API key) gets an answer it can act
 //! on: a throttle to a multiple of its own pace while its score stays at `tag_at` or above (429 with
-//! `Retry-After`; every request takes a token, so a flood that turns risky has spent its burst), and a suspension for a TTL when step-up-level scores persist (refused on every
+//! `Retry-After`; once it has a pace of its own every request takes a token, so a flood that turns
+//! risky has spent its burst), and a suspension for a TTL when step-up-level scores persist (refused on every
 //! worker: the state is the identity's shared record).
 //!
 //! Pure: the identity's record as read comes in, the verdict and the change to the record go out.
@@ -76,10 +77,15 @@ impl Responses {
         (until > now_s).then(|| until - now_s)
     }
 
+    /// Whether the identity has a pace of its own (else the throttle runs at `min_per_minute`).
+    pub fn has_pace(s: Option<&IdentityState>) -> bool {
+        s.is_some_and(|s| s.rate_buckets >= PACE_MIN_BUCKETS)
+    }
+
     /// The throttle's pace for this identity, requests a second: `multiple` times its usual pace
     /// (its learnt requests per busy 5-minute bucket) once it has one, else `min_per_minute`.
     pub fn pace_per_s(&self, s: Option<&IdentityState>) -> f32 {
-        s.filter(|s| s.rate_buckets >= PACE_MIN_BUCKETS)
+        s.filter(|s| Responses::has_pace(Some(s)))
             .map_or(self.floor_per_s, |s| {
                 self.multiple * s.rate_baseline.exp_m1() / RATE_BUCKET_S as f32
             })
