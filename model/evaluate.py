@@ -221,7 +221,8 @@ def main() -> None:
     out.append(
         "Training: one weight per scenario population (every scenario weighs the same in total; attacks\n"
         "and benign halves equal; within an attack scenario every episode weighs the same, its first\n"
-        "requests most: 1 / (1 + position) among the first 10, a tenth of that after), L2 (C = 1), lbfgs. Sign constraints: the risk signals (new country,\n"
+        f"requests most: 1 / (1 + position) among the first 10, a tenth of that after), L2 (C = {weights.get('c', 1):g}), "
+        "lbfgs. Sign constraints: the risk signals (new country,\n"
         "client, network, travel, failures, velocity, ...) can only raise the risk and the caller's kind\n"
         "(`agent`, `service`) can only lower it: a weight learnt with the wrong sign is fixed at 0 and the\n"
         "rest refit. `delegation_depth`, `history` and `first_seen` say who the caller is, not what it\n"

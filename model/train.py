@@ -226,7 +226,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", type=Path, help="`warden features` output")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
+    ap.add_argument("--c", type=float, default=10.0, help="inverse L2 regularisation strength")
     ap.add_argument("--false-tag-target", type=float, default=FALSE_TAG_TARGET,
                     help="most of a benign training population scoring at or above tag_at")
     ap.add_argument("--challenge-target", type=float, default=CHALLENGE_TARGET,
@@ -261,7 +261,7 @@ def main() -> None:
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
-              "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
+              "c": args.c, "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
               "constrained_to_zero": constrained,
               "operator_weights": operator,
               "scenarios": {s: scenarios.count(s) for s in sorted(set(scenarios))},
