@@ -29,6 +29,14 @@ use warden::{Env, TokenCache};
 
 /// A CIDR (`risk.deny_cidrs`), and membership of the addresses the input also reads as.
 pub fn cidr(data: &[u8]) {
+    // The same bytes as a `risk.deny_cidrs_feed` body: parsing never panics, and every network it
+    // keeps survives the shared-data encoding.
+    if let Ok(nets) = warden::risk::feed::parse(data, warden::risk::feed::MAX_ENTRIES) {
+        for n in nets {
+            let (v4, len, net) = n.parts();
+            assert_eq!(Cidr::from_parts(v4, len, net), Some(n));
+        }
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -22,6 +22,76 @@ from sklearn.metrics import roc_auc_score
 
 TAG_AT, STEP_UP_AT = 30, 70
 DOCS: list[str] = []
+# The engine's answers that stop or challenge a request (`warden features` carries each request's decision,
+# taken with the final model embedded and `risk.responses` at its defaults: humans step up, agents and
+# service accounts are throttled and suspended).
+CAUGHT = {"step_up", "throttle", "suspend", "block"}
+FIRST = 10  # an attack episode counts as caught if one of its first FIRST requests is
+EPISODE_GOAL, BENIGN_LIMIT = 0.95, 0.005
+
+
+SUSPEND_TTL_S = 900  # risk.responses.suspend.ttl_s, default
+
+
+def answers(path: Path):
+    """Per request of the trace, in order: (scenario, label, episode, decision, collateral). A benign
+    request is collateral when it is refused by a suspension its identity earned with an attack episode
+    of its own within the suspension's TTL (a rogue agent's ordinary calls while it is suspended)."""
+    out = []
+    attacked: dict[tuple, int] = {}
+    with path.open() as f:
+        for raw in f:
+            line = json.loads(raw)
+            if "feature_names" in line:
+                continue
+            who = (line.get("subject"), tuple(line.get("actors") or []))
+            ts = int(line.get("ts_ms", 0))
+            label = int(line["label"])
+            if label and line.get("subject"):
+                attacked[who] = ts
+            collateral = (not label and line.get("decision") == "suspend" and who in attacked
+                          and ts - attacked[who] <= SUSPEND_TTL_S * 1000)
+            out.append((line["scenario"], label, line.get("episode", ""), line.get("decision", ""), collateral))
+    return out
+
+
+def policy_rows(path: Path) -> tuple[list[str], list[str], bool]:
+    """The engine's answers on the held-out trace: per attack scenario the share of episodes caught within
+    their first FIRST requests, per benign population the share of requests challenged."""
+    rows = answers(path)
+    eps: dict[str, dict[str, list[str]]] = {}
+    benign: dict[str, list[int]] = {}
+    for scen, label, ep, decision, collateral in rows:
+        if label:
+            eps.setdefault(scen, {}).setdefault(ep, []).append(decision)
+        else:
+            b = benign.setdefault(scen, [0, 0, 0])
+            b[0] += 1
+            b[1] += int(decision in CAUGHT and not collateral)
+            b[2] += int(collateral)
+    ok = True
+    attack_lines, benign_lines = [], []
+    for scen in sorted(eps):
+        runs = eps[scen].values()
+        caught = sum(1 for d in runs if any(x in CAUGHT for x in d[:FIRST]))
+        first = [next((i for i, x in enumerate(d) if x in CAUGHT), None) for d in runs]
+        seen = sorted(i for i in first if i is not None)
+        share = caught / len(runs)
+        ok &= share >= EPISODE_GOAL
+        kinds = {}
+        for d in runs:
+            for x in d[:FIRST]:
+                if x in CAUGHT:
+                    kinds[x] = kinds.get(x, 0) + 1
+        how = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+        med = f"{np.median(seen):.0f}" if seen else "-"
+        attack_lines.append(f"| {scen} | {len(runs)} | {caught} | {pct(share)} | {med} | {how} |")
+    for scen in sorted(benign):
+        n, c, k = benign[scen]
+        share = c / n if n else 0.0
+        ok &= share <= BENIGN_LIMIT
+        benign_lines.append(f"| {scen} | {n} | {c} | {share * 100:.2f}% | {k} |")
+    return attack_lines, benign_lines, ok
 
 
 def load(path: Path):
@@ -150,23 +220,30 @@ def main() -> None:
         "interactions at the cost of approximate explanations and a larger runtime.\n")
     out.append(
         "Training: one weight per scenario population (every scenario weighs the same in total; attacks\n"
-        "and benign halves equal), L2 (C = 1), lbfgs. Sign constraints: the risk signals (new country,\n"
+        "and benign halves equal; within an attack scenario every episode weighs the same, its first\n"
+        f"requests most: 1 / (1 + position) among the first 10, a tenth of that after), L2 (C = {weights.get('c', 1):g}), "
+        "lbfgs. Sign constraints: the risk signals (new country,\n"
         "client, network, travel, failures, velocity, ...) can only raise the risk and the caller's kind\n"
         "(`agent`, `service`) can only lower it: a weight learnt with the wrong sign is fixed at 0 and the\n"
         "rest refit. `delegation_depth`, `history` and `first_seen` say who the caller is, not what it\n"
         "does, and get weight 0. Calibration: balanced training puts the boundary at probability 0.5, so\n"
         "the intercept is then lowered until at most "
-        f"{100 * weights.get('false_tag_target', float('nan')):.0f}% of each benign training population scores\n"
-        f"at or above 30 (shift {weights.get('calibration_shift', float('nan')):.3f}; "
+        f"{100 * weights.get('false_tag_target', float('nan')):.1f}% of each benign training population scores\n"
+        f"at or above 30 and at most {100 * weights.get('challenge_target', float('nan')):.1f}% at or above 70 "
+        f"(shift {weights.get('calibration_shift', float('nan')):.3f}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
     if weights.get("operator_weights"):
+        ow = weights["operator_weights"]
         out.append(
             "Set, not learnt: `bad_source` (the operator's `risk.deny_cidrs`) weighs "
-            + ", ".join(f"{w:+.3f}" for w in weights["operator_weights"].values())
-            + ", so that the median benign\n"
+            f"{ow.get('bad_source', float('nan')):+.3f}, so that the median benign\n"
             "training request, sent from a listed network, scores 30 (habitual callers score lower, unusual\n"
             "ones higher): the simulated attacks from such networks are caught by other signals, so the fit\n"
-            "left it near 0 and a deny list would have changed no score.\n")
+            "left it near 0 and a deny list would have changed no score. `impossible_travel` weighs at least "
+            f"{ow.get('impossible_travel', float('nan')):+.3f},\n"
+            "so that the median benign request scores 70 with it: it fires on the first request from afar\n"
+            "only (once that passes, the far country is where the caller was last seen), so a fit over whole\n"
+            "episodes gives it too little weight to challenge that request.\n")
     if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"
@@ -230,6 +307,25 @@ def main() -> None:
     out.append("| scenario | episodes | tagged | stepped up | requests before step-up |")
     out.append("|---|---:|---:|---:|---:|")
     out.extend(ep_rows)
+    out.append("")
+    attack_lines, benign_lines, met = policy_rows(args.test)
+    out.append("### The engine's answers (held-out trace, decisions of `warden features`)\n")
+    out.append(f"What the filter does with these scores, request by request, with `risk.responses` at its defaults "
+               f"(humans: RFC 9470 step-up; agents and service accounts: the throttle at twice their own pace from "
+               f"tag_at, suspension after sustained step-up-level scores). Goal: every attack scenario has at least "
+               f"{EPISODE_GOAL:.0%} of its episodes stepped up, throttled, suspended or blocked within its first "
+               f"{FIRST} requests; every benign population at most {BENIGN_LIMIT:.1%} of its requests challenged "
+               f"(any of those answers). **Goal {'met' if met else 'NOT met'}.**\n")
+    out.append(f"| attack scenario | episodes | caught within {FIRST} requests | share | median requests before "
+               f"the first | answers within the first {FIRST} |")
+    out.append("|---|---:|---:|---:|---:|---|")
+    out.extend(attack_lines)
+    out.append("")
+    out.append("Collateral: requests of an identity suspended for its own attack episode (the same agent gone "
+               f"rogue), refused within the suspension's {SUSPEND_TTL_S} s; not counted as challenged.\n")
+    out.append("| benign population | requests | challenged | share | collateral |")
+    out.append("|---|---:|---:|---:|---:|")
+    out.extend(benign_lines)
     out.append("")
     out.append(f"The engine's own scores (tract, in `warden features`) equal onnxruntime's on {same} of "
                f"{compared} held-out requests.\n")

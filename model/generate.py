@@ -74,11 +74,14 @@ ROUTES = {
     "export": ("GET", "/export/customers", 250_000),
     "admin": ("GET", "/admin/users/{id}", 900),
     "health": ("GET", "/health", 20),
+    "customer": ("GET", "/customers/{id}", 1500),
 }
 HUMAN_MIX = [("list_orders", 20), ("read_order", 40), ("create_order", 8), ("update_order", 4),
              ("search", 12), ("account", 8), ("payment", 6), ("transfer", 1), ("delete_order", 1)]
 SERVICE_MIX = [("read_order", 60), ("create_order", 30), ("update_order", 10)]
-AGENT_MIX = [("search", 40), ("read_order", 40), ("list_orders", 15), ("create_order", 5)]
+AGENT_MIX = [("search", 40), ("read_order", 40), ("list_orders", 15), ("create_order", 5), ("customer", 3)]
+# A nightly job's agent pages through the customer list (many distinct objects, every night: its habit).
+PAGING_MIX = [("customer", 1)]
 
 
 def config(public_jwk: dict) -> dict:
@@ -101,6 +104,8 @@ def config(public_jwk: dict) -> dict:
             {"name": "payments", "prefix": "/payments", "scopes": ["payments"], "sensitivity": "high"},
             {"name": "export", "prefix": "/export", "scopes": ["export"], "sensitivity": "critical"},
             {"name": "admin", "prefix": "/admin", "scopes": ["admin"], "sensitivity": "critical"},
+            {"name": "customer", "methods": ["GET"], "path": "/customers/{id}", "scopes": ["orders"],
+             "sensitivity": "high"},
         ],
         # The traces probe paths no route lists; they are scored as "any valid credential" (the
         # behaviour the model was trained on), an explicit choice since unmatched requests are denied
@@ -139,6 +144,7 @@ class Identity:
     end_hour: float = 18.0
     principal: str | None = None  # the user an agent acts for
     tokens: dict = field(default_factory=dict)
+    away: set = field(default_factory=set)  # days a human spends abroad (benign travel)
 
 
 class Trace:
@@ -194,10 +200,11 @@ class Trace:
     def request(self, ts_s: float, who: Identity | None, route: str, *, label: int, scenario: str,
                 country: str | None = None, ip: str | None = None, agent: str | None = None,
                 token: str | None = None, status: int | None = None, bytes_scale: float = 1.0,
-                rng: random.Random | None = None) -> None:
+                rng: random.Random | None = None, object_id: int | None = None) -> None:
         rng = rng or self.rng
         method, template, size = ROUTES[route]
-        path = template.replace("{id}", str(rng.randint(1000, 99_999)))
+        oid = object_id if object_id is not None else rng.randint(1000, 99_999)
+        path = template.replace("{id}", str(oid))
         if route == "search":
             path += f"?q={rng.choice(['late', 'refund', 'open', 'priority', 'eu'])}"
         ts_ms = T0_MS + int(ts_s * 1000)
@@ -293,6 +300,9 @@ def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
         trip = (rng.randint(2, days - 2), rng.randint(1, 3)) if traveller else None
         trip_country = rng.choice([c for c in COUNTRIES if c != h.country])
         trip_ip = address(rng, trip_country)
+        if trip is not None:
+            # The day after counts too: the way home.
+            h.away.update(range(trip[0], trip[0] + trip[1] + 1))
         for d in range(days):
             weekend = d % 7 in (5, 6)
             if weekend and rng.random() < 0.7:
@@ -327,6 +337,34 @@ def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
                 for _ in range(rng.randint(10, 40)):
                     t.request(ts, a, pick(rng, AGENT_MIX), label=0, scenario="benign_agent")
                     ts += rng.expovariate(1 / 1.5)
+
+
+def twins(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
+    """Benign twins of the new attacks, drawn from their own generator: an agent that pages through the
+    customer list every night (`benign_paging_agent`: many distinct objects at a steady pace, its habit),
+    and humans who open a part of the app they never used (`benign_new_area`: a few customer pages)."""
+    g = random.Random(t.rng.random())
+    p = t.prefix
+    owner = pop["human"][0]
+    for i in range(max(1, len(pop["agent"]) // 4)):
+        a = Identity(f"{p}agent-pager-{i}", "agent", owner.country, address(g, "US"), "agent-runtime/0.9",
+                     "orders account payments", principal=owner.name)
+        start = g.uniform(1, 3) * 3600
+        for d in range(days):
+            ts = d * DAY_S + start + g.uniform(0, 600)
+            first = g.randint(1, 5000)
+            for k in range(g.randint(60, 150)):
+                t.request(ts, a, "customer", label=0, scenario="benign_paging_agent", rng=g,
+                          object_id=first + k)
+                ts += g.uniform(0.8, 1.6)
+    for h in g.sample(pop["human"], max(1, len(pop["human"]) // 4)):
+        # A day at home: a new part of the app opened from abroad would also be (benign) travel.
+        d = g.choice([x for x in range(3, days) if x not in h.away] or [3])
+        ts = d * DAY_S + (g.uniform(h.start_hour, h.end_hour) - COUNTRIES[h.country][0]) * 3600
+        for _ in range(g.randint(3, 12)):
+            t.request(ts, h, g.choice(["customer", "customer", "search", "read_order"]), label=0,
+                      scenario="benign_new_area", rng=g)
+            ts += g.expovariate(1 / 20)
 
 
 def office(t: Trace, days: int, n: int) -> None:
@@ -395,6 +433,37 @@ def attacks(t: Trace, pop: dict[str, list[Identity]], days: int, episodes: int) 
             t.request(ts, a, r, label=1, scenario="rogue_agent_sweep", status=status)
             ts += rng.expovariate(1 / 2)
 
+        # Enumeration: a caller that cannot step up walks distinct objects, on a route it uses (an agent
+        # reading customers) or on one it never used (a service account reading customers), slow
+        # (a request every 5-15 s) or fast (3 a second).
+        for where, pace in (("used", "slow"), ("used", "fast"), ("new", "slow"), ("new", "fast")):
+            t.episode += 1
+            who = agents[(e + 2) % len(agents)] if where == "used" else pop["service"][e % len(pop["service"])]
+            route = "customer"
+            ts = when()
+            first = rng.randint(1, 50_000)
+            for k in range(rng.randint(30, 80)):
+                t.request(ts, who, route, label=1, scenario=f"enumeration_{where}_route_{pace}",
+                          object_id=first + k)
+                ts += rng.uniform(5, 15) if pace == "slow" else rng.expovariate(1 / 0.33)
+
+        t.episode += 1
+        # Exfiltration by volume: an agent at its usual pace, every answer 20-50x its usual size.
+        a = agents[(e + 3) % len(agents)]
+        ts = when()
+        for _ in range(rng.randint(20, 60)):
+            t.request(ts, a, rng.choice(["list_orders", "search"]), label=1, scenario="exfiltration_volume",
+                      bytes_scale=rng.uniform(20, 50))
+            ts += rng.expovariate(1 / 1.5)
+
+        t.episode += 1
+        # An agent drifting to a tool it never used: money transfers, at its usual pace.
+        a = agents[(e + 4) % len(agents)]
+        ts = when()
+        for _ in range(rng.randint(5, 25)):
+            t.request(ts, a, "transfer", label=1, scenario="agent_new_tool")
+            ts += rng.expovariate(1 / 3)
+
         t.episode += 1
         # Credential stuffing: one source, many accounts, mostly refused, a few valid logins.
         ts = when()
@@ -462,6 +531,7 @@ def main() -> None:
     t = Trace(args.seed, args.prefix)
     pop = population(t, args.humans, args.services, args.agents)
     benign(t, pop, args.days)
+    twins(t, pop, args.days)
     office(t, args.days, args.office if args.office is not None else max(4, args.humans // 5))
     attacks(t, pop, args.days, args.episodes)
     t.relabel_after_failures()

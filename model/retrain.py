@@ -176,11 +176,13 @@ def main() -> None:
     if not 0 < args.budget < 1 or not 0 < args.holdout < 1:
         ap.error("--budget and --holdout must be between 0 and 1")
 
-    names, sx, sy, sscen = train.load(args.synthetic)
+    names, sx, sy, sscen, spos, seps = train.load(args.synthetic)
     if args.attacks_only:
         keep = sy == 1
         sx, sy = sx[keep], sy[keep]
         sscen = [s for s, k in zip(sscen, keep) if k]
+        spos = [p for p, k in zip(spos, keep) if k]
+        seps = [e for e, k in zip(seps, keep) if k]
     skeys = [f"synthetic-{i}" for i in range(len(sy))]
     ox, oy, opops, oids, skipped = operator_rows(args.records, names, labels(args.labels))
     if not (oy == 0).any():
@@ -193,8 +195,12 @@ def main() -> None:
     tr = ~held
     pops_tr = [p for p, h in zip(pops, held) if not h]
     pops_te = [p for p, h in zip(pops, held) if h]
+    # Operator records carry no episode positions: each weighs as an early request.
+    pos_tr = [p for p, h in zip([-1] * len(oy) + list(spos), held) if not h]
+    eps_tr = [e for e, h in zip([""] * len(oy) + list(seps), held) if not h]
 
-    coef, bias, constrained = train.fit(names, x[tr], y[tr], train.weights(y[tr], pops_tr), args.c)
+    coef, bias, constrained = train.fit(names, x[tr], y[tr], train.weights(y[tr], pops_tr, pos_tr, eps_tr),
+                                        args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
     shift = float(np.round(calibrate(x[tr] @ coef + fitted, y[tr], pops_tr, args.budget, args.step_up_at), 5))
@@ -202,10 +208,10 @@ def main() -> None:
     benign = (y == 0) & tr
     typical = float(np.median(x[benign] @ coef + bias))
     operator = {}
-    for n in train.OPERATOR_SIGNALS:
+    for n, at in train.OPERATOR_SIGNALS.items():
         if n in names:
             i = names.index(n)
-            coef[i] = operator[n] = max(float(coef[i]), float(np.round(train.tag_edge() - typical + 1e-3, 5)))
+            coef[i] = operator[n] = max(float(coef[i]), float(np.round(train.edge(at) - typical + 1e-3, 5)))
     baseline = np.round(np.median(x[benign], axis=0), 4)
     model = train.export(names, coef, bias, baseline).SerializeToString()
     args.out.write_bytes(model)

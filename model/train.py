@@ -48,55 +48,93 @@ NON_POSITIVE = ("agent", "service")
 NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix", "impossible_travel",
                 "off_hours", "offhours_write", "write_method", "delete_method", "sensitive_endpoint",
                 "recent_failures", "endpoint_spread", "response_volume", "bad_source", "source_failures",
-                "source_identities")
+                "source_identities", "new_route", "object_enumeration", "data_volume")
 # Operator knowledge, not learnt: `bad_source` is 1 for a source in the operator's `risk.deny_cidrs`.
 # The simulated attacks from such networks are caught by other signals, so the fit gives it next to no
 # weight and a deny list would change no score. Its weight is set instead (or kept, if larger) so that
 # the median benign training request, sent from a listed network, scores `risk.tag_at` (habitual
 # callers score lower, unusual ones higher): a listed network raises the risk by a known step.
-OPERATOR_SIGNALS = ("bad_source",)
+# `impossible_travel` (a session in two countries faster than `risk.travel_kmh`) is a stolen session
+# unless the geo data is wrong, but it fires on the first request from afar only (once that request
+# passes, the far country is where the caller was last seen), so a fit over whole episodes gives it
+# too little weight to challenge that first request; it is set so that the median benign request,
+# with it, scores `risk.step_up_at`. The value: the score threshold each signal's weight aims at.
+OPERATOR_SIGNALS = {"bad_source": 30, "impossible_travel": 70}
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
 # Calibration of the score scale to the filter's default thresholds: the intercept is lowered until at
-# most this share of every benign training population scores at or above `risk.tag_at` (30). Balanced
-# training puts the decision boundary at probability 0.5, which says nothing about how often ordinary
-# traffic crosses 30; this makes the default thresholds mean a known false-tag rate.
-FALSE_TAG_TARGET = 0.02
+# most FALSE_TAG_TARGET of every benign training population scores at or above `risk.tag_at` (30) and at
+# most CHALLENGE_TARGET at or above `risk.step_up_at` (70). Balanced training puts the decision boundary
+# at probability 0.5, which says nothing about how often ordinary traffic crosses 30 or 70; this makes the
+# default thresholds mean known rates. The challenge target is under the goal of at most 0.5 % of a
+# benign population's requests challenged; the tag target is looser, as a tag alone only informs the
+# upstream (and starts a throttle that refuses a caller only beyond its own pace).
+FALSE_TAG_TARGET = 0.05
+CHALLENGE_TARGET = 0.004
+STEP_UP_AT = 70
 TAG_AT = 30
+
+# Early requests of an attack episode (the goal: answered within its first 10 requests) weigh more
+# than the rest of it, the first most (see `weights`).
+EARLY = 10
+LATE_SHARE = 0.1
 
 OPSET = 13  # MatMul, Add, Sub, Mul, Sigmoid: all in tract's ONNX support
 IR_VERSION = 8
 
 
-def load(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
-    """Feature names, X, y and scenarios of the lines that reached the risk stage."""
+def load(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list[int], list[str]]:
+    """Feature names, X, y, scenarios and, per line, its position in its attack episode (counting every
+    request of the episode, refused or not; -1 for benign lines) and the episode ("" for benign lines),
+    of the lines that reached the risk stage."""
     names: list[str] = []
-    xs, ys, scenarios = [], [], []
+    xs, ys, scenarios, positions, episodes = [], [], [], [], []
+    seen: dict[str, int] = {}
     with path.open() as f:
         for raw in f:
             line = json.loads(raw)
             if "feature_names" in line:
                 names = list(line["feature_names"])
                 continue
+            ep = f"{line['scenario']}/{line.get('episode', '')}"
+            pos = seen.get(ep, 0) if int(line["label"]) else -1
+            seen[ep] = pos + 1
             if line.get("features") is None:
                 continue  # refused before the risk stage: nothing to score
             xs.append(line["features"])
             ys.append(int(line["label"]))
             scenarios.append(line["scenario"])
+            positions.append(pos)
+            episodes.append(ep if pos >= 0 else "")
     if not names:
         raise SystemExit(f"{path}: no feature_names header (not `warden features` output?)")
-    return names, np.asarray(xs, dtype=np.float64), np.asarray(ys), scenarios
+    return names, np.asarray(xs, dtype=np.float64), np.asarray(ys), scenarios, positions, episodes
 
 
-def weights(y: np.ndarray, scenarios: list[str]) -> np.ndarray:
+def weights(y: np.ndarray, scenarios: list[str], positions: list[int] | None = None,
+            episodes: list[str] | None = None) -> np.ndarray:
     """Every scenario weighs the same in total, attacks and benign alike: a loud attack (100x
-    volume) must not drown a quiet one (impossible travel), nor service accounts the humans."""
+    volume) must not drown a quiet one (impossible travel), nor service accounts the humans. Within an
+    attack scenario every episode weighs the same, and within an episode its first requests weigh
+    most (1 / (1 + position) among the first EARLY, LATE_SHARE of that after them): the goal is to answer
+    an attack early, and the engine learns no habit from a request it challenges, so an attack caught
+    at its first request stays as unusual as it began, while one whose first request passes has taught
+    the record its new country, client or tool. A long episode's tail (an agent's thousandth request of
+    a flood) says little about its start."""
     w = np.zeros(len(y))
+    pos = np.asarray(positions if positions is not None else [-1] * len(y))
+    eps = np.asarray(episodes if episodes is not None else [""] * len(y))
+    early = np.where(pos < EARLY, 1.0 / (1.0 + np.maximum(pos, 0)), LATE_SHARE / EARLY)
+    raw = np.where(pos >= 0, early, 1.0)
     kinds = sorted(set(scenarios))
+    sc = np.asarray(scenarios)
     for s in kinds:
-        idx = [i for i, x in enumerate(scenarios) if x == s]
-        w[idx] = 1.0 / len(idx)
+        idx = np.flatnonzero(sc == s)
+        groups = sorted(set(eps[idx]))
+        for g in groups:
+            gi = idx[eps[idx] == g]
+            w[gi] = raw[gi] / raw[gi].sum() / len(groups)
     attack = np.asarray(y) == 1
     # Benign and attack halves weigh the same; the mean weight is 1.
     w[attack] *= 0.5 / w[attack].sum()
@@ -160,20 +198,27 @@ def fit(names: list[str], x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float
 
 def tag_edge() -> float:
     """The logit from which the filter's score, round(100 p), reaches TAG_AT."""
-    return float(np.log((TAG_AT - 0.5) / (100 - TAG_AT + 0.5)))
+    return edge(TAG_AT)
 
 
-def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str]) -> float:
-    """How much to lower the intercept so that each benign population's training false-tag rate is at
-    most FALSE_TAG_TARGET (0 when it already is)."""
-    edge = tag_edge()
+def edge(at: int) -> float:
+    """The logit from which the filter's score, round(100 p), reaches `at`."""
+    return float(np.log((at - 0.5) / (100 - at + 0.5)))
+
+
+def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str], tag_target: float = FALSE_TAG_TARGET,
+              challenge_target: float = CHALLENGE_TARGET) -> float:
+    """How much to lower the intercept so that each benign population's training share at or above
+    TAG_AT is at most `tag_target` and at or above STEP_UP_AT at most `challenge_target` (0 when they
+    already are)."""
     sc = np.asarray(scenarios)
     shift = 0.0
     for s in sorted(set(sc[y == 0])):
         z = logit[(sc == s) & (y == 0)]
-        # The (1 - target) quantile must fall below the edge (a hair below, so that rounding agrees).
-        q = float(np.quantile(z, 1 - FALSE_TAG_TARGET, method="higher"))
-        shift = max(shift, q - edge + 1e-3)
+        for at, target in ((TAG_AT, tag_target), (STEP_UP_AT, challenge_target)):
+            # The (1 - target) quantile must fall below the edge (a hair below, so that rounding agrees).
+            q = float(np.quantile(z, 1 - target, method="higher"))
+            shift = max(shift, q - edge(at) + 1e-3)
     return shift
 
 
@@ -181,7 +226,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", type=Path, help="`warden features` output")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation strength")
+    ap.add_argument("--c", type=float, default=10.0, help="inverse L2 regularisation strength")
+    ap.add_argument("--false-tag-target", type=float, default=FALSE_TAG_TARGET,
+                    help="most of a benign training population scoring at or above tag_at")
+    ap.add_argument("--challenge-target", type=float, default=CHALLENGE_TARGET,
+                    help="most of a benign training population scoring at or above step_up_at")
     ap.add_argument("--neutral", type=Path, metavar="HEADER",
                     help="write the neutral model for the feature names in this `warden features` header")
     args = ap.parse_args()
@@ -195,23 +244,25 @@ def main() -> None:
         return
     if not args.train:
         ap.error("--train is required")
-    names, x, y, scenarios = load(args.train)
-    coef, bias, constrained = fit(names, x, y, weights(y, scenarios), args.c)
+    names, x, y, scenarios, positions, episodes = load(args.train)
+    coef, bias, constrained = fit(names, x, y, weights(y, scenarios, positions, episodes), args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
-    shift = float(np.round(calibrate(x @ coef + fitted, y, scenarios), 5))
+    shift = float(np.round(calibrate(x @ coef + fitted, y, scenarios, args.false_tag_target,
+                                     args.challenge_target), 5))
     bias = float(np.round(fitted - shift, 5))
     typical = float(np.median((x @ coef + bias)[y == 0]))
     operator = {}
-    for n in OPERATOR_SIGNALS:
+    for n, at in OPERATOR_SIGNALS.items():
         i = names.index(n)
-        coef[i] = operator[n] = max(float(coef[i]), float(np.round(tag_edge() - typical + 1e-3, 5)))
+        coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
-              "false_tag_target": FALSE_TAG_TARGET, "constrained_to_zero": constrained,
+              "c": args.c, "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
+              "constrained_to_zero": constrained,
               "operator_weights": operator,
               "scenarios": {s: scenarios.count(s) for s in sorted(set(scenarios))},
               "weights": {n: float(c) for n, c in zip(names, coef)},

@@ -19,6 +19,12 @@ INTERVAL_S = 2
 class Feed:
     """The administrator's deny list, served as JSON; counts the fetches."""
 
+    CLUSTER = "revocation_feed"
+    CONTENT_TYPE = "application/json"
+
+    def body(self) -> bytes:
+        return json.dumps(self.doc).encode()
+
     def __init__(self) -> None:
         self.doc: dict = {}
         self.fetches: list[float] = []
@@ -27,9 +33,9 @@ class Feed:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 feed.fetches.append(time.monotonic())
-                body = json.dumps(feed.doc).encode()
+                body = feed.body()
                 self.send_response(200)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", feed.CONTENT_TYPE)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -41,13 +47,20 @@ class Feed:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def __enter__(self) -> "Feed":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
     def cluster_yaml(self) -> str:
         return f"""
-  - name: revocation_feed
+  - name: {self.CLUSTER}
     type: STATIC
     connect_timeout: 1s
     load_assignment:
-      cluster_name: revocation_feed
+      cluster_name: {self.CLUSTER}
       endpoints:
       - lb_endpoints:
         - endpoint:
@@ -129,12 +142,17 @@ def test_feed_deny_reaches_every_worker_within_the_interval(revoking, keys, feed
         pytest.fail("the lifted deny never took effect")
 
 
-def test_one_fetch_per_interval_for_all_workers(revoking, feed):
+def assert_one_fetch_per_interval(feed: Feed, interval_s: float) -> None:
+    """Over three intervals, the two workers together fetch about once per interval (the shared lease)."""
     start = time.monotonic()
     before = len(feed.fetches)
-    time.sleep(3 * INTERVAL_S + 0.5)
+    time.sleep(3 * interval_s + 0.5)
     fetched = len(feed.fetches) - before
     elapsed = time.monotonic() - start
-    print(f"{fetched} fetches in {elapsed:.1f} s (interval {INTERVAL_S} s, 2 workers)")
+    print(f"{fetched} fetches in {elapsed:.1f} s (interval {interval_s} s, 2 workers)")
     # Without the lease both workers would fetch: about twice as many.
-    assert 2 <= fetched <= elapsed / INTERVAL_S + 1
+    assert 2 <= fetched <= elapsed / interval_s + 1
+
+
+def test_one_fetch_per_interval_for_all_workers(revoking, feed):
+    assert_one_fetch_per_interval(feed, INTERVAL_S)

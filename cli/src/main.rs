@@ -9,6 +9,10 @@ mod clock;
 mod entitlements;
 mod features;
 mod files;
+/// The engines the fuzz targets use (their corpus is replayed by unit tests).
+#[cfg(test)]
+#[path = "../../fuzz/common/mod.rs"]
+mod fuzz_common;
 mod ocsf;
 mod records;
 mod redecide;

@@ -16,7 +16,7 @@ use std::io::{BufWriter, Write};
 /// "response_bytes": 512}. Other fields (e.g. "label", "scenario") are copied to the decision line.
 /// A decision line is the filter's decision record with the trace line's number: {"line": 1,
 /// "label": 0, "ts_ms": ..., "request_id", "method", "path", "route", "subject", ..., "decision":
-/// "allow|tag|step_up|block|deny", "status": 200, "reason", "mode", "risk_score": 17, "factors":
+/// "allow|tag|throttle|step_up|suspend|block|deny", "status": 200, "reason", "mode", "risk_score": 17, "factors":
 /// [{"name": "new_country", "contribution": 1.2}], ...}. A summary goes to standard error.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {

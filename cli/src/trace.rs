@@ -279,3 +279,50 @@ pub fn write_line(out: &mut impl Write, v: &impl Serialize) -> Result<(), String
         .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io))
         .map_err(|e| format!("cannot write output: {e}"))
 }
+
+/// Runs bytes as one trace line through what `warden replay` does with it: parse, decide, observe
+/// the response, build and encode the record. The `trace_line` fuzz target calls this, and the test
+/// below replays that target's corpus and kept crashes through it, so a crash once found stays fixed.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn exercise(engine: &Engine, data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(line) = parse_line(1, text) else {
+        return;
+    };
+    let req = line.request();
+    let store = MemoryStore::new(CasRule::Envoy);
+    let mut cache = TokenCache::new(4);
+    let mut env = Env {
+        cache: &mut cache,
+        shared: &store,
+        clock_us: &|| 0,
+    };
+    let decision = engine.decide(&req, &mut env);
+    engine.observe_response(&decision, line.status.unwrap_or(200), 0, req.now_s, &store);
+    let record = AuditRecord::new(&req, &decision, line.ts_ms, 0, engine.recorded_claims());
+    let _ = serde_json::to_string(&record);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_trace_line_fuzz_corpus_replays() {
+        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut n = 0;
+        for dir in ["corpus", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join("trace_line")) else {
+                continue;
+            };
+            for entry in entries {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                super::exercise(crate::fuzz_common::engine(), &bytes);
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no corpus for trace_line");
+    }
+}

@@ -103,6 +103,8 @@ fn pieces(c: &mut Criterion) {
         prefix: Some(prefix_item(&"198.51.100.7".parse().unwrap())),
         agent: item32(b'u', b"bank-app/4.2"),
         endpoint: hash64(b'e', b"GET /orders/7"),
+        route: 1,
+        object: Some(7),
         identity: Some(1),
         issued_at: Some(T0),
         delegation_depth: 0,
@@ -117,6 +119,8 @@ fn pieces(c: &mut Criterion) {
             prefix: facts.prefix,
             agent: facts.agent,
             endpoint: facts.endpoint,
+            route: facts.route,
+            object: facts.object,
             learn: true,
         });
     }

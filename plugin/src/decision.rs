@@ -79,6 +79,10 @@ pub enum Verdict {
     StepUp,
     /// Refuse for risk (403).
     Block,
+    /// Hold a caller that cannot step up to its risk throttle's pace (429).
+    Throttle,
+    /// Refuse a suspended caller (403).
+    Suspend,
     /// Answer locally with an error.
     Deny,
 }
@@ -89,6 +93,8 @@ impl Verdict {
         match denial {
             Denial::StepUp { .. } | Denial::UserAbsent(_) => Verdict::StepUp,
             Denial::Blocked => Verdict::Block,
+            Denial::RiskThrottled(_) => Verdict::Throttle,
+            Denial::Suspended(_) => Verdict::Suspend,
             _ => Verdict::Deny,
         }
     }
@@ -100,6 +106,8 @@ impl Verdict {
             Verdict::Tag => "tag",
             Verdict::StepUp => "step_up",
             Verdict::Block => "block",
+            Verdict::Throttle => "throttle",
+            Verdict::Suspend => "suspend",
             Verdict::Deny => "deny",
         }
     }
@@ -304,7 +312,12 @@ impl Engine {
             ));
         }
         let risk = match &c.risk {
-            Some(r) if r.enabled => Some(Risk::compile(r)?),
+            Some(r) if r.enabled => Some(Risk::compile(
+                r,
+                c.tenancy
+                    .as_ref()
+                    .map_or("tenant", |t| t.path_variable.as_str()),
+            )?),
             _ => None,
         };
         Ok(Engine {
@@ -383,6 +396,11 @@ impl Engine {
     /// filter's `allow_on_headers_stop_iteration`).
     pub fn has_mcp(&self) -> bool {
         !self.mcp.is_empty()
+    }
+
+    /// `risk.deny_cidrs_feed`, when scoring and configured (the adapter fetches it on its tick).
+    pub fn risk_deny_feed(&self) -> Option<&crate::risk::feed::DenyFeed> {
+        self.risk.as_ref().and_then(Risk::deny_feed)
     }
 
     /// Whether requests are risk-scored.
@@ -702,9 +720,9 @@ impl Engine {
         mut draft: Draft,
         outcome: Result<(), Denial>,
     ) -> Decision {
-        let route = route.map(|m| m.route);
-        let modes = self.modes(route);
+        let modes = self.modes(route.map(|m| m.route));
         let outcome = self.assess(req, route, modes.risk, env, &mut draft, outcome);
+        let route = route.map(|m| m.route);
         let mode = match (&outcome, &draft.assessment) {
             // Forwarding would hand the upstream a client's value of a header it trusts.
             (Err(d), _) if d.always_enforced() => Mode::Enforce,
@@ -733,7 +751,7 @@ impl Engine {
     fn assess(
         &self,
         req: &Request<'_>,
-        route: Option<&Route>,
+        matched: Option<&RouteMatch<'_>>,
         mode: Mode,
         env: &mut Env<'_>,
         draft: &mut Draft,
@@ -742,8 +760,10 @@ impl Engine {
         let Some(risk) = &self.risk else {
             return outcome;
         };
+        let route = matched.map(|m| m.route);
         match (outcome, &draft.identity) {
             (Ok(()), Some(id)) => {
+                let (addressed, object) = risk.addressed(matched, draft.mcp.as_ref());
                 let inputs = RiskInputs {
                     method: req.method,
                     path: req.path,
@@ -760,6 +780,8 @@ impl Engine {
                     route_step_up: route.is_some_and(|r| r.step_up)
                         || draft.mcp.as_ref().is_some_and(|m| m.step_up),
                     mode,
+                    route: addressed.as_deref(),
+                    object: object.as_deref(),
                 };
                 let (a, refs) = risk.assess(&inputs, id, env.shared, env.clock_us);
                 draft.state = refs;
@@ -924,6 +946,8 @@ fn risk_outcome(risk: &Risk, a: &Assessment) -> Result<(), Denial> {
             max_age_s: risk.max_age_s,
         }),
         RiskVerdict::Block => Err(Denial::Blocked),
+        RiskVerdict::Throttle => Err(Denial::RiskThrottled(a.retry_after_s.unwrap_or(1))),
+        RiskVerdict::Suspend => Err(Denial::Suspended(a.retry_after_s.unwrap_or(1))),
     }
 }
 

@@ -115,14 +115,12 @@ impl Default for HostRules {
     }
 }
 
-/// Host functions the module must not even import. ngx_wasm_module refuses to instantiate a module
-/// whose import of one of its host functions has another signature, and then every nginx worker
-/// exits. The log-level getter (`proxy_get_` `log_level`) is `(i32 i32)->i32` there and `(i32)->i32`
-/// in the SDK and Envoy (at 9136e46: "incompatible import type ... expected (i32)->i32, found
-/// (i32 i32)->i32", then "failed initializing "warden" filter"). One `.wasm` serves both gateways, so no run-time rule can gate such a call: the import
-/// must not exist (`tests/test_wasm_imports.py` reads the built module's import section; a unit test
-/// scans `plugin/src`). Spelled in two halves so that this file is not itself a hit of that scan.
-pub const NEVER_IMPORTED: [&str; 1] = [concat!("proxy_get_", "log_level")];
+// Imports, not only calls, are host rules: ngx_wasm_module refuses to instantiate a module whose
+// `env` import is missing from its table or has other types, and every nginx worker exits. The
+// log-level getter is `(i32 i32)->i32` there and `(i32)->i32` in the SDK and Envoy (seen at 9136e46:
+// "incompatible import type", then "failed initializing "warden" filter"). One `.wasm` serves both
+// gateways, so no run-time rule can gate it: `tests/test_kong_host.py` checks every import of the
+// built module against ngx_wasm_module's table at both pins, and a unit test below scans `plugin/src`.
 
 /// The host's foreign functions (`proxy_call_foreign_function`): call one only where
 /// [`HostRules::foreign_functions`] says a call cannot trap.
@@ -1188,7 +1186,7 @@ mod tests {
         let mut files = Vec::new();
         rust_files(&src, &mut files);
         assert!(files.len() > 10);
-        // Neither called nor imported (`NEVER_IMPORTED`: the module would not load on Kong).
+        // Neither called nor imported (the module would not load on Kong; see `HostRules`).
         let log_level = concat!("get_", "log_level");
         let set_shared = concat!("set_shared", "_data(");
         for file in &files {

@@ -105,6 +105,11 @@ pub enum Denial {
     UserAbsent(PresenceError),
     /// Refused for risk (`risk.block_at`).
     Blocked,
+    /// A caller that cannot step up, over its risk throttle's pace (429, `Retry-After` seconds).
+    RiskThrottled(u64),
+    /// A caller that cannot step up, suspended after sustained step-up-level scores (403,
+    /// `Retry-After` seconds: the suspension's end).
+    Suspended(u64),
     /// Risk could not be assessed and `risk.on_error` is `closed`.
     RiskUnavailable,
     /// The request's path or method cannot be routed safely (400 `invalid_request`).
@@ -134,6 +139,8 @@ impl Denial {
             Denial::StepUp { .. } => "step_up_required",
             Denial::UserAbsent(e) => e.as_str(),
             Denial::Blocked => "risk_blocked",
+            Denial::RiskThrottled(_) => "risk_throttled",
+            Denial::Suspended(_) => "risk_suspended",
             Denial::RiskUnavailable => "risk_unavailable",
             Denial::ReservedHeader => "reserved_header",
             Denial::BadTarget(e) => e.as_str(),
@@ -146,7 +153,11 @@ impl Denial {
     pub fn is_risk(&self) -> bool {
         matches!(
             self,
-            Denial::StepUp { .. } | Denial::Blocked | Denial::RiskUnavailable
+            Denial::StepUp { .. }
+                | Denial::Blocked
+                | Denial::RiskUnavailable
+                | Denial::RiskThrottled(_)
+                | Denial::Suspended(_)
         )
     }
 
@@ -208,6 +219,20 @@ impl Denial {
                 STEP_UP_DESCRIPTION,
             ),
             Denial::Blocked => plain(403, "access_denied", "the request was refused by policy"),
+            Denial::RiskThrottled(wait) => json_reply(
+                429,
+                vec![("retry-after".to_owned(), wait.to_string())],
+                "rate_limited",
+                "too many requests; retry later",
+                request_id,
+            ),
+            Denial::Suspended(wait) => json_reply(
+                403,
+                vec![("retry-after".to_owned(), wait.to_string())],
+                "access_denied",
+                "the caller is suspended; retry later",
+                request_id,
+            ),
             Denial::RiskUnavailable => plain(
                 503,
                 "temporarily_unavailable",

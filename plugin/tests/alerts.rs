@@ -86,7 +86,7 @@ fn step_up_is_an_event_unless_unwanted_or_under_the_minimum_score() {
 
 #[test]
 fn the_block_that_quarantines_a_token_raises_quarantine() {
-    let risk = json!({"tag_at": 1, "step_up_at": 1, "block_at": 1});
+    let risk = json!({"tag_at": 0, "step_up_at": 0, "block_at": 0});
     let quarantine = json!({"deny": {"sub": ["mallory"]}, "quarantine": {"threshold": 2}});
     let e = engine(json!({"risk": risk, "revocation": quarantine}));
     let alerts = e.alerts().unwrap();

@@ -112,8 +112,9 @@ pub struct AuditRecord<'a> {
     /// Seconds since the user authenticated (`auth_time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_age_s: Option<u64>,
-    /// `allow`, `tag`, `step_up`, `block` or `deny` (in shadow mode: what would have happened).
-    #[schemars(regex(pattern = "^(allow|tag|step_up|block|deny)$"))]
+    /// `allow`, `tag`, `throttle`, `step_up`, `suspend`, `block` or `deny` (in shadow mode: what would
+    /// have happened).
+    #[schemars(regex(pattern = "^(allow|tag|throttle|step_up|suspend|block|deny)$"))]
     pub decision: &'static str,
     /// Status the client got (in shadow mode: would have got).
     pub status: u16,

@@ -47,26 +47,7 @@ struct Quarantine {
     slots: u32,
 }
 
-/// Why a feed body was not stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FeedError {
-    /// Not the deny-list JSON document.
-    Malformed(String),
-    /// More entries than allowed.
-    TooLarge(usize),
-    /// The shared store refused the write.
-    Store(SharedError),
-}
-
-impl std::fmt::Display for FeedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FeedError::Malformed(e) => write!(f, "revocation feed: malformed body: {e}"),
-            FeedError::TooLarge(n) => write!(f, "revocation feed: {n} entries, over max_entries"),
-            FeedError::Store(e) => write!(f, "revocation feed: {e}"),
-        }
-    }
-}
+pub use crate::feed::FeedError;
 
 fn digest(kind: usize, value: &str) -> [u8; 8] {
     let mut h = Sha256::new();
@@ -281,18 +262,9 @@ impl Revocation {
 
     /// Takes the fetch lease if a fetch is due: true for exactly one worker per interval.
     pub fn take_lease(&self, store: &dyn SharedData, now_s: u64) -> bool {
-        let Some(f) = &self.feed else {
-            return false;
-        };
-        shared::update(store, LEASE_KEY, 1, |cur| {
-            let due = cur.map(|b| u64_at(b, 0)).unwrap_or(0);
-            if now_s < due {
-                return (None, false);
-            }
-            let next = now_s.saturating_add(f.interval_s);
-            (Some(next.to_le_bytes().to_vec()), true)
-        })
-        .unwrap_or(false)
+        self.feed
+            .as_ref()
+            .is_some_and(|f| crate::feed::take_lease(store, LEASE_KEY, now_s, f.interval_s))
     }
 
     /// The feed request for `host`.

@@ -47,6 +47,10 @@ pub struct RiskConfig {
     /// The circuit breaker over the risk stage (per worker).
     #[serde(default)]
     pub breaker: BreakerConfig,
+    /// What a risky request gets, by the caller's kind: a step-up for those who can, a throttle
+    /// and suspension for those who cannot.
+    #[serde(default)]
+    pub responses: ResponsesConfig,
     /// Request header with the caller's ISO 3166-1 alpha-2 country, set by the edge.
     #[serde(default = "default_geo_header")]
     pub geo_header: String,
@@ -58,6 +62,11 @@ pub struct RiskConfig {
     /// Source networks known to be bad (`203.0.113.0/24`, `2001:db8::/32`, or single addresses).
     #[serde(default)]
     pub deny_cidrs: Vec<String>,
+    /// More known-bad networks, served over HTTP in the plain blocklist format (one network or
+    /// address a line, `#` or `;` comments): fetched by one worker per `interval_s` for all, at most
+    /// `max_entries` (up to 3500); a body that does not parse is refused and the last good list stays.
+    #[serde(default)]
+    pub deny_cidrs_feed: Option<DenyFeedConfig>,
     /// Behavioural records kept per kind (identities, sources): the memory bound, whatever the traffic.
     #[serde(default = "default_state_slots")]
     pub state_slots: u32,
@@ -71,6 +80,151 @@ pub struct RiskConfig {
     /// of its SHA-256) is in every decision record and on the risk score metric.
     #[serde(default)]
     pub model: Option<String>,
+}
+
+/// Known-bad networks from a URL (`risk.deny_cidrs_feed`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenyFeedConfig {
+    /// Where the list is (Envoy: a cluster; Kong: host:port).
+    pub service: crate::outbound::ServiceConfig,
+    /// Seconds between fetches (default 300); a change reaches every worker within it.
+    #[serde(default = "default_feed_interval_s")]
+    pub interval_s: u64,
+    /// Most networks kept (default and most 3500; beyond it the list is refused, the last stays).
+    #[serde(default = "default_feed_max_entries")]
+    pub max_entries: usize,
+}
+
+fn default_feed_interval_s() -> u64 {
+    300
+}
+fn default_feed_max_entries() -> usize {
+    crate::risk::feed::MAX_ENTRIES
+}
+
+/// The answers of the risk stage by caller kind (`human`, `agent`, `service`: see `kinds`).
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsesConfig {
+    /// People (default `step_up`).
+    #[serde(default = "default_step_up")]
+    pub human: Response,
+    /// AI agents, the current actor of a delegation included (default `throttle`).
+    #[serde(default = "default_throttle")]
+    pub agent: Response,
+    /// Service accounts: client-credentials tokens and API keys by default (default `throttle`).
+    #[serde(default = "default_throttle")]
+    pub service: Response,
+    /// The throttle of callers answered with `throttle`.
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
+    /// The suspension of callers answered with `throttle`.
+    #[serde(default)]
+    pub suspend: SuspendConfig,
+}
+
+impl Default for ResponsesConfig {
+    fn default() -> Self {
+        ResponsesConfig {
+            human: Response::StepUp,
+            agent: Response::Throttle,
+            service: Response::Throttle,
+            throttle: ThrottleConfig::default(),
+            suspend: SuspendConfig::default(),
+        }
+    }
+}
+
+/// What a caller kind gets for a risky request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// From `step_up_at`: the RFC 9470 challenge (a person can answer it).
+    StepUp,
+    /// From `tag_at`: held to a multiple of its own pace (429 with `Retry-After`); step-up-level
+    /// scores that persist suspend it for a TTL (403 with `Retry-After`), on every worker.
+    Throttle,
+}
+
+fn default_step_up() -> Response {
+    Response::StepUp
+}
+fn default_throttle() -> Response {
+    Response::Throttle
+}
+
+/// The risk throttle: while its score stays at `tag_at` or above, a caller gets tokens at `multiple`
+/// times its own usual pace (learnt requests per busy 5 minutes), at least `min_per_minute`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Times the caller's own pace (default 2).
+    #[serde(default = "default_multiple")]
+    pub multiple: f64,
+    /// The pace of a caller without a learnt one yet, requests a minute (default 60), so that a new
+    /// agent's first burst (up to `burst_s` of it) is not throttled.
+    #[serde(default = "default_min_per_minute")]
+    pub min_per_minute: u32,
+    /// Seconds of the pace the bucket holds (default 10).
+    #[serde(default = "default_burst_s")]
+    pub burst_s: u32,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            multiple: default_multiple(),
+            min_per_minute: default_min_per_minute(),
+            burst_s: default_burst_s(),
+        }
+    }
+}
+
+fn default_multiple() -> f64 {
+    2.0
+}
+fn default_min_per_minute() -> u32 {
+    60
+}
+fn default_burst_s() -> u32 {
+    10
+}
+
+/// Suspension: `after` scores at `step_up_at` or above within about `window_s` (a count decayed
+/// over it) refuse the caller for `ttl_s`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendConfig {
+    /// Step-up-level scores that suspend (default 5).
+    #[serde(default = "default_after")]
+    pub after: u32,
+    /// Seconds over which they are counted (default 60).
+    #[serde(default = "default_window_s")]
+    pub window_s: u64,
+    /// Seconds a suspension lasts (default 900).
+    #[serde(default = "default_ttl_s")]
+    pub ttl_s: u64,
+}
+
+impl Default for SuspendConfig {
+    fn default() -> Self {
+        SuspendConfig {
+            after: default_after(),
+            window_s: default_window_s(),
+            ttl_s: default_ttl_s(),
+        }
+    }
+}
+
+fn default_after() -> u32 {
+    5
+}
+fn default_window_s() -> u64 {
+    60
+}
+fn default_ttl_s() -> u64 {
+    900
 }
 
 /// The risk stage's circuit breaker: `open_after` failures in a row (scoring errors or runs over
@@ -241,6 +395,31 @@ impl RiskConfig {
                 at("breaker.open_after"),
                 "must be between 1 and 1000",
             ));
+        }
+        let r = &self.responses;
+        if !(r.throttle.multiple.is_finite() && (0.1..=1000.0).contains(&r.throttle.multiple)) {
+            return Err(ConfigError::new(
+                at("responses.throttle.multiple"),
+                "must be between 0.1 and 1000",
+            ));
+        }
+        for (name, v, max) in [
+            (
+                "throttle.min_per_minute",
+                u64::from(r.throttle.min_per_minute),
+                1_000_000,
+            ),
+            ("throttle.burst_s", u64::from(r.throttle.burst_s), 3600),
+            ("suspend.after", u64::from(r.suspend.after), 1000),
+            ("suspend.window_s", r.suspend.window_s, 86_400),
+            ("suspend.ttl_s", r.suspend.ttl_s, 30 * 86_400),
+        ] {
+            if !(1..=max).contains(&v) {
+                return Err(ConfigError::new(
+                    at(&format!("responses.{name}")),
+                    format!("must be between 1 and {max}"),
+                ));
+            }
         }
         if !(1..=86_400).contains(&self.breaker.cool_down_s) {
             return Err(ConfigError::new(

@@ -152,8 +152,11 @@ pub fn is_opaque(token: &str) -> bool {
 pub enum Outcome {
     /// Active, with these claims.
     Active(Box<Claims>),
-    /// Inactive (expired, revoked, unknown), or active but not for us (issuer, audience).
+    /// Inactive (expired, revoked, unknown).
     Inactive,
+    /// Active, but not for us (issuer, audience) or not an identity (no subject): refused with
+    /// that reason, so the record says why and not just "inactive".
+    Refused(TokenError),
     /// No usable answer: the IdP is down, slow, or answered garbage.
     Failed(String),
 }
@@ -181,7 +184,7 @@ pub fn outcome(
     }
     match claims_from(provider, &mut map, now_s) {
         Ok(c) => Outcome::Active(Box::new(c)),
-        Err(_) => Outcome::Inactive,
+        Err(e) => Outcome::Refused(e),
     }
 }
 
@@ -250,15 +253,16 @@ fn claims_from(
 /// Remembers what the IdP said, so that the request (and the next ones) decide from the cache.
 pub fn record(cache: &mut TokenCache, provider: &Provider, token: &str, o: Outcome, now_s: u64) {
     let key = cache.key_of(token);
+    let until = now_s.saturating_add(
+        provider
+            .introspection
+            .as_ref()
+            .map_or(0, |i| i.inactive_cache_s),
+    );
     match o {
         Outcome::Active(claims) => cache.put(key, Arc::new(*claims)),
-        Outcome::Inactive => {
-            let keep = provider
-                .introspection
-                .as_ref()
-                .map_or(0, |i| i.inactive_cache_s);
-            cache.refuse(key, now_s.saturating_add(keep), TokenError::Inactive);
-        }
+        Outcome::Inactive => cache.refuse(key, until, TokenError::Inactive),
+        Outcome::Refused(why) => cache.refuse(key, until, why),
         // Only for the current second: a down IdP is asked again soon, but not per request.
         Outcome::Failed(_) => cache.refuse(key, now_s, TokenError::IdpUnavailable),
     }
@@ -363,22 +367,33 @@ mod tests {
     }
 
     #[test]
-    fn inactive_and_foreign_answers_are_refused_and_cached_briefly() {
+    fn inactive_foreign_and_subjectless_answers_are_refused_with_their_reason() {
         let e = engine();
         let p = &e.providers()[0];
         let mut cache = TokenCache::new(8);
-        for (body, token) in [
-            (r#"{"active": false}"#, "t1"),
-            (&ACTIVE.replace("orders-api", "other-api"), "t2"),
+        for (body, token, reason) in [
+            (r#"{"active": false}"#, "t1", "inactive"),
+            (&ACTIVE.replace("orders-api", "other-api"), "t2", "audience"),
             (
                 &ACTIVE.replace("https://idp.example.com", "https://evil"),
                 "t3",
+                "issuer",
+            ),
+            // An active answer without `sub` (how some IdPs answer for client credentials) is
+            // not an identity unless `claims.subject` names another claim.
+            (
+                &ACTIVE.replace(r#""sub": "agent-7","#, ""),
+                "t4",
+                "no_subject",
             ),
         ] {
             let o = outcome(p, Ok(200), body.as_bytes(), 1500);
-            assert!(matches!(o, Outcome::Inactive), "{body}");
+            assert!(
+                matches!(o, Outcome::Inactive | Outcome::Refused(_)),
+                "{body}"
+            );
             record(&mut cache, p, token, o, 1500);
-            assert_eq!(decide(&e, token, 1500, &mut cache), (401, "inactive"));
+            assert_eq!(decide(&e, token, 1500, &mut cache), (401, reason));
             assert!(pending(e.providers(), &headers(token), 1529, &cache).is_none());
             assert!(pending(e.providers(), &headers(token), 1531, &cache).is_some());
         }

@@ -31,6 +31,9 @@ pub fn check(engine: &Engine, host: HostKind) -> Result<(), ConfigError> {
     if let Some(a) = engine.alerts() {
         a.check_host(host)?;
     }
+    if let Some(f) = engine.risk_deny_feed() {
+        f.call(host)?;
+    }
     Ok(())
 }
 
@@ -102,6 +105,52 @@ pub fn answer(body_size: usize, max: usize) -> Result<(u16, Vec<u8>), CallError>
     .flatten()
     .unwrap_or_default();
     Ok((status, body))
+}
+
+/// A feed's call, once this worker holds the lease: dispatched, or why not logged (`what` names the
+/// feed). The token of the call.
+pub fn dispatch_feed(what: &str, call: Result<Call, ConfigError>) -> Option<u32> {
+    let call = match call {
+        Ok(c) => c,
+        Err(e) => {
+            log(LogLevel::Error, &format!("warden: {what}: {e}"));
+            return None;
+        }
+    };
+    match dispatch(&call) {
+        Ok(token) => Some(token),
+        Err(e) => {
+            log(LogLevel::Warn, &format!("warden: {what}: {e}"));
+            None
+        }
+    }
+}
+
+/// A feed's answer: the body of a 200 (at most `max` bytes and one), or `None` with the reason
+/// logged (the previous list stays; the next lease retries).
+pub fn feed_body(what: &str, body_size: usize, max: usize) -> Option<Vec<u8>> {
+    let why = match answer(body_size, max) {
+        Ok((200, body)) => return Some(body),
+        Ok((status, _)) => CallError::Status(status),
+        Err(e) => e,
+    };
+    keep_previous(what, &why);
+    None
+}
+
+/// Logs what storing a feed's body came to: the number of `unit`s, or why the previous list stays.
+pub fn feed_stored(what: &str, stored: Result<usize, crate::feed::FeedError>, unit: &str) {
+    match stored {
+        Ok(n) => log(LogLevel::Info, &format!("warden: {what}: {n} {unit}")),
+        Err(e) => keep_previous(what, &e),
+    }
+}
+
+fn keep_previous(what: &str, why: &dyn fmt::Display) {
+    log(
+        LogLevel::Warn,
+        &format!("warden: {what}: {why}; keeping the previous list"),
+    );
 }
 
 /// Counters (proxy-wasm metrics; Envoy shows them as `wasmcustom.<name>`).

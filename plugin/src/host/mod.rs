@@ -61,6 +61,8 @@ struct WardenRoot {
     timers: Timers,
     /// The revocation-feed call in flight from this worker, if any.
     revocation_call: Option<u32>,
+    /// The risk deny-feed call in flight from this worker, if any.
+    risk_feed_call: Option<u32>,
     metrics: RiskMetrics,
     /// Decisions, timings, cache hits, alerts.
     meter: metrics::Meter,
@@ -110,6 +112,11 @@ impl Context for WardenRoot {
             if self.revocation_call == Some(token) {
                 self.revocation_call = None;
                 revocation::on_response(&engine, body_size);
+                return;
+            }
+            if self.risk_feed_call == Some(token) {
+                self.risk_feed_call = None;
+                risk::feed_response(&engine, body_size);
                 return;
             }
             if self.alerts.owns(token) {
@@ -170,7 +177,7 @@ impl RootContext for WardenRoot {
                 let users = schedule::Users {
                     remote_keys: fetcher.active(),
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
-                    feed: engine.revocation().has_feed(),
+                    feed: engine.revocation().has_feed() || engine.risk_deny_feed().is_some(),
                     alerts: engine.alerts().is_some(),
                     gauges: fetcher.active() || engine.risk_enabled(),
                 };
@@ -232,6 +239,9 @@ impl RootContext for WardenRoot {
         if due.feed {
             if let Some(token) = revocation::tick(&engine, now) {
                 self.revocation_call = Some(token);
+            }
+            if let Some(token) = risk::feed_tick(&engine, now) {
+                self.risk_feed_call = Some(token);
             }
         }
         if due.keys {

@@ -1,7 +1,12 @@
 //! Host glue of the risk stage: the response facts (status, body size) handed back to the engine,
-//! and the circuit-breaker and verdict counters.
+//! the circuit-breaker and verdict counters, and `risk.deny_cidrs_feed` (as the revocation feed:
+//! every worker's root context runs [`feed_tick`] on the one tick timer; the worker that takes the
+//! shared lease fetches the list for all, and each worker refreshes its own copy from shared data).
 
-use crate::decision::{Decision, Verdict};
+use super::fetch;
+use super::shared::HostShared;
+use crate::decision::{Decision, Engine, Verdict};
+use crate::risk::feed::MAX_BYTES;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, MetricType};
 
@@ -23,6 +28,8 @@ pub struct RiskMetrics {
     tag: Option<u32>,
     step_up: Option<u32>,
     block: Option<u32>,
+    throttle: Option<u32>,
+    suspend: Option<u32>,
 }
 
 impl RiskMetrics {
@@ -37,6 +44,8 @@ impl RiskMetrics {
             tag: counter("warden_risk_tag_total"),
             step_up: counter("warden_risk_step_up_total"),
             block: counter("warden_risk_block_total"),
+            throttle: counter("warden_risk_throttle_total"),
+            suspend: counter("warden_risk_suspend_total"),
         }
     }
 
@@ -65,6 +74,8 @@ impl RiskMetrics {
             Verdict::Tag => hit(self.tag),
             Verdict::StepUp => hit(self.step_up),
             Verdict::Block => hit(self.block),
+            Verdict::Throttle => hit(self.throttle),
+            Verdict::Suspend => hit(self.suspend),
             Verdict::Allow | Verdict::Deny => {}
         }
     }
@@ -105,3 +116,32 @@ pub fn time_model() -> Option<String> {
     })
     .ok()
 }
+
+/// One tick of the deny feed: refresh this worker's copy, and fetch the list if this worker got the
+/// lease. Returns the call's token.
+pub fn feed_tick(engine: &Engine, now_s: u64) -> Option<u32> {
+    let feed = engine.risk_deny_feed()?;
+    feed.refresh(&HostShared);
+    if !feed.take_lease(&HostShared, now_s) {
+        return None;
+    }
+    fetch::dispatch_feed(FEED, feed.call(super::gateway::kind()))
+}
+
+/// The deny feed's answer: stored for every worker when it is a 200 with a valid body (and this
+/// worker's copy refreshed); otherwise the last good list stays and the next lease retries.
+pub fn feed_response(engine: &Engine, body_size: usize) {
+    let Some(feed) = engine.risk_deny_feed() else {
+        return;
+    };
+    if let Some(body) = fetch::feed_body(FEED, body_size, MAX_BYTES) {
+        let stored = feed.store(&HostShared, &body);
+        if stored.is_ok() {
+            feed.refresh(&HostShared);
+        }
+        fetch::feed_stored(FEED, stored, "networks");
+    }
+}
+
+/// The deny feed's name in logs.
+const FEED: &str = "risk deny feed";

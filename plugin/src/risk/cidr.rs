@@ -47,6 +47,26 @@ impl Cidr {
         })
     }
 
+    /// (IPv4, prefix length, network bits): what [`Cidr::from_parts`] takes back.
+    pub fn parts(&self) -> (bool, u8, u128) {
+        (self.v4, self.mask.count_ones() as u8, self.net)
+    }
+
+    /// The network of [`Cidr::parts`], if they make one.
+    pub fn from_parts(v4: bool, len: u8, net: u128) -> Option<Cidr> {
+        let max: u32 = if v4 { 32 } else { 128 };
+        let len = u32::from(len);
+        if len > max || (v4 && net > u128::from(u32::MAX)) {
+            return None;
+        }
+        let mask = if len == 0 {
+            0
+        } else {
+            (u128::MAX << (128 - len)) >> (128 - max)
+        };
+        (net & !mask == 0).then_some(Cidr { net, mask, v4 })
+    }
+
     /// Whether `addr` is inside (IPv4-mapped IPv6 addresses count as IPv4).
     pub fn contains(&self, addr: &IpAddr) -> bool {
         let (bits, v4) = match addr {

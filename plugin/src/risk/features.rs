@@ -20,6 +20,10 @@ pub const VELOCITY_MIN_HISTORY_S: u64 = 600;
 /// Busy rate buckets (see `state::RATE_BUCKET_S`) an identity needs before its rate baseline is trusted.
 pub const VELOCITY_MIN_BUCKETS: u32 = 3;
 
+/// Requests an identity needs before a route it has not used counts as new: its set of routes must
+/// have had time to form.
+pub const NEW_ROUTE_MIN_REQUESTS: u32 = 32;
+
 /// Successes from a source address that offset one of its failures in `source_failures`: a NAT
 /// address whose users mostly get through (benign failure rates are a few percent: expired tokens,
 /// the odd page outside one's scopes) is not suspicious after a few failures, while a
@@ -96,12 +100,18 @@ features! {
         "ln(1 + distinct endpoints in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
     ResponseVolume = "response_volume":
         "recent minus long-run mean of ln(1 + response bytes), clipped to [0, 6]";
+    NewRoute = "new_route":
+        "1 if the route rule or MCP tool is not among the 16 the identity uses most (0 under 32 requests of history, or for a request no rule or tool names)";
+    ObjectEnumeration = "object_enumeration":
+        "ln(1 + distinct objects, i.e. route and template variables other than the tenant, in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
+    DataVolume = "data_volume":
+        "ln(1 + response bytes in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
         "1 if the identity has no history (first request, or its record was recycled)";
     SourceFailures = "source_failures":
-        "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes";
+        "ln(1 + recent 401/403s from this source address, any identity) minus ln(1 + its recent successes / 10), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 10 successes; 0 when the source network is among the identity's known networks";
     SourceIdentities = "source_identities":
         "ln(distinct identities from this source address in the 10-minute window, this one included), clipped to [0, 6]";
     History = "history":
@@ -165,6 +175,10 @@ pub struct Facts {
     pub agent: u32,
     /// Endpoint hash.
     pub endpoint: u64,
+    /// Route rule or MCP tool item (0: neither).
+    pub route: u32,
+    /// Object addressed (route and template variables other than the tenant), when any.
+    pub object: Option<u64>,
     /// The identity's hash (for the source's distinct-identities sketch).
     pub identity: Option<u64>,
     /// `iat` of the token.
@@ -223,7 +237,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         );
     }
     if let Some(s) = src {
-        set(Feature::SourceFailures, source_failures(s, now));
+        // A network's refusals say nothing about a caller who habitually comes from it: behind a
+        // NAT, a proxy or loopback, one client's refusals must not condemn its neighbours. Its own
+        // refusals are its `recent_failures`.
+        let home = id.is_some_and(|i| f.prefix.is_some_and(|p| i.prefixes.contains(p)));
+        if !home {
+            set(Feature::SourceFailures, source_failures(s, now));
+        }
         let (bits, _) = s.identities_at(now, f.identity);
         set(
             Feature::SourceIdentities,
@@ -294,6 +314,23 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
             Feature::ResponseVolume,
             clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0),
         );
+        set(
+            Feature::DataVolume,
+            clip(s.volume_at(now).ln_1p() - s.volume_baseline, 0.0, 6.0),
+        );
+    }
+    if f.route != 0 && s.count >= NEW_ROUTE_MIN_REQUESTS {
+        set(Feature::NewRoute, flag(!s.routes.contains(f.route)));
+    }
+    if f.object.is_some() {
+        set(
+            Feature::ObjectEnumeration,
+            clip(
+                distinct(s.objects_at(now, f.object)).ln_1p() - s.objects_baseline,
+                0.0,
+                6.0,
+            ),
+        );
     }
     x
 }
@@ -345,6 +382,8 @@ mod tests {
             prefix: Some(prefix_item(&"198.51.100.10".parse().unwrap())),
             agent: item32(b'u', b"app/1.0"),
             endpoint: hash64(b'e', b"GET /orders"),
+            route: item32(b'r', b"orders"),
+            object: None,
             identity: Some(1),
             issued_at: Some(now_s),
             delegation_depth: 0,
@@ -361,6 +400,8 @@ mod tests {
             prefix: f.prefix,
             agent: f.agent,
             endpoint: f.endpoint,
+            route: f.route,
+            object: f.object,
             learn: true,
         }
     }
@@ -374,7 +415,7 @@ mod tests {
                 let mut f = facts(T0 + day * DAY + 9 * 3600 + i * 60);
                 f.endpoint = hash64(b'e', if i % 2 == 0 { b"a" } else { b"b" });
                 s.observe(&sighting(&f));
-                s.observe_response(1000);
+                s.observe_response(1000, f.now_s);
             }
         }
         s
@@ -777,10 +818,99 @@ mod tests {
     }
 
     #[test]
+    fn a_route_the_identity_has_not_used_is_new() {
+        let s = habitual();
+        assert_eq!(value(&extract(Some(&s), None, &usual()), "new_route"), 0.0);
+        let mut f = usual();
+        f.route = item32(b'r', b"admin");
+        assert_eq!(value(&extract(Some(&s), None, &f), "new_route"), 1.0);
+        // A request no rule or tool names, and an identity without enough history: never new.
+        f.route = 0;
+        assert_eq!(value(&extract(Some(&s), None, &f), "new_route"), 0.0);
+        let mut young = IdentityState::fresh(1, T0);
+        young.observe(&sighting(&facts(T0)));
+        f.route = item32(b'r', b"admin");
+        assert_eq!(value(&extract(Some(&young), None, &f), "new_route"), 0.0);
+    }
+
+    /// `days` of habit reading `per_day` distinct objects a minute apart from 09:00 (a new set each day).
+    fn reader(per_day: u64) -> IdentityState {
+        let mut s = IdentityState::fresh(1, T0);
+        for day in 0..20 {
+            for i in 0..per_day {
+                let mut f = facts(T0 + day * DAY + 9 * 3600 + i * 5);
+                f.object = Some(hash64(b'o', &(day * 1000 + i).to_le_bytes()));
+                s.observe(&sighting(&f));
+            }
+        }
+        s
+    }
+
+    /// A sweep of 30 objects in a couple of minutes, then its feature value.
+    fn sweep(mut s: IdentityState) -> f32 {
+        let start = T0 + 25 * DAY + 9 * 3600;
+        for k in 0..30u64 {
+            let mut f = facts(start + k * 4);
+            f.object = Some(hash64(b'o', &(900_000 + k).to_le_bytes()));
+            s.observe(&Sighting {
+                learn: false,
+                ..sighting(&f)
+            });
+        }
+        let mut f = facts(start + 121);
+        f.object = Some(hash64(b'o', b"next"));
+        value(&extract(Some(&s), None, &f), "object_enumeration")
+    }
+
+    #[test]
+    fn object_enumeration_is_measured_against_the_identitys_habit() {
+        // A caller that reads two records a day sweeping 30: far beyond its habit.
+        let odd = sweep(reader(2));
+        assert!(odd > 2.0, "{odd}");
+        // A nightly job that pages through 100 a day: the same sweep is its habit.
+        let usual = sweep(reader(100));
+        assert!(usual < 0.5, "{usual}");
+        // A request that addresses no object has none.
+        assert_eq!(
+            value(
+                &extract(Some(&reader(2)), None, &usual_facts()),
+                "object_enumeration"
+            ),
+            0.0
+        );
+    }
+
+    fn usual_facts() -> Facts {
+        usual()
+    }
+
+    #[test]
+    fn data_volume_is_measured_against_the_identitys_habit() {
+        let mut s = habitual();
+        assert!(value(&extract(Some(&s), None, &usual()), "data_volume") < 1.0);
+        // At its usual pace, but every answer 100x its usual size.
+        let start = T0 + 31 * DAY + 9 * 3600;
+        for k in 0..10 {
+            let f = facts(start + k * 30);
+            s.observe(&Sighting {
+                learn: false,
+                ..sighting(&f)
+            });
+            s.observe_response(100_000, f.now_s);
+        }
+        let x = extract(Some(&s), None, &facts(start + 330));
+        assert!(
+            value(&x, "data_volume") > 2.0,
+            "{}",
+            value(&x, "data_volume")
+        );
+    }
+
+    #[test]
     fn response_volume_against_baseline() {
         let mut s = habitual();
         for _ in 0..10 {
-            s.observe_response(100_000);
+            s.observe_response(100_000, T0 + 31 * DAY);
         }
         let x = extract(Some(&s), None, &usual());
         assert!(
@@ -815,6 +945,15 @@ mod tests {
         src
     }
 
+    /// The habitual user's usual request, but from a network it never used (a stolen token, a
+    /// newcomer behind an office NAT): the source's failures count for it.
+    fn elsewhere() -> Facts {
+        Facts {
+            prefix: Some(prefix_item(&"203.0.113.9".parse().unwrap())),
+            ..usual()
+        }
+    }
+
     #[test]
     fn a_nat_address_that_mostly_succeeds_is_not_a_failing_source() {
         let now = usual().now_s;
@@ -822,13 +961,13 @@ mod tests {
         // (expired tokens, a page outside the scopes), the last a minute ago.
         let mut src = source_history(now - 60, 1800, 240, 2, 12);
         src.observe_failure(now - 60, false);
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert_eq!(value(&x, "source_failures"), 0.0);
         // One user's token expired mid-session and was refreshed: one failure among a dozen successes.
         let mut home = source_history(now - 120, 300, 12, 0, 1);
         home.observe_failure(now - 2, false);
         home.observe(now - 1, Some(1), true);
-        let x = extract(Some(&habitual()), Some(&home), &usual());
+        let x = extract(Some(&habitual()), Some(&home), &elsewhere());
         assert!(value(&x, "source_failures") < 0.05, "{x:?}");
     }
 
@@ -837,19 +976,34 @@ mod tests {
         let now = usual().now_s;
         // 60 refusals in two minutes and nothing let through.
         let src = source_history(now, 120, 0, 60, 1);
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert!(value(&x, "source_failures") > 3.5, "{x:?}");
         // With the few valid logins of a stuffing list among them: still high.
         let src = source_history(now, 120, 10, 60, 10);
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert!(value(&x, "source_failures") > 2.5, "{x:?}");
         // The same failures from an address that mostly succeeds (a NAT) count for little.
         let nat = source_history(now, 1800, 2000, 60, 40);
         let busy = value(
-            &extract(Some(&habitual()), Some(&nat), &usual()),
+            &extract(Some(&habitual()), Some(&nat), &elsewhere()),
             "source_failures",
         );
         assert!(busy < 0.5, "{busy}");
+    }
+
+    #[test]
+    fn a_networks_failures_do_not_condemn_its_habitual_callers() {
+        let now = usual().now_s;
+        // Behind one address (a proxy, loopback), other clients were refused 60 times: a caller who
+        // habitually comes from that network is not suspect for it, a caller new to it is.
+        let src = source_history(now, 120, 0, 60, 1);
+        let home = extract(Some(&habitual()), Some(&src), &usual());
+        assert_eq!(value(&home, "source_failures"), 0.0);
+        let away = extract(Some(&habitual()), Some(&src), &elsewhere());
+        assert!(value(&away, "source_failures") > 3.5, "{away:?}");
+        // A first-seen identity has no networks: the source's failures count.
+        let first = extract(None, Some(&src), &usual());
+        assert!(value(&first, "source_failures") > 3.5, "{first:?}");
     }
 
     #[test]
@@ -860,7 +1014,7 @@ mod tests {
             src.observe(now - 50 + i, Some(hash64(b'i', &i.to_le_bytes())), false);
             src.observe_failure(now - 50 + i, false);
         }
-        let x = extract(Some(&habitual()), Some(&src), &usual());
+        let x = extract(Some(&habitual()), Some(&src), &elsewhere());
         assert!(value(&x, "source_failures") > 3.0);
         assert!(value(&x, "source_identities") > 3.0);
         let quiet = SourceState::fresh(9, now - 100);

@@ -7,10 +7,13 @@
 pub mod breaker;
 pub mod cidr;
 pub mod features;
+pub mod feed;
 pub mod geo;
 pub mod model;
+pub mod respond;
 pub mod state;
 
+use crate::config::risk::Response;
 use crate::config::{ConfigError, Mode, OnError, RiskConfig, Sensitivity};
 use crate::credential::{CredentialKind, Identity};
 use crate::shared::{self, SharedData};
@@ -19,6 +22,7 @@ use breaker::{Admission, CircuitBreaker, Transition};
 use cidr::Cidr;
 use features::{Facts, Feature, N};
 use model::RiskModel;
+use respond::{Mark, Refusal, Responses};
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
 use std::cell::OnceCell;
@@ -76,8 +80,14 @@ pub enum RiskVerdict {
     Allow,
     /// From `tag_at`: forward with the factors.
     Tag,
+    /// From `tag_at`, for a caller that cannot step up (`risk.responses`), over its throttle's
+    /// pace: 429 with `Retry-After`.
+    Throttle,
     /// From `step_up_at` (or a route demanding it) without a step-up in the token: RFC 9470 challenge.
     StepUp,
+    /// A caller that cannot step up, suspended after sustained step-up-level scores: 403 with
+    /// `Retry-After` until the suspension's TTL passes.
+    Suspend,
     /// From `block_at`: 403.
     Block,
 }
@@ -110,8 +120,10 @@ pub struct Assessment {
     pub features: [f32; N],
     /// Features that raised the risk, highest contribution first, at most [`MAX_FACTORS`].
     pub factors: Vec<(&'static str, f32)>,
-    /// What the thresholds (and the route, and the token's step-up) say.
+    /// What the thresholds (and the route, the token's step-up and the caller's kind) say.
     pub verdict: RiskVerdict,
+    /// Seconds to wait, for a throttled or suspended caller (`Retry-After`).
+    pub retry_after_s: Option<u64>,
     /// Whether the token showed a valid step-up.
     pub stepped_up: bool,
     /// Whether the verdict is enforced (`false`: shadow, logged only).
@@ -162,6 +174,10 @@ pub struct Inputs<'a> {
     pub route_step_up: bool,
     /// The risk mode that applies (route `mode`, else `risk.mode` and the top-level `mode`).
     pub mode: Mode,
+    /// The route rule, or the MCP tool, the request addresses (what `new_route` compares).
+    pub route: Option<&'a str>,
+    /// The object the request addresses: the route's template variables other than the tenant.
+    pub object: Option<&'a str>,
 }
 
 /// The compiled `risk` section.
@@ -182,9 +198,12 @@ pub struct Risk {
     clock_step_us: u64,
     on_error: OnError,
     breaker: CircuitBreaker,
+    responses: Responses,
+    tenant_variable: String,
     /// The country header, when the edge owns it (`risk.geo_header_from_edge`).
     geo_header: Option<String>,
     deny: Vec<Cidr>,
+    deny_feed: Option<feed::DenyFeed>,
     slots: u32,
     slot_key: SlotKey,
     travel_kmh: f32,
@@ -195,8 +214,9 @@ pub struct Risk {
 }
 
 impl Risk {
-    /// Compiles the section (the embedded model is loaded once per VM).
-    pub fn compile(c: &RiskConfig) -> Result<Risk, ConfigError> {
+    /// Compiles the section (the embedded model is loaded once per VM); `tenant_variable` is the
+    /// route template variable naming the tenant (`tenancy.path_variable`), never an object.
+    pub fn compile(c: &RiskConfig, tenant_variable: &str) -> Result<Risk, ConfigError> {
         c.validate()?;
         let mut deny = Vec::with_capacity(c.deny_cidrs.len());
         for (i, s) in c.deny_cidrs.iter().enumerate() {
@@ -235,10 +255,17 @@ impl Risk {
             clock_step_us: 1,
             on_error: c.on_error,
             breaker: CircuitBreaker::new(c.breaker.open_after, c.breaker.cool_down_s),
+            responses: Responses::compile(&c.responses),
+            tenant_variable: tenant_variable.to_owned(),
             geo_header: c
                 .geo_header_from_edge
                 .then(|| c.geo_header.to_ascii_lowercase()),
             deny,
+            deny_feed: c
+                .deny_cidrs_feed
+                .as_ref()
+                .map(feed::DenyFeed::compile)
+                .transpose()?,
             slots: c.state_slots,
             slot_key: SlotKey::default(),
             travel_kmh: c.travel_kmh as f32,
@@ -275,6 +302,42 @@ impl Risk {
         }
     }
 
+    /// What a request addresses, for the features: the route rule or MCP tool (`route`, or
+    /// `mcp:<endpoint>:<tool>`), and the object (the route's template variables other than the
+    /// tenant, joined), when it has any.
+    pub fn addressed(
+        &self,
+        matched: Option<&crate::authz::routes::RouteMatch<'_>>,
+        mcp: Option<&crate::mcp::Inspected>,
+    ) -> (Option<String>, Option<String>) {
+        let tool = mcp.and_then(|m| {
+            let call = m.calls.first()?;
+            let target = call.target.as_deref()?;
+            Some(format!(
+                "mcp:{}:{}:{target}",
+                m.name,
+                call.method.as_deref().unwrap_or("")
+            ))
+        });
+        let route = tool.or_else(|| matched.map(|m| m.route.name.clone()));
+        let object: Vec<&str> = matched
+            .map(|m| {
+                m.vars
+                    .iter()
+                    .filter(|(name, _)| *name != self.tenant_variable)
+                    .map(|(_, v)| v.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let object = (!object.is_empty()).then(|| object.join("/"));
+        (route, object)
+    }
+
+    /// `risk.deny_cidrs_feed`, when configured (the adapter drives it on its tick).
+    pub fn deny_feed(&self) -> Option<&feed::DenyFeed> {
+        self.deny_feed.as_ref()
+    }
+
     /// The header the edge's country is read from (lower-case), when the edge owns it.
     pub fn geo_header(&self) -> Option<&str> {
         self.geo_header.as_deref()
@@ -300,6 +363,7 @@ impl Risk {
                 features: [0.0; N],
                 factors: Vec::new(),
                 verdict: self.verdict(0, inputs.route_step_up, stepped_up),
+                retry_after_s: None,
                 stepped_up,
                 enforced,
                 breaker: Some((Breaker::Open, self.on_error)),
@@ -314,7 +378,7 @@ impl Risk {
         let started = clock_us();
         let mut refs = self.slots(Some(identity), inputs.source);
         let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
-        let (features, scored, read) = self.score(&refs, &facts, store);
+        let (features, scored, read, before) = self.score(&refs, &facts, store);
         let elapsed_us = clock_us().saturating_sub(started);
         // A reading `r` on a clock of step `s` means the run took more than `r - s`.
         let over_budget = elapsed_us >= self.budget_us.saturating_add(self.clock_step_us);
@@ -327,14 +391,20 @@ impl Risk {
             Ok((score, contributions)) => (Some(score), contributions, None),
             Err(ScoreError::State | ScoreError::Model) => (None, Vec::new(), Some(Breaker::Error)),
         };
-        let verdict = match score {
-            Some(s) => self.verdict(s, inputs.route_step_up, stepped_up),
-            None => self.verdict(0, inputs.route_step_up, stepped_up),
+        let (verdict, mark, retry_after_s) = match score {
+            Some(s) => self.answer(identity.kind, s, inputs, stepped_up, before.as_ref()),
+            None => (
+                self.verdict(0, inputs.route_step_up, stepped_up),
+                Mark::default(),
+                None,
+            ),
         };
         let factors = top_factors(&contributions);
-        // Only requests the policy lets through teach the record what is normal.
-        let learn = score.is_some() && verdict <= RiskVerdict::Tag;
-        self.record_request(&refs, &read, &facts, learn, store);
+        // Only requests the policy lets through teach the record what is normal; a step-up-level
+        // score that a caller who cannot step up got through its throttle teaches nothing either (a
+        // thief's first request must not make his country and client "known").
+        let learn = score.is_some() && verdict <= RiskVerdict::Tag && !mark.hot;
+        self.record_request(&refs, &read, &facts, learn, mark, store);
         refs.success = learn && refs.source.is_some();
         (
             Assessment {
@@ -342,6 +412,7 @@ impl Risk {
                 features,
                 factors,
                 verdict,
+                retry_after_s,
                 stepped_up,
                 enforced,
                 breaker: breaker.map(|b| (b, self.on_error)),
@@ -381,12 +452,20 @@ impl Risk {
             prefix: inputs.source.as_ref().map(state::prefix_item),
             agent: state::item32(b'u', header("user-agent").unwrap_or("").as_bytes()),
             endpoint: state::hash64(b'e', format!("{method} {path}").as_bytes()),
+            route: inputs
+                .route
+                .map_or(0, |r| state::item32(b'r', r.as_bytes())),
+            object: inputs.object.map(|o| {
+                let route = inputs.route.unwrap_or("");
+                state::hash64(b'o', format!("{route}\u{0}{o}").as_bytes())
+            }),
             identity: hash,
             issued_at: claims.and_then(|c| c.iat),
             delegation_depth: claims.map_or(0, |c| delegation_depth(c.extra.get("act"))),
-            bad_source: inputs
-                .source
-                .is_some_and(|a| self.deny.iter().any(|c| c.contains(&a))),
+            bad_source: inputs.source.is_some_and(|a| {
+                self.deny.iter().any(|c| c.contains(&a))
+                    || self.deny_feed.as_ref().is_some_and(|f| f.contains(&a))
+            }),
             travel_kmh: self.travel_kmh,
             kind: identity.kind,
         }
@@ -399,11 +478,11 @@ impl Risk {
         refs: &StateRef,
         facts: &Facts,
         store: &dyn SharedData,
-    ) -> ([f32; N], Scored, Read) {
+    ) -> ([f32; N], Scored, Read, Option<IdentityState>) {
         let read = |slot: Option<&Slot>| slot.map(|slot| store.get(&slot.key));
         let raw = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
             (Some(Err(_)), _) | (_, Some(Err(_))) => {
-                return ([0.0; N], Err(ScoreError::State), Read::default());
+                return ([0.0; N], Err(ScoreError::State), Read::default(), None);
             }
             (id, src) => Read {
                 identity: id.and_then(Result::ok),
@@ -436,7 +515,63 @@ impl Risk {
             }
             _ => Err(ScoreError::Model),
         };
-        (x, scored, raw)
+        (x, scored, raw, id)
+    }
+
+    /// The verdict of a score for a caller of `kind`, with what it asks of the caller's record:
+    /// thresholds and route as [`Risk::verdict`] for callers who can step up; for the others
+    /// (`risk.responses`) a suspension in force, a block-level score or a route's step-up stand,
+    /// else every request (before the caller has a pace of its own, every one from `tag_at`) takes
+    /// a token from the throttle's bucket, which refuses from `tag_at`, and step-up-level scores
+    /// count towards suspension.
+    fn answer(
+        &self,
+        kind: crate::credential::IdentityKind,
+        score: u8,
+        inputs: &Inputs<'_>,
+        stepped_up: bool,
+        before: Option<&IdentityState>,
+    ) -> (RiskVerdict, Mark, Option<u64>) {
+        let verdict = self.verdict(score, inputs.route_step_up, stepped_up);
+        if self.responses.of(kind) == Response::StepUp {
+            return (verdict, Mark::default(), None);
+        }
+        let now = inputs.now_s;
+        if let Some(left) = Responses::suspended(before, now) {
+            return (RiskVerdict::Suspend, Mark::default(), Some(left));
+        }
+        let by_score = self.verdict(score, false, false);
+        if by_score == RiskVerdict::Block || (verdict == RiskVerdict::StepUp && by_score < verdict)
+        {
+            return (verdict, Mark::default(), None);
+        }
+        if by_score < RiskVerdict::Tag {
+            // Held to its own pace, a caller's bucket drains with every request, tagged or not (it
+            // refuses only from `tag_at`): a flood that turns risky mid-way has spent its burst.
+            // Before it has a pace, `min_per_minute` is a guess, not its habit: a new agent's busy
+            // start (a client walking an MCP server) is no flood, so only risky requests count.
+            let mark = Mark {
+                bucket: Responses::has_pace(before).then(|| self.responses.throttle(before, now).0),
+                hot: false,
+            };
+            return (by_score, mark, None);
+        }
+        let hot = by_score >= RiskVerdict::StepUp;
+        if hot && self.responses.suspends(before, now) {
+            let mark = Mark { bucket: None, hot };
+            return (RiskVerdict::Suspend, mark, Some(self.responses.ttl_s()));
+        }
+        let (tokens, refused) = self.responses.throttle(before, now);
+        let mark = Mark {
+            bucket: Some(tokens),
+            hot,
+        };
+        match refused {
+            Some(Refusal::Throttled(wait) | Refusal::Suspended(wait)) => {
+                (RiskVerdict::Throttle, mark, Some(wait))
+            }
+            None => (RiskVerdict::Tag, mark, None),
+        }
     }
 
     /// The verdict of a score, given the route and the token's step-up.
@@ -497,6 +632,7 @@ impl Risk {
         read: &Read,
         facts: &Facts,
         learn: bool,
+        mark: Mark,
         store: &dyn SharedData,
     ) {
         let now = facts.now_s;
@@ -507,10 +643,15 @@ impl Risk {
                 prefix: facts.prefix,
                 agent: facts.agent,
                 endpoint: facts.endpoint,
+                route: facts.route,
+                object: facts.object,
                 learn,
             };
             let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
-                state::apply_identity(cur, slot.hash, now, |s| s.observe(&sighting))
+                state::apply_identity(cur, slot.hash, now, |s| {
+                    s.observe(&sighting);
+                    self.responses.apply(s, now, mark);
+                })
             });
             if created {
                 count_slot(store, 0);
@@ -581,7 +722,7 @@ impl Risk {
                 // Only an existing record of this identity learns a size.
                 match IdentityState::decode(cur, slot.hash) {
                     Some(mut s) => {
-                        s.observe_response(bytes);
+                        s.observe_response(bytes, now_s);
                         (Some(s.encode()), ())
                     }
                     None => (None, ()),
@@ -724,6 +865,64 @@ mod tests {
             }
             self.inner.set(key, value, cas)
         }
+    }
+
+    #[test]
+    fn a_flood_that_turns_risky_has_spent_its_burst_once_the_pace_is_learnt() {
+        let c: RiskConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let risk = Risk::compile(&c, "tenant").unwrap();
+        let inputs = |now_s| Inputs {
+            method: "GET",
+            path: "/orders/1",
+            headers: &[],
+            source: None,
+            now_s,
+            sensitivity: Sensitivity::default(),
+            route_step_up: false,
+            mode: Mode::Enforce,
+            route: None,
+            object: None,
+        };
+        let agent = crate::credential::IdentityKind::Agent;
+        let answer = |s: &mut IdentityState, score: u8| {
+            let (verdict, mark, _) = risk.answer(agent, score, &inputs(1000), false, Some(s));
+            risk.responses.apply(s, 1000, mark);
+            verdict
+        };
+        // An agent with a pace of its own: 60 learnt requests per busy 5 minutes, so 0.4 a second
+        // and a bucket of 4. Calm, its first risky request passes.
+        let learnt = |hash| {
+            let mut s = IdentityState::fresh(hash, 0);
+            s.rate_baseline = 61f32.ln();
+            s.rate_buckets = 10;
+            s
+        };
+        let mut calm = learnt(1);
+        assert_eq!(answer(&mut calm, 40), RiskVerdict::Tag);
+        // After 12 unremarkable requests in the same second its burst is spent: its first risky
+        // request is throttled; unremarkable ones still pass.
+        let mut flood = learnt(2);
+        for _ in 0..12 {
+            assert_eq!(answer(&mut flood, 5), RiskVerdict::Allow);
+        }
+        assert_eq!(answer(&mut flood, 40), RiskVerdict::Throttle);
+        assert_eq!(answer(&mut flood, 5), RiskVerdict::Allow);
+        // A new agent (no pace yet: the floor's guess) is not held to it for a busy start: only its
+        // risky requests take tokens.
+        let mut new = IdentityState::fresh(3, 0);
+        for _ in 0..30 {
+            assert_eq!(answer(&mut new, 5), RiskVerdict::Allow);
+        }
+        assert_eq!(answer(&mut new, 40), RiskVerdict::Tag);
+        // A person is never throttled.
+        let (verdict, mark, _) = risk.answer(
+            crate::credential::IdentityKind::Human,
+            40,
+            &inputs(1000),
+            false,
+            Some(&flood),
+        );
+        assert_eq!((verdict, mark), (RiskVerdict::Tag, Mark::default()));
     }
 
     #[test]

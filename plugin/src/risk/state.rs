@@ -214,6 +214,11 @@ pub struct Sighting {
     pub agent: u32,
     /// Endpoint (method and path, [`hash64`]).
     pub endpoint: u64,
+    /// Route rule or MCP tool ([`item32`]), 0 when neither names the request.
+    pub route: u32,
+    /// The object addressed: the route's template variables other than the tenant ([`hash64`],
+    /// with the route), when it has any.
+    pub object: Option<u64>,
     /// Learn habits (country, network, client, hours, baselines) from this request: only requests
     /// the policy let through teach the record what is normal, so an attacker who is being
     /// challenged cannot make his country "known" by retrying.
@@ -281,15 +286,37 @@ pub struct IdentityState {
     pub bytes_slow: f32,
     /// Responses seen (saturating).
     pub responses: u32,
+    /// Route rules and MCP tools this identity used in requests that taught the record.
+    pub routes: KnownSet<16>,
+    /// Objects (route and template variables) addressed in the current window (bitmap sketch).
+    pub objects: u64,
+    /// Usual `ln(1 + distinct objects in the window)` at request time.
+    pub objects_baseline: f32,
+    /// Response bytes in the current window.
+    pub volume: f32,
+    /// Usual `ln(1 + response bytes in the window)` at request time.
+    pub volume_baseline: f32,
+    /// Tokens in the risk throttle's bucket (see `risk::respond`), as of `throttle_s`.
+    pub throttle_tokens: f32,
+    /// Time of `throttle_tokens`; 0: the bucket was never used (full).
+    pub throttle_s: u64,
+    /// Recent scores at the step-up level of a caller that cannot step up, decayed over the
+    /// suspension window (see `risk::respond`).
+    pub hot: f32,
+    /// Time of `hot`.
+    pub hot_s: u64,
+    /// Suspended (refused on every worker) until this time; 0: never.
+    pub suspended_until_s: u64,
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 8 + 4 * 15 + 2 + (4 + 1) * 16 + 2 * 24;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 20 + 2 + (4 + 1) * 32 + 2 * 24;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
 /// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`); the source record counts
 /// successes (`SourceState::successes`). Both unreleased, hence one version.
-const VERSION: u8 = 3;
+/// 4: routes used, objects and volume in the window, the risk throttle and suspension.
+const VERSION: u8 = 4;
 
 impl IdentityState {
     /// A record for a new identity.
@@ -343,6 +370,16 @@ impl IdentityState {
             bytes_fast: r.f32()?,
             bytes_slow: r.f32()?,
             responses: r.u32()?,
+            routes: r.set()?,
+            objects: r.u64()?,
+            objects_baseline: r.f32()?,
+            volume: r.f32()?,
+            volume_baseline: r.f32()?,
+            throttle_tokens: r.f32()?,
+            throttle_s: r.u64()?,
+            hot: r.f32()?,
+            hot_s: r.u64()?,
+            suspended_until_s: r.u64()?,
         };
         (s.hash == hash).then_some(s)
     }
@@ -379,6 +416,16 @@ impl IdentityState {
         w.f32(self.bytes_fast);
         w.f32(self.bytes_slow);
         w.u32(self.responses);
+        w.set(&self.routes);
+        w.u64(self.objects);
+        w.f32(self.objects_baseline);
+        w.f32(self.volume);
+        w.f32(self.volume_baseline);
+        w.f32(self.throttle_tokens);
+        w.u64(self.throttle_s);
+        w.f32(self.hot);
+        w.u64(self.hot_s);
+        w.u64(self.suspended_until_s);
         w.finish()
     }
 
@@ -468,6 +515,30 @@ impl IdentityState {
         }
     }
 
+    /// Objects in the window at `now_s` with `object` added (the window is the endpoints').
+    pub fn objects_at(&self, now_s: u64, object: Option<u64>) -> u64 {
+        let bit = object.map_or(0, |o| 1u64 << (o % 64));
+        if self.window_over(now_s) {
+            bit
+        } else {
+            self.objects | bit
+        }
+    }
+
+    /// Response bytes in the window at `now_s`.
+    pub fn volume_at(&self, now_s: u64) -> f32 {
+        if self.window_over(now_s) {
+            0.0
+        } else {
+            self.volume
+        }
+    }
+
+    /// Whether the endpoints' window has ended at `now_s`.
+    fn window_over(&self, now_s: u64) -> bool {
+        now_s.saturating_sub(self.window_s) >= WINDOW_S
+    }
+
     /// Failures at `now_s`, decayed.
     pub fn failures_at(&self, now_s: u64) -> f32 {
         decay(
@@ -480,12 +551,16 @@ impl IdentityState {
     /// Records a request.
     pub fn observe(&mut self, s: &Sighting) {
         let now = s.now_s.max(self.last_seen_s).max(self.bucket_s);
+        let objects = self.objects_at(now, s.object);
+        let volume = self.volume_at(now);
         let (endpoints, window_s) = self.endpoints_at(now, s.endpoint);
         let recent = self.recent_at(now);
         self.roll_bucket(now);
         self.count = self.count.saturating_add(1);
         self.bucket_count = self.bucket_count.saturating_add(1);
         self.endpoints = endpoints;
+        self.objects = objects;
+        self.volume = volume;
         self.window_s = window_s;
         self.last_seen_s = now;
         // Every request counts towards the pace, learnt or not: a flood that is being challenged is
@@ -510,6 +585,9 @@ impl IdentityState {
         // A mean over all requests at first, then an exponential one.
         let alpha = (1.0 / self.count as f32).max(BASELINE_ALPHA);
         self.spread_baseline += alpha * (distinct(endpoints).ln_1p() - self.spread_baseline);
+        self.objects_baseline += alpha * (distinct(objects).ln_1p() - self.objects_baseline);
+        self.volume_baseline += alpha * (volume.ln_1p() - self.volume_baseline);
+        self.routes.insert(s.route);
         if let Some(c) = s.country {
             self.countries.insert(country_item(c));
             self.last_country = c;
@@ -535,8 +613,13 @@ impl IdentityState {
         self.failures_s = now;
     }
 
-    /// Records the size of a response.
-    pub fn observe_response(&mut self, bytes: u64) {
+    /// Records the size of a response at `now_s`.
+    pub fn observe_response(&mut self, bytes: u64, now_s: u64) {
+        // Bytes of a response count in the window of its request (a long answer that ends after
+        // the window counts in none: the next request starts the new window).
+        if !self.window_over(now_s.max(self.window_s)) {
+            self.volume += bytes as f32;
+        }
         let v = (bytes as f32).ln_1p();
         if self.responses == 0 {
             self.bytes_fast = v;
@@ -779,6 +862,8 @@ mod tests {
             prefix: Some(prefix_item(&"203.0.113.7".parse().unwrap())),
             agent: item32(b'u', b"app/1.0"),
             endpoint: hash64(b'e', b"GET /orders"),
+            route: 7,
+            object: Some(9),
             learn: true,
         }
     }
@@ -788,7 +873,7 @@ mod tests {
         let mut s = IdentityState::fresh(42, 1000);
         s.observe(&sighting(1001));
         s.observe_failure(1002);
-        s.observe_response(512);
+        s.observe_response(512, 1003);
         let bytes = s.encode();
         assert_eq!(bytes.len(), IDENTITY_BYTES);
         assert_eq!(IdentityState::decode(Some(&bytes), 42), Some(s));
