@@ -121,6 +121,7 @@ fn pieces(c: &mut Criterion) {
             endpoint: facts.endpoint,
             route: facts.route,
             object: facts.object,
+            passed: true,
             learn: true,
         });
     }

@@ -24,6 +24,15 @@ pub const VELOCITY_MIN_BUCKETS: u32 = 3;
 /// have had time to form.
 pub const NEW_ROUTE_MIN_REQUESTS: u32 = 32;
 
+/// Learnt uses after which a route is part of a machine caller's repertoire
+/// ([`Feature::MachineNewRoute`]): one use, perhaps the first request of a sweep that was only
+/// tagged, does not make a route habitual.
+pub const MACHINE_ROUTE_USES: u8 = 3;
+
+/// Requests a machine caller needs before a route it has not used counts as new for
+/// [`Feature::MachineNewRoute`]: its repertoire, rare tools included, forms over its first requests.
+pub const MACHINE_ROUTE_MIN_REQUESTS: u32 = 256;
+
 /// Successes from a source address that offset one of its failures in `source_failures`: a NAT
 /// address whose users mostly get through (benign failure rates are a few percent: expired tokens,
 /// the odd page outside one's scopes) is not suspicious after a few failures, while a
@@ -106,6 +115,10 @@ features! {
         "ln(1 + distinct objects, i.e. route and template variables other than the tenant, in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
     DataVolume = "data_volume":
         "ln(1 + response bytes in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
+    MachineNewRoute = "machine_new_route":
+        "for an AI agent or a service account, the route's sensitivity (as sensitive_endpoint) when the route rule or MCP tool is one it called fewer than 3 times in requests let through (0 for a person, under 256 requests of history, or for a request no rule or tool names): a machine's repertoire is its code or its tools, a person explores";
+    MachineObjectWalk = "machine_object_walk":
+        "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), clipped to [0, 6]; 0 for a person, or before 32 requests of history preceded the walk";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
@@ -322,6 +335,17 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
     if f.route != 0 && s.count >= NEW_ROUTE_MIN_REQUESTS {
         set(Feature::NewRoute, flag(!s.routes.contains(f.route)));
     }
+    // Machine callers: a new tool, or paging through records, departs from a repertoire that is
+    // code; a person doing the same is exploring the app (`new_route`, `object_enumeration`).
+    if f.kind != IdentityKind::Human && f.route != 0 {
+        if s.count >= MACHINE_ROUTE_MIN_REQUESTS && s.routes.uses(f.route) < MACHINE_ROUTE_USES {
+            set(Feature::MachineNewRoute, clip(f.sensitivity, 0.0, 1.0));
+        }
+        set(
+            Feature::MachineObjectWalk,
+            clip(s.walk_excess(now, f.route, f.object), 0.0, 6.0),
+        );
+    }
     if f.object.is_some() {
         set(
             Feature::ObjectEnumeration,
@@ -402,6 +426,7 @@ mod tests {
             endpoint: f.endpoint,
             route: f.route,
             object: f.object,
+            passed: true,
             learn: true,
         }
     }
@@ -853,6 +878,7 @@ mod tests {
             let mut f = facts(start + k * 4);
             f.object = Some(hash64(b'o', &(900_000 + k).to_le_bytes()));
             s.observe(&Sighting {
+                passed: false,
                 learn: false,
                 ..sighting(&f)
             });
@@ -884,6 +910,145 @@ mod tests {
         usual()
     }
 
+    /// An agent's facts: a request on `route` (sensitivity `sensitivity`) to `object`, if any.
+    fn agent_call(now_s: u64, route: &[u8], sensitivity: f32, object: Option<u64>) -> Facts {
+        Facts {
+            route: item32(b'r', route),
+            sensitivity,
+            object: object.map(|o| hash64(b'o', &o.to_le_bytes())),
+            kind: IdentityKind::Agent,
+            ..facts(now_s)
+        }
+    }
+
+    /// An agent with 400 requests of habit over 20 days: the order list, and single orders read
+    /// between them (walks of one request on `order`), never `payments` nor `customer`.
+    fn tool_user() -> IdentityState {
+        let mut s = IdentityState::fresh(1, T0);
+        for k in 0..400u64 {
+            let now = T0 + (k / 20) * DAY + 9 * 3600 + (k % 20) * 2;
+            let f = if k % 2 == 0 {
+                agent_call(now, b"orders", 1.0 / 3.0, None)
+            } else {
+                agent_call(now, b"order", 0.0, Some(k))
+            };
+            s.observe(&sighting(&f));
+        }
+        s
+    }
+
+    #[test]
+    fn a_machine_calling_a_sensitive_route_it_never_called_is_new() {
+        let mut s = tool_user();
+        let now = T0 + 21 * DAY + 9 * 3600;
+        let transfer = agent_call(now, b"payments", 2.0 / 3.0, None);
+        let new =
+            |s: &IdentityState, f: &Facts| value(&extract(Some(s), None, f), "machine_new_route");
+        assert!((new(&s, &transfer) - 2.0 / 3.0).abs() < 1e-6);
+        // The routes of its repertoire, and any route of a person, are not.
+        assert_eq!(new(&s, &agent_call(now, b"orders", 1.0 / 3.0, None)), 0.0);
+        let person = Facts {
+            kind: IdentityKind::Human,
+            ..transfer
+        };
+        assert_eq!(new(&s, &person), 0.0);
+        // A young agent's repertoire is still forming.
+        let mut young = IdentityState::fresh(2, T0);
+        for k in 0..100 {
+            young.observe(&sighting(&agent_call(T0 + k, b"orders", 0.0, None)));
+        }
+        assert_eq!(new(&young, &transfer), 0.0);
+        // Calls refused (throttled, suspended) do not make the route its own; three let through do.
+        for k in 0..10 {
+            s.observe(&Sighting {
+                passed: false,
+                learn: false,
+                ..sighting(&agent_call(now + k, b"payments", 2.0 / 3.0, None))
+            });
+        }
+        assert!(new(&s, &transfer) > 0.0);
+        for k in 0..3u64 {
+            assert!(new(&s, &transfer) > 0.0, "{k}");
+            s.observe(&Sighting {
+                learn: false,
+                ..sighting(&agent_call(now + 20 + k, b"payments", 2.0 / 3.0, None))
+            });
+        }
+        assert_eq!(new(&s, &transfer), 0.0);
+    }
+
+    /// The feature of each request of a walk on `route` over `n` consecutive objects from `first`,
+    /// one every `gap_s` from `start`; `learn`: the requests teach the record.
+    fn walk(
+        s: &mut IdentityState,
+        start: u64,
+        gap_s: u64,
+        first: u64,
+        n: u64,
+        learn: bool,
+    ) -> Vec<f32> {
+        (0..n)
+            .map(|k| {
+                let f = agent_call(start + k * gap_s, b"customer", 2.0 / 3.0, Some(first + k));
+                let v = value(&extract(Some(s), None, &f), "machine_object_walk");
+                s.observe(&Sighting {
+                    passed: learn,
+                    learn,
+                    ..sighting(&f)
+                });
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_machine_walking_records_beyond_its_habit() {
+        // An agent that reads one customer at a time now and then walks 30 of them, one every 10 s.
+        let mut s = tool_user();
+        let now = T0 + 21 * DAY + 9 * 3600;
+        let v = walk(&mut s, now, 10, 5000, 30, false);
+        // One read is no walk; from the 2nd request on it is beyond its habit, and grows.
+        assert_eq!(v[0], 0.0);
+        assert!(v[1] > 0.0, "{v:?}");
+        assert!(v[9] > 1.0 && v[29] > v[9], "{v:?}");
+        // The same object asked for again neither extends the walk nor counts as a new one.
+        let again = agent_call(now + 300, b"customer", 2.0 / 3.0, Some(5029));
+        assert!(
+            (value(&extract(Some(&s), None, &again), "machine_object_walk") - v[29]).abs() < 1e-6
+        );
+        // A person paging through records is exploring, not a machine off its script.
+        let person = Facts {
+            kind: IdentityKind::Human,
+            ..agent_call(now + 300, b"customer", 2.0 / 3.0, Some(6000))
+        };
+        assert_eq!(
+            value(&extract(Some(&s), None, &person), "machine_object_walk"),
+            0.0
+        );
+    }
+
+    #[test]
+    fn a_nightly_paging_job_walks_within_its_habit() {
+        // A new agent whose work is paging 60 to 120 customers every night: its first night forms the
+        // habit, the later ones (up to twice as long) stay within it.
+        let mut s = IdentityState::fresh(1, T0);
+        for night in 0..7u64 {
+            let n = [60, 110, 90, 120, 60, 124, 100][night as usize];
+            let v = walk(&mut s, T0 + night * DAY + 3600, 1, night * 10_000, n, true);
+            assert!(v.iter().all(|&x| x == 0.0), "night {night}: {v:?}");
+        }
+        // A sweep that passes (tagged) teaches its habit one request more than its longest, so
+        // the habit does not grow by the sweep it is measured against.
+        let mut t = tool_user();
+        let now = T0 + 21 * DAY + 9 * 3600;
+        let v = walk(&mut t, now, 10, 5000, 30, true);
+        assert!(v[29] > 1.0, "{v:?}");
+        assert_eq!(t.route_walk(item32(b'r', b"customer")), 0);
+        let v = walk(&mut t, now + 3600, 10, 9000, 30, true);
+        assert_eq!(t.route_walk(item32(b'r', b"customer")), 1);
+        assert!(v[9] > 0.5, "{v:?}");
+    }
+
     #[test]
     fn data_volume_is_measured_against_the_identitys_habit() {
         let mut s = habitual();
@@ -893,6 +1058,7 @@ mod tests {
         for k in 0..10 {
             let f = facts(start + k * 30);
             s.observe(&Sighting {
+                passed: false,
                 learn: false,
                 ..sighting(&f)
             });

@@ -403,8 +403,9 @@ impl Risk {
         // Only requests the policy lets through teach the record what is normal; a step-up-level
         // score that a caller who cannot step up got through its throttle teaches nothing either (a
         // thief's first request must not make his country and client "known").
-        let learn = score.is_some() && verdict <= RiskVerdict::Tag && !mark.hot;
-        self.record_request(&refs, &read, &facts, learn, mark, store);
+        let passed = score.is_some() && verdict <= RiskVerdict::Tag;
+        let learn = passed && !mark.hot;
+        self.record_request(&refs, &read, &facts, (passed, learn), mark, store);
         refs.success = learn && refs.source.is_some();
         (
             Assessment {
@@ -631,7 +632,7 @@ impl Risk {
         refs: &StateRef,
         read: &Read,
         facts: &Facts,
-        learn: bool,
+        (passed, learn): (bool, bool),
         mark: Mark,
         store: &dyn SharedData,
     ) {
@@ -645,6 +646,7 @@ impl Risk {
                 endpoint: facts.endpoint,
                 route: facts.route,
                 object: facts.object,
+                passed,
                 learn,
             };
             let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {

@@ -38,6 +38,9 @@ pub const BURST_MIN_REQUESTS: u32 = 32;
 pub const BURST_DEVIATIONS: f32 = 2.0;
 /// Time constant of the failure counters, seconds.
 pub const FAILURE_TAU_S: f32 = 900.0;
+/// Requests an identity needs before a walk (consecutive requests on one route, each to another
+/// object) is compared with its habit: a new caller's first walks are how its habit forms.
+pub const WALK_MIN_HISTORY: u32 = 32;
 /// Length of the distinct-endpoints and distinct-identities windows, seconds.
 pub const WINDOW_S: u64 = 600;
 /// Weight of one request in the endpoint-spread baseline: an exponential mean over ~64 requests.
@@ -68,6 +71,11 @@ pub fn item32(domain: u8, bytes: &[u8]) -> u32 {
     let h = hash64(domain, bytes);
     let v = (h >> 32) as u32 ^ (h as u32);
     v.max(1)
+}
+
+/// The item of an object's hash (its two halves folded, never 0), kept as a walk's last object.
+pub fn object_item(object: u64) -> u32 {
+    ((object >> 32) as u32 ^ (object as u32)).max(1)
 }
 
 /// The known-set item of a country code.
@@ -165,15 +173,30 @@ impl<const N: usize> KnownSet<N> {
         item != 0 && self.items.contains(&item)
     }
 
+    /// How often `item` was seen (halved with the others as counts saturate); 0 when not known.
+    pub fn uses(&self, item: u32) -> u8 {
+        self.slot(item)
+            .and_then(|i| self.hits.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// The position of a known `item`.
+    pub fn slot(&self, item: u32) -> Option<usize> {
+        (item != 0)
+            .then(|| self.items.iter().position(|&x| x == item))
+            .flatten()
+    }
+
     /// Whether nothing is known yet.
     pub fn is_empty(&self) -> bool {
         self.items.iter().all(|&i| i == 0)
     }
 
-    /// Records a sighting of `item`.
-    pub fn insert(&mut self, item: u32) {
+    /// Records a sighting of `item`. Returns the position of an item that took the place of another
+    /// (or of an empty one), so that what a caller keeps per position can start afresh.
+    pub fn insert(&mut self, item: u32) -> Option<usize> {
         if item == 0 {
-            return;
+            return None;
         }
         if let Some(i) = self.items.iter().position(|&x| x == item) {
             if let Some(h) = self.hits.get_mut(i) {
@@ -185,7 +208,7 @@ impl<const N: usize> KnownSet<N> {
             if let Some(h) = self.hits.get_mut(i) {
                 *h = h.saturating_add(1);
             }
-            return;
+            return None;
         }
         // Replace an empty or the least-seen entry (the first of equals).
         let mut victim = 0;
@@ -198,6 +221,7 @@ impl<const N: usize> KnownSet<N> {
             *x = item;
             *h = 1;
         }
+        Some(victim)
     }
 }
 
@@ -219,6 +243,9 @@ pub struct Sighting {
     /// The object addressed: the route's template variables other than the tenant ([`hash64`],
     /// with the route), when it has any.
     pub object: Option<u64>,
+    /// The policy let this request through, a step-up-level score of a caller that cannot step up
+    /// included (see `learn`): it counts as a call of its route.
+    pub passed: bool,
     /// Learn habits (country, network, client, hours, baselines) from this request: only requests
     /// the policy let through teach the record what is normal, so an attacker who is being
     /// challenged cannot make his country "known" by retrying.
@@ -288,6 +315,18 @@ pub struct IdentityState {
     pub responses: u32,
     /// Route rules and MCP tools this identity used in requests that taught the record.
     pub routes: KnownSet<16>,
+    /// Per entry of `routes`: the longest walk (see `walk`) of learnt requests the identity made on
+    /// it (saturating).
+    pub walks: [u8; 16],
+    /// The route of the current walk: consecutive requests on one route, each to another object
+    /// than the one before (a caller paging through records), 0: none.
+    pub walk_route: u32,
+    /// The last object of the walk ([`item32`] of the object's hash).
+    pub walk_object: u32,
+    /// Requests in the current walk.
+    pub walk: u16,
+    /// Of them, the requests that taught the record.
+    pub walk_learnt: u16,
     /// Objects (route and template variables) addressed in the current window (bitmap sketch).
     pub objects: u64,
     /// Usual `ln(1 + distinct objects in the window)` at request time.
@@ -310,13 +349,15 @@ pub struct IdentityState {
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 20 + 2 + (4 + 1) * 32 + 2 * 24;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 22 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
 /// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`); the source record counts
 /// successes (`SourceState::successes`). Both unreleased, hence one version.
 /// 4: routes used, objects and volume in the window, the risk throttle and suspension.
-const VERSION: u8 = 4;
+/// 5: walks (consecutive requests on one route to other objects), per route the longest one.
+/// A version 4 record reads as none: the identity's habits are learnt afresh.
+const VERSION: u8 = 5;
 
 impl IdentityState {
     /// A record for a new identity.
@@ -371,6 +412,17 @@ impl IdentityState {
             bytes_slow: r.f32()?,
             responses: r.u32()?,
             routes: r.set()?,
+            walks: {
+                let mut w = [0u8; 16];
+                for v in w.iter_mut() {
+                    *v = r.u8()?;
+                }
+                w
+            },
+            walk_route: r.u32()?,
+            walk_object: r.u32()?,
+            walk: r.u16()?,
+            walk_learnt: r.u16()?,
             objects: r.u64()?,
             objects_baseline: r.f32()?,
             volume: r.f32()?,
@@ -417,6 +469,11 @@ impl IdentityState {
         w.f32(self.bytes_slow);
         w.u32(self.responses);
         w.set(&self.routes);
+        self.walks.iter().for_each(|&v| w.u8(v));
+        w.u32(self.walk_route);
+        w.u32(self.walk_object);
+        w.u16(self.walk);
+        w.u16(self.walk_learnt);
         w.u64(self.objects);
         w.f32(self.objects_baseline);
         w.f32(self.volume);
@@ -525,6 +582,79 @@ impl IdentityState {
         }
     }
 
+    /// The walk at `now_s` with this request (on `route`, to `object`) added: its length, 0 for a
+    /// request that names no route or no object. A walk continues while consecutive requests, less
+    /// than the window apart, stay on its route and move to another object (asking for the same one
+    /// again neither extends nor ends it); anything else starts a new one.
+    pub fn walk_at(&self, now_s: u64, route: u32, object: Option<u64>) -> u16 {
+        let Some(o) = object.filter(|_| route != 0) else {
+            return 0;
+        };
+        let recent = self.walk > 0 && now_s.saturating_sub(self.last_seen_s) < WINDOW_S;
+        if !recent || route != self.walk_route {
+            1
+        } else if object_item(o) == self.walk_object {
+            self.walk
+        } else {
+            self.walk.saturating_add(1)
+        }
+    }
+
+    /// How far the walk at `now_s` with this request added goes beyond the identity's habit on the
+    /// route: `ln(1 + walk)` minus `ln` of twice (one plus) the longest walk it made there, at
+    /// least 0 (a single read is no walk); 0 until [`WALK_MIN_HISTORY`] requests came before the
+    /// walk (a new caller's first walk is how its habit forms) or for a request without an object.
+    pub fn walk_excess(&self, now_s: u64, route: u32, object: Option<u64>) -> f32 {
+        let walk = self.walk_at(now_s, route, object);
+        if !self.walk_judged(walk) {
+            return 0.0;
+        }
+        let ceiling = 2.0 * (1.0 + f32::from(self.route_walk(route)));
+        (f32::from(walk).ln_1p() - ceiling.ln()).max(0.0)
+    }
+
+    /// Whether a walk of this length (with this request) is compared with the habit: it has one
+    /// (an object) and [`WALK_MIN_HISTORY`] requests came before it.
+    fn walk_judged(&self, walk: u16) -> bool {
+        let before = self.count.saturating_sub(u32::from(walk.saturating_sub(1)));
+        walk > 0 && before >= WALK_MIN_HISTORY
+    }
+
+    /// The longest walk the identity made on `route` (0 for a route it has not used).
+    pub fn route_walk(&self, route: u32) -> u8 {
+        self.routes
+            .slot(route)
+            .and_then(|i| self.walks.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// Moves the walk on by this request; a walk that ends is folded into its route's longest
+    /// (its learnt requests only: a sweep that was refused does not become the habit).
+    fn step_walk(&mut self, now_s: u64, route: u32, object: Option<u64>, learn: bool) {
+        let walk = self.walk_at(now_s, route, object);
+        // Once the habit is judged, a walk teaches it one request more than its longest: a sweep
+        // whose first requests pass must not become the walk it is measured against, and a
+        // habit grows with the walks the identity keeps making.
+        let usual = !self.walk_judged(walk) || walk <= u16::from(self.route_walk(route)) + 1;
+        if walk <= 1 {
+            let done = u8::try_from(self.walk_learnt).unwrap_or(u8::MAX);
+            if let Some(w) = self
+                .routes
+                .slot(self.walk_route)
+                .and_then(|i| self.walks.get_mut(i))
+            {
+                *w = (*w).max(done);
+            }
+            self.walk_learnt = 0;
+        }
+        self.walk = walk;
+        self.walk_route = if walk > 0 { route } else { 0 };
+        self.walk_object = object.map_or(0, object_item);
+        if learn && usual && walk > 0 {
+            self.walk_learnt = self.walk_learnt.saturating_add(1);
+        }
+    }
+
     /// Response bytes in the window at `now_s`.
     pub fn volume_at(&self, now_s: u64) -> f32 {
         if self.window_over(now_s) {
@@ -555,6 +685,7 @@ impl IdentityState {
         let volume = self.volume_at(now);
         let (endpoints, window_s) = self.endpoints_at(now, s.endpoint);
         let recent = self.recent_at(now);
+        self.step_walk(now, s.route, s.object, s.learn);
         self.roll_bucket(now);
         self.count = self.count.saturating_add(1);
         self.bucket_count = self.bucket_count.saturating_add(1);
@@ -566,6 +697,15 @@ impl IdentityState {
         // Every request counts towards the pace, learnt or not: a flood that is being challenged is
         // still a flood.
         self.recent = recent;
+        // A route counts as called when the request passed, risky or not: a caller that cannot step
+        // up and calls a new tool is held to its pace while the tool is new, and the calls it gets
+        // through at that pace make the tool its own (see `features::MACHINE_ROUTE_USES`).
+        if let Some(i) = s.passed.then(|| self.routes.insert(s.route)).flatten() {
+            // A route that takes another's place starts without a walk.
+            if let Some(w) = self.walks.get_mut(i) {
+                *w = 0;
+            }
+        }
         if !s.learn {
             return;
         }
@@ -587,7 +727,6 @@ impl IdentityState {
         self.spread_baseline += alpha * (distinct(endpoints).ln_1p() - self.spread_baseline);
         self.objects_baseline += alpha * (distinct(objects).ln_1p() - self.objects_baseline);
         self.volume_baseline += alpha * (volume.ln_1p() - self.volume_baseline);
-        self.routes.insert(s.route);
         if let Some(c) = s.country {
             self.countries.insert(country_item(c));
             self.last_country = c;
@@ -864,6 +1003,7 @@ mod tests {
             endpoint: hash64(b'e', b"GET /orders"),
             route: 7,
             object: Some(9),
+            passed: true,
             learn: true,
         }
     }
