@@ -243,7 +243,11 @@ def main() -> None:
             f"{ow.get('impossible_travel', float('nan')):+.3f},\n"
             "so that the median benign request scores 70 with it: it fires on the first request from afar\n"
             "only (once that passes, the far country is where the caller was last seen), so a fit over whole\n"
-            "episodes gives it too little weight to challenge that request.\n")
+            "episodes gives it too little weight to challenge that request. `recent_failures` weighs "
+            f"{ow.get('recent_failures', float('nan')):+.3f}\n"
+            "(at least +2.5: five refusals amid 12 successes then add 3.3 to the logit): a probe's refusals\n"
+            "come before the risk stage, so the fit sees only the few requests of it that are scored, next\n"
+            "to many benign requests after a single slip.\n")
     if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"

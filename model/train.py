@@ -61,6 +61,12 @@ NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix
 # too little weight to challenge that first request; it is set so that the median benign request,
 # with it, scores `risk.step_up_at`. The value: the score threshold each signal's weight aims at.
 OPERATOR_SIGNALS = {"bad_source": 30, "impossible_travel": 70}
+# Weights kept at least this large. `recent_failures` (an identity's refusals beyond one per 20 of its
+# successes): a probe's refusals (403s on routes outside its scopes) come before the risk stage, so the fit
+# sees only the few requests of it that are scored, next to many benign requests after a single slip; at
+# 2.5, five refusals amid 12 successes (1.3) add 3.3 to the logit, which takes a critical write after
+# them to step-up while a single slip (at most about 0.5) adds little.
+WEIGHT_FLOORS = {"recent_failures": 2.5}
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
@@ -257,6 +263,9 @@ def main() -> None:
     for n, at in OPERATOR_SIGNALS.items():
         i = names.index(n)
         coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
+    for n, floor in WEIGHT_FLOORS.items():
+        i = names.index(n)
+        coef[i] = operator[n] = max(float(coef[i]), floor)
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())

@@ -40,6 +40,11 @@ pub const MACHINE_ROUTE_MIN_REQUESTS: u32 = 256;
 /// an address refused on one call in five (a thief trying what a stolen token may not do).
 pub const SOURCE_SUCCESSES_PER_FAILURE: f32 = 10.0;
 
+/// An identity's own successes that offset one of its failures in `recent_failures`: a session
+/// that refreshes an expired token or opens a page outside its scopes now and then is not probing,
+/// a run of refusals is.
+pub const IDENTITY_SUCCESSES_PER_FAILURE: f32 = 20.0;
+
 /// Declares [`Feature`] from one table: each row is a variant, its name and its doc, in model input
 /// order, so the name, the doc and the input position of a feature cannot drift apart.
 macro_rules! features {
@@ -104,7 +109,7 @@ features! {
     DelegationDepth = "delegation_depth":
         "number of nested `act` claims (delegation hops) / 4, clipped to [0, 1]";
     RecentFailures = "recent_failures":
-        "ln(1 + the identity's recent 401/403s), decayed over 15 minutes, clipped to [0, 6]";
+        "ln(1 + the identity's recent 401/403s) minus ln(1 + its recent successes / 20), both decayed over 15 minutes, clipped to [0, 6]: failures beyond one per 20 requests that went through (an expired token refreshed, a page outside one's scopes amid a session, is not probing)";
     EndpointSpread = "endpoint_spread":
         "ln(1 + distinct endpoints in the 10-minute window) minus the identity's usual value, clipped to [0, 6]";
     ResponseVolume = "response_volume":
@@ -315,7 +320,12 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
     );
     set(
         Feature::RecentFailures,
-        clip(s.failures_at(now).ln_1p(), 0.0, 6.0),
+        clip(
+            s.failures_at(now).ln_1p()
+                - (s.successes_at(now) / IDENTITY_SUCCESSES_PER_FAILURE).ln_1p(),
+            0.0,
+            6.0,
+        ),
     );
     let (endpoints, _) = s.endpoints_at(now, f.endpoint);
     set(
@@ -821,6 +831,50 @@ mod tests {
         let mut later = usual();
         later.now_s += 6 * 3600;
         assert!(value(&extract(Some(&s), None, &later), "recent_failures") < 0.01);
+    }
+
+    #[test]
+    fn a_refusal_amid_a_session_is_a_slip_a_run_of_them_is_probing() {
+        let start = usual().now_s;
+        let failures = |s: &IdentityState, now: u64| {
+            let mut f = usual();
+            f.now_s = now;
+            value(&extract(Some(s), None, &f), "recent_failures")
+        };
+        // A session of 20 requests with one page outside the user's scopes.
+        let mut slip = habitual();
+        for i in 0..20 {
+            let mut f = usual();
+            f.now_s = start + i * 10;
+            slip.observe(&sighting(&f));
+        }
+        slip.observe_failure(start + 205);
+        let v = failures(&slip, start + 210);
+        assert!(v < 0.1, "{v}");
+        // Five refusals in a row after two requests that went through.
+        let mut probe = habitual();
+        for i in 0..2 {
+            let mut f = usual();
+            f.now_s = start + i * 3;
+            probe.observe(&sighting(&f));
+        }
+        for i in 0..5 {
+            probe.observe_failure(start + 6 + i * 3);
+        }
+        let v = failures(&probe, start + 25);
+        assert!(v > 1.6, "{v}");
+        // Requests the policy refused are no successes.
+        let mut refused = probe;
+        for i in 0..20 {
+            let mut f = usual();
+            f.now_s = start + 26 + i;
+            refused.observe(&Sighting {
+                passed: false,
+                learn: false,
+                ..sighting(&f)
+            });
+        }
+        assert!((failures(&refused, start + 50) - failures(&probe, start + 50)).abs() < 1e-6);
     }
 
     #[test]

@@ -299,7 +299,9 @@ pub struct IdentityState {
     pub hours: [u16; 24],
     /// Recent failures (401/403), decayed with [`FAILURE_TAU_S`].
     pub failures: f32,
-    /// Time `failures` was last updated.
+    /// Recent requests that taught the record (successes), decayed with [`FAILURE_TAU_S`].
+    pub successes: f32,
+    /// Time `failures` and `successes` were last brought up to date.
     pub failures_s: u64,
     /// Start of the current endpoint window.
     pub window_s: u64,
@@ -349,13 +351,14 @@ pub struct IdentityState {
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 22 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 23 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
 /// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`); the source record counts
 /// successes (`SourceState::successes`). Both unreleased, hence one version.
 /// 4: routes used, objects and volume in the window, the risk throttle and suspension.
-/// 5: walks (consecutive requests on one route to other objects), per route the longest one.
+/// 5: walks (consecutive requests on one route to other objects), per route the longest one;
+/// recent successes beside recent failures.
 /// A version 4 record reads as none: the identity's habits are learnt afresh.
 const VERSION: u8 = 5;
 
@@ -404,6 +407,7 @@ impl IdentityState {
                 h
             },
             failures: r.f32()?,
+            successes: r.f32()?,
             failures_s: r.u64()?,
             window_s: r.u64()?,
             endpoints: r.u64()?,
@@ -461,6 +465,7 @@ impl IdentityState {
         w.set(&self.agents);
         self.hours.iter().for_each(|&h| w.u16(h));
         w.f32(self.failures);
+        w.f32(self.successes);
         w.u64(self.failures_s);
         w.u64(self.window_s);
         w.u64(self.endpoints);
@@ -678,6 +683,23 @@ impl IdentityState {
         )
     }
 
+    /// Successes at `now_s`, decayed.
+    pub fn successes_at(&self, now_s: u64) -> f32 {
+        decay(
+            self.successes,
+            now_s.saturating_sub(self.failures_s),
+            FAILURE_TAU_S,
+        )
+    }
+
+    /// Brings both counts to `now_s` (never back in time) and adds to them.
+    fn count(&mut self, now_s: u64, failures: f32, successes: f32) {
+        let now = now_s.max(self.failures_s);
+        self.failures = self.failures_at(now) + failures;
+        self.successes = self.successes_at(now) + successes;
+        self.failures_s = now;
+    }
+
     /// Records a request.
     pub fn observe(&mut self, s: &Sighting) {
         let now = s.now_s.max(self.last_seen_s).max(self.bucket_s);
@@ -710,6 +732,7 @@ impl IdentityState {
             return;
         }
         self.bucket_learned = self.bucket_learned.saturating_add(1);
+        self.count(now, 0.0, 1.0);
         // The short-term pace this request found; its deviation is known from the second request on.
         // Once the habit is trusted, a pace beyond it teaches only the habit's edge (a winsorised
         // mean): a flood whose first requests pass does not become the habit it is measured against.
@@ -747,9 +770,7 @@ impl IdentityState {
 
     /// Records a failure (401/403, from the filter or the upstream).
     pub fn observe_failure(&mut self, now_s: u64) {
-        let now = now_s.max(self.failures_s);
-        self.failures = self.failures_at(now) + 1.0;
-        self.failures_s = now;
+        self.count(now_s, 1.0, 0.0);
     }
 
     /// Records the size of a response at `now_s`.
