@@ -4,8 +4,9 @@
 //!
 //! - `cache_key`: the token-cache key (keyed SipHash-2-4 of the token); `cache_key_sha256`: SHA-256;
 //! - `decide_cached`: `Engine::decide` on a cached ES256 token, no risk;
-//! - `record_json`: the decision record of that request, built and serialized;
+//! - `record_json`: the decision record of that request, built and serialized (one reused buffer);
 //! - `decide_cached_risk`: the same decision with risk scoring on (shadow, in-memory shared data);
+//! - `record_json_risk`: its record (scores, factors, features);
 //! - `decide_first_seen_hs256`: a first-seen HS256 token (its signature costs little, so the rest
 //!   of a first-seen token's path shows: parse, claims, cache insert).
 //!
@@ -144,14 +145,20 @@ fn main() {
             name.into(),
             json!(median_us(200, |i| sink += usize::from(decide(i).status))),
         );
-        if !risk {
-            let d = decide(0);
-            let record = |_| {
-                let r = AuditRecord::new(&req, &d, now * 1000, 3, engine.recorded_claims());
-                sink += r.to_json().len();
-            };
-            out.insert("record_json".into(), json!(median_us(200, record)));
-        }
+        // The record of that decision, serialized into one reused buffer as the filter does.
+        let d = decide(0);
+        let mut line = Vec::new();
+        let record = |_| {
+            let r = AuditRecord::new(&req, &d, now * 1000, 3, engine.recorded_claims());
+            r.write_json(&mut line);
+            sink += line.len();
+        };
+        let key = if risk {
+            "record_json_risk"
+        } else {
+            "record_json"
+        };
+        out.insert(key.into(), json!(median_us(200, record)));
     }
 
     // First-seen HS256: a fresh token per call, signed beforehand.

@@ -581,10 +581,11 @@ impl HttpContext for WardenHttp {
             let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
                 .with_outcome(outcome);
             if engine.audit_enabled() {
-                let line = record.to_json();
-                stages::lap(&mut clock, Stage::Record);
-                record::write(engine.audit_sink(), &line);
-                stages::lap(&mut clock, Stage::Write);
+                record::with_line(&record, |line| {
+                    stages::lap(&mut clock, Stage::Record);
+                    record::write(engine.audit_sink(), line);
+                    stages::lap(&mut clock, Stage::Write);
+                });
             }
             if let (Some(event), Some(a)) = (event, engine.alerts()) {
                 let line = alerts::line_of(event, &record);
