@@ -208,6 +208,7 @@ fn benches(c: &mut Criterion) {
         request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
         now_s: now,
         peer_cert_sha256: None,
+        peer_cert_unread: false,
         source: None,
         body: Default::default(),
     };
@@ -297,6 +298,7 @@ fn mcp_benches(c: &mut Criterion) {
             request_id: "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40",
             now_s: now,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             source: None,
             body: Body::Read(body.as_bytes()),
         };
