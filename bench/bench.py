@@ -15,7 +15,9 @@ Writes BENCHMARKS.md (table, machine, commands, ratios) and prints the table.
 Environment knobs: BENCH_DURATION (s per row and round, default 6), BENCH_ROUNDS (3), BENCH_WARMUP
 (s, first round, 3), BENCH_CONNECTIONS (4), BENCH_COLD_TOKENS (40000), BENCH_OUT (BENCHMARKS.md),
 BENCH_WASM (the Warden module), BENCH_ONLY (comma-separated row keys: a partial run, no report),
-BENCH_REPORT_FROM (a run's results.json: re-render the report without measuring).
+BENCH_REPORT_FROM (a run's results.json: re-render the report without measuring), BENCH_BASELINE_WASM
+(another build of Warden, e.g. main's: its rows of the goals run beside this build's in every round, and
+the report compares them) with BENCH_BASELINE_LABEL (what that build is, e.g. "main 48d29f9").
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ SAT_CONNECTIONS = int(os.environ.get("BENCH_SAT_CONNECTIONS", "32"))
 RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "8"))
 RATE_DELAY_MS = int(os.environ.get("BENCH_RATE_DELAY_MS", "8"))
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "BENCHMARKS.md"))
+BASELINE = Path(os.environ["BENCH_BASELINE_WASM"]) if os.environ.get("BENCH_BASELINE_WASM") else None
+BASELINE_LABEL = os.environ.get("BENCH_BASELINE_LABEL", "baseline")
+# The rows a baseline build repeats (this build's row key -> the baseline's), each measured right after
+# this build's in every round.
+BASELINE_ROWS = {"warden_hot": "base_warden_hot", "warden_cold": "base_warden_cold",
+                 "warden_risk_hot": "base_risk_hot", "warden_log_hot": "base_log_hot",
+                 "warden_full_hot": "base_full_hot"}
 PIN = (os.cpu_count() or 1) >= 2
 ENVOY_CPU, WRK_CPU = "0", "1"
 
@@ -352,6 +361,8 @@ def machine() -> dict:
         "envoy": envoy_v.split("version:", 1)[-1].strip(),
         "wrk": wrk_v[0] if wrk_v else "wrk",
         "wasm_bytes": WASM.stat().st_size,
+        **({"baseline_label": BASELINE_LABEL, "baseline_bytes": BASELINE.stat().st_size,
+            "baseline_wasm": str(BASELINE.resolve()).replace(f"{ROOT}/", "")} if BASELINE else {}),
     }
 
 
@@ -515,6 +526,7 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     nan = float("nan")
     record_log = cost("warden_log_hot") - w_hot
     record_dropped = cost("warden_default_hot") - w_hot if "warden_default_hot" in by else nan
+    record_logfile = cost("warden_logfile_hot") - w_hot if "warden_logfile_hot" in by else nan
     record_fs = cost("warden_fs_hot") - w_hot if "warden_fs_hot" in by else nan
     alerts_added = cost("warden_alerts_hot") - w_hot if "warden_alerts_hot" in by else nan
     risk_added = cost("warden_risk_hot") - w_hot if "warden_risk_hot" in by else float("nan")
@@ -552,7 +564,8 @@ refresh this file.
   is the floor any Wasm filter pays in Envoy (the empty filter's row: VM calls for context create,
   headers, done, log, delete); jwt_authn {j_hot:.0f} µs.
 - The decision record (goal: at most 10 µs of Envoy CPU per request), against the row without one
-  ({w_hot:.0f} µs): written to Envoy's log {record_log:.1f} µs; built and handed to Envoy's log at
+  ({w_hot:.0f} µs): written to Envoy's log {record_log:.1f} µs (stderr, to a file: one write per
+  line), {record_logfile:.1f} µs with `--log-path` (Envoy's log file, written in batches); built and handed to Envoy's log at
   `--log-level warn`, which drops it (the default config, `audit.sink: log`) {record_dropped:.1f} µs; to
   Envoy's access log through filter state (`audit.sink: filter_state`, a file access log printing
   `%FILTER_STATE(wasm.warden_record:PLAIN)%`) {record_fs:.1f} µs. A deployment that keeps Envoy's log
@@ -605,6 +618,7 @@ worker spent descheduled; the rounds interleave the rows, so compare the ratios 
 
 """
     text += analysis(by, cost, stage_lines, pure_rust or {})
+    text += baseline_section(by, m)
     text += f"""
 ## Engine, natively (criterion)
 
@@ -688,6 +702,36 @@ def stages_of(log: str) -> dict[str, float]:
     return {k: sum(w[k] for w in windows) / len(windows) for k in windows[0]} | {"windows": len(windows)}
 
 
+def in_round(plan: list[tuple], rnd: int) -> list[tuple]:
+    """The plan's order in round `rnd`: every other round, a baseline row goes before its pair, so that
+    neither build always runs second."""
+    if rnd % 2 == 0:
+        return plan
+    out = list(plan)
+    for i in range(1, len(out)):
+        if out[i][0] in BASELINE_ROWS.values():
+            out[i - 1], out[i] = out[i], out[i - 1]
+    return out
+
+
+def baseline_section(by: dict, m: dict) -> str:
+    """This build against the baseline build, row by row, measured in the same rounds."""
+    pairs = [(k, b) for k, b in BASELINE_ROWS.items() if k in by and b in by]
+    if not pairs:
+        return ""
+    base = by["passthrough"]["cpu_us"]
+    out = [f"## This build against {m.get('baseline_label', 'the baseline')} (same run)\n",
+           f"The baseline build (`{m.get('baseline_wasm', '?')}`, {m.get('baseline_bytes', 0):,} bytes) ran the "
+           "same configs beside this one: each of its rows right after this build's in every round, so both "
+           "met the same machine. Envoy CPU µs per request (added over passthrough in brackets).\n",
+           "| row | baseline | this build | difference |", "|---|---:|---:|---:|"]
+    for k, b in pairs:
+        new, old = by[k]["cpu_us"], by[b]["cpu_us"]
+        out.append(f"| {by[k]['label']}, {by[k]['token']} | {old:.0f} ({old - base:.0f}) | {new:.0f} ({new - base:.0f}) "
+                   f"| {new - old:+.0f} |")
+    return "\n".join(out) + "\n"
+
+
 def median_row(runs: list[dict]) -> dict:
     """The run with the median req/s (its latencies with it), plus the spread over the rounds."""
     ordered = sorted(runs, key=lambda r: r["rps"])
@@ -711,7 +755,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    for need in (ENVOY, WASM, PROBE_WASM, STAGE_WASM):
+    for need in (ENVOY, WASM, PROBE_WASM, STAGE_WASM, *([BASELINE] if BASELINE else [])):
         if not need.exists():
             print(f"bench: {need} missing: run `make bench` (it builds them)", file=sys.stderr)
             return 1
@@ -761,6 +805,11 @@ def main() -> int:
         # and handed to a log level that drops it; to Envoy's access log through filter state.
         "warden_log": Variant("warden_log", "Warden (V8), record written to Envoy's log",
                               [wasm_filter(WASM, default_cfg)], True, WASM_INFO),
+        # The same, Envoy's log to a file of its own (`--log-path`: written in batches by Envoy's flush
+        # thread) instead of stderr (one write per line).
+        "warden_logfile": Variant("warden_logfile", "Warden (V8), record written to Envoy's log (--log-path)",
+                                  [wasm_filter(WASM, default_cfg)], True,
+                                  (*WASM_INFO, "--log-path", str(work / "envoy-warden_logfile.records.log"))),
         "warden_default": Variant("warden_default", "Warden (V8), default config, Envoy at warn (record dropped)",
                                   [wasm_filter(WASM, default_cfg)], True),
         "warden_fs": Variant("warden_fs", "Warden (V8), record to the access log (filter state)",
@@ -787,6 +836,16 @@ def main() -> int:
         "warden_full2": Variant("warden_full2", "Warden full pipeline, 2 workers", [wasm_filter(WASM, full_cfg)],
                                 True, WASM_INFO, workers=2),
     }
+    if BASELINE:
+        # The baseline build in the goal rows' configs.
+        for key, label, cfg, args in (("base_warden", "Warden (V8), no decision record", warden_cfg, None),
+                                      ("base_risk", "Warden (V8), risk scoring on (shadow)",
+                                       {**warden_cfg, "risk": {"mode": "shadow"}}, None),
+                                      ("base_log", "Warden (V8), record written to Envoy's log", default_cfg, WASM_INFO),
+                                      ("base_full", "Warden (V8), full pipeline (risk + record written)", full_cfg,
+                                       WASM_INFO)):
+            variants[key] = Variant(key, f"{BASELINE_LABEL}: {label}", [wasm_filter(BASELINE, cfg)], True,
+                                    *([args] if args else []))
     # (row key, variant, token kind), in table order.
     plan = [
         ("passthrough", "passthrough", "hot"),
@@ -803,6 +862,7 @@ def main() -> int:
         ("wasm_verify_hot", "wasm_verify", "hot"),
         ("jwt_nocache_hot", "jwt_nocache", "hot"),
         ("warden_log_hot", "warden_log", "hot"),
+        ("warden_logfile_hot", "warden_logfile", "hot"),
         ("warden_default_hot", "warden_default", "hot"),
         ("warden_fs_hot", "warden_fs", "hot"),
         ("warden_alerts_hot", "warden_alerts", "hot"),
@@ -821,6 +881,14 @@ def main() -> int:
         ("jwt_cache2_rate", "jwt_cache2", "hot", "rate"),
         ("warden_full2_rate", "warden_full2", "hot", "rate"),
     ]
+    if BASELINE:
+        with_base = []
+        for p in plan:
+            with_base.append(p)
+            if p[0] in BASELINE_ROWS:
+                base_key = BASELINE_ROWS[p[0]]
+                with_base.append((base_key, base_key.rsplit("_", 1)[0], p[2]))
+        plan = with_base
     plan = [(p[0], p[1], p[2], p[3] if len(p) > 3 else "one") for p in plan]
     only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report
     if only:
@@ -846,7 +914,7 @@ def main() -> int:
                 raise RuntimeError(f"{v.label}: no token got {got}, expected 401 (is the filter on?)")
         # Rounds: every row once per round, so machine noise spreads over all rows alike.
         for rnd in range(ROUNDS):
-            for key, vkey, kind, mode in plan:
+            for key, vkey, kind, mode in in_round(plan, rnd):
                 v, port = variants[vkey], ports[vkey]
                 tokens = {"hot": hot_file, "cold": cold_file, "post": mcp_file, "cold_rs": rs_file,
                           "cold_ps": ps_file}[kind]
