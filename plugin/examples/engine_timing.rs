@@ -13,6 +13,9 @@
 //! `cargo build --release --target wasm32-wasip1 -p warden --example engine_timing`, then
 //! `node bench/wasi_run.js target/wasm32-wasip1/release/examples/engine_timing.wasm`.
 
+#[path = "../benches/shared/request.rs"]
+mod request;
+
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -61,19 +64,7 @@ fn engine(jwks: &Value, risk: bool) -> Engine {
 }
 
 fn headers(token: &str) -> Vec<(String, String)> {
-    [
-        (":authority", "127.0.0.1:10000"),
-        (":path", "/tenants/acme/orders/42"),
-        (":method", "GET"),
-        (":scheme", "http"),
-        ("user-agent", "wrk"),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40"),
-    ]
-    .iter()
-    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-    .chain([("authorization".to_owned(), format!("Bearer {token}"))])
-    .collect()
+    request::headers("127.0.0.1:10000", token, &[])
 }
 
 /// Median µs per call of `f` over batches of `per` calls (the WASI clock is coarse on some hosts).
