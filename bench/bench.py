@@ -15,7 +15,9 @@ Writes BENCHMARKS.md (table, machine, commands, ratios) and prints the table.
 Environment knobs: BENCH_DURATION (s per row and round, default 6), BENCH_ROUNDS (3), BENCH_WARMUP
 (s, first round, 3), BENCH_CONNECTIONS (4), BENCH_COLD_TOKENS (40000), BENCH_OUT (BENCHMARKS.md),
 BENCH_WASM (the Warden module), BENCH_ONLY (comma-separated row keys: a partial run, no report),
-BENCH_REPORT_FROM (a run's results.json: re-render the report without measuring).
+BENCH_REPORT_FROM (a run's results.json: re-render the report without measuring), BENCH_BASELINE_WASM
+(another build of Warden, e.g. main's: its rows of the goals run beside this build's in every round, and
+the report compares them) with BENCH_BASELINE_LABEL (what that build is, e.g. "main 48d29f9").
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ SAT_CONNECTIONS = int(os.environ.get("BENCH_SAT_CONNECTIONS", "32"))
 RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "8"))
 RATE_DELAY_MS = int(os.environ.get("BENCH_RATE_DELAY_MS", "8"))
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "BENCHMARKS.md"))
+BASELINE = Path(os.environ["BENCH_BASELINE_WASM"]) if os.environ.get("BENCH_BASELINE_WASM") else None
+BASELINE_LABEL = os.environ.get("BENCH_BASELINE_LABEL", "baseline")
+# The rows a baseline build repeats (this build's row key -> the baseline's), each measured right after
+# this build's in every round.
+BASELINE_ROWS = {"warden_hot": "base_warden_hot", "warden_cold": "base_warden_cold",
+                 "warden_risk_hot": "base_risk_hot", "warden_log_hot": "base_log_hot",
+                 "warden_full_hot": "base_full_hot"}
 PIN = (os.cpu_count() or 1) >= 2
 ENVOY_CPU, WRK_CPU = "0", "1"
 
@@ -169,8 +178,9 @@ def tool_call_body() -> bytes:
 
 
 def mcp_config(jwks: dict) -> dict:
-    """Warden with an MCP endpoint at the bench path: the body read, the tool's rule, the audience."""
-    cfg = warden_config(jwks, audit=True)
+    """Warden with an MCP endpoint at the bench path: the body read, the tool's rule, the audience (no
+    record, as the plain-route POST row it is compared with)."""
+    cfg = warden_config(jwks, audit=False)
     cfg["providers"][0]["audiences"] = [AUDIENCE, MCP_RESOURCE]
     cfg["mcp"] = {"endpoints": [{
         "name": "bench-mcp", "path": PATH, "resource": MCP_RESOURCE,
@@ -351,6 +361,8 @@ def machine() -> dict:
         "envoy": envoy_v.split("version:", 1)[-1].strip(),
         "wrk": wrk_v[0] if wrk_v else "wrk",
         "wasm_bytes": WASM.stat().st_size,
+        **({"baseline_label": BASELINE_LABEL, "baseline_bytes": BASELINE.stat().st_size,
+            "baseline_wasm": str(BASELINE.resolve()).replace(f"{ROOT}/", "")} if BASELINE else {}),
     }
 
 
@@ -408,13 +420,13 @@ def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
             goals.append(row(f"first-seen {alg}: Warden / jwt_authn", f"{cost(w):.0f} / {cost(j):.0f} = {r:.2f}x",
                              "≤ 1.3x", r <= 1.3))
     w_hot = cost("warden_hot")
-    goals.append(row("cached token, no risk", f"{w_hot:.0f} (floor {floor:.0f})", f"≤ floor + 10 = {floor + 10:.0f}",
+    goals.append(row("cached token, no risk (no record)", f"{w_hot:.0f} (floor {floor:.0f})", f"≤ floor + 10 = {floor + 10:.0f}",
                      w_hot <= floor + 10))
     if have("warden_risk_hot"):
         d = cost("warden_risk_hot") - w_hot
         goals.append(row("risk stage (risk row − cached row)", f"{d:.0f}", "≤ 12", d <= 12))
-    if have("warden_log_hot", "warden_norecord_hot"):
-        d = cost("warden_log_hot") - cost("warden_norecord_hot")
+    if have("warden_log_hot"):
+        d = cost("warden_log_hot") - w_hot
         goals.append(row("decision record written (written − none)", f"{d:.0f}", "≤ 10", d <= 10))
     if have("warden_full_hot"):
         f = cost("warden_full_hot")
@@ -511,11 +523,11 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     w_cold, j_cold = cost("warden_cold"), cost("jwt_cache_cold")
     w_hot, j_hot, floor = cost("warden_hot"), cost("jwt_cache_hot"), cost("wasm_noop_hot")
     j_nocache = cost("jwt_nocache_hot")
-    audit_written = cost("warden_log_hot") - w_hot
     nan = float("nan")
-    no_record = cost("warden_norecord_hot") if "warden_norecord_hot" in by else nan
-    record_log = cost("warden_log_hot") - no_record
-    record_fs = cost("warden_fs_hot") - no_record if "warden_fs_hot" in by else nan
+    record_log = cost("warden_log_hot") - w_hot
+    record_dropped = cost("warden_default_hot") - w_hot if "warden_default_hot" in by else nan
+    record_logfile = cost("warden_logfile_hot") - w_hot if "warden_logfile_hot" in by else nan
+    record_fs = cost("warden_fs_hot") - w_hot if "warden_fs_hot" in by else nan
     alerts_added = cost("warden_alerts_hot") - w_hot if "warden_alerts_hot" in by else nan
     risk_added = cost("warden_risk_hot") - w_hot if "warden_risk_hot" in by else float("nan")
     have_mcp = all(k in by for k in ("passthrough_post", "warden_post", "warden_mcp_call"))
@@ -548,14 +560,17 @@ refresh this file.
 - *Envoy CPU µs/req*: the Envoy process's user+system CPU time during the measurement (from
   /proc/PID/stat) over the requests it answered; less sensitive to a busy machine than req/s, which
   is what it limits once the one worker saturates. *added* = that minus passthrough's: what the filter
-  costs per request. Cached token: Warden {w_hot:.0f} µs, of which {floor:.0f} µs is the
-  floor any Wasm filter pays in Envoy (the empty filter's row: VM calls for context create, headers,
-  done, log, delete); jwt_authn {j_hot:.0f} µs. Writing the audit record to Envoy's log adds
-  {audit_written:.0f} µs more.
+  costs per request. Cached token, no decision record: Warden {w_hot:.0f} µs, of which {floor:.0f} µs
+  is the floor any Wasm filter pays in Envoy (the empty filter's row: VM calls for context create,
+  headers, done, log, delete); jwt_authn {j_hot:.0f} µs.
 - The decision record (goal: at most 10 µs of Envoy CPU per request), against the row without one
-  ({no_record:.0f} µs): written to Envoy's log {record_log:.1f} µs, to Envoy's access log through filter
-  state (`audit.sink: filter_state`, a file access log printing `%FILTER_STATE(wasm.warden_record:PLAIN)%`)
-  {record_fs:.1f} µs. Alerts configured, nothing sent (goal: at most 2 µs): {alerts_added:.1f} µs.
+  ({w_hot:.0f} µs): written to Envoy's log {record_log:.1f} µs (stderr, to a file: one write per
+  line), {record_logfile:.1f} µs with `--log-path` (Envoy's log file, written in batches); built and handed to Envoy's log at
+  `--log-level warn`, which drops it (the default config, `audit.sink: log`) {record_dropped:.1f} µs; to
+  Envoy's access log through filter state (`audit.sink: filter_state`, a file access log printing
+  `%FILTER_STATE(wasm.warden_record:PLAIN)%`) {record_fs:.1f} µs. A deployment that keeps Envoy's log
+  at warn and wants no record says so (`audit.enabled: false`) or sends it to the access log.
+  Alerts configured, nothing sent (goal: at most 2 µs): {alerts_added:.1f} µs.
 - Risk scoring on (shadow: scored, tagged, never refused) adds {risk_added:.0f} µs of Envoy CPU per
   request to the cached-token row: two shared-data reads and two compare-and-set writes, the features
   and the model (`cargo bench -p warden --bench risk_decision` has the native pieces).
@@ -577,9 +592,11 @@ min–max over the rounds. Every request is `GET {PATH}` with `Authorization: Be
 (the same request bytes for every scenario, passthrough included); the route is answered by Envoy
 (`direct_response`), so no upstream hides the filter's cost. jwt_authn and Warden have the same ES256
 key (inline JWKS) and the same token; jwt_authn copies `sub` and `tenant` to request headers
-(`claim_to_headers`), Warden sets its `x-auth-*` headers, matches the route template, checks its scope
-and builds its audit record (audit on, its default; Envoy at `--log-level warn` drops it, except in the
-"audit written" row, where `--component-log-level wasm:info` writes every record to Envoy's log). Cold
+(`claim_to_headers`), Warden sets its `x-auth-*` headers, matches the route template and checks its
+scope. Like jwt_authn, the authorization rows (cached, first-seen, risk, alerts, POST) write no decision
+record (`audit.enabled: false`); the record rows and the full pipeline run Warden's default (audit on,
+to the log): `--component-log-level wasm:info` writes every record to Envoy's log, except in the
+"Envoy at warn" row, which shows what the default costs when Envoy's log level drops it. Cold
 rows rotate through {COLD_TOKENS:,} distinct pre-minted tokens (PyJWT), each Envoy starting after the
 last token it saw: more than jwt_authn's cache (100) or Warden's (4096 per worker) holds, so every
 request pays a signature verification.
@@ -601,6 +618,7 @@ worker spent descheduled; the rounds interleave the rows, so compare the ratios 
 
 """
     text += analysis(by, cost, stage_lines, pure_rust or {})
+    text += baseline_section(by, m)
     text += f"""
 ## Engine, natively (criterion)
 
@@ -684,6 +702,36 @@ def stages_of(log: str) -> dict[str, float]:
     return {k: sum(w[k] for w in windows) / len(windows) for k in windows[0]} | {"windows": len(windows)}
 
 
+def in_round(plan: list[tuple], rnd: int) -> list[tuple]:
+    """The plan's order in round `rnd`: every other round, a baseline row goes before its pair, so that
+    neither build always runs second."""
+    if rnd % 2 == 0:
+        return plan
+    out = list(plan)
+    for i in range(1, len(out)):
+        if out[i][0] in BASELINE_ROWS.values():
+            out[i - 1], out[i] = out[i], out[i - 1]
+    return out
+
+
+def baseline_section(by: dict, m: dict) -> str:
+    """This build against the baseline build, row by row, measured in the same rounds."""
+    pairs = [(k, b) for k, b in BASELINE_ROWS.items() if k in by and b in by]
+    if not pairs:
+        return ""
+    base = by["passthrough"]["cpu_us"]
+    out = [f"## This build against {m.get('baseline_label', 'the baseline')} (same run)\n",
+           f"The baseline build (`{m.get('baseline_wasm', '?')}`, {m.get('baseline_bytes', 0):,} bytes) ran the "
+           "same configs beside this one: each of its rows right after this build's in every round, so both "
+           "met the same machine. Envoy CPU µs per request (added over passthrough in brackets).\n",
+           "| row | baseline | this build | difference |", "|---|---:|---:|---:|"]
+    for k, b in pairs:
+        new, old = by[k]["cpu_us"], by[b]["cpu_us"]
+        out.append(f"| {by[k]['label']}, {by[k]['token']} | {old:.0f} ({old - base:.0f}) | {new:.0f} ({new - base:.0f}) "
+                   f"| {new - old:+.0f} |")
+    return "\n".join(out) + "\n"
+
+
 def median_row(runs: list[dict]) -> dict:
     """The run with the median req/s (its latencies with it), plus the spread over the rounds."""
     ordered = sorted(runs, key=lambda r: r["rps"])
@@ -707,7 +755,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    for need in (ENVOY, WASM, PROBE_WASM, STAGE_WASM):
+    for need in (ENVOY, WASM, PROBE_WASM, STAGE_WASM, *([BASELINE] if BASELINE else [])):
         if not need.exists():
             print(f"bench: {need} missing: run `make bench` (it builds them)", file=sys.stderr)
             return 1
@@ -735,25 +783,35 @@ def main() -> int:
     mcp_file.write_text(mcp_token + "\n")
     body_file.write_bytes(tool_call_body())
 
-    warden_cfg = warden_config(jwks, audit=True)
-    full_cfg = {**warden_cfg, "risk": {"mode": "shadow"}}
+    # The authorization rows (cached, first-seen, risk, alerts, POST) run without a decision record:
+    # jwt_authn writes none either, and the record has rows and a goal of its own (written to Envoy's
+    # log, to its access log, or built by the default config and dropped by Envoy's log level).
+    warden_cfg = warden_config(jwks, audit=False)
+    default_cfg = warden_config(jwks, audit=True)
+    full_cfg = {**default_cfg, "risk": {"mode": "shadow"}}
     variants = {
         "passthrough": Variant("passthrough", "Envoy passthrough (no auth filter)", [], auth=False),
         "wasm_noop": Variant("wasm_noop", "empty Wasm filter (V8): the floor", [wasm_filter(PROBE_WASM, "")], False),
         "wasm_verify": Variant("wasm_verify", "empty Wasm filter + Envoy verify_signature (ES256)",
                                [wasm_filter(PROBE_WASM, verify_signature_args(private, hot_token))], False),
         "jwt_cache": Variant("jwt_cache", "jwt_authn, jwt_cache_config on", [jwt_authn_filter(jwks, True)], True),
-        "warden": Variant("warden", "Warden (V8)", [wasm_filter(WASM, warden_cfg)], True),
+        "warden": Variant("warden", "Warden (V8), no decision record", [wasm_filter(WASM, warden_cfg)], True),
         # Risk scoring on (state in shared data, features, the embedded model), in shadow so that the
         # one identity's burst is scored and tagged but never refused.
         "warden_risk": Variant("warden_risk", "Warden (V8), risk scoring on (shadow)",
                                [wasm_filter(WASM, {**warden_cfg, "risk": {"mode": "shadow"}})], True),
         "jwt_nocache": Variant("jwt_nocache", "jwt_authn, no cache", [jwt_authn_filter(jwks, False)], True),
-        "warden_log": Variant("warden_log", "Warden (V8), audit written", [wasm_filter(WASM, warden_cfg)],
-                              True, ("--log-level", "warn", "--component-log-level", "wasm:info")),
-        # The decision record: none, or to Envoy's access log through filter state (the log row is above).
-        "warden_norecord": Variant("warden_norecord", "Warden (V8), no decision record",
-                                   [wasm_filter(WASM, warden_config(jwks, audit=False))], True),
+        # The decision record (the default config: audit on, to the log): written to Envoy's log; built
+        # and handed to a log level that drops it; to Envoy's access log through filter state.
+        "warden_log": Variant("warden_log", "Warden (V8), record written to Envoy's log",
+                              [wasm_filter(WASM, default_cfg)], True, WASM_INFO),
+        # The same, Envoy's log to a file of its own (`--log-path`: written in batches by Envoy's flush
+        # thread) instead of stderr (one write per line).
+        "warden_logfile": Variant("warden_logfile", "Warden (V8), record written to Envoy's log (--log-path)",
+                                  [wasm_filter(WASM, default_cfg)], True,
+                                  (*WASM_INFO, "--log-path", str(work / "envoy-warden_logfile.records.log"))),
+        "warden_default": Variant("warden_default", "Warden (V8), default config, Envoy at warn (record dropped)",
+                                  [wasm_filter(WASM, default_cfg)], True),
         "warden_fs": Variant("warden_fs", "Warden (V8), record to the access log (filter state)",
                              [wasm_filter(WASM, {**warden_cfg, "audit": {"enabled": True, "sink": "filter_state"}})],
                              True, access_log=True),
@@ -770,7 +828,7 @@ def main() -> int:
         "stages_full": Variant("stages_full", "Warden, stage-timing build, full pipeline",
                                [wasm_filter(STAGE_WASM, full_cfg)], True, WASM_INFO),
         "stages_plain": Variant("stages_plain", "Warden, stage-timing build",
-                                [wasm_filter(STAGE_WASM, warden_cfg)], True),
+                                [wasm_filter(STAGE_WASM, default_cfg)], True),
         # Two workers, unpinned: throughput at saturation and p99 at a fixed offered load.
         "passthrough2": Variant("passthrough2", "Envoy passthrough, 2 workers", [], False, workers=2),
         "jwt_cache2": Variant("jwt_cache2", "jwt_authn (cache), 2 workers", [jwt_authn_filter(jwks, True)], True,
@@ -778,6 +836,16 @@ def main() -> int:
         "warden_full2": Variant("warden_full2", "Warden full pipeline, 2 workers", [wasm_filter(WASM, full_cfg)],
                                 True, WASM_INFO, workers=2),
     }
+    if BASELINE:
+        # The baseline build in the goal rows' configs.
+        for key, label, cfg, args in (("base_warden", "Warden (V8), no decision record", warden_cfg, None),
+                                      ("base_risk", "Warden (V8), risk scoring on (shadow)",
+                                       {**warden_cfg, "risk": {"mode": "shadow"}}, None),
+                                      ("base_log", "Warden (V8), record written to Envoy's log", default_cfg, WASM_INFO),
+                                      ("base_full", "Warden (V8), full pipeline (risk + record written)", full_cfg,
+                                       WASM_INFO)):
+            variants[key] = Variant(key, f"{BASELINE_LABEL}: {label}", [wasm_filter(BASELINE, cfg)], True,
+                                    *([args] if args else []))
     # (row key, variant, token kind), in table order.
     plan = [
         ("passthrough", "passthrough", "hot"),
@@ -794,7 +862,8 @@ def main() -> int:
         ("wasm_verify_hot", "wasm_verify", "hot"),
         ("jwt_nocache_hot", "jwt_nocache", "hot"),
         ("warden_log_hot", "warden_log", "hot"),
-        ("warden_norecord_hot", "warden_norecord", "hot"),
+        ("warden_logfile_hot", "warden_logfile", "hot"),
+        ("warden_default_hot", "warden_default", "hot"),
         ("warden_fs_hot", "warden_fs", "hot"),
         ("warden_alerts_hot", "warden_alerts", "hot"),
         # POST with a 1 KB JSON-RPC body: a plain route, then an MCP tool call (the body inspected).
@@ -812,6 +881,14 @@ def main() -> int:
         ("jwt_cache2_rate", "jwt_cache2", "hot", "rate"),
         ("warden_full2_rate", "warden_full2", "hot", "rate"),
     ]
+    if BASELINE:
+        with_base = []
+        for p in plan:
+            with_base.append(p)
+            if p[0] in BASELINE_ROWS:
+                base_key = BASELINE_ROWS[p[0]]
+                with_base.append((base_key, base_key.rsplit("_", 1)[0], p[2]))
+        plan = with_base
     plan = [(p[0], p[1], p[2], p[3] if len(p) > 3 else "one") for p in plan]
     only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report
     if only:
@@ -837,7 +914,7 @@ def main() -> int:
                 raise RuntimeError(f"{v.label}: no token got {got}, expected 401 (is the filter on?)")
         # Rounds: every row once per round, so machine noise spreads over all rows alike.
         for rnd in range(ROUNDS):
-            for key, vkey, kind, mode in plan:
+            for key, vkey, kind, mode in in_round(plan, rnd):
                 v, port = variants[vkey], ports[vkey]
                 tokens = {"hot": hot_file, "cold": cold_file, "post": mcp_file, "cold_rs": rs_file,
                           "cold_ps": ps_file}[kind]

@@ -51,6 +51,7 @@ pub fn run(config: &[u8], audit: &str) -> Result<Report, String> {
             request_id: &rec.request_id,
             now_s,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             source: rec.source_ip,
             body: body
                 .as_deref()

@@ -66,6 +66,7 @@ impl TraceLine {
             source: self.source,
             body: self.body.as_deref().map_or(Body::Unread, Body::Read),
             peer_cert_sha256: None,
+            peer_cert_unread: false,
         }
     }
 }

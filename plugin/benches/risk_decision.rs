@@ -67,6 +67,7 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
             source: parse_address("198.51.100.7").map(|a| a.ip),
             body: Default::default(),
             peer_cert_sha256: None,
+            peer_cert_unread: false,
         };
         let d = engine.decide(
             &req,

@@ -4,13 +4,17 @@
 //!
 //! - `cache_key`: the token-cache key (keyed SipHash-2-4 of the token); `cache_key_sha256`: SHA-256;
 //! - `decide_cached`: `Engine::decide` on a cached ES256 token, no risk;
-//! - `record_json`: the decision record of that request, built and serialized;
+//! - `record_json`: the decision record of that request, built and serialized (one reused buffer);
 //! - `decide_cached_risk`: the same decision with risk scoring on (shadow, in-memory shared data);
+//! - `record_json_risk`: its record (scores, factors, features);
 //! - `decide_first_seen_hs256`: a first-seen HS256 token (its signature costs little, so the rest
 //!   of a first-seen token's path shows: parse, claims, cache insert).
 //!
 //! `cargo build --release --target wasm32-wasip1 -p warden --example engine_timing`, then
 //! `node bench/wasi_run.js target/wasm32-wasip1/release/examples/engine_timing.wasm`.
+
+#[path = "../benches/shared/request.rs"]
+mod request;
 
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
@@ -60,19 +64,7 @@ fn engine(jwks: &Value, risk: bool) -> Engine {
 }
 
 fn headers(token: &str) -> Vec<(String, String)> {
-    [
-        (":authority", "127.0.0.1:10000"),
-        (":path", "/tenants/acme/orders/42"),
-        (":method", "GET"),
-        (":scheme", "http"),
-        ("user-agent", "wrk"),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "5f0c6a1e-7d3b-4c1a-9a7e-0b9d1c2e3f40"),
-    ]
-    .iter()
-    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-    .chain([("authorization".to_owned(), format!("Bearer {token}"))])
-    .collect()
+    request::headers("127.0.0.1:10000", token, &[])
 }
 
 /// Median µs per call of `f` over batches of `per` calls (the WASI clock is coarse on some hosts).
@@ -144,14 +136,20 @@ fn main() {
             name.into(),
             json!(median_us(200, |i| sink += usize::from(decide(i).status))),
         );
-        if !risk {
-            let d = decide(0);
-            let record = |_| {
-                let r = AuditRecord::new(&req, &d, now * 1000, 3, engine.recorded_claims());
-                sink += r.to_json().len();
-            };
-            out.insert("record_json".into(), json!(median_us(200, record)));
-        }
+        // The record of that decision, serialized into one reused buffer as the filter does.
+        let d = decide(0);
+        let mut line = Vec::new();
+        let record = |_| {
+            let r = AuditRecord::new(&req, &d, now * 1000, 3, engine.recorded_claims());
+            r.write_json(&mut line);
+            sink += line.len();
+        };
+        let key = if risk {
+            "record_json_risk"
+        } else {
+            "record_json"
+        };
+        out.insert(key.into(), json!(median_us(200, record)));
     }
 
     // First-seen HS256: a fresh token per call, signed beforehand.

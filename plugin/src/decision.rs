@@ -38,6 +38,10 @@ pub struct Request<'a> {
     pub now_s: u64,
     /// Lower-case hex SHA-256 of the client certificate (mTLS), when the host reports one.
     pub peer_cert_sha256: Option<&'a str>,
+    /// The adapter has not asked the host for the client certificate yet (`peer_cert_sha256` is
+    /// then `None`): a certificate-bound token asks for it ([`Step::NeedPeerCertificate`]), any other
+    /// request never needs it. `false`: `peer_cert_sha256` is what the host reports.
+    pub peer_cert_unread: bool,
     /// The client's address as the gateway saw it (Envoy `source.address`, Kong `ngx.remote_addr`).
     pub source: Option<IpAddr>,
     /// The request body, when the engine asked for it ([`Step::NeedBody`]).
@@ -197,6 +201,10 @@ pub enum Step {
         /// Largest body to read.
         max_bytes: usize,
     },
+    /// A certificate-bound token (RFC 8705) met a request whose client certificate was not read
+    /// ([`Request::peer_cert_unread`]): read it into [`Request::peer_cert_sha256`], then step again.
+    /// Asked once; a request still without it is refused (the binding is never skipped).
+    NeedPeerCertificate,
 }
 
 /// What the engine has asked the adapter for one request, and the gateway it asks on. Kept by the
@@ -207,6 +215,7 @@ pub struct Progress {
     introspection_asked: bool,
     keys_asked: bool,
     body_asked: bool,
+    peer_cert_asked: bool,
 }
 
 impl Progress {
@@ -217,6 +226,7 @@ impl Progress {
             introspection_asked: false,
             keys_asked: false,
             body_asked: false,
+            peer_cert_asked: false,
         }
     }
 }
@@ -237,6 +247,8 @@ pub(crate) struct Draft {
     pub(crate) failed_open: bool,
     /// The provider whose remote keys lacked the token's key.
     pub(crate) keys_missed: Option<usize>,
+    /// A certificate-bound token was refused because the client certificate was not read yet.
+    pub(crate) peer_cert_wanted: bool,
     /// The risk stage's result.
     pub(crate) assessment: Option<Assessment>,
     /// The behavioural records touched.
@@ -524,6 +536,13 @@ impl Engine {
         let route = target.as_ref().ok().and_then(|t| self.policy.route(t));
         let mut draft = Draft::new(req.headers);
         let outcome = self.authorize(req, &target, route.as_ref(), env, &mut draft);
+        // Before any stage wrote state (the binding is checked before DPoP, revocation and the
+        // rest): the request is decided again with the client certificate.
+        if let (Err(_), true, false) = (&outcome, draft.peer_cert_wanted, progress.peer_cert_asked)
+        {
+            progress.peer_cert_asked = true;
+            return Step::NeedPeerCertificate;
+        }
         // Before any stage wrote state: the request is decided again once the keys are in.
         if let (Err(_), Some(provider), false) = (&outcome, draft.keys_missed, progress.keys_asked)
         {
@@ -995,6 +1014,7 @@ mod tests {
             request_id: "r",
             now_s: NOW,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             source: None,
             body: Default::default(),
         };

@@ -1,7 +1,34 @@
 //! Lists fetched over HTTP for every worker (the revocation feed, `risk.deny_cidrs_feed`): the
 //! shared lease that lets one worker per interval fetch, and why a fetched body was not stored.
 
+use crate::config::ConfigError;
 use crate::shared::{self, SharedData, SharedError};
+
+/// Longest interval a feed may be fetched at: a day.
+const MAX_INTERVAL_S: u64 = 86_400;
+
+/// Checks a feed's `interval_s` (1 to a day) and `max_entries` (1 to `max`), naming the field
+/// under `prefix` (`revocation.feed`, `risk.deny_cidrs_feed`) that is out of bounds.
+pub fn check_bounds(
+    prefix: &str,
+    interval_s: u64,
+    max_entries: usize,
+    max: usize,
+) -> Result<(), ConfigError> {
+    if interval_s == 0 || interval_s > MAX_INTERVAL_S {
+        return Err(ConfigError::new(
+            format!("{prefix}.interval_s"),
+            format!("must be between 1 and {MAX_INTERVAL_S}"),
+        ));
+    }
+    if max_entries == 0 || max_entries > max {
+        return Err(ConfigError::new(
+            format!("{prefix}.max_entries"),
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    Ok(())
+}
 
 /// Why a feed body was not stored (the previous list stays).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,6 +44,7 @@ fn a_revoked_caller_raises_revoked_naming_what_a_feed_lists() {
         request_id: "req-1",
         now_s: NOW,
         peer_cert_sha256: None,
+        peer_cert_unread: false,
         source: None,
         body: warden::decision::Body::Unread,
     };
@@ -102,6 +103,7 @@ fn the_block_that_quarantines_a_token_raises_quarantine() {
             request_id: "r",
             now_s: NOW,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             source: None,
             body: warden::decision::Body::Unread,
         };

@@ -398,6 +398,7 @@ fn new_country_after_moving(risk: Value) -> f32 {
             request_id: "r",
             now_s: NOW + i as u64 * 300,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             source: None,
             body: warden::decision::Body::Unread,
         };
@@ -450,6 +451,7 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
             request_id: "r",
             now_s: NOW,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             body: warden::decision::Body::Unread,
             source: Some(std::net::IpAddr::from([
                 10,
@@ -470,4 +472,84 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
     // 64 rate-limit slots + 128 identity + 128 source records, and the two counters of slots in
     // use (the gauges): nothing else, whatever the traffic.
     assert!(store.len() <= 64 + 2 * 128 + 2, "{} keys", store.len());
+}
+
+/// RFC 8705 §3 with the client certificate read lazily: the adapter reads it only when a
+/// certificate-bound token asks (`Step::NeedPeerCertificate`, once); with the matching digest the
+/// token passes, without one (no certificate, Kong, or an adapter that never answers) it is refused;
+/// an unbound token never asks, so a request without mTLS binding costs no host call for it.
+#[test]
+fn the_client_certificate_is_read_only_for_a_certificate_bound_token() {
+    use sha2::{Digest, Sha256};
+    use warden::gateway::HostKind;
+    use warden::shared::MemoryStore;
+    use warden::{Env, Progress, Request, Step};
+    let digest = Sha256::digest(b"a client certificate, DER");
+    let bound = bearer(&es_token(&with(
+        claims(),
+        json!({"cnf": {"x5t#S256": b64(digest)}}),
+    )));
+    let plain = bearer(&es_token(&claims()));
+    let right = hex::encode(digest);
+    let wrong = hex::encode(Sha256::digest(b"another certificate"));
+    fn request<'a>(
+        headers: &'a [(String, String)],
+        cert: Option<&'a str>,
+        unread: bool,
+    ) -> Request<'a> {
+        Request {
+            method: "GET",
+            path: "/orders/7",
+            headers,
+            request_id: "r",
+            now_s: NOW,
+            peer_cert_sha256: cert,
+            peer_cert_unread: unread,
+            ..Request::default()
+        }
+    }
+    let step = |auth: &str, cert: Option<&str>, unread: bool, progress: &mut Progress| {
+        let headers = vec![("authorization".to_owned(), auth.to_owned())];
+        let req = request(&headers, cert, unread);
+        let store = MemoryStore::default();
+        let mut cache = TokenCache::default();
+        let mut env = Env {
+            cache: &mut cache,
+            shared: &store,
+            clock_us: &|| 0,
+        };
+        engine().step(&req, &mut env, progress)
+    };
+    let decided = |s: Step| match s {
+        Step::Decided(d) => (d.status, d.reason),
+        other => panic!("expected a decision, got {other:?}"),
+    };
+    // Unbound: decided at once, the certificate never asked for.
+    let mut p = Progress::new(HostKind::Envoy);
+    assert_eq!(decided(step(&plain, None, true, &mut p)), (200, "ok"));
+    // Bound: asked once, then decided on what the adapter read.
+    for (cert, want) in [
+        (Some(right.as_str()), (200, "ok")),
+        (Some(wrong.as_str()), (401, "binding")),
+        (None, (401, "binding")),
+    ] {
+        let mut p = Progress::new(HostKind::Envoy);
+        assert!(matches!(
+            step(&bound, None, true, &mut p),
+            Step::NeedPeerCertificate
+        ));
+        assert_eq!(decided(step(&bound, cert, false, &mut p)), want, "{cert:?}");
+    }
+    // An adapter that never reads it: asked once, then refused (the binding is never skipped).
+    let mut p = Progress::new(HostKind::Envoy);
+    assert!(matches!(
+        step(&bound, None, true, &mut p),
+        Step::NeedPeerCertificate
+    ));
+    assert_eq!(decided(step(&bound, None, true, &mut p)), (401, "binding"));
+    // `decide` (the CLI, replay) never asks: an unread certificate is no certificate.
+    let headers = vec![("authorization".to_owned(), bound.clone())];
+    let req = request(&headers, None, true);
+    let d = decide_request(engine(), &req, &mut TokenCache::default());
+    assert_eq!((d.status, d.reason), (401, "binding"));
 }

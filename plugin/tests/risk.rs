@@ -125,6 +125,7 @@ impl Gateway {
             source: call.ip.parse().ok(),
             body: Default::default(),
             peer_cert_sha256: None,
+            peer_cert_unread: false,
         };
         let tick = self.tick_us;
         let clock = &self.clock;
@@ -528,6 +529,7 @@ fn scoring_errors_let_on_error_decide_and_open_the_breaker() {
             source: "198.51.100.7".parse().ok(),
             body: Default::default(),
             peer_cert_sha256: None,
+            peer_cert_unread: false,
         };
         let clock = || 0;
         let d = engine.decide(

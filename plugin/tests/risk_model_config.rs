@@ -88,6 +88,7 @@ fn decide(engine: &Engine) -> (Decision, Value) {
         source: "198.51.100.7".parse().ok(),
         body: Default::default(),
         peer_cert_sha256: None,
+        peer_cert_unread: false,
     };
     let store = MemoryStore::new(CasRule::Envoy);
     let mut cache = TokenCache::default();

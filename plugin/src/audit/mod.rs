@@ -94,18 +94,19 @@ pub struct AuditRecord<'a> {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actors: Vec<&'a str>,
     /// The token's audiences (`aud`): replay checks an MCP endpoint's audience binding on them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub audiences: Vec<&'a str>,
+    #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+    pub audiences: &'a [String],
     /// Scopes the credential grants (before a delegation rule narrows them).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scopes: Vec<&'a str>,
+    #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
+    pub scopes: &'a [String],
     /// Scopes the matched route requires.
     #[serde(default, skip_serializing_if = "<[String]>::is_empty")]
     pub required_scopes: &'a [String],
     /// The token's claims the later stages read (`iat`, `acr`, `amr`, `auth_time`, `act`, the
     /// `kinds` claim, the guardrails' roles claim): never a signature, a key or a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claims: Option<Map<String, Value>>,
+    #[schemars(with = "Option<Map<String, Value>>")]
+    pub claims: Option<RecordedClaims<'a>>,
     /// Seconds since the token was issued (`iat`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_age_s: Option<u64>,
@@ -197,6 +198,48 @@ pub struct Factor {
     pub name: &'static str,
     /// How much it raised the risk (model units).
     pub contribution: f32,
+}
+
+/// The claims a record carries (`iat`, [`RECORDED_CLAIMS`], the engine's extra names), written as
+/// one JSON object straight from the token's claims: nothing is copied.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordedClaims<'a> {
+    claims: &'a crate::credential::Claims,
+    names: &'a [String],
+}
+
+impl<'a> RecordedClaims<'a> {
+    /// The recorded claims of `claims`: `iat`, [`RECORDED_CLAIMS`] and `names`, those present.
+    pub fn new(claims: &'a crate::credential::Claims, names: &'a [String]) -> Self {
+        RecordedClaims { claims, names }
+    }
+
+    /// Whether the record carries claim `name` (besides `iat`).
+    fn wanted(&self, name: &str) -> bool {
+        name != "iat" && (RECORDED_CLAIMS.contains(&name) || self.names.iter().any(|n| n == name))
+    }
+}
+
+impl Serialize for RecordedClaims<'_> {
+    /// In name order (as a JSON object map keeps them), `iat` among them.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let mut iat = self.claims.iat;
+        for (name, value) in &self.claims.extra {
+            if !self.wanted(name) {
+                continue;
+            }
+            if let Some(t) = iat.filter(|_| name.as_str() > "iat") {
+                map.serialize_entry("iat", &t)?;
+                iat = None;
+            }
+            map.serialize_entry(name, value)?;
+        }
+        if let Some(t) = iat {
+            map.serialize_entry("iat", &t)?;
+        }
+        map.end()
+    }
 }
 
 /// The model's input, written as `{"name": value}` in model input order.
@@ -292,7 +335,7 @@ impl<'a> AuditRecord<'a> {
         d: &'a Decision,
         ts_ms: u64,
         engine_us: u64,
-        claim_names: &[String],
+        claim_names: &'a [String],
     ) -> Self {
         let id = d.identity.as_ref();
         let risk = d.risk.as_ref();
@@ -325,29 +368,15 @@ impl<'a> AuditRecord<'a> {
             actors: id
                 .map(|i| i.actors.iter().map(|a| a.subject.as_str()).collect())
                 .unwrap_or_default(),
-            audiences: claims
-                .map(|c| c.audiences.iter().map(String::as_str).collect())
-                .unwrap_or_default(),
+            audiences: claims.map_or(&[], |c| c.audiences.as_slice()),
             // The credential's grant: the token's scopes, or the API key's.
             scopes: match (claims, id) {
-                (Some(c), _) => c.scopes.iter().map(String::as_str).collect(),
-                (None, Some(i)) => i.scopes.iter().map(String::as_str).collect(),
-                (None, None) => Vec::new(),
+                (Some(c), _) => &c.scopes,
+                (None, Some(i)) => &i.scopes,
+                (None, None) => &[],
             },
             required_scopes: &d.required_scopes,
-            claims: claims.map(|c| {
-                let mut out = Map::new();
-                if let Some(iat) = c.iat {
-                    out.insert("iat".into(), Value::from(iat));
-                }
-                let names = RECORDED_CLAIMS.iter().copied();
-                for name in names.chain(claim_names.iter().map(String::as_str)) {
-                    if let Some(v) = c.extra.get(name) {
-                        out.insert(name.to_owned(), v.clone());
-                    }
-                }
-                out
-            }),
+            claims: claims.map(|c| RecordedClaims::new(c, claim_names)),
             token_age_s: claims
                 .and_then(|c| c.iat)
                 .map(|iat| now_s.saturating_sub(iat)),
@@ -402,7 +431,18 @@ impl<'a> AuditRecord<'a> {
 
     /// The record as one JSON line.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut line = Vec::new();
+        self.write_json(&mut line);
+        String::from_utf8(line).unwrap_or_default()
+    }
+
+    /// The record as one JSON line in `line` (cleared first), so that a caller can reuse one buffer
+    /// for every record: serialized straight from the decision, no intermediate values.
+    pub fn write_json(&self, line: &mut Vec<u8>) {
+        line.clear();
+        if serde_json::to_writer(&mut *line, self).is_err() {
+            line.clear();
+        }
     }
 }
 
@@ -436,11 +476,28 @@ pub fn schema() -> Value {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use serde_json::json;
+
+    fn claims(iat: Option<u64>, extra: Value) -> crate::credential::Claims {
+        crate::credential::Claims {
+            issuer: "corp".into(),
+            subject: "alice".into(),
+            audiences: vec!["orders-api".into()],
+            exp: 9,
+            nbf: None,
+            iat,
+            jti: None,
+            client: None,
+            tenant: None,
+            scopes: vec!["a".into()],
+            provider: "corp".into(),
+            extra: extra.as_object().unwrap().clone(),
+        }
+    }
 
     fn full() -> AuditRecord<'static> {
         static REQUIRED: [String; 1] = [String::new()];
-        let mut claims = Map::new();
-        claims.insert("acr".into(), Value::from("mfa"));
+        let claims: &'static _ = Box::leak(Box::new(claims(Some(7), json!({"acr": "mfa"}))));
         AuditRecord {
             v: VERSION,
             ts_ms: 1,
@@ -459,10 +516,10 @@ mod tests {
             jti: Some("j"),
             kind: Some("human"),
             actors: vec!["agent"],
-            audiences: vec!["orders-api"],
-            scopes: vec!["a"],
+            audiences: &claims.audiences,
+            scopes: &claims.scopes,
             required_scopes: &REQUIRED,
-            claims: Some(claims),
+            claims: Some(RecordedClaims::new(claims, &[])),
             token_age_s: Some(3),
             auth_age_s: Some(4),
             decision: "allow",
@@ -516,6 +573,38 @@ mod tests {
             written["risk_features"].as_object().unwrap().len(),
             crate::risk::features::N
         );
+    }
+
+    /// The recorded claims: `iat`, the standard names and the engine's, those present, once each,
+    /// in name order (as a JSON object map of them was written before), nothing else.
+    #[test]
+    fn recorded_claims_are_the_named_ones_in_name_order() {
+        let c = claims(
+            Some(5),
+            json!({"act": {"sub": "bot"}, "acr": "mfa", "amr": ["pwd"], "auth_time": 4,
+                   "cnf": {"jkt": "x"}, "roles": ["admin"], "zone": "eu", "secret": "s"}),
+        );
+        let names = ["roles".to_owned(), "zone".to_owned(), "acr".to_owned()];
+        let line = serde_json::to_string(&RecordedClaims::new(&c, &names)).unwrap();
+        assert_eq!(
+            line,
+            r#"{"acr":"mfa","act":{"sub":"bot"},"amr":["pwd"],"auth_time":4,"iat":5,"roles":["admin"],"zone":"eu"}"#
+        );
+        let only_iat = claims(Some(5), json!({"cnf": {}}));
+        let line = serde_json::to_string(&RecordedClaims::new(&only_iat, &[])).unwrap();
+        assert_eq!(line, r#"{"iat":5}"#);
+        let none = claims(None, json!({"zz": 1}));
+        let line = serde_json::to_string(&RecordedClaims::new(&none, &names)).unwrap();
+        assert_eq!(line, "{}");
+    }
+
+    /// One buffer serves every record: each line is the record alone.
+    #[test]
+    fn a_reused_buffer_holds_one_record() {
+        let mut buf = b"left over from another line".to_vec();
+        full().write_json(&mut buf);
+        assert_eq!(buf, full().to_json().into_bytes());
+        serde_json::from_slice::<Value>(&buf).unwrap();
     }
 
     #[test]

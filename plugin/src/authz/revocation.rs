@@ -106,18 +106,12 @@ impl Revocation {
         }
         let feed = match &c.feed {
             Some(f) => {
-                if f.interval_s == 0 || f.interval_s > 86_400 {
-                    return Err(ConfigError::new(
-                        "revocation.feed.interval_s",
-                        "must be between 1 and 86400",
-                    ));
-                }
-                if f.max_entries == 0 || f.max_entries > MAX_FEED_ENTRIES {
-                    return Err(ConfigError::new(
-                        "revocation.feed.max_entries",
-                        format!("must be between 1 and {MAX_FEED_ENTRIES}"),
-                    ));
-                }
+                crate::feed::check_bounds(
+                    "revocation.feed",
+                    f.interval_s,
+                    f.max_entries,
+                    MAX_FEED_ENTRIES,
+                )?;
                 Some(Feed {
                     service: Service::compile(&f.service, "revocation.feed.service")?,
                     interval_s: f.interval_s,
@@ -427,6 +421,10 @@ mod tests {
             (
                 r#"{"feed": {"service": {"url": "http://x/"}, "interval_s": 0}}"#,
                 "revocation.feed.interval_s",
+            ),
+            (
+                r#"{"feed": {"service": {"url": "http://x/"}, "max_entries": 0}}"#,
+                "revocation.feed.max_entries",
             ),
             (
                 r#"{"feed": {"service": {"url": "x"}}}"#,

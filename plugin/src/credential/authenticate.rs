@@ -204,6 +204,10 @@ impl Credentials {
             // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused.
             return Err(Denial::InvalidToken(TokenError::Binding));
         }
+        // The client certificate is read only for a token bound to one (the adapter is asked).
+        if req.peer_cert_unread && mtls::bound_x5t(&claims).is_some() {
+            draft.peer_cert_wanted = true;
+        }
         mtls::check(&claims, req.peer_cert_sha256)
             .map_err(|why| scheme(Denial::InvalidToken(why)))?;
         if dpop {

@@ -296,6 +296,7 @@ mod tests {
             request_id: "r",
             now_s: now,
             peer_cert_sha256: None,
+            peer_cert_unread: false,
             source: None,
             body: Default::default(),
         };

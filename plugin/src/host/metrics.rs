@@ -8,6 +8,7 @@ use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Most distinct metric names a worker defines: the label sets are bounded (verdicts, reasons and
 /// config route names), this keeps a bug from growing the map without end.
@@ -22,7 +23,13 @@ pub struct Meter {
     /// The decisions counter of the last decision counted: most requests repeat it, and then
     /// cost neither its name nor a map lookup.
     last_decision: Rc<RefCell<Option<(DecisionLabels, u32)>>>,
+    /// The risk-score histogram of the last scoring model, by the model's id: one model scores
+    /// every request of a config, so its name is built once, not per request.
+    last_risk_score: Rc<RefCell<Option<ModelMetric>>>,
 }
+
+/// A scoring model's id and its risk-score histogram.
+type ModelMetric = (Arc<str>, u32);
 
 /// The labels of a decisions counter ([`metrics::decision`]).
 #[derive(PartialEq, Eq)]
@@ -62,6 +69,19 @@ impl Meter {
                     route: d.route.clone(),
                 };
                 *last = Some((labels, id));
+                Some(id)
+            }
+        }
+    }
+
+    /// The risk-score histogram of `model`.
+    fn risk_score_id(&self, model: &Arc<str>) -> Option<u32> {
+        let mut last = self.last_risk_score.try_borrow_mut().ok()?;
+        match last.as_ref() {
+            Some((m, id)) if **m == **model => Some(*id),
+            _ => {
+                let id = self.id(MetricType::Histogram, &metrics::risk_score(model))?;
+                *last = Some((Arc::clone(model), id));
                 Some(id)
             }
         }
@@ -132,8 +152,8 @@ impl Meter {
         self.add(self.decision_id(d), 1);
         self.observe(metrics::ENGINE_US, engine_us);
         if let Some(a) = d.risk.as_ref() {
-            if let Some(score) = a.score {
-                self.observe(&metrics::risk_score(&a.model), u64::from(score));
+            if let (Some(score), Some(id)) = (a.score, self.risk_score_id(&a.model)) {
+                let _ = hostcalls::record_metric(id, u64::from(score));
             }
         }
         if let Some(name) = metrics::token_cache(d) {

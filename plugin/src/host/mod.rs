@@ -328,7 +328,8 @@ struct ToolsList {
 struct Facts {
     headers: Vec<(String, String)>,
     request_id: String,
-    peer_cert_sha256: Option<String>,
+    /// The client certificate's digest, once read (only when the engine asks: a bound token).
+    peer_cert_sha256: OnceCell<Option<String>>,
     source: Option<IpAddr>,
     /// The body, once read (only when the engine asks: MCP calls).
     body: OnceCell<HostBody>,
@@ -350,7 +351,8 @@ impl Facts {
             headers: &self.headers,
             request_id: &self.request_id,
             now_s: now_us / 1_000_000,
-            peer_cert_sha256: self.peer_cert_sha256.as_deref(),
+            peer_cert_sha256: self.peer_cert_sha256.get().and_then(Option::as_deref),
+            peer_cert_unread: self.peer_cert_sha256.get().is_none(),
             source: self.source,
             body: match self.body.get() {
                 None => Body::Unread,
@@ -581,10 +583,11 @@ impl HttpContext for WardenHttp {
             let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
                 .with_outcome(outcome);
             if engine.audit_enabled() {
-                let line = record.to_json();
-                stages::lap(&mut clock, Stage::Record);
-                record::write(engine.audit_sink(), &line);
-                stages::lap(&mut clock, Stage::Write);
+                record::with_line(&record, |line| {
+                    stages::lap(&mut clock, Stage::Record);
+                    record::write(engine.audit_sink(), line);
+                    stages::lap(&mut clock, Stage::Write);
+                });
             }
             if let (Some(event), Some(a)) = (event, engine.alerts()) {
                 let line = alerts::line_of(event, &record);
@@ -625,11 +628,8 @@ impl WardenHttp {
         Facts {
             headers,
             request_id,
-            // Kong cannot tell: none, so certificate-bound tokens are refused there.
-            peer_cert_sha256: gateway::peer_certificate_sha256()
-                .ok()
-                .flatten()
-                .map(hex::encode),
+            // Read when a certificate-bound token asks for it (`Step::NeedPeerCertificate`).
+            peer_cert_sha256: OnceCell::new(),
             source: gateway::client_address().map(|a| a.ip),
             body: OnceCell::new(),
         }
@@ -726,6 +726,14 @@ impl WardenHttp {
                             };
                         }
                     }
+                }
+                Step::NeedPeerCertificate => {
+                    // Kong cannot tell: none, so certificate-bound tokens are refused there.
+                    let digest = gateway::peer_certificate_sha256()
+                        .ok()
+                        .flatten()
+                        .map(hex::encode);
+                    let _ = facts.peer_cert_sha256.set(digest);
                 }
                 Step::Introspect(asked) => match fetch::dispatch(&asked.call) {
                     Ok(_) => {

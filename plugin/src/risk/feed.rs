@@ -50,18 +50,12 @@ pub struct DenyFeed {
 impl DenyFeed {
     /// Compiles `risk.deny_cidrs_feed`.
     pub fn compile(c: &DenyFeedConfig) -> Result<DenyFeed, ConfigError> {
-        if c.interval_s == 0 || c.interval_s > 86_400 {
-            return Err(ConfigError::new(
-                "risk.deny_cidrs_feed.interval_s",
-                "must be between 1 and 86400",
-            ));
-        }
-        if c.max_entries == 0 || c.max_entries > MAX_ENTRIES {
-            return Err(ConfigError::new(
-                "risk.deny_cidrs_feed.max_entries",
-                format!("must be between 1 and {MAX_ENTRIES}"),
-            ));
-        }
+        crate::feed::check_bounds(
+            "risk.deny_cidrs_feed",
+            c.interval_s,
+            c.max_entries,
+            MAX_ENTRIES,
+        )?;
         Ok(DenyFeed {
             service: Service::compile(&c.service, "risk.deny_cidrs_feed.service")?,
             interval_s: c.interval_s,
@@ -218,6 +212,37 @@ mod tests {
             f.refresh(&s);
             assert!(!f.contains(&ip("203.0.113.9")));
             assert!(f.contains(&ip("192.0.2.1")));
+        }
+    }
+
+    #[test]
+    fn out_of_bounds_config_names_the_field() {
+        for (fields, field, message) in [
+            (r#""interval_s": 0"#, "interval_s", "between 1 and 86400"),
+            (
+                r#""interval_s": 86401"#,
+                "interval_s",
+                "between 1 and 86400",
+            ),
+            (r#""max_entries": 0"#, "max_entries", "between 1 and "),
+            (
+                r#""max_entries": 100000000"#,
+                "max_entries",
+                "between 1 and ",
+            ),
+        ] {
+            let c = Config::from_json(
+                format!(
+                    r#"{{"risk": {{"deny_cidrs_feed": {{"service": {{"url": "http://127.0.0.1:9/d",
+                    "envoy_cluster": "feed"}}, {fields}}}}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let e =
+                DenyFeed::compile(c.risk.unwrap().deny_cidrs_feed.as_ref().unwrap()).unwrap_err();
+            assert_eq!(e.field, format!("risk.deny_cidrs_feed.{field}"), "{fields}");
+            assert!(e.message.contains(message), "{fields}: {}", e.message);
         }
     }
 }

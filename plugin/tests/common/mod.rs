@@ -281,6 +281,7 @@ pub fn decide_on(
         request_id: "req-1",
         now_s,
         peer_cert_sha256: None,
+        peer_cert_unread: false,
         source: None,
         body: Default::default(),
     };
@@ -336,6 +337,7 @@ pub fn decide_token_on(engine: &Engine, token: &str) -> Decision {
         request_id: "req-1",
         now_s: NOW,
         peer_cert_sha256: None,
+        peer_cert_unread: false,
         source: None,
         body: Default::default(),
     };
