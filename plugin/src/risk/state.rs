@@ -170,7 +170,7 @@ impl<const N: usize> Default for KnownSet<N> {
 impl<const N: usize> KnownSet<N> {
     /// Whether `item` is known.
     pub fn contains(&self, item: u32) -> bool {
-        item != 0 && self.items.contains(&item)
+        self.slot(item).is_some()
     }
 
     /// How often `item` was seen (halved with the others as counts saturate); 0 when not known.
@@ -198,7 +198,7 @@ impl<const N: usize> KnownSet<N> {
         if item == 0 {
             return None;
         }
-        if let Some(i) = self.items.iter().position(|&x| x == item) {
+        if let Some(i) = self.slot(item) {
             if let Some(h) = self.hits.get_mut(i) {
                 if *h == u8::MAX {
                     // Halve all so that the counts stay comparable.
@@ -399,13 +399,7 @@ impl IdentityState {
             countries: r.set()?,
             prefixes: r.set()?,
             agents: r.set()?,
-            hours: {
-                let mut h = [0u16; 24];
-                for v in h.iter_mut() {
-                    *v = r.u16()?;
-                }
-                h
-            },
+            hours: r.array(Reader::u16)?,
             failures: r.f32()?,
             successes: r.f32()?,
             failures_s: r.u64()?,
@@ -416,13 +410,7 @@ impl IdentityState {
             bytes_slow: r.f32()?,
             responses: r.u32()?,
             routes: r.set()?,
-            walks: {
-                let mut w = [0u8; 16];
-                for v in w.iter_mut() {
-                    *v = r.u8()?;
-                }
-                w
-            },
+            walks: r.take()?,
             walk_route: r.u32()?,
             walk_object: r.u32()?,
             walk: r.u16()?,
@@ -999,15 +987,22 @@ impl<'a> Reader<'a> {
         let v = f32::from_bits(self.u32()?);
         v.is_finite().then_some(v)
     }
+    /// `N` values, each read by `read`.
+    fn array<T: Copy + Default, const N: usize>(
+        &mut self,
+        read: fn(&mut Self) -> Option<T>,
+    ) -> Option<[T; N]> {
+        let mut a = [T::default(); N];
+        for v in a.iter_mut() {
+            *v = read(self)?;
+        }
+        Some(a)
+    }
     fn set<const N: usize>(&mut self) -> Option<KnownSet<N>> {
-        let mut s = KnownSet::<N>::default();
-        for i in s.items.iter_mut() {
-            *i = self.u32()?;
-        }
-        for h in s.hits.iter_mut() {
-            *h = self.u8()?;
-        }
-        Some(s)
+        Some(KnownSet {
+            items: self.array(Reader::u32)?,
+            hits: self.take()?,
+        })
     }
 }
 
