@@ -26,7 +26,11 @@ DOCS: list[str] = []
 # taken with the final model embedded and `risk.responses` at its defaults: humans step up, agents and
 # service accounts are throttled and suspended).
 CAUGHT = {"step_up", "throttle", "suspend", "block"}
-FIRST = 10  # an attack episode counts as caught if one of its first FIRST requests is
+# An attack episode counts as caught if one of its first FIRST requests that reached the risk stage is: a
+# request refused by authentication (a stuffed password, a forged token) is refused whatever the model
+# says, so the goal measures whether the attack's first accepted requests are answered. The card also
+# shows the plain reading (the first FIRST requests of any kind), so a reader sees both.
+FIRST = 10
 EPISODE_GOAL, BENIGN_LIMIT = 0.95, 0.005
 
 
@@ -34,9 +38,10 @@ SUSPEND_TTL_S = 900  # risk.responses.suspend.ttl_s, default
 
 
 def answers(path: Path):
-    """Per request of the trace, in order: (scenario, label, episode, decision, collateral). A benign
+    """Per request of the trace, in order: (scenario, label, episode, decision, collateral, scored). A benign
     request is collateral when it is refused by a suspension its identity earned with an attack episode
-    of its own within the suspension's TTL (a rogue agent's ordinary calls while it is suspended)."""
+    of its own within the suspension's TTL (a rogue agent's ordinary calls while it is suspended); a
+    request is scored when it reached the risk stage (it has features)."""
     out = []
     attacked: dict[tuple, int] = {}
     with path.open() as f:
@@ -51,19 +56,27 @@ def answers(path: Path):
                 attacked[who] = ts
             collateral = (not label and line.get("decision") == "suspend" and who in attacked
                           and ts - attacked[who] <= SUSPEND_TTL_S * 1000)
-            out.append((line["scenario"], label, line.get("episode", ""), line.get("decision", ""), collateral))
+            out.append((line["scenario"], label, line.get("episode", ""), line.get("decision", ""), collateral,
+                        line.get("features") is not None))
     return out
+
+
+def first_caught(decisions: list[str]) -> int | None:
+    """Index of the first request the engine stopped or challenged, if any."""
+    return next((i for i, x in enumerate(decisions) if x in CAUGHT), None)
 
 
 def policy_rows(path: Path) -> tuple[list[str], list[str], bool]:
     """The engine's answers on the held-out trace: per attack scenario the share of episodes caught within
-    their first FIRST requests, per benign population the share of requests challenged."""
+    their first FIRST requests that reached the risk stage (the goal) and within their first FIRST requests
+    of any kind, per benign population the share of requests challenged. An episode none of whose requests
+    reached the risk stage was refused by authentication throughout: counted apart, not in the share."""
     rows = answers(path)
-    eps: dict[str, dict[str, list[str]]] = {}
+    eps: dict[str, dict[str, list[tuple[str, bool]]]] = {}
     benign: dict[str, list[int]] = {}
-    for scen, label, ep, decision, collateral in rows:
+    for scen, label, ep, decision, collateral, scored in rows:
         if label:
-            eps.setdefault(scen, {}).setdefault(ep, []).append(decision)
+            eps.setdefault(scen, {}).setdefault(ep, []).append((decision, scored))
         else:
             b = benign.setdefault(scen, [0, 0, 0])
             b[0] += 1
@@ -72,20 +85,24 @@ def policy_rows(path: Path) -> tuple[list[str], list[str], bool]:
     ok = True
     attack_lines, benign_lines = [], []
     for scen in sorted(eps):
-        runs = eps[scen].values()
+        every = [[d for d, _ in run] for run in eps[scen].values()]
+        scored = [[d for d, sc in run if sc] for run in eps[scen].values()]
+        refused = sum(1 for d in scored if not d)
+        runs = [d for d in scored if d]
         caught = sum(1 for d in runs if any(x in CAUGHT for x in d[:FIRST]))
-        first = [next((i for i, x in enumerate(d) if x in CAUGHT), None) for d in runs]
-        seen = sorted(i for i in first if i is not None)
-        share = caught / len(runs)
+        plain = sum(1 for d in every if any(x in CAUGHT for x in d[:FIRST]))
+        seen = sorted(i for i in map(first_caught, runs) if i is not None)
+        share = caught / len(runs) if runs else 1.0
         ok &= share >= EPISODE_GOAL
-        kinds = {}
+        kinds: dict[str, int] = {}
         for d in runs:
             for x in d[:FIRST]:
                 if x in CAUGHT:
                     kinds[x] = kinds.get(x, 0) + 1
         how = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
         med = f"{np.median(seen):.0f}" if seen else "-"
-        attack_lines.append(f"| {scen} | {len(runs)} | {caught} | {pct(share)} | {med} | {how} |")
+        attack_lines.append(f"| {scen} | {len(every)} | {refused} | {caught} of {len(runs)} | {pct(share)} "
+                            f"| {plain} of {len(every)} | {pct(plain / len(every))} | {med} | {how} |")
     for scen in sorted(benign):
         n, c, k = benign[scen]
         share = c / n if n else 0.0
@@ -320,9 +337,23 @@ def main() -> None:
                f"{EPISODE_GOAL:.0%} of its episodes stepped up, throttled, suspended or blocked within its first "
                f"{FIRST} requests; every benign population at most {BENIGN_LIMIT:.1%} of its requests challenged "
                f"(any of those answers). **Goal {'met' if met else 'NOT met'}.**\n")
-    out.append(f"| attack scenario | episodes | caught within {FIRST} requests | share | median requests before "
-               f"the first | answers within the first {FIRST} |")
-    out.append("|---|---:|---:|---:|---:|---|")
+    held = data[1]["params"].get("episodes") if len(data) > 1 else None
+    if held:
+        out.append(f"The held-out trace has {held} episodes of each attack (generator parameters above): with "
+                   f"{held}, {EPISODE_GOAL:.0%} of them allows {held - int(np.ceil(EPISODE_GOAL * held))} "
+                   f"missed.\n")
+    out.append(f"An episode's first {FIRST} requests, for the goal, are its first {FIRST} requests that reached "
+               f"the risk stage: a request refused by authentication (a stuffed password, a forged or expired "
+               f"token, a missing scope) is refused whatever the model says, so the goal measures whether the "
+               f"attack's first accepted requests are answered. An episode none of whose requests reached the "
+               f"risk stage was refused by authentication throughout and is counted apart. The plain reading, "
+               f"the first {FIRST} requests of any kind (refusals by authentication included, which count as "
+               f"not caught), is shown beside it. The median and the answers are over the requests that "
+               f"reached the risk stage.\n")
+    out.append(f"| attack scenario | episodes | refused by authentication throughout | caught within {FIRST} "
+               f"scored requests | share (goal) | caught within {FIRST} requests of any kind | share "
+               f"| median scored requests before the first | answers within the first {FIRST} scored |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     out.extend(attack_lines)
     out.append("")
     out.append("Collateral: requests of an identity suspended for its own attack episode (the same agent gone "
@@ -365,13 +396,17 @@ def main() -> None:
         "- An attacker who stays inside the victim's habits (same country, client, network, hours, pace)\n"
         "  is not seen; neither is the first request of a new identity, which has no baseline\n"
         "  (`first_seen`), `velocity` needs 10 minutes and 3 busy 5-minute buckets of history, and\n"
-        "  `burst` 10 minutes and 32 requests.\n"
+        "  `burst` 10 minutes and 32 requests, `machine_pace` 32 requests and a run's second request.\n"
         "- Requests refused before scoring (stuffing attempts with bad tokens, calls outside the scopes)\n"
         "  only feed the failure counts (`source_failures`, `recent_failures`), which the next valid\n"
         "  request carries.\n"
         "- `velocity` compares the last 5 minutes with the identity's usual busy 5-minute bucket, `burst`\n"
-        "  the last few seconds (5 s decay) with its usual pace at its own requests: `burst` sees a\n"
-        "  flood within seconds, `velocity` keeps seeing it as it goes on. A flood at the pace of the\n"
+        "  the last few seconds (2 s decay) with its usual pace at its own requests, and `machine_pace`\n"
+        "  (agents and services) the run of requests since its last pause of 10 s with its usual gap:\n"
+        "  `machine_pace` and `burst` see a flood within a few requests, `velocity` keeps seeing it as it\n"
+        "  goes on. Within a few requests pace alone cannot tell a flood at four times an agent's burst\n"
+        "  pace from a quick stretch of a burst with random gaps; the flood's larger answers\n"
+        "  (`response_volume`) settle it. A flood at the pace of the\n"
         "  identity's own bursts is seen only by `velocity`, and a rogue agent that ramps up slowly\n"
         "  over days moves both baselines with it (only requests let through teach them, so a flood\n"
         "  that is stepped up does not, and a pace beyond the habit teaches `burst` only its edge).\n"

@@ -19,8 +19,11 @@ mkdir -p "$B"
 export PYTHONHASHSEED=0 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 "$VPY" model/generate.py --seed 1 --out "$B/train.jsonl" --config model/config.json > "$B/train.summary.json"
-"$VPY" model/generate.py --seed 2 --prefix t- --days 7 --humans 30 --services 5 --agents 6 \
-  --episodes 6 --out "$B/test.jsonl" > "$B/test.summary.json"
+# The held-out trace: 20 episodes of each attack, so that the goal's 95 % of episodes allows one miss
+# (with 6, one miss was 83 %), and a population scaled with them (4 victims per episode as with 6),
+# so that no identity is attacked much more often than in the training trace.
+"$VPY" model/generate.py --seed 2 --prefix t- --days 7 --humans 100 --services 17 --agents 20 \
+  --episodes 20 --out "$B/test.jsonl" > "$B/test.summary.json"
 
 # The engine's feature names: the header `warden features` prints first, even when the embedded
 # model does not fit the engine (it then refuses the config, hence `|| true`).

@@ -24,8 +24,9 @@ const RATE_ALPHA: f32 = 1.0 / 32.0;
 /// [`IdentityState::rate_at`] can read up to twice a steady rate just after a bucket boundary.
 const RATE_SLACK: f32 = std::f32::consts::LN_2;
 /// Time constant of the short-term request rate ([`IdentityState::recent_at`]), seconds: short enough
-/// that a flood stands out within a few seconds, long enough to span several requests of a burst.
-pub const BURST_TAU_S: f32 = 5.0;
+/// that a flood stands out within its first few requests (at 2.5 a second the count nears its
+/// level after 5 of them; at 5 s it took 10 to 14), long enough to span several requests of a burst.
+pub const BURST_TAU_S: f32 = 2.0;
 /// Weight of one request in the short-term rate baseline once [`IdentityState::count`] exceeds its
 /// inverse: an exponential mean over ~1024 requests (a few days of a bursty agent's work), slow enough
 /// that the requests of a flood that pass before it is stepped up barely move it.
@@ -36,6 +37,12 @@ pub const BURST_MIN_REQUESTS: u32 = 32;
 /// [`IdentityState::pace_deviations`]): the `burst` feature counts the ones beyond, and a learnt
 /// request beyond them teaches the baseline only the habit's edge.
 pub const BURST_DEVIATIONS: f32 = 2.0;
+/// Longest gap between two requests of one run (see [`IdentityState::run_pace`]), seconds: longer
+/// than any pause inside an agent's burst of work, shorter than the idle time between bursts.
+pub const RUN_GAP_S: u64 = 10;
+/// Weight of one gap in the usual gap within runs once [`IdentityState::run_gaps`] exceeds its
+/// inverse: an exponential mean over ~256 gaps (a day or two of an agent's bursts).
+const RUN_ALPHA: f32 = 1.0 / 256.0;
 /// Time constant of the failure counters, seconds.
 pub const FAILURE_TAU_S: f32 = 900.0;
 /// Requests an identity needs before a walk (consecutive requests on one route, each to another
@@ -285,6 +292,16 @@ pub struct IdentityState {
     pub burst_baseline: f32,
     /// Mean absolute deviation of those values from `burst_baseline`: how bursty the identity is.
     pub burst_spread: f32,
+    /// Start of the current run: consecutive requests at most [`RUN_GAP_S`] apart.
+    pub run_start_s: u64,
+    /// Requests in the current run (saturating).
+    pub run_count: u32,
+    /// The identity's usual gap between two requests of a run, seconds: exponential mean over its
+    /// learnt requests, a gap shorter than half of it learnt as half (a fast run that passes does
+    /// not become the habit it is measured against).
+    pub run_gap: f32,
+    /// Gaps folded into `run_gap` (saturating).
+    pub run_gaps: u32,
     /// Country of the last request that taught the record, and when.
     pub last_country: [u8; 2],
     /// Time of `last_country`.
@@ -351,7 +368,7 @@ pub struct IdentityState {
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 23 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 13 + 4 * 26 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
 /// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`); the source record counts
@@ -359,8 +376,10 @@ pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 23 + 2 + (4 + 1) * 32 + 2 * 2
 /// 4: routes used, objects and volume in the window, the risk throttle and suspension.
 /// 5: walks (consecutive requests on one route to other objects), per route the longest one;
 /// recent successes beside recent failures.
-/// A version 4 record reads as none: the identity's habits are learnt afresh.
-const VERSION: u8 = 5;
+/// 6: runs of requests and the usual gap within them (`run_start_s`, `run_count`, `run_gap`,
+/// `run_gaps`); the short-term rate decays over 2 s, not 5 (`BURST_TAU_S`).
+/// A record of an older version reads as none: the identity's habits are learnt afresh.
+const VERSION: u8 = 6;
 
 impl IdentityState {
     /// A record for a new identity.
@@ -394,6 +413,10 @@ impl IdentityState {
             recent: r.f32()?,
             burst_baseline: r.f32()?,
             burst_spread: r.f32()?,
+            run_start_s: r.u64()?,
+            run_count: r.u32()?,
+            run_gap: r.f32()?,
+            run_gaps: r.u32()?,
             last_country: [r.u8()?, r.u8()?],
             last_country_s: r.u64()?,
             countries: r.set()?,
@@ -445,6 +468,10 @@ impl IdentityState {
         w.f32(self.recent);
         w.f32(self.burst_baseline);
         w.f32(self.burst_spread);
+        w.u64(self.run_start_s);
+        w.u32(self.run_count);
+        w.f32(self.run_gap);
+        w.u32(self.run_gaps);
         w.u8(self.last_country[0]);
         w.u8(self.last_country[1]);
         w.u64(self.last_country_s);
@@ -519,6 +546,39 @@ impl IdentityState {
     pub fn pace_deviations(&self, now_s: u64) -> f32 {
         let excess = self.recent_at(now_s).ln_1p() - self.burst_baseline;
         excess / self.burst_deviation()
+    }
+
+    /// How much faster than its usual the identity's current run goes with a request at `now_s`, as a
+    /// log ratio: `ln((requests in the run before this one) x run_gap / seconds since the run began)`,
+    /// the seconds at least 1 (the clock's grain). `None` for a run's first request (the last one
+    /// was more than [`RUN_GAP_S`] ago) or before a usual gap was learnt. Counting from the run's start
+    /// uses every gap of it: a flood at four times a burst's pace is told from a quick stretch of
+    /// the burst within a few requests, where a decayed count holds only the last second or two.
+    pub fn run_pace(&self, now_s: u64) -> Option<f32> {
+        let now = now_s.max(self.last_seen_s);
+        if self.count == 0 || self.run_gaps == 0 || now.saturating_sub(self.last_seen_s) > RUN_GAP_S
+        {
+            return None;
+        }
+        let elapsed = now.saturating_sub(self.run_start_s).max(1) as f32;
+        Some(
+            (self.run_count as f32 * self.run_gap / elapsed)
+                .max(f32::MIN_POSITIVE)
+                .ln(),
+        )
+    }
+
+    /// Extends the current run with a request at `now` (not before the last one), or starts one;
+    /// returns the gap to the last request if it is part of the run.
+    fn step_run(&mut self, now: u64) -> Option<u64> {
+        let gap = now.saturating_sub(self.last_seen_s);
+        if self.count == 0 || gap > RUN_GAP_S {
+            self.run_start_s = now;
+            self.run_count = 1;
+            return None;
+        }
+        self.run_count = self.run_count.saturating_add(1);
+        Some(gap)
     }
 
     /// The usual deviation of the short-term pace, at least ln 2 / 2.
@@ -695,6 +755,7 @@ impl IdentityState {
         let volume = self.volume_at(now);
         let (endpoints, window_s) = self.endpoints_at(now, s.endpoint);
         let recent = self.recent_at(now);
+        let gap = self.step_run(now);
         self.step_walk(now, s.route, s.object, s.learn);
         self.roll_bucket(now);
         self.count = self.count.saturating_add(1);
@@ -733,6 +794,11 @@ impl IdentityState {
             self.burst_spread += alpha * ((pace - self.burst_baseline).abs() - self.burst_spread);
         }
         self.burst_baseline += alpha * (pace - self.burst_baseline);
+        if let Some(gap) = gap {
+            let gap = (gap as f32).max(self.run_gap / 2.0);
+            self.run_gaps = self.run_gaps.saturating_add(1);
+            self.run_gap += (1.0 / self.run_gaps as f32).max(RUN_ALPHA) * (gap - self.run_gap);
+        }
         // A mean over all requests at first, then an exponential one.
         let alpha = (1.0 / self.count as f32).max(BASELINE_ALPHA);
         self.spread_baseline += alpha * (distinct(endpoints).ln_1p() - self.spread_baseline);
@@ -1030,6 +1096,8 @@ mod tests {
         s.observe(&sighting(1001));
         s.observe_failure(1002);
         s.observe_response(512, 1003);
+        s.observe(&sighting(1004));
+        assert_eq!((s.run_start_s, s.run_count, s.run_gaps), (1001, 2, 1));
         let bytes = s.encode();
         assert_eq!(bytes.len(), IDENTITY_BYTES);
         assert_eq!(IdentityState::decode(Some(&bytes), 42), Some(s));
@@ -1039,6 +1107,36 @@ mod tests {
         let bytes = src.encode();
         assert_eq!(bytes.len(), SOURCE_BYTES);
         assert_eq!(SourceState::decode(Some(&bytes), 7), Some(src));
+    }
+
+    #[test]
+    fn a_run_ends_at_a_gap_over_ten_seconds_and_learns_its_usual_gap() {
+        let mut s = IdentityState::fresh(1, 0);
+        // Runs of 5 requests 2 s apart, a minute apart: the usual gap is 2 s.
+        for run in 0..20 {
+            for i in 0..5 {
+                s.observe(&sighting(run * 60 + i * 2));
+            }
+        }
+        assert!((s.run_gap - 2.0).abs() < 1e-3, "{}", s.run_gap);
+        assert_eq!(s.run_count, 5);
+        // 11 s after the last request a new run begins: no pace yet.
+        assert_eq!(s.run_pace(19 * 60 + 8 + 11), None);
+        // 10 s after it, the run goes on at a fifth of its usual pace (5 requests x 2 s / 18 s).
+        let slow = s.run_pace(19 * 60 + 8 + 10).unwrap();
+        assert!((slow - (10f32 / 18.0).ln()).abs() < 1e-4, "{slow}");
+        // A run at 4 requests a second reads eight times its pace; requests that pass learn a gap
+        // shorter than half the usual as half: 200 of them move the habit only towards 1 s.
+        let start = 2000;
+        s.observe(&sighting(start));
+        for i in 1..200 {
+            let mut x = sighting(start + i / 4);
+            x.learn = i % 2 == 0;
+            s.observe(&x);
+        }
+        let fast = s.run_pace(start + 50).unwrap();
+        assert!(fast > 1.0, "{fast}");
+        assert!(s.run_gap > 1.0, "{}", s.run_gap);
     }
 
     #[test]
