@@ -549,23 +549,26 @@ impl IdentityState {
     }
 
     /// How much faster than its usual the identity's current run goes with a request at `now_s`, as a
-    /// log ratio: `ln((requests in the run before this one) x run_gap / seconds since the run began)`,
-    /// the seconds at least 1 (the clock's grain). `None` for a run's first request (the last one
-    /// was more than [`RUN_GAP_S`] ago) or before a usual gap was learnt. Counting from the run's start
-    /// uses every gap of it: a flood at four times a burst's pace is told from a quick stretch of
-    /// the burst within a few requests, where a decayed count holds only the last second or two.
+    /// log ratio: `ln((n - 1) x run_gap / seconds since the run began)` for the n gaps of the run
+    /// this request would close (n - 1 over the time of n gaps is the unbiased estimate of a rate
+    /// from exponential gaps; n over it reads a run's first few quick gaps as a flood), the seconds
+    /// at least 1 (the clock's grain). `None` for a run's first two requests (the last one was more
+    /// than [`RUN_GAP_S`] ago, or began the run) or before a usual gap was learnt. Counting from the
+    /// run's start uses every gap of it: a flood at four times a burst's pace is told from a quick
+    /// stretch of the burst within a few requests, where a decayed count holds only the last second
+    /// or two.
     pub fn run_pace(&self, now_s: u64) -> Option<f32> {
         let now = now_s.max(self.last_seen_s);
-        if self.count == 0 || self.run_gaps == 0 || now.saturating_sub(self.last_seen_s) > RUN_GAP_S
+        if self.count == 0
+            || self.run_gaps == 0
+            || self.run_count < 2
+            || now.saturating_sub(self.last_seen_s) > RUN_GAP_S
         {
             return None;
         }
         let elapsed = now.saturating_sub(self.run_start_s).max(1) as f32;
-        Some(
-            (self.run_count as f32 * self.run_gap / elapsed)
-                .max(f32::MIN_POSITIVE)
-                .ln(),
-        )
+        let gaps = (self.run_count - 1) as f32;
+        Some((gaps * self.run_gap / elapsed).max(f32::MIN_POSITIVE).ln())
     }
 
     /// Extends the current run with a request at `now` (not before the last one), or starts one;
@@ -1122,9 +1125,14 @@ mod tests {
         assert_eq!(s.run_count, 5);
         // 11 s after the last request a new run begins: no pace yet.
         assert_eq!(s.run_pace(19 * 60 + 8 + 11), None);
-        // 10 s after it, the run goes on at a fifth of its usual pace (5 requests x 2 s / 18 s).
+        // 10 s after it, the run goes on at about half its usual pace: its 5 gaps took 18 s
+        // (estimated as 4 x 2 s / 18 s).
         let slow = s.run_pace(19 * 60 + 8 + 10).unwrap();
-        assert!((slow - (10f32 / 18.0).ln()).abs() < 1e-4, "{slow}");
+        assert!((slow - (8f32 / 18.0).ln()).abs() < 1e-4, "{slow}");
+        // A run's second request has one gap: no estimate.
+        let mut t = s;
+        t.observe(&sighting(19 * 60 + 8 + 20));
+        assert_eq!(t.run_pace(19 * 60 + 8 + 21), None);
         // A run at 4 requests a second reads eight times its pace; requests that pass learn a gap
         // shorter than half the usual as half: 200 of them move the habit only towards 1 s.
         let start = 2000;
