@@ -129,7 +129,7 @@ features! {
     MachineObjectWalk = "machine_object_walk":
         "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), clipped to [0, 6]; 0 for a person, or before 32 requests of history preceded the walk";
     MachinePace = "machine_pace":
-        "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or under 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
+        "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or under 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
@@ -789,7 +789,7 @@ mod tests {
     }
 
     #[test]
-    fn machine_pace_is_quiet_for_a_steady_service_and_a_first_request() {
+    fn machine_pace_is_quiet_for_a_steady_service_until_it_floods() {
         // One request a minute: every request starts a run of its own.
         let s = steady();
         let f = Facts {
@@ -797,11 +797,22 @@ mod tests {
             ..facts(T0 + 3 * DAY + 7)
         };
         assert_eq!(value(&extract(Some(&s), None, &f), "machine_pace"), 0.0);
-        // A pair within one second: one gap against the usual, which it has never had.
-        assert_eq!(s.run_gaps, 0);
+        // It never made two requests within 10 s: its usual gap counts as 10 s. A pair within one
+        // second is one gap: no estimate.
+        assert_eq!((s.run_gaps, s.usual_gap()), (0, 10.0));
         let mut t = s;
         t.observe(&sighting(&f));
         assert_eq!(value(&extract(Some(&t), None, &f), "machine_pace"), 0.0);
+        // The same service gone rogue, 5 requests a second: seen by its 4th request.
+        let later = |k: u64| Facts {
+            now_s: T0 + 3 * DAY + 7 + k / 5,
+            ..f
+        };
+        for k in 1..3 {
+            t.observe(&sighting(&later(k)));
+        }
+        let v = value(&extract(Some(&t), None, &later(3)), "machine_pace");
+        assert!(v > 1.0, "{v}");
         // A fresh identity has no pace.
         assert_eq!(
             value(&extract(None, None, &agent_facts(T0)), "machine_pace"),
