@@ -129,7 +129,7 @@ features! {
     MachineObjectWalk = "machine_object_walk":
         "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), clipped to [0, 6]; 0 for a person, or before 32 requests of history preceded the walk";
     MachinePace = "machine_pace":
-        "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or under 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
+        "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or before 10 minutes and 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
@@ -362,7 +362,12 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
             clip(s.walk_excess(now, f.route, f.object), 0.0, 6.0),
         );
     }
-    if f.kind != IdentityKind::Human && s.count >= BURST_MIN_REQUESTS {
+    // As for `burst`, ten minutes and 32 requests of history: a new client's first session (an MCP
+    // client walking a server's tools) is how its habit forms, not a flood.
+    if f.kind != IdentityKind::Human
+        && now.saturating_sub(s.first_seen_s) >= VELOCITY_MIN_HISTORY_S
+        && s.count >= BURST_MIN_REQUESTS
+    {
         if let Some(pace) = s.run_pace(now) {
             set(
                 Feature::MachinePace,
@@ -813,6 +818,11 @@ mod tests {
         }
         let v = value(&extract(Some(&t), None, &later(3)), "machine_pace");
         assert!(v > 1.0, "{v}");
+        // A new client's first session, 60 requests in 6 s, is no flood: 10 minutes of history first.
+        let new = history_at((0..60).map(|i| T0 + i / 10));
+        assert!(new.run_pace(T0 + 6).is_some_and(|p| p > 1.0));
+        let f = agent_facts(T0 + 6);
+        assert_eq!(value(&extract(Some(&new), None, &f), "machine_pace"), 0.0);
         // A fresh identity has no pace.
         assert_eq!(
             value(&extract(None, None, &agent_facts(T0)), "machine_pace"),
