@@ -126,6 +126,7 @@ impl Gateway {
             body: Default::default(),
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
         };
         let tick = self.tick_us;
         let clock = &self.clock;
@@ -530,6 +531,7 @@ fn scoring_errors_let_on_error_decide_and_open_the_breaker() {
             body: Default::default(),
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
         };
         let clock = || 0;
         let d = engine.decide(
