@@ -20,15 +20,19 @@ PER_MINUTE = 12
 BURST_S = 10
 
 
-@pytest.fixture(scope="module")
-def responses_gateway(envoys, keys, api_key):
+def responses_gateway_with(envoys, keys, api_key, name: str, throttle: dict, suspend: dict):
+    """A gateway scoring requests (`agent-*` subjects are agents) with these `risk.responses`."""
     c = risk_config(keys, api_key)
     c["kinds"] = {"rules": [{"kind": "agent", "sub": "agent-*"}]}
-    c["risk"]["responses"] = {
-        "throttle": {"min_per_minute": PER_MINUTE, "burst_s": BURST_S},
-        "suspend": {"after": 5, "window_s": 60, "ttl_s": 600},
-    }
-    return envoys.gateway(c, "risk-responses", geo="edge")
+    c["risk"]["responses"] = {"throttle": throttle, "suspend": suspend}
+    return envoys.gateway(c, name, geo="edge")
+
+
+@pytest.fixture(scope="module")
+def responses_gateway(envoys, keys, api_key):
+    throttle = {"min_per_minute": PER_MINUTE, "burst_s": BURST_S}
+    suspend = {"after": 5, "window_s": 60, "ttl_s": 600}
+    return responses_gateway_with(envoys, keys, api_key, "risk-responses", throttle, suspend)
 
 
 def records_of(gw, sub: str, n: int) -> list[tuple[str, dict]]:
@@ -109,18 +113,14 @@ SUSPEND_AFTER = 40
 
 @pytest.fixture(scope="module")
 def pace_gateway(envoys, keys, api_key):
-    c = risk_config(keys, api_key)
-    c["kinds"] = {"rules": [{"kind": "agent", "sub": "agent-*"}]}
-    c["risk"]["responses"] = {
-        "throttle": {
-            "multiple": MULTIPLE,
-            "min_per_minute": FLOOR_PER_MINUTE,
-            "burst_s": OWN_BURST_S,
-            "pace_bucket_s": PACE_BUCKET_S,
-        },
-        "suspend": {"after": SUSPEND_AFTER, "window_s": 600, "ttl_s": 600},
+    throttle = {
+        "multiple": MULTIPLE,
+        "min_per_minute": FLOOR_PER_MINUTE,
+        "burst_s": OWN_BURST_S,
+        "pace_bucket_s": PACE_BUCKET_S,
     }
-    return envoys.gateway(c, "risk-own-pace", geo="edge")
+    suspend = {"after": SUSPEND_AFTER, "window_s": 600, "ttl_s": 600}
+    return responses_gateway_with(envoys, keys, api_key, "risk-own-pace", throttle, suspend)
 
 
 def next_bucket(after_s: float = 0.3) -> float:
