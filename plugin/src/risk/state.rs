@@ -371,7 +371,9 @@ pub const IDENTITY_BYTES: usize = 1 + 8 * 12 + 4 * 23 + 2 + (4 + 1) * 32 + 2 * 2
 /// 4: routes used, objects and volume in the window, the risk throttle and suspension.
 /// 5: walks (consecutive requests on one route to other objects), per route the longest one;
 /// recent successes beside recent failures.
-/// A version 4 record reads as none: the identity's habits are learnt afresh.
+/// A version 4 record reads as none: the identity's habits are learnt afresh. Within version 5, the
+/// rate bucket's 8 bytes also carry its length in their high half (0, as in records written before
+/// the length was configurable: [`RATE_BUCKET_S`]).
 const VERSION: u8 = 5;
 
 impl IdentityState {
@@ -506,7 +508,7 @@ impl IdentityState {
 
     /// Moves the record to rate buckets of `len_s` seconds (the configured length), at `now_s`. A
     /// record learnt under another length keeps its pace per second: the baseline, a mean of
-    /// `ln(1 + requests per bucket)`, is taken to the new length (`ln(1 + e^b - 1 x new / old)`;
+    /// `ln(1 + requests per bucket)`, is taken to the new length (`ln(1 + (e^b - 1) x new / old)`;
     /// its deviation, a ratio, and the number of busy buckets stay), so the throttle's pace and the
     /// `velocity` feature's baseline mean what they meant. The open bucket and the one before it,
     /// counted in the old length, are dropped (a bucket of one length is no sample of another):
