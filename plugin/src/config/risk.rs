@@ -3,6 +3,7 @@
 //! Present (even as `{}`) means on. Thresholds are on the 0-100 score; `block_at` is off unless set.
 
 use super::{ConfigError, Mode};
+use crate::risk::state::{RATE_BUCKET_MAX_S, RATE_BUCKET_MIN_S};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -175,7 +176,10 @@ pub struct ThrottleConfig {
     /// feature reads the same buckets. A record learnt under another length keeps its pace per
     /// second (converted at its next request; the bucket then open starts afresh).
     #[serde(default = "default_pace_bucket_s")]
-    #[schemars(range(min = 10, max = 3600))]
+    #[schemars(range(
+        min = RATE_BUCKET_MIN_S,
+        max = RATE_BUCKET_MAX_S
+    ))]
     pub pace_bucket_s: u32,
 }
 
@@ -415,15 +419,11 @@ impl RiskConfig {
                 "must be between 0.1 and 1000",
             ));
         }
-        let bucket = crate::risk::state::RATE_BUCKET_RANGE_S;
-        if !bucket.contains(&r.throttle.pace_bucket_s) {
+        let (min, max) = (RATE_BUCKET_MIN_S, RATE_BUCKET_MAX_S);
+        if !(min..=max).contains(&r.throttle.pace_bucket_s) {
             return Err(ConfigError::new(
                 at("responses.throttle.pace_bucket_s"),
-                format!(
-                    "must be between {} and {} seconds",
-                    bucket.start(),
-                    bucket.end()
-                ),
+                format!("must be between {min} and {max} seconds"),
             ));
         }
         for (name, v, max) in [

@@ -19,9 +19,11 @@ pub const SOURCE_PREFIX: &str = "warden:risk:src:";
 /// work, short enough to see a flood within a minute. Also the length of a record written before the
 /// length was stored in it.
 pub const RATE_BUCKET_S: u32 = 300;
-/// The lengths a deployment may choose: at least 10 s (a pace is a mean over more than a few
-/// requests' gaps), at most an hour (a pace is known after three busy buckets).
-pub const RATE_BUCKET_RANGE_S: std::ops::RangeInclusive<u32> = 10..=3600;
+/// The shortest rate bucket a deployment may choose, seconds: a pace is a mean over more than a few
+/// requests' gaps.
+pub const RATE_BUCKET_MIN_S: u32 = 10;
+/// The longest, seconds: a pace is known after three busy buckets.
+pub const RATE_BUCKET_MAX_S: u32 = 3600;
 /// Bucket starts are kept in the low 32 bits of the record's bucket field, its length in the high ones.
 const BUCKET_START_MASK: u64 = 0xFFFF_FFFF;
 /// Weight of one active bucket in the rate baseline once [`IdentityState::rate_buckets`] exceeds its
