@@ -384,10 +384,12 @@ def fmt_us(us: float) -> str:
 
 
 STAGE_DOC = {
-    "read": "request headers read (one host call, the SDK's copy), request id, client address and certificate properties",
-    "engine": "the engine until it decides: route, token (cache key, claims; a first-seen token's signature), "
-              "authorization, risk (shared-data reads and writes, features, model)",
-    "metrics": "the decision counted (metric names, host calls)",
+    "read": "request headers read (one host call, the SDK's copy), request id",
+    "engine": "the engine until it decides: the client address when the config uses it (a property read), route, "
+              "token (cache key, claims; a first-seen token's signature), authorization, risk (shared-data reads and "
+              "writes, features, model)",
+    "metrics": "the decision counted: histograms observed (a host call each), counters summed in the worker "
+               "(published on its tick)",
     "forward": "reserved headers removed, `x-auth-*` headers added (one host call each)",
     "response": "response-header callback: headers added, `:status` read",
     "observe": "response phase of the behavioural state (risk on: a shared-data read and write)",
@@ -395,6 +397,35 @@ STAGE_DOC = {
     "write": "the record handed to the host (a log call; Envoy writes it)",
     "cache_key_probe": "(not in the pipeline) the token-cache key of the `Authorization` value alone (keyed SipHash-2-4)",
 }
+
+
+# Host calls per request on the goal rows (cached token, steady state), before (main b4f7f42) and now:
+# counted by `gateway::mock::serve` over the real engine, header edits and metric updates, and pinned by
+# `cargo test -p warden --lib host_calls_per_request`; the b4f7f42 column is that adapter's calls by the
+# same rules (client address and three clock reads on every request, every counter a host call).
+HOST_CALLS = [
+    ("cached token, no record", "1 / 1 / 3 / 3 / 4 / 0 / 0 / 0 = **12**", "1 / 0 / 2 / 1 / 4 / 0 / 0 / 0 = **8**"),
+    ("risk (shadow), no record", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 0 = **24**", "1 / 1 / 5 / 2 / 5 / 1 / 6 / 0 = **21**"),
+    ("record written (log)", "1 / 1 / 4 / 3 / 4 / 1 / 0 / 1 = **15**", "1 / 1 / 3 / 1 / 4 / 1 / 0 / 1 = **12**"),
+    ("full pipeline (risk, record written)", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 1 = **25**",
+     "1 / 1 / 5 / 2 / 5 / 1 / 6 / 1 = **22**"),
+]
+
+
+def host_calls_section() -> list[str]:
+    out = ["## Host calls per request\n",
+           "Each row's host calls, by kind: header map read / properties (client address) / clock reads (wall "
+           "clock, WASI monotonic) / metric calls / request headers set or removed / response headers (added, "
+           "`:status` read) / shared data (reads, compare-and-set writes) / record handed to the log. Counted by "
+           "`gateway::mock::serve` (the adapter's request path over the real engine, header edits and metric "
+           "updates, against a counting Envoy) and pinned by `cargo test -p warden --lib host_calls_per_request`; "
+           "the b4f7f42 column counts that build's adapter by the same rules. Now: the client address is read "
+           "only when the config uses it (risk, the record, alerts: `Step::NeedClientAddress`), the wall clock "
+           "once per phase and once when the engine has decided, the monotonic clock only for the risk stage's "
+           "budget, and counters are summed per worker and published on the 250 ms tick.\n",
+           "| row | main b4f7f42 | now |", "|---|---:|---:|"]
+    out += [f"| {r} | {b} | {n} |" for r, b, n in HOST_CALLS]
+    return out + [""]
 
 
 def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
@@ -465,6 +496,8 @@ def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
                              for c in cols)
             out.append(f"| **sum** | {tot} | |")
             out.append("| windows | " + " | ".join(f"{stage_lines[c].get('windows', 0):.0f}" for c in cols) + " | |\n")
+
+    out += host_calls_section()
 
     if have("wasm_verify_hot", "wasm_noop_hot"):
         v_cost = by["wasm_verify_hot"]["cpu_us"] - by["wasm_noop_hot"]["cpu_us"]

@@ -41,9 +41,19 @@ def test_decisions_by_verdict_reason_and_route_with_labels(gateway, keys):
         seen_by_upstream(gateway.get(f"/orders/{i}", headers=bearer(token)))
     assert gateway.get("/admin/x", headers=bearer(token)).status_code == 403
     assert gateway.get("/orders/1").status_code == 401
-    fams = flushed(gateway, "warden_engine_us")
-    decisions = counter(fams, "warden_decisions_total")
-    by = {(s.labels["verdict"], s.labels["reason"], s.labels["route"]): s.value for s in decisions}
+    # Counters are summed per worker and published on its tick (every 250 ms): read until these show.
+    deadline = time.monotonic() + 3
+    while True:
+        fams = flushed(gateway, "warden_engine_us")
+        decisions = counter(fams, "warden_decisions_total")
+        by = {(s.labels["verdict"], s.labels["reason"], s.labels["route"]): s.value for s in decisions}
+        want = {("allow", "ok", "read-order"): 3, ("deny", "insufficient_scope", "admin"): 1,
+                ("deny", "no_credential", "read-order"): 1}
+        cache = {s.labels["result"]: s.value for s in counter(fams, "warden_token_cache_total")}
+        counted = all(by.get(k, 0) >= n for k, n in want.items()) and cache.get("hit", 0) >= 2
+        if counted or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert by[("allow", "ok", "read-order")] >= 3, by
     assert by[("deny", "insufficient_scope", "admin")] >= 1, by
     assert by[("deny", "no_credential", "read-order")] >= 1, by
@@ -52,7 +62,6 @@ def test_decisions_by_verdict_reason_and_route_with_labels(gateway, keys):
     assert engine.type == "histogram"
     count = [s for s in engine.samples if s.name.endswith("_count")]
     assert count and sum(s.value for s in count) >= 5
-    cache = {s.labels["result"]: s.value for s in counter(fams, "warden_token_cache_total")}
     assert cache.get("hit", 0) >= 2 and cache.get("miss", 0) >= 1, cache
 
 

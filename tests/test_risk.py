@@ -163,14 +163,20 @@ def test_client_sent_risk_headers_are_stripped(risk_gateway, keys):
 def test_risk_counters_are_exported(risk_gateway, keys):
     token = keys.mint(sub=fresh_subject())
     assert risk_gateway.request("POST", "/keys", headers={**bearer(token), **HOME}).status_code == 401
-    # The counters only (`warden_risk_score` is a histogram).
-    with urllib.request.urlopen(f"http://{risk_gateway.envoy.admin}/stats?filter=warden_risk_.*_total$",
-                                timeout=TIMEOUT) as r:
-        stats = r.read().decode()
-    counts = {}
-    for line in stats.splitlines():
-        name, _, value = line.partition(": ")
-        counts[name.rsplit(".", 1)[-1]] = int(value)
+    # The counters only (`warden_risk_score` is a histogram). Counters are published on the worker's
+    # tick (every 250 ms): read until the step-up shows, for a few ticks at most.
+    deadline = time.monotonic() + 3
+    while True:
+        with urllib.request.urlopen(f"http://{risk_gateway.envoy.admin}/stats?filter=warden_risk_.*_total$",
+                                    timeout=TIMEOUT) as r:
+            stats = r.read().decode()
+        counts = {}
+        for line in stats.splitlines():
+            name, _, value = line.partition(": ")
+            counts[name.rsplit(".", 1)[-1]] = int(value)
+        if counts.get("warden_risk_step_up_total", 0) >= 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert counts.get("warden_risk_step_up_total", 0) >= 1, stats
     assert "warden_risk_breaker_error_total" in counts and "warden_risk_breaker_over_budget_total" in counts
 

@@ -5,12 +5,16 @@ RS* and ES* signatures for Warden; PS* and EdDSA stay in Wasm (jwt-simple). The 
 from __future__ import annotations
 
 import base64
+import time
 
 from conftest import SigningKey, bearer, seen_by_upstream
 from test_metrics import counter, scrape
 
 
 def signatures(gw) -> dict[str, float]:
+    """The counts as published: Warden sums counters per worker and publishes them on its 250 ms tick,
+    so what earlier requests counted is read after a tick has passed."""
+    time.sleep(0.6)
     fams = scrape(gw)
     if "warden_signatures" not in fams:
         return {}

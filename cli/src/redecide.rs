@@ -52,6 +52,7 @@ pub fn run(config: &[u8], audit: &str) -> Result<Report, String> {
             now_s,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             source: rec.source_ip,
             body: body
                 .as_deref()

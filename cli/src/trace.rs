@@ -67,6 +67,7 @@ impl TraceLine {
             body: self.body.as_deref().map_or(Body::Unread, Body::Read),
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
         }
     }
 }

@@ -199,6 +199,7 @@ fn benches(c: &mut Criterion) {
         now_s: now,
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
         source: None,
         body: Default::default(),
     };
@@ -293,6 +294,7 @@ fn mcp_benches(c: &mut Criterion) {
             now_s: now,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             source: None,
             body: Body::Read(body.as_bytes()),
         };

@@ -68,6 +68,7 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
             body: Default::default(),
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
         };
         let d = engine.decide(
             &req,

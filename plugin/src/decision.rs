@@ -44,6 +44,9 @@ pub struct Request<'a> {
     pub peer_cert_unread: bool,
     /// The client's address as the gateway saw it (Envoy `source.address`, Kong `ngx.remote_addr`).
     pub source: Option<IpAddr>,
+    /// The adapter has not asked the host for the client's address yet (`source` is then `None`):
+    /// a config that uses it asks for it ([`Step::NeedClientAddress`]), any other never needs it. `false`: `source` is what the host reports.
+    pub source_unread: bool,
     /// The request body, when the engine asked for it ([`Step::NeedBody`]).
     pub body: Body<'a>,
 }
@@ -205,6 +208,11 @@ pub enum Step {
     /// ([`Request::peer_cert_unread`]): read it into [`Request::peer_cert_sha256`], then step again.
     /// Asked once; a request still without it is refused (the binding is never skipped).
     NeedPeerCertificate,
+    /// The config uses the client's address ([`Engine::wants_client_address`]: risk, the decision
+    /// record, alerts) and it was not read ([`Request::source_unread`]): read it into
+    /// [`Request::source`], then step again. Asked once, first; a request the risk stage would score
+    /// still without it is refused as unassessable ([`Denial::RiskUnavailable`]).
+    NeedClientAddress,
 }
 
 /// What the engine has asked the adapter for one request, and the gateway it asks on. Kept by the
@@ -216,6 +224,7 @@ pub struct Progress {
     keys_asked: bool,
     body_asked: bool,
     peer_cert_asked: bool,
+    source_asked: bool,
 }
 
 impl Progress {
@@ -227,6 +236,7 @@ impl Progress {
             keys_asked: false,
             body_asked: false,
             peer_cert_asked: false,
+            source_asked: false,
         }
     }
 }
@@ -513,6 +523,11 @@ impl Engine {
 
     /// The next step of one request: a decision, or what the adapter must get first (see [`Step`]).
     pub fn step(&self, req: &Request<'_>, env: &mut Env<'_>, progress: &mut Progress) -> Step {
+        // Read only for what names it: any other config never pays the host call.
+        if req.source_unread && !progress.source_asked && self.wants_client_address() {
+            progress.source_asked = true;
+            return Step::NeedClientAddress;
+        }
         if let Some(d) = self.metadata(req) {
             return Step::Decided(Box::new(d));
         }
@@ -551,6 +566,12 @@ impl Engine {
         }
         let decision = self.conclude(req, route.as_ref(), env, draft, outcome);
         Step::Decided(Box::new(decision))
+    }
+
+    /// Whether a request's client address is used: by the risk stage (behavioural records per
+    /// address, deny lists), the decision record and alerts (its `source_ip`).
+    pub fn wants_client_address(&self) -> bool {
+        self.risk.is_some() || self.audit_enabled() || self.alerts().is_some()
     }
 
     /// The RFC 9728 metadata of an MCP endpoint, when the request asks for it (no token needed).
@@ -781,6 +802,8 @@ impl Engine {
         };
         let route = matched.map(|m| m.route);
         match (outcome, &draft.identity) {
+            // An adapter that never read the address: not scored without it (fail closed).
+            (Ok(()), Some(_)) if req.source_unread => Err(Denial::RiskUnavailable),
             (Ok(()), Some(id)) => {
                 let (addressed, object) = risk.addressed(matched, draft.mcp.as_ref());
                 let inputs = RiskInputs {
@@ -1015,6 +1038,7 @@ mod tests {
             now_s: NOW,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             source: None,
             body: Default::default(),
         };

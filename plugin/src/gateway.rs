@@ -914,6 +914,209 @@ pub(crate) mod mock {
             )
         }
     }
+
+    /// Host calls of one request, by kind, as the adapter (`host/mod.rs`) makes them on Envoy.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub struct HostCalls {
+        /// The request header map read (`proxy_get_header_map_pairs`, once).
+        pub header_map: u32,
+        /// Properties read (`proxy_get_property`: client address, certificate digest).
+        pub properties: u32,
+        /// Clock reads (`proxy_get_current_time_nanoseconds`, WASI `clock_time_get`).
+        pub clock: u32,
+        /// Metric calls on the request path (`proxy_record_metric`: histograms; counters are
+        /// summed in the worker and published per tick).
+        pub metrics: u32,
+        /// Request headers removed or set for the upstream (one map call each).
+        pub request_headers: u32,
+        /// Response headers added, and the response's `:status` read.
+        pub response_headers: u32,
+        /// Shared-data reads and writes (behavioural state).
+        pub shared_data: u32,
+        /// The decision record handed to the host (`proxy_log`), or a local reply sent.
+        pub output: u32,
+    }
+
+    impl HostCalls {
+        /// Every host call of the request.
+        pub fn total(&self) -> u32 {
+            self.header_map
+                + self.properties
+                + self.clock
+                + self.metrics
+                + self.request_headers
+                + self.response_headers
+                + self.shared_data
+                + self.output
+        }
+    }
+
+    /// Envoy counting the host calls a request makes: its properties ([`Envoy`]), shared data and
+    /// request header map, each call counted in [`HostCalls`].
+    pub struct Counting {
+        pub envoy: Envoy,
+        pub store: crate::shared::MemoryStore,
+        pub calls: std::cell::Cell<HostCalls>,
+    }
+
+    impl Counting {
+        pub fn new(source: &str) -> Counting {
+            Counting {
+                envoy: Envoy::new(source, None),
+                store: crate::shared::MemoryStore::default(),
+                calls: Default::default(),
+            }
+        }
+
+        fn count(&self, f: impl FnOnce(&mut HostCalls)) {
+            let mut c = self.calls.get();
+            f(&mut c);
+            self.calls.set(c);
+        }
+
+        /// The calls counted so far, and the count started again.
+        pub fn take(&self) -> HostCalls {
+            self.calls.take()
+        }
+    }
+
+    impl Properties for Counting {
+        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+            self.count(|c| c.properties += 1);
+            self.envoy.property(path)
+        }
+
+        fn answers(&self, path: &[&str]) -> bool {
+            self.count(|c| c.properties += 1);
+            self.envoy.answers(path)
+        }
+    }
+
+    impl crate::shared::SharedData for Counting {
+        fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), crate::shared::SharedError> {
+            self.count(|c| c.shared_data += 1);
+            self.store.get(key)
+        }
+
+        fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), crate::shared::SharedError> {
+            self.count(|c| c.shared_data += 1);
+            self.store.set(key, value, cas)
+        }
+    }
+
+    impl crate::upstream::RequestHeaders for &Counting {
+        fn remove(&mut self, _name: &str) {
+            self.count(|c| c.request_headers += 1);
+        }
+
+        fn set(&mut self, _name: &str, _value: &str) {
+            self.count(|c| c.request_headers += 1);
+        }
+    }
+
+    /// One request through the host path as the adapter runs it on Envoy (`on_http_request_headers`
+    /// to `on_log`), the upstream answering `status` with `bytes` of body; the host calls land in
+    /// `host.calls`. The adapter's own calls are counted where it makes them: the header map read
+    /// once (`read_request`), the wall clock at the start of a phase and when the engine has decided
+    /// (`run`, `apply`), the monotonic clock each time the engine asks (`step`), one metric call per
+    /// histogram observation of [`crate::metrics::updates`] (counters are published per tick), the response's `:status` read and the clock read at the end of a
+    /// request kept for it (`apply`: a record, an alert or the response phase), the client address
+    /// when the engine asks. Pinned by the tests of
+    /// `host_calls_per_request`: a change of the adapter's calls must change this model with it.
+    pub fn serve(
+        engine: &crate::decision::Engine,
+        host: &Counting,
+        cache: &mut crate::TokenCache,
+        headers: &[(String, String)],
+        now_s: u64,
+        status: u16,
+        bytes: u64,
+    ) -> crate::decision::Decision {
+        use crate::decision::{Env, Progress, Request, Step};
+        use std::cell::OnceCell;
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        host.count(|c| c.header_map += 1);
+        let request_id = crate::decision::request_id(headers, || {
+            host.count(|c| c.clock += 1);
+            "generated".to_owned()
+        })
+        .into_owned();
+        let source: OnceCell<Option<std::net::IpAddr>> = OnceCell::new();
+        let cert: OnceCell<Option<String>> = OnceCell::new();
+        host.count(|c| c.clock += 1);
+        let mut progress = Progress::new(HostKind::Envoy);
+        let mut decision = loop {
+            let req = Request {
+                method: find(":method"),
+                path: find(":path"),
+                headers,
+                request_id: &request_id,
+                now_s,
+                peer_cert_sha256: cert.get().and_then(Option::as_deref),
+                peer_cert_unread: cert.get().is_none(),
+                source: source.get().copied().flatten(),
+                source_unread: source.get().is_none(),
+                body: Default::default(),
+            };
+            let mut env = Env {
+                cache: &mut *cache,
+                shared: host,
+                clock_us: &|| {
+                    host.count(|c| c.clock += 1);
+                    0
+                },
+            };
+            match engine.step(&req, &mut env, &mut progress) {
+                Step::Decided(d) => break *d,
+                Step::NeedClientAddress => {
+                    let _ = source.set(client_address(host).map(|a| a.ip));
+                }
+                Step::NeedPeerCertificate => {
+                    let digest = peer_certificate_sha256(HostKind::Envoy, host)
+                        .ok()
+                        .flatten()
+                        .map(hex::encode);
+                    let _ = cert.set(digest);
+                }
+                other => panic!("the modelled requests decide in one phase: {other:?}"),
+            }
+        };
+        host.count(|c| c.clock += 1);
+        crate::metrics::updates(&decision, |u| {
+            host.count(|c| c.metrics += u32::from(u.is_observation()))
+        });
+        let kept =
+            engine.audit_enabled() || engine.alerts().is_some() || decision.observes_response();
+        let forwarded = decision.reply.is_none();
+        if forwarded {
+            crate::upstream::forward(
+                &decision.remove_headers,
+                &decision.upstream_headers,
+                &mut &*host,
+            );
+            let added = u32::try_from(std::mem::take(&mut decision.response_headers).len())
+                .unwrap_or(u32::MAX);
+            host.count(|c| c.response_headers += added + u32::from(kept));
+        } else {
+            host.count(|c| c.output += 1);
+        }
+        if kept {
+            host.count(|c| c.clock += 1);
+            if forwarded && decision.observes_response() {
+                engine.observe_response(&decision, status, bytes, now_s, host);
+            }
+            let event = engine.alerts().and_then(|a| a.event_of(&decision));
+            if engine.audit_enabled() || event.is_some() {
+                host.count(|c| c.output += u32::from(engine.audit_enabled()));
+            }
+        }
+        decision
+    }
 }
 
 #[cfg(test)]
@@ -1428,5 +1631,165 @@ mod tests {
             body_plan(kong, false, &h(&[("Content-Length", "11")]), 10),
             BodyPlan::TooLarge
         );
+    }
+}
+
+/// The host calls one request makes on the rows of `bench/bench.py` (one route, one cached ES256
+/// token, a direct 200), pinned: a new host call on the request path fails here, and the numbers are
+/// BENCHMARKS.md's. Counted by [`mock::serve`] over the real engine, header edits and metric updates.
+#[cfg(test)]
+mod host_calls_per_request {
+    use super::mock::{serve, Counting, HostCalls};
+    use crate::decision::{Decision, Engine};
+    use jwt_simple::prelude::*;
+    use serde_json::{json, Value};
+
+    const PATH: &str = "/tenants/acme/orders/42";
+
+    /// The bench's config with `extra` merged in, and a token it accepts.
+    fn bench(extra: Value) -> (Engine, String) {
+        let key = ES256KeyPair::generate().with_key_id("k1");
+        let jwk: Value = serde_json::from_str(&key.public_key().to_jwk()).unwrap();
+        let mut cfg = json!({
+            "providers": [{"name": "bench", "issuer": "https://idp.example.com",
+                           "audiences": ["orders-api"], "jwks": {"keys": [jwk]}}],
+            "routes": [{"name": "read-order", "methods": ["GET", "POST"],
+                        "path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]}],
+            "audit": {"enabled": false}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        let claims = Claims::with_custom_claims(
+            json!({"scope": "orders:read", "tenant": "acme"}),
+            Duration::from_secs(600),
+        )
+        .with_issuer("https://idp.example.com")
+        .with_audience("orders-api")
+        .with_subject("agent-1");
+        let token = key.sign(claims).unwrap();
+        (
+            Engine::from_json(cfg.to_string().as_bytes()).unwrap(),
+            token,
+        )
+    }
+
+    /// The calls of the `n`-th request with the same token (the first one verifies it).
+    fn nth(engine: &Engine, token: &str, n: usize) -> (Decision, HostCalls) {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let headers: Vec<(String, String)> = [
+            (":method", "GET"),
+            (":path", PATH),
+            (":authority", "bench"),
+            ("x-request-id", "0f4e2a"),
+            ("authorization", &format!("Bearer {token}")),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let host = Counting::new("10.1.2.3:40000");
+        let mut cache = crate::TokenCache::default();
+        let mut last = None;
+        for _ in 0..n {
+            host.take();
+            let d = serve(engine, &host, &mut cache, &headers, now_s, 200, 2);
+            last = Some((d, host.take()));
+        }
+        last.unwrap()
+    }
+
+    /// The counter increments of `d`: summed in the worker, off the request path.
+    fn counters(d: &Decision) -> u32 {
+        let mut n = 0;
+        crate::metrics::updates(d, |u| n += u32::from(!u.is_observation()));
+        n
+    }
+
+    /// A cached token, no risk, no record: the header map, the clock when the phase starts and when
+    /// the engine has decided, the engine time observed, the four `x-auth-*` headers set.
+    const CACHED: HostCalls = HostCalls {
+        header_map: 1,
+        properties: 0,
+        clock: 2,
+        metrics: 1,
+        request_headers: 4,
+        response_headers: 0,
+        shared_data: 0,
+        output: 0,
+    };
+
+    #[test]
+    fn cached_token_no_record() {
+        let (engine, token) = bench(json!({}));
+        let (d, calls) = nth(&engine, &token, 3);
+        assert!(d.cache_hit && d.status == 200 && d.reply.is_none(), "{d:?}");
+        assert_eq!(calls, CACHED);
+        assert_eq!(calls.total(), 8);
+        // The decision and the token cache's hit: summed in the worker, published per tick.
+        assert_eq!(counters(&d), 2);
+    }
+
+    /// Risk in shadow: the address read (asked by the engine), the risk stage's time budget (two
+    /// monotonic reads) and the end of the request (one), its score observed, its
+    /// `x-auth-risk-score` header, the response's `:status`; its state: a read and a
+    /// compare-and-set of each record (identity, address) on the request, one of the identity's
+    /// after the response.
+    const RISK: HostCalls = HostCalls {
+        header_map: 1,
+        properties: 1,
+        clock: 5,
+        metrics: 2,
+        request_headers: 5,
+        response_headers: 1,
+        shared_data: 6,
+        output: 0,
+    };
+
+    #[test]
+    fn cached_token_risk_in_shadow() {
+        let (engine, token) = bench(json!({"risk": {"mode": "shadow"}}));
+        let (d, calls) = nth(&engine, &token, 3);
+        assert!(
+            d.cache_hit && d.risk.is_some() && d.reply.is_none(),
+            "{d:?}"
+        );
+        assert_eq!(calls, RISK);
+        assert_eq!(calls.total(), 21);
+        assert_eq!(counters(&d), 2);
+    }
+
+    #[test]
+    fn cached_token_full_pipeline() {
+        let (engine, token) =
+            bench(json!({"risk": {"mode": "shadow"}, "audit": {"enabled": true}}));
+        let (d, calls) = nth(&engine, &token, 3);
+        assert!(
+            d.cache_hit && d.risk.is_some() && d.reply.is_none(),
+            "{d:?}"
+        );
+        // The risk row's, and the record written.
+        assert_eq!(calls, HostCalls { output: 1, ..RISK });
+        assert_eq!(calls.total(), 22);
+    }
+
+    #[test]
+    fn cached_token_record_written() {
+        let (engine, token) = bench(json!({"audit": {"enabled": true}}));
+        let (d, calls) = nth(&engine, &token, 3);
+        assert!(d.cache_hit && d.reply.is_none(), "{d:?}");
+        // The cached row's, and the address (the record names it), the clock at the end of the
+        // request, the response's `:status`, the record handed to the host's log.
+        let want = HostCalls {
+            properties: 1,
+            clock: 3,
+            response_headers: 1,
+            output: 1,
+            ..CACHED
+        };
+        assert_eq!(calls, want);
+        assert_eq!(calls.total(), 12);
     }
 }

@@ -120,6 +120,96 @@ pub fn token_cache(d: &Decision) -> Option<&'static str> {
     })
 }
 
+/// A risk-stage counter (`warden_risk_*_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskCounter {
+    /// The model failed (`warden_risk_breaker_error_total`).
+    BreakerError,
+    /// The model ran over its time budget (`warden_risk_breaker_over_budget_total`).
+    BreakerOverBudget,
+    /// The breaker was open: not scored (`warden_risk_breaker_open_total`).
+    BreakerOpen,
+    /// The breaker opened on this request (`warden_risk_breaker_opened_total`).
+    BreakerOpened,
+    /// Tagged (`warden_risk_tag_total`).
+    Tag,
+    /// A step-up asked (`warden_risk_step_up_total`).
+    StepUp,
+    /// Blocked (`warden_risk_block_total`).
+    Block,
+    /// Throttled (`warden_risk_throttle_total`).
+    Throttle,
+    /// Refused while suspended (`warden_risk_suspend_total`).
+    Suspend,
+}
+
+/// One metric update a decision makes: a counter's increment (summed in the worker, published per
+/// tick with `proxy_increment_metric`) or a histogram's observation (`proxy_record_metric`, one host
+/// call each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// [`DECISIONS`] of the decision's verdict, reason and route, plus one.
+    Decision,
+    /// [`ENGINE_US`]: the engine's time observed.
+    EngineUs,
+    /// [`RISK_SCORE`] of the scoring model: this score observed.
+    RiskScore(u8),
+    /// [`TOKEN_CACHE`] `hit` or `miss` ([`token_cache`]), plus one.
+    TokenCache(&'static str),
+    /// A risk-stage counter, plus one.
+    Risk(RiskCounter),
+}
+
+impl Update {
+    /// A histogram observation: one host call per request. A counter's increments are summed in the
+    /// worker and published once per tick (`host::metrics::Meter::flush`).
+    pub fn is_observation(self) -> bool {
+        matches!(self, Update::EngineUs | Update::RiskScore(_))
+    }
+}
+
+/// Every metric update of decision `d`, in order:
+/// the decision, the engine time, the risk score when scored, the token cache when a bearer token
+/// was verified, and the risk stage's counters (breaker, verdict; shadowed verdicts included).
+pub fn updates(d: &Decision, mut each: impl FnMut(Update)) {
+    use crate::decision::Verdict;
+    use crate::risk::breaker::Transition;
+    use crate::risk::Breaker;
+    each(Update::Decision);
+    each(Update::EngineUs);
+    if let Some(score) = d.risk.as_ref().and_then(|a| a.score) {
+        each(Update::RiskScore(score));
+    }
+    if let Some(name) = token_cache(d) {
+        each(Update::TokenCache(name));
+    }
+    let Some(a) = &d.risk else {
+        return;
+    };
+    match a.breaker {
+        Some((Breaker::Error, _)) => each(Update::Risk(RiskCounter::BreakerError)),
+        Some((Breaker::Open, _)) => each(Update::Risk(RiskCounter::BreakerOpen)),
+        None => {}
+    }
+    if a.over_budget {
+        each(Update::Risk(RiskCounter::BreakerOverBudget));
+    }
+    if a.breaker_event == Some(Transition::Opened) {
+        each(Update::Risk(RiskCounter::BreakerOpened));
+    }
+    let verdict = match d.verdict {
+        Verdict::Tag => Some(RiskCounter::Tag),
+        Verdict::StepUp => Some(RiskCounter::StepUp),
+        Verdict::Block => Some(RiskCounter::Block),
+        Verdict::Throttle => Some(RiskCounter::Throttle),
+        Verdict::Suspend => Some(RiskCounter::Suspend),
+        Verdict::Allow | Verdict::Deny => None,
+    };
+    if let Some(c) = verdict {
+        each(Update::Risk(c));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

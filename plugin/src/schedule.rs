@@ -39,11 +39,13 @@ pub struct Users {
     pub alerts: bool,
     /// Something to report in gauges (remote key sets, behavioural state).
     pub gauges: bool,
+    /// Counters summed in the worker, to publish (`host::metrics::Meter::flush`).
+    pub metrics: bool,
 }
 
 impl Users {
     fn any(self) -> bool {
-        self.remote_keys || self.feed || self.alerts || self.gauges
+        self.remote_keys || self.feed || self.alerts || self.gauges || self.metrics
     }
 }
 
@@ -58,6 +60,8 @@ pub struct Due {
     pub alerts: bool,
     /// Refresh the gauges.
     pub gauges: bool,
+    /// Publish the counters (on every tick: they lag by one period at most).
+    pub metrics: bool,
 }
 
 /// A user that runs at most once per interval; due at once the first time.
@@ -121,6 +125,7 @@ impl Timers {
             feed: self.users.feed && self.feed.due(now_ms, FEED_MS),
             alerts: self.users.alerts,
             gauges: self.users.gauges && self.gauges.due(now_ms, GAUGES_MS),
+            metrics: self.users.metrics,
         }
     }
 }
@@ -135,6 +140,7 @@ mod tests {
         feed: false,
         alerts: false,
         gauges: false,
+        metrics: false,
     };
 
     /// A root context on ngx_wasm_module with a `jwks_uri` provider: keys arrive, ticks go on for
@@ -163,6 +169,7 @@ mod tests {
                 feed: true,
                 alerts: false,
                 gauges: true,
+                metrics: true,
             },
             Users::default(),
         ] {
@@ -184,6 +191,7 @@ mod tests {
                     feed: true,
                     alerts: true,
                     gauges: true,
+                    metrics: true,
                 },
                 &mut host,
             )
@@ -198,8 +206,8 @@ mod tests {
             .collect();
         assert_eq!(feeds, vec![1, 5], "the feed once a second");
         assert!(
-            dues.iter().all(|d| d.alerts),
-            "the alert sender on every tick"
+            dues.iter().all(|d| d.alerts && d.metrics),
+            "the alert sender and the counters on every tick"
         );
         // A clock that steps back does not starve a user.
         assert!(timers.tick(10, true).feed);
@@ -217,6 +225,7 @@ mod tests {
             feed: true,
             alerts: false,
             gauges: false,
+            metrics: false,
         };
         timers.configure(feed, &mut host).unwrap();
         timers.configure(KEYS, &mut host).unwrap();

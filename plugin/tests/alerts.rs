@@ -45,6 +45,7 @@ fn a_revoked_caller_raises_revoked_naming_what_a_feed_lists() {
         now_s: NOW,
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
         source: None,
         body: warden::decision::Body::Unread,
     };
@@ -104,6 +105,7 @@ fn the_block_that_quarantines_a_token_raises_quarantine() {
             now_s: NOW,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             source: None,
             body: warden::decision::Body::Unread,
         };

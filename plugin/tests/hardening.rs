@@ -399,6 +399,7 @@ fn new_country_after_moving(risk: Value) -> f32 {
             now_s: NOW + i as u64 * 300,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             source: None,
             body: warden::decision::Body::Unread,
         };
@@ -452,6 +453,7 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
             now_s: NOW,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             body: warden::decision::Body::Unread,
             source: Some(std::net::IpAddr::from([
                 10,
@@ -474,6 +476,22 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
     assert!(store.len() <= 64 + 2 * 128 + 2, "{} keys", store.len());
 }
 
+/// One step of `e` on `req` with a fresh cache and shared store.
+fn step_fresh(
+    e: &Engine,
+    req: &warden::Request<'_>,
+    progress: &mut warden::Progress,
+) -> warden::Step {
+    let store = warden::shared::MemoryStore::default();
+    let mut cache = TokenCache::default();
+    let mut env = warden::Env {
+        cache: &mut cache,
+        shared: &store,
+        clock_us: &|| 0,
+    };
+    e.step(req, &mut env, progress)
+}
+
 /// RFC 8705 §3 with the client certificate read lazily: the adapter reads it only when a
 /// certificate-bound token asks (`Step::NeedPeerCertificate`, once); with the matching digest the
 /// token passes, without one (no certificate, Kong, or an adapter that never answers) it is refused;
@@ -482,8 +500,7 @@ fn thousands_of_identities_stay_within_the_slot_bound() {
 fn the_client_certificate_is_read_only_for_a_certificate_bound_token() {
     use sha2::{Digest, Sha256};
     use warden::gateway::HostKind;
-    use warden::shared::MemoryStore;
-    use warden::{Env, Progress, Request, Step};
+    use warden::{Progress, Request, Step};
     let digest = Sha256::digest(b"a client certificate, DER");
     let bound = bearer(&es_token(&with(
         claims(),
@@ -510,15 +527,7 @@ fn the_client_certificate_is_read_only_for_a_certificate_bound_token() {
     }
     let step = |auth: &str, cert: Option<&str>, unread: bool, progress: &mut Progress| {
         let headers = vec![("authorization".to_owned(), auth.to_owned())];
-        let req = request(&headers, cert, unread);
-        let store = MemoryStore::default();
-        let mut cache = TokenCache::default();
-        let mut env = Env {
-            cache: &mut cache,
-            shared: &store,
-            clock_us: &|| 0,
-        };
-        engine().step(&req, &mut env, progress)
+        step_fresh(engine(), &request(&headers, cert, unread), progress)
     };
     let decided = |s: Step| match s {
         Step::Decided(d) => (d.status, d.reason),
@@ -552,4 +561,74 @@ fn the_client_certificate_is_read_only_for_a_certificate_bound_token() {
     let req = request(&headers, None, true);
     let d = decide_request(engine(), &req, &mut TokenCache::default());
     assert_eq!((d.status, d.reason), (401, "binding"));
+}
+
+/// The client's address is a property read on the host: asked once, first
+/// (`Step::NeedClientAddress`), where the config uses it (risk, the decision record, alerts), never
+/// otherwise; a request the risk stage would score, whose adapter never answers, is refused
+/// (`risk_unavailable`), never scored without it; the address read is the one scored and recorded.
+#[test]
+fn the_client_address_is_read_only_where_the_config_uses_it() {
+    use warden::gateway::HostKind;
+    use warden::{Progress, Request, Step};
+    let token = bearer(&es_token(&claims()));
+    let headers = vec![("authorization".to_owned(), token)];
+    let with_cfg = |extra: Value| {
+        let mut cfg = config();
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        Engine::from_json(cfg.to_string().as_bytes()).unwrap()
+    };
+    let step = |e: &Engine, source: Option<std::net::IpAddr>, unread: bool, p: &mut Progress| {
+        let req = Request {
+            method: "GET",
+            path: "/orders/7",
+            headers: &headers,
+            request_id: "r",
+            now_s: NOW,
+            source,
+            source_unread: unread,
+            ..Request::default()
+        };
+        step_fresh(e, &req, p)
+    };
+    let decided = |s: Step| match s {
+        Step::Decided(d) => d,
+        other => panic!("expected a decision, got {other:?}"),
+    };
+    let plain = with_cfg(json!({"audit": {"enabled": false}}));
+    assert!(!plain.wants_client_address());
+    let mut p = Progress::new(HostKind::Envoy);
+    assert_eq!(decided(step(&plain, None, true, &mut p)).status, 200);
+    let addr = std::net::IpAddr::from([198, 51, 100, 7]);
+    for extra in [
+        json!({"audit": {"enabled": true}}),
+        json!({"audit": {"enabled": false}, "risk": {"mode": "enforce"}}),
+        json!({"audit": {"enabled": false},
+               "alerts": {"service": {"url": "http://siem/x", "envoy_cluster": "siem"}}}),
+    ] {
+        let e = with_cfg(extra.clone());
+        assert!(e.wants_client_address(), "{extra}");
+        let mut p = Progress::new(HostKind::Envoy);
+        assert!(
+            matches!(step(&e, None, true, &mut p), Step::NeedClientAddress),
+            "{extra}"
+        );
+        let d = decided(step(&e, Some(addr), false, &mut p));
+        assert_eq!(d.status, 200, "{extra}: {d:?}");
+        if let Some(a) = &d.risk {
+            assert!(a.score.is_some(), "scored with the address read: {a:?}");
+        }
+    }
+    // An adapter that never answers: asked once, then not scored but refused.
+    let risk = with_cfg(json!({"audit": {"enabled": false}, "risk": {"mode": "enforce"}}));
+    let mut p = Progress::new(HostKind::Envoy);
+    assert!(matches!(
+        step(&risk, None, true, &mut p),
+        Step::NeedClientAddress
+    ));
+    let d = decided(step(&risk, None, true, &mut p));
+    assert_eq!((d.status, d.reason), (503, "risk_unavailable"), "{d:?}");
+    assert!(d.risk.is_none());
 }

@@ -68,6 +68,7 @@ fn reason(engine: &Engine, token: &str, now_s: u64) -> (u16, &'static str) {
         now_s,
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
         source: None,
         body: Default::default(),
     };

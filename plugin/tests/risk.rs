@@ -126,6 +126,7 @@ impl Gateway {
             body: Default::default(),
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
         };
         let tick = self.tick_us;
         let clock = &self.clock;
@@ -530,6 +531,7 @@ fn scoring_errors_let_on_error_decide_and_open_the_breaker() {
             body: Default::default(),
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
         };
         let clock = || 0;
         let d = engine.decide(
@@ -848,6 +850,14 @@ fn risk_config_errors_name_the_field() {
         (json!({"geo_header": "x-auth-country"}), "risk.geo_header"),
         (json!({"state_slots": 0}), "risk.state_slots"),
         (json!({"on_error": "maybe"}), "risk.on_error"),
+        (
+            json!({"responses": {"throttle": {"pace_bucket_s": 5}}}),
+            "risk.responses.throttle.pace_bucket_s",
+        ),
+        (
+            json!({"responses": {"throttle": {"pace_bucket_s": 7200}}}),
+            "risk.responses.throttle.pace_bucket_s",
+        ),
         (json!({"tag_at": 30, "stepup_at": 70}), "risk"),
     ] {
         let err = Engine::from_json(config(risk.clone(), json!([])).to_string().as_bytes())
@@ -981,4 +991,152 @@ fn an_agents_flood_is_throttled_to_its_own_pace_then_suspended() {
         ..read(suspended_at + 901, 0)
     });
     assert!(d.reply.is_none(), "{:?}", d.verdict);
+}
+
+/// An agent whose habit is 10 requests per busy 10-second bucket (`pace_bucket_s: 10`), learnt in
+/// 40 seconds, floods from another network: held to twice its own pace (2 a second), far from the
+/// floor (50 a second here), then suspended. After the operator goes back to 5-minute buckets its
+/// pace is the same per second.
+#[test]
+fn a_pace_learnt_in_short_buckets_throttles_the_flood_then_suspends() {
+    let mut c = config(json!({}), json!([]));
+    c["kinds"] = json!({"rules": [{"kind": "agent", "sub": "bot-*"}]});
+    c["risk"]["responses"] = json!({
+        "throttle": {"pace_bucket_s": 10, "min_per_minute": 3000, "burst_s": 3},
+        "suspend": {"after": 40, "window_s": 600, "ttl_s": 600},
+    });
+    let mut g = Gateway::new(&c);
+    let tok = token("bot-7", T0, json!({}));
+    let read = |now_s: u64, i: u64| Call {
+        method: "GET",
+        path: if i % 2 == 0 { "/orders/1" } else { "/orders/2" },
+        token: &tok,
+        now_s,
+        ip: "198.51.100.7",
+        country: "NO",
+        agent: "bot/1.0",
+    };
+    let flood = |now_s: u64| Call {
+        method: "POST",
+        path: "/transfer",
+        token: &tok,
+        now_s,
+        ip: "192.0.2.99",
+        country: "BR",
+        agent: "curl/8.5",
+    };
+    // Three 10-second buckets of 10 reads each, one read in the fourth.
+    let start = T0 + 9 * 3600;
+    for b in 0..4u64 {
+        for i in 0..if b < 3 { 10 } else { 1 } {
+            let d = g.send(&read(start + b * 10, i));
+            assert!(d.reply.is_none(), "history refused: {:?}", d.reason);
+        }
+    }
+    // The flood: 10 a second for 6 seconds, from the fourth bucket on.
+    let (mut passed, mut throttled, mut suspended) = (0u32, 0u32, 0u32);
+    for k in 0..60u64 {
+        let now = start + 32 + k / 10;
+        let d = g.send(&flood(now));
+        match d.verdict {
+            Verdict::Allow | Verdict::Tag => passed += 1,
+            Verdict::Throttle => {
+                throttled += 1;
+                assert!(score(&d) >= 30);
+            }
+            Verdict::Suspend => suspended += 1,
+            v => panic!("{v:?}"),
+        }
+    }
+    // Twice its own pace over the 6 seconds of the flood, plus the bucket (3 s of it): 18, not the
+    // floor's 60 (everything).
+    assert!(
+        throttled > 0 && suspended > 0,
+        "{passed} {throttled} {suspended}"
+    );
+    assert!((12..=18).contains(&passed), "{passed} passed");
+    // An ordinary read is refused while the suspension lasts, also under another config.
+    c["risk"]["responses"]["throttle"]["pace_bucket_s"] = json!(300);
+    g.engine = engine(&c);
+    let d = g.send(&read(start + 300, 0));
+    assert_eq!(d.verdict, Verdict::Suspend);
+    // The same pace per second after the change: once the suspension is over, a second flood is
+    // held to about 2 a second again, not to the 10-second baseline read over 5 minutes.
+    let later = start + 40 + 601;
+    for i in 0..3 {
+        assert!(g.send(&read(later + i, i)).reply.is_none());
+    }
+    let mut passed = 0;
+    for k in 0..30u64 {
+        if g.send(&flood(later + 10 + k / 10)).reply.is_none() {
+            passed += 1;
+        }
+    }
+    assert!(
+        (6..=12).contains(&passed),
+        "{passed} passed after the change"
+    );
+}
+
+/// Suspension follows proven identities only: tokens forged in an agent's name (another key), sent
+/// from a flooding address, leave its record alone, and one agent's suspension is not another's.
+#[test]
+fn forged_tokens_and_a_neighbours_suspension_do_not_suspend_an_agent() {
+    let mut c = config(json!({}), json!([]));
+    c["kinds"] = json!({"rules": [{"kind": "agent", "sub": "bot-*"}]});
+    c["risk"]["responses"] = json!({"suspend": {"after": 3, "window_s": 600, "ttl_s": 600}});
+    let mut g = Gateway::new(&c);
+    let start = T0 + 9 * 3600;
+    let call = |tok: &'static str, now_s: u64, write: bool| Call {
+        method: if write { "POST" } else { "GET" },
+        path: if write { "/transfer" } else { "/orders/1" },
+        token: tok,
+        now_s,
+        ip: if write { "192.0.2.99" } else { "198.51.100.7" },
+        country: if write { "BR" } else { "NO" },
+        agent: if write { "curl/8.5" } else { "bot/1.0" },
+    };
+    let victim: &'static str = Box::leak(token("bot-victim", T0, json!({})).into_boxed_str());
+    let thief: &'static str = Box::leak(token("bot-thief", T0, json!({})).into_boxed_str());
+    for i in 0..20 {
+        assert!(g.send(&call(victim, start + i, false)).reply.is_none());
+        assert!(g.send(&call(thief, start + i, false)).reply.is_none());
+    }
+    let before = g.send(&call(victim, start + 30, false));
+    // Forged: the victim's name, signed with another key.
+    let mut claims = Claims::with_custom_claims(
+        serde_json::Map::<String, Value>::new(),
+        Duration::from_secs(DAY),
+    )
+    .with_issuer(ISS)
+    .with_audience(AUD)
+    .with_subject("bot-victim");
+    claims.issued_at = Some(UnixTimeStamp::from_secs(T0));
+    let forged: &'static str = Box::leak(
+        HS256Key::from_bytes(b"another key, not the provider's!")
+            .with_key_id("h1")
+            .authenticate(claims)
+            .unwrap()
+            .into_boxed_str(),
+    );
+    for i in 0..30 {
+        let d = g.send(&call(forged, start + 31 + i / 10, true));
+        assert_eq!(d.reply.as_ref().unwrap().status, 401);
+    }
+    // The thief's own flood suspends the thief.
+    let mut thief_suspended = false;
+    for i in 0..30 {
+        let d = g.send(&call(thief, start + 31 + i / 10, true));
+        thief_suspended |= d.verdict == Verdict::Suspend;
+    }
+    assert!(thief_suspended);
+    assert_eq!(
+        g.send(&call(thief, start + 40, false)).verdict,
+        Verdict::Suspend
+    );
+    // The victim passes, with the features its own history gives (no failures counted to it).
+    let after = g.send(&call(victim, start + 40, false));
+    assert!(after.reply.is_none(), "{:?}", after.verdict);
+    assert_eq!(feature(&after, "recent_failures"), 0.0);
+    assert_eq!(feature(&before, "recent_failures"), 0.0);
 }

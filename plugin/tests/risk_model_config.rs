@@ -89,6 +89,7 @@ fn decide(engine: &Engine) -> (Decision, Value) {
         body: Default::default(),
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
     };
     let store = MemoryStore::new(CasRule::Envoy);
     let mut cache = TokenCache::default();

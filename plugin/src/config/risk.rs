@@ -3,6 +3,7 @@
 //! Present (even as `{}`) means on. Thresholds are on the 0-100 score; `block_at` is off unless set.
 
 use super::{ConfigError, Mode};
+use crate::risk::state::{RATE_BUCKET_MAX_S, RATE_BUCKET_MIN_S};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -155,7 +156,8 @@ fn default_throttle() -> Response {
 }
 
 /// The risk throttle: while its score stays at `tag_at` or above, a caller gets tokens at `multiple`
-/// times its own usual pace (learnt requests per busy 5 minutes), at least `min_per_minute`.
+/// times its own usual pace (learnt requests per busy `pace_bucket_s`), or at `min_per_minute` until
+/// it has one.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
@@ -169,6 +171,16 @@ pub struct ThrottleConfig {
     /// Seconds of the pace the bucket holds (default 10).
     #[serde(default = "default_burst_s")]
     pub burst_s: u32,
+    /// Length of the rate buckets a caller's pace is learnt in, seconds (default 300, 10 to 3600):
+    /// its pace is its learnt requests per busy bucket, known after three of them. The `velocity`
+    /// feature reads the same buckets. A record learnt under another length keeps its pace per
+    /// second (converted at its next request; the bucket then open starts afresh).
+    #[serde(default = "default_pace_bucket_s")]
+    #[schemars(range(
+        min = RATE_BUCKET_MIN_S,
+        max = RATE_BUCKET_MAX_S
+    ))]
+    pub pace_bucket_s: u32,
 }
 
 impl Default for ThrottleConfig {
@@ -177,6 +189,7 @@ impl Default for ThrottleConfig {
             multiple: default_multiple(),
             min_per_minute: default_min_per_minute(),
             burst_s: default_burst_s(),
+            pace_bucket_s: default_pace_bucket_s(),
         }
     }
 }
@@ -189,6 +202,9 @@ fn default_min_per_minute() -> u32 {
 }
 fn default_burst_s() -> u32 {
     10
+}
+fn default_pace_bucket_s() -> u32 {
+    crate::risk::state::RATE_BUCKET_S
 }
 
 /// Suspension: `after` scores at `step_up_at` or above within about `window_s` (a count decayed
@@ -401,6 +417,13 @@ impl RiskConfig {
             return Err(ConfigError::new(
                 at("responses.throttle.multiple"),
                 "must be between 0.1 and 1000",
+            ));
+        }
+        let (min, max) = (RATE_BUCKET_MIN_S, RATE_BUCKET_MAX_S);
+        if !(min..=max).contains(&r.throttle.pace_bucket_s) {
+            return Err(ConfigError::new(
+                at("responses.throttle.pace_bucket_s"),
+                format!("must be between {min} and {max} seconds"),
             ));
         }
         for (name, v, max) in [

@@ -297,6 +297,7 @@ mod tests {
             now_s: now,
             peer_cert_sha256: None,
             peer_cert_unread: false,
+            source_unread: false,
             source: None,
             body: Default::default(),
         };

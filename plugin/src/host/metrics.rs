@@ -1,8 +1,11 @@
 //! Host glue of the metrics ([`crate::metrics`] names them): defined on first use and remembered
 //! per worker, so a request costs a name and a map lookup per metric, not a host definition.
+//! Counters are summed in the worker and published on the root context's tick (every
+//! [`crate::schedule::TICK`], and when the root context is done): a request's counters cost no host
+//! call; a histogram's observation is one.
 
 use crate::decision::{Decision, Verdict};
-use crate::metrics;
+use crate::metrics::{self, Update};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
@@ -18,6 +21,8 @@ const MAX_METRICS: usize = 4_096;
 #[derive(Clone, Default)]
 pub struct Meter {
     ids: Rc<RefCell<HashMap<String, u32>>>,
+    /// Counter increments not yet published, by metric id (at most one entry per defined metric).
+    pending: Rc<RefCell<Vec<(u32, i64)>>>,
     /// This worker's own tallies (for log throttling), by key.
     local: Rc<RefCell<HashMap<&'static str, u64>>>,
     /// The decisions counter of the last decision counted: most requests repeat it, and then
@@ -87,9 +92,26 @@ impl Meter {
         }
     }
 
+    /// Adds `n` to counter `id`, published at the next [`Meter::flush`].
     fn add(&self, id: Option<u32>, n: i64) {
-        if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, n);
+        let (Some(id), Ok(mut pending)) = (id, self.pending.try_borrow_mut()) else {
+            return;
+        };
+        match pending.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, total)) => *total = total.saturating_add(n),
+            None => pending.push((id, n)),
+        }
+    }
+
+    /// Publishes the counters summed since the last flush (one host call per counter that moved).
+    pub fn flush(&self) {
+        let Ok(mut pending) = self.pending.try_borrow_mut() else {
+            return;
+        };
+        for (id, n) in pending.drain(..) {
+            if n != 0 {
+                let _ = hostcalls::increment_metric(id, n);
+            }
         }
     }
 
@@ -146,18 +168,20 @@ impl Meter {
         }
     }
 
-    /// What one decision adds: its verdict, reason and route; the engine time; the risk score;
-    /// the token cache's answer.
-    pub fn decision(&self, d: &Decision, engine_us: u64) {
-        self.add(self.decision_id(d), 1);
-        self.observe(metrics::ENGINE_US, engine_us);
-        if let Some(a) = d.risk.as_ref() {
-            if let (Some(score), Some(id)) = (a.score, self.risk_score_id(&a.model)) {
-                let _ = hostcalls::record_metric(id, u64::from(score));
+    /// What one decision adds ([`metrics::updates`]: one host call each, the risk stage's counters
+    /// in `risk`): its verdict, reason and route; the engine time; the risk score; the token
+    /// cache's answer.
+    pub fn decision(&self, d: &Decision, engine_us: u64, risk: &super::risk::RiskMetrics) {
+        metrics::updates(d, |u| match u {
+            Update::Decision => self.add(self.decision_id(d), 1),
+            Update::EngineUs => self.observe(metrics::ENGINE_US, engine_us),
+            Update::RiskScore(score) => {
+                if let Some(id) = d.risk.as_ref().and_then(|a| self.risk_score_id(&a.model)) {
+                    let _ = hostcalls::record_metric(id, u64::from(score));
+                }
             }
-        }
-        if let Some(name) = metrics::token_cache(d) {
-            self.add(self.id(MetricType::Counter, name), 1);
-        }
+            Update::TokenCache(name) => self.add(self.id(MetricType::Counter, name), 1),
+            Update::Risk(c) => self.add(risk.id(c), 1),
+        });
     }
 }

@@ -107,6 +107,13 @@ fn monotonic_us(since: Instant) -> u64 {
 }
 
 impl Context for WardenRoot {
+    /// The root context is going away (the VM stops, or a new config replaces this plugin): the
+    /// counters not yet published are.
+    fn on_done(&mut self) -> bool {
+        self.meter.flush();
+        true
+    }
+
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
         if let Some(engine) = self.engine.clone() {
             if self.revocation_call == Some(token) {
@@ -180,6 +187,8 @@ impl RootContext for WardenRoot {
                     feed: engine.revocation().has_feed() || engine.risk_deny_feed().is_some(),
                     alerts: engine.alerts().is_some(),
                     gauges: fetcher.active() || engine.risk_enabled(),
+                    // Every config counts its decisions.
+                    metrics: true,
                 };
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 if let Err(e) = self.timers.configure(users, &mut HostTimer) {
@@ -252,6 +261,9 @@ impl RootContext for WardenRoot {
         }
         if due.gauges {
             gauges(&engine, &fetcher, &self.meter, now);
+        }
+        if due.metrics {
+            self.meter.flush();
         }
     }
 
@@ -330,7 +342,9 @@ struct Facts {
     request_id: String,
     /// The client certificate's digest, once read (only when the engine asks: a bound token).
     peer_cert_sha256: OnceCell<Option<String>>,
-    source: Option<IpAddr>,
+    /// The client's address, once read (only when the config uses it: the engine asks,
+    /// `Step::NeedClientAddress`).
+    source: OnceCell<Option<IpAddr>>,
     /// The body, once read (only when the engine asks: MCP calls).
     body: OnceCell<HostBody>,
 }
@@ -353,7 +367,8 @@ impl Facts {
             now_s: now_us / 1_000_000,
             peer_cert_sha256: self.peer_cert_sha256.get().and_then(Option::as_deref),
             peer_cert_unread: self.peer_cert_sha256.get().is_none(),
-            source: self.source,
+            source: self.source.get().copied().flatten(),
+            source_unread: self.source.get().is_none(),
             body: match self.body.get() {
                 None => Body::Unread,
                 Some(HostBody::Read(b)) => Body::Read(b),
@@ -630,7 +645,8 @@ impl WardenHttp {
             request_id,
             // Read when a certificate-bound token asks for it (`Step::NeedPeerCertificate`).
             peer_cert_sha256: OnceCell::new(),
-            source: gateway::client_address().map(|a| a.ip),
+            // Read when the engine asks for it (`Step::NeedClientAddress`).
+            source: OnceCell::new(),
             body: OnceCell::new(),
         }
     }
@@ -676,15 +692,16 @@ impl WardenHttp {
 
     /// Steps the engine until it decides or the request must wait, serving what it asks for:
     /// `Continue` to forward, `Pause` to wait or when a local reply was sent.
+    /// The wall clock is read once here, for every step of this phase, and once more when the
+    /// engine has decided (its time, `warden_engine_us`).
     fn run(&mut self, engine: &Engine, facts: &Facts) -> Action {
+        let started_us = now_us();
         loop {
-            let started_us = now_us();
-            let started = Instant::now();
             let req = facts.request(started_us);
-            match self.step(engine, &req, started) {
+            match self.step(engine, &req) {
                 Step::Decided(decision) => {
                     stages::lap(&mut self.clock, Stage::Engine);
-                    return self.apply(engine, *decision, started_us, started);
+                    return self.apply(engine, *decision, started_us);
                 }
                 Step::NeedKeys(provider) => {
                     // Perhaps the IdP rotated, or another worker fetched the first key set before this
@@ -735,6 +752,9 @@ impl WardenHttp {
                         .map(hex::encode);
                     let _ = facts.peer_cert_sha256.set(digest);
                 }
+                Step::NeedClientAddress => {
+                    let _ = facts.source.set(gateway::client_address().map(|a| a.ip));
+                }
                 Step::Introspect(asked) => match fetch::dispatch(&asked.call) {
                     Ok(_) => {
                         self.waiting = Some(Wait::Introspection(asked));
@@ -756,8 +776,10 @@ impl WardenHttp {
         }
     }
 
-    /// One step of the engine with this worker's cache (a throwaway one if it is busy).
-    fn step(&mut self, engine: &Engine, req: &Request<'_>, started: Instant) -> Step {
+    /// One step of the engine with this worker's cache (a throwaway one if it is busy). The
+    /// monotonic clock (the risk stage's time budget) is read only when the engine asks for it: its
+    /// first reading is zero.
+    fn step(&mut self, engine: &Engine, req: &Request<'_>) -> Step {
         let mut spare;
         let mut borrowed = self.cache.try_borrow_mut();
         let cache = match &mut borrowed {
@@ -767,29 +789,32 @@ impl WardenHttp {
                 &mut spare
             }
         };
+        let started: Cell<Option<Instant>> = Cell::new(None);
+        let clock_us = || match started.get() {
+            Some(t) => monotonic_us(t),
+            None => {
+                started.set(Some(Instant::now()));
+                0
+            }
+        };
         let mut env = Env {
             cache,
             shared: &HostShared,
-            clock_us: &|| monotonic_us(started),
+            clock_us: &clock_us,
         };
         engine.step(req, &mut env, &mut self.progress)
     }
 
     /// Applies a decision: counted, audited, then a local reply (`Pause`) or the request forwarded
     /// with its headers edited (`Continue`).
-    fn apply(
-        &mut self,
-        engine: &Engine,
-        mut decision: Decision,
-        started_us: u64,
-        started: Instant,
-    ) -> Action {
+    fn apply(&mut self, engine: &Engine, mut decision: Decision, started_us: u64) -> Action {
         if let (Some(provider), Ok(mut f)) = (decision.keys_missed, self.fetcher.try_borrow_mut()) {
             f.want(provider);
         }
-        let engine_us = monotonic_us(started);
-        self.metrics.count(&decision);
-        self.meter.decision(&decision, engine_us);
+        // The wall clock (whole milliseconds on ngx_wasm_module, as its monotonic one); a clock set
+        // back counts zero.
+        let engine_us = now_us().saturating_sub(started_us);
+        self.meter.decision(&decision, engine_us, &self.metrics);
         if !decision.cache_hit {
             self.meter
                 .signatures(engine.credentials().signatures().counts());

@@ -5,7 +5,8 @@
 
 use super::fetch;
 use super::shared::HostShared;
-use crate::decision::{Decision, Engine, Verdict};
+use crate::decision::Engine;
+use crate::metrics::RiskCounter;
 use crate::risk::feed::MAX_BYTES;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, MetricType};
@@ -49,34 +50,18 @@ impl RiskMetrics {
         }
     }
 
-    /// Counts what the risk stage did for `d` (shadowed verdicts included: they are what would happen).
-    pub fn count(&self, d: &Decision) {
-        let Some(a) = &d.risk else {
-            return;
-        };
-        let hit = |id: Option<u32>| {
-            if let Some(id) = id {
-                let _ = hostcalls::increment_metric(id, 1);
-            }
-        };
-        match a.breaker {
-            Some((crate::risk::Breaker::Error, _)) => hit(self.breaker_error),
-            Some((crate::risk::Breaker::Open, _)) => hit(self.breaker_open),
-            None => {}
-        }
-        if a.over_budget {
-            hit(self.breaker_over_budget);
-        }
-        if a.breaker_event == Some(crate::risk::breaker::Transition::Opened) {
-            hit(self.breaker_opened);
-        }
-        match d.verdict {
-            Verdict::Tag => hit(self.tag),
-            Verdict::StepUp => hit(self.step_up),
-            Verdict::Block => hit(self.block),
-            Verdict::Throttle => hit(self.throttle),
-            Verdict::Suspend => hit(self.suspend),
-            Verdict::Allow | Verdict::Deny => {}
+    /// The id of risk counter `c` (`None`: the host has no metrics).
+    pub fn id(&self, c: RiskCounter) -> Option<u32> {
+        match c {
+            RiskCounter::BreakerError => self.breaker_error,
+            RiskCounter::BreakerOverBudget => self.breaker_over_budget,
+            RiskCounter::BreakerOpen => self.breaker_open,
+            RiskCounter::BreakerOpened => self.breaker_opened,
+            RiskCounter::Tag => self.tag,
+            RiskCounter::StepUp => self.step_up,
+            RiskCounter::Block => self.block,
+            RiskCounter::Throttle => self.throttle,
+            RiskCounter::Suspend => self.suspend,
         }
     }
 }

@@ -651,6 +651,7 @@ impl Risk {
             };
             let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
                 state::apply_identity(cur, slot.hash, now, |s| {
+                    s.set_rate_bucket(self.responses.pace_bucket_s(), now);
                     s.observe(&sighting);
                     self.responses.apply(s, now, mark);
                 })

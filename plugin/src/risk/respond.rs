@@ -7,7 +7,7 @@
 //!
 //! Pure: the identity's record as read comes in, the verdict and the change to the record go out.
 
-use super::state::{IdentityState, RATE_BUCKET_S};
+use super::state::IdentityState;
 use crate::config::risk::{Response, ResponsesConfig};
 use crate::credential::IdentityKind;
 
@@ -23,6 +23,7 @@ pub struct Responses {
     multiple: f32,
     floor_per_s: f32,
     burst_s: f32,
+    bucket_s: u32,
     after: f32,
     window_s: f32,
     ttl_s: u64,
@@ -56,6 +57,7 @@ impl Responses {
             multiple: c.throttle.multiple as f32,
             floor_per_s: c.throttle.min_per_minute as f32 / 60.0,
             burst_s: c.throttle.burst_s as f32,
+            bucket_s: c.throttle.pace_bucket_s,
             after: c.suspend.after as f32,
             window_s: c.suspend.window_s as f32,
             ttl_s: c.suspend.ttl_s,
@@ -77,17 +79,24 @@ impl Responses {
         (until > now_s).then(|| until - now_s)
     }
 
+    /// Length of the rate buckets a pace is learnt in (`throttle.pace_bucket_s`), seconds: a record
+    /// is moved to it ([`IdentityState::set_rate_bucket`]) before each request is recorded.
+    pub fn pace_bucket_s(&self) -> u32 {
+        self.bucket_s
+    }
+
     /// Whether the identity has a pace of its own (else the throttle runs at `min_per_minute`).
     pub fn has_pace(s: Option<&IdentityState>) -> bool {
         s.is_some_and(|s| s.rate_buckets >= PACE_MIN_BUCKETS)
     }
 
     /// The throttle's pace for this identity, requests a second: `multiple` times its usual pace
-    /// (its learnt requests per busy 5-minute bucket) once it has one, else `min_per_minute`.
+    /// (its learnt requests per busy bucket, over the length of the buckets the record was learnt
+    /// in) once it has one, else `min_per_minute`.
     pub fn pace_per_s(&self, s: Option<&IdentityState>) -> f32 {
         s.filter(|s| Responses::has_pace(Some(s)))
             .map_or(self.floor_per_s, |s| {
-                self.multiple * s.rate_baseline.exp_m1() / RATE_BUCKET_S as f32
+                self.multiple * s.rate_baseline.exp_m1() / s.rate_bucket_s() as f32
             })
     }
 
@@ -194,6 +203,72 @@ mod tests {
         assert!(passed >= 5, "{passed}");
         let (_, refused) = r.throttle(Some(&s), 1029);
         assert!(matches!(refused, Some(Refusal::Throttled(w)) if (1..=10).contains(&w)));
+    }
+
+    fn with_bucket(len_s: u32) -> Responses {
+        let mut c = ResponsesConfig::default();
+        c.throttle.pace_bucket_s = len_s;
+        Responses::compile(&c)
+    }
+
+    /// An agent's habit: `per_bucket` requests in the first half of each of three `every_s`
+    /// periods, one in the fourth, recorded as the filter does under `r` (moved to its bucket
+    /// length, then observed).
+    fn habit(r: &Responses, every_s: u64, per_bucket: u64) -> IdentityState {
+        let mut s = IdentityState::fresh(1, 0);
+        for b in 0..4 {
+            for i in 0..if b < 3 { per_bucket } else { 1 } {
+                let now = 10_000 + b * every_s + i * every_s / 2 / per_bucket;
+                s.set_rate_bucket(r.pace_bucket_s(), now);
+                s.observe(&crate::risk::state::Sighting {
+                    now_s: now,
+                    country: None,
+                    prefix: None,
+                    agent: 1,
+                    endpoint: 1,
+                    route: 0,
+                    object: None,
+                    passed: true,
+                    learn: true,
+                });
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn a_pace_learnt_in_short_buckets_sets_the_throttle() {
+        // 10 requests per busy 10-second bucket: 1 a second, the throttle's pace twice that.
+        let r = with_bucket(10);
+        let s = habit(&r, 10, 10);
+        assert!(Responses::has_pace(Some(&s)));
+        let pace = r.pace_per_s(Some(&s));
+        assert!((pace - 2.0).abs() < 1e-3, "{pace}");
+        // The same 31 requests in 5-minute buckets fall in one bucket: no pace yet, the floor.
+        let r300 = responses();
+        let t = habit(&r300, 10, 10);
+        assert!(!Responses::has_pace(Some(&t)));
+        assert_eq!(r300.pace_per_s(Some(&t)), 1.0);
+    }
+
+    #[test]
+    fn after_a_change_of_bucket_length_the_pace_is_the_same_per_second() {
+        let short = with_bucket(10);
+        let mut s = habit(&short, 10, 10);
+        let learnt = short.pace_per_s(Some(&s));
+        // The operator goes back to 5-minute buckets: until the record is moved (its next request),
+        // its pace is read in the length it was learnt in; after, converted to the new one.
+        let long = responses();
+        assert!((long.pace_per_s(Some(&s)) - learnt).abs() < 1e-3);
+        s.set_rate_bucket(long.pace_bucket_s(), 10_100);
+        let moved = long.pace_per_s(Some(&s));
+        assert!(
+            (moved - learnt).abs() / learnt < 1e-3,
+            "{moved} vs {learnt}"
+        );
+        // Not the 30x slower pace the 10-second baseline would mean over 300 s.
+        assert!(moved > 10.0 * learnt / 30.0);
+        assert!(Responses::has_pace(Some(&s)));
     }
 
     #[test]

@@ -14,9 +14,18 @@ pub const IDENTITY_PREFIX: &str = "warden:risk:id:";
 /// Key prefix of source-address records.
 pub const SOURCE_PREFIX: &str = "warden:risk:src:";
 
-/// Length of a request-rate bucket, seconds: an identity's pace is its requests per five minutes,
-/// long enough to hold a whole burst of an agent's work, short enough to see a flood within a minute.
-pub const RATE_BUCKET_S: u64 = 300;
+/// Default length of a request-rate bucket, seconds (`risk.responses.throttle.pace_bucket_s`): an
+/// identity's pace is its requests per five minutes, long enough to hold a whole burst of an agent's
+/// work, short enough to see a flood within a minute. Also the length of a record written before the
+/// length was stored in it.
+pub const RATE_BUCKET_S: u32 = 300;
+/// The shortest rate bucket a deployment may choose, seconds: a pace is a mean over more than a few
+/// requests' gaps.
+pub const RATE_BUCKET_MIN_S: u32 = 10;
+/// The longest, seconds: a pace is known after three busy buckets.
+pub const RATE_BUCKET_MAX_S: u32 = 3600;
+/// Bucket starts are kept in the low 32 bits of the record's bucket field, its length in the high ones.
+const BUCKET_START_MASK: u64 = 0xFFFF_FFFF;
 /// Weight of one active bucket in the rate baseline once [`IdentityState::rate_buckets`] exceeds its
 /// inverse: an exponential mean over ~32 busy buckets (a few days of a human's sessions).
 const RATE_ALPHA: f32 = 1.0 / 32.0;
@@ -138,9 +147,9 @@ impl Slot {
     }
 }
 
-/// Start of the rate bucket holding `now_s`.
-fn bucket_of(now_s: u64) -> u64 {
-    now_s - now_s % RATE_BUCKET_S
+/// Start of the rate bucket of `len_s` seconds holding `now_s`.
+fn bucket_of(now_s: u64, len_s: u64) -> u64 {
+    now_s - now_s % len_s.max(1)
 }
 
 /// Exponential decay of `v` over `dt` seconds with time constant `tau`.
@@ -270,8 +279,13 @@ pub struct IdentityState {
     pub last_seen_s: u64,
     /// Requests seen (saturating).
     pub count: u32,
-    /// Start of the current rate bucket (a multiple of [`RATE_BUCKET_S`]).
+    /// Start of the current rate bucket (a multiple of its length; seconds since the epoch, kept
+    /// in 32 bits: until 2106).
     pub bucket_s: u64,
+    /// Length of the rate buckets the counts and the pace below were learnt in, seconds
+    /// ([`IdentityState::rate_bucket_s`]); 0: [`RATE_BUCKET_S`] (a record written before the length
+    /// was configurable). Kept in the high 32 bits of the bucket's 8 bytes: the layout is unchanged.
+    pub bucket_len_s: u32,
     /// Requests in the current bucket.
     pub bucket_count: u32,
     /// Requests in the bucket just before it (0 when that one was idle).
@@ -376,6 +390,8 @@ pub const IDENTITY_BYTES: usize = 1 + 8 * 13 + 4 * 26 + 2 + (4 + 1) * 32 + 2 * 2
 /// 4: routes used, objects and volume in the window, the risk throttle and suspension.
 /// 5: walks (consecutive requests on one route to other objects), per route the longest one;
 /// recent successes beside recent failures.
+/// Since late version 5, the rate bucket's 8 bytes also carry its length in their high half (0 in
+/// records written before the length was configurable: [`RATE_BUCKET_S`]).
 /// 6: runs of requests and the usual gap within them (`run_start_s`, `run_count`, `run_gap`,
 /// `run_gaps`); the short-term rate decays over 2 s, not 5 (`BURST_TAU_S`).
 /// A record of an older version reads as none: the identity's habits are learnt afresh.
@@ -390,7 +406,7 @@ impl IdentityState {
             last_seen_s: now_s,
             failures_s: now_s,
             window_s: now_s,
-            bucket_s: bucket_of(now_s),
+            bucket_s: bucket_of(now_s, u64::from(RATE_BUCKET_S)),
             ..IdentityState::default()
         }
     }
@@ -398,12 +414,15 @@ impl IdentityState {
     /// The record in `bytes` if it is one of `hash` (a collision or a corrupt value reads as none).
     pub fn decode(bytes: Option<&[u8]>, hash: u64) -> Option<IdentityState> {
         let mut r = Reader::new(bytes?, IDENTITY_BYTES)?;
+        let (stored, first_seen_s, last_seen_s, count) = (r.u64()?, r.u64()?, r.u64()?, r.u32()?);
+        let bucket = r.u64()?;
         let s = IdentityState {
-            hash: r.u64()?,
-            first_seen_s: r.u64()?,
-            last_seen_s: r.u64()?,
-            count: r.u32()?,
-            bucket_s: r.u64()?,
+            hash: stored,
+            first_seen_s,
+            last_seen_s,
+            count,
+            bucket_s: bucket & BUCKET_START_MASK,
+            bucket_len_s: u32::try_from(bucket >> 32).unwrap_or(0),
             bucket_count: r.u32()?,
             prev_count: r.u32()?,
             bucket_learned: r.u32()?,
@@ -458,7 +477,7 @@ impl IdentityState {
         w.u64(self.first_seen_s);
         w.u64(self.last_seen_s);
         w.u32(self.count);
-        w.u64(self.bucket_s);
+        w.u64((self.bucket_s & BUCKET_START_MASK) | u64::from(self.bucket_len_s) << 32);
         w.u32(self.bucket_count);
         w.u32(self.prev_count);
         w.u32(self.bucket_learned);
@@ -506,20 +525,55 @@ impl IdentityState {
         w.finish()
     }
 
-    /// Requests in the last [`RATE_BUCKET_S`] seconds at `now_s`, this request included: the current
-    /// bucket plus the share of the previous one that the sliding window still covers (the usual
-    /// sliding-window estimate, so that the rate does not drop to zero at every bucket boundary).
+    /// Length of the record's rate buckets, seconds: [`IdentityState::bucket_len_s`], or
+    /// [`RATE_BUCKET_S`] for a record that does not say.
+    pub fn rate_bucket_s(&self) -> u32 {
+        if self.bucket_len_s == 0 {
+            RATE_BUCKET_S
+        } else {
+            self.bucket_len_s
+        }
+    }
+
+    /// Moves the record to rate buckets of `len_s` seconds (the configured length), at `now_s`. A
+    /// record learnt under another length keeps its pace per second: the baseline, a mean of
+    /// `ln(1 + requests per bucket)`, is taken to the new length (`ln(1 + (e^b - 1) x new / old)`;
+    /// its deviation, a ratio, and the number of busy buckets stay), so the throttle's pace and the
+    /// `velocity` feature's baseline mean what they meant. The open bucket and the one before it,
+    /// counted in the old length, are dropped (a bucket of one length is no sample of another):
+    /// at most one bucket of learning is lost, and `velocity` reads no flood that was not there.
+    pub fn set_rate_bucket(&mut self, len_s: u32, now_s: u64) {
+        let (old, new) = (self.rate_bucket_s(), len_s.max(1));
+        if old == new {
+            return;
+        }
+        if self.rate_buckets > 0 {
+            let per_s = self.rate_baseline.exp_m1() / old as f32;
+            self.rate_baseline = (per_s * new as f32).ln_1p();
+        }
+        self.bucket_len_s = new;
+        self.bucket_s = bucket_of(now_s.max(self.bucket_s), u64::from(new));
+        self.bucket_count = 0;
+        self.prev_count = 0;
+        self.bucket_learned = 0;
+    }
+
+    /// Requests in the last bucket's length ([`IdentityState::rate_bucket_s`]) at `now_s`, this
+    /// request included: the current bucket plus the share of the previous one that the sliding
+    /// window still covers (the usual sliding-window estimate, so that the rate does not drop to
+    /// zero at every bucket boundary).
     pub fn rate_at(&self, now_s: u64) -> f32 {
+        let len = u64::from(self.rate_bucket_s());
         let now = now_s.max(self.bucket_s);
-        let b = bucket_of(now);
+        let b = bucket_of(now, len);
         let (cur, prev) = if b == self.bucket_s {
             (self.bucket_count, self.prev_count)
-        } else if b == self.bucket_s.saturating_add(RATE_BUCKET_S) {
+        } else if b == self.bucket_s.saturating_add(len) {
             (0, self.bucket_count)
         } else {
             (0, 0)
         };
-        let covered = 1.0 - now.saturating_sub(b) as f32 / RATE_BUCKET_S as f32;
+        let covered = 1.0 - now.saturating_sub(b) as f32 / len as f32;
         cur as f32 + prev as f32 * covered + 1.0
     }
 
@@ -603,7 +657,8 @@ impl IdentityState {
     /// Moves to the bucket of `now` (which is not before the current one), folding the bucket that
     /// ends into the baseline if it taught the record anything.
     fn roll_bucket(&mut self, now: u64) {
-        let b = bucket_of(now);
+        let len = u64::from(self.rate_bucket_s());
+        let b = bucket_of(now, len);
         if b == self.bucket_s {
             return;
         }
@@ -619,7 +674,7 @@ impl IdentityState {
             self.rate_baseline += alpha * (v - self.rate_baseline);
             self.rate_buckets = n;
         }
-        self.prev_count = if b == self.bucket_s.saturating_add(RATE_BUCKET_S) {
+        self.prev_count = if b == self.bucket_s.saturating_add(len) {
             self.bucket_count
         } else {
             0
@@ -1249,7 +1304,7 @@ mod tests {
 
     #[test]
     fn rate_counts_the_sliding_window() {
-        const B: u64 = RATE_BUCKET_S;
+        const B: u64 = RATE_BUCKET_S as u64;
         let mut s = IdentityState::fresh(1, 0);
         for t in 0..10 {
             s.observe(&sighting(t));
@@ -1292,6 +1347,86 @@ mod tests {
         }
         s.observe(&sighting(300_000));
         assert_eq!(s.rate_baseline, before);
+    }
+
+    #[test]
+    fn a_pace_is_learnt_in_buckets_of_the_configured_length() {
+        let mut s = IdentityState::fresh(1, 1000);
+        // 5 requests at the start of each of three 10-second buckets, then one in the fourth.
+        for b in 0..4u64 {
+            for i in 0..if b < 3 { 5 } else { 1 } {
+                let now = 1000 + b * 10 + i;
+                s.set_rate_bucket(10, now);
+                s.observe(&sighting(now));
+            }
+        }
+        assert_eq!((s.rate_bucket_s(), s.bucket_s), (10, 1030));
+        assert_eq!(s.rate_buckets, 3);
+        assert!((s.rate_baseline - 6f32.ln()).abs() < 1e-5, "{s:?}");
+        // The sliding window is 10 s long: half-way through the fifth bucket, half of the fourth.
+        assert_eq!(s.rate_at(1045), 1.0 + 0.5);
+        assert_eq!(s.rate_at(1060), 1.0);
+        // The length is kept in the record.
+        let back = IdentityState::decode(Some(&s.encode()), 1).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.rate_bucket_s(), 10);
+    }
+
+    #[test]
+    fn the_bucket_length_shares_the_bucket_starts_bytes() {
+        let mut s = IdentityState::fresh(1, 1_700_000_123);
+        // A record that does not say (written before the length was stored) has 300 s buckets.
+        assert_eq!((s.bucket_len_s, s.rate_bucket_s()), (0, RATE_BUCKET_S));
+        s.set_rate_bucket(30, 1_700_000_123);
+        let bytes = s.encode();
+        assert_eq!(bytes.len(), IDENTITY_BYTES);
+        // Version, hash, first and last seen, count: the bucket's 8 bytes follow, start then length.
+        let at = 1 + 8 + 8 + 8 + 4;
+        assert_eq!(bytes[at..at + 4], 1_700_000_100u32.to_le_bytes());
+        assert_eq!(bytes[at + 4..at + 8], 30u32.to_le_bytes());
+        let mut old = bytes.clone();
+        old[at + 4..at + 8].fill(0);
+        let old = IdentityState::decode(Some(&old), 1).unwrap();
+        assert_eq!((old.bucket_s, old.rate_bucket_s()), (1_700_000_100, 300));
+    }
+
+    #[test]
+    fn a_record_learnt_under_another_length_keeps_its_pace_per_second() {
+        // 60 requests in each busy 5-minute bucket: 0.2 a second.
+        let mut s = IdentityState::fresh(1, 0);
+        for b in 0..6u64 {
+            for i in 0..60 {
+                s.observe(&sighting(b * 300 + i));
+            }
+        }
+        assert_eq!(s.rate_buckets, 5);
+        let per_s = |s: &IdentityState| s.rate_baseline.exp_m1() / s.rate_bucket_s() as f32;
+        assert!((per_s(&s) - 0.2).abs() < 1e-4);
+        // The operator shortens the buckets to 10 s: the same pace per second (2 a bucket), the
+        // busy buckets kept, the open bucket (60 requests in 300 s) dropped, so no flood is read.
+        let (spread, before) = (s.rate_spread, s);
+        s.set_rate_bucket(10, 1520);
+        assert_eq!(
+            (s.rate_bucket_s(), s.bucket_s, s.rate_buckets),
+            (10, 1520, 5)
+        );
+        assert!(
+            (s.rate_baseline - 3f32.ln()).abs() < 1e-4,
+            "{}",
+            s.rate_baseline
+        );
+        assert_eq!(s.rate_spread, spread);
+        assert_eq!(s.rate_at(1521), 1.0);
+        // A ceiling in the new length: the 60 requests of the old bucket read as the flood they
+        // would be in 10 s only if they came again.
+        assert!(((1.0 + 60.0) as f32).ln() > s.rate_ceiling());
+        // And back: the pace it had.
+        s.set_rate_bucket(300, 1530);
+        assert!((per_s(&s) - per_s(&before)).abs() < 1e-4);
+        assert_eq!((s.rate_bucket_s(), s.bucket_s), (300, 1500));
+        // A time before the open bucket (another worker's clock) never moves it back.
+        s.set_rate_bucket(10, 1000);
+        assert_eq!(s.bucket_s, 1500);
     }
 
     #[test]

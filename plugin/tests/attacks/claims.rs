@@ -91,6 +91,7 @@ fn a_withdrawn_key_stops_working_for_cached_tokens() {
         now_s: NOW,
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
         source: None,
         body: Default::default(),
     };

@@ -282,6 +282,7 @@ pub fn decide_on(
         now_s,
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
         source: None,
         body: Default::default(),
     };
@@ -338,6 +339,7 @@ pub fn decide_token_on(engine: &Engine, token: &str) -> Decision {
         now_s: NOW,
         peer_cert_sha256: None,
         peer_cert_unread: false,
+        source_unread: false,
         source: None,
         body: Default::default(),
     };
