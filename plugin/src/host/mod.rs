@@ -110,6 +110,10 @@ impl Context for WardenRoot {
     /// The root context is going away (the VM stops, or a new config replaces this plugin): the
     /// counters not yet published are.
     fn on_done(&mut self) -> bool {
+        if let Some(engine) = &self.engine {
+            self.meter
+                .signatures(engine.credentials().signatures().counts());
+        }
         self.meter.flush();
         true
     }
@@ -263,6 +267,11 @@ impl RootContext for WardenRoot {
             gauges(&engine, &fetcher, &self.meter, now);
         }
         if due.metrics {
+            // The engine's signature totals are read here, not per decision: a signature checked
+            // by a request that then resumed from the cache (a certificate-bound token read after
+            // `NeedPeerCertificate`) is published on this tick all the same.
+            self.meter
+                .signatures(engine.credentials().signatures().counts());
             self.meter.flush();
         }
     }
@@ -815,10 +824,6 @@ impl WardenHttp {
         // back counts zero.
         let engine_us = now_us().saturating_sub(started_us);
         self.meter.decision(&decision, engine_us, &self.metrics);
-        if !decision.cache_hit {
-            self.meter
-                .signatures(engine.credentials().signatures().counts());
-        }
         stages::lap(&mut self.clock, Stage::Metrics);
         let action = match &decision.reply {
             Some(reply) => {
