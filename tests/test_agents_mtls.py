@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from test_signatures import signatures
 
 
 @dataclass
@@ -121,6 +122,17 @@ def test_certificate_bound_token_with_its_certificate_is_accepted(tls_gateway, k
         r = tls_get(tls_gateway, "/orders/1", token, pki.client_cert, pki.client_key, pki.ca)
         assert r.status_code == 200, r.text
         assert r.json()["headers"]["x-auth-subject"] == "alice"
+
+
+def test_a_certificate_bound_tokens_signature_is_counted(tls_gateway, keys, pki):
+    # The engine verifies the token, asks for the certificate, then resumes from its token cache: the
+    # signature it checked is still published (on the next metrics tick).
+    before = signatures(tls_gateway)
+    token = keys.mint(cnf={"x5t#S256": pki.client_x5t})
+    r = tls_get(tls_gateway, "/orders/1", token, pki.client_cert, pki.client_key, pki.ca)
+    assert r.status_code == 200, r.text
+    after = signatures(tls_gateway)
+    assert after.get("host", 0) - before.get("host", 0) == 1, (before, after)
 
 
 def test_token_bound_to_another_certificate_is_refused(tls_gateway, keys, pki):
