@@ -113,6 +113,12 @@ def main() -> None:
     put("state_record", bytes(range(256)))
     put("state_record", b"\x01" + b"\x00" * 254)
     put("state_record", b"\x01" + b"\x00" * 40)
+    # Records of the current layout (version 6) for hash 42, as `fresh(42, 0)` encodes them
+    # (plugin/tests/fuzz_regressions.rs checks they are): identity (443 bytes: version, hash, first
+    # and last seen, count, bucket start, then the bucket length 300 s) and source (41 bytes).
+    hash42 = bytes([6]) + (42).to_bytes(8, "little")
+    put("state_record", hash42 + bytes(8 + 8 + 4 + 8) + (300).to_bytes(4, "little") + bytes(443 - 41))
+    put("state_record", hash42 + bytes(41 - 9))
     print(f"corpus: {sum(1 for _ in CORPUS.rglob('*') if _.is_file())} files in {CORPUS}")
 
 

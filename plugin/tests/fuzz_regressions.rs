@@ -46,3 +46,23 @@ replays!(
     state_record,
     mcp_body
 );
+
+/// The `state_record` corpus holds a record of each current layout (`fuzz/seed_corpus.py` writes
+/// them), so the round trip is fuzzed from a record that decodes: a layout change needs new seeds.
+#[test]
+fn the_state_record_corpus_holds_current_records() {
+    use warden::risk::state::{IdentityState, SourceState};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/state_record");
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .collect();
+    for record in [
+        IdentityState::fresh(42, 0).encode(),
+        SourceState::fresh(42, 0).encode(),
+    ] {
+        assert!(seeds.contains(&record), "no seed {record:02x?}");
+    }
+}

@@ -96,7 +96,7 @@ impl Responses {
     pub fn pace_per_s(&self, s: Option<&IdentityState>) -> f32 {
         s.filter(|s| Responses::has_pace(Some(s)))
             .map_or(self.floor_per_s, |s| {
-                self.multiple * s.rate_baseline.exp_m1() / s.rate_bucket_s() as f32
+                self.multiple * s.rate_baseline.exp_m1() / s.bucket_len_s as f32
             })
     }
 

@@ -16,16 +16,13 @@ pub const SOURCE_PREFIX: &str = "warden:risk:src:";
 
 /// Default length of a request-rate bucket, seconds (`risk.responses.throttle.pace_bucket_s`): an
 /// identity's pace is its requests per five minutes, long enough to hold a whole burst of an agent's
-/// work, short enough to see a flood within a minute. Also the length of a record written before the
-/// length was stored in it.
+/// work, short enough to see a flood within a minute. A new record starts with it.
 pub const RATE_BUCKET_S: u32 = 300;
 /// The shortest rate bucket a deployment may choose, seconds: a pace is a mean over more than a few
 /// requests' gaps.
 pub const RATE_BUCKET_MIN_S: u32 = 10;
 /// The longest, seconds: a pace is known after three busy buckets.
 pub const RATE_BUCKET_MAX_S: u32 = 3600;
-/// Bucket starts are kept in the low 32 bits of the record's bucket field, its length in the high ones.
-const BUCKET_START_MASK: u64 = 0xFFFF_FFFF;
 /// Weight of one active bucket in the rate baseline once [`IdentityState::rate_buckets`] exceeds its
 /// inverse: an exponential mean over ~32 busy buckets (a few days of a human's sessions).
 const RATE_ALPHA: f32 = 1.0 / 32.0;
@@ -279,12 +276,10 @@ pub struct IdentityState {
     pub last_seen_s: u64,
     /// Requests seen (saturating).
     pub count: u32,
-    /// Start of the current rate bucket (a multiple of its length; seconds since the epoch, kept
-    /// in 32 bits: until 2106).
+    /// Start of the current rate bucket (a multiple of its length; seconds since the epoch).
     pub bucket_s: u64,
-    /// Length of the rate buckets the counts and the pace below were learnt in, seconds
-    /// ([`IdentityState::rate_bucket_s`]); 0: [`RATE_BUCKET_S`] (a record written before the length
-    /// was configurable). Kept in the high 32 bits of the bucket's 8 bytes: the layout is unchanged.
+    /// Length of the rate buckets the counts and the pace below were learnt in, seconds: never 0
+    /// ([`RATE_BUCKET_S`] in a new record; a record holding 0 reads as corrupt).
     pub bucket_len_s: u32,
     /// Requests in the current bucket.
     pub bucket_count: u32,
@@ -382,7 +377,7 @@ pub struct IdentityState {
 }
 
 /// Bytes of an encoded [`IdentityState`].
-pub const IDENTITY_BYTES: usize = 1 + 8 * 13 + 4 * 26 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
+pub const IDENTITY_BYTES: usize = 1 + 8 * 13 + 4 * 27 + 2 + (4 + 1) * 32 + 2 * 26 + 16;
 
 /// Record layout version: a record of another version reads as none (the identity starts afresh).
 /// 3: the short-term rate (`recent`, `burst_baseline`, `burst_spread`); the source record counts
@@ -390,10 +385,9 @@ pub const IDENTITY_BYTES: usize = 1 + 8 * 13 + 4 * 26 + 2 + (4 + 1) * 32 + 2 * 2
 /// 4: routes used, objects and volume in the window, the risk throttle and suspension.
 /// 5: walks (consecutive requests on one route to other objects), per route the longest one;
 /// recent successes beside recent failures.
-/// Since late version 5, the rate bucket's 8 bytes also carry its length in their high half (0 in
-/// records written before the length was configurable: [`RATE_BUCKET_S`]).
 /// 6: runs of requests and the usual gap within them (`run_start_s`, `run_count`, `run_gap`,
-/// `run_gaps`); the short-term rate decays over 2 s, not 5 (`BURST_TAU_S`).
+/// `run_gaps`); the short-term rate decays over 2 s, not 5 (`BURST_TAU_S`); the rate buckets'
+/// length (`bucket_len_s`, its own 4 bytes after the bucket's start).
 /// A record of an older version reads as none: the identity's habits are learnt afresh.
 const VERSION: u8 = 6;
 
@@ -407,6 +401,7 @@ impl IdentityState {
             failures_s: now_s,
             window_s: now_s,
             bucket_s: bucket_of(now_s, u64::from(RATE_BUCKET_S)),
+            bucket_len_s: RATE_BUCKET_S,
             ..IdentityState::default()
         }
     }
@@ -415,14 +410,13 @@ impl IdentityState {
     pub fn decode(bytes: Option<&[u8]>, hash: u64) -> Option<IdentityState> {
         let mut r = Reader::new(bytes?, IDENTITY_BYTES)?;
         let (stored, first_seen_s, last_seen_s, count) = (r.u64()?, r.u64()?, r.u64()?, r.u32()?);
-        let bucket = r.u64()?;
         let s = IdentityState {
             hash: stored,
             first_seen_s,
             last_seen_s,
             count,
-            bucket_s: bucket & BUCKET_START_MASK,
-            bucket_len_s: u32::try_from(bucket >> 32).unwrap_or(0),
+            bucket_s: r.u64()?,
+            bucket_len_s: r.u32()?,
             bucket_count: r.u32()?,
             prev_count: r.u32()?,
             bucket_learned: r.u32()?,
@@ -467,7 +461,7 @@ impl IdentityState {
             hot_s: r.u64()?,
             suspended_until_s: r.u64()?,
         };
-        (s.hash == hash).then_some(s)
+        (s.hash == hash && s.bucket_len_s > 0).then_some(s)
     }
 
     /// The fixed-size encoding.
@@ -477,7 +471,8 @@ impl IdentityState {
         w.u64(self.first_seen_s);
         w.u64(self.last_seen_s);
         w.u32(self.count);
-        w.u64((self.bucket_s & BUCKET_START_MASK) | u64::from(self.bucket_len_s) << 32);
+        w.u64(self.bucket_s);
+        w.u32(self.bucket_len_s);
         w.u32(self.bucket_count);
         w.u32(self.prev_count);
         w.u32(self.bucket_learned);
@@ -525,16 +520,6 @@ impl IdentityState {
         w.finish()
     }
 
-    /// Length of the record's rate buckets, seconds: [`IdentityState::bucket_len_s`], or
-    /// [`RATE_BUCKET_S`] for a record that does not say.
-    pub fn rate_bucket_s(&self) -> u32 {
-        if self.bucket_len_s == 0 {
-            RATE_BUCKET_S
-        } else {
-            self.bucket_len_s
-        }
-    }
-
     /// Moves the record to rate buckets of `len_s` seconds (the configured length), at `now_s`. A
     /// record learnt under another length keeps its pace per second: the baseline, a mean of
     /// `ln(1 + requests per bucket)`, is taken to the new length (`ln(1 + (e^b - 1) x new / old)`;
@@ -543,7 +528,7 @@ impl IdentityState {
     /// counted in the old length, are dropped (a bucket of one length is no sample of another):
     /// at most one bucket of learning is lost, and `velocity` reads no flood that was not there.
     pub fn set_rate_bucket(&mut self, len_s: u32, now_s: u64) {
-        let (old, new) = (self.rate_bucket_s(), len_s.max(1));
+        let (old, new) = (self.bucket_len_s, len_s.max(1));
         if old == new {
             return;
         }
@@ -558,12 +543,12 @@ impl IdentityState {
         self.bucket_learned = 0;
     }
 
-    /// Requests in the last bucket's length ([`IdentityState::rate_bucket_s`]) at `now_s`, this
+    /// Requests in the last bucket's length ([`IdentityState::bucket_len_s`]) at `now_s`, this
     /// request included: the current bucket plus the share of the previous one that the sliding
     /// window still covers (the usual sliding-window estimate, so that the rate does not drop to
     /// zero at every bucket boundary).
     pub fn rate_at(&self, now_s: u64) -> f32 {
-        let len = u64::from(self.rate_bucket_s());
+        let len = u64::from(self.bucket_len_s);
         let now = now_s.max(self.bucket_s);
         let b = bucket_of(now, len);
         let (cur, prev) = if b == self.bucket_s {
@@ -657,7 +642,7 @@ impl IdentityState {
     /// Moves to the bucket of `now` (which is not before the current one), folding the bucket that
     /// ends into the baseline if it taught the record anything.
     fn roll_bucket(&mut self, now: u64) {
-        let len = u64::from(self.rate_bucket_s());
+        let len = u64::from(self.bucket_len_s);
         let b = bucket_of(now, len);
         if b == self.bucket_s {
             return;
@@ -1360,7 +1345,7 @@ mod tests {
                 s.observe(&sighting(now));
             }
         }
-        assert_eq!((s.rate_bucket_s(), s.bucket_s), (10, 1030));
+        assert_eq!((s.bucket_len_s, s.bucket_s), (10, 1030));
         assert_eq!(s.rate_buckets, 3);
         assert!((s.rate_baseline - 6f32.ln()).abs() < 1e-5, "{s:?}");
         // The sliding window is 10 s long: half-way through the fifth bucket, half of the fourth.
@@ -1369,25 +1354,28 @@ mod tests {
         // The length is kept in the record.
         let back = IdentityState::decode(Some(&s.encode()), 1).unwrap();
         assert_eq!(back, s);
-        assert_eq!(back.rate_bucket_s(), 10);
+        assert_eq!(back.bucket_len_s, 10);
     }
 
     #[test]
-    fn the_bucket_length_shares_the_bucket_starts_bytes() {
+    fn the_bucket_length_is_its_own_field_after_the_bucket_start() {
         let mut s = IdentityState::fresh(1, 1_700_000_123);
-        // A record that does not say (written before the length was stored) has 300 s buckets.
-        assert_eq!((s.bucket_len_s, s.rate_bucket_s()), (0, RATE_BUCKET_S));
-        s.set_rate_bucket(30, 1_700_000_123);
+        assert_eq!((s.bucket_s, s.bucket_len_s), (1_700_000_100, RATE_BUCKET_S));
+        s.set_rate_bucket(30, 5_000_000_017);
+        s.observe(&sighting(5_000_000_017));
         let bytes = s.encode();
-        assert_eq!(bytes.len(), IDENTITY_BYTES);
-        // Version, hash, first and last seen, count: the bucket's 8 bytes follow, start then length.
+        assert_eq!(bytes.len(), 443);
+        // Version, hash, first and last seen, count; then the bucket's start (8 bytes, past 2106
+        // too) and its length (4 bytes).
         let at = 1 + 8 + 8 + 8 + 4;
-        assert_eq!(bytes[at..at + 4], 1_700_000_100u32.to_le_bytes());
-        assert_eq!(bytes[at + 4..at + 8], 30u32.to_le_bytes());
-        let mut old = bytes.clone();
-        old[at + 4..at + 8].fill(0);
-        let old = IdentityState::decode(Some(&old), 1).unwrap();
-        assert_eq!((old.bucket_s, old.rate_bucket_s()), (1_700_000_100, 300));
+        assert_eq!(bytes[at..at + 8], 5_000_000_010u64.to_le_bytes());
+        assert_eq!(bytes[at + 8..at + 12], 30u32.to_le_bytes());
+        assert_eq!(bytes[at + 12..at + 16], 1u32.to_le_bytes());
+        // A record always says its length: one holding none is corrupt and reads as none.
+        let mut none = bytes.clone();
+        none[at + 8..at + 12].fill(0);
+        assert_eq!(IdentityState::decode(Some(&none), 1), None);
+        assert_eq!(IdentityState::decode(Some(&bytes), 1), Some(s));
     }
 
     #[test]
@@ -1400,16 +1388,13 @@ mod tests {
             }
         }
         assert_eq!(s.rate_buckets, 5);
-        let per_s = |s: &IdentityState| s.rate_baseline.exp_m1() / s.rate_bucket_s() as f32;
+        let per_s = |s: &IdentityState| s.rate_baseline.exp_m1() / s.bucket_len_s as f32;
         assert!((per_s(&s) - 0.2).abs() < 1e-4);
         // The operator shortens the buckets to 10 s: the same pace per second (2 a bucket), the
         // busy buckets kept, the open bucket (60 requests in 300 s) dropped, so no flood is read.
         let (spread, before) = (s.rate_spread, s);
         s.set_rate_bucket(10, 1520);
-        assert_eq!(
-            (s.rate_bucket_s(), s.bucket_s, s.rate_buckets),
-            (10, 1520, 5)
-        );
+        assert_eq!((s.bucket_len_s, s.bucket_s, s.rate_buckets), (10, 1520, 5));
         assert!(
             (s.rate_baseline - 3f32.ln()).abs() < 1e-4,
             "{}",
@@ -1423,7 +1408,7 @@ mod tests {
         // And back: the pace it had.
         s.set_rate_bucket(300, 1530);
         assert!((per_s(&s) - per_s(&before)).abs() < 1e-4);
-        assert_eq!((s.rate_bucket_s(), s.bucket_s), (300, 1500));
+        assert_eq!((s.bucket_len_s, s.bucket_s), (300, 1500));
         // A time before the open bucket (another worker's clock) never moves it back.
         s.set_rate_bucket(10, 1000);
         assert_eq!(s.bucket_s, 1500);
