@@ -951,12 +951,21 @@ pub(crate) mod mock {
         }
     }
 
-    /// Envoy counting the host calls a request makes: its properties ([`Envoy`]), shared data and
-    /// request header map, each call counted in [`HostCalls`].
+    /// Envoy counting the host calls a request makes, each in [`HostCalls`]: its properties
+    /// ([`Envoy`]), shared data, the request (set by [`serve`]) and its clocks; the upstream answers
+    /// `status`.
     pub struct Counting {
         pub envoy: Envoy,
         pub store: crate::shared::MemoryStore,
         pub calls: std::cell::Cell<HostCalls>,
+        /// The request's headers.
+        pub headers: std::cell::RefCell<Vec<(String, String)>>,
+        /// The wall clock, seconds.
+        pub now_s: std::cell::Cell<u64>,
+        /// The upstream's status.
+        pub status: std::cell::Cell<Option<u16>>,
+        /// The last decision counted.
+        pub decision: std::cell::RefCell<Option<crate::decision::Decision>>,
     }
 
     impl Counting {
@@ -965,6 +974,10 @@ pub(crate) mod mock {
                 envoy: Envoy::new(source, None),
                 store: crate::shared::MemoryStore::default(),
                 calls: Default::default(),
+                headers: Default::default(),
+                now_s: Default::default(),
+                status: Default::default(),
+                decision: Default::default(),
             }
         }
 
@@ -1004,118 +1017,136 @@ pub(crate) mod mock {
         }
     }
 
-    impl crate::upstream::RequestHeaders for &Counting {
-        fn remove(&mut self, _name: &str) {
+    impl crate::exchange::Host for Counting {
+        fn kind(&self) -> HostKind {
+            HostKind::Envoy
+        }
+
+        fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+            self.count(|c| c.header_map += 1);
+            let headers = self.headers.borrow();
+            headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+                .collect()
+        }
+
+        fn new_request_id(&self) -> String {
+            self.count(|c| c.clock += 1);
+            "generated".to_owned()
+        }
+
+        fn now_us(&self) -> u64 {
+            self.count(|c| c.clock += 1);
+            self.now_s.get() * 1_000_000
+        }
+
+        fn monotonic(&self) -> std::time::Instant {
+            self.count(|c| c.clock += 1);
+            std::time::Instant::now()
+        }
+
+        fn remove_request_header(&self, _name: &str) {
             self.count(|c| c.request_headers += 1);
         }
 
-        fn set(&mut self, _name: &str, _value: &str) {
+        fn set_request_header(&self, _name: &str, _value: &str) {
             self.count(|c| c.request_headers += 1);
         }
+
+        fn set_response_header(&self, _name: &str, _value: &str) {
+            self.count(|c| c.response_headers += 1);
+        }
+
+        fn response_status(&self) -> Option<u16> {
+            self.count(|c| c.response_headers += 1);
+            self.status.get()
+        }
+
+        fn send(&self, _reply: &crate::reply::LocalReply) {
+            self.count(|c| c.output += 1);
+        }
+
+        /// One metric call per histogram observation of [`crate::metrics::updates`] (counters are
+        /// summed in the worker and published per tick).
+        fn count(&self, decision: &crate::decision::Decision, _engine_us: u64) {
+            crate::metrics::updates(decision, |u| {
+                self.count(|c| c.metrics += u32::from(u.is_observation()))
+            });
+            *self.decision.borrow_mut() = Some(decision.clone());
+        }
+
+        fn write_record(
+            &self,
+            _sink: crate::config::AuditSink,
+            _record: &crate::audit::AuditRecord<'_>,
+        ) {
+            self.count(|c| c.output += 1);
+        }
+
+        fn raise(
+            &self,
+            engine: &crate::decision::Engine,
+            event: crate::config::alerts::AlertEvent,
+            ts_ms: u64,
+            record: &crate::audit::AuditRecord<'_>,
+        ) {
+            if let Some(a) = engine.alerts() {
+                let line = crate::alerts::AlertLine::of_record(event, record).to_json();
+                let _ = a.enqueue(self, ts_ms, &line);
+            }
+        }
+
+        /// No remote keys in the modelled requests.
+        fn refetch_keys(
+            &self,
+            _engine: &crate::decision::Engine,
+            _now_s: u64,
+            _provider: usize,
+        ) -> bool {
+            false
+        }
+
+        fn keys_missed(&self, _provider: usize) {}
+
+        /// No outbound calls in the modelled requests.
+        fn dispatch(&self, _call: &crate::outbound::Call) -> Result<(), String> {
+            Err("no outbound calls here".to_owned())
+        }
+
+        fn warn(&self, _msg: &str) {}
     }
 
-    /// One request through the host path as the adapter runs it on Envoy (`on_http_request_headers`
-    /// to `on_log`), the upstream answering `status` with `bytes` of body; the host calls land in
-    /// `host.calls`. The adapter's own calls are counted where it makes them: the header map read
-    /// once (`read_request`), the wall clock at the start of a phase and when the engine has decided
-    /// (`run`, `apply`), the monotonic clock each time the engine asks (`step`), one metric call per
-    /// histogram observation of [`crate::metrics::updates`] (counters are published per tick), the response's `:status` read and the clock read at the end of a
-    /// request kept for it (`apply`: a record, an alert or the response phase), the client address
-    /// when the engine asks. Pinned by the tests of
-    /// `host_calls_per_request`: a change of the adapter's calls must change this model with it.
+    /// One request through the adapter's own request path ([`crate::exchange::Exchange`]) on
+    /// Envoy, `on_http_request_headers` to `on_log`, the upstream answering `status` with `bytes`
+    /// of body; the host calls land in `host.calls`. Pinned by the tests of
+    /// `host_calls_per_request`.
     pub fn serve(
         engine: &crate::decision::Engine,
         host: &Counting,
-        cache: &mut crate::TokenCache,
+        cache: &std::cell::RefCell<crate::TokenCache>,
         headers: &[(String, String)],
         now_s: u64,
         status: u16,
         bytes: u64,
     ) -> crate::decision::Decision {
-        use crate::decision::{Env, Progress, Request, Step};
-        use std::cell::OnceCell;
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or("", |(_, v)| v.as_str())
-        };
-        host.count(|c| c.header_map += 1);
-        let request_id = crate::decision::request_id(headers, || {
-            host.count(|c| c.clock += 1);
-            "generated".to_owned()
-        })
-        .into_owned();
-        let source: OnceCell<Option<std::net::IpAddr>> = OnceCell::new();
-        let cert: OnceCell<Option<String>> = OnceCell::new();
-        host.count(|c| c.clock += 1);
-        let mut progress = Progress::new(HostKind::Envoy);
-        let mut decision = loop {
-            let req = Request {
-                method: find(":method"),
-                path: find(":path"),
-                headers,
-                request_id: &request_id,
-                now_s,
-                peer_cert_sha256: cert.get().and_then(Option::as_deref),
-                peer_cert_unread: cert.get().is_none(),
-                source: source.get().copied().flatten(),
-                source_unread: source.get().is_none(),
-                body: Default::default(),
-            };
-            let mut env = Env {
-                cache: &mut *cache,
-                shared: host,
-                clock_us: &|| {
-                    host.count(|c| c.clock += 1);
-                    0
-                },
-            };
-            match engine.step(&req, &mut env, &mut progress) {
-                Step::Decided(d) => break *d,
-                Step::NeedClientAddress => {
-                    let _ = source.set(client_address(host).map(|a| a.ip));
-                }
-                Step::NeedPeerCertificate => {
-                    let digest = peer_certificate_sha256(HostKind::Envoy, host)
-                        .ok()
-                        .flatten()
-                        .map(hex::encode);
-                    let _ = cert.set(digest);
-                }
-                other => panic!("the modelled requests decide in one phase: {other:?}"),
-            }
-        };
-        host.count(|c| c.clock += 1);
-        crate::metrics::updates(&decision, |u| {
-            host.count(|c| c.metrics += u32::from(u.is_observation()))
-        });
-        let kept =
-            engine.audit_enabled() || engine.alerts().is_some() || decision.observes_response();
-        let forwarded = decision.reply.is_none();
-        if forwarded {
-            crate::upstream::forward(
-                &decision.remove_headers,
-                &decision.upstream_headers,
-                &mut &*host,
-            );
-            let added = u32::try_from(std::mem::take(&mut decision.response_headers).len())
-                .unwrap_or(u32::MAX);
-            host.count(|c| c.response_headers += added + u32::from(kept));
-        } else {
-            host.count(|c| c.output += 1);
-        }
-        if kept {
-            host.count(|c| c.clock += 1);
-            if forwarded && decision.observes_response() {
-                engine.observe_response(&decision, status, bytes, now_s, host);
-            }
-            let event = engine.alerts().and_then(|a| a.event_of(&decision));
-            if engine.audit_enabled() || event.is_some() {
-                host.count(|c| c.output += u32::from(engine.audit_enabled()));
-            }
-        }
-        decision
+        use crate::exchange::{Exchange, Facts};
+        *host.headers.borrow_mut() = headers.to_vec();
+        host.now_s.set(now_s);
+        host.status.set(Some(status));
+        let mut x = Exchange::new(HostKind::Envoy);
+        let facts = std::rc::Rc::new(Facts::read(host));
+        x.facts = Some(std::rc::Rc::clone(&facts));
+        x.run(host, engine, cache, &facts);
+        assert!(
+            x.waiting.is_none(),
+            "the modelled requests decide in one phase"
+        );
+        x.add_response_headers(host);
+        x.read_status(host);
+        x.response_body(usize::try_from(bytes).unwrap());
+        x.end(host, engine);
+        host.decision.take().expect("a decision")
     }
 }
 
@@ -1457,8 +1488,18 @@ mod tests {
         let start = adapter.find("fn on_log(&mut self)").unwrap();
         let end = start + adapter[start..].find("\n    }\n}").unwrap();
         let on_log = &adapter[start..end];
-        assert!(on_log.contains("alerts::raise("), "{on_log}");
+        assert!(on_log.contains("self.x.end("), "{on_log}");
         assert!(!on_log.contains("dispatch"), "{on_log}");
+        // The request path's end (`Exchange::end`) raises through the host, which queues it.
+        let path = std::fs::read_to_string(src.join("../exchange.rs")).unwrap();
+        let start = path.find("pub fn end(").unwrap();
+        let end = start + path[start..].find("\n    }\n").unwrap();
+        assert!(path[start..end].contains("host.raise("));
+        assert!(!path[start..end].contains("dispatch"));
+        let raise = adapter.find("fn raise(&self").unwrap();
+        let next = raise + adapter[raise..].find("\n    }\n").unwrap();
+        assert!(adapter[raise..next].contains("alerts::raise("));
+        assert!(!adapter[raise..next].contains("dispatch"));
         let tick = adapter.find("fn on_tick(&mut self)").unwrap();
         assert!(adapter[tick..].contains("self.alerts.tick("));
         let sender = std::fs::read_to_string(src.join("alerts.rs")).unwrap();
@@ -1691,11 +1732,11 @@ mod host_calls_per_request {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let host = Counting::new("10.1.2.3:40000");
-        let mut cache = crate::TokenCache::default();
+        let cache = std::cell::RefCell::new(crate::TokenCache::default());
         let mut last = None;
         for _ in 0..n {
             host.take();
-            let d = serve(engine, &host, &mut cache, &headers, now_s, 200, 2);
+            let d = serve(engine, &host, &cache, &headers, now_s, 200, 2);
             last = Some((d, host.take()));
         }
         last.unwrap()

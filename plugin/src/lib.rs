@@ -12,6 +12,7 @@ pub mod authz;
 pub mod config;
 pub mod credential;
 pub mod decision;
+pub mod exchange;
 pub mod feed;
 pub mod gateway;
 pub mod mcp;

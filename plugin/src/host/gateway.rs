@@ -1,15 +1,12 @@
 //! The gateway-dependent host reads, over the pure decisions in [`crate::gateway`]: which gateway
-//! this is (found once per worker at configure time), the client address, the client certificate's
-//! digest, and the outcome of an outbound call.
+//! this is (found once per worker at configure time), the properties (the request path reads the
+//! client address and certificate digest through them), and the outcome of an outbound call.
 //!
 //! The SDK's `get_property` and `get_map_bytes` panic (trap) on a status other than Ok, NotFound,
 //! SerializationFailure and InternalFailure; the properties read here answer one of those on both
 //! Envoy and Kong (see kong/README.md).
 
-use crate::gateway::{
-    self, ClientAddress, DispatchError, ForeignError, ForeignFunctions, HostKind, PeerCertError,
-    Properties,
-};
+use crate::gateway::{self, DispatchError, ForeignError, ForeignFunctions, HostKind, Properties};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
 use std::cell::Cell;
@@ -58,17 +55,6 @@ pub fn detect() -> HostKind {
 /// Which gateway this is (detected at configure time; detected now if it was not).
 pub fn kind() -> HostKind {
     KIND.with(|k| k.get()).unwrap_or_else(detect)
-}
-
-/// The client's address as the gateway saw the connection (`source.address`, or `ngx.remote_addr`).
-pub fn client_address() -> Option<ClientAddress> {
-    gateway::client_address(&HostProperties)
-}
-
-/// SHA-256 of the client certificate; on Kong always "unavailable on this gateway", so a
-/// certificate-bound token is refused there rather than let through unchecked.
-pub fn peer_certificate_sha256() -> Result<Option<[u8; 32]>, PeerCertError> {
-    gateway::peer_certificate_sha256(kind(), &HostProperties)
 }
 
 /// The HTTP status of the outbound call being answered (`on_http_call_response`), or why there is

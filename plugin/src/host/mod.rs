@@ -2,20 +2,24 @@
 //! It reads the request once, steps the engine (serving what it asks for: keys, introspection),
 //! applies the decision and logs the audit record.
 
-use crate::audit::{AuditRecord, Outcome};
+use crate::audit::AuditRecord;
+use crate::config::alerts::AlertEvent;
+use crate::config::AuditSink;
 use crate::credential::cache::TokenCache;
+use crate::credential::introspection;
 use crate::credential::native::Signatures;
-use crate::credential::{introspection, Introspection};
-use crate::decision::{self, Body, Decision, Engine, Env, Progress, Request, Step};
-use crate::gateway::{BodyPlan, HostRules};
-use crate::outbound::HostKind;
+use crate::decision::{Decision, Engine};
+use crate::exchange::{Exchange, Facts, HostBody, Lap, Next, Wait};
+use crate::gateway::{HostRules, Properties};
+use crate::outbound::{Call, HostKind};
 use crate::reply::{self, LocalReply};
 use crate::schedule::{self, Timers};
+use crate::shared::{SharedData, SharedError};
 use crate::slot::SlotKey;
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
-use std::cell::{Cell, OnceCell, RefCell};
-use std::net::IpAddr;
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -77,33 +81,6 @@ impl schedule::TickHost for HostTimer {
     fn set_tick_period(&mut self, period: Duration) -> Result<(), String> {
         proxy_wasm::hostcalls::set_tick_period(period).map_err(|s| format!("{s:?}"))
     }
-}
-
-/// The forwarded request's headers on this host.
-struct HostRequestHeaders;
-
-impl crate::upstream::RequestHeaders for HostRequestHeaders {
-    fn remove(&mut self, name: &str) {
-        let _ = proxy_wasm::hostcalls::set_map_value(
-            proxy_wasm::types::MapType::HttpRequestHeaders,
-            name,
-            None,
-        );
-    }
-
-    fn set(&mut self, name: &str, value: &str) {
-        let _ = proxy_wasm::hostcalls::set_map_value(
-            proxy_wasm::types::MapType::HttpRequestHeaders,
-            name,
-            Some(value),
-        );
-    }
-}
-
-/// Microseconds on the host's monotonic clock (WASI), for durations: finer than a microsecond on
-/// Envoy, whole milliseconds on ngx_wasm_module (`HostRules::clock_step_us`).
-fn monotonic_us(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Context for WardenRoot {
@@ -280,21 +257,16 @@ impl RootContext for WardenRoot {
         Some(Box::new(WardenHttp {
             engine: self.engine.clone(),
             cache: Rc::clone(&self.cache),
-            fetcher: Rc::clone(&self.fetcher),
-            counter: Rc::clone(&self.counter),
-            context_id,
-            metrics: self.metrics,
-            meter: self.meter.clone(),
-            facts: None,
-            progress: Progress::new(host_kind()),
-            waiting: None,
-            end_of_stream: false,
+            host: ProxyHost {
+                fetcher: Rc::clone(&self.fetcher),
+                counter: Rc::clone(&self.counter),
+                context_id,
+                metrics: self.metrics,
+                meter: self.meter.clone(),
+                clock: RefCell::new(stages::start()),
+            },
+            x: Exchange::new(host_kind()),
             tools_list: None,
-            response_headers: Vec::new(),
-            decided: None,
-            response_status: None,
-            response_bytes: 0,
-            clock: stages::start(),
         }))
     }
 
@@ -316,23 +288,6 @@ fn gauges(engine: &Engine, fetcher: &fetch::KeyFetcher, meter: &metrics::Meter, 
     }
 }
 
-/// What a paused request waits for.
-enum Wait {
-    /// Keys this request's fetch brings (an unknown `kid`, or none yet).
-    Keys,
-    /// The answer to the introspection of its opaque token.
-    Introspection(Introspection),
-    /// Its body (an MCP call), at most this many bytes.
-    Body(usize),
-}
-
-/// The request body as read from the host (at most once).
-enum HostBody {
-    Read(Vec<u8>),
-    TooLarge,
-    LengthRequired,
-}
-
 /// A forwarded `tools/list` call whose answer is buffered and filtered.
 struct ToolsList {
     decision: Decision,
@@ -344,100 +299,188 @@ struct ToolsList {
     replaced: bool,
 }
 
-/// The request as read from the host, once: the headers (with invalid UTF-8 repaired) and the
-/// connection facts. Each step of the engine sees the same request.
-struct Facts {
-    headers: Vec<(String, String)>,
-    request_id: String,
-    /// The client certificate's digest, once read (only when the engine asks: a bound token).
-    peer_cert_sha256: OnceCell<Option<String>>,
-    /// The client's address, once read (only when the config uses it: the engine asks,
-    /// `Step::NeedClientAddress`).
-    source: OnceCell<Option<IpAddr>>,
-    /// The body, once read (only when the engine asks: MCP calls).
-    body: OnceCell<HostBody>,
-}
-
-impl Facts {
-    fn find(&self, name: &str) -> &str {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// The request at `now_us`, for the engine.
-    fn request(&self, now_us: u64) -> Request<'_> {
-        Request {
-            method: self.find(":method"),
-            path: self.find(":path"),
-            headers: &self.headers,
-            request_id: &self.request_id,
-            now_s: now_us / 1_000_000,
-            peer_cert_sha256: self.peer_cert_sha256.get().and_then(Option::as_deref),
-            peer_cert_unread: self.peer_cert_sha256.get().is_none(),
-            source: self.source.get().copied().flatten(),
-            source_unread: self.source.get().is_none(),
-            body: match self.body.get() {
-                None => Body::Unread,
-                Some(HostBody::Read(b)) => Body::Read(b),
-                Some(HostBody::TooLarge) => Body::TooLarge,
-                Some(HostBody::LengthRequired) => Body::LengthRequired,
-            },
-        }
-    }
-}
-
 struct WardenHttp {
     engine: Option<Rc<Engine>>,
     cache: Rc<RefCell<TokenCache>>,
+    /// The host, as the request path calls it.
+    host: ProxyHost,
+    /// The request between callbacks: what it is, what it waits for, its decision.
+    x: Exchange,
+    /// A forwarded `tools/list` call, its answer to filter.
+    tools_list: Option<ToolsList>,
+}
+
+/// The proxy-wasm host as the request path ([`Exchange`]) calls it, with this worker's key fetcher,
+/// metrics and request counter.
+struct ProxyHost {
     /// The worker's key fetcher (a request that meets an unknown `kid` may wait for it).
     fetcher: Rc<RefCell<fetch::KeyFetcher>>,
     counter: Rc<Cell<u64>>,
     context_id: u32,
     metrics: RiskMetrics,
     meter: metrics::Meter,
-    /// The request, once read.
-    facts: Option<Rc<Facts>>,
-    /// What the engine has asked for this request.
-    progress: Progress,
-    /// What the paused request waits for.
-    waiting: Option<Wait>,
-    /// Headers the decision adds to the upstream's response.
-    response_headers: Vec<(String, String)>,
-    /// The decision, kept for the end of the request (the response phase, the record).
-    decided: Option<Decided>,
-    /// The upstream's status (a forwarded request).
-    response_status: Option<u16>,
-    /// Response body bytes (the upstream's, or the local reply's).
-    response_bytes: u64,
-    /// `end_of_stream` of the request headers (Envoy: the request has no body).
-    end_of_stream: bool,
-    /// A forwarded `tools/list` call, its answer to filter.
-    tools_list: Option<ToolsList>,
     /// The stage clock (`make bench`'s instrumented build; nothing otherwise).
-    clock: stages::Clock,
+    clock: RefCell<stages::Clock>,
 }
 
-/// A request's decision, with when it was taken and how long the engine took.
-struct Decided {
-    decision: Decision,
-    /// Wall clock when the engine started on it, microseconds since the epoch.
-    at_us: u64,
-    engine_us: u64,
+impl ProxyHost {
+    /// Starts the stage clock again.
+    fn restart(&self) {
+        if let Ok(mut c) = self.clock.try_borrow_mut() {
+            *c = stages::start();
+        }
+    }
+
+    /// Adds the time since the last lap to `stage`.
+    fn lap_at(&self, stage: Stage) {
+        if let Ok(mut c) = self.clock.try_borrow_mut() {
+            stages::lap(&mut c, stage);
+        }
+    }
+}
+
+impl Properties for ProxyHost {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        gateway::HostProperties.property(path)
+    }
+
+    fn answers(&self, path: &[&str]) -> bool {
+        gateway::HostProperties.answers(path)
+    }
+}
+
+impl SharedData for ProxyHost {
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), SharedError> {
+        HostShared.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SharedError> {
+        HostShared.set(key, value, cas)
+    }
+}
+
+impl crate::exchange::Host for ProxyHost {
+    fn kind(&self) -> HostKind {
+        host_kind()
+    }
+
+    /// As bytes: the SDK's `get_http_request_headers` unwraps `String::from_utf8` and would trap
+    /// the VM on a value with obs-text, killing the filter for the worker.
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+    }
+
+    fn new_request_id(&self) -> String {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        format!("{:x}-{:x}-{n:x}", now_us(), self.context_id)
+    }
+
+    fn now_us(&self) -> u64 {
+        now_us()
+    }
+
+    /// WASI's monotonic clock: finer than a microsecond on Envoy, whole milliseconds on
+    /// ngx_wasm_module (`HostRules::clock_step_us`).
+    fn monotonic(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn remove_request_header(&self, name: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None);
+    }
+
+    fn set_request_header(&self, name: &str, value: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+    }
+
+    fn set_response_header(&self, name: &str, value: &str) {
+        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+    }
+
+    fn response_status(&self) -> Option<u16> {
+        risk::response_status()
+    }
+
+    fn send(&self, reply: &LocalReply) {
+        send(reply);
+    }
+
+    fn count(&self, decision: &Decision, engine_us: u64) {
+        self.meter.decision(decision, engine_us, &self.metrics);
+    }
+
+    fn write_record(&self, sink: AuditSink, record: &AuditRecord<'_>) {
+        record::with_line(record, |line| {
+            self.lap_at(Stage::Record);
+            record::write(sink, line);
+            self.lap_at(Stage::Write);
+        });
+    }
+
+    fn raise(&self, engine: &Engine, event: AlertEvent, ts_ms: u64, record: &AuditRecord<'_>) {
+        if let Some(a) = engine.alerts() {
+            let line = alerts::line_of(event, record);
+            alerts::raise(a, &self.meter, event, ts_ms, &line);
+        }
+    }
+
+    fn refetch_keys(&self, engine: &Engine, now_s: u64, provider: usize) -> bool {
+        let refetch = match self.fetcher.try_borrow_mut() {
+            Ok(mut f) => f.refetch_now(engine, host_kind(), now_s, provider),
+            Err(_) => fetch::Refetch::No,
+        };
+        refetch == fetch::Refetch::Started
+    }
+
+    fn keys_missed(&self, provider: usize) {
+        if let Ok(mut f) = self.fetcher.try_borrow_mut() {
+            f.want(provider);
+        }
+    }
+
+    fn dispatch(&self, call: &Call) -> Result<(), String> {
+        fetch::dispatch(call).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn warn(&self, msg: &str) {
+        log(LogLevel::Warn, msg);
+    }
+
+    fn lap(&self, at: Lap) {
+        self.lap_at(match at {
+            Lap::Engine => Stage::Engine,
+            Lap::Metrics => Stage::Metrics,
+            Lap::Forward => Stage::Forward,
+            Lap::Observe => Stage::Observe,
+        });
+    }
+}
+
+/// Sends a local reply; the request goes no further.
+fn send(reply: &LocalReply) {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let status = u32::from(reply.status);
+    let _ = hostcalls::send_http_response(status, headers, Some(reply.body.as_bytes()));
 }
 
 impl Context for WardenHttp {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
-        let (Some(engine), Some(facts), Some(wait)) =
-            (self.engine.clone(), self.facts.clone(), self.waiting.take())
-        else {
+        let (Some(engine), Some(facts), Some(wait)) = (
+            self.engine.clone(),
+            self.x.facts.clone(),
+            self.x.waiting.take(),
+        ) else {
             return;
         };
         let now_s = now_us() / 1_000_000;
         match wait {
             Wait::Keys => {
-                let done = match self.fetcher.try_borrow_mut() {
+                let done = match self.host.fetcher.try_borrow_mut() {
                     Ok(mut f) => {
                         f.on_response(&engine, false, host_kind(), token, body_size, now_s)
                     }
@@ -445,13 +488,13 @@ impl Context for WardenHttp {
                 };
                 if done == Some(false) {
                     // The fetch goes on (discovery, then the key set).
-                    self.waiting = Some(Wait::Keys);
+                    self.x.waiting = Some(Wait::Keys);
                     return;
                 }
             }
             // Not an HTTP call's answer.
             Wait::Body(max) => {
-                self.waiting = Some(Wait::Body(max));
+                self.x.waiting = Some(Wait::Body(max));
                 return;
             }
             Wait::Introspection(asked) => {
@@ -486,30 +529,31 @@ fn now_us() -> u64 {
 
 impl HttpContext for WardenHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.end_of_stream = end_of_stream;
-        self.clock = stages::start();
-        let facts = Rc::new(self.read_request());
-        stages::lap(&mut self.clock, Stage::Read);
+        self.x.end_of_stream = end_of_stream;
+        self.host.restart();
+        let facts = Rc::new(Facts::read(&self.host));
+        self.host.lap_at(Stage::Read);
         if let Ok(cache) = self.cache.try_borrow() {
             stages::probe_cache_key(&cache, facts.find("authorization"));
         }
-        self.clock = stages::start();
+        self.host.restart();
         let Some(engine) = self.engine.clone() else {
-            return self.send(&reply::not_configured(&facts.request_id));
+            send(&reply::not_configured(&facts.request_id));
+            return Action::Pause;
         };
-        self.facts = Some(Rc::clone(&facts));
+        self.x.facts = Some(Rc::clone(&facts));
         self.run(&engine, &facts)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         // With `allow_on_headers_stop_iteration`, Envoy hands the body over while the request waits
         // (keys, introspection): `Continue` would forward it undecided, so hold it.
-        let max = match self.waiting {
+        let max = match self.x.waiting {
             Some(Wait::Body(max)) => max,
             Some(_) => return Action::Pause,
             None => return Action::Continue,
         };
-        let (Some(engine), Some(facts)) = (self.engine.clone(), self.facts.clone()) else {
+        let (Some(engine), Some(facts)) = (self.engine.clone(), self.x.facts.clone()) else {
             return Action::Continue;
         };
         let body = if body_size > max {
@@ -533,16 +577,14 @@ impl HttpContext for WardenHttp {
                 }
             }
         };
-        self.waiting = None;
+        self.x.waiting = None;
         let _ = facts.body.set(body);
         self.run(&engine, &facts)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        self.clock = stages::start();
-        for (name, value) in std::mem::take(&mut self.response_headers) {
-            self.set_http_response_header(&name, Some(&value));
-        }
+        self.host.restart();
+        self.x.add_response_headers(&self.host);
         if self.tools_list.is_some() {
             let ok = self
                 .get_http_response_header(":status")
@@ -559,10 +601,8 @@ impl HttpContext for WardenHttp {
                 _ => self.tools_list = None,
             }
         }
-        if self.forwarded() {
-            self.response_status = risk::response_status();
-        }
-        stages::lap(&mut self.clock, Stage::Response);
+        self.x.read_status(&self.host);
+        self.host.lap_at(Stage::Response);
         Action::Continue
     }
 
@@ -570,11 +610,7 @@ impl HttpContext for WardenHttp {
         if self.tools_list.is_some() {
             return self.filter_tools_list(body_size, end_of_stream);
         }
-        if self.forwarded() {
-            // Not buffering: each call reports the size of its own chunk.
-            let n = u64::try_from(body_size).unwrap_or(u64::MAX);
-            self.response_bytes = self.response_bytes.saturating_add(n);
-        }
+        self.x.response_body(body_size);
         Action::Continue
     }
 
@@ -582,81 +618,30 @@ impl HttpContext for WardenHttp {
         // The stream is over: the upstream's answer teaches the caller's behavioural record, and
         // the request's one decision record is written.
         stages::request_done();
-        let mut clock = stages::start();
-        let (Some(engine), Some(decided), Some(facts)) = (&self.engine, &self.decided, &self.facts)
-        else {
-            return;
-        };
-        let now_us = now_us();
-        let decision = &decided.decision;
-        if let (Some(status), true) = (self.response_status, decision.observes_response()) {
-            let now_s = now_us / 1_000_000;
-            engine.observe_response(decision, status, self.response_bytes, now_s, &HostShared);
-        }
-        stages::lap(&mut clock, Stage::Observe);
-        let event = engine.alerts().and_then(|a| a.event_of(decision));
-        if engine.audit_enabled() || event.is_some() {
-            let req = facts.request(decided.at_us);
-            let outcome = Outcome {
-                upstream_status: self.response_status,
-                response_bytes: Some(self.response_bytes),
-                duration_ms: Some(now_us.saturating_sub(decided.at_us) / 1_000),
-            };
-            let ts_ms = decided.at_us / 1_000;
-            let claims = engine.recorded_claims();
-            let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
-                .with_outcome(outcome);
-            if engine.audit_enabled() {
-                record::with_line(&record, |line| {
-                    stages::lap(&mut clock, Stage::Record);
-                    record::write(engine.audit_sink(), line);
-                    stages::lap(&mut clock, Stage::Write);
-                });
-            }
-            if let (Some(event), Some(a)) = (event, engine.alerts()) {
-                let line = alerts::line_of(event, &record);
-                alerts::raise(a, &self.meter, event, ts_ms, &line);
-            }
+        self.host.restart();
+        if let Some(engine) = &self.engine {
+            self.x.end(&self.host, engine);
         }
     }
 }
 
 impl WardenHttp {
-    /// Whether the request was decided and forwarded upstream.
-    fn forwarded(&self) -> bool {
-        self.decided
-            .as_ref()
-            .is_some_and(|d| d.decision.reply.is_none())
-    }
-
-    /// Reads the request once. Header values may hold any byte (obs-text): the SDK's
-    /// `get_http_request_headers` unwraps `String::from_utf8` and traps the VM on them, killing the
-    /// filter for the worker. Read bytes and replace invalid UTF-8 (U+FFFD is not token68, so such a
-    /// credential is refused, never guessed).
-    fn read_request(&self) -> Facts {
-        let headers: Vec<(String, String)> = self
-            .get_http_request_headers_bytes()
-            .into_iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8(value)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                (name, value)
-            })
-            .collect();
-        let request_id = decision::request_id(&headers, || {
-            let n = self.counter.get().wrapping_add(1);
-            self.counter.set(n);
-            format!("{:x}-{:x}-{n:x}", now_us(), self.context_id)
-        })
-        .into_owned();
-        Facts {
-            headers,
-            request_id,
-            // Read when a certificate-bound token asks for it (`Step::NeedPeerCertificate`).
-            peer_cert_sha256: OnceCell::new(),
-            // Read when the engine asks for it (`Step::NeedClientAddress`).
-            source: OnceCell::new(),
-            body: OnceCell::new(),
+    /// Steps the engine through the request path ([`Exchange::run`]); a forwarded `tools/list`
+    /// call's answer is then buffered for filtering.
+    fn run(&mut self, engine: &Engine, facts: &Facts) -> Action {
+        let next = self.x.run(&self.host, engine, &self.cache, facts);
+        if let Some((decision, max)) = self.x.tools_list.take() {
+            self.tools_list = Some(ToolsList {
+                decision,
+                max,
+                content_type: String::new(),
+                paused: false,
+                replaced: false,
+            });
+        }
+        match next {
+            Next::Continue => Action::Continue,
+            Next::Pause => Action::Pause,
         }
     }
 
@@ -692,187 +677,7 @@ impl WardenHttp {
             t.replaced = true;
             self.tools_list = Some(t);
         }
-        if self.forwarded() {
-            let n = u64::try_from(new.len()).unwrap_or(u64::MAX);
-            self.response_bytes = self.response_bytes.saturating_add(n);
-        }
+        self.x.response_body(new.len());
         Action::Continue
-    }
-
-    /// Steps the engine until it decides or the request must wait, serving what it asks for:
-    /// `Continue` to forward, `Pause` to wait or when a local reply was sent.
-    /// The wall clock is read once here, for every step of this phase, and once more when the
-    /// engine has decided (its time, `warden_engine_us`).
-    fn run(&mut self, engine: &Engine, facts: &Facts) -> Action {
-        let started_us = now_us();
-        loop {
-            let req = facts.request(started_us);
-            match self.step(engine, &req) {
-                Step::Decided(decision) => {
-                    stages::lap(&mut self.clock, Stage::Engine);
-                    return self.apply(engine, *decision, started_us);
-                }
-                Step::NeedKeys(provider) => {
-                    // Perhaps the IdP rotated, or another worker fetched the first key set before this
-                    // worker's tick installed it: newer keys from shared data, or a (rate-limited)
-                    // fetch this request waits for.
-                    let refetch = match self.fetcher.try_borrow_mut() {
-                        Ok(mut f) => f.refetch_now(engine, host_kind(), req.now_s, provider),
-                        Err(_) => fetch::Refetch::No,
-                    };
-                    if refetch == fetch::Refetch::Started {
-                        self.waiting = Some(Wait::Keys);
-                        return Action::Pause;
-                    }
-                }
-                Step::NeedBody { max_bytes } => {
-                    let rules = HostRules::of(host_kind());
-                    match crate::gateway::body_plan(
-                        rules,
-                        self.end_of_stream,
-                        &facts.headers,
-                        max_bytes,
-                    ) {
-                        BodyPlan::Empty => {
-                            let _ = facts.body.set(HostBody::Read(Vec::new()));
-                        }
-                        BodyPlan::TooLarge => {
-                            let _ = facts.body.set(HostBody::TooLarge);
-                        }
-                        BodyPlan::LengthRequired => {
-                            let _ = facts.body.set(HostBody::LengthRequired);
-                        }
-                        BodyPlan::Wait => {
-                            self.waiting = Some(Wait::Body(max_bytes));
-                            // ngx_wasm_module: nothing goes upstream before on_http_request_body.
-                            return if rules.pauses_for_body {
-                                Action::Pause
-                            } else {
-                                Action::Continue
-                            };
-                        }
-                    }
-                }
-                Step::NeedPeerCertificate => {
-                    // Kong cannot tell: none, so certificate-bound tokens are refused there.
-                    let digest = gateway::peer_certificate_sha256()
-                        .ok()
-                        .flatten()
-                        .map(hex::encode);
-                    let _ = facts.peer_cert_sha256.set(digest);
-                }
-                Step::NeedClientAddress => {
-                    let _ = facts.source.set(gateway::client_address().map(|a| a.ip));
-                }
-                Step::Introspect(asked) => match fetch::dispatch(&asked.call) {
-                    Ok(_) => {
-                        self.waiting = Some(Wait::Introspection(asked));
-                        return Action::Pause;
-                    }
-                    Err(e) => {
-                        log(LogLevel::Warn, &format!("warden: introspection: {e}"));
-                        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-                            let _ = engine.credentials().introspected(
-                                &asked,
-                                Err(e.to_string()),
-                                req.now_s,
-                                &mut cache,
-                            );
-                        }
-                    }
-                },
-            }
-        }
-    }
-
-    /// One step of the engine with this worker's cache (a throwaway one if it is busy). The
-    /// monotonic clock (the risk stage's time budget) is read only when the engine asks for it: its
-    /// first reading is zero.
-    fn step(&mut self, engine: &Engine, req: &Request<'_>) -> Step {
-        let mut spare;
-        let mut borrowed = self.cache.try_borrow_mut();
-        let cache = match &mut borrowed {
-            Ok(cache) => &mut **cache,
-            Err(_) => {
-                spare = TokenCache::new(1);
-                &mut spare
-            }
-        };
-        let started: Cell<Option<Instant>> = Cell::new(None);
-        let clock_us = || match started.get() {
-            Some(t) => monotonic_us(t),
-            None => {
-                started.set(Some(Instant::now()));
-                0
-            }
-        };
-        let mut env = Env {
-            cache,
-            shared: &HostShared,
-            clock_us: &clock_us,
-        };
-        engine.step(req, &mut env, &mut self.progress)
-    }
-
-    /// Applies a decision: counted, audited, then a local reply (`Pause`) or the request forwarded
-    /// with its headers edited (`Continue`).
-    fn apply(&mut self, engine: &Engine, mut decision: Decision, started_us: u64) -> Action {
-        if let (Some(provider), Ok(mut f)) = (decision.keys_missed, self.fetcher.try_borrow_mut()) {
-            f.want(provider);
-        }
-        // The wall clock (whole milliseconds on ngx_wasm_module, as its monotonic one); a clock set
-        // back counts zero.
-        let engine_us = now_us().saturating_sub(started_us);
-        self.meter.decision(&decision, engine_us, &self.metrics);
-        stages::lap(&mut self.clock, Stage::Metrics);
-        let action = match &decision.reply {
-            Some(reply) => {
-                self.response_bytes = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
-                self.send(reply)
-            }
-            None => {
-                crate::upstream::forward(
-                    &decision.remove_headers,
-                    &decision.upstream_headers,
-                    &mut HostRequestHeaders,
-                );
-                stages::lap(&mut self.clock, Stage::Forward);
-                self.response_headers = std::mem::take(&mut decision.response_headers);
-                if let Some(max) = decision.filters_tools_list() {
-                    self.tools_list = Some(ToolsList {
-                        decision: decision.clone(),
-                        max,
-                        content_type: String::new(),
-                        paused: false,
-                        replaced: false,
-                    });
-                }
-                Action::Continue
-            }
-        };
-        // Kept for the end of the request: the response phase, the record, the alert (`on_log`).
-        if engine.audit_enabled() || engine.alerts().is_some() || decision.observes_response() {
-            self.decided = Some(Decided {
-                decision,
-                at_us: started_us,
-                engine_us,
-            });
-        }
-        action
-    }
-
-    /// Sends a local reply; the request goes no further.
-    fn send(&self, reply: &LocalReply) -> Action {
-        let headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        self.send_http_response(
-            u32::from(reply.status),
-            headers,
-            Some(reply.body.as_bytes()),
-        );
-        Action::Pause
     }
 }
