@@ -407,10 +407,10 @@ STAGE_DOC = {
 # same rules (client address and three clock reads on every request, every counter a host call).
 HOST_CALLS = [
     ("cached token, no record", "1 / 1 / 3 / 3 / 4 / 0 / 0 / 0 = **12**", "1 / 0 / 2 / 1 / 4 / 0 / 0 / 0 = **8**"),
-    ("risk (shadow), no record", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 0 = **24**", "1 / 1 / 5 / 2 / 5 / 1 / 6 / 0 = **21**"),
+    ("risk (shadow), no record", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 0 = **24**", "1 / 1 / 5 / 2 / 5 / 1 / 4 / 0 = **19**"),
     ("record written (log)", "1 / 1 / 4 / 3 / 4 / 1 / 0 / 1 = **15**", "1 / 1 / 3 / 1 / 4 / 1 / 0 / 1 = **12**"),
     ("full pipeline (risk, record written)", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 1 = **25**",
-     "1 / 1 / 5 / 2 / 5 / 1 / 6 / 1 = **22**"),
+     "1 / 1 / 5 / 2 / 5 / 1 / 4 / 1 = **20**"),
 ]
 
 
@@ -424,7 +424,9 @@ def host_calls_section() -> list[str]:
            "the b4f7f42 column counts that build's adapter by the same rules. Now: the client address is read "
            "only when the config uses it (risk, the record, alerts: `Step::NeedClientAddress`), the wall clock "
            "once per phase and once when the engine has decided, the monotonic clock only for the risk stage's "
-           "budget, and counters are summed per worker and published on the 250 ms tick.\n",
+           "budget, counters are summed per worker and published on the 250 ms tick, and the response phase's "
+           "facts wait in the worker for the identity's next compare-and-set (`risk/pending.rs`: the shared "
+           "record read and written once per request).\n",
            "| row | main b4f7f42 | now |", "|---|---:|---:|"]
     out += [f"| {r} | {b} | {n} |" for r, b, n in HOST_CALLS]
     return out + [""]
