@@ -74,21 +74,18 @@ impl VerifyingKey {
         options: VerificationOptions,
     ) -> Result<JWTClaims<serde_json::Map<String, Value>>, TokenError> {
         let token = parsed.token();
-        let o = Some(options);
+        let o = options;
         let verified = match &self.key {
             KeyMaterial::Rsa(k) => {
-                let options = o.unwrap_or_default();
-                return jwt::verify_detached(parsed, &options, |text, sig| {
-                    Some(k.verify(text, sig))
-                })
-                .unwrap_or(Err(TokenError::Signature));
+                return jwt::verify_detached(parsed, &o, |text, sig| Some(k.verify(text, sig)))
+                    .unwrap_or(Err(TokenError::Signature));
             }
-            KeyMaterial::Es256(k) => k.verify_token(token, o),
-            KeyMaterial::Es384(k) => k.verify_token(token, o),
-            KeyMaterial::EdDsa(k) => k.verify_token(token, o),
-            KeyMaterial::Hs256(k) => k.verify_token(token, o),
-            KeyMaterial::Hs384(k) => k.verify_token(token, o),
-            KeyMaterial::Hs512(k) => k.verify_token(token, o),
+            KeyMaterial::Es256(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Es384(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::EdDsa(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Hs256(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Hs384(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Hs512(k) => k.verify_token(token, Some(o)),
         };
         verified.map_err(|e| jwt::classify(&e))
     }
