@@ -143,16 +143,18 @@ def _pb_field(number: int, value: bytes) -> bytes:
     return bytes(out) + value
 
 
-def verify_signature_args(private: ec.EllipticCurvePrivateKey, token: str) -> str:
+def verify_signature_args(private, token: str) -> str:
     """Base64 of the `VerifySignatureArguments` (source/extensions/common/wasm/ext/verify_signature.proto)
-    that checks `token`'s ES256 signature: hash_function=1, public_key=2 (DER SPKI), signature=3 (DER
-    ECDSA: the JWS r||s re-encoded), text=4 (the JWS signing input)."""
+    that checks `token`'s signature as Warden hands it over: hash_function=1, public_key=2 (DER SPKI),
+    signature=3 (ES256: DER ECDSA, the JWS r||s re-encoded; RS256: as the JWS carries it), text=4 (the
+    JWS signing input)."""
     head, payload, sig = token.split(".")
     raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
-    der_sig = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        raw = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     spki = private.public_key().public_bytes(serialization.Encoding.DER,
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-    msg = _pb_field(1, b"sha256") + _pb_field(2, spki) + _pb_field(3, der_sig) + \
+    msg = _pb_field(1, b"sha256") + _pb_field(2, spki) + _pb_field(3, raw) + \
         _pb_field(4, f"{head}.{payload}".encode())
     return base64.b64encode(msg).decode()
 
@@ -405,10 +407,10 @@ STAGE_DOC = {
 # same rules (client address and three clock reads on every request, every counter a host call).
 HOST_CALLS = [
     ("cached token, no record", "1 / 1 / 3 / 3 / 4 / 0 / 0 / 0 = **12**", "1 / 0 / 2 / 1 / 4 / 0 / 0 / 0 = **8**"),
-    ("risk (shadow), no record", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 0 = **24**", "1 / 1 / 5 / 2 / 5 / 1 / 6 / 0 = **21**"),
+    ("risk (shadow), no record", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 0 = **24**", "1 / 1 / 5 / 2 / 5 / 1 / 4 / 0 = **19**"),
     ("record written (log)", "1 / 1 / 4 / 3 / 4 / 1 / 0 / 1 = **15**", "1 / 1 / 3 / 1 / 4 / 1 / 0 / 1 = **12**"),
     ("full pipeline (risk, record written)", "1 / 1 / 6 / 4 / 5 / 1 / 6 / 1 = **25**",
-     "1 / 1 / 5 / 2 / 5 / 1 / 6 / 1 = **22**"),
+     "1 / 1 / 5 / 2 / 5 / 1 / 4 / 1 = **20**"),
 ]
 
 
@@ -422,7 +424,9 @@ def host_calls_section() -> list[str]:
            "the b4f7f42 column counts that build's adapter by the same rules. Now: the client address is read "
            "only when the config uses it (risk, the record, alerts: `Step::NeedClientAddress`), the wall clock "
            "once per phase and once when the engine has decided, the monotonic clock only for the risk stage's "
-           "budget, and counters are summed per worker and published on the 250 ms tick.\n",
+           "budget, counters are summed per worker and published on the 250 ms tick, and the response phase's "
+           "facts wait in the worker for the identity's next compare-and-set (`risk/pending.rs`: the shared "
+           "record read and written once per request).\n",
            "| row | main b4f7f42 | now |", "|---|---:|---:|"]
     out += [f"| {r} | {b} | {n} |" for r, b, n in HOST_CALLS]
     return out + [""]
@@ -501,16 +505,21 @@ def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
 
     if have("wasm_verify_hot", "wasm_noop_hot"):
         v_cost = by["wasm_verify_hot"]["cpu_us"] - by["wasm_noop_hot"]["cpu_us"]
+        rs_cost = (f" for ES256 and **{by['wasm_verify_rs_hot']['cpu_us'] - by['wasm_noop_hot']['cpu_us']:.0f} µs** "
+                   "for RS256" if have("wasm_verify_rs_hot") else "")
         out += ["## Signatures: Envoy's `verify_signature`, and the pure-Rust path\n",
                 f"""Where the host has it, Warden hands RS256/384/512 and ES256/384 signatures to Envoy's
 `verify_signature` foreign function (BoringSSL; `credential/native.rs`): the key as DER
 SubjectPublicKeyInfo, converted once at load; an ECDSA `r||s` re-encoded as DER; the function found at
 `on_configure` by a self-test (a good and a wrong signature). Every RFC 8725 check (key by `kid` and
 `alg`, `crit`, `typ`, claims) stays Warden's; `tests/wycheproof.rs` and the attack suite run through
-both paths and must agree. One call costs **{v_cost:.0f} µs** here (bench/probe: the empty filter plus
-one call per request: protobuf, key import, verify). PS* (Envoy sets no PSS padding), EdDSA, HMAC and
-every algorithm on Kong (ngx_wasm_module traps on any foreign-function call) use jwt-simple's pure
-Rust; `warden_signatures_total{{kind="host"|"wasm"}}` counts each path.
+both paths and must agree. One call costs **{v_cost:.0f} µs**{rs_cost} here (bench/probe: the empty
+filter plus one call per request: protobuf, key import, verify). That is the floor of the host path: Envoy
+imports the key from DER on every call. PS* (Envoy sets no PSS padding), EdDSA, HMAC and every algorithm
+on Kong (ngx_wasm_module traps on any foreign-function call) are verified in Wasm: RSA by the `rsa`
+crate from a key parsed once (`credential/rsa_key.rs`), the others by jwt-simple. Each algorithm takes
+the cheaper path the host offers: the pure-Rust times below are several times the host's call for RS*
+and ES*, so those stay on the host. `warden_signatures_total{{kind="host"|"wasm"}}` counts each path.
 """]
     if pure_rust:
         algs = list(next(iter(pure_rust.values())).keys())
@@ -827,6 +836,11 @@ def main() -> int:
         "wasm_noop": Variant("wasm_noop", "empty Wasm filter (V8): the floor", [wasm_filter(PROBE_WASM, "")], False),
         "wasm_verify": Variant("wasm_verify", "empty Wasm filter + Envoy verify_signature (ES256)",
                                [wasm_filter(PROBE_WASM, verify_signature_args(private, hot_token))], False),
+        # The same call for RS256: Envoy imports the 2048-bit key from DER on every call.
+        "wasm_verify_rs": Variant("wasm_verify_rs", "empty Wasm filter + Envoy verify_signature (RS256)",
+                                  [wasm_filter(PROBE_WASM, verify_signature_args(
+                                      rsa_private, mint(rsa_private, 1, now, alg="RS256", kid=KID_RSA)[0]))],
+                                  False),
         "jwt_cache": Variant("jwt_cache", "jwt_authn, jwt_cache_config on", [jwt_authn_filter(jwks, True)], True),
         "warden": Variant("warden", "Warden (V8), no decision record", [wasm_filter(WASM, warden_cfg)], True),
         # Risk scoring on (state in shared data, features, the embedded model), in shadow so that the
@@ -893,6 +907,7 @@ def main() -> int:
         ("jwt_cache_cold_ps", "jwt_cache", "cold_ps"),
         ("warden_cold_ps", "warden", "cold_ps"),
         ("wasm_verify_hot", "wasm_verify", "hot"),
+        ("wasm_verify_rs_hot", "wasm_verify_rs", "hot"),
         ("jwt_nocache_hot", "jwt_nocache", "hot"),
         ("warden_log_hot", "warden_log", "hot"),
         ("warden_logfile_hot", "warden_logfile", "hot"),

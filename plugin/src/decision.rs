@@ -864,6 +864,15 @@ impl Engine {
             risk.observe_response(&decision.state, status, bytes, now_s, shared);
         }
     }
+
+    /// Writes the response facts [`Engine::observe_response`] left waiting in this engine for the
+    /// identity's next request (`risk/pending.rs`): the adapter calls it on its tick and before it
+    /// lets go of the engine; offline callers before they read the state. No call when none wait.
+    pub fn flush_responses(&self, shared: &dyn SharedData) {
+        if let Some(risk) = &self.risk {
+            risk.flush_responses(shared);
+        }
+    }
 }
 
 impl Draft {

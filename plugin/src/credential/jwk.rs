@@ -1,9 +1,13 @@
 //! Public keys from JWKs, each bound to the one algorithm it may verify.
 //!
 //! jwt-simple parses the key material (it refuses a JWK whose `kty`, `crv`, `alg` or `use` does not
-//! fit the key type); this module decides which algorithms a key may serve (RFC 8725 §3.1).
+//! fit the key type); this module decides which algorithms a key may serve (RFC 8725 §3.1). RSA keys
+//! then verify with `rsa_key.rs`, the others with jwt-simple.
 
+use super::jwt::{self, Parsed};
 use super::native::NativeKey;
+use super::rsa_key::RsaKey;
+use super::TokenError;
 use crate::config::Algorithm;
 use base64::Engine as _;
 use jwt_simple::prelude::*;
@@ -30,12 +34,8 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 enum KeyMaterial {
-    Rs256(RS256PublicKey),
-    Rs384(RS384PublicKey),
-    Rs512(RS512PublicKey),
-    Ps256(PS256PublicKey),
-    Ps384(PS384PublicKey),
-    Ps512(PS512PublicKey),
+    /// RS* and PS*, bound to the algorithm by the key itself.
+    Rsa(RsaKey),
     Es256(ES256PublicKey),
     Es384(ES384PublicKey),
     EdDsa(Ed25519PublicKey),
@@ -65,27 +65,29 @@ impl VerifyingKey {
         self.native.as_ref()
     }
 
-    /// Verifies `token` (signature and jwt-simple's own claim checks) and returns its claims.
+    /// Verifies the token in Wasm (signature and jwt-simple's own claim checks) and returns its
+    /// claims: RSA through `rsa_key.rs` in jwt-simple's steps ([`jwt::verify_detached`]), the rest
+    /// by jwt-simple itself.
     pub(crate) fn verify(
         &self,
-        token: &str,
+        parsed: &Parsed<'_>,
         options: VerificationOptions,
-    ) -> Result<JWTClaims<serde_json::Map<String, Value>>, jwt_simple::Error> {
-        let o = Some(options);
-        match &self.key {
-            KeyMaterial::Rs256(k) => k.verify_token(token, o),
-            KeyMaterial::Rs384(k) => k.verify_token(token, o),
-            KeyMaterial::Rs512(k) => k.verify_token(token, o),
-            KeyMaterial::Ps256(k) => k.verify_token(token, o),
-            KeyMaterial::Ps384(k) => k.verify_token(token, o),
-            KeyMaterial::Ps512(k) => k.verify_token(token, o),
-            KeyMaterial::Es256(k) => k.verify_token(token, o),
-            KeyMaterial::Es384(k) => k.verify_token(token, o),
-            KeyMaterial::EdDsa(k) => k.verify_token(token, o),
-            KeyMaterial::Hs256(k) => k.verify_token(token, o),
-            KeyMaterial::Hs384(k) => k.verify_token(token, o),
-            KeyMaterial::Hs512(k) => k.verify_token(token, o),
-        }
+    ) -> Result<JWTClaims<serde_json::Map<String, Value>>, TokenError> {
+        let token = parsed.token();
+        let o = options;
+        let verified = match &self.key {
+            KeyMaterial::Rsa(k) => {
+                return jwt::verify_detached(parsed, &o, |text, sig| Some(k.verify(text, sig)))
+                    .unwrap_or(Err(TokenError::Signature));
+            }
+            KeyMaterial::Es256(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Es384(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::EdDsa(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Hs256(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Hs384(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Hs512(k) => k.verify_token(token, Some(o)),
+        };
+        verified.map_err(|e| jwt::classify(&e))
     }
 }
 
@@ -147,14 +149,7 @@ pub fn load(jwk: &Value, allowed: &[Algorithm]) -> Result<Loaded, String> {
     };
     // The algorithms this key type can serve at all.
     let family: &[Algorithm] = match (kty, crv) {
-        ("RSA", _) => &[
-            Algorithm::RS256,
-            Algorithm::RS384,
-            Algorithm::RS512,
-            Algorithm::PS256,
-            Algorithm::PS384,
-            Algorithm::PS512,
-        ],
+        ("RSA", _) => &RsaKey::ALGORITHMS,
         ("EC", Some("P-256")) => &[Algorithm::ES256],
         ("EC", Some("P-384")) => &[Algorithm::ES384],
         ("OKP", Some("Ed25519")) => &[Algorithm::EdDSA],
@@ -217,22 +212,30 @@ fn material(obj: &serde_json::Map<String, Value>, alg: Algorithm) -> Result<KeyM
         }
     }
     // jwt-simple refuses a JWK whose `alg` names another algorithm than the type it loads into;
-    // an RSA key without `alg` may serve several, so present it to each with that type's `alg`.
+    // an RSA key without `alg` may serve several, so present it with the `alg` of the type it is
+    // read as. The RSA material is the same for all six: jwt-simple reads it (its JWK checks) as
+    // an RS256 key, and `rsa_key.rs` binds it to `alg`.
+    let read_as = if RsaKey::ALGORITHMS.contains(&alg) {
+        Algorithm::RS256
+    } else {
+        alg
+    };
     let mut bound = obj.clone();
-    bound.insert("alg".into(), Value::String(alg.name().into()));
+    bound.insert("alg".into(), Value::String(read_as.name().into()));
     let text = Value::Object(bound).to_string();
     let err = |e: jwt_simple::Error| format!("unusable {} key: {e}", alg.name());
     let key = match alg {
-        Algorithm::RS256 => KeyMaterial::Rs256(RS256PublicKey::from_jwk(&text).map_err(err)?),
-        Algorithm::RS384 => KeyMaterial::Rs384(RS384PublicKey::from_jwk(&text).map_err(err)?),
-        Algorithm::RS512 => KeyMaterial::Rs512(RS512PublicKey::from_jwk(&text).map_err(err)?),
-        Algorithm::PS256 => KeyMaterial::Ps256(PS256PublicKey::from_jwk(&text).map_err(err)?),
-        Algorithm::PS384 => KeyMaterial::Ps384(PS384PublicKey::from_jwk(&text).map_err(err)?),
-        Algorithm::PS512 => KeyMaterial::Ps512(PS512PublicKey::from_jwk(&text).map_err(err)?),
         Algorithm::ES256 => KeyMaterial::Es256(ES256PublicKey::from_jwk(&text).map_err(err)?),
         Algorithm::ES384 => KeyMaterial::Es384(ES384PublicKey::from_jwk(&text).map_err(err)?),
         Algorithm::EdDSA => KeyMaterial::EdDsa(Ed25519PublicKey::from_jwk(&text).map_err(err)?),
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return hmac(obj, alg),
+        // RS* and PS* (`RsaKey::new` refuses anything else).
+        _ => {
+            let der = RS256PublicKey::from_jwk(&text)
+                .and_then(|k| k.public_key().to_der())
+                .map_err(err)?;
+            KeyMaterial::Rsa(RsaKey::new(alg, der)?)
+        }
     };
     Ok(key)
 }
@@ -241,9 +244,7 @@ fn material(obj: &serde_json::Map<String, Value>, alg: Algorithm) -> Result<KeyM
 /// the algorithms it cannot verify (then jwt-simple does, as everywhere else).
 fn native_form(key: &KeyMaterial, alg: Algorithm) -> Option<NativeKey> {
     let der = match key {
-        KeyMaterial::Rs256(k) => k.public_key().to_der(),
-        KeyMaterial::Rs384(k) => k.public_key().to_der(),
-        KeyMaterial::Rs512(k) => k.public_key().to_der(),
+        KeyMaterial::Rsa(k) => Ok(k.spki_der().to_vec()),
         KeyMaterial::Es256(k) => k.public_key().to_der(),
         KeyMaterial::Es384(k) => k.public_key().to_der(),
         _ => return None,

@@ -4,7 +4,7 @@
 use super::introspection::Introspector;
 use super::jwk::{self, VerifyingKey};
 use super::jwks::RemoteJwks;
-use super::native::{HostAnswer, NativeKey, Signatures};
+use super::native::{HostAnswer, Signatures};
 use super::{Claims, TokenError};
 use crate::config::remote::UnavailableConfig;
 use crate::config::{Algorithm, ClaimsMapping, ConfigError, ProviderConfig};
@@ -94,6 +94,13 @@ pub struct Parsed<'t> {
     salt: Option<String>,
     /// The payload's `iss`, unverified: used only to pick the provider.
     pub issuer: Option<String>,
+}
+
+impl Parsed<'_> {
+    /// The token as it came.
+    pub(super) fn token(&self) -> &str {
+        self.token
+    }
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, TokenError> {
@@ -383,7 +390,13 @@ impl Provider {
         let mut last = TokenError::Signature;
         for key in candidates {
             if let Some(native) = key.native().filter(|_| self.signatures.on_host()) {
-                match self.verify_on_host(parsed, native, &options) {
+                let host = |text: &[u8], sig: &[u8]| match self.signatures.verify(native, text, sig)
+                {
+                    HostAnswer::Valid => Some(true),
+                    HostAnswer::Invalid => Some(false),
+                    HostAnswer::Unavailable => None,
+                };
+                match verify_detached(parsed, &options, host) {
                     // The host gave its verdict: the same rules follow as after jwt-simple's.
                     Some(Ok(raw)) => {
                         let claims = self.claims_from(raw)?;
@@ -392,19 +405,19 @@ impl Provider {
                     }
                     Some(Err(TokenError::Signature)) => continue,
                     Some(Err(why)) => return Err(why),
-                    // The host could not answer: jwt-simple decides.
+                    // The host could not answer: Wasm decides.
                     None => {}
                 }
             }
             self.signatures.count_wasm();
-            match key.verify(parsed.token, options.clone()) {
+            match key.verify(parsed, options.clone()) {
                 Ok(raw) => {
                     let claims = self.claims_from(raw)?;
                     self.check_claims(&claims, now_s)?;
                     return Ok(claims);
                 }
                 Err(e) => {
-                    last = classify(&e);
+                    last = e;
                     if last != TokenError::Signature {
                         // The signature verified; the claims are what failed.
                         return Err(last);
@@ -413,53 +426,6 @@ impl Provider {
             }
         }
         Err(last)
-    }
-
-    /// jwt-simple's `Token::verify` with the signature checked by the host: the same steps in the
-    /// same order, each refused with the reason [`classify`] gives jwt-simple's error, so both
-    /// paths accept and refuse the same tokens for the same reasons (`tests/wycheproof.rs` and the
-    /// attack suite run through both). `None` when the host could not answer.
-    fn verify_on_host(
-        &self,
-        parsed: &Parsed<'_>,
-        key: &NativeKey,
-        options: &VerificationOptions,
-    ) -> Option<Result<JWTClaims<Map<String, Value>>, TokenError>> {
-        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
-        let decode = |part: &str| {
-            Base64UrlSafeNoPadding::decode_to_vec(part, None).map_err(|_| TokenError::Signature)
-        };
-        let mut parts = parsed.token.split('.');
-        let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
-            return Some(Err(TokenError::Malformed));
-        };
-        if h.len() > jwt_simple::token::MAX_HEADER_LENGTH {
-            return Some(Err(TokenError::Signature));
-        }
-        if let Some(salt) = &parsed.salt {
-            if let Err(why) = decode(salt) {
-                return Some(Err(why));
-            }
-        }
-        let signature = match decode(s) {
-            Ok(sig) => sig,
-            Err(why) => return Some(Err(why)),
-        };
-        let signed = parsed.token.get(..h.len() + 1 + p.len())?;
-        match self.signatures.verify(key, signed.as_bytes(), &signature) {
-            HostAnswer::Valid => {}
-            HostAnswer::Invalid => return Some(Err(TokenError::Signature)),
-            HostAnswer::Unavailable => return None,
-        }
-        let payload = match decode(p) {
-            Ok(payload) => payload,
-            Err(why) => return Some(Err(why)),
-        };
-        let raw: JWTClaims<Map<String, Value>> = match serde_json::from_slice(&payload) {
-            Ok(raw) => raw,
-            Err(_) => return Some(Err(TokenError::Claims)),
-        };
-        Some(jwt_simple_validate(&raw, options).map(|()| raw))
     }
 
     /// The claim rules, checked on every use of a token, cached or not.
@@ -628,6 +594,52 @@ pub(crate) fn header_safe(s: &str) -> Result<&str, TokenError> {
     Ok(s)
 }
 
+/// jwt-simple's `Token::verify` with the signature checked apart from it (`check`: the host's
+/// `verify_signature`, or `rsa_key.rs` in Wasm): the same steps in the same order, each refused with
+/// the reason [`classify`] gives jwt-simple's error, so every path accepts and refuses the same
+/// tokens for the same reasons (`tests/wycheproof.rs` and the attack suite run through each).
+/// `check` answers whether the signature is good over the signing input, or `None` when it could
+/// not tell (the host failed); then this answers `None` too.
+pub(super) fn verify_detached(
+    parsed: &Parsed<'_>,
+    options: &VerificationOptions,
+    check: impl FnOnce(&[u8], &[u8]) -> Option<bool>,
+) -> Option<Result<JWTClaims<Map<String, Value>>, TokenError>> {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
+    let decode = |part: &str| {
+        Base64UrlSafeNoPadding::decode_to_vec(part, None).map_err(|_| TokenError::Signature)
+    };
+    let mut parts = parsed.token.split('.');
+    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Some(Err(TokenError::Malformed));
+    };
+    if h.len() > jwt_simple::token::MAX_HEADER_LENGTH {
+        return Some(Err(TokenError::Signature));
+    }
+    if let Some(salt) = &parsed.salt {
+        if let Err(why) = decode(salt) {
+            return Some(Err(why));
+        }
+    }
+    let signature = match decode(s) {
+        Ok(sig) => sig,
+        Err(why) => return Some(Err(why)),
+    };
+    let signed = parsed.token.get(..h.len() + 1 + p.len())?;
+    if !check(signed.as_bytes(), &signature)? {
+        return Some(Err(TokenError::Signature));
+    }
+    let payload = match decode(p) {
+        Ok(payload) => payload,
+        Err(why) => return Some(Err(why)),
+    };
+    let raw: JWTClaims<Map<String, Value>> = match serde_json::from_slice(&payload) {
+        Ok(raw) => raw,
+        Err(_) => return Some(Err(TokenError::Claims)),
+    };
+    Some(jwt_simple_validate(&raw, options).map(|()| raw))
+}
+
 /// jwt-simple's `JWTClaims::validate` (crate-private there) for the options [`Provider::verify`]
 /// sets: the same checks in the same order, each with the reason [`classify`] maps jwt-simple's
 /// error to.
@@ -671,7 +683,7 @@ fn jwt_simple_validate(
 /// Maps jwt-simple's error to our reason. Anything that is not a claim failure counts as a
 /// signature failure, so that only a verified signature can yield a claim reason. A JSON error is
 /// a claims error because [`parse`] has already read the header with jwt-simple's member types.
-fn classify(e: &jwt_simple::Error) -> TokenError {
+pub(super) fn classify(e: &jwt_simple::Error) -> TokenError {
     use jwt_simple::JWTError as J;
     if e.downcast_ref::<serde_json::Error>().is_some() {
         return TokenError::Claims;

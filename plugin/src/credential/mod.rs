@@ -14,6 +14,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod mtls;
 pub mod native;
+pub mod rsa_key;
 
 pub use authenticate::{Credentials, Introspection, Refused, Verified};
 use serde_json::{Map, Value};

@@ -88,6 +88,7 @@ impl Context for WardenRoot {
     /// counters not yet published are.
     fn on_done(&mut self) -> bool {
         if let Some(engine) = &self.engine {
+            engine.flush_responses(&HostShared);
             self.meter
                 .signatures(engine.credentials().signatures().counts());
         }
@@ -191,6 +192,9 @@ impl RootContext for WardenRoot {
                         log(LogLevel::Info, &timing);
                     }
                 }
+                if let Some(old) = &self.engine {
+                    old.flush_responses(&HostShared);
+                }
                 self.engine = Some(Rc::new(engine));
                 // A new config invalidates what the old one verified.
                 self.cache = Rc::new(RefCell::new(TokenCache::default()));
@@ -220,6 +224,8 @@ impl RootContext for WardenRoot {
         let Some(engine) = self.engine.clone() else {
             return;
         };
+        // The response facts the requests since the last tick left waiting (risk/pending.rs).
+        engine.flush_responses(&HostShared);
         let now_us = now_us();
         let now = now_us / 1_000_000;
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {

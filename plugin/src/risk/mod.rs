@@ -10,6 +10,7 @@ pub mod features;
 pub mod feed;
 pub mod geo;
 pub mod model;
+pub mod pending;
 pub mod respond;
 pub mod state;
 
@@ -22,6 +23,7 @@ use breaker::{Admission, CircuitBreaker, Transition};
 use cidr::Cidr;
 use features::{Facts, Feature, N};
 use model::RiskModel;
+use pending::{Pending, Response as Held, Waiting};
 use respond::{Mark, Refusal, Responses};
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
@@ -211,6 +213,8 @@ pub struct Risk {
     model: Option<Arc<RiskModel>>,
     /// The id of the model that scores.
     model_id: Arc<str>,
+    /// Response facts waiting for the identity's next write (`pending.rs`): this worker's own.
+    pending: Pending,
 }
 
 impl Risk {
@@ -271,6 +275,7 @@ impl Risk {
             travel_kmh: c.travel_kmh as f32,
             model,
             model_id: model_id.into(),
+            pending: Pending::default(),
         })
     }
 
@@ -378,7 +383,13 @@ impl Risk {
         let started = clock_us();
         let mut refs = self.slots(Some(identity), inputs.source);
         let facts = self.facts(inputs, identity, refs.identity.as_ref().map(|s| s.hash));
-        let (features, scored, read, before) = self.score(&refs, &facts, store);
+        // The identity's responses this worker has not written yet: read into its record now.
+        let held = refs
+            .identity
+            .as_ref()
+            .map(|s| self.pending.take(s))
+            .unwrap_or_default();
+        let (features, scored, read, before) = self.score(&refs, &facts, held, store);
         let elapsed_us = clock_us().saturating_sub(started);
         // A reading `r` on a clock of step `s` means the run took more than `r - s`.
         let over_budget = elapsed_us >= self.budget_us.saturating_add(self.clock_step_us);
@@ -474,20 +485,27 @@ impl Risk {
 
     /// Reads the records, computes the features and scores them: the features (zeros when the state
     /// cannot be read), the score with each feature's contribution, and what was read (for the write).
+    /// `held`: the identity's responses this worker has not written yet, part of its record.
     fn score(
         &self,
         refs: &StateRef,
         facts: &Facts,
+        held: Vec<Held>,
         store: &dyn SharedData,
     ) -> ([f32; N], Scored, Read, Option<IdentityState>) {
         let read = |slot: Option<&Slot>| slot.map(|slot| store.get(&slot.key));
         let raw = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
             (Some(Err(_)), _) | (_, Some(Err(_))) => {
-                return ([0.0; N], Err(ScoreError::State), Read::default(), None);
+                let read = Read {
+                    held,
+                    ..Read::default()
+                };
+                return ([0.0; N], Err(ScoreError::State), read, None);
             }
             (id, src) => Read {
                 identity: id.and_then(Result::ok),
                 source: src.and_then(Result::ok),
+                held,
             },
         };
         let decode_id = |slot: &Slot| {
@@ -498,7 +516,10 @@ impl Risk {
             let bytes = raw.source.as_ref().and_then(|(b, _)| b.as_deref());
             SourceState::decode(bytes, slot.hash)
         };
-        let id = refs.identity.as_ref().and_then(decode_id);
+        let id = refs.identity.as_ref().and_then(decode_id).map(|mut s| {
+            observe_responses(&mut s, &raw.held);
+            s
+        });
         let src = refs.source.as_ref().and_then(decode_src);
         let x = features::extract(id.as_ref(), src.as_ref(), facts);
         let out = match &self.model {
@@ -626,7 +647,8 @@ impl Risk {
         acr_ok && fresh
     }
 
-    /// Records a request in the identity's and the source's records.
+    /// Records a request in the identity's and the source's records (the identity's with the
+    /// responses held for it before the request).
     fn record_request(
         &self,
         refs: &StateRef,
@@ -651,6 +673,7 @@ impl Risk {
             };
             let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
                 state::apply_identity(cur, slot.hash, now, |s| {
+                    observe_responses(s, &read.held);
                     s.set_rate_bucket(self.responses.pace_bucket_s(), now);
                     s.observe(&sighting);
                     self.responses.apply(s, now, mark);
@@ -708,7 +731,9 @@ impl Risk {
         (used(id), used(src), self.slots)
     }
 
-    /// The response phase of a forwarded request: the upstream's status and body size.
+    /// The response phase of a forwarded request: the upstream's status and body size. A failure
+    /// (401/403) is written at once; the size waits in this worker for the identity's next write
+    /// (`pending.rs`), unless too many wait.
     pub fn observe_response(
         &self,
         refs: &StateRef,
@@ -721,18 +746,43 @@ impl Risk {
             self.record_failure(refs, now_s, store);
         }
         if let Some(slot) = &refs.identity {
-            let _ = shared::update(store, &slot.key, CAS_ATTEMPTS, |cur| {
-                // Only an existing record of this identity learns a size.
-                match IdentityState::decode(cur, slot.hash) {
-                    Some(mut s) => {
-                        s.observe_response(bytes, now_s);
-                        (Some(s.encode()), ())
-                    }
-                    None => (None, ()),
-                }
-            });
+            if let Some(due) = self.pending.hold(slot, Held { bytes, now_s }) {
+                write_responses(store, &due);
+            }
         }
     }
+
+    /// Writes every response fact waiting in this worker (the root context's tick, and before the
+    /// worker lets go of this config). No host call when none waits.
+    pub fn flush_responses(&self, store: &dyn SharedData) {
+        for due in self.pending.drain() {
+            write_responses(store, &due);
+        }
+    }
+}
+
+/// Response facts into an identity's record, oldest first.
+fn observe_responses(s: &mut IdentityState, held: &[Held]) {
+    for r in held {
+        s.observe_response(r.bytes, r.now_s);
+    }
+}
+
+/// Writes an identity's waiting response facts: only an existing record of that identity learns
+/// them (a slot another identity took since starts afresh without them).
+fn write_responses(store: &dyn SharedData, due: &Waiting) {
+    let _ = shared::update(
+        store,
+        &due.slot.key,
+        CAS_ATTEMPTS,
+        |cur| match IdentityState::decode(cur, due.slot.hash) {
+            Some(mut s) => {
+                observe_responses(&mut s, &due.responses);
+                (Some(s.encode()), ())
+            }
+            None => (None, ()),
+        },
+    );
 }
 
 /// A score (0-100) with each feature's contribution, or why there is none.
@@ -747,11 +797,13 @@ enum ScoreError {
     Model,
 }
 
-/// The records as read for scoring: value and cas of each.
+/// The records as read for scoring: value and cas of each, and the identity's responses this
+/// worker held back (part of its record, written with the request).
 #[derive(Default)]
 struct Read {
     identity: Option<(Option<Vec<u8>>, u32)>,
     source: Option<(Option<Vec<u8>>, u32)>,
+    held: Vec<Held>,
 }
 
 /// Writes `change(current)` to `key`: first with the value and cas read for scoring (saving a host
@@ -870,11 +922,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_flood_that_turns_risky_has_spent_its_burst_once_the_pace_is_learnt() {
-        let c: RiskConfig = serde_json::from_value(serde_json::json!({})).unwrap();
-        let risk = Risk::compile(&c, "tenant").unwrap();
-        let inputs = |now_s| Inputs {
+    /// A plain `GET` at `now_s`, enforced.
+    fn inputs(now_s: u64) -> Inputs<'static> {
+        Inputs {
             method: "GET",
             path: "/orders/1",
             headers: &[],
@@ -885,7 +935,13 @@ mod tests {
             mode: Mode::Enforce,
             route: None,
             object: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_flood_that_turns_risky_has_spent_its_burst_once_the_pace_is_learnt() {
+        let c: RiskConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let risk = Risk::compile(&c, "tenant").unwrap();
         let agent = crate::credential::IdentityKind::Agent;
         let answer = |s: &mut IdentityState, score: u8| {
             let (verdict, mark, _) = risk.answer(agent, score, &inputs(1000), false, Some(s));
@@ -926,6 +982,54 @@ mod tests {
             Some(&flood),
         );
         assert_eq!((verdict, mark), (RiskVerdict::Tag, Mark::default()));
+    }
+
+    /// A response's size costs the response phase no shared-data call: it waits in the worker,
+    /// goes into the identity's next request (its features read it, its write stores it) or is
+    /// written by a flush, and never into another identity's record.
+    #[test]
+    fn a_response_waits_for_the_identitys_next_write_or_a_flush() {
+        let c: RiskConfig = serde_json::from_value(serde_json::json!({})).unwrap();
+        let risk = Risk::compile(&c, "tenant").unwrap();
+        let store = MemoryStore::new(CasRule::Kong);
+        let alice = Identity {
+            credential: CredentialKind::Jwt,
+            subject: "alice".into(),
+            client: None,
+            tenant: None,
+            scopes: Vec::new(),
+            provider: "p".into(),
+            token_id: None,
+            kind: crate::credential::IdentityKind::Human,
+            actors: Vec::new(),
+            claims: None,
+        };
+        let request = |now_s| risk.assess(&inputs(now_s), &alice, &store, &|| 0).1;
+        let record = |refs: &StateRef| {
+            let slot = refs.identity.as_ref().unwrap();
+            let (bytes, _) = store.get(&slot.key).unwrap();
+            IdentityState::decode(bytes.as_deref(), slot.hash).unwrap()
+        };
+        let refs = request(1000);
+        let before = store.get(&refs.identity.as_ref().unwrap().key).unwrap();
+        risk.observe_response(&refs, 200, 5000, 1000, &store);
+        // Nothing read or written after the response.
+        assert_eq!(
+            store.get(&refs.identity.as_ref().unwrap().key).unwrap(),
+            before
+        );
+        assert_eq!(record(&refs).responses, 0);
+        // The next request writes it with its own sighting.
+        let refs = request(1001);
+        let first = record(&refs);
+        assert_eq!((first.responses, first.count), (1, 2));
+        // A flush writes what waits, once.
+        risk.observe_response(&refs, 200, 5000, 1001, &store);
+        risk.flush_responses(&store);
+        assert_eq!(record(&refs).responses, 2);
+        risk.flush_responses(&store);
+        assert_eq!(record(&refs).responses, 2);
+        assert!(risk.pending.is_empty());
     }
 
     #[test]

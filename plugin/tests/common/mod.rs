@@ -109,8 +109,8 @@ impl ForeignFunctions for EnvoyVerifySignature {
         use p256::ecdsa::signature::Verifier as _;
         use p256::pkcs8::DecodePublicKey as _;
         use prost::Message as _;
-        use rsa::pkcs8::DecodePublicKey as _;
-        use rsa::signature::Verifier as _;
+        use rsa09::pkcs8::DecodePublicKey as _;
+        use rsa09::signature::Verifier as _;
         if name != "verify_signature" {
             return Err(ForeignError::NotFound);
         }
@@ -122,8 +122,8 @@ impl ForeignFunctions for EnvoyVerifySignature {
         } else if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(&a.public_key) {
             hash == "sha384"
                 && p384::ecdsa::Signature::from_der(sig).is_ok_and(|s| k.verify(text, &s).is_ok())
-        } else if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(&a.public_key) {
-            use rsa::pkcs1v15::{Signature, VerifyingKey};
+        } else if let Ok(k) = rsa09::RsaPublicKey::from_public_key_der(&a.public_key) {
+            use rsa09::pkcs1v15::{Signature, VerifyingKey};
             let Ok(s) = Signature::try_from(sig.as_slice()) else {
                 return Ok(answer(false));
             };
