@@ -457,6 +457,7 @@ mod tests {
             object: f.object,
             passed: true,
             learn: true,
+            tagged: false,
         }
     }
 

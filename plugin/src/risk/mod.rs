@@ -405,7 +405,8 @@ impl Risk {
         // thief's first request must not make his country and client "known").
         let passed = score.is_some() && verdict <= RiskVerdict::Tag;
         let learn = passed && !mark.hot;
-        self.record_request(&refs, &read, &facts, (passed, learn), mark, store);
+        let tagged = score.is_some_and(|s| s >= self.tag_at);
+        self.record_request(&refs, &read, &facts, (passed, learn, tagged), mark, store);
         refs.success = learn && refs.source.is_some();
         (
             Assessment {
@@ -632,7 +633,7 @@ impl Risk {
         refs: &StateRef,
         read: &Read,
         facts: &Facts,
-        (passed, learn): (bool, bool),
+        (passed, learn, tagged): (bool, bool, bool),
         mark: Mark,
         store: &dyn SharedData,
     ) {
@@ -648,6 +649,7 @@ impl Risk {
                 object: facts.object,
                 passed,
                 learn,
+                tagged,
             };
             let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
                 state::apply_identity(cur, slot.hash, now, |s| {

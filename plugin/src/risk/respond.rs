@@ -230,6 +230,7 @@ mod tests {
                     object: None,
                     passed: true,
                     learn: true,
+                    tagged: false,
                 });
             }
         }
