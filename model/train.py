@@ -104,6 +104,8 @@ def load(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list
             if "feature_names" in line:
                 names = list(line["feature_names"])
                 continue
+            if line.get("step_up_retry"):
+                continue  # a person's request sent again after a step-up: the data holds it once
             ep = f"{line['scenario']}/{line.get('episode', '')}"
             pos = seen.get(ep, 0) if int(line["label"]) else -1
             seen[ep] = pos + 1
