@@ -964,6 +964,29 @@ mod tests {
     }
 
     #[test]
+    fn a_tagged_request_does_not_teach_the_hour() {
+        // Writes at 03:00 by someone who never works then: tagged, they stay off-hours; the same
+        // requests let through untagged make the hour usual within a few.
+        let mut f = usual();
+        f.now_s = T0 + 31 * DAY + 3 * 3600;
+        let (mut tagged, mut untagged) = (habitual(), habitual());
+        for k in 0..10 {
+            let g = Facts {
+                now_s: f.now_s + k * 6,
+                ..f
+            };
+            tagged.observe(&Sighting {
+                tagged: true,
+                ..sighting(&g)
+            });
+            untagged.observe(&sighting(&g));
+        }
+        let at = |s: &IdentityState| value(&extract(Some(s), None, &f), "off_hours");
+        assert!(at(&tagged) > 3.0, "{}", at(&tagged));
+        assert!(at(&untagged) < 2.0, "{}", at(&untagged));
+    }
+
+    #[test]
     fn offhours_write_is_a_write_at_an_unusual_hour() {
         let s = habitual();
         let mut f = usual();
@@ -1262,6 +1285,27 @@ mod tests {
             value(&extract(Some(&s), None, &person), "machine_object_walk"),
             0.0
         );
+    }
+
+    #[test]
+    fn a_walk_beyond_the_habit_outlasts_the_agents_other_calls() {
+        // A sweep of customers, one every 10 s, while the agent goes on with its own work (the order
+        // list and single orders) between the sweep's requests.
+        let mut s = tool_user();
+        let now = T0 + 21 * DAY + 9 * 3600;
+        let v = walk(&mut s, now, 10, 5000, 4, false);
+        assert!(v[3] > 0.0, "{v:?}");
+        for k in 0..6u64 {
+            s.observe(&sighting(&agent_call(now + 41 + k, b"orders", 1.0 / 3.0, None)));
+            s.observe(&sighting(&agent_call(now + 42 + k, b"order", 0.0, Some(90_000 + k))));
+        }
+        let w = walk(&mut s, now + 50, 10, 5004, 3, false);
+        assert!(w[0] > v[3] && w[2] > w[0], "{v:?} then {w:?}");
+        // A walk within the habit is ended by them as before: single orders stay walks of one.
+        let mut t = tool_user();
+        walk(&mut t, now, 10, 5000, 1, true);
+        t.observe(&sighting(&agent_call(now + 5, b"orders", 1.0 / 3.0, None)));
+        assert_eq!(t.walk_at(now + 10, item32(b'r', b"customer"), Some(5001)), 1);
     }
 
     #[test]
