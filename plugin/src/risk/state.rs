@@ -763,12 +763,16 @@ impl IdentityState {
     /// Moves the walk on by this request; a walk that ends is folded into its route's longest
     /// (its learnt requests only: a sweep that was refused does not become the habit).
     fn step_walk(&mut self, now_s: u64, route: u32, object: Option<u64>, learn: bool) {
-        // A walk already beyond the habit is not ended by a request that is not part of it (on
-        // another route, or naming no object): an agent's own calls interleaved with a sweep must
-        // not hide the sweep. It still ends after a pause of the window, or on its own route.
+        // While the caller is under suspicion (a step-up-level score within the window: see
+        // `risk::respond`), a walk already beyond its habit is not ended by a request that is not
+        // part of it (on another route, or naming no object): an agent's own calls interleaved
+        // with a sweep must not hide the sweep. It still ends after a pause of the window, or on
+        // its own route. Unwatched, walks end as before (a service reading orders all day between
+        // other calls would otherwise make one endless walk).
         let recent = self.walk > 0 && now_s.saturating_sub(self.last_seen_s) < WINDOW_S;
+        let watched = self.hot > 0.0 && now_s.saturating_sub(self.hot_s) < WINDOW_S;
         let apart = object.is_none() || route != self.walk_route;
-        if recent && apart && self.walk_beyond(self.walk_route, self.walk) > 0.0 {
+        if recent && watched && apart && self.walk_beyond(self.walk_route, self.walk) > 0.0 {
             return;
         }
         let walk = self.walk_at(now_s, route, object);
