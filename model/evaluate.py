@@ -251,8 +251,10 @@ def main() -> None:
         "does, and get weight 0. Calibration: balanced training puts the boundary at probability 0.5, so\n"
         "the intercept is then lowered until at most "
         f"{100 * weights.get('false_tag_target', float('nan')):.1f}% of each benign training population scores\n"
-        f"at or above 30 and at most {100 * weights.get('challenge_target', float('nan')):.1f}% at or above 70 "
-        f"(shift {weights.get('calibration_shift', float('nan')):.3f}; "
+        f"at or above 30 and at most {100 * weights.get('challenge_target', float('nan')):.1f}% at or above 70, "
+        f"and its agents' and service accounts' requests at most "
+        f"{100 * weights.get('challenge_target', float('nan')):.1f}% at or above 30 (the throttle answers them "
+        f"from there) (shift {weights.get('calibration_shift', float('nan')):.3f}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
     if weights.get("operator_weights"):
         ow = weights["operator_weights"]
