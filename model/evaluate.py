@@ -38,10 +38,11 @@ SUSPEND_TTL_S = 900  # risk.responses.suspend.ttl_s, default
 
 
 def answers(path: Path):
-    """Per request of the trace, in order: (scenario, label, episode, decision, collateral, scored). A benign
-    request is collateral when it is refused by a suspension its identity earned with an attack episode
-    of its own within the suspension's TTL (a rogue agent's ordinary calls while it is suspended); a
-    request is scored when it reached the risk stage (it has features)."""
+    """Per request of the trace, in order: (scenario, label, episode, decision, collateral, scored, retry).
+    A benign request is collateral when it is refused by a suspension its identity earned with an attack
+    episode of its own within the suspension's TTL (a rogue agent's ordinary calls while it is suspended);
+    a request is scored when it reached the risk stage (it has features); a retry is a person's request
+    sent again after answering a step-up challenge (`warden features` sends it)."""
     out = []
     attacked: dict[tuple, int] = {}
     with path.open() as f:
@@ -57,7 +58,7 @@ def answers(path: Path):
             collateral = (not label and line.get("decision") == "suspend" and who in attacked
                           and ts - attacked[who] <= SUSPEND_TTL_S * 1000)
             out.append((line["scenario"], label, line.get("episode", ""), line.get("decision", ""), collateral,
-                        line.get("features") is not None))
+                        line.get("features") is not None, bool(line.get("step_up_retry"))))
     return out
 
 
@@ -74,12 +75,14 @@ def policy_rows(path: Path) -> tuple[list[str], list[str], bool]:
     rows = answers(path)
     eps: dict[str, dict[str, list[tuple[str, bool]]]] = {}
     benign: dict[str, list[int]] = {}
-    for scen, label, ep, decision, collateral, scored in rows:
+    for scen, label, ep, decision, collateral, scored, retry in rows:
         if label:
             eps.setdefault(scen, {}).setdefault(ep, []).append((decision, scored))
         else:
+            # A retry after a step-up is not a request of the trace (the share's denominator), but
+            # if it is challenged again, that challenge counts.
             b = benign.setdefault(scen, [0, 0, 0])
-            b[0] += 1
+            b[0] += int(not retry)
             b[1] += int(decision in CAUGHT and not collateral)
             b[2] += int(collateral)
     ok = True
@@ -123,6 +126,8 @@ def load(path: Path):
                 names = list(line["feature_names"])
                 DOCS = list(line.get("feature_docs", []))
                 continue
+            if line.get("step_up_retry"):
+                continue  # a request sent again after a step-up: the trace's request is scored once
             if line.get("features") is None:
                 r = refused.setdefault(line["scenario"], [0, 0])
                 r[0] += 1
@@ -246,8 +251,10 @@ def main() -> None:
         "does, and get weight 0. Calibration: balanced training puts the boundary at probability 0.5, so\n"
         "the intercept is then lowered until at most "
         f"{100 * weights.get('false_tag_target', float('nan')):.1f}% of each benign training population scores\n"
-        f"at or above 30 and at most {100 * weights.get('challenge_target', float('nan')):.1f}% at or above 70 "
-        f"(shift {weights.get('calibration_shift', float('nan')):.3f}; "
+        f"at or above 30 and at most {100 * weights.get('challenge_target', float('nan')):.1f}% at or above 70, "
+        f"and its agents' and service accounts' requests at most "
+        f"{100 * weights.get('challenge_target', float('nan')):.1f}% at or above 30 (the throttle answers them "
+        f"from there) (shift {weights.get('calibration_shift', float('nan')):.3f}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
     if weights.get("operator_weights"):
         ow = weights["operator_weights"]
@@ -288,7 +295,11 @@ def main() -> None:
         "accounts), humans behind one office NAT address (`benign_office`: many identities, one\n"
         "source). Benign traffic fails as it does in production: clients send a token that has expired\n"
         "(401), refresh it and retry; humans open a page outside their scopes (403). An identity's\n"
-        "requests in the 15 minutes after its own benign failure are `benign_after_failure`. Attacks,\n"
+        "requests in the 15 minutes after its own benign failure are `benign_after_failure`. People\n"
+        "answer a step-up challenge (RFC 9470): a benign human's request carries the token its IdP issues\n"
+        "after a second factor (`acr` mfa, `auth_time` now), and `warden features` sends the request again\n"
+        "with it when the engine challenges it (the retry is not a request of the trace: the shares below\n"
+        "count the challenge, not the retry, and training leaves it out). Attackers cannot. Attacks,\n"
         "injected after a two-day warm-up: a stolen token replayed from a new\n"
         "country and client, an agent gone rogue (100x volume; sweep of sensitive endpoints), credential\n"
         "stuffing, privilege probing, off-hours destructive writes, impossible travel. Tokens are real\n"

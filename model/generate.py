@@ -144,6 +144,7 @@ class Identity:
     end_hour: float = 18.0
     principal: str | None = None  # the user an agent acts for
     tokens: dict = field(default_factory=dict)
+    stepped_up: dict = field(default_factory=dict)  # the token after a step-up, per minute
     away: set = field(default_factory=set)  # days a human spends abroad (benign travel)
 
 
@@ -183,6 +184,20 @@ class Trace:
         who.tokens = {iat: tok}
         return tok
 
+    def stepped_up_token(self, who: Identity, ts_s: int) -> str:
+        """The token `who`'s IdP issues when the person answers a step-up challenge (RFC 9470) at
+        `ts_s`: a second factor (`acr` "mfa", the config's default `risk.acr_values`), `auth_time` now.
+        One per identity-minute (the challenge's `max_age` is 5 minutes)."""
+        at = ts_s - ts_s % 60
+        cached = who.stepped_up.get(at)
+        if cached:
+            return cached
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": at, "exp": at + 3600 + 60, "scope": who.scopes,
+                  "client_id": f"{who.kind}-app", "sub": who.name, "acr": "mfa", "auth_time": at}
+        tok = jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": KID})
+        who.stepped_up = {at: tok}
+        return tok
+
     def expired_token(self, who: Identity, ts_s: int) -> str:
         """The token `who`'s client still holds from an earlier session: issued two hours before the
         current one, expired an hour ago (a real signature; the filter refuses it for its `exp`)."""
@@ -210,8 +225,14 @@ class Trace:
         ts_ms = T0_MS + int(ts_s * 1000)
         headers = {"user-agent": agent or (who.agent if who else "curl/8.5.0"),
                    "x-geo-country": country or (who.country if who else "US")}
+        step_up = None
         if token is None and who is not None:
             token = self.token(who, T0_MS // 1000 + int(ts_s))
+            if who.kind == "human" and not label:
+                # A person answers a step-up challenge: signs in again with a second factor and
+                # sends the request again with the new token (`warden features` does, when the
+                # engine challenges this line). An attacker holding a stolen token cannot.
+                step_up = {"authorization": f"Bearer {self.stepped_up_token(who, T0_MS // 1000 + int(ts_s))}"}
         if token:
             headers["authorization"] = f"Bearer {token}"
         if status is None:
@@ -221,6 +242,8 @@ class Trace:
         line = {"ts_ms": ts_ms, "method": method, "path": path, "source_ip": ip or (who.ip if who else "192.0.2.1"),
                 "headers": headers, "status": status, "response_bytes": body,
                 "label": label, "scenario": scenario}
+        if step_up:
+            line["step_up_headers"] = step_up
         if label:
             line["episode"] = f"{self.prefix}{scenario}-{self.episode}"
         self.seq += 1

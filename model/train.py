@@ -104,6 +104,8 @@ def load(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list
             if "feature_names" in line:
                 names = list(line["feature_names"])
                 continue
+            if line.get("step_up_retry"):
+                continue  # a person's request sent again after a step-up: the data holds it once
             ep = f"{line['scenario']}/{line.get('episode', '')}"
             pos = seen.get(ep, 0) if int(line["label"]) else -1
             seen[ep] = pos + 1
@@ -214,17 +216,23 @@ def edge(at: int) -> float:
 
 
 def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str], tag_target: float = FALSE_TAG_TARGET,
-              challenge_target: float = CHALLENGE_TARGET) -> float:
+              challenge_target: float = CHALLENGE_TARGET, machine: np.ndarray | None = None) -> float:
     """How much to lower the intercept so that each benign population's training share at or above
     TAG_AT is at most `tag_target` and at or above STEP_UP_AT at most `challenge_target` (0 when they
-    already are)."""
+    already are). `machine` marks the rows of callers that cannot step up (agents, services): the
+    throttle answers them from TAG_AT, so there TAG_AT is their challenge, held to `challenge_target`."""
     sc = np.asarray(scenarios)
+    machine = np.zeros(len(sc), dtype=bool) if machine is None else machine
     shift = 0.0
     for s in sorted(set(sc[y == 0])):
-        z = logit[(sc == s) & (y == 0)]
-        for at, target in ((TAG_AT, tag_target), (STEP_UP_AT, challenge_target)):
+        rows = (sc == s) & (y == 0)
+        edges = [(rows, TAG_AT, tag_target), (rows, STEP_UP_AT, challenge_target),
+                 (rows & machine, TAG_AT, challenge_target)]
+        for m, at, target in edges:
+            if not m.any():
+                continue
             # The (1 - target) quantile must fall below the edge (a hair below, so that rounding agrees).
-            q = float(np.quantile(z, 1 - target, method="higher"))
+            q = float(np.quantile(logit[m], 1 - target, method="higher"))
             shift = max(shift, q - edge(at) + 1e-3)
     return shift
 
@@ -255,8 +263,9 @@ def main() -> None:
     coef, bias, constrained = fit(names, x, y, weights(y, scenarios, positions, episodes), args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
+    machine = (x[:, names.index("agent")] > 0) | (x[:, names.index("service")] > 0)
     shift = float(np.round(calibrate(x @ coef + fitted, y, scenarios, args.false_tag_target,
-                                     args.challenge_target), 5))
+                                     args.challenge_target, machine), 5))
     bias = float(np.round(fitted - shift, 5))
     typical = float(np.median((x @ coef + bias)[y == 0]))
     operator = {}

@@ -12,10 +12,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use warden::audit::{AuditRecord, Outcome};
 use warden::shared::{CasRule, MemoryStore};
-use warden::{Body, Decision, Engine, Env, Request, TokenCache};
+use warden::{Body, Decision, Engine, Env, Request, TokenCache, Verdict};
 
 /// Trace fields the engine reads; every other field is copied to the output unchanged.
-pub const ENGINE_FIELDS: [&str; 8] = [
+pub const ENGINE_FIELDS: [&str; 9] = [
     "ts_ms",
     "method",
     "path",
@@ -24,7 +24,15 @@ pub const ENGINE_FIELDS: [&str; 8] = [
     "body",
     "status",
     "response_bytes",
+    STEP_UP_HEADERS,
 ];
+
+/// A trace field: the headers a client that can answer a step-up challenge (RFC 9470) sends when
+/// it does, e.g. a fresh token with the required `acr` and a recent `auth_time` from its IdP. When
+/// the engine answers the line with an enforced step-up, the request is sent again at the same time
+/// with these headers in place of its own; the retry is an output line of its own, with the same
+/// line number and `"step_up_retry": true`. Never copied to the output (it holds a credential).
+pub const STEP_UP_HEADERS: &str = "step_up_headers";
 
 /// Fields an output line adds to the record; a trace field of the same name is not copied.
 const OUTPUT_FIELDS: [&str; 2] = ["line", "features"];
@@ -52,6 +60,8 @@ pub struct TraceLine {
     request_id: String,
     /// The request body (MCP calls): a string as is, any other JSON value as its JSON text.
     body: Option<Vec<u8>>,
+    /// [`STEP_UP_HEADERS`], when the line has them.
+    step_up: Option<Vec<(String, String)>>,
 }
 
 impl TraceLine {
@@ -69,6 +79,35 @@ impl TraceLine {
             peer_cert_unread: false,
             source_unread: false,
         }
+    }
+
+    /// The same request as the client sends it again after answering a step-up challenge: its
+    /// [`STEP_UP_HEADERS`] in place of the headers of the same names, when it has them.
+    fn stepped_up(&self) -> Option<TraceLine> {
+        let step_up = self.step_up.as_ref()?;
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| !step_up.iter().any(|(m, _)| m == n))
+            .cloned()
+            .collect();
+        headers.extend(step_up.iter().cloned());
+        let mut rest = self.rest.clone();
+        rest.insert("step_up_retry".into(), Value::Bool(true));
+        Some(TraceLine {
+            number: self.number,
+            ts_ms: self.ts_ms,
+            status: self.status,
+            response_bytes: self.response_bytes,
+            rest,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            source: self.source,
+            headers,
+            request_id: format!("{}-step-up", self.request_id),
+            body: self.body.clone(),
+            step_up: None,
+        })
     }
 }
 
@@ -98,27 +137,11 @@ pub(crate) fn parse_line(number: usize, text: &str) -> Result<TraceLine, String>
         ),
         Some(_) => return Err(at("`source_ip` must be a string")),
     };
-    let mut headers = Vec::new();
-    match obj.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
-            for (name, value) in h {
-                match value {
-                    Value::String(v) => headers.push((name.to_ascii_lowercase(), v.clone())),
-                    Value::Array(vs) => {
-                        for v in vs {
-                            let v = v.as_str().ok_or_else(|| {
-                                at(&format!("header `{name}`: values must be strings"))
-                            })?;
-                            headers.push((name.to_ascii_lowercase(), v.to_owned()));
-                        }
-                    }
-                    _ => return Err(at(&format!("header `{name}`: value must be a string"))),
-                }
-            }
-        }
-        Some(_) => return Err(at("`headers` must be an object")),
-    }
+    let headers = parse_headers(obj.get("headers"), "headers").map_err(|e| at(&e))?;
+    let step_up = match obj.get(STEP_UP_HEADERS) {
+        None | Some(Value::Null) => None,
+        v => Some(parse_headers(v, STEP_UP_HEADERS).map_err(|e| at(&e))?),
+    };
     let status = match obj.get("status") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
@@ -164,7 +187,35 @@ pub(crate) fn parse_line(number: usize, text: &str) -> Result<TraceLine, String>
         headers,
         request_id,
         body,
+        step_up,
     })
+}
+
+/// The headers of a trace line's `field` (an object of names to a string or a list of strings),
+/// names lower-cased, in order.
+fn parse_headers(value: Option<&Value>, field: &str) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(h)) => {
+            for (name, value) in h {
+                match value {
+                    Value::String(v) => headers.push((name.to_ascii_lowercase(), v.clone())),
+                    Value::Array(vs) => {
+                        for v in vs {
+                            let v = v
+                                .as_str()
+                                .ok_or_else(|| format!("header `{name}`: values must be strings"))?;
+                            headers.push((name.to_ascii_lowercase(), v.to_owned()));
+                        }
+                    }
+                    _ => return Err(format!("header `{name}`: value must be a string")),
+                }
+            }
+        }
+        Some(_) => return Err(format!("`{field}` must be an object")),
+    }
+    Ok(headers)
 }
 
 /// One output line of `replay` and `features`: the decision record the filter would have logged
@@ -222,42 +273,56 @@ pub fn run(
             continue;
         }
         let line = parse_line(number, text)?;
-        let req = line.request();
-        let now_s = req.now_s;
         let mut env = Env {
             cache: &mut cache,
             shared: &store,
             clock_us: &clock,
         };
-        let decision = engine.decide(&req, &mut env);
-        let observed = decision.observes_response();
-        if observed {
-            engine.observe_response(
-                &decision,
-                line.status.unwrap_or(200),
-                line.response_bytes.unwrap_or(0),
-                now_s,
-                &store,
-            );
+        let challenged = replay_line(&engine, &line, &mut env, &mut emit)?;
+        // A client that can answer the challenge does, and sends the request again.
+        if let Some(retry) = line.stepped_up().filter(|_| challenged) {
+            replay_line(&engine, &retry, &mut env, &mut emit)?;
         }
-        let forwarded = decision.reply.is_none();
-        let outcome = Outcome {
-            upstream_status: line.status.filter(|_| forwarded),
-            response_bytes: line.response_bytes.filter(|_| forwarded),
-            duration_ms: None,
-        };
-        // Replay does not time the engine: its output is the same on every run.
-        let record = AuditRecord::new(&req, &decision, line.ts_ms, 0, engine.recorded_claims())
-            .with_outcome(outcome);
-        let out = Replayed {
-            line: line.number,
-            trace: &line.rest,
-            record,
-            features: None,
-        };
-        emit(out, &decision)?;
     }
     Ok(())
+}
+
+/// Decides one line, feeds the recorded response back and emits the output line; returns whether
+/// the client was challenged to step up (an enforced step-up).
+fn replay_line(
+    engine: &Engine,
+    line: &TraceLine,
+    env: &mut Env<'_>,
+    emit: &mut impl FnMut(Replayed<'_>, &Decision) -> Result<(), String>,
+) -> Result<bool, String> {
+    let req = line.request();
+    let decision = engine.decide(&req, env);
+    if decision.observes_response() {
+        engine.observe_response(
+            &decision,
+            line.status.unwrap_or(200),
+            line.response_bytes.unwrap_or(0),
+            req.now_s,
+            env.shared,
+        );
+    }
+    let forwarded = decision.reply.is_none();
+    let outcome = Outcome {
+        upstream_status: line.status.filter(|_| forwarded),
+        response_bytes: line.response_bytes.filter(|_| forwarded),
+        duration_ms: None,
+    };
+    // Replay does not time the engine: its output is the same on every run.
+    let record = AuditRecord::new(&req, &decision, line.ts_ms, 0, engine.recorded_claims())
+        .with_outcome(outcome);
+    let out = Replayed {
+        line: line.number,
+        trace: &line.rest,
+        record,
+        features: None,
+    };
+    emit(out, &decision)?;
+    Ok(decision.verdict == Verdict::StepUp && !forwarded)
 }
 
 /// The file at `path`, or standard input for `-`.

@@ -210,6 +210,68 @@ fn features_have_a_header_and_one_line_per_request() {
 }
 
 #[test]
+fn a_person_who_answers_a_step_up_is_let_through_and_learnt() {
+    let f = fixture("step-up");
+    let key = f.dir.join("k.jwk").to_str().unwrap().to_owned();
+    let plain = mint(&key, &["--aud", "api", "--sub", "alice", "--expires-in", "3000000"]);
+    // Alice in Japan an hour after her last request from Norway (impossible travel): she answers
+    // the challenge with the token her IdP issues after a second factor (`acr`, `auth_time` now).
+    let at = T0 + 19 * 86_400 + 9 * 3600 + 9 * 60 + 3600;
+    let mfa = mint(
+        &key,
+        &[
+            "--aud",
+            "api",
+            "--sub",
+            "alice",
+            "--expires-in",
+            "3000000",
+            "--claim",
+            "acr=\"mfa\"",
+            "--claim",
+            &format!("auth_time={at}"),
+        ],
+    );
+    let away = |ts_s: u64, answer: bool| {
+        let mut l = json!({"ts_ms": ts_s * 1000, "method": "GET", "path": "/orders/1",
+            "source_ip": "203.0.113.50", "status": 200, "response_bytes": 900,
+            "headers": {"authorization": format!("Bearer {}", plain.trim()), "user-agent": "app/1",
+                        "x-geo-country": "JP"}});
+        if answer {
+            l["step_up_headers"] = json!({"authorization": format!("Bearer {}", mfa.trim())});
+        }
+        format!("{l}\n")
+    };
+    let mut trace = std::fs::read_to_string(&f.trace).unwrap();
+    trace.push_str(&away(at, true));
+    trace.push_str(&away(at + 60, false));
+    std::fs::write(&f.trace, trace).unwrap();
+    let d = lines(&ok(warden(&["replay", "--config", &f.config, &f.trace])));
+    assert_eq!(d.len(), 205);
+    // Lines 203 and 204: the challenge, then the same request again with the fresh token.
+    let (challenged, retry, after) = (&d[202], &d[203], &d[204]);
+    assert_eq!(challenged["decision"], "step_up", "{challenged}");
+    assert_eq!(challenged["line"], 203);
+    assert!(challenged.get("step_up_retry").is_none());
+    assert_eq!(retry["line"], 203);
+    assert_eq!(retry["step_up_retry"], true);
+    assert!(
+        retry["decision"] == "tag" || retry["decision"] == "allow",
+        "{retry}"
+    );
+    // The credential the client answers with is never printed.
+    assert!(d.iter().all(|l| l.get("step_up_headers").is_none()));
+    // What went through taught her record: a minute later Japan is where she is.
+    assert_eq!(after["line"], 204);
+    assert!(
+        after["decision"] == "allow" || after["decision"] == "tag",
+        "{after}"
+    );
+    // Without the answer (the thief on line 201, the plain token) there is no retry.
+    assert_eq!(d.iter().filter(|l| l["line"] == 201).count(), 1);
+}
+
+#[test]
 fn a_bad_trace_line_is_named() {
     let f = fixture("bad");
     std::fs::write(

@@ -215,7 +215,8 @@ pub struct SuspendConfig {
     /// Step-up-level scores that suspend (default 5).
     #[serde(default = "default_after")]
     pub after: u32,
-    /// Seconds over which they are counted (default 60).
+    /// Seconds over which they are counted (default 300): a walk at one request every 10 s is
+    /// sustained, and at that pace 5 scores decayed over 60 s never add up to 5.
     #[serde(default = "default_window_s")]
     pub window_s: u64,
     /// Seconds a suspension lasts (default 900).
@@ -237,7 +238,7 @@ fn default_after() -> u32 {
     5
 }
 fn default_window_s() -> u64 {
-    60
+    300
 }
 fn default_ttl_s() -> u64 {
     900

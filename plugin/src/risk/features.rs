@@ -127,7 +127,7 @@ features! {
     MachineNewRoute = "machine_new_route":
         "for an AI agent or a service account, the route's sensitivity (as sensitive_endpoint) when the route rule or MCP tool is one it called fewer than 3 times in requests let through (0 for a person, under 256 requests of history, or for a request no rule or tool names): a machine's repertoire is its code or its tools, a person explores";
     MachineObjectWalk = "machine_object_walk":
-        "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), clipped to [0, 6]; 0 for a person, or before 32 requests of history preceded the walk";
+        "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), at least ln 2 (one read is no walk), clipped to [0, 6]; while it has a step-up-level score within 10 minutes, its requests elsewhere do not end a walk beyond its habit (its own calls interleaved with a sweep); 0 for a person, or before 32 requests of history preceded the walk";
     MachinePace = "machine_pace":
         "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or before 10 minutes and 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
     BadSource = "bad_source":
@@ -457,6 +457,7 @@ mod tests {
             object: f.object,
             passed: true,
             learn: true,
+            tagged: false,
         }
     }
 
@@ -956,6 +957,29 @@ mod tests {
     }
 
     #[test]
+    fn a_tagged_request_does_not_teach_the_hour() {
+        // Writes at 03:00 by someone who never works then: tagged, they stay off-hours; the same
+        // requests let through untagged make the hour usual within a few.
+        let mut f = usual();
+        f.now_s = T0 + 31 * DAY + 3 * 3600;
+        let (mut tagged, mut untagged) = (habitual(), habitual());
+        for k in 0..10 {
+            let g = Facts {
+                now_s: f.now_s + k * 6,
+                ..f
+            };
+            tagged.observe(&Sighting {
+                tagged: true,
+                ..sighting(&g)
+            });
+            untagged.observe(&sighting(&g));
+        }
+        let at = |s: &IdentityState| value(&extract(Some(s), None, &f), "off_hours");
+        assert!(at(&tagged) > 3.0, "{}", at(&tagged));
+        assert!(at(&untagged) < 2.0, "{}", at(&untagged));
+    }
+
+    #[test]
     fn offhours_write_is_a_write_at_an_unusual_hour() {
         let s = habitual();
         let mut f = usual();
@@ -1254,6 +1278,27 @@ mod tests {
             value(&extract(Some(&s), None, &person), "machine_object_walk"),
             0.0
         );
+    }
+
+    #[test]
+    fn a_walk_beyond_the_habit_outlasts_the_agents_other_calls() {
+        // A sweep of customers, one every 10 s, while the agent goes on with its own work (the order
+        // list and single orders) between the sweep's requests.
+        let mut s = tool_user();
+        let now = T0 + 21 * DAY + 9 * 3600;
+        let v = walk(&mut s, now, 10, 5000, 4, false);
+        assert!(v[3] > 0.0, "{v:?}");
+        for k in 0..6u64 {
+            s.observe(&sighting(&agent_call(now + 41 + k, b"orders", 1.0 / 3.0, None)));
+            s.observe(&sighting(&agent_call(now + 42 + k, b"order", 0.0, Some(90_000 + k))));
+        }
+        let w = walk(&mut s, now + 50, 10, 5004, 3, false);
+        assert!(w[0] > v[3] && w[2] > w[0], "{v:?} then {w:?}");
+        // A walk within the habit is ended by them as before: single orders stay walks of one.
+        let mut t = tool_user();
+        walk(&mut t, now, 10, 5000, 1, true);
+        t.observe(&sighting(&agent_call(now + 5, b"orders", 1.0 / 3.0, None)));
+        assert_eq!(t.walk_at(now + 10, item32(b'r', b"customer"), Some(5001)), 1);
     }
 
     #[test]

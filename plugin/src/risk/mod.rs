@@ -416,7 +416,8 @@ impl Risk {
         // thief's first request must not make his country and client "known").
         let passed = score.is_some() && verdict <= RiskVerdict::Tag;
         let learn = passed && !mark.hot;
-        self.record_request(&refs, &read, &facts, (passed, learn), mark, store);
+        let tagged = score.is_some_and(|s| s >= self.tag_at);
+        self.record_request(&refs, &read, &facts, (passed, learn, tagged), mark, store);
         refs.success = learn && refs.source.is_some();
         (
             Assessment {
@@ -654,7 +655,7 @@ impl Risk {
         refs: &StateRef,
         read: &Read,
         facts: &Facts,
-        (passed, learn): (bool, bool),
+        (passed, learn, tagged): (bool, bool, bool),
         mark: Mark,
         store: &dyn SharedData,
     ) {
@@ -670,6 +671,7 @@ impl Risk {
                 object: facts.object,
                 passed,
                 learn,
+                tagged,
             };
             let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
                 state::apply_identity(cur, slot.hash, now, |s| {

@@ -230,6 +230,7 @@ mod tests {
                     object: None,
                     passed: true,
                     learn: true,
+                    tagged: false,
                 });
             }
         }
@@ -292,6 +293,19 @@ mod tests {
         let end = 100 + u64::from(after) - 1 + r.ttl_s();
         assert_eq!(Responses::suspended(Some(&s), end - 1), Some(1));
         assert_eq!(Responses::suspended(Some(&s), end), None);
+        // A slow sweep's, one every 10 to 15 s, do: the fifth suspends.
+        let mut w = IdentityState::fresh(3, 0);
+        for (i, now) in [1000u64, 1010, 1025, 1035, 1050].into_iter().enumerate() {
+            assert_eq!(r.suspends(Some(&w), now), i == 4, "{i}");
+            r.apply(
+                &mut w,
+                now,
+                Mark {
+                    bucket: None,
+                    hot: true,
+                },
+            );
+        }
         // Scattered high scores (one an hour) never add up.
         let mut t = IdentityState::fresh(2, 0);
         for i in 0..20 {

@@ -263,6 +263,10 @@ pub struct Sighting {
     /// the policy let through teach the record what is normal, so an attacker who is being
     /// challenged cannot make his country "known" by retrying.
     pub learn: bool,
+    /// The score reached `tag_at`: a request that is unusual enough to be tagged does not teach
+    /// the hour of day (the hours are a share of requests, which a short burst moves: five writes at
+    /// 3 a.m. would make 3 a.m. a habit within a minute); its other habits are learnt as `learn` says.
+    pub tagged: bool,
 }
 
 /// The behaviour of one identity.
@@ -692,7 +696,8 @@ impl IdentityState {
     /// The walk at `now_s` with this request (on `route`, to `object`) added: its length, 0 for a
     /// request that names no route or no object. A walk continues while consecutive requests, less
     /// than the window apart, stay on its route and move to another object (asking for the same one
-    /// again neither extends nor ends it); anything else starts a new one.
+    /// again neither extends nor ends it); anything else starts a new one, except that a walk
+    /// already beyond the habit outlasts requests that are not part of it (see `step_walk`).
     pub fn walk_at(&self, now_s: u64, route: u32, object: Option<u64>) -> u16 {
         let Some(o) = object.filter(|_| route != 0) else {
             return 0;
@@ -708,15 +713,20 @@ impl IdentityState {
     }
 
     /// How far the walk at `now_s` with this request added goes beyond the identity's habit on the
-    /// route: `ln(1 + walk)` minus `ln` of twice (one plus) the longest walk it made there, at
-    /// least 0 (a single read is no walk); 0 until [`WALK_MIN_HISTORY`] requests came before the
+    /// route: `ln(1 + walk)` minus `ln(1 + twice the longest walk it made there)` (at least `ln 2`:
+    /// a single read is no walk), at least 0; 0 until [`WALK_MIN_HISTORY`] requests came before the
     /// walk (a new caller's first walk is how its habit forms) or for a request without an object.
     pub fn walk_excess(&self, now_s: u64, route: u32, object: Option<u64>) -> f32 {
-        let walk = self.walk_at(now_s, route, object);
+        self.walk_beyond(route, self.walk_at(now_s, route, object))
+    }
+
+    /// How far a walk of `walk` requests on `route` goes beyond the habit (see
+    /// [`IdentityState::walk_excess`]).
+    fn walk_beyond(&self, route: u32, walk: u16) -> f32 {
         if !self.walk_judged(walk) {
             return 0.0;
         }
-        let ceiling = 2.0 * (1.0 + f32::from(self.route_walk(route)));
+        let ceiling = (1.0 + 2.0 * f32::from(self.route_walk(route))).max(2.0);
         (f32::from(walk).ln_1p() - ceiling.ln()).max(0.0)
     }
 
@@ -738,6 +748,18 @@ impl IdentityState {
     /// Moves the walk on by this request; a walk that ends is folded into its route's longest
     /// (its learnt requests only: a sweep that was refused does not become the habit).
     fn step_walk(&mut self, now_s: u64, route: u32, object: Option<u64>, learn: bool) {
+        // While the caller is under suspicion (a step-up-level score within the window: see
+        // `risk::respond`), a walk already beyond its habit is not ended by a request that is not
+        // part of it (on another route, or naming no object): an agent's own calls interleaved
+        // with a sweep must not hide the sweep. It still ends after a pause of the window, or on
+        // its own route. Unwatched, walks end as before (a service reading orders all day between
+        // other calls would otherwise make one endless walk).
+        let recent = self.walk > 0 && now_s.saturating_sub(self.last_seen_s) < WINDOW_S;
+        let watched = self.hot > 0.0 && now_s.saturating_sub(self.hot_s) < WINDOW_S;
+        let apart = object.is_none() || route != self.walk_route;
+        if recent && watched && apart && self.walk_beyond(self.walk_route, self.walk) > 0.0 {
+            return;
+        }
         let walk = self.walk_at(now_s, route, object);
         // Once the habit is judged, a walk teaches it one request more than its longest: a sweep
         // whose first requests pass must not become the walk it is measured against, and a
@@ -868,7 +890,7 @@ impl IdentityState {
         }
         self.agents.insert(s.agent);
         let hour = usize::try_from(now / 3600 % 24).unwrap_or(0);
-        if let Some(h) = self.hours.get_mut(hour) {
+        if let Some(h) = self.hours.get_mut(hour).filter(|_| !s.tagged) {
             *h = h.saturating_add(1);
         }
         if self.hours.iter().map(|&h| u32::from(h)).sum::<u32>() >= HOURS_CAP {
@@ -1141,6 +1163,7 @@ mod tests {
             object: Some(9),
             passed: true,
             learn: true,
+            tagged: false,
         }
     }
 
