@@ -1288,12 +1288,21 @@ mod tests {
         let now = T0 + 21 * DAY + 9 * 3600;
         let v = walk(&mut s, now, 10, 5000, 4, false);
         assert!(v[3] > 0.0, "{v:?}");
-        for k in 0..6u64 {
-            s.observe(&sighting(&agent_call(now + 41 + k, b"orders", 1.0 / 3.0, None)));
-            s.observe(&sighting(&agent_call(now + 42 + k, b"order", 0.0, Some(90_000 + k))));
+        // Unwatched, the agent's other calls end the walk; under suspicion (a step-up-level score
+        // within the window, as `risk::respond` marks it), they do not.
+        let mut unwatched = s.clone();
+        s.hot = 1.0;
+        s.hot_s = now + 40;
+        for st in [&mut s, &mut unwatched] {
+            for k in 0..6u64 {
+                st.observe(&sighting(&agent_call(now + 41 + k, b"orders", 1.0 / 3.0, None)));
+                st.observe(&sighting(&agent_call(now + 42 + k, b"order", 0.0, Some(90_000 + k))));
+            }
         }
         let w = walk(&mut s, now + 50, 10, 5004, 3, false);
         assert!(w[0] > v[3] && w[2] > w[0], "{v:?} then {w:?}");
+        let u = walk(&mut unwatched, now + 50, 10, 5004, 3, false);
+        assert!(u[0] < v[3], "{v:?} then {u:?}");
         // A walk within the habit is ended by them as before: single orders stay walks of one.
         let mut t = tool_user();
         walk(&mut t, now, 10, 5000, 1, true);
