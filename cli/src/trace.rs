@@ -203,9 +203,9 @@ fn parse_headers(value: Option<&Value>, field: &str) -> Result<Vec<(String, Stri
                     Value::String(v) => headers.push((name.to_ascii_lowercase(), v.clone())),
                     Value::Array(vs) => {
                         for v in vs {
-                            let v = v
-                                .as_str()
-                                .ok_or_else(|| format!("header `{name}`: values must be strings"))?;
+                            let v = v.as_str().ok_or_else(|| {
+                                format!("header `{name}`: values must be strings")
+                            })?;
                             headers.push((name.to_ascii_lowercase(), v.to_owned()));
                         }
                     }

@@ -213,7 +213,10 @@ fn features_have_a_header_and_one_line_per_request() {
 fn a_person_who_answers_a_step_up_is_let_through_and_learnt() {
     let f = fixture("step-up");
     let key = f.dir.join("k.jwk").to_str().unwrap().to_owned();
-    let plain = mint(&key, &["--aud", "api", "--sub", "alice", "--expires-in", "3000000"]);
+    let plain = mint(
+        &key,
+        &["--aud", "api", "--sub", "alice", "--expires-in", "3000000"],
+    );
     // Alice in Japan an hour after her last request from Norway (impossible travel): she answers
     // the challenge with the token her IdP issues after a second factor (`acr`, `auth_time` now).
     let at = T0 + 19 * 86_400 + 9 * 3600 + 9 * 60 + 3600;

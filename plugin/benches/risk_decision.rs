@@ -125,6 +125,7 @@ fn pieces(c: &mut Criterion) {
             object: facts.object,
             passed: true,
             learn: true,
+            tagged: false,
         });
     }
     c.bench_function("risk/features", |b| {

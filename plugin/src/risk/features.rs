@@ -1290,13 +1290,23 @@ mod tests {
         assert!(v[3] > 0.0, "{v:?}");
         // Unwatched, the agent's other calls end the walk; under suspicion (a step-up-level score
         // within the window, as `risk::respond` marks it), they do not.
-        let mut unwatched = s.clone();
+        let mut unwatched = s;
         s.hot = 1.0;
         s.hot_s = now + 40;
         for st in [&mut s, &mut unwatched] {
             for k in 0..6u64 {
-                st.observe(&sighting(&agent_call(now + 41 + k, b"orders", 1.0 / 3.0, None)));
-                st.observe(&sighting(&agent_call(now + 42 + k, b"order", 0.0, Some(90_000 + k))));
+                st.observe(&sighting(&agent_call(
+                    now + 41 + k,
+                    b"orders",
+                    1.0 / 3.0,
+                    None,
+                )));
+                st.observe(&sighting(&agent_call(
+                    now + 42 + k,
+                    b"order",
+                    0.0,
+                    Some(90_000 + k),
+                )));
             }
         }
         let w = walk(&mut s, now + 50, 10, 5004, 3, false);
@@ -1307,7 +1317,10 @@ mod tests {
         let mut t = tool_user();
         walk(&mut t, now, 10, 5000, 1, true);
         t.observe(&sighting(&agent_call(now + 5, b"orders", 1.0 / 3.0, None)));
-        assert_eq!(t.walk_at(now + 10, item32(b'r', b"customer"), Some(5001)), 1);
+        assert_eq!(
+            t.walk_at(now + 10, item32(b'r', b"customer"), Some(5001)),
+            1
+        );
     }
 
     #[test]
