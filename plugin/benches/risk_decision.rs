@@ -11,7 +11,7 @@ use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use warden::gateway::parse_address;
 use warden::risk::features::{self, Facts};
-use warden::risk::state::{hash64, item32, prefix_item, IdentityState, Sighting};
+use warden::risk::state::{client_item, hash64, prefix_item, IdentityState, Sighting};
 use warden::risk::with_model;
 use warden::shared::MemoryStore;
 use warden::{Engine, Env, Request, TokenCache};
@@ -103,7 +103,7 @@ fn pieces(c: &mut Criterion) {
         sensitivity: 0.33,
         country: Some(*b"NO"),
         prefix: Some(prefix_item(&"198.51.100.7".parse().unwrap())),
-        agent: item32(b'u', b"bank-app/4.2"),
+        agent: client_item(b"bank-app/4.2"),
         endpoint: hash64(b'e', b"GET /orders/7"),
         route: 1,
         object: Some(7),

@@ -627,6 +627,12 @@ impl HttpContext for WardenHttp {
         self.host.restart();
         if let Some(engine) = &self.engine {
             self.x.end(&self.host, engine);
+            // A new config replaced this request's engine since it began, and this is the old
+            // engine's last request: it writes the response facts left waiting there (the root's
+            // tick flushes only the current engine's; `risk/pending.rs`).
+            if Rc::strong_count(engine) == 1 {
+                engine.flush_responses(&HostShared);
+            }
         }
     }
 }

@@ -93,7 +93,7 @@ features! {
     NewCountry = "new_country":
         "1 if the edge's country is not among the identity's known countries (0 for a first-seen identity)";
     NewClient = "new_client":
-        "1 if the user agent is not among the identity's known clients";
+        "1 if the user agent, its digits left out (a browser's or SDK's update is the same client), is not among the identity's known clients";
     NewIpPrefix = "new_ip_prefix":
         "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks";
     ImpossibleTravel = "impossible_travel":
@@ -419,7 +419,7 @@ pub fn get(x: &[f32; N], name: &str) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::risk::state::{hash64, item32, prefix_item, Sighting};
+    use crate::risk::state::{client_item, hash64, item32, prefix_item, Sighting};
 
     const DAY: u64 = 86_400;
     /// 2026-01-01T00:00:00Z.
@@ -433,7 +433,7 @@ mod tests {
             sensitivity: 0.0,
             country: Some(*b"NO"),
             prefix: Some(prefix_item(&"198.51.100.10".parse().unwrap())),
-            agent: item32(b'u', b"app/1.0"),
+            agent: client_item(b"app/1.0"),
             endpoint: hash64(b'e', b"GET /orders"),
             route: item32(b'r', b"orders"),
             object: None,
@@ -909,12 +909,24 @@ mod tests {
     fn new_country_client_prefix() {
         let mut f = usual();
         f.country = Some(*b"BR");
-        f.agent = item32(b'u', b"curl/8");
+        f.agent = client_item(b"curl/8");
         f.prefix = Some(prefix_item(&"192.0.2.1".parse().unwrap()));
         let x = extract(Some(&habitual()), None, &f);
         assert_eq!(value(&x, "new_country"), 1.0);
         assert_eq!(value(&x, "new_client"), 1.0);
         assert_eq!(value(&x, "new_ip_prefix"), 1.0);
+        // The usual client updated (`app/1.0` to `app/1.1`) is not a new client; another one is.
+        let mut f = usual();
+        f.agent = client_item(b"app/1.1");
+        assert_eq!(
+            value(&extract(Some(&habitual()), None, &f), "new_client"),
+            0.0
+        );
+        f.agent = client_item(b"app/1.1 (bot)");
+        assert_eq!(
+            value(&extract(Some(&habitual()), None, &f), "new_client"),
+            1.0
+        );
     }
 
     #[test]

@@ -463,7 +463,7 @@ impl Risk {
                 .and_then(header)
                 .and_then(geo::country_code),
             prefix: inputs.source.as_ref().map(state::prefix_item),
-            agent: state::item32(b'u', header("user-agent").unwrap_or("").as_bytes()),
+            agent: state::client_item(header("user-agent").unwrap_or("").as_bytes()),
             endpoint: state::hash64(b'e', format!("{method} {path}").as_bytes()),
             route: inputs
                 .route

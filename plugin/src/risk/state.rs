@@ -67,8 +67,13 @@ const HOURS_CAP: u32 = 4096;
 /// 64-bit FNV-1a with a domain byte, for sketch items inside one record (not a security boundary: a
 /// collision only merges two items of the caller's own record). Slots use [`SlotKey::hash`].
 pub fn hash64(domain: u8, bytes: &[u8]) -> u64 {
+    hash64_of(domain, bytes.iter().copied())
+}
+
+/// [`hash64`] over a stream of bytes.
+fn hash64_of(domain: u8, bytes: impl Iterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in std::iter::once(domain).chain(bytes.iter().copied()) {
+    for b in std::iter::once(domain).chain(bytes) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -81,12 +86,20 @@ pub fn hash64(domain: u8, bytes: &[u8]) -> u64 {
 
 /// A non-zero 32-bit item for a known-set (0 marks an empty entry).
 pub fn item32(domain: u8, bytes: &[u8]) -> u32 {
-    let h = hash64(domain, bytes);
-    let v = (h >> 32) as u32 ^ (h as u32);
-    v.max(1)
+    object_item(hash64(domain, bytes))
 }
 
-/// The item of an object's hash (its two halves folded, never 0), kept as a walk's last object.
+/// The known-set item of a client: its user agent with the digits left out, so that a browser's or an
+/// SDK's update (`Firefox/133.0` to `Firefox/134.0`) is the same client and another program is not.
+pub fn client_item(user_agent: &[u8]) -> u32 {
+    object_item(hash64_of(
+        b'u',
+        user_agent.iter().copied().filter(|b| !b.is_ascii_digit()),
+    ))
+}
+
+/// The item of a 64-bit hash (its two halves folded, never 0): an object's, kept as a walk's last
+/// object, or any other item's.
 pub fn object_item(object: u64) -> u32 {
     ((object >> 32) as u32 ^ (object as u32)).max(1)
 }
@@ -1157,7 +1170,7 @@ mod tests {
             now_s,
             country: Some(*b"NO"),
             prefix: Some(prefix_item(&"203.0.113.7".parse().unwrap())),
-            agent: item32(b'u', b"app/1.0"),
+            agent: client_item(b"app/1.0"),
             endpoint: hash64(b'e', b"GET /orders"),
             route: 7,
             object: Some(9),
