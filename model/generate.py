@@ -58,6 +58,8 @@ BROWSERS = [
     "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2) Mobile/15E148",
 ]
+PHONE_APP = "orders-mobile/5.3 (Android 14)"
+MCP_CLIENT = "mcp-client/1.2 (node)"
 ATTACK_CLIENTS = ["python-requests/2.32", "curl/8.5.0", "Go-http-client/1.1", "okhttp/4.12"]
 
 # (method, path template, sensitivity as in config.json, typical response bytes)
@@ -365,7 +367,9 @@ def benign(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
 def twins(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
     """Benign twins of the new attacks, drawn from their own generator: an agent that pages through the
     customer list every night (`benign_paging_agent`: many distinct objects at a steady pace, its habit),
-    and humans who open a part of the app they never used (`benign_new_area`: a few customer pages)."""
+    humans who open a part of the app they never used (`benign_new_area`: a few customer pages), humans
+    who start using the phone app (`benign_new_device`: a new client at home, then a known one) and agents
+    whose tools are also called through an MCP client (`benign_agent_new_client`: a second program)."""
     g = random.Random(t.rng.random())
     p = t.prefix
     owner = pop["human"][0]
@@ -388,6 +392,27 @@ def twins(t: Trace, pop: dict[str, list[Identity]], days: int) -> None:
             t.request(ts, h, g.choice(["customer", "customer", "search", "read_order"]), label=0,
                       scenario="benign_new_area", rng=g)
             ts += g.expovariate(1 / 20)
+    for h in g.sample(pop["human"], max(1, len(pop["human"]) // 2)):
+        # A person who starts using the phone app next to the browser, at home: a new client, then a
+        # known one.
+        first = g.randint(2, days - 1)
+        for d in [x for x in range(first, days) if x not in h.away and (x == first or g.random() < 0.5)]:
+            ts = d * DAY_S + (g.uniform(h.start_hour, h.end_hour) - COUNTRIES[h.country][0]) * 3600
+            for _ in range(g.randint(5, 20)):
+                t.request(ts, h, pick(g, HUMAN_MIX), label=0, scenario="benign_new_device", rng=g,
+                          agent=PHONE_APP)
+                ts += g.expovariate(1 / 20)
+    for a in g.sample(pop["agent"], max(1, len(pop["agent"]) // 2)):
+        # An agent whose tools are now also called through its MCP client: a second program with the
+        # same token, from its usual network, at its usual pace (the runtime's own version updates are
+        # the same client: `new_client` leaves the digits out).
+        first = g.randint(2, days - 1)
+        for d in [x for x in range(first, days) if x == first or g.random() < 0.5]:
+            ts = d * DAY_S + g.uniform(9, 17) * 3600
+            for _ in range(g.randint(10, 40)):
+                t.request(ts, a, pick(g, AGENT_MIX), label=0, scenario="benign_agent_new_client", rng=g,
+                          agent=MCP_CLIENT)
+                ts += g.expovariate(1 / 1.5)
 
 
 def office(t: Trace, days: int, n: int) -> None:

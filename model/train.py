@@ -45,11 +45,11 @@ NON_POSITIVE = ("agent", "service")
 # countries more often than this simulation's thieves, who are caught by their new client instead);
 # such a weight is fixed at 0 rather than learnt negative. `token_age` is left free (old or fresh can
 # both be the odd one).
-NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix", "impossible_travel",
-                "off_hours", "offhours_write", "write_method", "delete_method", "sensitive_endpoint",
-                "recent_failures", "endpoint_spread", "response_volume", "bad_source", "source_failures",
-                "source_identities", "new_route", "object_enumeration", "data_volume", "machine_new_route",
-                "machine_object_walk", "machine_pace")
+NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix", "new_client_elsewhere",
+                "impossible_travel", "off_hours", "offhours_write", "write_method", "delete_method",
+                "sensitive_endpoint", "recent_failures", "endpoint_spread", "response_volume", "bad_source",
+                "source_failures", "source_identities", "new_route", "object_enumeration", "data_volume",
+                "machine_new_route", "machine_object_walk", "machine_pace")
 # Operator knowledge, not learnt: `bad_source` is 1 for a source in the operator's `risk.deny_cidrs`.
 # The simulated attacks from such networks are caught by other signals, so the fit gives it next to no
 # weight and a deny list would change no score. Its weight is set instead (or kept, if larger) so that
@@ -216,25 +216,45 @@ def edge(at: int) -> float:
 
 
 def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str], tag_target: float = FALSE_TAG_TARGET,
-              challenge_target: float = CHALLENGE_TARGET, machine: np.ndarray | None = None) -> float:
+              challenge_target: float = CHALLENGE_TARGET, machine: bool = False,
+              rows: np.ndarray | None = None) -> float:
     """How much to lower the intercept so that each benign population's training share at or above
     TAG_AT is at most `tag_target` and at or above STEP_UP_AT at most `challenge_target` (0 when they
-    already are). `machine` marks the rows of callers that cannot step up (agents, services): the
-    throttle answers them from TAG_AT, so there TAG_AT is their challenge, held to `challenge_target`."""
+    already are), over `rows` (one kind of caller; all rows when None). `machine`: the rows are callers
+    that cannot step up (agents, services), whom the throttle answers from TAG_AT, so there TAG_AT is
+    their challenge, held to `challenge_target`."""
     sc = np.asarray(scenarios)
-    machine = np.zeros(len(sc), dtype=bool) if machine is None else machine
+    rows = np.ones(len(sc), dtype=bool) if rows is None else rows
     shift = 0.0
     for s in sorted(set(sc[y == 0])):
-        rows = (sc == s) & (y == 0)
-        edges = [(rows, TAG_AT, tag_target), (rows, STEP_UP_AT, challenge_target),
-                 (rows & machine, TAG_AT, challenge_target)]
-        for m, at, target in edges:
-            if not m.any():
-                continue
+        m = (sc == s) & (y == 0) & rows
+        if not m.any():
+            continue
+        edges = [(TAG_AT, challenge_target if machine else tag_target), (STEP_UP_AT, challenge_target)]
+        for at, target in edges:
             # The (1 - target) quantile must fall below the edge (a hair below, so that rounding agrees).
             q = float(np.quantile(logit[m], 1 - target, method="higher"))
             shift = max(shift, q - edge(at) + 1e-3)
     return shift
+
+
+def calibrate_kinds(names: list[str], x: np.ndarray, coef: np.ndarray, fitted: float, y: np.ndarray,
+                    scenarios: list[str], tag_target: float, challenge_target: float
+                    ) -> tuple[float, dict[str, float]]:
+    """Per-kind calibration: the intercept for people, and the `agent` and `service` weights for
+    machines, each lowered until its own kind's benign populations meet the targets (`calibrate`).
+    A kind's flag is one column, so its weight is that kind's own intercept: one shift for all would
+    spend the humans' budget on the agents' (or the reverse). Returns the intercept's shift and each
+    machine kind's weight; a kind weight stays at most 0 (a kind never raises a score)."""
+    logit = x @ coef + fitted
+    kinds = {k: x[:, names.index(k)] > 0 for k in NON_POSITIVE}
+    human = ~np.logical_or.reduce(list(kinds.values()))
+    shift = calibrate(logit, y, scenarios, tag_target, challenge_target, rows=human)
+    weights = {}
+    for k, rows in kinds.items():
+        own = calibrate(logit, y, scenarios, tag_target, challenge_target, machine=True, rows=rows)
+        weights[k] = float(np.round(min(0.0, coef[names.index(k)] + shift - own), 5))
+    return shift, weights
 
 
 def main() -> None:
@@ -263,9 +283,11 @@ def main() -> None:
     coef, bias, constrained = fit(names, x, y, weights(y, scenarios, positions, episodes), args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
-    machine = (x[:, names.index("agent")] > 0) | (x[:, names.index("service")] > 0)
-    shift = float(np.round(calibrate(x @ coef + fitted, y, scenarios, args.false_tag_target,
-                                     args.challenge_target, machine), 5))
+    shift, kind_weights = calibrate_kinds(names, x, coef, fitted, y, scenarios, args.false_tag_target,
+                                          args.challenge_target)
+    shift = float(np.round(shift, 5))
+    for k, v in kind_weights.items():
+        coef[names.index(k)] = v
     bias = float(np.round(fitted - shift, 5))
     typical = float(np.median((x @ coef + bias)[y == 0]))
     operator = {}
@@ -280,6 +302,7 @@ def main() -> None:
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
+              "kind_weights": kind_weights,
               "c": args.c, "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
               "constrained_to_zero": constrained,
               "operator_weights": operator,

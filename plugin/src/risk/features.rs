@@ -96,6 +96,8 @@ features! {
         "1 if the user agent, its digits left out (a browser's or SDK's update is the same client), is not among the identity's known clients";
     NewIpPrefix = "new_ip_prefix":
         "1 if the source network (/24 IPv4, /48 IPv6) is not among the identity's known networks";
+    NewClientElsewhere = "new_client_elsewhere":
+        "1 if both the user agent and the source network are new to the identity: a new device where the identity has never been (a new client alone is a new phone or program at home, a new network alone is travel)";
     ImpossibleTravel = "impossible_travel":
         "1 if the country changed faster than risk.travel_kmh between country centroids";
     OffHours = "off_hours":
@@ -312,9 +314,14 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
             }
         }
     }
-    set(Feature::NewClient, flag(!s.agents.contains(f.agent)));
+    let new_client = !s.agents.contains(f.agent);
+    set(Feature::NewClient, flag(new_client));
     if let Some(p) = f.prefix {
-        set(Feature::NewIpPrefix, flag(!s.prefixes.contains(p)));
+        let new_network = !s.prefixes.contains(p);
+        set(Feature::NewIpPrefix, flag(new_network));
+        // The conjunction a linear model cannot form: a person's new phone at home, or an agent's
+        // second program, is a new client only; a stolen token replayed elsewhere is both.
+        set(Feature::NewClientElsewhere, flag(new_client && new_network));
     }
     let unusual_hour = off_hours(&s.hours, now);
     set(Feature::OffHours, unusual_hour);
@@ -915,6 +922,18 @@ mod tests {
         assert_eq!(value(&x, "new_country"), 1.0);
         assert_eq!(value(&x, "new_client"), 1.0);
         assert_eq!(value(&x, "new_ip_prefix"), 1.0);
+        assert_eq!(value(&x, "new_client_elsewhere"), 1.0);
+        // A new client from a known network, or the known client from a new one, is not elsewhere.
+        let mut home = f;
+        home.prefix = usual().prefix;
+        let x = extract(Some(&habitual()), None, &home);
+        assert_eq!(value(&x, "new_client"), 1.0);
+        assert_eq!(value(&x, "new_client_elsewhere"), 0.0);
+        let mut travel = f;
+        travel.agent = usual().agent;
+        let x = extract(Some(&habitual()), None, &travel);
+        assert_eq!(value(&x, "new_ip_prefix"), 1.0);
+        assert_eq!(value(&x, "new_client_elsewhere"), 0.0);
         // The usual client updated (`app/1.0` to `app/1.1`) is not a new client; another one is.
         let mut f = usual();
         f.agent = client_item(b"app/1.1");
