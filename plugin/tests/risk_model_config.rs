@@ -119,8 +119,9 @@ fn a_configured_model_scores_and_is_named_in_the_record_and_metric() {
         d0.risk.as_ref().unwrap().score
     );
 
-    // A model whose logit is 6 higher: a higher score for the same request, and its own id.
-    let hot = shifted(6.0);
+    // A model whose logit is 8 higher: a higher score for the same request (a first-seen caller's,
+    // the intercept's alone, about -8), and its own id.
+    let hot = shifted(8.0);
     let (d2, r2) = decide(&load(&config(Some(b64(&hot)))).unwrap());
     let (s0, s2) = (
         r0["risk_score"].as_u64().unwrap(),
