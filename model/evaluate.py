@@ -271,9 +271,9 @@ def main() -> None:
             "only (once that passes, the far country is where the caller was last seen), so a fit over whole\n"
             "episodes gives it too little weight to challenge that request. `recent_failures` weighs "
             f"{ow.get('recent_failures', float('nan')):+.3f}\n"
-            "(at least +2.5: five refusals amid 12 successes then add 3.3 to the logit): a probe's refusals\n"
-            "come before the risk stage, so the fit sees only the few requests of it that are scored, next\n"
-            "to many benign requests after a single slip.\n")
+            "(at least what takes a critical write after five refusals amid 12 successes to 70, with the\n"
+            "calibrated intercept): a probe's refusals come before the risk stage, so the fit sees only the\n"
+            "few requests of it that are scored, next to many benign requests after a single slip.\n")
     if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"

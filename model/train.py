@@ -61,12 +61,16 @@ NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix
 # too little weight to challenge that first request; it is set so that the median benign request,
 # with it, scores `risk.step_up_at`. The value: the score threshold each signal's weight aims at.
 OPERATOR_SIGNALS = {"bad_source": 30, "impossible_travel": 70}
-# Weights kept at least this large. `recent_failures` (an identity's refusals beyond one per 20 of its
-# successes): a probe's refusals (403s on routes outside its scopes) come before the risk stage, so the fit
-# sees only the few requests of it that are scored, next to many benign requests after a single slip; at
-# 2.5, five refusals amid 12 successes (1.3) add 3.3 to the logit, which takes a critical write after
-# them to step-up while a single slip (at most about 0.5) adds little.
-WEIGHT_FLOORS = {"recent_failures": 2.5}
+# A probe, set rather than learnt: `recent_failures` (an identity's refusals beyond one per 20 of its
+# successes). A probe's refusals (403s on routes outside its scopes) come before the risk stage, so the
+# fit sees only the few requests of it that are scored, next to many benign requests after a single
+# slip, and gives it too little weight. Its weight is raised (never lowered) until a critical write
+# after five refusals amid 12 successes (`recent_failures` ln 6 - ln 1.6 = 1.32, nothing else
+# unusual) scores `risk.step_up_at`, with the calibrated intercept and the other weights as they are:
+# a fixed floor would drift out of step with the intercept each retraining. A single slip (at most
+# about 0.5) adds a third of it.
+PROBE = {"recent_failures": float(np.log(6) - np.log(1 + 12 / 20)), "sensitive_endpoint": 1.0,
+         "write_method": 1.0}
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
@@ -294,9 +298,10 @@ def main() -> None:
     for n, at in OPERATOR_SIGNALS.items():
         i = names.index(n)
         coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
-    for n, floor in WEIGHT_FLOORS.items():
-        i = names.index(n)
-        coef[i] = operator[n] = max(float(coef[i]), floor)
+    i = names.index("recent_failures")
+    rest = bias + sum(coef[names.index(n)] * v for n, v in PROBE.items() if n != "recent_failures")
+    probe = float(np.round((edge(STEP_UP_AT) + 1e-3 - rest) / PROBE["recent_failures"], 5))
+    coef[i] = operator["recent_failures"] = max(float(coef[i]), probe)
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())

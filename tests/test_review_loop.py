@@ -6,7 +6,8 @@
 2. the decision records collected from the gateway's log; `warden report` rendered in headless
    Chromium (Debian's `chromium`) with a screenshot kept as a test artefact and no console message;
 3. labels: the challenges of a benign population (a treasury desk whose transfers come from a desk
-   app its members never used before) marked `fp`, the attacks' challenges `tp`;
+   app its members never used before, on the trading floor's network, where they never were) marked
+   `fp`, the attacks' challenges `tp`;
 4. retraining (`model/retrain.sh`: the records' features, the labels and the synthetic attacks);
 5. the new model loaded through the config (`risk.model`) into the running Envoy (an LDS update);
 6. the same traffic again with fresh identities: the treasury desk's false challenges fall, every
@@ -81,8 +82,11 @@ class Traffic:
         for i in range(6):
             home = f"127.{20 + r}.{i}.1"
             tok = self.user("treasury", home)
+            # A new client alone (a new app at home) is no reason to challenge; a new client from a
+            # network the user never came from is, the first time: the trading floor's desk app.
+            floor = f"127.{25 + r}.{i}.1"
             for _ in range(3):
-                self.send("POST", "/transfer", tok, source=home, agent=TREASURY_APP)
+                self.send("POST", "/transfer", tok, source=floor, agent=TREASURY_APP)
         for e in range(3):
             tok = self.user(f"stolen_token~{e}", f"127.{30 + r}.{e}.1")
             for _ in range(3):
