@@ -66,11 +66,13 @@ OPERATOR_SIGNALS = {"bad_source": 30, "impossible_travel": 70}
 # fit sees only the few requests of it that are scored, next to many benign requests after a single
 # slip, and gives it too little weight. Its weight is raised (never lowered) until a critical write
 # after five refusals amid 12 successes (`recent_failures` ln 6 - ln 1.6 = 1.32, nothing else
-# unusual) scores `risk.step_up_at`, with the calibrated intercept and the other weights as they are:
-# a fixed floor would drift out of step with the intercept each retraining. A single slip (at most
-# about 0.5) adds a third of it.
+# unusual) scores PROBE_MARGIN over `risk.step_up_at` (a real request's token age or hour moves its
+# score by a few), with the calibrated intercept and the other weights as they are: a fixed floor
+# would drift out of step with the intercept each retraining. A single slip (at most about 0.5) adds
+# a third of it.
 PROBE = {"recent_failures": float(np.log(6) - np.log(1 + 12 / 20)), "sensitive_endpoint": 1.0,
          "write_method": 1.0}
+PROBE_MARGIN = 5
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
@@ -300,7 +302,7 @@ def main() -> None:
         coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
     i = names.index("recent_failures")
     rest = bias + sum(coef[names.index(n)] * v for n, v in PROBE.items() if n != "recent_failures")
-    probe = float(np.round((edge(STEP_UP_AT) + 1e-3 - rest) / PROBE["recent_failures"], 5))
+    probe = float(np.round((edge(STEP_UP_AT + PROBE_MARGIN) - rest) / PROBE["recent_failures"], 5))
     coef[i] = operator["recent_failures"] = max(float(coef[i]), probe)
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
