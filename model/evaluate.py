@@ -271,7 +271,7 @@ def main() -> None:
             "only (once that passes, the far country is where the caller was last seen), so a fit over whole\n"
             "episodes gives it too little weight to challenge that request. `recent_failures` weighs "
             f"{ow.get('recent_failures', float('nan')):+.3f}\n"
-            "(at least what takes a critical write after five refusals amid 12 successes to 70, with the\n"
+            "(at least what takes a critical write after five refusals amid 12 successes to 75, with the\n"
             "calibrated intercept): a probe's refusals come before the risk stage, so the fit sees only the\n"
             "few requests of it that are scored, next to many benign requests after a single slip.\n")
     if rounds:
