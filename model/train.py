@@ -88,6 +88,10 @@ CHALLENGE_TARGET = 0.004
 STEP_UP_AT = 70
 TAG_AT = 30
 
+# How long after an attack episode's last request the identity's own requests are still the attack's
+# (the 15-minute decay of `recent_failures`): see `under_attack`.
+UNDER_ATTACK_TAIL_MS = 15 * 60 * 1000
+
 # Early requests of an attack episode (the goal: answered within its first 10 requests) weigh more
 # than the rest of it, the first most (see `weights`).
 EARLY = 10
@@ -125,6 +129,31 @@ def load(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list
     if not names:
         raise SystemExit(f"{path}: no feature_names header (not `warden features` output?)")
     return names, np.asarray(xs, dtype=np.float64), np.asarray(ys), scenarios, positions, episodes
+
+
+def under_attack(path: Path) -> np.ndarray:
+    """Per row of `load(path)`: a benign request of an identity while an attack episode uses it (from
+    the episode's first request to 15 minutes after its last), e.g. the victim's own session beside a
+    thief probing with its token. The engine rightly answers those as the attack's (the identity's
+    refusals and pace are the thief's too), so they are not benign traffic the calibration must let
+    through: it leaves them out, else they hold the people's intercept down."""
+    lines = [json.loads(raw) for raw in path.open()]
+    spans: dict[tuple[str, str], list[int]] = {}
+    for line in lines:
+        if int(line.get("label", 0)) and line.get("subject"):
+            span = spans.setdefault((line["subject"], line.get("episode", "")), [line["ts_ms"], line["ts_ms"]])
+            span[0], span[1] = min(span[0], line["ts_ms"]), max(span[1], line["ts_ms"])
+    by_subject: dict[str, list[list[int]]] = {}
+    for (subject, _), span in spans.items():
+        by_subject.setdefault(subject, []).append(span)
+    mask = []
+    for line in lines:
+        if "feature_names" in line or line.get("step_up_retry") or line.get("features") is None:
+            continue
+        ts, who = line["ts_ms"], line.get("subject")
+        mask.append(not int(line["label"]) and any(a <= ts <= b + UNDER_ATTACK_TAIL_MS
+                                                   for a, b in by_subject.get(who, [])))
+    return np.asarray(mask, dtype=bool)
 
 
 def weights(y: np.ndarray, scenarios: list[str], positions: list[int] | None = None,
@@ -289,8 +318,10 @@ def main() -> None:
     coef, bias, constrained = fit(names, x, y, weights(y, scenarios, positions, episodes), args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
-    shift, kind_weights = calibrate_kinds(names, x, coef, fitted, y, scenarios, args.false_tag_target,
-                                          args.challenge_target)
+    calm = ~under_attack(args.train)
+    shift, kind_weights = calibrate_kinds(names, x[calm], coef, fitted, y[calm],
+                                          [s for s, c in zip(scenarios, calm) if c],
+                                          args.false_tag_target, args.challenge_target)
     shift = float(np.round(shift, 5))
     for k, v in kind_weights.items():
         coef[names.index(k)] = v
@@ -309,7 +340,7 @@ def main() -> None:
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
-              "kind_weights": kind_weights,
+              "kind_weights": kind_weights, "left_out_under_attack": int((~calm).sum()),
               "c": args.c, "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
               "constrained_to_zero": constrained,
               "operator_weights": operator,
