@@ -255,7 +255,10 @@ def main() -> None:
         "at or above 70, and the `agent` and `service` weights (each kind's own intercept) until at most "
         f"{100 * weights.get('challenge_target', float('nan')):.1f}% of that kind's requests score at or above "
         "30 (the throttle answers them from there): one shift for all would spend one kind's budget on "
-        f"another's (shift {weights.get('calibration_shift', float('nan')):.3f}; kind weights "
+        "another's. Left out of the calibration: an identity's benign requests while an attack episode "
+        "uses it (to 15 minutes after its last request; the victim's own session beside a thief, which "
+        f"the engine rightly answers as the attack's): {weights.get('left_out_under_attack', 0)} requests "
+        f"(shift {weights.get('calibration_shift', float('nan')):.3f}; kind weights "
         f"{', '.join(f'{k} {v:+.3f}' for k, v in weights.get('kind_weights', {}).items()) or 'none'}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
     if weights.get("operator_weights"):
