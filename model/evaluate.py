@@ -255,10 +255,7 @@ def main() -> None:
         "at or above 70, and the `agent` and `service` weights (each kind's own intercept) until at most "
         f"{100 * weights.get('challenge_target', float('nan')):.1f}% of that kind's requests score at or above "
         "30 (the throttle answers them from there): one shift for all would spend one kind's budget on "
-        "another's. Left out of the calibration: an identity's benign requests while an attack episode "
-        "uses it (to 15 minutes after its last request; the victim's own session beside a thief, which "
-        f"the engine rightly answers as the attack's): {weights.get('left_out_under_attack', 0)} requests "
-        f"(shift {weights.get('calibration_shift', float('nan')):.3f}; kind weights "
+        f"another's (shift {weights.get('calibration_shift', float('nan')):.3f}; kind weights "
         f"{', '.join(f'{k} {v:+.3f}' for k, v in weights.get('kind_weights', {}).items()) or 'none'}; "
         f"fixed at 0 by a constraint: {', '.join(weights.get('constrained_to_zero', [])) or 'none'}).\n")
     if weights.get("operator_weights"):
@@ -274,9 +271,9 @@ def main() -> None:
             "only (once that passes, the far country is where the caller was last seen), so a fit over whole\n"
             "episodes gives it too little weight to challenge that request. `recent_failures` weighs "
             f"{ow.get('recent_failures', float('nan')):+.3f}\n"
-            "(at least what takes a critical write after five refusals amid 12 successes to 75, with the\n"
-            "calibrated intercept): a probe's refusals come before the risk stage, so the fit sees only the\n"
-            "few requests of it that are scored, next to many benign requests after a single slip.\n")
+            "(at least +2.5: eight refusals amid 12 successes then add 4.3 to the logit): a probe's refusals\n"
+            "come before the risk stage, so the fit sees only the few requests of it that are scored, next\n"
+            "to many benign requests after a single slip.\n")
     if rounds:
         out.append(
             "The engine learns an identity's habits only from requests it lets through, so features depend\n"

@@ -61,18 +61,13 @@ NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix
 # too little weight to challenge that first request; it is set so that the median benign request,
 # with it, scores `risk.step_up_at`. The value: the score threshold each signal's weight aims at.
 OPERATOR_SIGNALS = {"bad_source": 30, "impossible_travel": 70}
-# A probe, set rather than learnt: `recent_failures` (an identity's refusals beyond one per 20 of its
-# successes). A probe's refusals (403s on routes outside its scopes) come before the risk stage, so the
-# fit sees only the few requests of it that are scored, next to many benign requests after a single
-# slip, and gives it too little weight. Its weight is raised (never lowered) until a critical write
-# after five refusals amid 12 successes (`recent_failures` ln 6 - ln 1.6 = 1.32, nothing else
-# unusual) scores PROBE_MARGIN over `risk.step_up_at` (a real request's token age or hour moves its
-# score by a few), with the calibrated intercept and the other weights as they are: a fixed floor
-# would drift out of step with the intercept each retraining. A single slip (at most about 0.5) adds
-# a third of it.
-PROBE = {"recent_failures": float(np.log(6) - np.log(1 + 12 / 20)), "sensitive_endpoint": 1.0,
-         "write_method": 1.0}
-PROBE_MARGIN = 5
+# Weights kept at least this large. `recent_failures` (an identity's refusals beyond one per 20 of its
+# successes): a probe's refusals (403s on routes outside its scopes) come before the risk stage, so the fit
+# sees only the few requests of it that are scored, next to many benign requests after a single slip; at
+# 2.5, eight refusals amid 12 successes (1.7) add 4.3 to the logit, which takes a critical write after
+# them to step-up with the current intercept (five add 3.3: tagged), while a single slip (at most about
+# 0.5) adds little.
+WEIGHT_FLOORS = {"recent_failures": 2.5}
 # The neutral model `make model` starts from: every weight 0 and a score of 0, so the first round's
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
@@ -87,10 +82,6 @@ FALSE_TAG_TARGET = 0.05
 CHALLENGE_TARGET = 0.004
 STEP_UP_AT = 70
 TAG_AT = 30
-
-# How long after an attack episode's last request the identity's own requests are still the attack's
-# (the 15-minute decay of `recent_failures`): see `under_attack`.
-UNDER_ATTACK_TAIL_MS = 15 * 60 * 1000
 
 # Early requests of an attack episode (the goal: answered within its first 10 requests) weigh more
 # than the rest of it, the first most (see `weights`).
@@ -129,31 +120,6 @@ def load(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str], list
     if not names:
         raise SystemExit(f"{path}: no feature_names header (not `warden features` output?)")
     return names, np.asarray(xs, dtype=np.float64), np.asarray(ys), scenarios, positions, episodes
-
-
-def under_attack(path: Path) -> np.ndarray:
-    """Per row of `load(path)`: a benign request of an identity while an attack episode uses it (from
-    the episode's first request to 15 minutes after its last), e.g. the victim's own session beside a
-    thief probing with its token. The engine rightly answers those as the attack's (the identity's
-    refusals and pace are the thief's too), so they are not benign traffic the calibration must let
-    through: it leaves them out, else they hold the people's intercept down."""
-    lines = [json.loads(raw) for raw in path.open()]
-    spans: dict[tuple[str, str], list[int]] = {}
-    for line in lines:
-        if int(line.get("label", 0)) and line.get("subject"):
-            span = spans.setdefault((line["subject"], line.get("episode", "")), [line["ts_ms"], line["ts_ms"]])
-            span[0], span[1] = min(span[0], line["ts_ms"]), max(span[1], line["ts_ms"])
-    by_subject: dict[str, list[list[int]]] = {}
-    for (subject, _), span in spans.items():
-        by_subject.setdefault(subject, []).append(span)
-    mask = []
-    for line in lines:
-        if "feature_names" in line or line.get("step_up_retry") or line.get("features") is None:
-            continue
-        ts, who = line["ts_ms"], line.get("subject")
-        mask.append(not int(line["label"]) and any(a <= ts <= b + UNDER_ATTACK_TAIL_MS
-                                                   for a, b in by_subject.get(who, [])))
-    return np.asarray(mask, dtype=bool)
 
 
 def weights(y: np.ndarray, scenarios: list[str], positions: list[int] | None = None,
@@ -318,10 +284,8 @@ def main() -> None:
     coef, bias, constrained = fit(names, x, y, weights(y, scenarios, positions, episodes), args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
-    calm = ~under_attack(args.train)
-    shift, kind_weights = calibrate_kinds(names, x[calm], coef, fitted, y[calm],
-                                          [s for s, c in zip(scenarios, calm) if c],
-                                          args.false_tag_target, args.challenge_target)
+    shift, kind_weights = calibrate_kinds(names, x, coef, fitted, y, scenarios, args.false_tag_target,
+                                          args.challenge_target)
     shift = float(np.round(shift, 5))
     for k, v in kind_weights.items():
         coef[names.index(k)] = v
@@ -331,16 +295,15 @@ def main() -> None:
     for n, at in OPERATOR_SIGNALS.items():
         i = names.index(n)
         coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
-    i = names.index("recent_failures")
-    rest = bias + sum(coef[names.index(n)] * v for n, v in PROBE.items() if n != "recent_failures")
-    probe = float(np.round((edge(STEP_UP_AT + PROBE_MARGIN) - rest) / PROBE["recent_failures"], 5))
-    coef[i] = operator["recent_failures"] = max(float(coef[i]), probe)
+    for n, floor in WEIGHT_FLOORS.items():
+        i = names.index(n)
+        coef[i] = operator[n] = max(float(coef[i]), floor)
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())
     report = {"out": str(args.out), "bytes": args.out.stat().st_size, "rows": int(len(y)),
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
-              "kind_weights": kind_weights, "left_out_under_attack": int((~calm).sum()),
+              "kind_weights": kind_weights,
               "c": args.c, "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
               "constrained_to_zero": constrained,
               "operator_weights": operator,

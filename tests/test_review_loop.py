@@ -98,7 +98,7 @@ class Traffic:
         for e in range(3):
             home = f"127.{70 + r}.{e}.1"
             tok = self.user(f"privilege_probing~{e}", home)
-            for _ in range(5):
+            for _ in range(8):
                 assert self.send("GET", "/admin/users", tok, source=home) == 403
             for _ in range(2):
                 self.send("POST", "/transfer", tok, source=home)
