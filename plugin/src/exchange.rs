@@ -422,8 +422,19 @@ impl Exchange {
 
     /// The stream is over: the upstream's answer teaches the caller's behavioural record
     /// (`Engine::observe_response`), and the request's one decision record is written and its
-    /// alert event queued.
-    pub fn end(&self, host: &impl Host, engine: &Engine) {
+    /// alert event queued. `last_of_replaced`: a new config replaced this request's engine since it
+    /// began and this request holds its last reference: it writes the response facts left waiting
+    /// there (the root's tick flushes only the current engine's; `risk/pending.rs`), which would
+    /// otherwise be lost with it.
+    pub fn end(&self, host: &impl Host, engine: &Engine, last_of_replaced: bool) {
+        self.finish(host, engine);
+        if last_of_replaced {
+            engine.flush_responses(host);
+        }
+    }
+
+    /// [`Exchange::end`] for the engine in use.
+    fn finish(&self, host: &impl Host, engine: &Engine) {
         let (Some(decided), Some(facts)) = (&self.decided, &self.facts) else {
             return;
         };

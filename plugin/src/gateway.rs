@@ -1120,7 +1120,8 @@ pub(crate) mod mock {
     /// One request through the adapter's own request path ([`crate::exchange::Exchange`]) on
     /// Envoy, `on_http_request_headers` to `on_log`, the upstream answering `status` with `bytes`
     /// of body; the host calls land in `host.calls`. Pinned by the tests of
-    /// `host_calls_per_request`.
+    /// `host_calls_per_request`. `last_of_replaced`: as [`crate::exchange::Exchange::end`]'s.
+    #[allow(clippy::too_many_arguments)]
     pub fn serve(
         engine: &crate::decision::Engine,
         host: &Counting,
@@ -1129,6 +1130,7 @@ pub(crate) mod mock {
         now_s: u64,
         status: u16,
         bytes: u64,
+        last_of_replaced: bool,
     ) -> crate::decision::Decision {
         use crate::exchange::{Exchange, Facts};
         *host.headers.borrow_mut() = headers.to_vec();
@@ -1145,7 +1147,7 @@ pub(crate) mod mock {
         x.add_response_headers(host);
         x.read_status(host);
         x.response_body(usize::try_from(bytes).unwrap());
-        x.end(host, engine);
+        x.end(host, engine, last_of_replaced);
         host.decision.take().expect("a decision")
     }
 }
@@ -1715,13 +1717,13 @@ mod host_calls_per_request {
         )
     }
 
-    /// The calls of the `n`-th request with the same token (the first one verifies it).
-    fn nth(engine: &Engine, token: &str, n: usize) -> (Decision, HostCalls) {
+    /// The time now (`bench` signs its token now) and a GET of the bench's route with `token`.
+    fn request(token: &str) -> (u64, Vec<(String, String)>) {
         let now_s = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let headers: Vec<(String, String)> = [
+        let headers = [
             (":method", "GET"),
             (":path", PATH),
             (":authority", "bench"),
@@ -1731,12 +1733,18 @@ mod host_calls_per_request {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+        (now_s, headers)
+    }
+
+    /// The calls of the `n`-th request with the same token (the first one verifies it).
+    fn nth(engine: &Engine, token: &str, n: usize) -> (Decision, HostCalls) {
+        let (now_s, headers) = request(token);
         let host = Counting::new("10.1.2.3:40000");
         let cache = std::cell::RefCell::new(crate::TokenCache::default());
         let mut last = None;
         for _ in 0..n {
             host.take();
-            let d = serve(engine, &host, &cache, &headers, now_s, 200, 2);
+            let d = serve(engine, &host, &cache, &headers, now_s, 200, 2, false);
             last = Some((d, host.take()));
         }
         last.unwrap()
@@ -1800,6 +1808,29 @@ mod host_calls_per_request {
         assert_eq!(calls, RISK);
         assert_eq!(calls.total(), 19);
         assert_eq!(counters(&d), 2);
+    }
+
+    /// A request still in flight when a new config replaced its engine, and the last one holding
+    /// it, writes the response facts waiting there: no tick flushes a replaced engine. Any other
+    /// request leaves them for the identity's next write or the tick.
+    #[test]
+    fn the_replaced_engines_last_request_writes_its_waiting_responses() {
+        let (engine, token) = bench(json!({"risk": {"mode": "shadow"}}));
+        let (now_s, headers) = request(&token);
+        let host = Counting::new("10.1.2.3:40000");
+        let cache = std::cell::RefCell::new(crate::TokenCache::default());
+        // In use: the response's size waits in the worker; the tick would write it.
+        let d = serve(&engine, &host, &cache, &headers, now_s, 200, 512, false);
+        assert!(d.risk.is_some() && d.reply.is_none(), "{d:?}");
+        host.take();
+        engine.flush_responses(&host);
+        let tick = host.take().shared_data;
+        assert!(tick > 0, "a response waited");
+        // Replaced: the request's end writes it; nothing is left for a tick that never comes.
+        serve(&engine, &host, &cache, &headers, now_s + 1, 200, 512, true);
+        assert_eq!(host.take().shared_data, RISK.shared_data + tick);
+        engine.flush_responses(&host);
+        assert_eq!(host.take().shared_data, 0, "nothing left waiting");
     }
 
     #[test]

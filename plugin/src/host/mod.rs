@@ -626,13 +626,9 @@ impl HttpContext for WardenHttp {
         stages::request_done();
         self.host.restart();
         if let Some(engine) = &self.engine {
-            self.x.end(&self.host, engine);
-            // A new config replaced this request's engine since it began, and this is the old
-            // engine's last request: it writes the response facts left waiting there (the root's
-            // tick flushes only the current engine's; `risk/pending.rs`).
-            if Rc::strong_count(engine) == 1 {
-                engine.flush_responses(&HostShared);
-            }
+            // The root holds the engine in use: one reference left is a replaced engine's last.
+            self.x
+                .end(&self.host, engine, Rc::strong_count(engine) == 1);
         }
     }
 }
