@@ -1492,10 +1492,12 @@ mod tests {
         let on_log = &adapter[start..end];
         assert!(on_log.contains("self.x.end("), "{on_log}");
         assert!(!on_log.contains("dispatch"), "{on_log}");
-        // The request path's end (`Exchange::end`) raises through the host, which queues it.
+        // The request path's end (`Exchange::end` and its `finish`) raises through the host,
+        // which queues it.
         let path = std::fs::read_to_string(src.join("../exchange.rs")).unwrap();
         let start = path.find("pub fn end(").unwrap();
-        let end = start + path[start..].find("\n    }\n").unwrap();
+        let finish = start + path[start..].find("fn finish(").unwrap();
+        let end = finish + path[finish..].find("\n    }\n").unwrap();
         assert!(path[start..end].contains("host.raise("));
         assert!(!path[start..end].contains("dispatch"));
         let raise = adapter.find("fn raise(&self").unwrap();

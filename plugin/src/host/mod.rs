@@ -627,8 +627,8 @@ impl HttpContext for WardenHttp {
         self.host.restart();
         if let Some(engine) = &self.engine {
             // The root holds the engine in use: one reference left is a replaced engine's last.
-            self.x
-                .end(&self.host, engine, Rc::strong_count(engine) == 1);
+            let last = Rc::strong_count(engine) == 1;
+            self.x.end(&self.host, engine, last);
         }
     }
 }
