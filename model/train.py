@@ -216,16 +216,14 @@ def edge(at: int) -> float:
     return float(np.log((at - 0.5) / (100 - at + 0.5)))
 
 
-def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str], tag_target: float = FALSE_TAG_TARGET,
-              challenge_target: float = CHALLENGE_TARGET, machine: bool = False,
-              rows: np.ndarray | None = None) -> float:
+def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str], rows: np.ndarray, tag_target: float,
+              challenge_target: float, machine: bool) -> float:
     """How much to lower the intercept so that each benign population's training share at or above
     TAG_AT is at most `tag_target` and at or above STEP_UP_AT at most `challenge_target` (0 when they
-    already are), over `rows` (one kind of caller; all rows when None). `machine`: the rows are callers
-    that cannot step up (agents, services), whom the throttle answers from TAG_AT, so there TAG_AT is
-    their challenge, held to `challenge_target`."""
+    already are), over `rows` (one kind of caller). `machine`: the rows are callers that cannot step up
+    (agents, services), whom the throttle answers from TAG_AT, so there TAG_AT is their challenge, held
+    to `challenge_target`."""
     sc = np.asarray(scenarios)
-    rows = np.ones(len(sc), dtype=bool) if rows is None else rows
     shift = 0.0
     for s in sorted(set(sc[y == 0])):
         m = (sc == s) & (y == 0) & rows
@@ -250,10 +248,10 @@ def calibrate_kinds(names: list[str], x: np.ndarray, coef: np.ndarray, fitted: f
     logit = x @ coef + fitted
     kinds = {k: x[:, names.index(k)] > 0 for k in NON_POSITIVE}
     human = ~np.logical_or.reduce(list(kinds.values()))
-    shift = calibrate(logit, y, scenarios, tag_target, challenge_target, rows=human)
+    shift = calibrate(logit, y, scenarios, human, tag_target, challenge_target, machine=False)
     weights = {}
     for k, rows in kinds.items():
-        own = calibrate(logit, y, scenarios, tag_target, challenge_target, machine=True, rows=rows)
+        own = calibrate(logit, y, scenarios, rows, tag_target, challenge_target, machine=True)
         weights[k] = float(np.round(min(0.0, coef[names.index(k)] + shift - own), 5))
     return shift, weights
 
