@@ -864,10 +864,16 @@ pub fn identity_name(id: &Identity) -> String {
         .and_then(|c| c.extra.get("act"))
         .and_then(|a| a.get("sub"))
         .and_then(Value::as_str);
-    match actor {
-        Some(a) => format!("act:{}\u{0}{a}", id.provider),
-        None => format!("sub:{}\u{0}{}", id.provider, id.subject),
+    let (tag, who) = match actor {
+        Some(a) => ("act:", a),
+        None => ("sub:", id.subject.as_str()),
+    };
+    // Joined by hand, sized once (`format!` grows its string as it goes): once per scored request.
+    let mut name = String::with_capacity(tag.len() + id.provider.len() + 1 + who.len());
+    for part in [tag, &id.provider, "\u{0}", who] {
+        name.push_str(part);
     }
+    name
 }
 
 /// Delegation hops: how many `act` claims are nested (RFC 8693 §4.1), at most 16 looked at.
