@@ -439,11 +439,8 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
 }
 
 /// A value's data laid out in `shape` (which it broadcasts to: checked at load); borrowed when it
-/// already has that shape.
+/// is already laid out so (the same rows and columns: `[30]` is `[1, 30]`'s data).
 fn broadcast_to<'v>(v: &'v Value, shape: &[usize]) -> Result<Cow<'v, [f32]>, ModelError> {
-    if v.shape == shape {
-        return Ok(Cow::Borrowed(&v.data));
-    }
     let pad = |s: &[usize]| match s {
         [] => (1, 1),
         [c] => (1, *c),
@@ -451,6 +448,9 @@ fn broadcast_to<'v>(v: &'v Value, shape: &[usize]) -> Result<Cow<'v, [f32]>, Mod
     };
     let (rows, cols) = pad(shape);
     let (vr, vc) = pad(&v.shape);
+    if (vr, vc) == (rows, cols) {
+        return Ok(Cow::Borrowed(&v.data));
+    }
     let mut out = Vec::with_capacity(rows * cols);
     for i in 0..rows {
         for j in 0..cols {
