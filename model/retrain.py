@@ -133,7 +133,8 @@ def scores(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def shipped_weights(model_bytes: bytes, names: list[str]) -> dict[str, float]:
-    """The weights of an exported model (train.export's `w`), by feature name."""
+    """The weights of an exported model (train.export's `w`, float32), by feature name, rounded as
+    train.py rounds them."""
     import onnx
     from onnx import numpy_helper
 
@@ -142,7 +143,7 @@ def shipped_weights(model_bytes: bytes, names: list[str]) -> dict[str, float]:
     if props.get("feature_names", "").split(",") != names:
         raise SystemExit("--old: the model was trained on other features than the engine's")
     w = next(numpy_helper.to_array(t) for t in model.graph.initializer if t.name == "w")
-    return {n: float(v) for n, v in zip(names, w)}
+    return {n: round(float(v), 5) for n, v in zip(names, w)}
 
 
 def calibrate(names: list[str], x: np.ndarray, y: np.ndarray, pops: list[str], coef: np.ndarray, fitted: float,
