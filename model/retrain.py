@@ -151,13 +151,15 @@ def calibrate(names: list[str], x: np.ndarray, y: np.ndarray, pops: list[str], c
     """train.calibrate_kinds over the operator's rows (`x`, `y`, `pops`): the intercept's shift, and in
     `coef` each machine kind's weight, from its own benign rows, or the shipped one when it has fewer
     than MIN_KIND_ROWS. Returns the shift and, per kind, its benign rows and where its weight came from."""
+    # A tag target of 1 holds nothing: a tag refuses no person. Machines' budget holds at --tag-at.
     shift, weights = train.calibrate_kinds(names, x, coef, fitted, y, pops, 1.0, args.budget,
                                            tag_at=args.tag_at, step_up_at=args.step_up_at)
     kinds = {}
     for k, rows in train.kind_rows(names, x).items():
         n = int((rows & (y == 0)).sum())
         if k == "human":
-            kinds[k] = {"benign_rows": n, "calibrated": "intercept, from these rows"}
+            how = "intercept, from these rows" if n else "no: the fitted intercept"
+            kinds[k] = {"benign_rows": n, "calibrated": how}
         elif n >= MIN_KIND_ROWS:
             coef[names.index(k)] = weights[k]
             kinds[k] = {"benign_rows": n, "weight": weights[k], "calibrated": "from these rows"}
