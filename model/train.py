@@ -49,7 +49,8 @@ NON_NEGATIVE = ("velocity", "burst", "new_country", "new_client", "new_ip_prefix
                 "impossible_travel", "off_hours", "offhours_write", "write_method", "delete_method",
                 "sensitive_endpoint", "recent_failures", "endpoint_spread", "response_volume", "bad_source",
                 "source_failures", "source_identities", "new_route", "object_enumeration", "data_volume",
-                "machine_new_route", "machine_object_walk", "machine_pace")
+                "machine_new_route", "machine_object_walk", "machine_pace",
+                "machine_bulk")
 # Operator knowledge, not learnt: `bad_source` is 1 for a source in the operator's `risk.deny_cidrs`.
 # The simulated attacks from such networks are caught by other signals, so the fit gives it next to no
 # weight and a deny list would change no score. Its weight is set instead (or kept, if larger) so that

@@ -132,6 +132,8 @@ features! {
         "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), at least ln 2 (one read is no walk), clipped to [0, 6]; while it has a step-up-level score within 10 minutes, its requests elsewhere do not end a walk beyond its habit (its own calls interleaved with a sweep); 0 for a person, or before 32 requests of history preceded the walk";
     MachinePace = "machine_pace":
         "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or before 10 minutes and 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
+    MachineBulk = "machine_bulk":
+        "for an AI agent or a service account: the smaller of machine_pace and response_volume, i.e. a run faster than its habit whose answers are also larger than its habit (a bulk pull; either alone is a busy stretch or a bigger page); 0 when either is";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
@@ -345,11 +347,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         Feature::EndpointSpread,
         clip(distinct(endpoints).ln_1p() - s.spread_baseline, 0.0, 6.0),
     );
+    let response_volume = if s.responses > 0 {
+        clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0)
+    } else {
+        0.0
+    };
+    set(Feature::ResponseVolume, response_volume);
     if s.responses > 0 {
-        set(
-            Feature::ResponseVolume,
-            clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0),
-        );
         set(
             Feature::DataVolume,
             clip(s.volume_at(now).ln_1p() - s.volume_baseline, 0.0, 6.0),
@@ -376,10 +380,11 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         && s.count >= BURST_MIN_REQUESTS
     {
         if let Some(pace) = s.run_pace(now) {
-            set(
-                Feature::MachinePace,
-                clip(pace - std::f32::consts::LN_2, 0.0, 6.0),
-            );
+            let pace = clip(pace - std::f32::consts::LN_2, 0.0, 6.0);
+            set(Feature::MachinePace, pace);
+            // The conjunction a linear model cannot form: an agent's quick stretch of its own burst,
+            // or a bigger page than usual, is common; both at once is a flood pulling data.
+            set(Feature::MachineBulk, pace.min(response_volume));
         }
     }
     if f.object.is_some() {
