@@ -837,6 +837,58 @@ mod tests {
     }
 
     #[test]
+    fn machine_bulk_needs_a_faster_run_and_larger_answers_at_once() {
+        // A service answered with 1 KB, one request a minute, for three days.
+        let mut habit = IdentityState::fresh(1, T0);
+        for m in 0..3 * 1440u64 {
+            let t = T0 + m * 60 + 7;
+            habit.observe(&sighting(&facts(t)));
+            habit.observe_response(1000, t);
+        }
+        let service = |now_s: u64| Facts {
+            kind: IdentityKind::Service,
+            ..facts(now_s)
+        };
+        let day = T0 + 3 * DAY + 7;
+        // `n` requests from `start`, `gap_s` apart, each answered with `bytes`; then the features
+        // of the next one.
+        let run = |n: u64, gap_s: u64, bytes: u64| {
+            let mut s = habit;
+            for k in 0..n {
+                let t = day + k * gap_s;
+                s.observe(&sighting(&service(t)));
+                s.observe_response(bytes, t);
+            }
+            extract(Some(&s), None, &service(day + n * gap_s))
+        };
+        // Gone fast (a request a second, learnt as it goes), its usual answers: a flood, no bulk pull.
+        let x = run(4, 1, 1000);
+        assert!(value(&x, "machine_pace") > 0.1, "{x:?}");
+        assert_eq!(value(&x, "response_volume"), 0.0);
+        assert_eq!(value(&x, "machine_bulk"), 0.0);
+        // Its usual pace, answers 20 times larger: a bigger page, not a flood.
+        let x = run(4, 60, 20_000);
+        assert!(value(&x, "response_volume") > 0.5, "{x:?}");
+        assert_eq!(value(&x, "machine_pace"), 0.0);
+        assert_eq!(value(&x, "machine_bulk"), 0.0);
+        // Both at once: the smaller of the two.
+        let x = run(4, 1, 20_000);
+        let (pace, volume) = (value(&x, "machine_pace"), value(&x, "response_volume"));
+        assert!(pace > 0.1 && volume > 0.5, "{x:?}");
+        assert_eq!(value(&x, "machine_bulk"), pace.min(volume));
+        // A person doing the same is no machine off its script (`burst` and `response_volume`).
+        let mut s = habit;
+        for k in 0..4 {
+            s.observe(&sighting(&facts(day + k)));
+            s.observe_response(20_000, day + k);
+        }
+        assert_eq!(
+            value(&extract(Some(&s), None, &facts(day + 4)), "machine_bulk"),
+            0.0
+        );
+    }
+
+    #[test]
     fn a_burst_within_the_identitys_habit_stays_low() {
         let s = bursty();
         assert!(s.burst_spread < 0.5, "{}", s.burst_spread);
