@@ -18,12 +18,19 @@ Data:
   feature list, in order: the records' features are read by those names.
 
 Training reuses model/train.py: the same population weights (every population weighs the same), the
-same sign constraints (CONTEXT, NON_POSITIVE, NON_NEGATIVE) and the same export. Calibration: the
-intercept is lowered until at most `--budget` of each benign operator population in the training
-slice scores at or above `--step-up-at` (the false-challenge budget, measured on the operator's own
-traffic; never raised to spend an unused budget). A deterministic slice of the operator's records (by request id hash, `--holdout`) and of the
-synthetic attacks is held out, and the before (`--old`) / after challenge rates per population are
-reported on it. Deterministic: the same inputs give the same bytes.
+same sign constraints (CONTEXT, NON_POSITIVE, NON_NEGATIVE), the same calibration per kind of caller
+(`calibrate_kinds`), the same operator weights and floors (`operator_weights`: `bad_source`,
+`impossible_travel`, `recent_failures` at least 2.5) and the same export. Calibration runs on the
+operator's benign records in the training slice, each kind on its own (the kind flags the records'
+features carry): the intercept is lowered until at most `--budget` of each benign population of
+people scores at or above `--step-up-at` (the false-challenge budget; a tag refuses no person), and
+the `agent` and `service` weights (at most 0) until at most `--budget` of each benign population of
+that kind scores at or above `--tag-at`, where the throttle answers callers that cannot step up.
+Never raised to spend an unused budget. A machine kind with fewer than MIN_KIND_ROWS benign training
+records keeps the `--old` model's weight (the report says which). A deterministic slice of the
+operator's records (by request id hash, `--holdout`) and of the synthetic attacks is held out, and
+the before (`--old`) / after challenge rates per population are reported on it. Deterministic: the
+same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train  # noqa: E402  (sets the single-thread BLAS environment first)
 
 LABELS = ("fp", "tp", "benign", "attack")
+# Fewer benign training records of a machine kind than this, and its weight is the old model's: a
+# budget's quantile over a handful of requests says little about the kind.
+MIN_KIND_ROWS = 50
 
 
 def split(key: str, holdout: float) -> bool:
@@ -122,26 +132,42 @@ def scores(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
     return np.round(np.clip(p, 0, 1) * 100)
 
 
-def edge(at: int) -> float:
-    """The logit from which round(100 p) reaches `at`."""
-    return float(np.log((at - 0.5) / (100 - at + 0.5)))
+def shipped_weights(model_bytes: bytes, names: list[str]) -> dict[str, float]:
+    """The weights of an exported model (train.export's `w`, float32), by feature name, rounded as
+    train.py rounds them."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    props = {p.key: p.value for p in model.metadata_props}
+    if props.get("feature_names", "").split(",") != names:
+        raise SystemExit("--old: the model was trained on other features than the engine's")
+    w = next(numpy_helper.to_array(t) for t in model.graph.initializer if t.name == "w")
+    return {n: round(float(v), 5) for n, v in zip(names, w)}
 
 
-def calibrate(logit: np.ndarray, y: np.ndarray, pops: list[str], budget: float, at: int) -> float:
-    """How much to lower the intercept so that each benign operator population's (1 - budget) quantile
-    falls just below the step-up edge (0 when it already does). Never negative: raising every score
-    to spend a budget that a few hundred operator requests leave unused would challenge far more of
-    the benign traffic those requests do not show (a first try did: 20 % of the synthetic benign)."""
-    pops_a = np.asarray(pops)
-    shift = None
-    for p in sorted(set(pops_a[(y == 0)])):
-        if not p.startswith("operator_"):
-            continue
-        z = logit[(pops_a == p) & (y == 0)]
-        q = float(np.quantile(z, 1 - budget, method="higher"))
-        s = q - edge(at) + 1e-3
-        shift = s if shift is None else max(shift, s)
-    return 0.0 if shift is None else max(0.0, shift)
+def calibrate(names: list[str], x: np.ndarray, y: np.ndarray, pops: list[str], coef: np.ndarray, fitted: float,
+              shipped: dict[str, float], args: argparse.Namespace) -> tuple[float, dict]:
+    """train.calibrate_kinds over the operator's rows (`x`, `y`, `pops`): the intercept's shift, and in
+    `coef` each machine kind's weight, from its own benign rows, or the shipped one when it has fewer
+    than MIN_KIND_ROWS. Returns the shift and, per kind, its benign rows and where its weight came from."""
+    # A tag target of 1 holds nothing: a tag refuses no person. Machines' budget holds at --tag-at.
+    shift, weights = train.calibrate_kinds(names, x, coef, fitted, y, pops, 1.0, args.budget,
+                                           tag_at=args.tag_at, step_up_at=args.step_up_at)
+    kinds = {}
+    for k, rows in train.kind_rows(names, x).items():
+        n = int((rows & (y == 0)).sum())
+        if k == "human":
+            how = "intercept, from these rows" if n else "no: the fitted intercept"
+            kinds[k] = {"benign_rows": n, "calibrated": how}
+        elif n >= MIN_KIND_ROWS:
+            coef[names.index(k)] = weights[k]
+            kinds[k] = {"benign_rows": n, "weight": weights[k], "calibrated": "from these rows"}
+        else:
+            coef[names.index(k)] = shipped[k]
+            kinds[k] = {"benign_rows": n, "weight": shipped[k],
+                        "calibrated": f"no: fewer than {MIN_KIND_ROWS} benign rows, the --old model's weight kept"}
+    return shift, kinds
 
 
 def rates(s: np.ndarray, y: np.ndarray, pops: list[str], at: int, tag_at: int) -> dict:
@@ -165,7 +191,8 @@ def main() -> None:
                     help="the model in use, for the before column (default: the embedded one)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget", type=float, default=0.01,
-                    help="false-challenge budget: share of each benign operator population at or above --step-up-at")
+                    help="false-challenge budget: share of each benign operator population of people at or above "
+                         "--step-up-at, of agents and services at or above --tag-at")
     ap.add_argument("--step-up-at", type=int, default=70)
     ap.add_argument("--tag-at", type=int, default=30)
     ap.add_argument("--holdout", type=float, default=0.25, help="share of records held out for before/after")
@@ -203,15 +230,14 @@ def main() -> None:
                                         args.c)
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
-    shift = float(np.round(calibrate(x[tr] @ coef + fitted, y[tr], pops_tr, args.budget, args.step_up_at), 5))
+    op = np.asarray([p.startswith("operator_") for p in pops_tr])
+    shift, kinds = calibrate(names, x[tr][op], y[tr][op], [p for p, o in zip(pops_tr, op) if o], coef, fitted,
+                             shipped_weights(args.old.read_bytes(), names), args)
+    shift = float(np.round(shift, 5))
     bias = float(np.round(fitted - shift, 5))
     benign = (y == 0) & tr
     typical = float(np.median(x[benign] @ coef + bias))
-    operator = {}
-    for n, at in train.OPERATOR_SIGNALS.items():
-        if n in names:
-            i = names.index(n)
-            coef[i] = operator[n] = max(float(coef[i]), float(np.round(train.edge(at) - typical + 1e-3, 5)))
+    operator = train.operator_weights(names, coef, typical)
     baseline = np.round(np.median(x[benign], axis=0), 4)
     model = train.export(names, coef, bias, baseline).SerializeToString()
     args.out.write_bytes(model)
@@ -224,7 +250,8 @@ def main() -> None:
                  "synthetic_attacks": int(sy.sum()),
                  "held_out": int(held.sum()), "unlabelled_left_out": skipped},
         "budget": args.budget, "step_up_at": args.step_up_at, "bias": bias, "fitted_bias": fitted,
-        "calibration_shift": shift, "constrained_to_zero": constrained, "operator_weights": operator,
+        "calibration_shift": shift, "kinds": kinds, "constrained_to_zero": constrained,
+        "operator_weights": operator,
         "held_out": {"before": rates(before, y[held], pops_te, args.step_up_at, args.tag_at),
                      "after": rates(after, y[held], pops_te, args.step_up_at, args.tag_at)},
         "weights": {n: float(c) for n, c in zip(names, coef)},

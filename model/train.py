@@ -218,43 +218,65 @@ def edge(at: int) -> float:
 
 
 def calibrate(logit: np.ndarray, y: np.ndarray, scenarios: list[str], rows: np.ndarray, tag_target: float,
-              challenge_target: float, machine: bool) -> float:
+              challenge_target: float, machine: bool, tag_at: int = TAG_AT, step_up_at: int = STEP_UP_AT) -> float:
     """How much to lower the intercept so that each benign population's training share at or above
-    TAG_AT is at most `tag_target` and at or above STEP_UP_AT at most `challenge_target` (0 when they
+    `tag_at` is at most `tag_target` and at or above `step_up_at` at most `challenge_target` (0 when they
     already are), over `rows` (one kind of caller). `machine`: the rows are callers that cannot step up
-    (agents, services), whom the throttle answers from TAG_AT, so there TAG_AT is their challenge, held
-    to `challenge_target`."""
+    (agents, services), whom the throttle answers from `tag_at`, so there `tag_at` is their challenge, held
+    to `challenge_target`. A target of 1 holds nothing."""
     sc = np.asarray(scenarios)
     shift = 0.0
     for s in sorted(set(sc[y == 0])):
         m = (sc == s) & (y == 0) & rows
         if not m.any():
             continue
-        edges = [(TAG_AT, challenge_target if machine else tag_target), (STEP_UP_AT, challenge_target)]
+        edges = [(tag_at, challenge_target if machine else tag_target), (step_up_at, challenge_target)]
         for at, target in edges:
+            if target >= 1:
+                continue
             # The (1 - target) quantile must fall below the edge (a hair below, so that rounding agrees).
             q = float(np.quantile(logit[m], 1 - target, method="higher"))
             shift = max(shift, q - edge(at) + 1e-3)
     return shift
 
 
+def kind_rows(names: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
+    """Which rows are of each kind of caller: `human` (neither flag), then each of NON_POSITIVE."""
+    kinds = {k: x[:, names.index(k)] > 0 for k in NON_POSITIVE}
+    return {"human": ~np.logical_or.reduce(list(kinds.values())), **kinds}
+
+
 def calibrate_kinds(names: list[str], x: np.ndarray, coef: np.ndarray, fitted: float, y: np.ndarray,
-                    scenarios: list[str], tag_target: float, challenge_target: float
-                    ) -> tuple[float, dict[str, float]]:
+                    scenarios: list[str], tag_target: float, challenge_target: float,
+                    tag_at: int = TAG_AT, step_up_at: int = STEP_UP_AT) -> tuple[float, dict[str, float]]:
     """Per-kind calibration: the intercept for people, and the `agent` and `service` weights for
     machines, each lowered until its own kind's benign populations meet the targets (`calibrate`).
     A kind's flag is one column, so its weight is that kind's own intercept: one shift for all would
     spend the humans' budget on the agents' (or the reverse). Returns the intercept's shift and each
     machine kind's weight; a kind weight stays at most 0 (a kind never raises a score)."""
     logit = x @ coef + fitted
-    kinds = {k: x[:, names.index(k)] > 0 for k in NON_POSITIVE}
-    human = ~np.logical_or.reduce(list(kinds.values()))
-    shift = calibrate(logit, y, scenarios, human, tag_target, challenge_target, machine=False)
+    rows = kind_rows(names, x)
+    edges = {"tag_at": tag_at, "step_up_at": step_up_at}
+    shift = calibrate(logit, y, scenarios, rows.pop("human"), tag_target, challenge_target, False, **edges)
     weights = {}
-    for k, rows in kinds.items():
-        own = calibrate(logit, y, scenarios, rows, tag_target, challenge_target, machine=True)
+    for k, own_rows in rows.items():
+        own = calibrate(logit, y, scenarios, own_rows, tag_target, challenge_target, True, **edges)
         weights[k] = float(np.round(min(0.0, coef[names.index(k)] + shift - own), 5))
     return shift, weights
+
+
+def operator_weights(names: list[str], coef: np.ndarray, typical: float) -> dict[str, float]:
+    """Sets the weights that are operator knowledge rather than learnt, in `coef`: OPERATOR_SIGNALS
+    (from `typical`, the median benign logit) and WEIGHT_FLOORS, each kept if the fit gave more.
+    Returns them by name."""
+    operator = {}
+    for n, at in OPERATOR_SIGNALS.items():
+        i = names.index(n)
+        coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
+    for n, floor in WEIGHT_FLOORS.items():
+        i = names.index(n)
+        coef[i] = operator[n] = max(float(coef[i]), floor)
+    return operator
 
 
 def main() -> None:
@@ -290,13 +312,7 @@ def main() -> None:
         coef[names.index(k)] = v
     bias = float(np.round(fitted - shift, 5))
     typical = float(np.median((x @ coef + bias)[y == 0]))
-    operator = {}
-    for n, at in OPERATOR_SIGNALS.items():
-        i = names.index(n)
-        coef[i] = operator[n] = max(float(coef[i]), float(np.round(edge(at) - typical + 1e-3, 5)))
-    for n, floor in WEIGHT_FLOORS.items():
-        i = names.index(n)
-        coef[i] = operator[n] = max(float(coef[i]), floor)
+    operator = operator_weights(names, coef, typical)
     baseline = np.round(np.median(x[y == 0], axis=0), 4)
     model = export(names, coef, bias, baseline)
     args.out.write_bytes(model.SerializeToString())

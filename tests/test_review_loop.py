@@ -249,8 +249,8 @@ def test_shadow_report_labels_retrain_deploy(envoys, upstream, keys, api_key, tm
     second.run()
     second.wait(gw)
     after = summary([rec for _, rec in gw.audit_records()], 2, model_id)
-    result = {"model": model_id, "before": before, "after": after, "retrain": {
-        k: trained[k] for k in ("rows", "budget", "calibration_shift", "constrained_to_zero", "held_out")}}
+    kept = ("rows", "budget", "calibration_shift", "kinds", "operator_weights", "constrained_to_zero", "held_out")
+    result = {"model": model_id, "before": before, "after": after, "retrain": {k: trained[k] for k in kept}}
     (ARTEFACTS / "loop.json").write_text(json.dumps(result, indent=1))
     print(json.dumps({"before": before, "after": after}))
 
