@@ -78,9 +78,14 @@ NEUTRAL_BIAS = -10.0
 # at probability 0.5, which says nothing about how often ordinary traffic crosses 30 or 70; this makes the
 # default thresholds mean known rates. The challenge target is under the goal of at most 0.5 % of a
 # benign population's requests challenged; the tag target is looser, as a tag alone only informs the
-# upstream (and starts a throttle that refuses a caller only beyond its own pace).
+# upstream (and starts a throttle that refuses a caller only beyond its own pace). For people the
+# margin under the goal is wider (PEOPLE_CHALLENGE_TARGET): every score at `step_up_at` is a challenge
+# to a person, while a machine's score at `tag_at` is refused only beyond its own pace; and the 0.4 %
+# tail of ~11,000 training requests is itself an estimate (with machine_bulk's retrain, 0.4 % of the
+# people's training requests at 70 were 0.53 % of the held-out ones).
 FALSE_TAG_TARGET = 0.05
 CHALLENGE_TARGET = 0.004
+PEOPLE_CHALLENGE_TARGET = 0.003
 STEP_UP_AT = 70
 TAG_AT = 30
 
@@ -248,16 +253,19 @@ def kind_rows(names: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
 
 def calibrate_kinds(names: list[str], x: np.ndarray, coef: np.ndarray, fitted: float, y: np.ndarray,
                     scenarios: list[str], tag_target: float, challenge_target: float,
-                    tag_at: int = TAG_AT, step_up_at: int = STEP_UP_AT) -> tuple[float, dict[str, float]]:
+                    tag_at: int = TAG_AT, step_up_at: int = STEP_UP_AT,
+                    people_challenge_target: float | None = None) -> tuple[float, dict[str, float]]:
     """Per-kind calibration: the intercept for people, and the `agent` and `service` weights for
     machines, each lowered until its own kind's benign populations meet the targets (`calibrate`).
     A kind's flag is one column, so its weight is that kind's own intercept: one shift for all would
     spend the humans' budget on the agents' (or the reverse). Returns the intercept's shift and each
-    machine kind's weight; a kind weight stays at most 0 (a kind never raises a score)."""
+    machine kind's weight; a kind weight stays at most 0 (a kind never raises a score). People are held
+    to `people_challenge_target` at `step_up_at` (default: `challenge_target`)."""
     logit = x @ coef + fitted
     rows = kind_rows(names, x)
     edges = {"tag_at": tag_at, "step_up_at": step_up_at}
-    shift = calibrate(logit, y, scenarios, rows.pop("human"), tag_target, challenge_target, False, **edges)
+    people = challenge_target if people_challenge_target is None else people_challenge_target
+    shift = calibrate(logit, y, scenarios, rows.pop("human"), tag_target, people, False, **edges)
     weights = {}
     for k, own_rows in rows.items():
         own = calibrate(logit, y, scenarios, own_rows, tag_target, challenge_target, True, **edges)
@@ -287,7 +295,9 @@ def main() -> None:
     ap.add_argument("--false-tag-target", type=float, default=FALSE_TAG_TARGET,
                     help="most of a benign training population scoring at or above tag_at")
     ap.add_argument("--challenge-target", type=float, default=CHALLENGE_TARGET,
-                    help="most of a benign training population scoring at or above step_up_at")
+                    help="most of a benign training population of machines scoring at or above tag_at")
+    ap.add_argument("--people-challenge-target", type=float, default=PEOPLE_CHALLENGE_TARGET,
+                    help="most of a benign training population of people scoring at or above step_up_at")
     ap.add_argument("--neutral", type=Path, metavar="HEADER",
                     help="write the neutral model for the feature names in this `warden features` header")
     args = ap.parse_args()
@@ -306,7 +316,8 @@ def main() -> None:
     coef = np.round(coef, 5)
     fitted = float(np.round(bias, 5))
     shift, kind_weights = calibrate_kinds(names, x, coef, fitted, y, scenarios, args.false_tag_target,
-                                          args.challenge_target)
+                                          args.challenge_target,
+                                          people_challenge_target=args.people_challenge_target)
     shift = float(np.round(shift, 5))
     for k, v in kind_weights.items():
         coef[names.index(k)] = v
@@ -320,6 +331,7 @@ def main() -> None:
               "attacks": int(y.sum()), "bias": bias, "fitted_bias": fitted, "calibration_shift": shift,
               "kind_weights": kind_weights,
               "c": args.c, "false_tag_target": args.false_tag_target, "challenge_target": args.challenge_target,
+              "people_challenge_target": args.people_challenge_target,
               "constrained_to_zero": constrained,
               "operator_weights": operator,
               "scenarios": {s: scenarios.count(s) for s in sorted(set(scenarios))},
