@@ -267,7 +267,7 @@ def main() -> None:
             "ones higher): the simulated attacks from such networks are caught by other signals, so the fit\n"
             "left it near 0 and a deny list would have changed no score. `impossible_travel` weighs at least "
             f"{ow.get('impossible_travel', float('nan')):+.3f},\n"
-            "so that the median benign request scores 70 with it: it fires on the first request from afar\n"
+            "so that nine in ten benign training requests score 70 with it: it fires on the first request from afar\n"
             "only (once that passes, the far country is where the caller was last seen), so a fit over whole\n"
             "episodes gives it too little weight to challenge that request. `recent_failures` weighs "
             f"{ow.get('recent_failures', float('nan')):+.3f}\n"

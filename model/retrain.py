@@ -236,8 +236,7 @@ def main() -> None:
     shift = float(np.round(shift, 5))
     bias = float(np.round(fitted - shift, 5))
     benign = (y == 0) & tr
-    typical = float(np.median(x[benign] @ coef + bias))
-    operator = train.operator_weights(names, coef, typical)
+    operator = train.operator_weights(names, coef, x[benign] @ coef + bias)
     baseline = np.round(np.median(x[benign], axis=0), 4)
     model = train.export(names, coef, bias, baseline).SerializeToString()
     args.out.write_bytes(model)

@@ -212,11 +212,12 @@ fn default_pace_bucket_s() -> u32 {
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuspendConfig {
-    /// Step-up-level scores that suspend (default 5).
+    /// Step-up-level scores that suspend (default 4: a score at which a person would have been
+    /// challenged at once, four times within minutes, is no spike).
     #[serde(default = "default_after")]
     pub after: u32,
     /// Seconds over which they are counted (default 300): a walk at one request every 10 s is
-    /// sustained, and at that pace 5 scores decayed over 60 s never add up to 5.
+    /// sustained, and at that pace 4 scores decayed over 60 s never add up to 4.
     #[serde(default = "default_window_s")]
     pub window_s: u64,
     /// Seconds a suspension lasts (default 900).
@@ -235,7 +236,7 @@ impl Default for SuspendConfig {
 }
 
 fn default_after() -> u32 {
-    5
+    4
 }
 fn default_window_s() -> u64 {
     300

@@ -132,6 +132,8 @@ features! {
         "for an AI agent or a service account: ln(1 + its walk, i.e. consecutive requests on one route each to another object) minus ln(1 + twice the longest walk it made on that route), at least ln 2 (one read is no walk), clipped to [0, 6]; while it has a step-up-level score within 10 minutes, its requests elsewhere do not end a walk beyond its habit (its own calls interleaved with a sweep); 0 for a person, or before 32 requests of history preceded the walk";
     MachinePace = "machine_pace":
         "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or before 10 minutes and 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
+    MachineBulk = "machine_bulk":
+        "for an AI agent or a service account: the smaller of machine_pace and response_volume, i.e. a run faster than its habit whose answers are also larger than its habit (a bulk pull; either alone is a busy stretch or a bigger page); 0 when either is";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
@@ -345,11 +347,13 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         Feature::EndpointSpread,
         clip(distinct(endpoints).ln_1p() - s.spread_baseline, 0.0, 6.0),
     );
+    let response_volume = if s.responses > 0 {
+        clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0)
+    } else {
+        0.0
+    };
+    set(Feature::ResponseVolume, response_volume);
     if s.responses > 0 {
-        set(
-            Feature::ResponseVolume,
-            clip(s.bytes_fast - s.bytes_slow, 0.0, 6.0),
-        );
         set(
             Feature::DataVolume,
             clip(s.volume_at(now).ln_1p() - s.volume_baseline, 0.0, 6.0),
@@ -376,10 +380,11 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         && s.count >= BURST_MIN_REQUESTS
     {
         if let Some(pace) = s.run_pace(now) {
-            set(
-                Feature::MachinePace,
-                clip(pace - std::f32::consts::LN_2, 0.0, 6.0),
-            );
+            let pace = clip(pace - std::f32::consts::LN_2, 0.0, 6.0);
+            set(Feature::MachinePace, pace);
+            // The conjunction a linear model cannot form: an agent's quick stretch of its own burst,
+            // or a bigger page than usual, is common; both at once is a flood pulling data.
+            set(Feature::MachineBulk, pace.min(response_volume));
         }
     }
     if f.object.is_some() {
@@ -827,6 +832,58 @@ mod tests {
         // A fresh identity has no pace.
         assert_eq!(
             value(&extract(None, None, &agent_facts(T0)), "machine_pace"),
+            0.0
+        );
+    }
+
+    #[test]
+    fn machine_bulk_needs_a_faster_run_and_larger_answers_at_once() {
+        // A service answered with 1 KB, one request a minute, for three days.
+        let mut habit = IdentityState::fresh(1, T0);
+        for m in 0..3 * 1440u64 {
+            let t = T0 + m * 60 + 7;
+            habit.observe(&sighting(&facts(t)));
+            habit.observe_response(1000, t);
+        }
+        let service = |now_s: u64| Facts {
+            kind: IdentityKind::Service,
+            ..facts(now_s)
+        };
+        let day = T0 + 3 * DAY + 7;
+        // `n` requests from `start`, `gap_s` apart, each answered with `bytes`; then the features
+        // of the next one.
+        let run = |n: u64, gap_s: u64, bytes: u64| {
+            let mut s = habit;
+            for k in 0..n {
+                let t = day + k * gap_s;
+                s.observe(&sighting(&service(t)));
+                s.observe_response(bytes, t);
+            }
+            extract(Some(&s), None, &service(day + n * gap_s))
+        };
+        // Gone fast (a request a second, learnt as it goes), its usual answers: a flood, no bulk pull.
+        let x = run(4, 1, 1000);
+        assert!(value(&x, "machine_pace") > 0.1, "{x:?}");
+        assert_eq!(value(&x, "response_volume"), 0.0);
+        assert_eq!(value(&x, "machine_bulk"), 0.0);
+        // Its usual pace, answers 20 times larger: a bigger page, not a flood.
+        let x = run(4, 60, 20_000);
+        assert!(value(&x, "response_volume") > 0.5, "{x:?}");
+        assert_eq!(value(&x, "machine_pace"), 0.0);
+        assert_eq!(value(&x, "machine_bulk"), 0.0);
+        // Both at once: the smaller of the two.
+        let x = run(4, 1, 20_000);
+        let (pace, volume) = (value(&x, "machine_pace"), value(&x, "response_volume"));
+        assert!(pace > 0.1 && volume > 0.5, "{x:?}");
+        assert_eq!(value(&x, "machine_bulk"), pace.min(volume));
+        // A person doing the same is no machine off its script (`burst` and `response_volume`).
+        let mut s = habit;
+        for k in 0..4 {
+            s.observe(&sighting(&facts(day + k)));
+            s.observe_response(20_000, day + k);
+        }
+        assert_eq!(
+            value(&extract(Some(&s), None, &facts(day + 4)), "machine_bulk"),
             0.0
         );
     }
