@@ -1,6 +1,7 @@
 //! What risk scoring costs per request, natively: the full decision with risk off and on (same token,
-//! verified-token cache warm, a habitual identity's history in an in-memory store), and the risk pieces
-//! on their own (feature extraction, record decode + encode, the model).
+//! verified-token cache warm, a habitual identity's history in an in-memory store), the decision
+//! record of a scored request (built and serialized into one reused buffer, as the filter does), and
+//! the risk pieces on their own (feature extraction, record decode + encode, the model).
 //!
 //! `cargo bench -p warden --bench risk_decision` (unset RUST_BACKTRACE first: it slows tract down).
 
@@ -9,6 +10,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
+use warden::audit::AuditRecord;
 use warden::gateway::parse_address;
 use warden::risk::features::{self, Facts};
 use warden::risk::state::{client_item, hash64, prefix_item, IdentityState, Sighting};
@@ -90,6 +92,31 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
         b.iter(|| {
             now_s += 1;
             black_box(run(now_s, &mut cache))
+        })
+    });
+    // The decision record of the last request: with risk on, its score, factors and features.
+    let d = run(now_s + 1, &mut cache);
+    let req = Request {
+        method: "GET",
+        path: "/orders/7",
+        headers: &headers,
+        request_id: "r",
+        now_s,
+        source: parse_address("198.51.100.7").map(|a| a.ip),
+        ..Request::default()
+    };
+    let mut line = Vec::new();
+    c.bench_function(&format!("record_json/{name}"), |b| {
+        b.iter(|| {
+            AuditRecord::new(
+                black_box(&req),
+                &d,
+                now_s * 1000,
+                3,
+                engine.recorded_claims(),
+            )
+            .write_json(&mut line);
+            line.len()
         })
     });
 }

@@ -960,8 +960,12 @@ impl Draft {
 fn own_headers(headers: &[(String, String)]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, _) in headers {
+        // The prefix test folds case itself: only a header to remove is lower-cased (allocated).
+        if !crate::upstream::header_has_prefix(name, OWN_HEADER_PREFIX) {
+            continue;
+        }
         let lower = name.to_ascii_lowercase();
-        if crate::upstream::header_has_prefix(&lower, OWN_HEADER_PREFIX) && !out.contains(&lower) {
+        if !out.contains(&lower) {
             out.push(lower);
         }
     }

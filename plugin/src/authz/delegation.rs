@@ -132,12 +132,16 @@ impl Delegation {
     pub fn present_untrusted(&self, headers: &[(String, String)]) -> Vec<String> {
         let mut found: Vec<String> = Vec::new();
         for (name, _) in headers {
-            let lower = name.to_ascii_lowercase();
+            // `same_header` folds case itself: only a header found is lower-cased (allocated).
             let untrusted = self
                 .untrusted_headers
                 .iter()
-                .any(|h| crate::upstream::same_header(h, &lower));
-            if untrusted && !found.contains(&lower) {
+                .any(|h| crate::upstream::same_header(h, name));
+            if !untrusted {
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            if !found.contains(&lower) {
                 found.push(lower);
             }
         }

@@ -448,13 +448,14 @@ impl Risk {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.as_str())
         };
-        let method = inputs.method.to_ascii_uppercase();
+        let method = || inputs.method.bytes().map(|b| b.to_ascii_uppercase());
+        let is = |m: &str| inputs.method.eq_ignore_ascii_case(m);
         let path = inputs.path.split('?').next().unwrap_or("");
         let claims = identity.claims.as_deref();
         Facts {
             now_s: inputs.now_s,
-            write: matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"),
-            delete: method == "DELETE",
+            write: ["POST", "PUT", "PATCH", "DELETE"].into_iter().any(is),
+            delete: is("DELETE"),
             sensitivity: inputs.sensitivity.weight(),
             // A client's own value is never read: only an edge-owned header names the country.
             country: self
@@ -464,13 +465,15 @@ impl Risk {
                 .and_then(geo::country_code),
             prefix: inputs.source.as_ref().map(state::prefix_item),
             agent: state::client_item(header("user-agent").unwrap_or("").as_bytes()),
-            endpoint: state::hash64(b'e', format!("{method} {path}").as_bytes()),
+            // Hashed as the bytes of "METHOD path", without building that string.
+            endpoint: state::hash64_of(b'e', method().chain([b' ']).chain(path.bytes())),
             route: inputs
                 .route
                 .map_or(0, |r| state::item32(b'r', r.as_bytes())),
             object: inputs.object.map(|o| {
                 let route = inputs.route.unwrap_or("");
-                state::hash64(b'o', format!("{route}\u{0}{o}").as_bytes())
+                let bytes = route.bytes().chain([0]).chain(o.bytes());
+                state::hash64_of(b'o', bytes)
             }),
             identity: hash,
             issued_at: claims.and_then(|c| c.iat),
@@ -864,10 +867,16 @@ pub fn identity_name(id: &Identity) -> String {
         .and_then(|c| c.extra.get("act"))
         .and_then(|a| a.get("sub"))
         .and_then(Value::as_str);
-    match actor {
-        Some(a) => format!("act:{}\u{0}{a}", id.provider),
-        None => format!("sub:{}\u{0}{}", id.provider, id.subject),
+    let (tag, who) = match actor {
+        Some(a) => ("act:", a),
+        None => ("sub:", id.subject.as_str()),
+    };
+    // Joined by hand, sized once (`format!` grows its string as it goes): once per scored request.
+    let mut name = String::with_capacity(tag.len() + id.provider.len() + 1 + who.len());
+    for part in [tag, &id.provider, "\u{0}", who] {
+        name.push_str(part);
     }
+    name
 }
 
 /// Delegation hops: how many `act` claims are nested (RFC 8693 §4.1), at most 16 looked at.

@@ -19,6 +19,7 @@
 //! `contributions = (x - baseline) * w`, so the contributions explain the score exactly and additively.
 
 use prost::Message;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use tract_linalg::element_wise::{ElementWise, ElementWiseImpl};
@@ -362,7 +363,8 @@ impl Plan {
                     x
                 }
                 Op::Add | Op::Sub | Op::Mul => {
-                    let mut a = broadcast_to(operand(0)?, &step.shape)?;
+                    // The left operand becomes the result; the right one is only read.
+                    let mut a = broadcast_to(operand(0)?, &step.shape)?.into_owned();
                     let b = broadcast_to(operand(1)?, &step.shape)?;
                     match step.op {
                         Op::Add => UnicastImpl::<SUnicastAdd4, f32>::new().run(&mut a, &b),
@@ -393,14 +395,16 @@ impl Plan {
                 data,
             });
         }
-        let output = |slot: usize| {
+        // Moved out, not copied: nothing reads the values after this.
+        let mut output = |slot: usize| {
             values
-                .get(slot)
-                .and_then(Option::as_ref)
-                .map(|v| v.data.clone())
+                .get_mut(slot)
+                .and_then(Option::take)
+                .map(|v| v.data)
                 .ok_or_else(|| run_err("output not computed"))
         };
-        Ok((output(self.outputs[0])?, output(self.outputs[1])?))
+        let [p, c] = self.outputs;
+        Ok((output(p)?, output(c)?))
     }
 }
 
@@ -434,11 +438,9 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-/// A value's data laid out in `shape` (which it broadcasts to: checked at load).
-fn broadcast_to(v: &Value, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
-    if v.shape == shape {
-        return Ok(v.data.clone());
-    }
+/// A value's data laid out in `shape` (which it broadcasts to: checked at load); borrowed when it
+/// is already laid out so (the same rows and columns: `[30]` is `[1, 30]`'s data).
+fn broadcast_to<'v>(v: &'v Value, shape: &[usize]) -> Result<Cow<'v, [f32]>, ModelError> {
     let pad = |s: &[usize]| match s {
         [] => (1, 1),
         [c] => (1, *c),
@@ -446,6 +448,9 @@ fn broadcast_to(v: &Value, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
     };
     let (rows, cols) = pad(shape);
     let (vr, vc) = pad(&v.shape);
+    if (vr, vc) == (rows, cols) {
+        return Ok(Cow::Borrowed(&v.data));
+    }
     let mut out = Vec::with_capacity(rows * cols);
     for i in 0..rows {
         for j in 0..cols {
@@ -457,7 +462,7 @@ fn broadcast_to(v: &Value, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
             );
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// The columns of a `[k, n]` matrix, each as a contiguous vector.
@@ -473,12 +478,15 @@ fn columns(b: &Value) -> Vec<Vec<f32>> {
 fn matmul(a: &Value, columns: &[Vec<f32>]) -> Result<Vec<f32>, ModelError> {
     let k = a.shape.get(1).copied().unwrap_or(0);
     let mut out = Vec::with_capacity(a.shape.first().copied().unwrap_or(1) * columns.len());
+    // One buffer for every column's products (the kernel multiplies in place).
+    let mut products = Vec::with_capacity(k);
     for row in a.data.chunks(k.max(1)) {
         for column in columns {
             if column.len() != row.len() {
                 return Err(run_err("MatMul operands do not match"));
             }
-            let mut products = row.to_vec();
+            products.clear();
+            products.extend_from_slice(row);
             UnicastImpl::<SUnicastMul4, f32>::new()
                 .run(&mut products, column)
                 .map_err(run_err)?;

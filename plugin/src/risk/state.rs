@@ -7,6 +7,7 @@
 //! Records are plain values: decoded, changed by a pure function, encoded, written with compare-and-set.
 
 use crate::slot::SlotKey;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Key prefix of identity records.
@@ -70,8 +71,8 @@ pub fn hash64(domain: u8, bytes: &[u8]) -> u64 {
     hash64_of(domain, bytes.iter().copied())
 }
 
-/// [`hash64`] over a stream of bytes.
-fn hash64_of(domain: u8, bytes: impl Iterator<Item = u8>) -> u64 {
+/// [`hash64`] over a stream of bytes (the parts of a key, without joining them first).
+pub fn hash64_of(domain: u8, bytes: impl Iterator<Item = u8>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in std::iter::once(domain).chain(bytes) {
         h ^= u64::from(b);
@@ -150,10 +151,11 @@ impl Slot {
 
     fn new(prefix: &str, hash: u64, slots: u32) -> Slot {
         let n = hash % u64::from(slots.max(1));
-        Slot {
-            key: format!("{prefix}{n}"),
-            hash,
-        }
+        // Sized once: `format!` grows its string as it goes (a request builds two slot keys).
+        let mut key = String::with_capacity(prefix.len() + 20);
+        key.push_str(prefix);
+        let _ = write!(key, "{n}");
+        Slot { key, hash }
     }
 }
 
@@ -483,7 +485,7 @@ impl IdentityState {
 
     /// The fixed-size encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new(IDENTITY_BYTES);
+        let mut w = Writer::<IDENTITY_BYTES>::new();
         w.u64(self.hash);
         w.u64(self.first_seen_s);
         w.u64(self.last_seen_s);
@@ -987,7 +989,7 @@ impl SourceState {
 
     /// The fixed-size encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::new(SOURCE_BYTES);
+        let mut w = Writer::<SOURCE_BYTES>::new();
         w.u64(self.hash);
         w.f32(self.failures);
         w.f32(self.successes);
@@ -1077,37 +1079,51 @@ pub fn apply_source(
     s.encode()
 }
 
-/// Little-endian fixed-layout writer.
-struct Writer(Vec<u8>);
+/// Little-endian fixed-layout writer of an `N`-byte record. Fields go into a fixed array (a
+/// constant-size copy each, no growth check or call per field: the risk stage encodes a record per
+/// request), which becomes the record's bytes once.
+struct Writer<const N: usize> {
+    buf: [u8; N],
+    at: usize,
+}
 
-impl Writer {
-    fn new(size: usize) -> Writer {
-        let mut v = Vec::with_capacity(size);
-        v.push(VERSION);
-        Writer(v)
+impl<const N: usize> Writer<N> {
+    fn new() -> Writer<N> {
+        let mut buf = [0; N];
+        if let Some(b) = buf.first_mut() {
+            *b = VERSION;
+        }
+        Writer { buf, at: 1 }
+    }
+    fn put<const K: usize>(&mut self, bytes: [u8; K]) {
+        if let Some(dst) = self.buf.get_mut(self.at..self.at + K) {
+            dst.copy_from_slice(&bytes);
+        }
+        self.at += K;
     }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.put([v]);
     }
     fn u16(&mut self, v: u16) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.put(v.to_le_bytes());
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.put(v.to_le_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.put(v.to_le_bytes());
     }
     fn f32(&mut self, v: f32) {
         // Non-finite values never enter a record.
         self.u32(if v.is_finite() { v.to_bits() } else { 0 });
     }
-    fn set<const N: usize>(&mut self, s: &KnownSet<N>) {
+    fn set<const S: usize>(&mut self, s: &KnownSet<S>) {
         s.items.iter().for_each(|&i| self.u32(i));
         s.hits.iter().for_each(|&h| self.u8(h));
     }
     fn finish(self) -> Vec<u8> {
-        self.0
+        debug_assert_eq!(self.at, N, "a record's fields fill its layout exactly");
+        self.buf.to_vec()
     }
 }
 
@@ -1178,6 +1194,18 @@ mod tests {
             learn: true,
             tagged: false,
         }
+    }
+
+    /// The features hash a key's parts as a stream: the same value as the joined key (records
+    /// written before keep their endpoints and objects).
+    #[test]
+    fn a_key_hashed_in_parts_is_the_joined_key() {
+        let parts = b"GET".iter().copied().chain([b' ']).chain(*b"/orders/7");
+        assert_eq!(hash64_of(b'e', parts), hash64(b'e', b"GET /orders/7"));
+        assert_ne!(
+            hash64(b'e', b"GET /orders/7"),
+            hash64(b'o', b"GET /orders/7")
+        );
     }
 
     #[test]
