@@ -59,19 +59,17 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
         ("x-geo-country".to_owned(), "NO".to_owned()),
     ];
     let mut now_s = T0 + 9 * 3600;
+    let request = |now_s: u64| Request {
+        method: "GET",
+        path: "/orders/7",
+        headers: &headers,
+        request_id: "r",
+        now_s,
+        source: parse_address("198.51.100.7").map(|a| a.ip),
+        ..Request::default()
+    };
     let run = |now_s: u64, cache: &mut TokenCache| {
-        let req = Request {
-            method: "GET",
-            path: "/orders/7",
-            headers: &headers,
-            request_id: "r",
-            now_s,
-            source: parse_address("198.51.100.7").map(|a| a.ip),
-            body: Default::default(),
-            peer_cert_sha256: None,
-            peer_cert_unread: false,
-            source_unread: false,
-        };
+        let req = request(now_s);
         let d = engine.decide(
             &req,
             &mut Env {
@@ -96,15 +94,7 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
     });
     // The decision record of the last request: with risk on, its score, factors and features.
     let d = run(now_s + 1, &mut cache);
-    let req = Request {
-        method: "GET",
-        path: "/orders/7",
-        headers: &headers,
-        request_id: "r",
-        now_s,
-        source: parse_address("198.51.100.7").map(|a| a.ip),
-        ..Request::default()
-    };
+    let req = request(now_s);
     let mut line = Vec::new();
     c.bench_function(&format!("record_json/{name}"), |b| {
         b.iter(|| {
