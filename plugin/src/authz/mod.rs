@@ -154,9 +154,10 @@ impl Policy {
         self.revocation
             .check(id, shared, req.now_s)
             .map_err(Denial::InvalidToken)?;
-        id.scopes = self
-            .delegation
-            .authorize(id, route.map(|m| m.route.name.as_str()))?;
+        let route_name = route.map(|m| m.route.name.as_str());
+        if let Some(scopes) = self.delegation.authorize(id, route_name)? {
+            id.scopes = scopes;
+        }
         if let Some(t) = &self.tenancy {
             let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
             t.check(id.tenant.as_deref(), &t.requested(vars, path, req.headers))?;
