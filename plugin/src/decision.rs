@@ -135,8 +135,9 @@ pub struct Decision {
     pub identity: Option<Identity>,
     /// Client-sent headers to remove before forwarding (our own namespace).
     pub remove_headers: Vec<String>,
-    /// Headers to set on the forwarded request.
-    pub upstream_headers: Vec<(String, String)>,
+    /// Headers to set on the forwarded request (Warden's own names are static: not allocated per
+    /// request).
+    pub upstream_headers: Vec<(Cow<'static, str>, String)>,
     /// The local reply, when the request is not forwarded.
     pub reply: Option<LocalReply>,
     /// Headers to add to the upstream's response (`RateLimit-Policy`, `RateLimit`).
@@ -973,8 +974,8 @@ fn own_headers(headers: &[(String, String)]) -> Vec<String> {
 }
 
 /// What the upstream learns of the caller.
-fn upstream_headers(id: &Identity) -> Vec<(String, String)> {
-    let mut h = vec![("x-auth-subject".to_owned(), id.subject.clone())];
+fn upstream_headers(id: &Identity) -> Vec<(Cow<'static, str>, String)> {
+    let mut h = vec![("x-auth-subject".into(), id.subject.clone())];
     if let Some(t) = &id.tenant {
         h.push(("x-auth-tenant".into(), t.clone()));
     }
@@ -1007,13 +1008,13 @@ fn risk_outcome(risk: &Risk, a: &Assessment) -> Result<(), Denial> {
 }
 
 /// `x-auth-risk-score` on every scored request; `x-auth-risk-factors` from `risk.tag_at`.
-fn risk_headers(a: &Assessment) -> Vec<(String, String)> {
+fn risk_headers(a: &Assessment) -> Vec<(Cow<'static, str>, String)> {
     let mut h = Vec::new();
     if let Some(score) = a.score {
-        h.push(("x-auth-risk-score".to_owned(), score.to_string()));
+        h.push(("x-auth-risk-score".into(), score.to_string()));
         if a.verdict >= RiskVerdict::Tag && !a.factors.is_empty() {
             let names: Vec<&str> = a.factors.iter().map(|(n, _)| *n).collect();
-            h.push(("x-auth-risk-factors".to_owned(), names.join(",")));
+            h.push(("x-auth-risk-factors".into(), names.join(",")));
         }
     }
     h
