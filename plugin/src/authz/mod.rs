@@ -93,7 +93,7 @@ impl Policy {
     }
 
     /// The route rule a request's target falls under, with its path variables.
-    pub fn route(&self, target: &Target<'_>) -> Option<RouteMatch<'_>> {
+    pub fn route<'r>(&'r self, target: &'r Target<'_>) -> Option<RouteMatch<'r>> {
         self.routes.find(&target.method, &target.path)
     }
 

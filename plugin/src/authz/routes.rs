@@ -51,8 +51,8 @@ enum Segment {
 pub struct RouteMatch<'r> {
     /// The rule.
     pub route: &'r Route,
-    /// `{name}` → segment value, in template order.
-    pub vars: Vec<(&'r str, String)>,
+    /// `{name}` → segment value (borrowed from the path), in template order.
+    pub vars: Vec<(&'r str, &'r str)>,
 }
 
 /// The ordered route rules.
@@ -208,7 +208,7 @@ impl RouteTable {
     /// Upstreams commonly treat `/orders/7/` as `/orders/7` and answer `HEAD` like `GET`, so a
     /// rule must too, or a near-miss would escape the rule's scopes: one trailing slash is ignored
     /// for exact and template paths, and a rule for `GET` also covers `HEAD`.
-    pub fn find(&self, method: &str, path: &str) -> Option<RouteMatch<'_>> {
+    pub fn find<'r>(&'r self, method: &str, path: &'r str) -> Option<RouteMatch<'r>> {
         self.routes.iter().find_map(|route| {
             let method_ok = route.methods.is_empty()
                 || route.methods.iter().any(|m| {
@@ -271,12 +271,12 @@ impl Template {
     }
 
     /// The variables of `path` when its leading segments match (all of them when `whole`).
-    pub fn captures<'r>(
+    pub fn captures<'r, 'p>(
         &'r self,
-        path: &str,
+        path: &'p str,
         whole: bool,
         case_sensitive: bool,
-    ) -> Option<Vec<(&'r str, String)>> {
+    ) -> Option<Vec<(&'r str, &'p str)>> {
         let mut parts = path.strip_prefix('/')?.split('/');
         let mut vars = Vec::new();
         for seg in &self.segments {
@@ -285,7 +285,7 @@ impl Template {
                 Segment::Literal(l) if same(l, part, case_sensitive) => {}
                 Segment::Literal(_) => return None,
                 Segment::Var(_) if part.is_empty() => return None,
-                Segment::Var(name) => vars.push((name.as_str(), part.to_owned())),
+                Segment::Var(name) => vars.push((name.as_str(), part)),
             }
         }
         (!whole || parts.next().is_none()).then_some(vars)
@@ -317,7 +317,11 @@ fn same(a: &str, b: &str, case_sensitive: bool) -> bool {
 }
 
 impl PathMatcher {
-    fn matches<'r>(&'r self, path: &str, case_sensitive: bool) -> Option<Vec<(&'r str, String)>> {
+    fn matches<'r>(
+        &'r self,
+        path: &'r str,
+        case_sensitive: bool,
+    ) -> Option<Vec<(&'r str, &'r str)>> {
         let trimmed = match path.strip_suffix('/') {
             Some(t) if !t.is_empty() => t,
             _ => path,
@@ -349,10 +353,7 @@ mod tests {
     fn template_captures_variables() {
         let t = table(r#"[{"path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]}]"#);
         let m = t.find("GET", "/tenants/acme/orders/7").unwrap();
-        assert_eq!(
-            m.vars,
-            vec![("tenant", "acme".to_string()), ("id", "7".to_string())]
-        );
+        assert_eq!(m.vars, vec![("tenant", "acme"), ("id", "7")]);
         assert!(t.find("GET", "/tenants/acme/orders").is_none());
         assert!(t.find("GET", "/tenants/acme/orders/7/items").is_none());
         assert!(t.find("GET", "/tenants//orders/7").is_none());
@@ -401,7 +402,7 @@ mod tests {
         assert_eq!(t.find("GET", "/ADMIN/x").unwrap().route.name, "admin");
         assert_eq!(t.find("GET", "/aDmIn").unwrap().route.name, "admin");
         let m = t.find("GET", "/ORDERS/Ab7").unwrap();
-        assert_eq!(m.vars, vec![("id", "Ab7".to_string())]);
+        assert_eq!(m.vars, vec![("id", "Ab7")]);
         assert_eq!(t.find("GET", "/HEALTH/").unwrap().route.name, "exact");
     }
 
@@ -412,7 +413,7 @@ mod tests {
         assert_eq!(p, Template::compile("/t/{tenant}").unwrap());
         assert_eq!(
             p.captures("/t/acme/anything/else", false, true),
-            Some(vec![("tenant", "acme".to_string())])
+            Some(vec![("tenant", "acme")])
         );
         assert_eq!(p.captures("/t/acme/anything", true, true), None);
         assert_eq!(p.captures("/T/acme", false, true), None);

@@ -27,6 +27,7 @@ use pending::{Pending, Response as Held, Waiting};
 use respond::{Mark, Refusal, Responses};
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -310,31 +311,30 @@ impl Risk {
     /// What a request addresses, for the features: the route rule or MCP tool (`route`, or
     /// `mcp:<endpoint>:<tool>`), and the object (the route's template variables other than the
     /// tenant, joined), when it has any.
-    pub fn addressed(
+    pub fn addressed<'m>(
         &self,
-        matched: Option<&crate::authz::routes::RouteMatch<'_>>,
+        matched: Option<&'m crate::authz::routes::RouteMatch<'m>>,
         mcp: Option<&crate::mcp::Inspected>,
-    ) -> (Option<String>, Option<String>) {
+    ) -> (Option<Cow<'m, str>>, Option<Cow<'m, str>>) {
         let tool = mcp.and_then(|m| {
             let call = m.calls.first()?;
             let target = call.target.as_deref()?;
-            Some(format!(
+            Some(Cow::Owned(format!(
                 "mcp:{}:{}:{target}",
                 m.name,
                 call.method.as_deref().unwrap_or("")
-            ))
+            )))
         });
-        let route = tool.or_else(|| matched.map(|m| m.route.name.clone()));
-        let object: Vec<&str> = matched
-            .map(|m| {
-                m.vars
-                    .iter()
-                    .filter(|(name, _)| *name != self.tenant_variable)
-                    .map(|(_, v)| v.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let object = (!object.is_empty()).then(|| object.join("/"));
+        let route = tool.or_else(|| matched.map(|m| Cow::Borrowed(m.route.name.as_str())));
+        // Borrowed for the usual one variable (besides the tenant); joined only for more.
+        let mut object: Option<Cow<'m, str>> = None;
+        let vars = matched.map(|m| m.vars.as_slice()).unwrap_or_default();
+        for (_, v) in vars.iter().filter(|(n, _)| *n != self.tenant_variable) {
+            object = Some(match object {
+                None => Cow::Borrowed(*v),
+                Some(o) => Cow::Owned(format!("{o}/{v}")),
+            });
+        }
         (route, object)
     }
 
