@@ -19,6 +19,7 @@ use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef}
 use crate::shared::SharedData;
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Prefix of the headers Warden sends upstream; any the client sent are removed.
 pub const OWN_HEADER_PREFIX: &str = "x-auth-";
@@ -129,8 +130,8 @@ pub struct Decision {
     pub status: u16,
     /// Why, for the audit record (`ok`, `no_credential`, `expired`, `insufficient_scope`, ...).
     pub reason: &'static str,
-    /// The route rule that matched.
-    pub route: Option<String>,
+    /// The route rule that matched (its name, shared with the compiled route).
+    pub route: Option<Arc<str>>,
     /// The proven caller.
     pub identity: Option<Identity>,
     /// Client-sent headers to remove before forwarding (our own namespace).
@@ -154,8 +155,9 @@ pub struct Decision {
     /// and that this request did not wait for: the adapter asks for an early (rate-limited) fetch
     /// on its next tick.
     pub keys_missed: Option<usize>,
-    /// The scopes the matched route requires (for the decision record).
-    pub required_scopes: Vec<String>,
+    /// The scopes the matched route requires (for the decision record; shared with the compiled
+    /// route).
+    pub required_scopes: Arc<[String]>,
     /// The refusal counted as a failure in the behavioural records (a bad credential, a missing
     /// scope), for the decision record: replay counts it again without the credential.
     pub counted_failure: bool,
@@ -593,7 +595,7 @@ impl Engine {
             risk: None,
             state: StateRef::default(),
             keys_missed: None,
-            required_scopes: Vec::new(),
+            required_scopes: Arc::default(),
             counted_failure: false,
             mcp: None,
             quarantined: false,
@@ -939,8 +941,8 @@ impl Draft {
             verdict,
             status,
             reason,
-            route: route.map(|r| r.name.clone()),
-            required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
+            route: route.map(|r| Arc::clone(&r.name)),
+            required_scopes: route.map(|r| Arc::clone(&r.scopes)).unwrap_or_default(),
             counted_failure: self.counted_failure,
             quarantined: self.quarantined,
             identity: self.identity.or(self.refused_identity),

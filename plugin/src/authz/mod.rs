@@ -154,7 +154,7 @@ impl Policy {
         self.revocation
             .check(id, shared, req.now_s)
             .map_err(Denial::InvalidToken)?;
-        let route_name = route.map(|m| m.route.name.as_str());
+        let route_name = route.map(|m| &*m.route.name);
         if let Some(scopes) = self.delegation.authorize(id, route_name)? {
             id.scopes = scopes;
         }
@@ -207,7 +207,7 @@ impl Policy {
         let Some(rl) = &self.rate_limits else {
             return Ok(Vec::new());
         };
-        let route = route.map(|m| m.route.name.as_str());
+        let route = route.map(|m| &*m.route.name);
         let outcomes = rl
             .check_calls(shared, id, route, calls, req.now_s)
             .map_err(|_| Denial::RateLimited(vec![("retry-after".into(), "1".into())]))?;

@@ -4,16 +4,17 @@
 
 use crate::config::routing::RoutingConfig;
 use crate::config::{ConfigError, Mode, RouteConfig, Sensitivity};
+use std::sync::Arc;
 
 /// A compiled route rule.
 #[derive(Debug)]
 pub struct Route {
-    /// Name for logs and audit.
-    pub name: String,
+    /// Name for logs and audit (shared with each decision on the route: not copied per request).
+    pub name: Arc<str>,
     methods: Vec<String>,
     path: PathMatcher,
-    /// Scopes required (all of).
-    pub scopes: Vec<String>,
+    /// Scopes required (all of; shared with each decision on the route).
+    pub scopes: Arc<[String]>,
     /// No credential required.
     pub anonymous: bool,
     /// This route's mode, overriding the top-level one.
@@ -155,10 +156,14 @@ impl RouteTable {
                 ));
             }
             routes.push(Route {
-                name: r.name.clone().unwrap_or_else(|| format!("route-{i}")),
+                name: r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("route-{i}"))
+                    .into(),
                 methods,
                 path,
-                scopes: r.scopes.clone(),
+                scopes: r.scopes.as_slice().into(),
                 anonymous: r.anonymous,
                 mode: r.mode,
                 sensitivity: r.sensitivity,
@@ -200,7 +205,7 @@ impl RouteTable {
 
     /// The rule names, in order.
     pub fn names(&self) -> Vec<&str> {
-        self.routes.iter().map(|r| r.name.as_str()).collect()
+        self.routes.iter().map(|r| &*r.name).collect()
     }
 
     /// The first rule matching `method` and the normalised `path` (no query).
@@ -366,8 +371,11 @@ mod tests {
                 {"name": "r", "prefix": "/orders"},
                 {"name": "pub", "path": "/health", "anonymous": true}]"#,
         );
-        assert_eq!(t.find("POST", "/orders/1").unwrap().route.name, "w");
-        assert_eq!(t.find("GET", "/orders/1").unwrap().route.name, "r");
+        assert_eq!(
+            t.find("POST", "/orders/1").unwrap().route.name.as_ref(),
+            "w"
+        );
+        assert_eq!(t.find("GET", "/orders/1").unwrap().route.name.as_ref(), "r");
         assert!(t.find("GET", "/health").unwrap().route.anonymous);
         assert!(t.find("GET", "/health/x").is_none());
     }
@@ -378,9 +386,18 @@ mod tests {
             r#"[{"name": "one", "methods": ["GET"], "path": "/orders/{id}"},
                 {"name": "create", "methods": ["POST"], "path": "/orders"}]"#,
         );
-        assert_eq!(t.find("GET", "/orders/7/").unwrap().route.name, "one");
-        assert_eq!(t.find("HEAD", "/orders/7").unwrap().route.name, "one");
-        assert_eq!(t.find("POST", "/orders/").unwrap().route.name, "create");
+        assert_eq!(
+            t.find("GET", "/orders/7/").unwrap().route.name.as_ref(),
+            "one"
+        );
+        assert_eq!(
+            t.find("HEAD", "/orders/7").unwrap().route.name.as_ref(),
+            "one"
+        );
+        assert_eq!(
+            t.find("POST", "/orders/").unwrap().route.name.as_ref(),
+            "create"
+        );
         assert!(t.find("GET", "/orders/7/x").is_none());
         assert!(t.find("PUT", "/orders/7").is_none());
     }
@@ -393,17 +410,29 @@ mod tests {
         let t = table(routes);
         assert!(t.find("GET", "/ADMIN/x").is_none());
         assert!(t.find("GET", "/orders/7").is_none());
-        assert_eq!(t.find("GET", "/Orders/7").unwrap().route.name, "one");
+        assert_eq!(
+            t.find("GET", "/Orders/7").unwrap().route.name.as_ref(),
+            "one"
+        );
         let c = Config::from_json(
             format!(r#"{{"routes": {routes}, "routing": {{"case_sensitive": false}}}}"#).as_bytes(),
         )
         .unwrap();
         let t = RouteTable::compile(&c.routes, &c.routing).unwrap();
-        assert_eq!(t.find("GET", "/ADMIN/x").unwrap().route.name, "admin");
-        assert_eq!(t.find("GET", "/aDmIn").unwrap().route.name, "admin");
+        assert_eq!(
+            t.find("GET", "/ADMIN/x").unwrap().route.name.as_ref(),
+            "admin"
+        );
+        assert_eq!(
+            t.find("GET", "/aDmIn").unwrap().route.name.as_ref(),
+            "admin"
+        );
         let m = t.find("GET", "/ORDERS/Ab7").unwrap();
         assert_eq!(m.vars, vec![("id", "Ab7")]);
-        assert_eq!(t.find("GET", "/HEALTH/").unwrap().route.name, "exact");
+        assert_eq!(
+            t.find("GET", "/HEALTH/").unwrap().route.name.as_ref(),
+            "exact"
+        );
     }
 
     #[test]

@@ -325,7 +325,7 @@ impl Risk {
                 call.method.as_deref().unwrap_or("")
             )))
         });
-        let route = tool.or_else(|| matched.map(|m| Cow::Borrowed(m.route.name.as_str())));
+        let route = tool.or_else(|| matched.map(|m| Cow::Borrowed(&*m.route.name)));
         // Borrowed for the usual one variable (besides the tenant); joined only for more.
         let mut object: Option<Cow<'m, str>> = None;
         let vars = matched.map(|m| m.vars.as_slice()).unwrap_or_default();
