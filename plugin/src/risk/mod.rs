@@ -856,10 +856,11 @@ fn count_slot(store: &dyn SharedData, which: usize) {
 }
 
 /// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
-/// subject (within its provider).
-pub fn identity_name(id: &Identity) -> String {
+/// subject (within its provider): `act:`/`sub:`, the provider, NUL, who; or `key:` and the key id.
+/// In parts, which the slot hashes one after the other (the name is never built).
+pub fn identity_name(id: &Identity) -> [&str; 4] {
     if id.credential == CredentialKind::ApiKey {
-        return format!("key:{}", id.client.as_deref().unwrap_or(&id.subject));
+        return ["key:", id.client.as_deref().unwrap_or(&id.subject), "", ""];
     }
     let actor = id
         .claims
@@ -867,16 +868,10 @@ pub fn identity_name(id: &Identity) -> String {
         .and_then(|c| c.extra.get("act"))
         .and_then(|a| a.get("sub"))
         .and_then(Value::as_str);
-    let (tag, who) = match actor {
-        Some(a) => ("act:", a),
-        None => ("sub:", id.subject.as_str()),
-    };
-    // Joined by hand, sized once (`format!` grows its string as it goes): once per scored request.
-    let mut name = String::with_capacity(tag.len() + id.provider.len() + 1 + who.len());
-    for part in [tag, &id.provider, "\u{0}", who] {
-        name.push_str(part);
+    match actor {
+        Some(a) => ["act:", &id.provider, "\u{0}", a],
+        None => ["sub:", &id.provider, "\u{0}", &id.subject],
     }
-    name
 }
 
 /// Delegation hops: how many `act` claims are nested (RFC 8693 §4.1), at most 16 looked at.
