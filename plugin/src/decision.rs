@@ -24,6 +24,10 @@ use std::sync::Arc;
 /// Prefix of the headers Warden sends upstream; any the client sent are removed.
 pub const OWN_HEADER_PREFIX: &str = "x-auth-";
 
+/// A header set on the forwarded request: name and value, each static (Warden's names, the
+/// identity's kind) or owned.
+pub type UpstreamHeader = (Cow<'static, str>, Cow<'static, str>);
+
 /// The facts of one request, as the host saw them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
@@ -136,9 +140,9 @@ pub struct Decision {
     pub identity: Option<Identity>,
     /// Client-sent headers to remove before forwarding (our own namespace).
     pub remove_headers: Vec<String>,
-    /// Headers to set on the forwarded request (Warden's own names are static: not allocated per
-    /// request).
-    pub upstream_headers: Vec<(Cow<'static, str>, String)>,
+    /// Headers to set on the forwarded request (Warden's own names, and values such as the kind,
+    /// are static: not allocated per request).
+    pub upstream_headers: Vec<UpstreamHeader>,
     /// The local reply, when the request is not forwarded.
     pub reply: Option<LocalReply>,
     /// Headers to add to the upstream's response (`RateLimit-Policy`, `RateLimit`).
@@ -982,18 +986,18 @@ fn own_headers(headers: &[(String, String)]) -> Vec<String> {
 const MAX_UPSTREAM_HEADERS: usize = 9;
 
 /// What the upstream learns of the caller, added to `h`.
-fn identity_headers(id: &Identity, h: &mut Vec<(Cow<'static, str>, String)>) {
-    h.push(("x-auth-subject".into(), id.subject.clone()));
+fn identity_headers(id: &Identity, h: &mut Vec<UpstreamHeader>) {
+    h.push(("x-auth-subject".into(), id.subject.clone().into()));
     if let Some(t) = &id.tenant {
-        h.push(("x-auth-tenant".into(), t.clone()));
+        h.push(("x-auth-tenant".into(), t.clone().into()));
     }
     if let Some(c) = &id.client {
-        h.push(("x-auth-client".into(), c.clone()));
+        h.push(("x-auth-client".into(), c.clone().into()));
     }
-    h.push(("x-auth-scopes".into(), id.scopes.join(" ")));
+    h.push(("x-auth-scopes".into(), id.scopes.join(" ").into()));
     h.push(("x-auth-kind".into(), id.kind.as_str().into()));
     if let Some(a) = id.actor() {
-        h.push(("x-auth-actor".into(), a.subject.clone()));
+        h.push(("x-auth-actor".into(), a.subject.clone().into()));
     }
 }
 
@@ -1016,12 +1020,12 @@ fn risk_outcome(risk: &Risk, a: &Assessment) -> Result<(), Denial> {
 
 /// `x-auth-risk-score` on every scored request; `x-auth-risk-factors` from `risk.tag_at`; added to
 /// `h`.
-fn risk_headers(a: &Assessment, h: &mut Vec<(Cow<'static, str>, String)>) {
+fn risk_headers(a: &Assessment, h: &mut Vec<UpstreamHeader>) {
     if let Some(score) = a.score {
-        h.push(("x-auth-risk-score".into(), score.to_string()));
+        h.push(("x-auth-risk-score".into(), score.to_string().into()));
         if a.verdict >= RiskVerdict::Tag && !a.factors.is_empty() {
             let names: Vec<&str> = a.factors.iter().map(|(n, _)| *n).collect();
-            h.push(("x-auth-risk-factors".into(), names.join(",")));
+            h.push(("x-auth-risk-factors".into(), names.join(",").into()));
         }
     }
 }

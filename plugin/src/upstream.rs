@@ -12,6 +12,7 @@
 //! adapter only carries out the edits ([`forward`]).
 
 use crate::config::ReservedHeaderAction;
+use crate::decision::UpstreamHeader;
 use crate::gateway::HostRules;
 use crate::reply::Denial;
 use std::borrow::Cow;
@@ -82,25 +83,21 @@ pub fn admit(
 pub fn edits(
     host: HostRules,
     remove: Vec<String>,
-    mut set: Vec<(Cow<'static, str>, String)>,
-) -> (Vec<String>, Vec<(Cow<'static, str>, String)>) {
+    mut set: Vec<UpstreamHeader>,
+) -> (Vec<String>, Vec<UpstreamHeader>) {
     if host.removes_request_headers {
         return (remove, set);
     }
     for name in remove {
         if !set.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            set.push((name.into(), String::new()));
+            set.push((name.into(), Cow::Borrowed("")));
         }
     }
     (Vec::new(), set)
 }
 
 /// Carries out a decision's edits on the request (the adapter's part).
-pub fn forward(
-    remove: &[String],
-    set: &[(Cow<'static, str>, String)],
-    headers: &mut dyn RequestHeaders,
-) {
+pub fn forward(remove: &[String], set: &[UpstreamHeader], headers: &mut dyn RequestHeaders) {
     for name in remove {
         headers.remove(name);
     }
