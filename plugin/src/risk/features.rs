@@ -885,7 +885,10 @@ mod tests {
         let x = run(4, 1, 20_000);
         let (pace, volume) = (value(&x, "machine_pace"), value(&x, "response_volume"));
         assert!(pace > 0.1 && volume > 0.5, "{x:?}");
-        assert!((value(&x, "machine_bulk") - (pace + volume)).abs() < 1e-5, "{x:?}");
+        assert!(
+            (value(&x, "machine_bulk") - (pace + volume)).abs() < 1e-5,
+            "{x:?}"
+        );
         // A person doing the same is no machine off its script (`burst` and `response_volume`).
         let mut s = habit;
         for k in 0..4 {
