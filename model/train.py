@@ -76,18 +76,21 @@ WEIGHT_FLOORS = {"recent_failures": 2.5}
 # features come from an engine that sends nothing to step-up (and learns every habit).
 NEUTRAL_BIAS = -10.0
 # Calibration of the score scale to the filter's default thresholds: the intercept is lowered until at
-# most FALSE_TAG_TARGET of every benign training population scores at or above `risk.tag_at` (30) and at
-# most CHALLENGE_TARGET at or above `risk.step_up_at` (70). Balanced training puts the decision boundary
-# at probability 0.5, which says nothing about how often ordinary traffic crosses 30 or 70; this makes the
-# default thresholds mean known rates. The challenge target is under the goal of at most 0.5 % of a
-# benign population's requests challenged; the tag target is looser, as a tag alone only informs the
-# upstream (and starts a throttle that refuses a caller only beyond its own pace). For people the
-# margin under the goal is wider (PEOPLE_CHALLENGE_TARGET): every score at `step_up_at` is a challenge
-# to a person, while a machine's score at `tag_at` is refused only beyond its own pace; and the 0.4 %
-# tail of ~11,000 training requests is itself an estimate (with machine_bulk's retrain, 0.4 % of the
-# people's training requests at 70 were 0.53 % of the held-out ones).
+# most FALSE_TAG_TARGET of every benign training population of people scores at or above `risk.tag_at`
+# (30) and at most PEOPLE_CHALLENGE_TARGET at or above `risk.step_up_at` (70); each machine kind's weight
+# until at most CHALLENGE_TARGET of its benign populations scores at or above `tag_at`. Balanced training
+# puts the decision boundary at probability 0.5, which says nothing about how often ordinary traffic
+# crosses 30 or 70; this makes the default thresholds mean known rates against the goal of at most
+# 0.5 % of a benign population's requests challenged.
+# - People: every score at `step_up_at` is a challenge, so the target is under the goal, with a margin
+#   for the estimate (0.4 % of ~11,000 training requests had become 0.53 % of the held-out ones).
+# - Machines: `tag_at` is where the throttle starts, and it refuses a tagged request only beyond the
+#   caller's own pace, so the share tagged bounds the share refused from above and the target can be
+#   the goal itself. At 0.4 % the model gave up a flood 1.7 times an agent's burst pace (18 of 20
+#   held-out rogue_agent_volume episodes answered within 10 requests, benign agents refused 0.08 %); at
+#   0.5 %: 19 of 20, benign agents refused 0.23 %.
 FALSE_TAG_TARGET = 0.05
-CHALLENGE_TARGET = 0.004
+CHALLENGE_TARGET = 0.005
 PEOPLE_CHALLENGE_TARGET = 0.003
 STEP_UP_AT = 70
 TAG_AT = 30

@@ -133,7 +133,7 @@ features! {
     MachinePace = "machine_pace":
         "for an AI agent or a service account: how much faster than its usual its current run of requests (each at most 10 s after the one before) goes: ln((gaps in the run with this request - 1) x its usual gap within runs (10 s if it never made two requests that close) / seconds since the run began, at least 1) minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or before 10 minutes and 32 requests of history: a flood is told from a quick stretch of the agent's own burst within a few requests";
     MachineBulk = "machine_bulk":
-        "for an AI agent or a service account: the smaller of machine_pace and response_volume, i.e. a run faster than its habit whose answers are also larger than its habit (a bulk pull; either alone is a busy stretch or a bigger page); 0 when either is";
+        "for an AI agent or a service account: how many times more data a second than its habit its current run pulls, as a log: the run's pace against its usual (machine_pace before its ln 2 margin) plus response_volume, minus ln 2, clipped to [0, 6]; 0 for a person, for a run's first two requests, or before 10 minutes and 32 requests of history: a flood a little faster than the agent's bursts whose answers are also larger is told apart sooner than by either alone";
     BadSource = "bad_source":
         "1 if the source address is in risk.deny_cidrs";
     FirstSeen = "first_seen":
@@ -380,11 +380,17 @@ pub fn extract(id: Option<&IdentityState>, src: Option<&SourceState>, f: &Facts)
         && s.count >= BURST_MIN_REQUESTS
     {
         if let Some(pace) = s.run_pace(now) {
-            let pace = clip(pace - std::f32::consts::LN_2, 0.0, 6.0);
-            set(Feature::MachinePace, pace);
-            // The conjunction a linear model cannot form: an agent's quick stretch of its own burst,
-            // or a bigger page than usual, is common; both at once is a flood pulling data.
-            set(Feature::MachineBulk, pace.min(response_volume));
+            set(
+                Feature::MachinePace,
+                clip(pace - std::f32::consts::LN_2, 0.0, 6.0),
+            );
+            // Data a second against its habit: pace times answer size, summed as logs before the
+            // margin, so that a run 1.7 times its pace with answers three times its size counts
+            // (each alone stays within a benign burst's spread, and a margin on each loses it).
+            set(
+                Feature::MachineBulk,
+                clip(pace + response_volume - std::f32::consts::LN_2, 0.0, 6.0),
+            );
         }
     }
     if f.object.is_some() {
@@ -837,7 +843,7 @@ mod tests {
     }
 
     #[test]
-    fn machine_bulk_needs_a_faster_run_and_larger_answers_at_once() {
+    fn machine_bulk_adds_a_runs_pace_and_its_answers_size() {
         // A service answered with 1 KB, one request a minute, for three days.
         let mut habit = IdentityState::fresh(1, T0);
         for m in 0..3 * 1440u64 {
@@ -861,21 +867,28 @@ mod tests {
             }
             extract(Some(&s), None, &service(day + n * gap_s))
         };
-        // Gone fast (a request a second, learnt as it goes), its usual answers: a flood, no bulk pull.
+        // Gone fast (a request a second), its usual answers: data a second grows with the pace.
         let x = run(4, 1, 1000);
         assert!(value(&x, "machine_pace") > 0.1, "{x:?}");
         assert_eq!(value(&x, "response_volume"), 0.0);
-        assert_eq!(value(&x, "machine_bulk"), 0.0);
-        // Its usual pace, answers 20 times larger: a bigger page, not a flood.
+        assert_eq!(value(&x, "machine_bulk"), value(&x, "machine_pace"));
+        // Its usual pace, answers 20 times larger, no run (a minute apart): a bigger page.
         let x = run(4, 60, 20_000);
         assert!(value(&x, "response_volume") > 0.5, "{x:?}");
-        assert_eq!(value(&x, "machine_pace"), 0.0);
         assert_eq!(value(&x, "machine_bulk"), 0.0);
-        // Both at once: the smaller of the two.
+        // A run no faster than twice its usual (machine_pace reads 0) with answers 20 times larger:
+        // the bulk pull shows where the pace alone does not.
+        let x = run(4, 5, 20_000);
+        assert_eq!(value(&x, "machine_pace"), 0.0);
+        assert!(value(&x, "machine_bulk") > 0.3, "{x:?}");
+        // Fast and large: both add up.
         let x = run(4, 1, 20_000);
         let (pace, volume) = (value(&x, "machine_pace"), value(&x, "response_volume"));
         assert!(pace > 0.1 && volume > 0.5, "{x:?}");
-        assert_eq!(value(&x, "machine_bulk"), pace.min(volume));
+        assert!(
+            (value(&x, "machine_bulk") - (pace + volume)).abs() < 1e-5,
+            "{x:?}"
+        );
         // A person doing the same is no machine off its script (`burst` and `response_volume`).
         let mut s = habit;
         for k in 0..4 {
