@@ -19,9 +19,14 @@ use crate::risk::{Assessment, Inputs as RiskInputs, Risk, RiskVerdict, StateRef}
 use crate::shared::SharedData;
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Prefix of the headers Warden sends upstream; any the client sent are removed.
 pub const OWN_HEADER_PREFIX: &str = "x-auth-";
+
+/// A header set on the forwarded request: name and value, each static (Warden's names, the
+/// identity's kind) or owned.
+pub type UpstreamHeader = (Cow<'static, str>, Cow<'static, str>);
 
 /// The facts of one request, as the host saw them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -129,14 +134,15 @@ pub struct Decision {
     pub status: u16,
     /// Why, for the audit record (`ok`, `no_credential`, `expired`, `insufficient_scope`, ...).
     pub reason: &'static str,
-    /// The route rule that matched.
-    pub route: Option<String>,
+    /// The route rule that matched (its name, shared with the compiled route).
+    pub route: Option<Arc<str>>,
     /// The proven caller.
     pub identity: Option<Identity>,
     /// Client-sent headers to remove before forwarding (our own namespace).
     pub remove_headers: Vec<String>,
-    /// Headers to set on the forwarded request.
-    pub upstream_headers: Vec<(String, String)>,
+    /// Headers to set on the forwarded request (Warden's own names, and values such as the kind,
+    /// are static: not allocated per request).
+    pub upstream_headers: Vec<UpstreamHeader>,
     /// The local reply, when the request is not forwarded.
     pub reply: Option<LocalReply>,
     /// Headers to add to the upstream's response (`RateLimit-Policy`, `RateLimit`).
@@ -153,8 +159,9 @@ pub struct Decision {
     /// and that this request did not wait for: the adapter asks for an early (rate-limited) fetch
     /// on its next tick.
     pub keys_missed: Option<usize>,
-    /// The scopes the matched route requires (for the decision record).
-    pub required_scopes: Vec<String>,
+    /// The scopes the matched route requires (for the decision record; shared with the compiled
+    /// route).
+    pub required_scopes: Arc<[String]>,
     /// The refusal counted as a failure in the behavioural records (a bad credential, a missing
     /// scope), for the decision record: replay counts it again without the credential.
     pub counted_failure: bool,
@@ -592,7 +599,7 @@ impl Engine {
             risk: None,
             state: StateRef::default(),
             keys_missed: None,
-            required_scopes: Vec::new(),
+            required_scopes: Arc::default(),
             counted_failure: false,
             mcp: None,
             quarantined: false,
@@ -914,12 +921,14 @@ impl Draft {
         };
         // The identity is asserted upstream only when the request passed authorization.
         let authorised = outcome.as_ref().map_or_else(Denial::is_risk, |()| true);
-        let mut upstream_headers = match (&self.identity, authorised) {
-            (Some(id), true) => upstream_headers(id),
-            _ => Vec::new(),
-        };
+        let mut upstream_headers = Vec::new();
+        if let (Some(id), true) = (&self.identity, authorised) {
+            // One allocation for all of them.
+            upstream_headers.reserve_exact(MAX_UPSTREAM_HEADERS);
+            identity_headers(id, &mut upstream_headers);
+        }
         if let Some(a) = &self.assessment {
-            upstream_headers.extend(risk_headers(a));
+            risk_headers(a, &mut upstream_headers);
         }
         // A `tools/list` answer is filtered: it must come back uncompressed.
         if self.mcp.as_ref().is_some_and(Inspected::lists_tools) {
@@ -936,8 +945,8 @@ impl Draft {
             verdict,
             status,
             reason,
-            route: route.map(|r| r.name.clone()),
-            required_scopes: route.map(|r| r.scopes.clone()).unwrap_or_default(),
+            route: route.map(|r| Arc::clone(&r.name)),
+            required_scopes: route.map(|r| Arc::clone(&r.scopes)).unwrap_or_default(),
             counted_failure: self.counted_failure,
             quarantined: self.quarantined,
             identity: self.identity.or(self.refused_identity),
@@ -972,21 +981,24 @@ fn own_headers(headers: &[(String, String)]) -> Vec<String> {
     out
 }
 
-/// What the upstream learns of the caller.
-fn upstream_headers(id: &Identity) -> Vec<(String, String)> {
-    let mut h = vec![("x-auth-subject".to_owned(), id.subject.clone())];
+/// The most headers a forwarded request gets: the identity's six, the risk stage's two and
+/// `accept-encoding`.
+const MAX_UPSTREAM_HEADERS: usize = 9;
+
+/// What the upstream learns of the caller, added to `h`.
+fn identity_headers(id: &Identity, h: &mut Vec<UpstreamHeader>) {
+    h.push(("x-auth-subject".into(), id.subject.clone().into()));
     if let Some(t) = &id.tenant {
-        h.push(("x-auth-tenant".into(), t.clone()));
+        h.push(("x-auth-tenant".into(), t.clone().into()));
     }
     if let Some(c) = &id.client {
-        h.push(("x-auth-client".into(), c.clone()));
+        h.push(("x-auth-client".into(), c.clone().into()));
     }
-    h.push(("x-auth-scopes".into(), id.scopes.join(" ")));
+    h.push(("x-auth-scopes".into(), id.scopes.join(" ").into()));
     h.push(("x-auth-kind".into(), id.kind.as_str().into()));
     if let Some(a) = id.actor() {
-        h.push(("x-auth-actor".into(), a.subject.clone()));
+        h.push(("x-auth-actor".into(), a.subject.clone().into()));
     }
-    h
 }
 
 /// The refusal a risk assessment calls for, if any.
@@ -1006,17 +1018,16 @@ fn risk_outcome(risk: &Risk, a: &Assessment) -> Result<(), Denial> {
     }
 }
 
-/// `x-auth-risk-score` on every scored request; `x-auth-risk-factors` from `risk.tag_at`.
-fn risk_headers(a: &Assessment) -> Vec<(String, String)> {
-    let mut h = Vec::new();
+/// `x-auth-risk-score` on every scored request; `x-auth-risk-factors` from `risk.tag_at`; added to
+/// `h`.
+fn risk_headers(a: &Assessment, h: &mut Vec<UpstreamHeader>) {
     if let Some(score) = a.score {
-        h.push(("x-auth-risk-score".to_owned(), score.to_string()));
+        h.push(("x-auth-risk-score".into(), score.to_string().into()));
         if a.verdict >= RiskVerdict::Tag && !a.factors.is_empty() {
             let names: Vec<&str> = a.factors.iter().map(|(n, _)| *n).collect();
-            h.push(("x-auth-risk-factors".to_owned(), names.join(",")));
+            h.push(("x-auth-risk-factors".into(), names.join(",").into()));
         }
     }
-    h
 }
 
 #[cfg(test)]

@@ -32,9 +32,16 @@ impl SlotKey {
 
     /// The keyed 64-bit hash of `bytes` in `domain` (one domain per kind of record).
     pub fn hash(&self, domain: u8, bytes: &[u8]) -> u64 {
+        self.hash_parts(domain, [bytes])
+    }
+
+    /// [`SlotKey::hash`] of the bytes of `parts` one after the other, without joining them.
+    pub fn hash_parts<'p>(&self, domain: u8, parts: impl IntoIterator<Item = &'p [u8]>) -> u64 {
         let mut h = SipHasher13::new_with_key(&self.0);
         h.write_u8(domain);
-        h.write(bytes);
+        for part in parts {
+            h.write(part);
+        }
         h.finish()
     }
 
@@ -87,6 +94,12 @@ mod tests {
         assert_ne!(a.hash(b'i', b"alice"), b.hash(b'i', b"alice"));
         assert_ne!(a.hash(b'i', b"alice"), a.hash(b's', b"alice"));
         assert_eq!(a.hash(b'i', b"alice"), a.hash(b'i', b"alice"));
+        // In parts, the hash of the joined bytes.
+        let parts: [&[u8]; 4] = [b"sub:", b"corp", b"", b"\0alice, a long name"];
+        assert_eq!(
+            a.hash_parts(b'i', parts),
+            a.hash(b'i', b"sub:corp\0alice, a long name")
+        );
         assert_ne!(SlotKey::random().unwrap(), SlotKey::random().unwrap());
     }
 }

@@ -12,8 +12,10 @@
 //! adapter only carries out the edits ([`forward`]).
 
 use crate::config::ReservedHeaderAction;
+use crate::decision::UpstreamHeader;
 use crate::gateway::HostRules;
 use crate::reply::Denial;
+use std::borrow::Cow;
 
 /// Whether header names `a` and `b` are one header to an upstream: case ignored, and `_` read as
 /// `-`, as CGI, WSGI and Rack do (both `x_auth_subject` and `x-auth-subject` become
@@ -81,21 +83,21 @@ pub fn admit(
 pub fn edits(
     host: HostRules,
     remove: Vec<String>,
-    mut set: Vec<(String, String)>,
-) -> (Vec<String>, Vec<(String, String)>) {
+    mut set: Vec<UpstreamHeader>,
+) -> (Vec<String>, Vec<UpstreamHeader>) {
     if host.removes_request_headers {
         return (remove, set);
     }
     for name in remove {
         if !set.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-            set.push((name, String::new()));
+            set.push((name.into(), Cow::Borrowed("")));
         }
     }
     (Vec::new(), set)
 }
 
 /// Carries out a decision's edits on the request (the adapter's part).
-pub fn forward(remove: &[String], set: &[(String, String)], headers: &mut dyn RequestHeaders) {
+pub fn forward(remove: &[String], set: &[UpstreamHeader], headers: &mut dyn RequestHeaders) {
     for name in remove {
         headers.remove(name);
     }
@@ -352,7 +354,10 @@ mod tests {
         let mut ngx = NgxHeaders::new(&client);
         forward(
             &["x-auth-subject".into(), "x-auth-risk-score".into()],
-            &hs(&[("x-auth-subject", "alice"), ("x-auth-risk-score", "14")]),
+            &[
+                ("x-auth-subject".into(), "alice".into()),
+                ("x-auth-risk-score".into(), "14".into()),
+            ],
             &mut ngx,
         );
         assert_eq!(

@@ -28,7 +28,7 @@ fn upstream_header<'d>(d: &'d Decision, name: &str) -> Option<&'d str> {
     d.upstream_headers
         .iter()
         .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| &**v)
 }
 
 // --- unmatched requests ----------------------------------------------------------------------------

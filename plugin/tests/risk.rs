@@ -202,7 +202,7 @@ fn header<'a>(d: &'a Decision, name: &str) -> Option<&'a str> {
     d.upstream_headers
         .iter()
         .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| &**v)
 }
 
 fn score(d: &Decision) -> u8 {

@@ -173,14 +173,15 @@ impl Delegation {
     }
 
     /// Authorizes a delegated call: the current actor against the rules, every actor's tenant against
-    /// the subject's. Returns the effective scopes (the token's, within the actor's allowance).
+    /// the subject's. Returns the effective scopes (the token's, within the actor's allowance), or
+    /// `None` when nobody acts for the subject (the token's scopes stand, not copied).
     pub fn authorize(
         &self,
         id: &Identity,
         route: Option<&str>,
-    ) -> Result<Vec<String>, DelegationError> {
+    ) -> Result<Option<Vec<String>>, DelegationError> {
         let Some(current) = id.actor() else {
-            return Ok(id.scopes.clone());
+            return Ok(None);
         };
         if self.same_tenant
             && id
@@ -202,12 +203,13 @@ impl Delegation {
                         || route.is_some_and(|n| r.routes.iter().any(|x| x == n)))
             })
             .ok_or(DelegationError::ActorNotAllowed)?;
-        Ok(id
-            .scopes
-            .iter()
-            .filter(|s| rule.scopes.contains(s))
-            .cloned()
-            .collect())
+        Ok(Some(
+            id.scopes
+                .iter()
+                .filter(|s| rule.scopes.contains(s))
+                .cloned()
+                .collect(),
+        ))
     }
 }
 
@@ -334,7 +336,10 @@ mod tests {
             &d,
         );
         // The prior actor matches no rule: irrelevant. The write scope is outside the allowance.
-        assert_eq!(d.authorize(&id, Some("read")).unwrap(), vec!["orders:read"]);
+        assert_eq!(
+            d.authorize(&id, Some("read")).unwrap(),
+            Some(vec!["orders:read".to_owned()])
+        );
         assert_eq!(
             d.authorize(&id, Some("write")),
             Err(DelegationError::ActorNotAllowed)
@@ -361,7 +366,10 @@ mod tests {
                     "act": {"sub": "x", "client_id": "bot-7", "iss": "https://idp"}}),
             &d,
         );
-        assert_eq!(d.authorize(&ok, None).unwrap(), vec!["orders:write"]);
+        assert_eq!(
+            d.authorize(&ok, None).unwrap(),
+            Some(vec!["orders:write".to_owned()])
+        );
         let wrong_iss = identity(
             &json!({"sub": "bob", "scope": "a", "act": {"sub": "x", "client_id": "bot-7", "iss": "https://evil"}}),
             &d,
@@ -387,7 +395,8 @@ mod tests {
     fn no_act_passes_unchanged_and_no_rules_refuse_any_actor() {
         let d = policy(r#"{"delegation": {}}"#, &[]);
         let plain = identity(&json!({"sub": "u", "scope": "a b"}), &d);
-        assert_eq!(d.authorize(&plain, None).unwrap(), vec!["a", "b"]);
+        assert_eq!(d.authorize(&plain, None).unwrap(), None);
+        assert_eq!(plain.scopes, ["a", "b"]);
         let acted = identity(&json!({"sub": "u", "scope": "a", "act": {"sub": "x"}}), &d);
         assert_eq!(
             d.authorize(&acted, None),

@@ -93,7 +93,7 @@ impl Policy {
     }
 
     /// The route rule a request's target falls under, with its path variables.
-    pub fn route(&self, target: &Target<'_>) -> Option<RouteMatch<'_>> {
+    pub fn route<'r>(&'r self, target: &'r Target<'_>) -> Option<RouteMatch<'r>> {
         self.routes.find(&target.method, &target.path)
     }
 
@@ -154,9 +154,10 @@ impl Policy {
         self.revocation
             .check(id, shared, req.now_s)
             .map_err(Denial::InvalidToken)?;
-        id.scopes = self
-            .delegation
-            .authorize(id, route.map(|m| m.route.name.as_str()))?;
+        let route_name = route.map(|m| &*m.route.name);
+        if let Some(scopes) = self.delegation.authorize(id, route_name)? {
+            id.scopes = scopes;
+        }
         if let Some(t) = &self.tenancy {
             let vars = route.map(|m| m.vars.as_slice()).unwrap_or_default();
             t.check(id.tenant.as_deref(), &t.requested(vars, path, req.headers))?;
@@ -206,7 +207,7 @@ impl Policy {
         let Some(rl) = &self.rate_limits else {
             return Ok(Vec::new());
         };
-        let route = route.map(|m| m.route.name.as_str());
+        let route = route.map(|m| &*m.route.name);
         let outcomes = rl
             .check_calls(shared, id, route, calls, req.now_s)
             .map_err(|_| Denial::RateLimited(vec![("retry-after".into(), "1".into())]))?;

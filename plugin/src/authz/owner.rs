@@ -149,7 +149,7 @@ impl Owner {
     /// parameter in `path` (percent- and `+`-decoded, as a form would be), every value of the header.
     pub fn requested<'a>(
         &self,
-        vars: &'a [(&str, String)],
+        vars: &'a [(&str, &'a str)],
         path: &'a str,
         headers: &'a [(String, String)],
     ) -> Vec<Cow<'a, str>> {
@@ -158,7 +158,7 @@ impl Owner {
             out.extend(
                 vars.iter()
                     .filter(|(n, _)| n == v)
-                    .map(|(_, value)| Cow::Borrowed(value.as_str())),
+                    .map(|(_, value)| Cow::Borrowed(*value)),
             );
         }
         if let (Some(q), Some((_, query))) = (&self.query, path.split_once('?')) {

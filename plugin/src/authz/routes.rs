@@ -4,16 +4,17 @@
 
 use crate::config::routing::RoutingConfig;
 use crate::config::{ConfigError, Mode, RouteConfig, Sensitivity};
+use std::sync::Arc;
 
 /// A compiled route rule.
 #[derive(Debug)]
 pub struct Route {
-    /// Name for logs and audit.
-    pub name: String,
+    /// Name for logs and audit (shared with each decision on the route: not copied per request).
+    pub name: Arc<str>,
     methods: Vec<String>,
     path: PathMatcher,
-    /// Scopes required (all of).
-    pub scopes: Vec<String>,
+    /// Scopes required (all of; shared with each decision on the route).
+    pub scopes: Arc<[String]>,
     /// No credential required.
     pub anonymous: bool,
     /// This route's mode, overriding the top-level one.
@@ -51,8 +52,8 @@ enum Segment {
 pub struct RouteMatch<'r> {
     /// The rule.
     pub route: &'r Route,
-    /// `{name}` → segment value, in template order.
-    pub vars: Vec<(&'r str, String)>,
+    /// `{name}` → segment value (borrowed from the path), in template order.
+    pub vars: Vec<(&'r str, &'r str)>,
 }
 
 /// The ordered route rules.
@@ -155,10 +156,14 @@ impl RouteTable {
                 ));
             }
             routes.push(Route {
-                name: r.name.clone().unwrap_or_else(|| format!("route-{i}")),
+                name: r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("route-{i}"))
+                    .into(),
                 methods,
                 path,
-                scopes: r.scopes.clone(),
+                scopes: r.scopes.as_slice().into(),
                 anonymous: r.anonymous,
                 mode: r.mode,
                 sensitivity: r.sensitivity,
@@ -200,7 +205,7 @@ impl RouteTable {
 
     /// The rule names, in order.
     pub fn names(&self) -> Vec<&str> {
-        self.routes.iter().map(|r| r.name.as_str()).collect()
+        self.routes.iter().map(|r| &*r.name).collect()
     }
 
     /// The first rule matching `method` and the normalised `path` (no query).
@@ -208,7 +213,7 @@ impl RouteTable {
     /// Upstreams commonly treat `/orders/7/` as `/orders/7` and answer `HEAD` like `GET`, so a
     /// rule must too, or a near-miss would escape the rule's scopes: one trailing slash is ignored
     /// for exact and template paths, and a rule for `GET` also covers `HEAD`.
-    pub fn find(&self, method: &str, path: &str) -> Option<RouteMatch<'_>> {
+    pub fn find<'r>(&'r self, method: &str, path: &'r str) -> Option<RouteMatch<'r>> {
         self.routes.iter().find_map(|route| {
             let method_ok = route.methods.is_empty()
                 || route.methods.iter().any(|m| {
@@ -271,12 +276,12 @@ impl Template {
     }
 
     /// The variables of `path` when its leading segments match (all of them when `whole`).
-    pub fn captures<'r>(
+    pub fn captures<'r, 'p>(
         &'r self,
-        path: &str,
+        path: &'p str,
         whole: bool,
         case_sensitive: bool,
-    ) -> Option<Vec<(&'r str, String)>> {
+    ) -> Option<Vec<(&'r str, &'p str)>> {
         let mut parts = path.strip_prefix('/')?.split('/');
         let mut vars = Vec::new();
         for seg in &self.segments {
@@ -285,7 +290,7 @@ impl Template {
                 Segment::Literal(l) if same(l, part, case_sensitive) => {}
                 Segment::Literal(_) => return None,
                 Segment::Var(_) if part.is_empty() => return None,
-                Segment::Var(name) => vars.push((name.as_str(), part.to_owned())),
+                Segment::Var(name) => vars.push((name.as_str(), part)),
             }
         }
         (!whole || parts.next().is_none()).then_some(vars)
@@ -317,7 +322,11 @@ fn same(a: &str, b: &str, case_sensitive: bool) -> bool {
 }
 
 impl PathMatcher {
-    fn matches<'r>(&'r self, path: &str, case_sensitive: bool) -> Option<Vec<(&'r str, String)>> {
+    fn matches<'r>(
+        &'r self,
+        path: &'r str,
+        case_sensitive: bool,
+    ) -> Option<Vec<(&'r str, &'r str)>> {
         let trimmed = match path.strip_suffix('/') {
             Some(t) if !t.is_empty() => t,
             _ => path,
@@ -338,6 +347,11 @@ impl PathMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The name of the rule `t` matches for `method` and `path`.
+    fn name<'t>(t: &'t RouteTable, method: &str, path: &'t str) -> Option<&'t str> {
+        t.find(method, path).map(|m| &*m.route.name)
+    }
     use crate::config::Config;
 
     fn table(json: &str) -> RouteTable {
@@ -349,10 +363,7 @@ mod tests {
     fn template_captures_variables() {
         let t = table(r#"[{"path": "/tenants/{tenant}/orders/{id}", "scopes": ["orders:read"]}]"#);
         let m = t.find("GET", "/tenants/acme/orders/7").unwrap();
-        assert_eq!(
-            m.vars,
-            vec![("tenant", "acme".to_string()), ("id", "7".to_string())]
-        );
+        assert_eq!(m.vars, vec![("tenant", "acme"), ("id", "7")]);
         assert!(t.find("GET", "/tenants/acme/orders").is_none());
         assert!(t.find("GET", "/tenants/acme/orders/7/items").is_none());
         assert!(t.find("GET", "/tenants//orders/7").is_none());
@@ -365,8 +376,8 @@ mod tests {
                 {"name": "r", "prefix": "/orders"},
                 {"name": "pub", "path": "/health", "anonymous": true}]"#,
         );
-        assert_eq!(t.find("POST", "/orders/1").unwrap().route.name, "w");
-        assert_eq!(t.find("GET", "/orders/1").unwrap().route.name, "r");
+        assert_eq!(name(&t, "POST", "/orders/1"), Some("w"));
+        assert_eq!(name(&t, "GET", "/orders/1"), Some("r"));
         assert!(t.find("GET", "/health").unwrap().route.anonymous);
         assert!(t.find("GET", "/health/x").is_none());
     }
@@ -377,9 +388,9 @@ mod tests {
             r#"[{"name": "one", "methods": ["GET"], "path": "/orders/{id}"},
                 {"name": "create", "methods": ["POST"], "path": "/orders"}]"#,
         );
-        assert_eq!(t.find("GET", "/orders/7/").unwrap().route.name, "one");
-        assert_eq!(t.find("HEAD", "/orders/7").unwrap().route.name, "one");
-        assert_eq!(t.find("POST", "/orders/").unwrap().route.name, "create");
+        assert_eq!(name(&t, "GET", "/orders/7/"), Some("one"));
+        assert_eq!(name(&t, "HEAD", "/orders/7"), Some("one"));
+        assert_eq!(name(&t, "POST", "/orders/"), Some("create"));
         assert!(t.find("GET", "/orders/7/x").is_none());
         assert!(t.find("PUT", "/orders/7").is_none());
     }
@@ -392,17 +403,17 @@ mod tests {
         let t = table(routes);
         assert!(t.find("GET", "/ADMIN/x").is_none());
         assert!(t.find("GET", "/orders/7").is_none());
-        assert_eq!(t.find("GET", "/Orders/7").unwrap().route.name, "one");
+        assert_eq!(name(&t, "GET", "/Orders/7"), Some("one"));
         let c = Config::from_json(
             format!(r#"{{"routes": {routes}, "routing": {{"case_sensitive": false}}}}"#).as_bytes(),
         )
         .unwrap();
         let t = RouteTable::compile(&c.routes, &c.routing).unwrap();
-        assert_eq!(t.find("GET", "/ADMIN/x").unwrap().route.name, "admin");
-        assert_eq!(t.find("GET", "/aDmIn").unwrap().route.name, "admin");
+        assert_eq!(name(&t, "GET", "/ADMIN/x"), Some("admin"));
+        assert_eq!(name(&t, "GET", "/aDmIn"), Some("admin"));
         let m = t.find("GET", "/ORDERS/Ab7").unwrap();
-        assert_eq!(m.vars, vec![("id", "Ab7".to_string())]);
-        assert_eq!(t.find("GET", "/HEALTH/").unwrap().route.name, "exact");
+        assert_eq!(m.vars, vec![("id", "Ab7")]);
+        assert_eq!(name(&t, "GET", "/HEALTH/"), Some("exact"));
     }
 
     #[test]
@@ -412,7 +423,7 @@ mod tests {
         assert_eq!(p, Template::compile("/t/{tenant}").unwrap());
         assert_eq!(
             p.captures("/t/acme/anything/else", false, true),
-            Some(vec![("tenant", "acme".to_string())])
+            Some(vec![("tenant", "acme")])
         );
         assert_eq!(p.captures("/t/acme/anything", true, true), None);
         assert_eq!(p.captures("/T/acme", false, true), None);

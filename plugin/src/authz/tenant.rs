@@ -114,15 +114,15 @@ impl Tenancy {
     /// matches the normalised `path`, the header (every value) and the host.
     pub fn requested<'a>(
         &self,
-        vars: &'a [(&str, String)],
-        path: &str,
+        vars: &'a [(&str, &'a str)],
+        path: &'a str,
         headers: &'a [(String, String)],
     ) -> Vec<std::borrow::Cow<'a, str>> {
         use std::borrow::Cow;
         let mut out: Vec<Cow<'a, str>> = vars
             .iter()
             .filter(|(n, _)| *n == self.path_variable)
-            .map(|(_, v)| Cow::Borrowed(v.as_str()))
+            .map(|(_, v)| Cow::Borrowed(*v))
             .collect();
         for t in &self.paths {
             let found = t
@@ -132,7 +132,7 @@ impl Tenancy {
                 found
                     .into_iter()
                     .filter(|(n, _)| *n == self.path_variable)
-                    .map(|(_, v)| Cow::Owned(v)),
+                    .map(|(_, v)| Cow::Borrowed(v)),
             );
         }
         if let Some(h) = &self.header {
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn path_header_and_host_sources() {
         let t = tenancy(r#"{"header": "X-Tenant", "host_suffix": ".api.example.com"}"#).unwrap();
-        let vars = vec![("tenant", "acme".to_string()), ("id", "7".to_string())];
+        let vars = vec![("tenant", "acme"), ("id", "7")];
         let headers = h(&[
             (":authority", "globex.api.example.com:8443"),
             ("x-tenant", " initech "),

@@ -41,7 +41,7 @@ type ModelMetric = (Arc<str>, u32);
 struct DecisionLabels {
     verdict: Verdict,
     reason: &'static str,
-    route: Option<String>,
+    route: Option<std::sync::Arc<str>>,
 }
 
 impl Meter {

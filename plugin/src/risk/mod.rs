@@ -27,6 +27,7 @@ use pending::{Pending, Response as Held, Waiting};
 use respond::{Mark, Refusal, Responses};
 use serde_json::Value;
 use state::{IdentityState, Sighting, Slot, SourceState};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -310,31 +311,30 @@ impl Risk {
     /// What a request addresses, for the features: the route rule or MCP tool (`route`, or
     /// `mcp:<endpoint>:<tool>`), and the object (the route's template variables other than the
     /// tenant, joined), when it has any.
-    pub fn addressed(
+    pub fn addressed<'m>(
         &self,
-        matched: Option<&crate::authz::routes::RouteMatch<'_>>,
+        matched: Option<&'m crate::authz::routes::RouteMatch<'m>>,
         mcp: Option<&crate::mcp::Inspected>,
-    ) -> (Option<String>, Option<String>) {
+    ) -> (Option<Cow<'m, str>>, Option<Cow<'m, str>>) {
         let tool = mcp.and_then(|m| {
             let call = m.calls.first()?;
             let target = call.target.as_deref()?;
-            Some(format!(
+            Some(Cow::Owned(format!(
                 "mcp:{}:{}:{target}",
                 m.name,
                 call.method.as_deref().unwrap_or("")
-            ))
+            )))
         });
-        let route = tool.or_else(|| matched.map(|m| m.route.name.clone()));
-        let object: Vec<&str> = matched
-            .map(|m| {
-                m.vars
-                    .iter()
-                    .filter(|(name, _)| *name != self.tenant_variable)
-                    .map(|(_, v)| v.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let object = (!object.is_empty()).then(|| object.join("/"));
+        let route = tool.or_else(|| matched.map(|m| Cow::Borrowed(&*m.route.name)));
+        // Borrowed for the usual one variable (besides the tenant); joined only for more.
+        let mut object: Option<Cow<'m, str>> = None;
+        let vars = matched.map(|m| m.vars.as_slice()).unwrap_or_default();
+        for (_, v) in vars.iter().filter(|(n, _)| *n != self.tenant_variable) {
+            object = Some(match object {
+                None => Cow::Borrowed(*v),
+                Some(o) => Cow::Owned(format!("{o}/{v}")),
+            });
+        }
         (route, object)
     }
 
@@ -856,10 +856,11 @@ fn count_slot(store: &dyn SharedData, which: usize) {
 }
 
 /// The name whose behaviour is tracked: the current actor of a delegated token, the API key, or the
-/// subject (within its provider).
-pub fn identity_name(id: &Identity) -> String {
+/// subject (within its provider): `act:`/`sub:`, the provider, NUL, who; or `key:` and the key id.
+/// In parts, which the slot hashes one after the other (the name is never built).
+pub fn identity_name(id: &Identity) -> [&str; 4] {
     if id.credential == CredentialKind::ApiKey {
-        return format!("key:{}", id.client.as_deref().unwrap_or(&id.subject));
+        return ["key:", id.client.as_deref().unwrap_or(&id.subject), "", ""];
     }
     let actor = id
         .claims
@@ -867,16 +868,10 @@ pub fn identity_name(id: &Identity) -> String {
         .and_then(|c| c.extra.get("act"))
         .and_then(|a| a.get("sub"))
         .and_then(Value::as_str);
-    let (tag, who) = match actor {
-        Some(a) => ("act:", a),
-        None => ("sub:", id.subject.as_str()),
-    };
-    // Joined by hand, sized once (`format!` grows its string as it goes): once per scored request.
-    let mut name = String::with_capacity(tag.len() + id.provider.len() + 1 + who.len());
-    for part in [tag, &id.provider, "\u{0}", who] {
-        name.push_str(part);
+    match actor {
+        Some(a) => ["act:", &id.provider, "\u{0}", a],
+        None => ["sub:", &id.provider, "\u{0}", &id.subject],
     }
-    name
 }
 
 /// Delegation hops: how many `act` claims are nested (RFC 8693 §4.1), at most 16 looked at.

@@ -163,10 +163,11 @@ impl RiskModel {
     }
 }
 
-/// One float tensor of rank 0 to 2, row-major (the model scores a batch of one).
+/// One float tensor of rank 0 to 2, row-major (the model scores a batch of one). A computed
+/// value borrows its shape from the plan (inferred at load), so a step allocates only its data.
 #[derive(Debug, Clone, PartialEq)]
-struct Value {
-    shape: Vec<usize>,
+struct Value<'s> {
+    shape: Cow<'s, [usize]>,
     data: Vec<f32>,
 }
 
@@ -196,7 +197,7 @@ struct Step {
 #[derive(Debug, Clone)]
 struct Plan {
     /// The initializers, by slot; `None` for values computed per request.
-    consts: Vec<Option<Value>>,
+    consts: Vec<Option<Value<'static>>>,
     /// The slot of the feature vector, `[1, width]`.
     input: usize,
     width: usize,
@@ -208,7 +209,7 @@ struct Plan {
 impl Plan {
     fn from_graph(graph: &pb::GraphProto) -> Result<Plan, ModelError> {
         let mut slots: HashMap<&str, usize> = HashMap::new();
-        let mut consts: Vec<Option<Value>> = Vec::new();
+        let mut consts: Vec<Option<Value<'static>>> = Vec::new();
         let mut shapes: Vec<Vec<usize>> = Vec::new();
         for init in &graph.initializer {
             let value = load_tensor(init)
@@ -216,7 +217,7 @@ impl Plan {
             if slots.insert(init.name.as_str(), consts.len()).is_some() {
                 return Err(load_err(format!("initializer {} defined twice", init.name)));
             }
-            shapes.push(value.shape.clone());
+            shapes.push(value.shape.to_vec());
             consts.push(Some(value));
         }
         let mut inputs = graph
@@ -334,16 +335,17 @@ impl Plan {
 
     /// (probability, contributions) for one feature vector of `width` values.
     fn run(&self, features: &[f32]) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
-        let mut values: Vec<Option<Value>> = vec![None; self.consts.len()];
+        let input_shape = [1, self.width];
+        let mut values: Vec<Option<Value<'_>>> = vec![None; self.consts.len()];
         let input = Value {
-            shape: vec![1, self.width],
+            shape: Cow::Borrowed(&input_shape),
             data: features.to_vec(),
         };
         *values
             .get_mut(self.input)
             .ok_or_else(|| run_err("no input slot"))? = Some(input);
         for step in &self.steps {
-            let operand = |i: usize| -> Result<&Value, ModelError> {
+            let operand = |i: usize| -> Result<&Value<'_>, ModelError> {
                 let slot = *step
                     .inputs
                     .get(i)
@@ -391,7 +393,7 @@ impl Plan {
                 .get_mut(step.output)
                 .ok_or_else(|| run_err("no output slot"))?;
             *slot = Some(Value {
-                shape: step.shape.clone(),
+                shape: Cow::Borrowed(&step.shape),
                 data,
             });
         }
@@ -440,7 +442,7 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
 
 /// A value's data laid out in `shape` (which it broadcasts to: checked at load); borrowed when it
 /// is already laid out so (the same rows and columns: `[30]` is `[1, 30]`'s data).
-fn broadcast_to<'v>(v: &'v Value, shape: &[usize]) -> Result<Cow<'v, [f32]>, ModelError> {
+fn broadcast_to<'v>(v: &'v Value<'_>, shape: &[usize]) -> Result<Cow<'v, [f32]>, ModelError> {
     let pad = |s: &[usize]| match s {
         [] => (1, 1),
         [c] => (1, *c),
@@ -466,7 +468,7 @@ fn broadcast_to<'v>(v: &'v Value, shape: &[usize]) -> Result<Cow<'v, [f32]>, Mod
 }
 
 /// The columns of a `[k, n]` matrix, each as a contiguous vector.
-fn columns(b: &Value) -> Vec<Vec<f32>> {
+fn columns(b: &Value<'_>) -> Vec<Vec<f32>> {
     let n = b.shape.get(1).copied().unwrap_or(1).max(1);
     (0..n)
         .map(|j| b.data.iter().skip(j).step_by(n).copied().collect())
@@ -475,7 +477,7 @@ fn columns(b: &Value) -> Vec<Vec<f32>> {
 
 /// `a [m, k]` times the matrix given by its columns: each output is tract's unicast multiply of a row
 /// by a column and its sum reduction.
-fn matmul(a: &Value, columns: &[Vec<f32>]) -> Result<Vec<f32>, ModelError> {
+fn matmul(a: &Value<'_>, columns: &[Vec<f32>]) -> Result<Vec<f32>, ModelError> {
     let k = a.shape.get(1).copied().unwrap_or(0);
     let mut out = Vec::with_capacity(a.shape.first().copied().unwrap_or(1) * columns.len());
     // One buffer for every column's products (the kernel multiplies in place).
@@ -501,7 +503,7 @@ fn matmul(a: &Value, columns: &[Vec<f32>]) -> Result<Vec<f32>, ModelError> {
 }
 
 /// A float initializer (`float_data`, or `raw_data` in little-endian f32), rank 0 to 2.
-fn load_tensor(t: &pb::TensorProto) -> Result<Value, String> {
+fn load_tensor(t: &pb::TensorProto) -> Result<Value<'static>, String> {
     if t.data_type != pb::FLOAT {
         return Err(format!("data type {} is not float", t.data_type));
     }
@@ -528,7 +530,10 @@ fn load_tensor(t: &pb::TensorProto) -> Result<Value, String> {
     if data.len() != shape.iter().product::<usize>() {
         return Err(format!("{} values for shape {shape:?}", data.len()));
     }
-    Ok(Value { shape, data })
+    Ok(Value {
+        shape: Cow::Owned(shape),
+        data,
+    })
 }
 
 /// N of an input declared `[batch, N]` (float).

@@ -136,17 +136,19 @@ pub struct Slot {
 impl Slot {
     /// The slot of an identity name such as `sub:alice`, `act:agent-7` or `key:ci-bot`, under the
     /// deployment's slot key (a client cannot aim at another identity's slot).
-    pub fn identity(name: &str, slots: u32, key: &SlotKey) -> Slot {
-        Slot::new(IDENTITY_PREFIX, key.hash(b'i', name.as_bytes()), slots)
+    /// The name comes in parts, hashed as one string (not joined first).
+    pub fn identity(name: &[&str], slots: u32, key: &SlotKey) -> Slot {
+        let hash = key.hash_parts(b'i', name.iter().map(|p| p.as_bytes()));
+        Slot::new(IDENTITY_PREFIX, hash, slots)
     }
 
     /// The slot of a source address.
     pub fn source(addr: &IpAddr, slots: u32, key: &SlotKey) -> Slot {
-        let bytes = match addr {
-            IpAddr::V4(a) => a.octets().to_vec(),
-            IpAddr::V6(a) => a.octets().to_vec(),
+        let hash = match addr {
+            IpAddr::V4(a) => key.hash(b's', &a.octets()),
+            IpAddr::V6(a) => key.hash(b's', &a.octets()),
         };
-        Slot::new(SOURCE_PREFIX, key.hash(b's', &bytes), slots)
+        Slot::new(SOURCE_PREFIX, hash, slots)
     }
 
     fn new(prefix: &str, hash: u64, slots: u32) -> Slot {
@@ -1317,7 +1319,7 @@ mod tests {
         let (a, b) = (SlotKey::new([1; 16]), SlotKey::new([2; 16]));
         let at = |k: &SlotKey| {
             (0..32)
-                .map(|i| Slot::identity(&format!("sub:user{i}"), 65_536, k).key)
+                .map(|i| Slot::identity(&[&format!("sub:user{i}")], 65_536, k).key)
                 .collect::<Vec<_>>()
         };
         assert_ne!(at(&a), at(&b));
@@ -1331,7 +1333,7 @@ mod tests {
     #[test]
     fn slots_bound_the_key_space() {
         let keys: std::collections::HashSet<String> = (0..10_000)
-            .map(|i| Slot::identity(&format!("sub:user{i}"), 16, &SlotKey::default()).key)
+            .map(|i| Slot::identity(&[&format!("sub:user{i}")], 16, &SlotKey::default()).key)
             .collect();
         assert_eq!(keys.len(), 16);
     }
