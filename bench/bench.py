@@ -17,7 +17,8 @@ Environment knobs: BENCH_DURATION (s per row and round, default 6), BENCH_ROUNDS
 BENCH_WASM (the Warden module), BENCH_ONLY (comma-separated row keys: a partial run, no report),
 BENCH_REPORT_FROM (a run's results.json: re-render the report without measuring), BENCH_BASELINE_WASM
 (another build of Warden, e.g. main's: its rows of the goals run beside this build's in every round, and
-the report compares them) with BENCH_BASELINE_LABEL (what that build is, e.g. "main 48d29f9").
+the report compares them) with BENCH_BASELINE_LABEL (what that build is, e.g. "main 48d29f9"). BENCH_ONLY may
+name `prices` (host calls priced by the probe) and `splits` (Envoy's CPU split by perf): bench/envoy_side.py.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
 import render  # noqa: E402  (Envoy process handling shared with `make run` and the tests)
+import envoy_side  # noqa: E402  (host-call prices, Envoy's CPU split: bench/envoy_side.py)
 
 BENCH = ROOT / "bench"
 WASM = Path(os.environ.get("BENCH_WASM", ROOT / "target" / "wasm32-wasip1" / "release" / "warden.wasm"))
@@ -541,7 +543,8 @@ counts each path.
 
 def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapsed: float,
                  jwt_stats: dict[str, int], stage_lines: dict | None = None,
-                 pure_rust: dict | None = None) -> str:
+                 pure_rust: dict | None = None, price: dict | None = None,
+                 splits: dict | None = None) -> str:
     stage_lines = stage_lines or {}
     by = {r["key"]: r for r in rows}
     base = by["passthrough"]["rps"]
@@ -665,6 +668,9 @@ worker spent descheduled; the rounds interleave the rows, so compare the ratios 
 
 """
     text += analysis(by, cost, stage_lines, pure_rust or {})
+    text += "\n".join(envoy_side.section(price or {}, splits or {}, {k: by[k]["cpu_us"] for k in (splits or {})
+                                                                      if k in by},
+                                          {k: f"{by[k]['label']}, {by[k]['token']}" for k in (splits or {}) if k in by}))
     text += baseline_section(by, m)
     text += f"""
 ## Engine, natively (criterion)
@@ -791,12 +797,55 @@ def median_row(runs: list[dict]) -> dict:
     return row
 
 
+SPLIT_ROWS = ("wasm_noop_hot", "warden_hot", "warden_risk_hot", "warden_cold", "warden_full_hot")
+
+
+def envoy_side_rows(work: Path, envoys: dict, ports: dict, variants: dict, rows: list[dict], cursor: dict,
+                    tokens: dict[str, Path], only: str | None) -> tuple[dict, dict]:
+    """The host-call prices (probe Envoys started here, stopped with the others) and Envoy's CPU split
+    for SPLIT_ROWS (bench/envoy_side.py). A partial run (BENCH_ONLY) does them if it names `prices` or
+    `splits`."""
+    price: dict = {}
+    splits: dict = {}
+    if not only or "prices" in only.split(","):
+        print("bench: pricing host calls in Envoy (the probe filter) ...", flush=True)
+        for key, cfg in envoy_side.price_configs().items():
+            envoys[key], _ = start_envoy(work, Variant(key, key, [wasm_filter(PROBE_WASM, cfg)], False))
+            ports[key] = envoys[key].listener_port()
+
+        def measure(key: str, seconds: int) -> float:
+            wrk(ports[key], tokens["hot"], 1)
+            pid = envoys[key].proc.pid
+            cpu0 = cpu_s(pid)
+            r, _ = wrk(ports[key], tokens["hot"], seconds)
+            return (cpu_s(pid) - cpu0) * 1e6 / max(r["requests"], 1)
+
+        price = envoy_side.prices(measure)
+        print(f"bench: host-call prices (µs per call): {json.dumps({k: round(v, 2) for k, v in price.items()})}")
+    if (not only or "splits" in only.split(",")) and envoy_side.perf_works():
+        by = {r["key"]: r for r in rows}
+        for key in SPLIT_ROWS:
+            vkey = key.rsplit("_", 1)[0]
+            if key not in by or vkey not in envoys:
+                continue
+            kind = "cold" if key.endswith("_cold") else "hot"
+            offset = cursor.get(vkey, 0)
+
+            def run(port: int = ports[vkey], toks: Path = tokens[kind], start: int = offset) -> None:
+                wrk(port, toks, DURATION, start)
+
+            splits[key] = envoy_side.split(envoys[vkey].proc.pid, run, work / f"perf-{key}.data")
+        print(f"bench: Envoy CPU split: {json.dumps(splits)}")
+    return price, splits
+
+
 def main() -> int:
     if os.environ.get("BENCH_REPORT_FROM"):
         # Re-render BENCHMARKS.md from a run's results.json (e.g. after editing the prose).
         doc = json.loads(Path(os.environ["BENCH_REPORT_FROM"]).read_text())
         print(write_report(doc["rows"], doc["machine"], doc["commands"], doc["started"], doc["elapsed"],
-                           doc["jwt_stats"], doc.get("stages", {}), doc.get("pure_rust", {})))
+                           doc["jwt_stats"], doc.get("stages", {}), doc.get("pure_rust", {}),
+                           doc.get("prices", {}), doc.get("splits", {})))
         return 0
     # `timeout` in run.sh sends SIGTERM: exit through `finally`, which stops the Envoys we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1004,12 +1053,14 @@ def main() -> int:
                       flush=True)
         stage_lines = {vkey: stages_of(envoys[vkey].read_log()) for vkey in ("stages_full", "stages_plain")
                        if vkey in envoys}
+        rows = [median_row(runs[key]) for key, _, _, _ in plan]
+        price, splits = envoy_side_rows(work, envoys, ports, variants, rows, cursor,
+                                        {"hot": hot_file, "cold": cold_file}, only)
     finally:
         for e in envoys.values():
             e.stop()
     if jwt_stats:
         print(f"bench: jwt_authn counters during its cold rows: {json.dumps(jwt_stats, sort_keys=True)}")
-    rows = [median_row(runs[key]) for key, _, _, _ in plan]
     print("bench: timing the pure-Rust signature path under wasmtime and node ...", flush=True)
     pure_rust = pure_rust_timings(SIG_TIMING_WASM, work)
     print(f"bench: pure-Rust signature path (µs): {json.dumps(pure_rust)}")
@@ -1019,8 +1070,10 @@ def main() -> int:
         return 0
     (work / "results.json").write_text(json.dumps({"rows": rows, "commands": commands, "jwt_stats": jwt_stats,
                                                    "machine": m, "started": started, "elapsed": time.monotonic() - t0,
-                                                   "stages": stage_lines, "pure_rust": pure_rust}))
-    table = write_report(rows, m, commands, started, time.monotonic() - t0, jwt_stats, stage_lines, pure_rust)
+                                                   "stages": stage_lines, "pure_rust": pure_rust,
+                                                   "prices": price, "splits": splits}))
+    table = write_report(rows, m, commands, started, time.monotonic() - t0, jwt_stats, stage_lines, pure_rust,
+                         price, splits)
     print(table)
     print(f"bench: wrote {OUT} (work files in {work})")
     bad = [r["label"] for r in rows if r["errors"]]

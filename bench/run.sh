@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: Envoy passthrough vs Envoy's jwt_authn vs Warden under wrk, on loopback, bounded
-# (about 12 minutes). Needs `make setup build` and wrk (the Makefile target provides both).
+# (about 20 minutes). Needs `make setup build` and wrk (the Makefile target provides both).
 # Writes BENCHMARKS.md. Knobs (environment): BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP,
-# BENCH_CONNECTIONS, BENCH_COLD_TOKENS, BENCH_OUT, BENCH_WASM, BENCH_ONLY, BENCH_REPORT_FROM (see bench/bench.py).
+# BENCH_CONNECTIONS, BENCH_COLD_TOKENS, BENCH_OUT, BENCH_WASM, BENCH_ONLY, BENCH_REPORT_FROM (see bench/bench.py),
+# BENCH_PRICE_ROUNDS, BENCH_PRICE_DURATION (bench/envoy_side.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 unset RUST_BACKTRACE
