@@ -519,9 +519,14 @@ both paths and must agree. One call costs **{v_cost:.0f} µs**{rs_cost} here (be
 filter plus one call per request: protobuf, key import, verify). That is the floor of the host path: Envoy
 imports the key from DER on every call. PS* (Envoy sets no PSS padding), EdDSA, HMAC and every algorithm
 on Kong (ngx_wasm_module traps on any foreign-function call) are verified in Wasm: RSA by the `rsa`
-crate from a key parsed once (`credential/rsa_key.rs`), the others by jwt-simple. Each algorithm takes
-the cheaper path the host offers: the pure-Rust times below are several times the host's call for RS*
-and ES*, so those stay on the host. `warden_signatures_total{{kind="host"|"wasm"}}` counts each path.
+crate from a key parsed once (`credential/rsa_key.rs`), patched (`vendor/rsa`) to raise to the public
+exponent by square-and-multiply (17 Montgomery products for e = 65537, not the constant-time window's
+35), EdDSA by ed25519-dalek (`credential/ed25519_key.rs`), the others by jwt-simple. ES256 there is p256 0.14's interleaved wNAF (`lincomb_vartime`, 97% of
+its time under wasmtime); the crate's precomputed base-point table is not used by ECDSA verification
+and would not help (measured: more wasm operators), and no faster maintained pure-Rust P-256 exists.
+Each algorithm takes the cheaper path the host offers: the pure-Rust times below are several times the
+host's call for RS* and ES*, so those stay on the host. `warden_signatures_total{{kind="host"|"wasm"}}`
+counts each path.
 """]
     if pure_rust:
         algs = list(next(iter(pure_rust.values())).keys())
@@ -694,7 +699,7 @@ WebAssembly.instantiate(b, { ...wasi.getImportObject(), env })
 
 
 def pure_rust_timings(wasm: Path, work: Path) -> dict[str, dict]:
-    """Median µs of `Provider::verify` per algorithm, jwt-simple's pure Rust, under wasmtime and node."""
+    """Median µs of `Provider::verify` per algorithm, the pure-Rust path (rsa, ed25519-dalek, jwt-simple's curves), under wasmtime and node."""
     out: dict[str, dict] = {}
     if not wasm.exists():
         return out

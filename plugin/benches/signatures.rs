@@ -3,8 +3,8 @@
 //! - `host_arguments/<alg>`: what Warden does for one `verify_signature` call, without the call:
 //!   the JWS signature in the host's form (ES256: `r||s` checked and re-encoded as DER) and the
 //!   protobuf arguments encoded.
-//! - `wasm_verify/<alg>`: jwt-simple's pure-Rust verification of a first-seen token (the fallback:
-//!   Kong, PS*, EdDSA), `Provider::verify` on a parsed token.
+//! - `wasm_verify/<alg>`: the pure-Rust verification of a first-seen token (the fallback: Kong, PS*,
+//!   EdDSA; `rsa_key.rs`, `ed25519_key.rs`, jwt-simple for ES*), `Provider::verify` on a parsed token.
 //! - `parse`: `jwt::parse` of an ES256 token (header rules, the unverified `iss`).
 //! - `cache_key`: the verified-token cache's key of a token (keyed SipHash-2-4, 128-bit), and
 //!   `cache_key/sha256`: the SHA-256 it replaced (still the key where the host has no randomness).
@@ -50,14 +50,17 @@ fn bench(c: &mut Criterion) {
     let ps = PS256KeyPair::from_der(&rsa.to_der().unwrap())
         .unwrap()
         .with_key_id("rs");
+    let ed = Ed25519KeyPair::generate().with_key_id("ed");
     let es_jwk: Value = serde_json::from_str(&es.public_key().to_jwk()).unwrap();
+    let ed_jwk: Value = serde_json::from_str(&ed.public_key().to_jwk()).unwrap();
     let mut rs_jwk: Value = serde_json::from_str(&rsa.public_key().to_jwk()).unwrap();
     rs_jwk.as_object_mut().unwrap().remove("alg");
-    let p = provider(vec![es_jwk, rs_jwk]);
+    let p = provider(vec![es_jwk, rs_jwk, ed_jwk]);
     let now = Clock::now_since_epoch().as_secs();
     let es_token = es.sign(claims()).unwrap();
     let rs_token = rsa.sign(claims()).unwrap();
     let ps_token = ps.sign(claims()).unwrap();
+    let ed_token = ed.sign(claims()).unwrap();
 
     let mut g = c.benchmark_group("host_arguments");
     let es_key = NativeKey::new(Algorithm::ES256, es.public_key().to_der().unwrap()).unwrap();
@@ -77,6 +80,7 @@ fn bench(c: &mut Criterion) {
         ("es256", &es_token),
         ("rs256", &rs_token),
         ("ps256", &ps_token),
+        ("eddsa", &ed_token),
     ] {
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -1,6 +1,7 @@
-//! Times the pure-Rust signature path (jwt-simple: Kong, PS*, EdDSA, a host without
-//! `verify_signature`) where it runs: built for wasm32-wasip1 and run under wasmtime (Kong's runtime)
-//! and node's V8 by `bench/bench.py`, or natively. Prints one JSON line: the median microseconds of
+//! Times the pure-Rust signature path (`rsa_key.rs` for RS*/PS*, `ed25519_key.rs` for EdDSA,
+//! jwt-simple for ES*; used on Kong, for PS* and EdDSA, on a host without `verify_signature`) where
+//! it runs: built for wasm32-wasip1 and run under wasmtime (Kong's runtime) and node's V8 by
+//! `bench/bench.py`, or natively. Prints one JSON line: the median microseconds of
 //! `Provider::verify` on a first-seen token (parse, key choice, signature, claims) per algorithm.
 //!
 //! `cargo build --release --target wasm32-wasip1 -p warden --example signature_timing`

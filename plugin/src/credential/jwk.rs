@@ -2,8 +2,9 @@
 //!
 //! jwt-simple parses the key material (it refuses a JWK whose `kty`, `crv`, `alg` or `use` does not
 //! fit the key type); this module decides which algorithms a key may serve (RFC 8725 §3.1). RSA keys
-//! then verify with `rsa_key.rs`, the others with jwt-simple.
+//! then verify with `rsa_key.rs`, Ed25519 keys with `ed25519_key.rs`, the others with jwt-simple.
 
+use super::ed25519_key::Ed25519Key;
 use super::jwt::{self, Parsed};
 use super::native::NativeKey;
 use super::rsa_key::RsaKey;
@@ -38,7 +39,8 @@ enum KeyMaterial {
     Rsa(RsaKey),
     Es256(ES256PublicKey),
     Es384(ES384PublicKey),
-    EdDsa(Ed25519PublicKey),
+    /// EdDSA, verified by `ed25519_key.rs`.
+    EdDsa(Ed25519Key),
     Hs256(HS256Key),
     Hs384(HS384Key),
     Hs512(HS512Key),
@@ -66,8 +68,8 @@ impl VerifyingKey {
     }
 
     /// Verifies the token in Wasm (signature and jwt-simple's own claim checks) and returns its
-    /// claims: RSA through `rsa_key.rs` in jwt-simple's steps ([`jwt::verify_detached`]), the rest
-    /// by jwt-simple itself.
+    /// claims: RSA and EdDSA through `rsa_key.rs` and `ed25519_key.rs` in jwt-simple's steps
+    /// ([`jwt::verify_detached`]), the rest by jwt-simple itself.
     pub(crate) fn verify(
         &self,
         parsed: &Parsed<'_>,
@@ -80,9 +82,12 @@ impl VerifyingKey {
                 return jwt::verify_detached(parsed, &o, |text, sig| Some(k.verify(text, sig)))
                     .unwrap_or(Err(TokenError::Signature));
             }
+            KeyMaterial::EdDsa(k) => {
+                return jwt::verify_detached(parsed, &o, |text, sig| Some(k.verify(text, sig)))
+                    .unwrap_or(Err(TokenError::Signature));
+            }
             KeyMaterial::Es256(k) => k.verify_token(token, Some(o)),
             KeyMaterial::Es384(k) => k.verify_token(token, Some(o)),
-            KeyMaterial::EdDsa(k) => k.verify_token(token, Some(o)),
             KeyMaterial::Hs256(k) => k.verify_token(token, Some(o)),
             KeyMaterial::Hs384(k) => k.verify_token(token, Some(o)),
             KeyMaterial::Hs512(k) => k.verify_token(token, Some(o)),
@@ -93,8 +98,8 @@ impl VerifyingKey {
 
 impl VerifyingKey {
     /// Verifies a detached JWS signature over `signing_input` (`header.payload`), for a JWS whose header
-    /// jwt-simple cannot parse (a DPoP proof carries its key as a `jwk` object). ES256, ES384 and EdDSA
-    /// only; the curve crates are the ones jwt-simple itself verifies with.
+    /// jwt-simple cannot parse (a DPoP proof carries its key as a `jwk` object). ES256 and ES384 with
+    /// the curve crates jwt-simple itself verifies with; EdDSA as tokens are (`ed25519_key.rs`).
     pub(crate) fn verify_detached(&self, signing_input: &[u8], signature: &[u8]) -> bool {
         use p256::ecdsa::signature::Verifier as _;
         match &self.key {
@@ -102,8 +107,7 @@ impl VerifyingKey {
                 .is_ok_and(|s| k.public_key().as_ref().verify(signing_input, &s).is_ok()),
             KeyMaterial::Es384(k) => p384::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|s| k.public_key().as_ref().verify(signing_input, &s).is_ok()),
-            KeyMaterial::EdDsa(k) => ed25519_compact::Signature::from_slice(signature)
-                .is_ok_and(|s| k.public_key().as_ref().verify(signing_input, &s).is_ok()),
+            KeyMaterial::EdDsa(k) => k.verify(signing_input, signature),
             _ => false,
         }
     }
@@ -227,7 +231,9 @@ fn material(obj: &serde_json::Map<String, Value>, alg: Algorithm) -> Result<KeyM
     let key = match alg {
         Algorithm::ES256 => KeyMaterial::Es256(ES256PublicKey::from_jwk(&text).map_err(err)?),
         Algorithm::ES384 => KeyMaterial::Es384(ES384PublicKey::from_jwk(&text).map_err(err)?),
-        Algorithm::EdDSA => KeyMaterial::EdDsa(Ed25519PublicKey::from_jwk(&text).map_err(err)?),
+        Algorithm::EdDSA => KeyMaterial::EdDsa(Ed25519Key::new(
+            &Ed25519PublicKey::from_jwk(&text).map_err(err)?.to_bytes(),
+        )?),
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return hmac(obj, alg),
         // RS* and PS* (`RsaKey::new` refuses anything else).
         _ => {

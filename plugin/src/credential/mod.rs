@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod authenticate;
 pub mod cache;
 pub mod dpop;
+pub mod ed25519_key;
 pub mod extract;
 pub mod introspection;
 pub mod jwk;
