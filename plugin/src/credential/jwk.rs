@@ -78,14 +78,8 @@ impl VerifyingKey {
         let token = parsed.token();
         let o = options;
         let verified = match &self.key {
-            KeyMaterial::Rsa(k) => {
-                return jwt::verify_detached(parsed, &o, |text, sig| Some(k.verify(text, sig)))
-                    .unwrap_or(Err(TokenError::Signature));
-            }
-            KeyMaterial::EdDsa(k) => {
-                return jwt::verify_detached(parsed, &o, |text, sig| Some(k.verify(text, sig)))
-                    .unwrap_or(Err(TokenError::Signature));
-            }
+            KeyMaterial::Rsa(k) => return in_steps(parsed, &o, |text, sig| k.verify(text, sig)),
+            KeyMaterial::EdDsa(k) => return in_steps(parsed, &o, |text, sig| k.verify(text, sig)),
             KeyMaterial::Es256(k) => k.verify_token(token, Some(o)),
             KeyMaterial::Es384(k) => k.verify_token(token, Some(o)),
             KeyMaterial::Hs256(k) => k.verify_token(token, Some(o)),
@@ -94,6 +88,17 @@ impl VerifyingKey {
         };
         verified.map_err(|e| jwt::classify(&e))
     }
+}
+
+/// A token whose signature `check` verifies (RSA, EdDSA), in jwt-simple's steps
+/// ([`jwt::verify_detached`]): its claims, or why not.
+fn in_steps(
+    parsed: &Parsed<'_>,
+    options: &VerificationOptions,
+    check: impl Fn(&[u8], &[u8]) -> bool,
+) -> Result<JWTClaims<serde_json::Map<String, Value>>, TokenError> {
+    jwt::verify_detached(parsed, options, |text, sig| Some(check(text, sig)))
+        .unwrap_or(Err(TokenError::Signature))
 }
 
 impl VerifyingKey {
