@@ -52,6 +52,8 @@ pub trait Host: Properties + SharedData {
     fn remove_request_header(&self, name: &str);
     /// Sets a request header before the request goes upstream.
     fn set_request_header(&self, name: &str, value: &str);
+    /// Adds a request header before the request goes upstream (the request has none of that name).
+    fn add_request_header(&self, name: &str, value: &str);
     /// Adds a header to the upstream's response.
     fn set_response_header(&self, name: &str, value: &str);
     /// The upstream's status (`:status` of the response headers).
@@ -374,6 +376,7 @@ impl Exchange {
             }
             None => {
                 crate::upstream::forward(
+                    HostRules::of(host.kind()),
                     &decision.remove_headers,
                     &decision.upstream_headers,
                     &mut Upstream(host),
@@ -477,5 +480,9 @@ impl<H: Host> crate::upstream::RequestHeaders for Upstream<'_, H> {
 
     fn set(&mut self, name: &str, value: &str) {
         self.0.set_request_header(name, value);
+    }
+
+    fn add(&mut self, name: &str, value: &str) {
+        self.0.add_request_header(name, value);
     }
 }

@@ -690,6 +690,10 @@ pub(crate) mod mock {
                 self.entries.push((name.to_owned(), value.to_owned(), true));
             }
         }
+        /// A new entry after the others, whatever entries of that name there are.
+        fn add(&mut self, name: &str, value: &str) {
+            self.entries.push((name.to_owned(), value.to_owned(), true));
+        }
     }
 
     /// Envoy's request header map: a removal removes every copy, a replace leaves one.
@@ -727,6 +731,10 @@ pub(crate) mod mock {
 
         fn set(&mut self, name: &str, value: &str) {
             self.remove(name);
+            self.0.push((name.to_owned(), value.to_owned()));
+        }
+        /// `addCopy`: one more entry, any entry of that name kept.
+        fn add(&mut self, name: &str, value: &str) {
             self.0.push((name.to_owned(), value.to_owned()));
         }
     }
@@ -1051,6 +1059,10 @@ pub(crate) mod mock {
         }
 
         fn set_request_header(&self, _name: &str, _value: &str) {
+            self.count(|c| c.request_headers += 1);
+        }
+
+        fn add_request_header(&self, _name: &str, _value: &str) {
             self.count(|c| c.request_headers += 1);
         }
 

@@ -539,7 +539,12 @@ fn credentials_never_reach_the_mcp_server() {
     let d = post_h(&engine(), &t, &[dpop], &body);
     assert_eq!(d.status, 200);
     let mut envoy = EnvoyHeaders(client.clone());
-    crate::upstream::forward(&d.remove_headers, &d.upstream_headers, &mut envoy);
+    crate::upstream::forward(
+        HostRules::of(HostKind::Envoy),
+        &d.remove_headers,
+        &d.upstream_headers,
+        &mut envoy,
+    );
     assert!(
         !envoy
             .0
@@ -556,7 +561,12 @@ fn credentials_never_reach_the_mcp_server() {
     let d = post_h(&kong, &t, &[dpop], &body);
     assert_eq!(d.status, 200);
     let mut ngx = NgxHeaders::new(&client);
-    crate::upstream::forward(&d.remove_headers, &d.upstream_headers, &mut ngx);
+    crate::upstream::forward(
+        HostRules::of(HostKind::Kong),
+        &d.remove_headers,
+        &d.upstream_headers,
+        &mut ngx,
+    );
     let forwarded = ngx.forwarded();
     for name in ["authorization", "dpop"] {
         let values: Vec<&str> = forwarded
