@@ -504,6 +504,7 @@ def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
             out.append("| windows | " + " | ".join(f"{stage_lines[c].get('windows', 0):.0f}" for c in cols) + " | |\n")
 
     out += host_calls_section()
+    out += envoy_side.floor_section(cost, have, floor)
 
     if have("wasm_verify_hot", "wasm_noop_hot"):
         v_cost = by["wasm_verify_hot"]["cpu_us"] - by["wasm_noop_hot"]["cpu_us"]
@@ -930,6 +931,10 @@ def main() -> int:
                                [wasm_filter(STAGE_WASM, full_cfg)], True, WASM_INFO),
         "stages_plain": Variant("stages_plain", "Warden, stage-timing build",
                                 [wasm_filter(STAGE_WASM, default_cfg)], True),
+        # Each goal row's host calls alone, made by the probe (bench/envoy_side.py, FLOOR_ROWS).
+        **{f.rsplit("_", 1)[0]: Variant(f.rsplit("_", 1)[0], f"probe: the host calls alone of Warden, {name}",
+                                        [wasm_filter(PROBE_WASM, cfg)], False, WASM_INFO)
+           for _, f, name, cfg in envoy_side.FLOOR_ROWS},
         # Two workers, unpinned: throughput at saturation and p99 at a fixed offered load.
         "passthrough2": Variant("passthrough2", "Envoy passthrough, 2 workers", [], False, workers=2),
         "jwt_cache2": Variant("jwt_cache2", "jwt_authn (cache), 2 workers", [jwt_authn_filter(jwks, True)], True,
@@ -975,6 +980,7 @@ def main() -> int:
         ("warden_full_hot", "warden_full", "hot"),
         ("stages_full_hot", "stages_full", "hot"),
         ("stages_plain_cold", "stages_plain", "cold"),
+        *((f, f.rsplit("_", 1)[0], "hot") for _, f, _, _ in envoy_side.FLOOR_ROWS),
         # Two workers: saturation (throughput), then a fixed offered load (p99).
         ("passthrough2_sat", "passthrough2", "hot", "sat"),
         ("jwt_cache2_sat", "jwt_cache2", "hot", "sat"),

@@ -14,6 +14,14 @@ proxy_wasm::main! {{
 /// One kind of host call, made `n` times per request by the `ops:` configuration.
 #[derive(Clone, Copy)]
 enum Op {
+    /// The risk stage's state: a read and a compare-and-set write of two records the size of
+    /// Warden's (an identity's, 443 bytes; an address's, 41): four shared-data calls.
+    State,
+    /// The response's `:status` read (in the response-header callback).
+    Status,
+    /// One line of this many bytes logged at info (written when Envoy logs `wasm` at info): a
+    /// decision record's size.
+    Record(usize),
     /// The whole request header map read (the SDK's `Vec<(String, String)>`).
     Headers,
     /// One request header read by name.
@@ -62,7 +70,9 @@ impl Op {
             "log" => Op::Log,
             "resp_add" => Op::RespAdd,
             "pairs" => Op::Pairs,
-            _ => return None,
+            "state" => Op::State,
+            "status" => Op::Status,
+            _ => Op::Record(name.strip_prefix("record")?.parse().ok()?),
         })
     }
 }
@@ -99,6 +109,9 @@ impl RootContext for Root {
             }
             self.metric = hostcalls::define_metric(MetricType::Histogram, "probe_us").unwrap_or(0);
             let _ = hostcalls::set_shared_data("probe", Some(&[7u8; 64]), None);
+            for (key, size) in STATE {
+                let _ = hostcalls::set_shared_data(key, Some(&vec![7u8; size]), None);
+            }
             self.ops = Rc::new(ops);
             return true;
         }
@@ -143,6 +156,14 @@ const NAMES: [&str; 8] = [
     "x-probe-7",
 ];
 
+/// The state op's records: key and size.
+const STATE: [(&str, usize); 2] = [("probe-identity", 443), ("probe-source", 41)];
+
+/// Ops made in the response-header callback; the others in the request-header callback.
+fn in_response(op: Op) -> bool {
+    matches!(op, Op::RespAdd | Op::Status)
+}
+
 impl Probe {
     fn run(&self, op: Op, i: usize) {
         let name = NAMES.get(i % NAMES.len()).copied().unwrap_or("x-probe");
@@ -160,6 +181,15 @@ impl Probe {
             Op::Metric => drop(hostcalls::record_metric(self.metric, 7)),
             Op::Log => drop(hostcalls::log(LogLevel::Info, "probe")),
             Op::RespAdd => self.add_http_response_header(name, "probe"),
+            Op::Status => drop(self.get_http_response_header(":status")),
+            Op::Record(n) => drop(hostcalls::log(LogLevel::Info, &"r".repeat(n))),
+            Op::State => {
+                for (key, _) in STATE {
+                    let (value, cas) = self.get_shared_data(key);
+                    let value = value.unwrap_or_default();
+                    let _ = hostcalls::set_shared_data(key, Some(&value), cas);
+                }
+            }
             Op::Pairs => {
                 let mut all = self.get_http_request_headers();
                 all.extend(
@@ -179,7 +209,7 @@ impl Probe {
 impl HttpContext for Probe {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         for &(op, n) in self.ops.iter() {
-            if !matches!(op, Op::RespAdd) {
+            if !in_response(op) {
                 (0..n as usize).for_each(|i| self.run(op, i));
             }
         }
@@ -198,7 +228,7 @@ impl HttpContext for Probe {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         for &(op, n) in self.ops.iter() {
-            if matches!(op, Op::RespAdd) {
+            if in_response(op) {
                 (0..n as usize).for_each(|i| self.run(op, i));
             }
         }
