@@ -11,7 +11,20 @@
 //! ```
 //!
 //! counts the 2,000 requests after 100 warm-up ones. `NO_RECORD=1` leaves the record out (the
-//! difference is the record's cost), `NO_RISK=1` the risk stage. Prints the last record.
+//! difference is the record's cost), `NO_RISK=1` the risk stage. Prints the last record, and on
+//! stderr the mean time of a request (the engine, the response phase, the record).
+//!
+//! Built for wasm32-wasip1 and run under node's V8, the times are V8's:
+//!
+//! ```text
+//! cargo build --release --target wasm32-wasip1 -p warden --example pipeline_profile
+//! COLD=1 node --no-liftoff bench/wasi_run.js \
+//!     target/wasm32-wasip1/release/examples/pipeline_profile.wasm 20000 > /dev/null
+//! ```
+//!
+//! (at most ~25,000 requests: the token expires after 30 minutes of the loop's clock). `COLD=1` evicts the caches between two requests
+//! ([`evict_caches`]), as a gateway's worker does: there the engine's times come close to what the
+//! stage-timing build measures inside Envoy (BENCHMARKS.md, issue 18's hand sections).
 
 // A driver that cannot set itself up should stop loudly: setup may unwrap.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -41,7 +54,10 @@ fn hot_loop(
 ) -> usize {
     let clock = || 0;
     let mut sink = 0;
+    let cold = std::env::var_os("COLD").is_some();
+    let mut busy = std::time::Duration::ZERO;
     for i in 0..n {
+        let t0 = std::time::Instant::now();
         let now_s = now + i / 16;
         let req = Request {
             method: "GET",
@@ -65,8 +81,40 @@ fn hot_loop(
             sink += line.len();
         }
         sink += usize::from(d.status);
+        busy += t0.elapsed();
+        if cold {
+            sink += evict_caches();
+        }
     }
+    eprintln!(
+        "engine µs/request {:.2}",
+        busy.as_secs_f64() * 1e6 / n as f64
+    );
     sink
+}
+
+/// What a gateway does between two requests, roughly, for `COLD=1`: 4 MB of memory touched and a
+/// small JSON document parsed, so that the next request finds the engine's code and data out of
+/// the caches, as Envoy's worker does (its codec, the kernel's sockets run in between). Not timed.
+#[inline(never)]
+fn evict_caches() -> usize {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![1u8; 4 << 20]);
+    }
+    let touched = BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        let mut acc = 0usize;
+        for i in (0..b.len()).step_by(64) {
+            b[i] = b[i].wrapping_add(1);
+            acc += usize::from(b[i]);
+        }
+        acc
+    });
+    let doc: Value = serde_json::from_str(
+        r#"{"a":[1,2,3,{"b":"cccccccccccccccccccc","d":[true,false,null]}],"e":{"f":1.5e3}}"#,
+    )
+    .unwrap();
+    touched + doc.to_string().len()
 }
 
 fn main() {
