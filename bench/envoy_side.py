@@ -37,8 +37,9 @@ PRICED = [
     ("log", 8, "a log line at info, dropped by Envoy's warn level"),
 ]
 # Each goal row's host calls (`cargo test -p warden --lib host_calls_per_request`), made by the probe
-# with no engine behind them: (Warden's row, the probe's row, what it mirrors, its configuration). The record lines are
-# the size of Warden's records in these rows (~560 bytes without risk, ~1,300 with its features).
+# with no engine behind them: (Warden's row, the probe's row, what it mirrors, its configuration).
+# The record lines are the size of Warden's records in these rows (~560 bytes without risk, ~1,300
+# with its features).
 FLOOR_ROWS = [
     ("warden_hot", "floor_cached_hot", "cached token, no record", "ops:headers=1,time=2,metric=1,add=4"),
     ("warden_risk_hot", "floor_risk_hot", "risk (shadow), no record", "ops:headers=1,prop=1,time=3,mono=2,metric=2,add=5,status=1,state=1"),

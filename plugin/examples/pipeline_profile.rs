@@ -12,7 +12,7 @@
 //!
 //! counts the 2,000 requests after 100 warm-up ones. `NO_RECORD=1` leaves the record out (the
 //! difference is the record's cost), `NO_RISK=1` the risk stage. Prints the last record, and on
-//! stderr the mean time of a request (the engine, the response phase, the record).
+//! stderr the mean time of a counted request (the engine, the response phase, the record).
 //!
 //! Built for wasm32-wasip1 and run under node's V8, the times are V8's:
 //!
@@ -22,9 +22,10 @@
 //!     target/wasm32-wasip1/release/examples/pipeline_profile.wasm 20000 > /dev/null
 //! ```
 //!
-//! (at most ~25,000 requests: the token expires after 30 minutes of the loop's clock). `COLD=1` evicts the caches between two requests
-//! ([`evict_caches`]), as a gateway's worker does: there the engine's times come close to what the
-//! stage-timing build measures inside Envoy (BENCHMARKS.md, issue 18's hand sections).
+//! (at most ~25,000 requests: the token expires after 30 minutes of the loop's clock). `COLD=1`
+//! evicts the caches between two requests ([`evict_caches`]), as a gateway's worker does: there
+//! the engine's times come close to what the stage-timing build measures inside Envoy
+//! (BENCHMARKS.md, issue 18's hand sections).
 
 // A driver that cannot set itself up should stop loudly: setup may unwrap.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -42,7 +43,16 @@ struct Custom {
     tenant: String,
 }
 
+/// What the loop does besides the engine's work (read once, not per request).
+#[derive(Clone, Copy)]
+struct Mode {
+    record: bool,
+    cold: bool,
+}
+
+/// `n` requests; the sum of their outputs (so nothing is optimized away) and the time they took.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn hot_loop(
     engine: &Engine,
     hs: &[(String, String)],
@@ -51,10 +61,10 @@ fn hot_loop(
     cache: &mut TokenCache,
     store: &MemoryStore,
     line: &mut Vec<u8>,
-) -> usize {
+    mode: Mode,
+) -> (usize, std::time::Duration) {
     let clock = || 0;
     let mut sink = 0;
-    let cold = std::env::var_os("COLD").is_some();
     let mut busy = std::time::Duration::ZERO;
     for i in 0..n {
         let t0 = std::time::Instant::now();
@@ -75,22 +85,18 @@ fn hot_loop(
         };
         let d = engine.decide(&req, &mut env);
         engine.observe_response(&d, 200, 900, now_s, store);
-        if std::env::var_os("NO_RECORD").is_none() {
+        if mode.record {
             let r = AuditRecord::new(&req, &d, now_s * 1000, 3, engine.recorded_claims());
             r.write_json(line);
             sink += line.len();
         }
         sink += usize::from(d.status);
         busy += t0.elapsed();
-        if cold {
+        if mode.cold {
             sink += evict_caches();
         }
     }
-    eprintln!(
-        "engine µs/request {:.2}",
-        busy.as_secs_f64() * 1e6 / n as f64
-    );
-    sink
+    (sink, busy)
 }
 
 /// What a gateway does between two requests, roughly, for `COLD=1`: 4 MB of memory touched and a
@@ -150,7 +156,24 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
-    let warm = hot_loop(&engine, &hs, now, 100, &mut cache, &store, &mut line);
-    let s = hot_loop(&engine, &hs, now + 100, n, &mut cache, &store, &mut line);
+    let mode = Mode {
+        record: std::env::var_os("NO_RECORD").is_none(),
+        cold: std::env::var_os("COLD").is_some(),
+    };
+    let (warm, _) = hot_loop(&engine, &hs, now, 100, &mut cache, &store, &mut line, mode);
+    let (s, busy) = hot_loop(
+        &engine,
+        &hs,
+        now + 100,
+        n,
+        &mut cache,
+        &store,
+        &mut line,
+        mode,
+    );
+    eprintln!(
+        "engine µs/request {:.2}",
+        busy.as_secs_f64() * 1e6 / n as f64
+    );
     println!("{warm} {s} {}", String::from_utf8_lossy(&line));
 }

@@ -690,6 +690,7 @@ pub(crate) mod mock {
                 self.entries.push((name.to_owned(), value.to_owned(), true));
             }
         }
+
         /// A new entry after the others, whatever entries of that name there are.
         fn add(&mut self, name: &str, value: &str) {
             self.entries.push((name.to_owned(), value.to_owned(), true));
@@ -733,6 +734,7 @@ pub(crate) mod mock {
             self.remove(name);
             self.0.push((name.to_owned(), value.to_owned()));
         }
+
         /// `addCopy`: one more entry, any entry of that name kept.
         fn add(&mut self, name: &str, value: &str) {
             self.0.push((name.to_owned(), value.to_owned()));
