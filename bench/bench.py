@@ -90,8 +90,12 @@ BASELINE_LABEL = os.environ.get("BENCH_BASELINE_LABEL", "baseline")
 # The rows a baseline build repeats (this build's row key -> the baseline's), each measured right after
 # this build's in every round.
 BASELINE_ROWS = {"warden_hot": "base_warden_hot", "warden_cold": "base_warden_cold",
+                 "warden_cold_rs": "base_warden_cold_rs", "warden_cold_ps": "base_warden_cold_ps",
                  "warden_risk_hot": "base_risk_hot", "warden_log_hot": "base_log_hot",
                  "warden_full_hot": "base_full_hot"}
+# The baseline build's Envoy (variant) for each of this build's variants.
+BASELINE_VARIANTS = {"warden": "base_warden", "warden_risk": "base_risk", "warden_log": "base_log",
+                     "warden_full": "base_full"}
 PIN = (os.cpu_count() or 1) >= 2
 ENVOY_CPU, WRK_CPU = "0", "1"
 
@@ -995,7 +999,7 @@ def main() -> int:
             with_base.append(p)
             if p[0] in BASELINE_ROWS:
                 base_key = BASELINE_ROWS[p[0]]
-                with_base.append((base_key, base_key.rsplit("_", 1)[0], p[2]))
+                with_base.append((base_key, BASELINE_VARIANTS[p[1]], p[2]))
         plan = with_base
     plan = [(p[0], p[1], p[2], p[3] if len(p) > 3 else "one") for p in plan]
     only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report

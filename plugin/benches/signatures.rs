@@ -3,6 +3,10 @@
 //! - `host_arguments/<alg>`: what Warden does for one `verify_signature` call, without the call:
 //!   the JWS signature in the host's form (ES256: `r||s` checked and re-encoded as DER) and the
 //!   protobuf arguments encoded.
+//! - `host_verify/<alg>`: Warden's own work on a first-seen token whose signature the host checks
+//!   (parse, key choice, the arguments, the claims), `Provider::verify` with a stand-in
+//!   `verify_signature` that answers without arithmetic: what a first-seen token costs in Envoy
+//!   besides BoringSSL.
 //! - `wasm_verify/<alg>`: the pure-Rust verification of a first-seen token (the fallback: Kong, PS*,
 //!   EdDSA; `rsa_key.rs`, `ed25519_key.rs`, jwt-simple for ES*), `Provider::verify` on a parsed token.
 //! - `parse`: `jwt::parse` of an ES256 token (header rules, the unverified `iss`).
@@ -17,7 +21,10 @@ use serde_json::{json, Value};
 use warden::config::{Algorithm, ProviderConfig};
 use warden::credential::cache::TokenCache;
 use warden::credential::jwt::{self, Provider};
-use warden::credential::native::NativeKey;
+use warden::credential::native::{
+    NativeKey, Signatures, VerifySignatureArguments, VerifySignatureResult,
+};
+use warden::gateway::{ForeignError, ForeignFunctions, HostKind, HostRules};
 
 const ISSUER: &str = "https://idp.bench.local";
 
@@ -44,6 +51,22 @@ fn signature(token: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// A `verify_signature` that answers without arithmetic: every signature is good but over the
+/// configure-time self-test's altered text (so that the self-test passes). For timing only.
+struct StandIn;
+
+impl ForeignFunctions for StandIn {
+    fn call(&self, _: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
+        let args = VerifySignatureArguments::decode(args).map_err(|_| ForeignError::BadArgument)?;
+        let result = !args.text.ends_with(b"self-tesT");
+        Ok(VerifySignatureResult {
+            result,
+            error: String::new(),
+        }
+        .encode_to_vec())
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let es = ES256KeyPair::generate().with_key_id("es");
     let rsa = RS256KeyPair::generate(2048).unwrap().with_key_id("rs");
@@ -55,7 +78,8 @@ fn bench(c: &mut Criterion) {
     let ed_jwk: Value = serde_json::from_str(&ed.public_key().to_jwk()).unwrap();
     let mut rs_jwk: Value = serde_json::from_str(&rsa.public_key().to_jwk()).unwrap();
     rs_jwk.as_object_mut().unwrap().remove("alg");
-    let p = provider(vec![es_jwk, rs_jwk, ed_jwk]);
+    let p_keys = vec![es_jwk, rs_jwk, ed_jwk];
+    let p = provider(p_keys.clone());
     let now = Clock::now_since_epoch().as_secs();
     let es_token = es.sign(claims()).unwrap();
     let rs_token = rsa.sign(claims()).unwrap();
@@ -70,6 +94,22 @@ fn bench(c: &mut Criterion) {
         let text = token.rsplit_once('.').unwrap().0.as_bytes();
         g.bench_function(name, |b| {
             b.iter(|| black_box(key.arguments(text, &sig).unwrap().encode_to_vec()))
+        });
+    }
+    g.finish();
+
+    let mut hosted = provider(p_keys.clone());
+    let (signatures, why) =
+        Signatures::detect(HostRules::of(HostKind::Envoy), std::sync::Arc::new(StandIn));
+    assert!(signatures.on_host(), "{why}");
+    hosted.set_signatures(std::sync::Arc::new(signatures));
+    let mut g = c.benchmark_group("host_verify");
+    for (name, token) in [("es256", &es_token), ("rs256", &rs_token)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let parsed = jwt::parse(token).unwrap();
+                black_box(hosted.verify(&parsed, now).unwrap())
+            })
         });
     }
     g.finish();
