@@ -32,7 +32,10 @@ pub struct HostForeign;
 
 impl ForeignFunctions for HostForeign {
     fn call(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
-        match hostcalls::call_foreign_function(name, Some(args)) {
+        let answer = super::stages::nested(super::stages::Stage::Verify, || {
+            hostcalls::call_foreign_function(name, Some(args))
+        });
+        match answer {
             Ok(answer) => Ok(answer.unwrap_or_default()),
             Err(Status::NotFound) => Err(ForeignError::NotFound),
             Err(Status::BadArgument) => Err(ForeignError::BadArgument),
