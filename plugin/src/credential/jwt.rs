@@ -12,6 +12,7 @@ use base64::Engine as _;
 use jwt_simple::prelude::{Audiences, JWTClaims, UnixTimeStamp, VerificationOptions};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -98,7 +99,14 @@ pub struct Parsed<'t> {
     /// base64url alphabet, no padding, zero trailing bits: what jwt-simple's decoder accepts).
     payload: Vec<u8>,
     signature: Vec<u8>,
+    /// The payload parsed as jwt-simple's claims (where `iss` was read), until
+    /// [`verify_detached`] takes them once the signature holds; `None` when the payload is not
+    /// such claims (it is parsed again there, and refused as jwt-simple refuses it).
+    claims: Cell<Option<RawClaims>>,
 }
+
+/// A payload's claims as jwt-simple reads them.
+type RawClaims = JWTClaims<Map<String, Value>>;
 
 impl Parsed<'_> {
     /// The token as it came.
@@ -140,13 +148,19 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
         iss: Option<Value>,
     }
     let payload = b64(p)?;
-    let issuer = match serde_json::from_slice::<Peek>(&payload) {
-        Ok(Peek {
-            iss: Some(Value::String(iss)),
-        }) => Some(iss),
-        Ok(_) => None,
-        // Not a JSON object: fine for a bare JWS, refused later as claims.
-        Err(_) => None,
+    // One pass over the claims for a well-formed token; the peek only for one that is not (its
+    // `iss` picks the provider all the same, and the claims are refused after the signature).
+    let claims = serde_json::from_slice::<RawClaims>(&payload).ok();
+    let issuer = match &claims {
+        Some(c) => c.issuer.clone(),
+        None => match serde_json::from_slice::<Peek>(&payload) {
+            Ok(Peek {
+                iss: Some(Value::String(iss)),
+            }) => Some(iss),
+            Ok(_) => None,
+            // Not a JSON object: fine for a bare JWS, refused later as claims.
+            Err(_) => None,
+        },
     };
     Ok(Parsed {
         token,
@@ -157,6 +171,7 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
         issuer,
         payload,
         signature,
+        claims: Cell::new(claims),
     })
 }
 
@@ -634,9 +649,12 @@ pub(super) fn verify_detached(
     if !check(signed.as_bytes(), &parsed.signature)? {
         return Some(Err(TokenError::Signature));
     }
-    let raw: JWTClaims<Map<String, Value>> = match serde_json::from_slice(&parsed.payload) {
-        Ok(raw) => raw,
-        Err(_) => return Some(Err(TokenError::Claims)),
+    let raw = match parsed.claims.take() {
+        Some(raw) => raw,
+        None => match serde_json::from_slice::<RawClaims>(&parsed.payload) {
+            Ok(raw) => raw,
+            Err(_) => return Some(Err(TokenError::Claims)),
+        },
     };
     Some(jwt_simple_validate(&raw, options).map(|()| raw))
 }
