@@ -93,9 +93,6 @@ BASELINE_ROWS = {"warden_hot": "base_warden_hot", "warden_cold": "base_warden_co
                  "warden_cold_rs": "base_warden_cold_rs", "warden_cold_ps": "base_warden_cold_ps",
                  "warden_risk_hot": "base_risk_hot", "warden_log_hot": "base_log_hot",
                  "warden_full_hot": "base_full_hot"}
-# The baseline build's Envoy (variant) for each of this build's variants.
-BASELINE_VARIANTS = {"warden": "base_warden", "warden_risk": "base_risk", "warden_log": "base_log",
-                     "warden_full": "base_full"}
 PIN = (os.cpu_count() or 1) >= 2
 ENVOY_CPU, WRK_CPU = "0", "1"
 
@@ -696,17 +693,6 @@ as noisy as the machine was then); `make bench` does not re-run it.
 # ---------------------------------------------------------------------------------------------
 
 
-NODE_RUN_JS = """
-const { WASI } = require('wasi');
-const b = require('fs').readFileSync(process.argv[1]);
-const wasi = new WASI({ version: 'preview1', args: ['signature_timing'], env: {} });
-// The library's proxy-wasm exports import the host's functions; the timing never calls them.
-const env = new Proxy({}, { get: () => () => 0 });
-WebAssembly.instantiate(b, { ...wasi.getImportObject(), env })
-  .then(({ instance: { exports: e } }) => wasi.start({ exports: { memory: e.memory, _start: e._start } }));
-"""
-
-
 def pure_rust_timings(wasm: Path, work: Path) -> dict[str, dict]:
     """Median µs of `Provider::verify` per algorithm, the pure-Rust path (rsa, ed25519-dalek, jwt-simple's curves), under wasmtime and node."""
     out: dict[str, dict] = {}
@@ -740,7 +726,7 @@ def pure_rust_timings(wasm: Path, work: Path) -> dict[str, dict]:
     except Exception as e:  # noqa: BLE001  (the report says what failed)
         print(f"bench: wasmtime timing failed: {e}", file=sys.stderr)
     try:
-        text = subprocess.run(["node", "-e", NODE_RUN_JS, str(wasm)], check=True, capture_output=True,
+        text = subprocess.run(["node", str(BENCH / "wasi_run.js"), str(wasm)], check=True, capture_output=True,
                               text=True, timeout=300).stdout
         out["node (V8)"] = json.loads(text.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError) as e:
@@ -1003,7 +989,8 @@ def main() -> int:
             with_base.append(p)
             if p[0] in BASELINE_ROWS:
                 base_key = BASELINE_ROWS[p[0]]
-                with_base.append((base_key, BASELINE_VARIANTS[p[1]], p[2]))
+                # The baseline's variant: its row key less the token kind (`base_warden_cold_rs`).
+                with_base.append((base_key, base_key.removesuffix(f"_{p[2]}"), p[2]))
         plan = with_base
     plan = [(p[0], p[1], p[2], p[3] if len(p) > 3 else "one") for p in plan]
     only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report
