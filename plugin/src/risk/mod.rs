@@ -389,7 +389,7 @@ impl Risk {
             .as_ref()
             .map(|s| self.pending.take(s))
             .unwrap_or_default();
-        let (features, scored, read, before) = self.score(&refs, &facts, held, store);
+        let (features, scored, read) = self.score(&refs, &facts, held, store);
         let elapsed_us = clock_us().saturating_sub(started);
         // A reading `r` on a clock of step `s` means the run took more than `r - s`.
         let over_budget = elapsed_us >= self.budget_us.saturating_add(self.clock_step_us);
@@ -403,7 +403,10 @@ impl Risk {
             Err(ScoreError::State | ScoreError::Model) => (None, Vec::new(), Some(Breaker::Error)),
         };
         let (verdict, mark, retry_after_s) = match score {
-            Some(s) => self.answer(identity.kind, s, inputs, stepped_up, before.as_ref()),
+            Some(s) => {
+                let before = read.identity_state.as_ref();
+                self.answer(identity.kind, s, inputs, stepped_up, before)
+            }
             None => (
                 self.verdict(0, inputs.route_step_up, stepped_up),
                 Mark::default(),
@@ -496,7 +499,7 @@ impl Risk {
         facts: &Facts,
         held: Vec<Held>,
         store: &dyn SharedData,
-    ) -> ([f32; N], Scored, Read, Option<IdentityState>) {
+    ) -> ([f32; N], Scored, Read) {
         let read = |slot: Option<&Slot>| slot.map(|slot| store.get(&slot.key));
         let raw = match (read(refs.identity.as_ref()), read(refs.source.as_ref())) {
             (Some(Err(_)), _) | (_, Some(Err(_))) => {
@@ -504,12 +507,13 @@ impl Risk {
                     held,
                     ..Read::default()
                 };
-                return ([0.0; N], Err(ScoreError::State), read, None);
+                return ([0.0; N], Err(ScoreError::State), read);
             }
             (id, src) => Read {
                 identity: id.and_then(Result::ok),
                 source: src.and_then(Result::ok),
                 held,
+                ..Read::default()
             },
         };
         let decode_id = |slot: &Slot| {
@@ -526,6 +530,11 @@ impl Risk {
         });
         let src = refs.source.as_ref().and_then(decode_src);
         let x = features::extract(id.as_ref(), src.as_ref(), facts);
+        let raw = Read {
+            identity_state: id,
+            source_state: src,
+            ..raw
+        };
         let out = match &self.model {
             Some(m) => Ok(m.score(&x)),
             None => with_model(|m| m.score(&x)),
@@ -541,7 +550,7 @@ impl Risk {
             }
             _ => Err(ScoreError::Model),
         };
-        (x, scored, raw, id)
+        (x, scored, raw)
     }
 
     /// The verdict of a score for a caller of `kind`, with what it asks of the caller's record:
@@ -676,12 +685,19 @@ impl Risk {
                 learn,
                 tagged,
             };
-            let created = write_back(store, &slot.key, read.identity.as_ref(), |cur| {
+            let request = |s: &mut IdentityState| {
+                s.set_rate_bucket(self.responses.pace_bucket_s(), now);
+                s.observe(&sighting);
+                self.responses.apply(s, now, mark);
+            };
+            let decoded = read.identity_state.map(|mut s| {
+                request(&mut s);
+                s.encode()
+            });
+            let created = write_back(store, &slot.key, read.identity.as_ref(), decoded, |cur| {
                 state::apply_identity(cur, slot.hash, now, |s| {
                     observe_responses(s, &read.held);
-                    s.set_rate_bucket(self.responses.pace_bucket_s(), now);
-                    s.observe(&sighting);
-                    self.responses.apply(s, now, mark);
+                    request(s);
                 })
             });
             if created {
@@ -690,7 +706,11 @@ impl Risk {
         }
         if let Some(slot) = &refs.source {
             let who = facts.identity;
-            let created = write_back(store, &slot.key, read.source.as_ref(), |cur| {
+            let decoded = read.source_state.map(|mut s| {
+                s.observe(now, who, learn);
+                s.encode()
+            });
+            let created = write_back(store, &slot.key, read.source.as_ref(), decoded, |cur| {
                 state::apply_source(cur, slot.hash, now, |s| s.observe(now, who, learn))
             });
             if created {
@@ -809,19 +829,28 @@ struct Read {
     identity: Option<(Option<Vec<u8>>, u32)>,
     source: Option<(Option<Vec<u8>>, u32)>,
     held: Vec<Held>,
+    /// The identity's record as decoded from `identity`, with `held` observed (`None`: absent,
+    /// another identity's or unreadable); the request's write starts from it, not from the bytes.
+    identity_state: Option<IdentityState>,
+    /// The source's record as decoded from `source`.
+    source_state: Option<SourceState>,
 }
 
 /// Writes `change(current)` to `key`: first with the value and cas read for scoring (saving a host
 /// read), then, if another worker wrote in between, as a fresh compare-and-set update. A lost update
 /// only makes a history a little shorter: never a reason to fail a request, so errors are dropped.
+/// `decoded`: `change` of the value read, already made from the record scoring decoded (saving a
+/// second decode); `None` when that record was absent or not this key's, and `change` makes it.
 fn write_back(
     store: &dyn SharedData,
     key: &str,
     read: Option<&(Option<Vec<u8>>, u32)>,
+    decoded: Option<Vec<u8>>,
     change: impl Fn(Option<&[u8]>) -> Vec<u8>,
 ) -> bool {
     if let Some((bytes, cas)) = read {
-        match store.set(key, &change(bytes.as_deref()), *cas) {
+        let value = decoded.unwrap_or_else(|| change(bytes.as_deref()));
+        match store.set(key, &value, *cas) {
             Err(shared::SharedError::CasMismatch) => {}
             Ok(()) => return bytes.is_none(),
             Err(_) => return false,
@@ -1046,10 +1075,10 @@ mod tests {
         };
         let key = "k";
         let bump = |cur: Option<&[u8]>| state::apply_identity(cur, 7, 0, |s| s.count += 1);
-        write_back(&store, key, Some(&(None, 0)), bump);
+        write_back(&store, key, Some(&(None, 0)), None, bump);
         let read = store.get(key).unwrap();
         store.armed.set(true);
-        write_back(&store, key, Some(&read), bump);
+        write_back(&store, key, Some(&read), None, bump);
         let (bytes, _) = store.get(key).unwrap();
         // 1 (first write) + 100 (the other worker) + 1 (ours, redone).
         assert_eq!(
