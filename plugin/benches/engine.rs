@@ -2,7 +2,9 @@
 //!
 //! - `verify/first_seen/<alg>`: `Engine::verify_token` on a token the worker's cache has never seen
 //!   (parse, key choice, signature, claim checks, cache insert), one per algorithm.
-//! - `verify/cache_hit`: the same call on a cached token (SHA-256 of the token, LRU lookup, claim checks).
+//! - `verify/cache_hit`: the same call on a cached token (keyed hash of the token, LRU lookup, claim
+//!   checks).
+//! - `verify/expired_replay`: the same token a day after its `exp`: refused from the cache.
 //! - `decide/cached_scoped_route`: a full `Engine::decide` (route match, credential, scopes, headers)
 //!   on a cached ES256 token and a route with a template path and a required scope.
 //! - `decide/cached_scoped_route+audit_json`: the same plus the audit record the adapter logs.
@@ -189,6 +191,20 @@ fn benches(c: &mut Criterion) {
             verified
         })
     });
+
+    // The same token sent again after it expired (a client that does not refresh, or a replay):
+    // refused from the cache, its signature not checked again.
+    let late = now + 86_400;
+    c.bench_function("verify/expired_replay", |b| {
+        b.iter(|| {
+            let refused = engine.verify_token(black_box(&token), late, &mut cache);
+            assert!(refused
+                .as_ref()
+                .is_err_and(|why| *why == warden::credential::TokenError::Expired));
+            refused
+        })
+    });
+    engine.verify_token(&token, now, &mut cache).unwrap();
 
     let hs = headers(&token);
     let req = Request {

@@ -226,7 +226,7 @@ impl Credentials {
         let by = |provider| move |why| Refused { why, provider };
         let key = cache.key_of(token);
         cache.sync_generation(self.key_generation());
-        if let Some(claims) = cache.get(&key, now_s, 0) {
+        if let Some(claims) = cache.get(&key) {
             let i = self
                 .providers
                 .iter()
@@ -254,7 +254,16 @@ impl Credentials {
         let issuer = parsed.issuer.as_deref();
         let i = issuer.and_then(|iss| self.providers.iter().position(|p| p.issuer == iss));
         let p = self.provider(i).ok_or(by(i)(TokenError::UnknownIssuer))?;
-        let claims = Arc::new(p.verify(&parsed, now_s).map_err(by(i))?);
+        let claims = match p.verify(&parsed, now_s) {
+            Ok(claims) => Arc::new(claims),
+            Err(TokenError::Expired) => {
+                // Only a good signature yields a claim reason, and an expired token stays so
+                // (a new config starts a new cache): it is not checked again.
+                cache.refuse(key, u64::MAX, TokenError::Expired);
+                return Err(by(i)(TokenError::Expired));
+            }
+            Err(why) => return Err(by(i)(why)),
+        };
         cache.put(key, Arc::clone(&claims));
         Ok(Verified {
             claims,

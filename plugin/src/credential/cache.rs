@@ -18,8 +18,9 @@ pub struct TokenCache {
     /// randomness): SHA-256.
     hash_key: Option<[u8; 16]>,
     lru: LruCache<[u8; 32], Arc<Claims>>,
-    /// Tokens refused without a local check (introspection said inactive, or the IdP was
-    /// unreachable), until a time: (until_s, why). Bounded like `lru`.
+    /// Tokens refused without a local check until a time, (until_s, why): introspection said
+    /// inactive, the IdP was unreachable, or a token first seen expired (its signature good).
+    /// Bounded like `lru`.
     refused: LruCache<[u8; 32], (u64, TokenError)>,
     hits: u64,
     misses: u64,
@@ -68,17 +69,15 @@ impl TokenCache {
         }
     }
 
-    /// The claims of a token verified before and not yet expired at `now_s` (`exp` + `skew_s`).
-    pub fn get(&mut self, key: &[u8; 32], now_s: u64, skew_s: u64) -> Option<Arc<Claims>> {
+    /// The claims of a token verified before, expired or not: the caller's claim checks decide,
+    /// with the provider's clock skew. A token past its `exp` is refused from here, however often
+    /// it comes back (a client that keeps an expired token, or a replay), without its signature
+    /// being checked again: it stays expired, and the entry goes like any other, by age.
+    pub fn get(&mut self, key: &[u8; 32]) -> Option<Arc<Claims>> {
         match self.lru.get(key) {
-            Some(c) if now_s <= c.exp.saturating_add(skew_s) => {
+            Some(c) => {
                 self.hits += 1;
                 Some(Arc::clone(c))
-            }
-            Some(_) => {
-                self.lru.pop(key);
-                self.misses += 1;
-                None
             }
             None => {
                 self.misses += 1;

@@ -26,8 +26,8 @@ fn time_claims_at_the_skew_edges() {
         let c = with(claims(), change.clone());
         let token = ed_token(json!({}), &c);
         let status = if reason == "ok" { 200 } else { 401 };
-        // The cache holds a token until its `exp`; the skew beyond it is served by a fresh verify.
-        let cacheable = status == 200 && c["exp"].as_u64().unwrap() >= NOW;
+        // A verified token is served from the cache, within the skew past its `exp` too.
+        let cacheable = status == 200;
         let mut cache = TokenCache::default();
         for attempt in ["fresh", "cached"] {
             let h = [("authorization", bearer(&token))];
@@ -47,19 +47,58 @@ fn time_claims_at_the_skew_edges() {
 fn a_cached_token_still_expires() {
     let token = ed_token(json!({}), &with(claims(), json!({"exp": NOW + 100})));
     let h = bearer(&token);
+    // An engine of its own, so that only these requests move its signature counts.
+    let engine = Engine::from_json(config().to_string().as_bytes())
+        .unwrap()
+        .with_signatures(host_signatures());
+    let checked = || {
+        let (host, wasm) = engine.credentials().signatures().counts();
+        host + wasm
+    };
     let mut cache = TokenCache::default();
     let at = |now: u64, cache: &mut TokenCache| {
-        decide_path("GET", "/orders/7", &[("authorization", &h)], now, cache)
+        decide_on(
+            &engine,
+            "GET",
+            "/orders/7",
+            &[("authorization", &h)],
+            now,
+            cache,
+        )
     };
     assert_decision(&at(NOW, &mut cache), 200, "ok");
     let d = at(NOW + 100, &mut cache);
     assert!(d.cache_hit);
     assert_decision(&d, 200, "ok");
-    // Within skew the cache no longer answers (it holds tokens only to `exp`): verified afresh.
+    // Within the provider's skew (60 s) the cache still answers: its claim checks allow the skew.
     let d = at(NOW + 160, &mut cache);
-    assert!(!d.cache_hit);
+    assert!(d.cache_hit);
     assert_decision(&d, 200, "ok");
-    assert_decision(&at(NOW + 161, &mut cache), 401, "expired");
+    // Past it the token is refused as expired, however often it comes back, and its signature is
+    // not checked again.
+    for now in [NOW + 161, NOW + 161, NOW + 86_400] {
+        assert_decision(&at(now, &mut cache), 401, "expired");
+    }
+    assert_eq!(checked(), 1);
+    // A token first seen expired: its signature is checked once (a forgery is refused as one,
+    // never as expired), then it is refused from the cache.
+    let late = ed_token(json!({}), &with(claims(), json!({"exp": NOW - 100})));
+    let forged = flip_signature_bit(&late);
+    for _ in 0..3 {
+        for (token, reason) in [(&late, "expired"), (&forged, "signature")] {
+            let h = bearer(token);
+            let d = decide_on(
+                &engine,
+                "GET",
+                "/orders/7",
+                &[("authorization", &h)],
+                NOW,
+                &mut cache,
+            );
+            assert_decision(&d, 401, reason);
+        }
+    }
+    assert_eq!(checked(), 1 + 1 + 3);
     // A one-bit forgery of a cached token is its own cache key, and fails its own signature.
     let mut cache = TokenCache::default();
     assert_decision(&at(NOW, &mut cache), 200, "ok");
