@@ -35,13 +35,17 @@ fn config(risk: bool) -> Value {
     c
 }
 
+/// How long the token lives: longer than any run's clock goes (each iteration is a second later,
+/// and criterion runs millions), so every measured request carries a valid token.
+const LIFETIME_S: u64 = 20 * 365 * 86_400;
+
 fn token() -> String {
-    let mut claims = Claims::create(Duration::from_secs(30 * 86_400))
+    let mut claims = Claims::create(Duration::from_secs(LIFETIME_S))
         .with_issuer("https://idp")
         .with_audience("api")
         .with_subject("alice");
     claims.issued_at = Some(UnixTimeStamp::from_secs(T0));
-    claims.expires_at = Some(UnixTimeStamp::from_secs(T0 + 30 * 86_400));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(T0 + LIFETIME_S));
     claims.invalid_before = None;
     HS256Key::from_bytes(SECRET)
         .with_key_id("h1")
@@ -94,6 +98,10 @@ fn decide(c: &mut Criterion, name: &str, risk: bool) {
     });
     // The decision record of the last request: with risk on, its score, factors and features.
     let d = run(now_s + 1, &mut cache);
+    assert_eq!(
+        d.status, 200,
+        "{name}: the measured requests carried a token still valid"
+    );
     let req = request(now_s);
     let mut line = Vec::new();
     c.bench_function(&format!("record_json/{name}"), |b| {
