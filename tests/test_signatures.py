@@ -74,3 +74,24 @@ def test_bad_signatures_are_refused_by_the_host(gateway, keys):
     # A refused PS256 signature is refused in Wasm.
     r = gateway.get("/orders/7", headers=bearer(flip_signature(keys.mint(ps256(keys)))))
     assert r.status_code == 401, r.text
+
+
+def test_an_expired_token_sent_again_is_not_verified_again(gateway, keys):
+    """A client that keeps sending a token past its `exp` (or a replay of one) is refused as expired
+    from each worker's token cache: its signature is checked at most once per worker (2 here), however
+    often it comes back. A forged copy is checked, and refused as a forgery, every time."""
+    now = int(time.time())
+    before = signatures(gateway)
+    for key in (keys.es256, keys.rs256):
+        token = keys.mint(key, iat=now - 900, exp=now - 300)
+        for _ in range(8):
+            r = gateway.get("/orders/7", headers=bearer(token))
+            assert r.status_code == 401, (key.alg, r.status_code, r.text)
+            assert 'error="invalid_token"' in r.headers["www-authenticate"], r.headers
+    after = signatures(gateway)
+    checked = after.get("host", 0) - before.get("host", 0)
+    assert 2 <= checked <= 4, (before, after)
+    forged = flip_signature(keys.mint(keys.es256, iat=now - 900, exp=now - 300))
+    for _ in range(3):
+        assert gateway.get("/orders/7", headers=bearer(forged)).status_code == 401
+    assert signatures(gateway).get("host", 0) - after.get("host", 0) == 3
