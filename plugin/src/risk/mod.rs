@@ -706,12 +706,13 @@ impl Risk {
         }
         if let Some(slot) = &refs.source {
             let who = facts.identity;
+            let request = |s: &mut SourceState| s.observe(now, who, learn);
             let decoded = read.source_state.map(|mut s| {
-                s.observe(now, who, learn);
+                request(&mut s);
                 s.encode()
             });
             let created = write_back(store, &slot.key, read.source.as_ref(), decoded, |cur| {
-                state::apply_source(cur, slot.hash, now, |s| s.observe(now, who, learn))
+                state::apply_source(cur, slot.hash, now, request)
             });
             if created {
                 count_slot(store, 1);
