@@ -70,25 +70,11 @@ impl Alerts {
     /// Compiles the section; the error names the field.
     pub fn compile(c: &AlertsConfig) -> Result<Alerts, ConfigError> {
         let service = Service::compile(&c.service, "alerts.service")?;
-        let header = match &c.header {
-            Some(h) => {
-                let token = !h.name.is_empty()
-                    && h.name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b == b'-' || b.is_ascii_digit());
-                if !token || h.name.starts_with(':') {
-                    return Err(ConfigError::new(
-                        "alerts.header.name",
-                        "a lower-case header name",
-                    ));
-                }
-                if h.value.bytes().any(|b| b < 0x20 || b == 0x7f) {
-                    return Err(ConfigError::new("alerts.header.value", "must be printable"));
-                }
-                Some((h.name.clone(), h.value.clone()))
-            }
-            None => None,
-        };
+        let header = c
+            .header
+            .as_ref()
+            .map(|h| crate::outbound::header(h, "alerts.header"))
+            .transpose()?;
         if c.events.is_empty() {
             return Err(ConfigError::new(
                 "alerts.events",

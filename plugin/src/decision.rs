@@ -301,6 +301,25 @@ pub fn request_id<'a>(
     }
 }
 
+/// The `http` sink's section, compiled: required with `audit.sink: http`, refused with any other sink.
+fn shipping(
+    c: &crate::config::AuditConfig,
+) -> Result<Option<crate::audit::shipping::Shipping>, ConfigError> {
+    use crate::config::AuditSink;
+    match (c.sink, &c.http) {
+        (AuditSink::Http, Some(h)) => crate::audit::shipping::Shipping::compile(h).map(Some),
+        (AuditSink::Http, None) => Err(ConfigError::new(
+            "audit.http",
+            "required with sink `http`: the collector's service",
+        )),
+        (_, Some(_)) => Err(ConfigError::new(
+            "audit.sink",
+            "`audit.http` is configured: set sink to `http`, or leave `audit.http` out",
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
 /// The compiled config: everything needed to decide, nothing that talks to a host.
 ///
 /// How an adapter uses it, per request: build a [`Request`] and a [`Progress`], then call
@@ -320,6 +339,8 @@ pub struct Engine {
     /// Claims the decision record carries besides `audit::RECORDED_CLAIMS` (`kinds.claim`).
     recorded_claims: Vec<String>,
     alerts: Option<crate::alerts::Alerts>,
+    /// The `http` sink's collector (`audit.http`).
+    shipping: Option<crate::audit::shipping::Shipping>,
     mcp: Mcp,
 }
 
@@ -364,6 +385,7 @@ impl Engine {
                 .as_ref()
                 .map(crate::alerts::Alerts::compile)
                 .transpose()?,
+            shipping: shipping(&c.audit)?,
             mcp,
         })
     }
@@ -419,6 +441,12 @@ impl Engine {
     /// sends them on its tick.
     pub fn alerts(&self) -> Option<&crate::alerts::Alerts> {
         self.alerts.as_ref()
+    }
+
+    /// The `http` sink's collector (`audit.http`), when that is the sink: the adapter hands each
+    /// record to its worker's [`crate::audit::shipping::Outbox`] and sends batches on its tick.
+    pub fn shipping(&self) -> Option<&crate::audit::shipping::Shipping> {
+        self.shipping.as_ref()
     }
 
     /// Whether MCP endpoints are configured (their bodies are read: on Envoy that needs the Wasm

@@ -9,7 +9,6 @@
 
 use crate::audit::{AuditRecord, Outcome};
 use crate::config::alerts::AlertEvent;
-use crate::config::AuditSink;
 use crate::credential::cache::TokenCache;
 use crate::credential::Introspection;
 use crate::decision::{self, Body, Decision, Engine, Env, Progress, Request, Step};
@@ -62,8 +61,8 @@ pub trait Host: Properties + SharedData {
     fn send(&self, reply: &LocalReply);
     /// Counts a decision that took the engine `engine_us` (metrics).
     fn count(&self, decision: &Decision, engine_us: u64);
-    /// Writes the decision record to `sink`.
-    fn write_record(&self, sink: AuditSink, record: &AuditRecord<'_>);
+    /// Writes the decision record to the engine's sink (`Engine::audit_sink`).
+    fn write_record(&self, engine: &Engine, record: &AuditRecord<'_>);
     /// Queues the alert event a decision raised, with its record.
     fn raise(&self, engine: &Engine, event: AlertEvent, ts_ms: u64, record: &AuditRecord<'_>);
     /// The remote keys of `provider` lack the token's key: installs newer ones from shared data,
@@ -461,7 +460,7 @@ impl Exchange {
             let record = AuditRecord::new(&req, decision, ts_ms, decided.engine_us, claims)
                 .with_outcome(outcome);
             if engine.audit_enabled() {
-                host.write_record(engine.audit_sink(), &record);
+                host.write_record(engine, &record);
             }
             if let Some(event) = event {
                 host.raise(engine, event, ts_ms, &record);

@@ -5,6 +5,7 @@
 //! Envoy dispatches to a cluster named in its bootstrap; Kong (ngx_wasm_module) to a `host:port`. The
 //! config carries both, so one document serves either gateway.
 
+use crate::config::alerts::AlertHeaderConfig;
 use crate::config::ConfigError;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -176,6 +177,24 @@ impl Service {
             timeout_ms: self.timeout_ms,
         })
     }
+}
+
+/// A header a call carries (`alerts.header`, `audit.http.header`), checked; the error names `at`.
+pub fn header(h: &AlertHeaderConfig, at: &str) -> Result<(String, String), ConfigError> {
+    let token = !h.name.is_empty()
+        && h.name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-' || b.is_ascii_digit());
+    if !token {
+        return Err(ConfigError::new(
+            format!("{at}.name"),
+            "a lower-case header name",
+        ));
+    }
+    if h.value.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(ConfigError::new(format!("{at}.value"), "must be printable"));
+    }
+    Ok((h.name.clone(), h.value.clone()))
 }
 
 fn has_port(authority: &str) -> bool {

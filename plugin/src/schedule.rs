@@ -37,6 +37,8 @@ pub struct Users {
     pub feed: bool,
     /// Alerts are configured (the sender runs on every tick).
     pub alerts: bool,
+    /// Records go to the `http` sink (its outbox is looked at on every tick).
+    pub records: bool,
     /// Something to report in gauges (remote key sets, behavioural state).
     pub gauges: bool,
     /// Counters summed in the worker, to publish (`host::metrics::Meter::flush`).
@@ -45,7 +47,7 @@ pub struct Users {
 
 impl Users {
     fn any(self) -> bool {
-        self.remote_keys || self.feed || self.alerts || self.gauges || self.metrics
+        self.remote_keys || self.feed || self.alerts || self.records || self.gauges || self.metrics
     }
 }
 
@@ -58,6 +60,8 @@ pub struct Due {
     pub feed: bool,
     /// Run the alert sender (`alerts::Sender::tick`).
     pub alerts: bool,
+    /// Send the `http` sink's ready batches (`record::Shipper::tick`).
+    pub records: bool,
     /// Refresh the gauges.
     pub gauges: bool,
     /// Publish the counters (on every tick: they lag by one period at most).
@@ -124,6 +128,7 @@ impl Timers {
             keys: self.users.remote_keys && self.keys.due(now_ms, keys_every),
             feed: self.users.feed && self.feed.due(now_ms, FEED_MS),
             alerts: self.users.alerts,
+            records: self.users.records,
             gauges: self.users.gauges && self.gauges.due(now_ms, GAUGES_MS),
             metrics: self.users.metrics,
         }
@@ -139,6 +144,7 @@ mod tests {
         remote_keys: true,
         feed: false,
         alerts: false,
+        records: false,
         gauges: false,
         metrics: false,
     };
@@ -168,6 +174,7 @@ mod tests {
                 remote_keys: true,
                 feed: true,
                 alerts: false,
+                records: false,
                 gauges: true,
                 metrics: true,
             },
@@ -190,6 +197,7 @@ mod tests {
                     remote_keys: true,
                     feed: true,
                     alerts: true,
+                    records: true,
                     gauges: true,
                     metrics: true,
                 },
@@ -206,8 +214,8 @@ mod tests {
             .collect();
         assert_eq!(feeds, vec![1, 5], "the feed once a second");
         assert!(
-            dues.iter().all(|d| d.alerts && d.metrics),
-            "the alert sender and the counters on every tick"
+            dues.iter().all(|d| d.alerts && d.records && d.metrics),
+            "the alert sender, the record sink and the counters on every tick"
         );
         // A clock that steps back does not starve a user.
         assert!(timers.tick(10, true).feed);
@@ -224,6 +232,7 @@ mod tests {
             remote_keys: false,
             feed: true,
             alerts: false,
+            records: false,
             gauges: false,
             metrics: false,
         };

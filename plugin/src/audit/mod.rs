@@ -10,6 +10,7 @@
 
 pub mod ocsf;
 pub mod recorded;
+pub mod shipping;
 
 use crate::config::AuditSink;
 use crate::decision::{Decision, Request};
@@ -25,11 +26,11 @@ use std::net::IpAddr;
 pub const FILTER_STATE_PROPERTY: &str = "warden_record";
 
 /// Where records go on this gateway: the configured sink, or the log where the host keeps no
-/// filter state (Kong).
+/// filter state (Kong) and `filter_state` was configured.
 pub fn sink(configured: AuditSink, host: HostRules) -> AuditSink {
     match configured {
-        AuditSink::FilterState if host.filter_state => AuditSink::FilterState,
-        _ => AuditSink::Log,
+        AuditSink::FilterState if !host.filter_state => AuditSink::Log,
+        other => other,
     }
 }
 

@@ -47,17 +47,7 @@ pub fn define_metrics(meter: &Meter) {
 
 /// Counts and logs dropped events.
 fn dropped(meter: &Meter, why: &'static str, n: u64) {
-    let total = meter.bump_local(why, n);
-    meter.count(
-        metrics::named(metrics::ALERTS_DROPPED, &[("why", why)]),
-        i64::try_from(n).unwrap_or(i64::MAX),
-    );
-    if total.is_power_of_two() || n > 1 {
-        super::log(
-            LogLevel::Warn,
-            &format!("warden: alerts: {n} event(s) dropped ({why}); {total} dropped ({why}) by this worker"),
-        );
-    }
+    meter.dropped(metrics::ALERTS_DROPPED, ("alerts", "event"), why, n);
 }
 
 /// The event line of a decision's record.

@@ -31,6 +31,9 @@ pub fn check(engine: &Engine, host: HostKind) -> Result<(), ConfigError> {
     if let Some(a) = engine.alerts() {
         a.check_host(host)?;
     }
+    if let Some(s) = engine.shipping() {
+        s.check_host(host)?;
+    }
     if let Some(f) = engine.risk_deny_feed() {
         f.call(host)?;
     }

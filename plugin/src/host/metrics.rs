@@ -7,7 +7,7 @@
 use crate::decision::{Decision, Verdict};
 use crate::metrics::{self, Update};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use proxy_wasm::types::{LogLevel, MetricType};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -24,7 +24,7 @@ pub struct Meter {
     /// Counter increments not yet published, by metric id (at most one entry per defined metric).
     pending: Rc<RefCell<Vec<(u32, i64)>>>,
     /// This worker's own tallies (for log throttling), by key.
-    local: Rc<RefCell<HashMap<&'static str, u64>>>,
+    local: Rc<RefCell<HashMap<(&'static str, &'static str), u64>>>,
     /// The decisions counter of the last decision counted: most requests repeat it, and then
     /// cost neither its name nor a map lookup.
     last_decision: Rc<RefCell<Option<(DecisionLabels, u32)>>>,
@@ -115,14 +115,31 @@ impl Meter {
         }
     }
 
-    /// Adds `n` to this worker's tally `key` and returns the new total.
-    pub fn bump_local(&self, key: &'static str, n: u64) -> u64 {
-        let Ok(mut local) = self.local.try_borrow_mut() else {
-            return 0;
+    /// Counts `n` things dropped in `metric{why}` (`warden_alerts_dropped_total`,
+    /// `warden_records_dropped_total`) and logs it as `what` (`alerts: 3 event(s)`): the first drop
+    /// and every power of two after, so that a dead receiver cannot flood the log.
+    pub fn dropped(&self, metric: &'static str, what: (&str, &str), why: &'static str, n: u64) {
+        let total = match self.local.try_borrow_mut() {
+            Ok(mut local) => {
+                let total = local.entry((metric, why)).or_default();
+                *total = total.saturating_add(n);
+                *total
+            }
+            Err(_) => 0,
         };
-        let total = local.entry(key).or_default();
-        *total = total.saturating_add(n);
-        *total
+        self.count(
+            metrics::named(metric, &[("why", why)]),
+            i64::try_from(n).unwrap_or(i64::MAX),
+        );
+        if total.is_power_of_two() || n > 1 {
+            let (section, unit) = what;
+            super::log(
+                LogLevel::Warn,
+                &format!(
+                    "warden: {section}: {n} {unit}(s) dropped ({why}); {total} dropped ({why}) by this worker"
+                ),
+            );
+        }
     }
 
     /// Adds `n` to the counter `name`.
@@ -153,7 +170,7 @@ impl Meter {
         };
         let mut deltas = [("signatures_by_host", 0u64), ("signatures_in_wasm", 0)];
         for ((key, delta), total) in deltas.iter_mut().zip([counts.0, counts.1]) {
-            let seen = local.entry(key).or_default();
+            let seen = local.entry((key, "")).or_default();
             // A new config counts from zero again.
             *delta = total.saturating_sub(if total < *seen { 0 } else { *seen });
             *seen = total;

@@ -72,6 +72,8 @@ struct WardenRoot {
     meter: metrics::Meter,
     /// This worker's alert sender (one batch at most).
     alerts: alerts::Sender,
+    /// This worker's `http` record sink: its outbox and calls (shared with its requests).
+    records: record::Shipper,
 }
 
 /// The host's tick timer.
@@ -106,6 +108,12 @@ impl Context for WardenRoot {
             if self.risk_feed_call == Some(token) {
                 self.risk_feed_call = None;
                 risk::feed_response(&engine, body_size);
+                return;
+            }
+            if self.records.owns(token) {
+                // Records the outcome only: a retry waits for a tick.
+                self.records
+                    .on_response(&engine, &self.meter, token, now_us() / 1_000);
                 return;
             }
             if self.alerts.owns(token) {
@@ -168,6 +176,7 @@ impl RootContext for WardenRoot {
                     // Each worker ticks; the shared lease lets one of them fetch per interval.
                     feed: engine.revocation().has_feed() || engine.risk_deny_feed().is_some(),
                     alerts: engine.alerts().is_some(),
+                    records: engine.shipping().is_some(),
                     gauges: fetcher.active() || engine.risk_enabled(),
                     // Every config counts its decisions.
                     metrics: true,
@@ -178,6 +187,9 @@ impl RootContext for WardenRoot {
                 }
                 if engine.alerts().is_some() {
                     alerts::define_metrics(&self.meter);
+                }
+                if engine.shipping().is_some() {
+                    record::define_metrics(&self.meter);
                 }
                 if engine.has_mcp() && kind == HostKind::Envoy {
                     log(
@@ -246,6 +258,9 @@ impl RootContext for WardenRoot {
         if due.alerts {
             self.alerts.tick(&engine, &self.meter, now_us / 1_000);
         }
+        if due.records {
+            self.records.tick(&engine, &self.meter, now_us / 1_000);
+        }
         if due.gauges {
             gauges(&engine, &fetcher, &self.meter, now);
         }
@@ -269,6 +284,7 @@ impl RootContext for WardenRoot {
                 context_id,
                 metrics: self.metrics,
                 meter: self.meter.clone(),
+                records: self.records.clone(),
                 clock: RefCell::new(stages::start()),
             },
             x: Exchange::new(host_kind()),
@@ -325,6 +341,8 @@ struct ProxyHost {
     context_id: u32,
     metrics: RiskMetrics,
     meter: metrics::Meter,
+    /// The worker's `http` record sink (the request's record joins its outbox).
+    records: record::Shipper,
     /// The stage clock (`make bench`'s instrumented build; nothing otherwise).
     clock: RefCell<stages::Clock>,
 }
@@ -420,10 +438,14 @@ impl crate::exchange::Host for ProxyHost {
         self.meter.decision(decision, engine_us, &self.metrics);
     }
 
-    fn write_record(&self, sink: AuditSink, record: &AuditRecord<'_>) {
+    fn write_record(&self, engine: &Engine, record: &AuditRecord<'_>) {
+        let sink = engine.audit_sink();
         record::with_line(record, |line| {
             self.lap_at(Stage::Record);
-            record::write(sink, line);
+            match sink {
+                AuditSink::Http => self.records.take(engine, &self.meter, line, record.ts_ms),
+                _ => record::write(sink, line),
+            }
             self.lap_at(Stage::Write);
         });
     }
