@@ -82,18 +82,20 @@ def gateway_to(envoys, keys, api_key, port: int, name: str, **alerts):
     return envoys.gateway(config, name, transform=lambda text: text + render.idp_cluster(port, "alerts"))
 
 
-def counters(gw) -> dict[tuple, float]:
+def counters(gw, prefix: str = "warden_alerts") -> dict[tuple, float]:
+    """Every sample of the `prefix` counters Envoy exports, by name and labels (both workers apart)."""
     with urllib.request.urlopen(f"http://{gw.envoy.admin}/stats/prometheus", timeout=5) as r:
         text = r.read().decode()
     out = {}
     for f in text_string_to_metric_families(text):
         for s in f.samples:
-            if s.name.startswith("warden_alerts"):
+            if s.name.startswith(prefix):
                 out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
 
 
 def total(c: dict, name: str, **labels) -> float:
+    """A counter's value summed over every sample (both workers) that has `labels`."""
     return sum(v for (n, ls), v in c.items() if n == name and all((k, v2) in ls for k, v2 in labels.items()))
 
 
