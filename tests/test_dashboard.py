@@ -18,6 +18,7 @@ import render
 from conftest import ROOT, bearer, seen_by_upstream
 from prometheus_client.parser import text_string_to_metric_families
 from test_alerts import Receiver, alerts_config
+from test_record_shipping import Collector
 from test_metrics import flushed
 from test_record import HOME
 
@@ -31,9 +32,10 @@ import idp as demo_idp  # noqa: E402
 
 @pytest.fixture(scope="module")
 def risk_gateway(envoys, keys, api_key, tmp_path_factory):
-    """Risk scoring, alerts into a live receiver and a provider with remote keys (the demo IdP): every
-    metric family the filter has."""
+    """Risk scoring, alerts into a live receiver, records shipped to a live collector and a provider
+    with remote keys (the demo IdP): every metric family the filter has."""
     receiver = Receiver()
+    collector = Collector()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -43,9 +45,13 @@ def risk_gateway(envoys, keys, api_key, tmp_path_factory):
         "name": "demo-idp", "issuer": idp.issuer, "audiences": ["orders-api"],
         "jwks_uri": {"url": f"{idp.issuer}/jwks", "envoy_cluster": "idp", "timeout_ms": 1000},
     })
-    clusters = render.idp_cluster(receiver.port, "alerts") + render.idp_cluster(idp.port)
+    config["audit"] = {"sink": "http", "http": {"service": {
+        "url": f"http://127.0.0.1:{collector.port}/records", "envoy_cluster": "records"}}}
+    clusters = (render.idp_cluster(receiver.port, "alerts") + render.idp_cluster(collector.port, "records")
+                + render.idp_cluster(idp.port))
     yield envoys.gateway(config, "dashboard", transform=lambda text: text + clusters)
     receiver.stop()
+    collector.stop()
     idp.stop()
 
 
