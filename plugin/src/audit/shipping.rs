@@ -14,7 +14,7 @@ use crate::config::ConfigError;
 use crate::outbound::{header, Call, HostKind, Service};
 
 /// Calls in flight from one worker.
-pub const MAX_IN_FLIGHT: usize = 4;
+pub const MAX_IN_FLIGHT: usize = 8;
 /// Smallest `batch_bytes`.
 pub const MIN_BATCH_BYTES: u32 = 1024;
 /// Largest `batch_bytes`.
@@ -186,52 +186,38 @@ impl Outbox {
     /// [`Outbox::failed`] is told of it.
     pub fn ready(&mut self, s: &Shipping, now_ms: u64) -> Vec<Batch> {
         let mut out = Vec::new();
-        while self.in_flight < MAX_IN_FLIGHT {
-            let batch = match self.retries.iter().position(|(due, _)| *due <= now_ms) {
-                Some(i) => self.retries.remove(i).1,
-                None => {
-                    let old = self
-                        .oldest_ms
-                        .is_some_and(|t| now_ms.saturating_sub(t) >= s.batch_delay_ms);
-                    if self.waiting.is_empty() || (self.waiting.len() < s.batch_bytes && !old) {
-                        break;
-                    }
-                    self.cut(s.batch_bytes)
-                }
-            };
-            self.in_flight += 1;
-            out.push(batch);
-        }
-        out
-    }
-
-    /// Takes the first waiting records, at most `max` bytes of them (a larger first record alone),
-    /// as a batch out.
-    fn cut(&mut self, max: usize) -> Batch {
-        let end = if self.waiting.len() <= max {
-            self.waiting.len()
-        } else {
-            let head = self.waiting.get(..max).unwrap_or_default();
-            match head.iter().rposition(|b| *b == b'\n') {
-                Some(i) => i + 1,
-                None => self
-                    .waiting
-                    .iter()
-                    .position(|b| *b == b'\n')
-                    .map_or(self.waiting.len(), |i| i + 1),
+        while self.in_flight + out.len() < MAX_IN_FLIGHT {
+            match self.retries.iter().position(|(due, _)| *due <= now_ms) {
+                Some(i) => out.push(self.retries.remove(i).1),
+                None => break,
             }
-        };
-        let rest = self.waiting.split_off(end);
-        let body = std::mem::replace(&mut self.waiting, rest);
+        }
+        // New batches are copied out of the waiting records, which move to the front once.
+        let old = self
+            .oldest_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) >= s.batch_delay_ms);
+        let mut start = 0;
+        while self.in_flight + out.len() < MAX_IN_FLIGHT {
+            let rest = self.waiting.get(start..).unwrap_or_default();
+            if rest.is_empty() || (rest.len() < s.batch_bytes && !old) {
+                break;
+            }
+            let end = cut(rest, s.batch_bytes);
+            let body = rest.get(..end).unwrap_or_default().to_vec();
+            start += end;
+            self.out_bytes = self.out_bytes.saturating_add(body.len());
+            out.push(Batch {
+                records: count_lines(&body),
+                body,
+                attempt: 0,
+            });
+        }
+        self.waiting.drain(..start);
         if self.waiting.is_empty() {
             self.oldest_ms = None;
         }
-        self.out_bytes = self.out_bytes.saturating_add(body.len());
-        Batch {
-            records: count_lines(&body),
-            body,
-            attempt: 0,
-        }
+        self.in_flight += out.len();
+        out
     }
 
     /// A 2xx answered `batch`: its bytes are freed; how many records it delivered.
@@ -267,6 +253,22 @@ impl Outbox {
         self.waiting = Vec::new();
         self.oldest_ms = None;
         n
+    }
+}
+
+/// Where a batch of at most `max` bytes of `records` (lines) ends: after its last whole record, or
+/// after the first record when that alone is larger.
+fn cut(records: &[u8], max: usize) -> usize {
+    if records.len() <= max {
+        return records.len();
+    }
+    let head = records.get(..max).unwrap_or_default();
+    match head.iter().rposition(|b| *b == b'\n') {
+        Some(i) => i + 1,
+        None => records
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(records.len(), |i| i + 1),
     }
 }
 
@@ -382,7 +384,7 @@ mod tests {
         assert!(o.held() <= 4096);
         // Batches out still count: nothing more fits until one is delivered.
         let out = o.ready(&s, 500);
-        assert_eq!(out.len(), MAX_IN_FLIGHT);
+        assert_eq!(out.len(), 4);
         assert!(!o.push(&s, &record(100, 100), 0));
         let mut out = out.into_iter();
         assert_eq!(o.delivered(out.next().unwrap()), 10);
@@ -412,15 +414,15 @@ mod tests {
     }
 
     #[test]
-    fn at_most_four_calls_are_in_flight() {
+    fn at_most_eight_calls_are_in_flight() {
         let s = shipping(r#", "batch_bytes": 1024, "buffer_bytes": 65536"#).unwrap();
         let mut o = Outbox::default();
-        for i in 0..60 {
+        for i in 0..100 {
             assert!(o.push(&s, &record(i, 100), 0));
         }
         let first = o.ready(&s, 0);
         assert_eq!(first.len(), MAX_IN_FLIGHT);
-        assert!(o.ready(&s, 10_000).is_empty(), "four in flight");
+        assert!(o.ready(&s, 10_000).is_empty(), "eight in flight");
         for b in first {
             o.delivered(b);
         }

@@ -89,7 +89,7 @@ pub enum RecordFormat {
 }
 
 fn default_batch_bytes() -> u32 {
-    256 * 1024
+    512 * 1024
 }
 fn default_batch_delay_ms() -> u64 {
     1_000
