@@ -19,12 +19,16 @@ BENCH_REPORT_FROM (a run's results.json: re-render the report without measuring)
 (another build of Warden, e.g. main's: its rows of the goals run beside this build's in every round, and
 the report compares them) with BENCH_BASELINE_LABEL (what that build is, e.g. "main 48d29f9"). BENCH_ONLY may
 name `prices` (host calls priced by the probe) and `splits` (Envoy's CPU split by perf): bench/envoy_side.py.
+The `audit.sink: http` rows (SHIP_ROWS) ship records to bench/collector.py, a process of its own pinned away
+from Envoy's CPU; BENCH_SHIP_BATCH_BYTES (512 KiB), BENCH_SHIP_BUFFER_BYTES (4 MiB) and
+BENCH_SHIP_BATCH_DELAY_MS (1000) are their `audit.http` batch settings.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -95,6 +99,14 @@ BASELINE_ROWS = {"warden_hot": "base_warden_hot", "warden_cold": "base_warden_co
                  "warden_full_hot": "base_full_hot"}
 PIN = (os.cpu_count() or 1) >= 2
 ENVOY_CPU, WRK_CPU = "0", "1"
+# The `audit.sink: http` rows: records POSTed in batches to bench/collector.py (their row key -> the path
+# its Envoy ships to), with the sink's default batch settings (512 KiB batches, 8 in flight per worker, a
+# 4 MiB buffer: up to 16 MB/s per worker, several times one worker's records at saturation here).
+SHIP_ROWS = {"warden_ship_hot": "warden_ship", "warden_full_ship_hot": "warden_full_ship"}
+SHIP_BATCH_BYTES = int(os.environ.get("BENCH_SHIP_BATCH_BYTES", str(512 * 1024)))
+SHIP_BUFFER_BYTES = int(os.environ.get("BENCH_SHIP_BUFFER_BYTES", str(4 * 1024 * 1024)))
+SHIP_BATCH_DELAY_MS = int(os.environ.get("BENCH_SHIP_BATCH_DELAY_MS", "1000"))
+RECORDS_CLUSTER = "records"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +183,16 @@ def warden_config(jwks: dict, audit: bool) -> dict:
         ],
         "audit": {"enabled": audit},
     }
+
+
+def ship_audit(port: int, vkey: str) -> dict:
+    """`audit` shipping every record in batches to the collector (bench/collector.py) on `port`, at a
+    path of this variant's own (the collector counts per path)."""
+    return {"enabled": True, "sink": "http", "http": {
+        "service": {"url": f"http://127.0.0.1:{port}/records/{vkey}", "envoy_cluster": RECORDS_CLUSTER,
+                    "kong_address": f"127.0.0.1:{port}", "timeout_ms": 2000},
+        "format": "ndjson", "batch_bytes": SHIP_BATCH_BYTES, "batch_delay_ms": SHIP_BATCH_DELAY_MS,
+        "buffer_bytes": SHIP_BUFFER_BYTES}}
 
 
 def tool_call_body() -> bytes:
@@ -250,7 +272,16 @@ def wasm_filter(wasm: Path, config: dict | str) -> dict:
     }
 
 
-def bootstrap(filters: list[dict], access_log: Path | None = None) -> str:
+def records_cluster(port: int) -> dict:
+    """The cluster of the http sink's collector (bench/collector.py on 127.0.0.1:`port`)."""
+    return {
+        "name": RECORDS_CLUSTER, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": RECORDS_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+
+
+def bootstrap(filters: list[dict], access_log: Path | None = None, records_port: int | None = None) -> str:
     tmpl = string.Template((BENCH / "envoy.yaml.tmpl").read_text())
     logs = []
     if access_log:
@@ -263,7 +294,9 @@ def bootstrap(filters: list[dict], access_log: Path | None = None) -> str:
                 "log_format": {"text_format_source": {"inline_string": render.RECORD_FORMAT}},
             },
         })
-    return tmpl.substitute(http_filters=json.dumps([*filters, ROUTER]), access_log=json.dumps(logs))
+    extra = f"  - {json.dumps(records_cluster(records_port))}" if records_port else ""
+    return tmpl.substitute(http_filters=json.dumps([*filters, ROUTER]), access_log=json.dumps(logs),
+                           extra_clusters=extra)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,6 +312,7 @@ class Variant:
     log_args: tuple[str, ...] = ("--log-level", "warn")
     access_log: bool = False  # an access log printing the record from filter state
     workers: int = 1  # --concurrency; one worker is pinned to a CPU, two are not
+    records_port: int | None = None  # the http sink's collector: a `records` cluster to it
 
 
 def envoy_cmd(yaml: Path, admin_path: Path, v: Variant) -> list[str]:
@@ -289,7 +323,7 @@ def envoy_cmd(yaml: Path, admin_path: Path, v: Variant) -> list[str]:
 
 def start_envoy(work: Path, v: Variant) -> tuple[render.Envoy, list[str]]:
     yaml = work / f"envoy-{v.key}.yaml"
-    yaml.write_text(bootstrap(v.filters, work / f"access-{v.key}.log" if v.access_log else None))
+    yaml.write_text(bootstrap(v.filters, work / f"access-{v.key}.log" if v.access_log else None, v.records_port))
     log = work / f"envoy-{v.key}.log"
     admin = work / f"envoy-{v.key}.admin"
     cmd = envoy_cmd(yaml, admin, v)
@@ -341,6 +375,86 @@ def wrk(port: int, tokens: Path, seconds: int, offset: int = 0, body: Path | Non
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     r["errors"] = sum(r[k] for k in ("connect", "read", "write", "status", "timeout"))
     return r, cmd
+
+
+class Collector:
+    """The http sink's collector (bench/collector.py) in a process of its own, pinned away from Envoy's
+    CPU when the bench pins (beside wrk): its CPU never counts in Envoy's. It exits when its stdin
+    closes, so it never outlives this process."""
+
+    def __init__(self) -> None:
+        others = [str(c) for c in sorted(os.sched_getaffinity(0)) if str(c) != ENVOY_CPU]
+        self.cpus = ",".join(others) if PIN and others else ""
+        self.cmd = (["taskset", "-c", self.cpus] if self.cpus else []) + [sys.executable,
+                                                                          str(BENCH / "collector.py")]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"bench/collector.py did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def records(self, vkey: str) -> dict:
+        """What arrived at `vkey`'s path: records, posts, bytes, max_post, bad, last_bad."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/counts", timeout=5) as r:
+            doc = json.load(r)
+        return doc.get(f"/records/{vkey}", {"records": 0, "posts": 0, "bytes": 0, "max_post": 0, "bad": 0,
+                                            "last_bad": None})
+
+    def wait_for(self, vkey: str, n: int, timeout: float) -> int:
+        """Waits until `vkey`'s path has `n` records (at most `timeout` s); how many it has."""
+        deadline = time.monotonic() + timeout
+        while (got := self.records(vkey)["records"]) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return got
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        if self.proc.stdin:
+            self.proc.stdin.close()  # it exits on its own
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def check_delivery(collector: Collector, envoy: render.Envoy, vkey: str, expected: int, rps: float) -> dict:
+    """After an http-sink row's measured run: the records its collector path holds against the requests
+    this Envoy has answered (`expected`, all its runs and checks so far). Right after the run the worker
+    may still hold what came in during the last `batch_delay_ms` and a tick (waiting or in flight), so
+    at least `expected` less that must be there; after that much time (and a margin), all of it. Any
+    record dropped (Envoy's `warden_records_dropped_total`) or a body that is not records makes the
+    row not valid."""
+    at_end = collector.records(vkey)["records"]
+    buffered = math.ceil(rps * (SHIP_BATCH_DELAY_MS / 1000 + 0.5))
+    wait = SHIP_BATCH_DELAY_MS / 1000 + 2
+    t0 = time.monotonic()
+    drained = collector.wait_for(vkey, expected, wait)
+    waited = time.monotonic() - t0
+    time.sleep(0.3)  # the counters are published on the 250 ms tick
+    stats = envoy.stats("wasmcustom.warden_records_")
+    c = collector.records(vkey)
+    d = {"expected": expected, "at_end": at_end, "may_be_buffered": buffered, "after_wait": drained,
+         "waited_s": round(waited, 2), "posts": c["posts"], "bytes": c["bytes"], "max_post": c["max_post"],
+         "bad_posts": c["bad"], "last_bad": c["last_bad"],
+         "envoy_sent": sum(v for k, v in stats.items() if "sent" in k),
+         "envoy_dropped": sum(v for k, v in stats.items() if "dropped" in k), "stats": stats}
+    d["ok"] = (at_end >= expected - buffered and drained >= expected and not c["bad"] and not d["envoy_dropped"])
+    print(f"bench:   {vkey}: collector has {at_end:,} records right after the run ({expected:,} requests "
+          f"answered, up to {buffered:,} may still be buffered), {drained:,} after {waited:.1f} s; "
+          f"{c['posts']:,} POSTs, {c['bytes'] / 1e6:,.1f} MB, largest {c['max_post'] / 1024:,.0f} KiB; Envoy: "
+          f"sent {d['envoy_sent']:,}, dropped {d['envoy_dropped']:,}", flush=True)
+    if not d["ok"]:
+        why = [] if at_end >= expected - buffered else [f"{expected - buffered - at_end:,} fewer than expected "
+                                                        "right after the run"]
+        why += [] if drained >= expected else [f"{expected - drained:,} records never arrived"]
+        why += [f"{c['bad']} bodies not records ({c['last_bad']})"] if c["bad"] else []
+        why += [f"Envoy dropped {d['envoy_dropped']:,} ({json.dumps(stats)})"] if d["envoy_dropped"] else []
+        print(f"bench: WARNING: {vkey}: the http sink did not deliver: {'; '.join(why)}: the row is not valid",
+              file=sys.stderr, flush=True)
+    return d
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,13 +581,31 @@ def analysis(by: dict, cost, stage_lines: dict, pure_rust: dict) -> str:
     if have("warden_risk_hot"):
         d = cost("warden_risk_hot") - w_hot
         goals.append(row("risk stage (risk row − cached row)", f"{d:.0f}", "≤ 12", d <= 12))
+
+    def delivered(key: str) -> tuple[str, bool]:
+        """An http-sink row is valid only if its collector got every record (bench.py checks each run)."""
+        if by[key].get("delivery_ok", True):
+            return "", True
+        return "; records NOT delivered: not valid", False
+
     if have("warden_log_hot"):
         d = cost("warden_log_hot") - w_hot
         goals.append(row("decision record written (written − none)", f"{d:.0f}", "≤ 10", d <= 10))
+    if have("warden_ship_hot"):
+        d = cost("warden_ship_hot") - w_hot
+        note, valid = delivered("warden_ship_hot")
+        goals.append(row("decision record shipped (http sink) (shipped − none)", f"{d:.0f}{note}", "≤ 10",
+                         d <= 10 if valid else None))
     if have("warden_full_hot"):
         f = cost("warden_full_hot")
         goals.append(row("whole pipeline, cached token (risk, record written)", f"{f:.0f} (floor {floor:.0f})",
                          f"≤ floor + 30 = {floor + 30:.0f}", f <= floor + 30))
+    if have("warden_full_ship_hot"):
+        f = cost("warden_full_ship_hot")
+        note, valid = delivered("warden_full_ship_hot")
+        goals.append(row("whole pipeline, cached token (risk, record shipped: http sink)",
+                         f"{f:.0f} (floor {floor:.0f}){note}", f"≤ floor + 30 = {floor + 30:.0f}",
+                         f <= floor + 30 if valid else None))
     if have("passthrough2_sat", "jwt_cache2_sat", "warden_full2_sat", "passthrough2_rate", "jwt_cache2_rate",
             "warden_full2_rate"):
         sat = ", ".join(f"{n} {by[k]['rps']:,.0f}" for n, k in (("passthrough", "passthrough2_sat"),
@@ -547,6 +679,33 @@ counts each path.
     return "\n".join(out) + "\n"
 
 
+def ship_note(by: dict, cost, w_hot: float) -> str:
+    """The notes' sentences on the http sink's rows (empty without them)."""
+    if "warden_ship_hot" not in by and "warden_full_ship_hot" not in by:
+        return ""
+    nan = float("nan")
+
+    def got(key: str) -> str:
+        d = by[key].get("delivery")
+        if not d:
+            return ""
+        verdict = "all delivered" if by[key].get("delivery_ok") else "**NOT all delivered: the row is not valid**"
+        return (f" (the collector got {d['after_wait']:,} records for {d['expected']:,} requests in "
+                f"{d['posts']:,} POSTs, {d['bytes'] / d['posts'] / 1024 if d['posts'] else 0:,.0f} KiB each on "
+                f"average; Envoy dropped {d['envoy_dropped']:,}: {verdict})")
+
+    out = ""
+    if "warden_ship_hot" in by:
+        out += (f" Shipped in batches over HTTP (`audit.sink: http`: each worker buffers the records and POSTs "
+                f"them from its 250 ms tick, no host call per request): "
+                f"{cost('warden_ship_hot') - w_hot:.1f} µs{got('warden_ship_hot')}.")
+    if "warden_full_ship_hot" in by:
+        full_log = cost("warden_full_hot") if "warden_full_hot" in by else nan
+        out += (f" The full pipeline with the http sink: {cost('warden_full_ship_hot'):.0f} µs, against "
+                f"{full_log:.0f} µs with the record written to Envoy's log{got('warden_full_ship_hot')}.")
+    return "\n  " + out.strip() if out else ""
+
+
 def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapsed: float,
                  jwt_stats: dict[str, int], stage_lines: dict | None = None,
                  pure_rust: dict | None = None, price: dict | None = None,
@@ -585,6 +744,7 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     record_logfile = cost("warden_logfile_hot") - w_hot if "warden_logfile_hot" in by else nan
     record_fs = cost("warden_fs_hot") - w_hot if "warden_fs_hot" in by else nan
     alerts_added = cost("warden_alerts_hot") - w_hot if "warden_alerts_hot" in by else nan
+    ship_md = ship_note(by, cost, w_hot)
     risk_added = cost("warden_risk_hot") - w_hot if "warden_risk_hot" in by else float("nan")
     have_mcp = all(k in by for k in ("passthrough_post", "warden_post", "warden_mcp_call"))
     post_cost = by["warden_post"]["cpu_us"] - by["passthrough_post"]["cpu_us"] if have_mcp else float("nan")
@@ -601,6 +761,15 @@ def write_report(rows: list[dict], m: dict, commands: dict, started: str, elapse
     # Paths under the checkout are written relative to it, so the report holds no machine's paths.
     cmd_md = "\n".join(f"# {k}\n{' '.join(v)}" for k, v in commands.items()).replace(f"{ROOT}/", "")
     n_rounds = rows[0]["rounds"]
+    ship_cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)) if str(c) != ENVOY_CPU)
+    ship_setup = "" if not set(SHIP_ROWS) & set(by) else f"""
+The http-sink rows (`audit.sink: http`) run at the same log level as the log rows (their Envoy log holds no
+record: checked) and ship every record in ndjson POSTs (`batch_bytes` {SHIP_BATCH_BYTES:,}, `batch_delay_ms`
+{SHIP_BATCH_DELAY_MS:,}, `buffer_bytes` {SHIP_BUFFER_BYTES:,}; at most 8 calls in flight per worker, sent
+from its 250 ms tick) to bench/collector.py, a Python ThreadingHTTPServer in a process
+of its own{" pinned to CPU " + ship_cpus + " (beside wrk)" if PIN and ship_cpus else ""}, so its CPU is not
+Envoy's; it reads each body, counts its records and answers 204. After every run bench.py checks that the
+collector got a record for every request answered, less what a worker may still hold."""
     text = f"""# Benchmarks
 
 Written by `make bench` (bench/run.sh → bench/bench.py) on {started}, in {elapsed:.0f} s. Re-run it to
@@ -625,7 +794,7 @@ refresh this file.
   `--log-level warn`, which drops it (the default config, `audit.sink: log`) {record_dropped:.1f} µs; to
   Envoy's access log through filter state (`audit.sink: filter_state`, a file access log printing
   `%FILTER_STATE(wasm.warden_record:PLAIN)%`) {record_fs:.1f} µs. A deployment that keeps Envoy's log
-  at warn and wants no record says so (`audit.enabled: false`) or sends it to the access log.
+  at warn and wants no record says so (`audit.enabled: false`) or sends it to the access log.{ship_md}
   Alerts configured, nothing sent (goal: at most 2 µs): {alerts_added:.1f} µs.
 - Risk scoring on (shadow: scored, tagged, never refused) adds {risk_added:.0f} µs of Envoy CPU per
   request to the cached-token row: two shared-data reads and two compare-and-set writes, the features
@@ -652,7 +821,7 @@ key (inline JWKS) and the same token; jwt_authn copies `sub` and `tenant` to req
 scope. Like jwt_authn, the authorization rows (cached, first-seen, risk, alerts, POST) write no decision
 record (`audit.enabled: false`); the record rows and the full pipeline run Warden's default (audit on,
 to the log): `--component-log-level wasm:info` writes every record to Envoy's log, except in the
-"Envoy at warn" row, which shows what the default costs when Envoy's log level drops it. Cold
+"Envoy at warn" row, which shows what the default costs when Envoy's log level drops it.{ship_setup} Cold
 rows rotate through {COLD_TOKENS:,} distinct pre-minted tokens (PyJWT), each Envoy starting after the
 last token it saw: more than jwt_authn's cache (100) or Warden's (4096 per worker) holds, so every
 request pays a signature verification.
@@ -880,6 +1049,10 @@ def main() -> int:
     warden_cfg = warden_config(jwks, audit=False)
     default_cfg = warden_config(jwks, audit=True)
     full_cfg = {**default_cfg, "risk": {"mode": "shadow"}}
+    # The http sink's rows ship to the collector, started only when they run.
+    only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report
+    collector = Collector() if not only or set(only.split(",")) & set(SHIP_ROWS) else None
+    ship_port = collector.port if collector else 9
     variants = {
         "passthrough": Variant("passthrough", "Envoy passthrough (no auth filter)", [], auth=False),
         "wasm_noop": Variant("wasm_noop", "empty Wasm filter (V8): the floor", [wasm_filter(PROBE_WASM, "")], False),
@@ -911,6 +1084,11 @@ def main() -> int:
         "warden_fs": Variant("warden_fs", "Warden (V8), record to the access log (filter state)",
                              [wasm_filter(WASM, {**warden_cfg, "audit": {"enabled": True, "sink": "filter_state"}})],
                              True, access_log=True),
+        # The record shipped in batches over HTTP (`audit.sink: http`) to the collector, a process of its
+        # own; Envoy's log level as the log rows' (the sink writes no record there: checked at the end).
+        "warden_ship": Variant("warden_ship", "Warden (V8), record shipped in batches (audit.sink: http)",
+                               [wasm_filter(WASM, {**default_cfg, "audit": ship_audit(ship_port, "warden_ship")})],
+                               True, WASM_INFO, records_port=ship_port),
         # Alerts configured; an allowed request raises no event, so nothing is queued or sent.
         "warden_alerts": Variant("warden_alerts", "Warden (V8), alerts on (nothing sent)",
                                  [wasm_filter(WASM, {**warden_cfg, "alerts": {"service": {
@@ -920,6 +1098,11 @@ def main() -> int:
         # The whole pipeline: authorization, risk (shadow), the record written to Envoy's log.
         "warden_full": Variant("warden_full", "Warden (V8), full pipeline (risk + record written)",
                                [wasm_filter(WASM, full_cfg)], True, WASM_INFO),
+        # The same pipeline, the record shipped in batches over HTTP.
+        "warden_full_ship": Variant("warden_full_ship",
+                                    "Warden (V8), full pipeline (risk + record shipped, audit.sink: http)",
+                                    [wasm_filter(WASM, {**full_cfg, "audit": ship_audit(ship_port, "warden_full_ship")})],
+                                    True, WASM_INFO, records_port=ship_port),
         # The instrumented build (stage-timing): the same pipeline, and a plain config for first-seen tokens.
         "stages_full": Variant("stages_full", "Warden, stage-timing build, full pipeline",
                                [wasm_filter(STAGE_WASM, full_cfg)], True, WASM_INFO),
@@ -966,12 +1149,14 @@ def main() -> int:
         ("warden_logfile_hot", "warden_logfile", "hot"),
         ("warden_default_hot", "warden_default", "hot"),
         ("warden_fs_hot", "warden_fs", "hot"),
+        ("warden_ship_hot", "warden_ship", "hot"),
         ("warden_alerts_hot", "warden_alerts", "hot"),
         # POST with a 1 KB JSON-RPC body: a plain route, then an MCP tool call (the body inspected).
         ("passthrough_post", "passthrough", "post"),
         ("warden_post", "warden", "post"),
         ("warden_mcp_call", "warden_mcp", "post"),
         ("warden_full_hot", "warden_full", "hot"),
+        ("warden_full_ship_hot", "warden_full_ship", "hot"),
         ("stages_full_hot", "stages_full", "hot"),
         ("stages_plain_cold", "stages_plain", "cold"),
         *((f, f.rsplit("_", 1)[0], "hot") for _, f, _, _ in envoy_side.FLOOR_ROWS),
@@ -993,7 +1178,6 @@ def main() -> int:
                 with_base.append((base_key, base_key.removesuffix(f"_{p[2]}"), p[2]))
         plan = with_base
     plan = [(p[0], p[1], p[2], p[3] if len(p) > 3 else "one") for p in plan]
-    only = os.environ.get("BENCH_ONLY")  # comma-separated row keys: a partial run, no report
     if only:
         plan = [p for p in plan if p[0] in only.split(",")]
     commands: dict[str, list[str]] = {}
@@ -1002,6 +1186,9 @@ def main() -> int:
     runs: dict[str, list[dict]] = {key: [] for key, _, _, _ in plan}
     cursor: dict[str, int] = {}  # per Envoy: cold tokens used so far
     jwt_stats: dict[str, int] = {}
+    shipped: dict[str, int] = {}  # per http-sink Envoy: the requests it has answered, so records due
+    if collector:
+        commands["record collector of the http-sink rows (POST: read, 204)"] = collector.cmd
     try:
         # Every Envoy up at once (idle ones cost nothing), so the rounds can interleave the rows.
         for vkey in dict.fromkeys(v for _, v, _, _ in plan):
@@ -1015,6 +1202,13 @@ def main() -> int:
                 raise RuntimeError(f"{v.label}: a valid token got {got}\n{envoys[vkey].read_log()[-3000:]}")
             if v.auth and (got := status_of(port, None, tool_call_body() if mcp else None)) != 401:
                 raise RuntimeError(f"{v.label}: no token got {got}, expected 401 (is the filter on?)")
+            if v.records_port and collector:
+                # Both requests' records reach the collector within a batch delay and a tick.
+                shipped[vkey] = 2
+                if (n := collector.wait_for(vkey, 2, SHIP_BATCH_DELAY_MS / 1000 + 3)) < 2:
+                    print(f"bench: WARNING: {v.label}: the collector got {n} of 2 records after "
+                          f"{SHIP_BATCH_DELAY_MS / 1000 + 3:.0f} s (is the http sink in this build?)\n"
+                          f"{envoys[vkey].read_log()[-2000:]}", file=sys.stderr, flush=True)
         # Rounds: every row once per round, so machine noise spreads over all rows alike.
         for rnd in range(ROUNDS):
             for key, vkey, kind, mode in in_round(plan, rnd):
@@ -1035,6 +1229,10 @@ def main() -> int:
                 r["cpu_us"] = (cpu_s(pid) - cpu0) * 1e6 / max(r["requests"], 1)
                 if cold:
                     cursor[vkey] = offset + r["requests"] + 10 * CONNECTIONS
+                if v.records_port and collector:
+                    # Every request this Envoy answered has a record due at the collector.
+                    shipped[vkey] += warm["requests"] + r["requests"]
+                    r["delivery"] = check_delivery(collector, envoys[vkey], vkey, shipped[vkey], r["rps"])
                 if before:
                     after = envoys[vkey].stats("http.ingress.jwt_authn")
                     for name, val in after.items():
@@ -1055,20 +1253,41 @@ def main() -> int:
         stage_lines = {vkey: stages_of(envoys[vkey].read_log()) for vkey in ("stages_full", "stages_plain")
                        if vkey in envoys}
         rows = [median_row(runs[key]) for key, _, _, _ in plan]
+        for row in rows:
+            if "delivery" in row:
+                # Valid only if every round delivered; the last round's counts are the run's totals.
+                row["delivery_ok"] = all(r["delivery"]["ok"] for r in runs[row["key"]])
+                row["delivery"] = runs[row["key"]][-1]["delivery"]
+                vkey = next(v for k, v, _, _ in plan if k == row["key"])
+                # The http sink writes no record to Envoy's log (at the log rows' level): record lines there.
+                row["log_records"] = sum(
+                    '"request_id":' in ln for ln in envoys[vkey].read_log().splitlines())
         price, splits = envoy_side_rows(work, envoys, ports, variants, rows, cursor,
                                         {"hot": hot_file, "cold": cold_file}, only)
     finally:
         for e in envoys.values():
             e.stop()
+        if collector:
+            collector.stop()
     if jwt_stats:
         print(f"bench: jwt_authn counters during its cold rows: {json.dumps(jwt_stats, sort_keys=True)}")
+    for row in rows:
+        if "delivery" in row:
+            d = row["delivery"]
+            print(f"bench: {row['key']}: the collector got {d['after_wait']:,} records for {d['expected']:,} "
+                  f"requests in {d['posts']:,} POSTs (Envoy: sent {d['envoy_sent']:,}, dropped {d['envoy_dropped']:,}); "
+                  f"record lines in Envoy's log: {row['log_records']:,}; "
+                  f"{'delivered' if row['delivery_ok'] else 'NOT delivered: the row is not valid'}")
+            if row["log_records"]:
+                print(f"bench: WARNING: {row['key']}: {row['log_records']:,} records also in Envoy's log "
+                      "(the http sink should write none there)", file=sys.stderr)
     print("bench: timing the pure-Rust signature path under wasmtime and node ...", flush=True)
     pure_rust = pure_rust_timings(SIG_TIMING_WASM, work)
     print(f"bench: pure-Rust signature path (µs): {json.dumps(pure_rust)}")
     for vkey, st in stage_lines.items():
         print(f"bench: stages of {vkey} (µs/request): {json.dumps(st)}")
     if only:
-        return 0
+        return 1 if any(r.get("delivery_ok") is False for r in rows) else 0
     (work / "results.json").write_text(json.dumps({"rows": rows, "commands": commands, "jwt_stats": jwt_stats,
                                                    "machine": m, "started": started, "elapsed": time.monotonic() - t0,
                                                    "stages": stage_lines, "pure_rust": pure_rust,
@@ -1080,6 +1299,10 @@ def main() -> int:
     bad = [r["label"] for r in rows if r["errors"]]
     if bad:
         print(f"bench: errors in {bad}: results not valid", file=sys.stderr)
+        return 1
+    undelivered = [r["label"] for r in rows if r.get("delivery_ok") is False]
+    if undelivered:
+        print(f"bench: records not delivered in {undelivered}: those rows are not valid", file=sys.stderr)
         return 1
     return 0
 

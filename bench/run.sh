@@ -3,6 +3,7 @@
 # (about 20 minutes). Needs `make setup build` and wrk (the Makefile target provides both).
 # Writes BENCHMARKS.md. Knobs (environment): BENCH_DURATION, BENCH_ROUNDS, BENCH_WARMUP,
 # BENCH_CONNECTIONS, BENCH_COLD_TOKENS, BENCH_OUT, BENCH_WASM, BENCH_ONLY, BENCH_REPORT_FROM (see bench/bench.py),
+# BENCH_SHIP_BATCH_BYTES, BENCH_SHIP_BUFFER_BYTES, BENCH_SHIP_BATCH_DELAY_MS (the http-sink rows),
 # BENCH_PRICE_ROUNDS, BENCH_PRICE_DURATION (bench/envoy_side.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
