@@ -7,6 +7,7 @@ is counted as dropped; and the configs that cannot work are refused at load, nam
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -348,6 +349,24 @@ def test_a_dead_collector_slows_nothing_and_every_record_is_counted_dropped(envo
     log = gw.log()
     assert "panicked" not in log and "failed: Uncaught" not in log
     assert not [r for _, r in gw.audit_records() if r.get("request_id") in s.expect]
+
+
+def test_records_still_waiting_when_envoy_stops_are_counted_lost(envoys, keys, api_key):
+    """Envoy calls each root context's `on_done` when it stops: the records still waiting for their
+    batch (a minute's delay here) cannot be sent, and each worker says how many it lost. (ngx_wasm_module
+    calls no `on_done` when a worker exits: there they are lost without a word, see README.)"""
+    collector = Collector()
+    try:
+        gw = gateway_to(envoys, keys, api_key, collector.port, "records-shutdown", batch_delay_ms=60000)
+        s = traffic(gw, keys, 6, refused=1)
+        time.sleep(2 * TICK)  # a tick or two: nothing is due for a minute
+        assert not collector.calls
+        gw.envoy.stop()
+        lost = [int(m) for m in re.findall(r"records: (\d+) record\(s\) dropped \(shutdown\)", gw.log())]
+        assert sum(lost) == len(s.expect), gw.log()[-3000:]
+        assert not collector.calls
+    finally:
+        collector.stop()
 
 
 def test_a_silent_collector_bounds_each_workers_buffer(envoys, keys, api_key):

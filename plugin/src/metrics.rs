@@ -37,7 +37,7 @@ pub const ALERTS_DROPPED: &str = "warden_alerts_dropped_total";
 /// Decision records delivered by the `http` sink (a 2xx from the collector).
 pub const RECORDS_SENT: &str = "warden_records_sent_total";
 /// Decision records the `http` sink dropped, labelled `why` (`buffer_full`, `send_failed`,
-/// `sink_removed`).
+/// `sink_removed`, `shutdown`).
 pub const RECORDS_DROPPED: &str = "warden_records_dropped_total";
 
 /// Every label any metric carries. Envoy: `envoy/render.py` (`STATS_LABELS`) makes each a stats tag;

@@ -12,6 +12,7 @@ use crate::alerts::backoff_ms;
 use crate::config::audit::{HttpSinkConfig, RecordFormat};
 use crate::config::ConfigError;
 use crate::outbound::{header, Call, HostKind, Service};
+use std::collections::VecDeque;
 
 /// Calls in flight from one worker.
 pub const MAX_IN_FLIGHT: usize = 8;
@@ -117,7 +118,7 @@ impl Shipping {
 }
 
 /// Records on their way in one call.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Batch {
     /// The call's body: records, one per line.
     pub body: Vec<u8>,
@@ -142,10 +143,16 @@ pub enum Failed {
 }
 
 /// One worker's records for the collector: waiting, in flight, waiting for a retry.
+///
+/// Waiting records are kept in batches from the start: a record that does not fit the last one
+/// begins the next, so a tick hands whole batches out without copying a byte.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    /// Records waiting for their batch, each line ending in `\n`.
-    waiting: Vec<u8>,
+    /// Batches of waiting records (each line ending in `\n`), oldest first, at most `batch_bytes`
+    /// each (a larger record alone).
+    waiting: VecDeque<Batch>,
+    /// Bytes of the waiting records.
+    waiting_bytes: usize,
     /// When the oldest waiting record was taken.
     oldest_ms: Option<u64>,
     /// Failed batches and when each may go again.
@@ -160,28 +167,48 @@ impl Outbox {
     /// Takes one record (`line`, its JSON, decided at `ts_ms`); `false` when the worker already
     /// holds `buffer_bytes` and the record is dropped.
     pub fn push(&mut self, s: &Shipping, line: &str, ts_ms: u64) -> bool {
-        let before = self.waiting.len();
-        s.frame(line, ts_ms, &mut self.waiting);
-        if self.held() > s.buffer_bytes {
-            self.waiting.truncate(before);
+        if self.waiting.is_empty() {
+            self.waiting.push_back(Batch::default());
+        }
+        let held = self.held();
+        let Some(last) = self.waiting.back_mut() else {
+            return false;
+        };
+        let before = last.body.len();
+        s.frame(line, ts_ms, &mut last.body);
+        let added = last.body.len().saturating_sub(before);
+        if held.saturating_add(added) > s.buffer_bytes {
+            last.body.truncate(before);
             return false;
         }
+        if before > 0 && last.body.len() > s.batch_bytes {
+            // The record begins the next batch.
+            let body = last.body.split_off(before);
+            self.waiting.push_back(Batch {
+                body,
+                records: 1,
+                attempt: 0,
+            });
+        } else {
+            last.records += 1;
+        }
+        self.waiting_bytes = self.waiting_bytes.saturating_add(added);
         self.oldest_ms.get_or_insert(ts_ms);
         true
     }
 
     /// Bytes this worker holds.
     pub fn held(&self) -> usize {
-        self.waiting.len().saturating_add(self.out_bytes)
+        self.waiting_bytes.saturating_add(self.out_bytes)
     }
 
     /// Records waiting for a batch (not yet out).
     pub fn waiting_records(&self) -> u64 {
-        count_lines(&self.waiting)
+        self.waiting.iter().map(|b| b.records).sum()
     }
 
     /// The batches to send now: retries that are due first, then full batches of waiting records,
-    /// then the rest of them once the oldest has waited `batch_delay_ms`; never more calls in
+    /// then the last one once the oldest record has waited `batch_delay_ms`; never more calls in
     /// flight than [`MAX_IN_FLIGHT`]. Each is in flight until [`Outbox::delivered`] or
     /// [`Outbox::failed`] is told of it.
     pub fn ready(&mut self, s: &Shipping, now_ms: u64) -> Vec<Batch> {
@@ -192,27 +219,27 @@ impl Outbox {
                 None => break,
             }
         }
-        // New batches are copied out of the waiting records, which move to the front once.
         let old = self
             .oldest_ms
             .is_some_and(|t| now_ms.saturating_sub(t) >= s.batch_delay_ms);
-        let mut start = 0;
         while self.in_flight + out.len() < MAX_IN_FLIGHT {
-            let rest = self.waiting.get(start..).unwrap_or_default();
-            if rest.is_empty() || (rest.len() < s.batch_bytes && !old) {
+            let full = self.waiting.len() > 1
+                || self
+                    .waiting
+                    .front()
+                    .is_some_and(|b| b.body.len() >= s.batch_bytes);
+            if !(full || old) {
                 break;
             }
-            let end = cut(rest, s.batch_bytes);
-            let body = rest.get(..end).unwrap_or_default().to_vec();
-            start += end;
-            self.out_bytes = self.out_bytes.saturating_add(body.len());
-            out.push(Batch {
-                records: count_lines(&body),
-                body,
-                attempt: 0,
-            });
+            match self.waiting.pop_front() {
+                Some(batch) if !batch.body.is_empty() => {
+                    self.waiting_bytes = self.waiting_bytes.saturating_sub(batch.body.len());
+                    self.out_bytes = self.out_bytes.saturating_add(batch.body.len());
+                    out.push(batch);
+                }
+                _ => break,
+            }
         }
-        self.waiting.drain(..start);
         if self.waiting.is_empty() {
             self.oldest_ms = None;
         }
@@ -243,37 +270,19 @@ impl Outbox {
         }
     }
 
-    /// Drops every record not in flight (the sink was configured away); how many.
+    /// Drops every record not in flight (the sink was configured away, or the worker stops); how
+    /// many.
     pub fn clear(&mut self) -> u64 {
-        let mut n = count_lines(&self.waiting);
+        let mut n = self.waiting_records();
         for (_, b) in self.retries.drain(..) {
             self.out_bytes = self.out_bytes.saturating_sub(b.body.len());
             n += b.records;
         }
-        self.waiting = Vec::new();
+        self.waiting.clear();
+        self.waiting_bytes = 0;
         self.oldest_ms = None;
         n
     }
-}
-
-/// Where a batch of at most `max` bytes of `records` (lines) ends: after its last whole record, or
-/// after the first record when that alone is larger.
-fn cut(records: &[u8], max: usize) -> usize {
-    if records.len() <= max {
-        return records.len();
-    }
-    let head = records.get(..max).unwrap_or_default();
-    match head.iter().rposition(|b| *b == b'\n') {
-        Some(i) => i + 1,
-        None => records
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(records.len(), |i| i + 1),
-    }
-}
-
-fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 #[cfg(test)]

@@ -115,18 +115,21 @@ impl Meter {
         }
     }
 
+    /// Adds `n` to this worker's own tally `key` (never published) and returns the new total.
+    pub fn tally(&self, key: (&'static str, &'static str), n: u64) -> u64 {
+        let Ok(mut local) = self.local.try_borrow_mut() else {
+            return 0;
+        };
+        let total = local.entry(key).or_default();
+        *total = total.saturating_add(n);
+        *total
+    }
+
     /// Counts `n` things dropped in `metric{why}` (`warden_alerts_dropped_total`,
     /// `warden_records_dropped_total`) and logs it as `what` (`alerts: 3 event(s)`): the first drop
     /// and every power of two after, so that a dead receiver cannot flood the log.
     pub fn dropped(&self, metric: &'static str, what: (&str, &str), why: &'static str, n: u64) {
-        let total = match self.local.try_borrow_mut() {
-            Ok(mut local) => {
-                let total = local.entry((metric, why)).or_default();
-                *total = total.saturating_add(n);
-                *total
-            }
-            Err(_) => 0,
-        };
+        let total = self.tally((metric, why), n);
         self.count(
             metrics::named(metric, &[("why", why)]),
             i64::try_from(n).unwrap_or(i64::MAX),

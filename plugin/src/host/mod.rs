@@ -89,6 +89,7 @@ impl Context for WardenRoot {
     /// The root context is going away (the VM stops, or a new config replaces this plugin): the
     /// counters not yet published are.
     fn on_done(&mut self) -> bool {
+        self.records.close(&self.meter);
         if let Some(engine) = &self.engine {
             engine.flush_responses(&HostShared);
             self.meter

@@ -88,14 +88,32 @@ impl Shipper {
             }
             return;
         };
-        for batch in outbox.ready(s, now_ms) {
-            let dispatched = s
-                .call(gateway::kind(), batch.body.clone())
-                .map_err(|e| e.to_string())
-                .and_then(|call| fetch::dispatch(&call).map_err(|e| e.to_string()));
+        for mut batch in outbox.ready(s, now_ms) {
+            // The body moves into the call and back: a batch is never copied.
+            let dispatched = match s.call(gateway::kind(), Vec::new()) {
+                Ok(mut call) => {
+                    call.body = Some(std::mem::take(&mut batch.body));
+                    let sent = fetch::dispatch(&call).map_err(|e| e.to_string());
+                    batch.body = call.body.take().unwrap_or_default();
+                    sent
+                }
+                Err(e) => Err(e.to_string()),
+            };
             match dispatched {
                 Ok(token) => inflight.push((token, batch)),
                 Err(why) => failed(&mut outbox, engine, meter, batch, now_ms, &why),
+            }
+        }
+    }
+
+    /// The root context is going away (the worker stops, or a new config replaces this one): the
+    /// records not yet sent cannot wait for a tick, and are counted and logged as lost (`shutdown`).
+    /// Calls in flight are the host's to finish or cancel.
+    pub fn close(&self, meter: &Meter) {
+        if let Ok(mut outbox) = self.outbox.try_borrow_mut() {
+            let n = outbox.clear();
+            if n > 0 {
+                dropped(meter, "shutdown", n);
             }
         }
     }
@@ -160,13 +178,20 @@ fn failed(
         return;
     };
     match outbox.failed(s, batch, now_ms) {
-        Failed::Retry { due_ms, attempt } => super::log(
-            LogLevel::Warn,
-            &format!(
-                "warden: records: delivery failed ({why}); retry {attempt} in {} ms",
-                due_ms.saturating_sub(now_ms)
-            ),
-        ),
+        Failed::Retry { due_ms, attempt } => {
+            // The first failure and every power of two after: a dead collector fails every batch.
+            let failures = meter.tally((metrics::RECORDS_SENT, "failed"), 1);
+            if failures.is_power_of_two() {
+                super::log(
+                    LogLevel::Warn,
+                    &format!(
+                        "warden: records: delivery failed ({why}); retry {attempt} in {} ms \
+                         ({failures} failed calls by this worker)",
+                        due_ms.saturating_sub(now_ms)
+                    ),
+                );
+            }
+        }
         Failed::Dropped(n) => dropped(meter, "send_failed", n),
     }
 }
