@@ -255,10 +255,11 @@ impl Outbox {
     }
 
     /// `batch` failed (a status other than 2xx, no answer, or not dispatched): it waits for a
-    /// retry, or is dropped once `retries` are spent.
-    pub fn failed(&mut self, s: &Shipping, mut batch: Batch, now_ms: u64) -> Failed {
+    /// retry, or is dropped once `retries` are spent, or at once when its sink is gone (`s` is
+    /// `None`: a new config without it). Either way its call no longer counts as in flight.
+    pub fn failed(&mut self, s: Option<&Shipping>, mut batch: Batch, now_ms: u64) -> Failed {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if batch.attempt < s.retries {
+        if batch.attempt < s.map_or(0, |s| s.retries) {
             batch.attempt += 1;
             let attempt = batch.attempt;
             let due_ms = now_ms.saturating_add(backoff_ms(attempt));
@@ -408,7 +409,7 @@ mod tests {
         let b = o.ready(&s, 500).pop().unwrap();
         let body = b.body.clone();
         assert_eq!(
-            o.failed(&s, b, 600),
+            o.failed(Some(&s), b, 600),
             Failed::Retry {
                 due_ms: 1_600,
                 attempt: 1
@@ -417,9 +418,30 @@ mod tests {
         assert!(o.ready(&s, 1_599).is_empty());
         let again = o.ready(&s, 1_600).pop().unwrap();
         assert_eq!((again.body.clone(), again.attempt), (body, 1));
-        assert_eq!(o.failed(&s, again, 1_700), Failed::Dropped(1));
+        assert_eq!(o.failed(Some(&s), again, 1_700), Failed::Dropped(1));
         assert_eq!(o.held(), 0);
         assert!(o.ready(&s, 100_000).is_empty());
+    }
+
+    #[test]
+    fn a_batch_whose_sink_is_gone_is_dropped_and_frees_its_call() {
+        let s = small();
+        let mut o = Outbox::default();
+        for i in 0..80 {
+            assert!(o.push(&s, &record(i, 100), 0) || i >= 40);
+        }
+        let out = o.ready(&s, 500);
+        assert_eq!(out.len(), 4);
+        // A new config without the sink: the answers still come, each batch is dropped at once.
+        for b in out {
+            assert_eq!(o.failed(None, b, 600), Failed::Dropped(10));
+        }
+        assert_eq!(o.held(), 0);
+        // With the sink back, calls leave again: none is still counted in flight.
+        for i in 0..80 {
+            assert!(o.push(&s, &record(i, 100), 1_000) || i >= 40);
+        }
+        assert_eq!(o.ready(&s, 1_500).len(), 4);
     }
 
     #[test]

@@ -174,10 +174,7 @@ fn failed(
     now_ms: u64,
     why: &str,
 ) {
-    let Some(s) = engine.shipping() else {
-        return;
-    };
-    match outbox.failed(s, batch, now_ms) {
+    match outbox.failed(engine.shipping(), batch, now_ms) {
         Failed::Retry { due_ms, attempt } => {
             // The first failure and every power of two after: a dead collector fails every batch.
             let failures = meter.tally((metrics::RECORDS_SENT, "failed"), 1);
