@@ -89,7 +89,7 @@ impl Context for WardenRoot {
     /// The root context is going away (the VM stops, or a new config replaces this plugin): the
     /// counters not yet published are.
     fn on_done(&mut self) -> bool {
-        self.records.close(&self.meter);
+        self.records.close(&self.meter, "shutdown");
         if let Some(engine) = &self.engine {
             engine.flush_responses(&HostShared);
             self.meter
@@ -191,6 +191,8 @@ impl RootContext for WardenRoot {
                 }
                 if engine.shipping().is_some() {
                     record::define_metrics(&self.meter);
+                } else {
+                    self.records.close(&self.meter, "sink_removed");
                 }
                 if engine.has_mcp() && kind == HostKind::Envoy {
                     log(

@@ -74,18 +74,13 @@ impl Shipper {
         }
     }
 
-    /// One tick: dispatches the batches that are ready. A sink configured away drops what waits.
+    /// One tick: dispatches the batches that are ready.
     pub fn tick(&self, engine: &Engine, meter: &Meter, now_ms: u64) {
-        let (Ok(mut outbox), Ok(mut inflight)) =
-            (self.outbox.try_borrow_mut(), self.inflight.try_borrow_mut())
-        else {
-            return;
-        };
-        let Some(s) = engine.shipping() else {
-            let n = outbox.clear();
-            if n > 0 {
-                dropped(meter, "sink_removed", n);
-            }
+        let (Some(s), Ok(mut outbox), Ok(mut inflight)) = (
+            engine.shipping(),
+            self.outbox.try_borrow_mut(),
+            self.inflight.try_borrow_mut(),
+        ) else {
             return;
         };
         for mut batch in outbox.ready(s, now_ms) {
@@ -106,14 +101,15 @@ impl Shipper {
         }
     }
 
-    /// The root context is going away (the worker stops, or a new config replaces this one): the
-    /// records not yet sent cannot wait for a tick, and are counted and logged as lost (`shutdown`).
-    /// Calls in flight are the host's to finish or cancel.
-    pub fn close(&self, meter: &Meter) {
+    /// The records not yet sent will never be (`why`): the root context is going away (`shutdown`:
+    /// the worker stops, or a new config replaces this one), or its new config has no `http` sink
+    /// (`sink_removed`: no tick looks at the outbox again). They are counted and logged as lost;
+    /// calls in flight are the host's to finish or cancel.
+    pub fn close(&self, meter: &Meter, why: &'static str) {
         if let Ok(mut outbox) = self.outbox.try_borrow_mut() {
             let n = outbox.clear();
             if n > 0 {
-                dropped(meter, "shutdown", n);
+                dropped(meter, why, n);
             }
         }
     }
