@@ -41,12 +41,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def lds_bootstrap(cfg: dict, port: int, upstream_port: int, lds: Path, **render_args) -> tuple[str, str]:
-    """The shipped bootstrap (`render_args` as `render.render` takes them) with its listener moved to an
-    LDS file: (bootstrap, LDS document)."""
-    doc = yaml.safe_load(
+def lds_bootstrap(cfg: dict, port: int, upstream_port: int, lds: Path, transform=lambda text: text,
+                  **render_args) -> tuple[str, str]:
+    """The shipped bootstrap (`render_args` as `render.render` takes them, then `transform`ed) with its
+    listener moved to an LDS file: (bootstrap, LDS document)."""
+    doc = yaml.safe_load(transform(
         render.render(cfg, wasm=WASM, listen_port=port, admin_port=0, upstream_port=upstream_port, **render_args)
-    )
+    ))
     listener = doc["static_resources"].pop("listeners")[0]
     listener["@type"] = "type.googleapis.com/envoy.config.listener.v3.Listener"
     doc["node"] = {"id": "warden-test", "cluster": "warden-test"}
@@ -54,14 +55,17 @@ def lds_bootstrap(cfg: dict, port: int, upstream_port: int, lds: Path, **render_
     return yaml.safe_dump(doc), yaml.safe_dump({"resources": [listener]})
 
 
-def start_lds_envoy(envoys, cfg: dict, upstream_port: int, tmp_path: Path, **render_args):
-    """Envoy (2 workers) on a free port, its listener in an LDS file: (envoy, port, LDS path)."""
+def start_lds_envoy(envoys, cfg: dict, upstream_port: int, tmp_path: Path, extra_args: tuple[str, ...] = (),
+                    **bootstrap_args):
+    """Envoy (2 workers, `extra_args`) on a free port, its listener in an LDS file (`bootstrap_args` as
+    `lds_bootstrap` takes them): (envoy, port, LDS path)."""
     port = free_port()
     lds = tmp_path / "lds.yaml"
-    boot, listener = lds_bootstrap(cfg, port, upstream_port, lds, **render_args)
+    boot, listener = lds_bootstrap(cfg, port, upstream_port, lds, **bootstrap_args)
     lds.write_text(listener)
     (tmp_path / "envoy.yaml").write_text(boot)
-    envoy = render.Envoy(bootstrap=tmp_path / "envoy.yaml", log_path=tmp_path / "envoy.log", concurrency=2)
+    envoy = render.Envoy(bootstrap=tmp_path / "envoy.yaml", log_path=tmp_path / "envoy.log", concurrency=2,
+                         extra_args=list(extra_args))
     envoys.started.append(envoy)
     envoy.start().wait_ready()
     return envoy, port, lds

@@ -2,7 +2,8 @@
 collector: every request's record arrives exactly once, as NDJSON or as Splunk HEC events, with the
 configured header; a collector answering errors gets the batches again after a backoff; a dead
 or silent collector slows no request, each worker's buffer stays bounded, and every record it never got
-is counted as dropped; and the configs that cannot work are refused at load, naming the field."""
+is counted as dropped; the records still waiting when a new config replaces the old leave in last calls;
+and the configs that cannot work are refused at load, naming the field."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import jsonschema
 import pytest
 import render
-from conftest import ROOT, bearer, seen_by_upstream, warden_config
+from conftest import ROOT, Gateway, bearer, seen_by_upstream, warden_config
 from test_alerts import counters, total
+from test_config_reload import lds_bootstrap, replace_lds, start_lds_envoy
 
 HEADER = {"name": "authorization", "value": "Splunk 0000-record-shipping"}
 SCHEMA = json.loads((ROOT / "docs" / "schema" / "decision-record.v1.json").read_text())
@@ -351,10 +353,46 @@ def test_a_dead_collector_slows_nothing_and_every_record_is_counted_dropped(envo
     assert not [r for _, r in gw.audit_records() if r.get("request_id") in s.expect]
 
 
-def test_records_still_waiting_when_envoy_stops_are_counted_lost(envoys, keys, api_key):
-    """Envoy calls each root context's `on_done` when it stops: the records still waiting for their
-    batch (a minute's delay here) cannot be sent, and each worker says how many it lost. (ngx_wasm_module
-    calls no `on_done` when a worker exits: there they are lost without a word, see README.)"""
+LAST_CALLS = re.compile(r"records: stopping: (\d+) record\(s\) in (\d+) last call\(s\)")
+
+
+def test_records_waiting_when_a_new_config_replaces_the_old_leave_in_last_calls(envoys, upstream, keys, api_key,
+                                                                               tmp_path):
+    """A control plane pushes a new config (LDS here): Envoy ends the old config's root contexts once its
+    listener has drained, and the records they still hold (a minute's delay here) leave at once, in one
+    last call per worker, each delivered once and counted sent (before last calls they were dropped)."""
+    coll = Collector()
+    try:
+        clusters = lambda text: text + render.idp_cluster(coll.port, "records")  # noqa: E731
+        envoy, port, lds = start_lds_envoy(envoys, shipping_config(keys, api_key, coll.port, batch_delay_ms=60000),
+                                           upstream.port, tmp_path, extra_args=("--drain-time-s", "1"),
+                                           transform=clusters)
+        gw = Gateway(envoy, port)
+        s = traffic(gw, keys, 6, refused=1)
+        time.sleep(2 * TICK)  # a tick or two: nothing is due for a minute
+        assert not coll.calls
+        _, listener = lds_bootstrap(shipping_config(keys, api_key, coll.port, batch_delay_ms=59000), port,
+                                    upstream.port, lds, transform=clusters)
+        replace_lds(lds, listener)
+        assert wait(lambda: all_arrived(coll, "ndjson", s), 15), gw.log()[-3000:]
+        assert wait(lambda: sent(gw) >= 6, 5), counters(gw, "warden_records")
+        settle()
+        check_exactly_once(coll, "ndjson", s)
+        check_calls(coll, "application/x-ndjson")
+        assert sent(gw) == 6 and dropped(gw) == 0, counters(gw, "warden_records")
+        last = [(int(r), int(c)) for r, c in LAST_CALLS.findall(gw.log())]
+        assert sum(r for r, _ in last) == 6 and sum(c for _, c in last) == len(coll.calls), (last, gw.log()[-3000:])
+        # The new config ships too.
+        again = traffic(gw, keys, 3, refused=0)
+        assert not set(again.expect) & {r.get("request_id") for r in coll.delivered("ndjson")}
+    finally:
+        coll.stop()
+
+
+def test_records_waiting_when_envoy_exits_are_told_of(envoys, keys, api_key):
+    """Envoy calls each root context's `on_done` when it exits, but only after its workers have stopped:
+    the last calls are dispatched and never sent, and each worker's log line says how many records they
+    held. (ngx_wasm_module calls no `on_done` when a worker exits: see README.)"""
     collector = Collector()
     try:
         gw = gateway_to(envoys, keys, api_key, collector.port, "records-shutdown", batch_delay_ms=60000)
@@ -362,9 +400,11 @@ def test_records_still_waiting_when_envoy_stops_are_counted_lost(envoys, keys, a
         time.sleep(2 * TICK)  # a tick or two: nothing is due for a minute
         assert not collector.calls
         gw.envoy.stop()
-        lost = [int(m) for m in re.findall(r"records: (\d+) record\(s\) dropped \(shutdown\)", gw.log())]
-        assert sum(lost) == len(s.expect), gw.log()[-3000:]
-        assert not collector.calls
+        last = [int(r) for r, _ in LAST_CALLS.findall(gw.log())]
+        assert sum(last) == len(s.expect), gw.log()[-3000:]
+        # Whatever did get out arrived once.
+        ids = [r.get("request_id") for r in collector.delivered("ndjson")]
+        assert len(ids) == len(set(ids)) and set(ids) <= set(s.expect), ids
     finally:
         collector.stop()
 

@@ -271,6 +271,28 @@ impl Outbox {
         }
     }
 
+    /// Every batch not in flight (waiting records and failed batches whatever their retry is due),
+    /// for one last call each, [`MAX_IN_FLIGHT`] aside: the root context is going away and no tick
+    /// will come. Each is in flight until [`Outbox::delivered`] or [`Outbox::failed`] is told of it.
+    pub fn flush(&mut self) -> Vec<Batch> {
+        let mut out: Vec<Batch> = self.retries.drain(..).map(|(_, b)| b).collect();
+        for batch in self.waiting.drain(..) {
+            if !batch.body.is_empty() {
+                self.out_bytes = self.out_bytes.saturating_add(batch.body.len());
+                out.push(batch);
+            }
+        }
+        self.waiting_bytes = 0;
+        self.oldest_ms = None;
+        self.in_flight += out.len();
+        out
+    }
+
+    /// Calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     /// Drops every record not in flight (the sink was configured away, or the worker stops); how
     /// many.
     pub fn clear(&mut self) -> u64 {
@@ -481,6 +503,34 @@ mod tests {
         assert!(call
             .headers
             .contains(&("content-type".to_owned(), "application/json".to_owned())));
+    }
+
+    #[test]
+    fn a_flush_hands_out_everything_not_in_flight_at_once() {
+        let s = shipping(r#", "batch_bytes": 1024, "buffer_bytes": 65536, "retries": 3"#).unwrap();
+        let mut o = Outbox::default();
+        for i in 0..100 {
+            assert!(o.push(&s, &record(i, 100), 0));
+        }
+        // Eight calls in flight; one of them fails and waits a second for its retry.
+        let mut first = o.ready(&s, 0);
+        let failed = first.pop().unwrap();
+        assert!(matches!(
+            o.failed(Some(&s), failed, 10),
+            Failed::Retry { .. }
+        ));
+        // The flush takes the retry before it is due, the full batches and the partial last one,
+        // beyond the eight in flight.
+        let last = o.flush();
+        assert_eq!(last.iter().map(|b| b.records).sum::<u64>(), 100 - 70);
+        assert_eq!(last.len(), 3);
+        assert_eq!(o.in_flight(), 7 + 3);
+        assert_eq!(o.waiting_records(), 0);
+        assert!(o.flush().is_empty());
+        for b in first.into_iter().chain(last) {
+            o.delivered(b);
+        }
+        assert_eq!((o.held(), o.in_flight()), (0, 0));
     }
 
     #[test]

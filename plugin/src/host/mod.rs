@@ -87,16 +87,22 @@ impl schedule::TickHost for HostTimer {
 
 impl Context for WardenRoot {
     /// The root context is going away (the VM stops, or a new config replaces this plugin): the
-    /// counters not yet published are.
+    /// records still waiting leave in one last call each, and the counters not yet published are.
+    /// With calls in flight it stays (`false`) until their answers are in, then says so
+    /// (`proxy_done`); Envoy cancels them if it cannot wait.
     fn on_done(&mut self) -> bool {
-        self.records.close(&self.meter, "shutdown");
-        if let Some(engine) = &self.engine {
-            engine.flush_responses(&HostShared);
-            self.meter
-                .signatures(engine.credentials().signatures().counts());
+        let mut waiting = false;
+        match &self.engine {
+            Some(engine) => {
+                waiting = self.records.last_calls(engine, &self.meter);
+                engine.flush_responses(&HostShared);
+                self.meter
+                    .signatures(engine.credentials().signatures().counts());
+            }
+            None => self.records.close(&self.meter, "shutdown"),
         }
         self.meter.flush();
-        true
+        !waiting
     }
 
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
@@ -113,8 +119,14 @@ impl Context for WardenRoot {
             }
             if self.records.owns(token) {
                 // Records the outcome only: a retry waits for a tick.
-                self.records
+                let last = self
+                    .records
                     .on_response(&engine, &self.meter, token, now_us() / 1_000);
+                if last {
+                    // `on_done` waited for this answer.
+                    self.meter.flush();
+                    self.done();
+                }
                 return;
             }
             if self.alerts.owns(token) {

@@ -4,13 +4,13 @@
 use super::fetch;
 use super::gateway;
 use super::metrics::Meter;
-use crate::audit::shipping::{Batch, Failed, Outbox};
+use crate::audit::shipping::{Batch, Failed, Outbox, Shipping};
 use crate::audit::{AuditRecord, FILTER_STATE_PROPERTY};
 use crate::config::AuditSink;
 use crate::decision::Engine;
 use crate::metrics;
 use proxy_wasm::types::LogLevel;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// A line buffer kept above this many bytes (an unusually large record) is given back afterwards.
@@ -61,6 +61,8 @@ pub fn write(sink: AuditSink, line: &str) {
 pub struct Shipper {
     outbox: Rc<RefCell<Outbox>>,
     inflight: Rc<RefCell<Vec<(u32, Batch)>>>,
+    /// The root context is going away: its last calls are out ([`Shipper::last_calls`]).
+    closing: Rc<Cell<bool>>,
 }
 
 impl Shipper {
@@ -69,7 +71,10 @@ impl Shipper {
         let (Some(s), Ok(mut outbox)) = (engine.shipping(), self.outbox.try_borrow_mut()) else {
             return;
         };
-        if !outbox.push(s, line, ts_ms) {
+        if self.closing.get() {
+            // Its last calls are out: nothing would send it.
+            dropped(meter, "shutdown", 1);
+        } else if !outbox.push(s, line, ts_ms) {
             dropped(meter, "buffer_full", 1);
         }
     }
@@ -83,28 +88,56 @@ impl Shipper {
         ) else {
             return;
         };
-        for mut batch in outbox.ready(s, now_ms) {
-            // The body moves into the call and back: a batch is never copied.
-            let dispatched = match s.call(gateway::kind(), Vec::new()) {
-                Ok(mut call) => {
-                    call.body = Some(std::mem::take(&mut batch.body));
-                    let sent = fetch::dispatch(&call).map_err(|e| e.to_string());
-                    batch.body = call.body.take().unwrap_or_default();
-                    sent
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            match dispatched {
-                Ok(token) => inflight.push((token, batch)),
-                Err(why) => failed(&mut outbox, engine, meter, batch, now_ms, &why),
+        for batch in outbox.ready(s, now_ms) {
+            if let Err((batch, why)) = send(s, batch, &mut inflight) {
+                failed(&mut outbox, Some(s), meter, batch, now_ms, &why);
             }
         }
     }
 
-    /// The records not yet sent will never be (`why`): the root context is going away (`shutdown`:
-    /// the worker stops, or a new config replaces this one), or its new config has no `http` sink
-    /// (`sink_removed`: no tick looks at the outbox again). They are counted and logged as lost;
-    /// calls in flight are the host's to finish or cancel.
+    /// The root context is going away (Envoy's `on_done`: the worker stops, or a new config
+    /// replaces this one) and no tick will come: every batch not in flight leaves now, whatever
+    /// its delay or retry, for one last call (a failure then drops it as `send_failed`).
+    /// Whether calls are in flight: then the root context must stay until their answers
+    /// ([`Shipper::on_response`] says when the last is in).
+    pub fn last_calls(&self, engine: &Engine, meter: &Meter) -> bool {
+        let Some(s) = engine.shipping() else {
+            self.close(meter, "shutdown");
+            return false;
+        };
+        let (Ok(mut outbox), Ok(mut inflight)) =
+            (self.outbox.try_borrow_mut(), self.inflight.try_borrow_mut())
+        else {
+            return false;
+        };
+        self.closing.set(true);
+        let (mut calls, mut records) = (0, 0);
+        for batch in outbox.flush() {
+            let n = batch.records;
+            match send(s, batch, &mut inflight) {
+                Ok(()) => (calls, records) = (calls + 1, records + n),
+                Err((batch, why)) => failed(&mut outbox, None, meter, batch, 0, &why),
+            }
+        }
+        if calls > 0 {
+            // Envoy ends a root context when a new config replaces it (after the old listener's
+            // drain) and when it exits, after its workers have stopped: then these calls are never
+            // sent, and this line is all that tells of them.
+            super::log(
+                LogLevel::Info,
+                &format!(
+                    "warden: records: stopping: {records} record(s) in {calls} last call(s) to the \
+                     collector"
+                ),
+            );
+        }
+        !inflight.is_empty()
+    }
+
+    /// The records not yet sent will never be (`why`): the root context's new config has no
+    /// `http` sink (`sink_removed`: no tick looks at the outbox again), or it goes away with no
+    /// config to send them by (`shutdown`). They are counted and logged as lost; calls in flight
+    /// are the host's to finish or cancel.
     pub fn close(&self, meter: &Meter, why: &'static str) {
         if let Ok(mut outbox) = self.outbox.try_borrow_mut() {
             let n = outbox.clear();
@@ -122,17 +155,19 @@ impl Shipper {
     }
 
     /// The answer to call `token`: a 2xx delivers its batch; anything else schedules a retry (on
-    /// a later tick) or drops it.
-    pub fn on_response(&self, engine: &Engine, meter: &Meter, token: u32, now_ms: u64) {
+    /// a later tick) or drops it (no retry after [`Shipper::last_calls`]). Whether it was the last
+    /// call the closing root context waited for.
+    pub fn on_response(&self, engine: &Engine, meter: &Meter, token: u32, now_ms: u64) -> bool {
         let (Ok(mut outbox), Ok(mut inflight)) =
             (self.outbox.try_borrow_mut(), self.inflight.try_borrow_mut())
         else {
-            return;
+            return false;
         };
         let Some(i) = inflight.iter().position(|(t, _)| *t == token) else {
-            return;
+            return false;
         };
         let (_, batch) = inflight.swap_remove(i);
+        let s = engine.shipping().filter(|_| !self.closing.get());
         match gateway::call_outcome() {
             Ok(status) if (200..300).contains(&status) => {
                 let n = outbox.delivered(batch);
@@ -143,14 +178,40 @@ impl Shipper {
             }
             Ok(status) => failed(
                 &mut outbox,
-                engine,
+                s,
                 meter,
                 batch,
                 now_ms,
                 &format!("status {status}"),
             ),
-            Err(e) => failed(&mut outbox, engine, meter, batch, now_ms, &e.to_string()),
+            Err(e) => failed(&mut outbox, s, meter, batch, now_ms, &e.to_string()),
         }
+        self.closing.get() && inflight.is_empty()
+    }
+}
+
+/// Dispatches `batch` as one call (kept in `inflight` under its token); the batch back with why
+/// when it could not be. The body moves into the call and back: a batch is never copied.
+fn send(
+    s: &Shipping,
+    mut batch: Batch,
+    inflight: &mut Vec<(u32, Batch)>,
+) -> Result<(), (Batch, String)> {
+    let dispatched = match s.call(gateway::kind(), Vec::new()) {
+        Ok(mut call) => {
+            call.body = Some(std::mem::take(&mut batch.body));
+            let sent = fetch::dispatch(&call).map_err(|e| e.to_string());
+            batch.body = call.body.take().unwrap_or_default();
+            sent
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match dispatched {
+        Ok(token) => {
+            inflight.push((token, batch));
+            Ok(())
+        }
+        Err(why) => Err((batch, why)),
     }
 }
 
@@ -162,15 +223,16 @@ pub fn define_metrics(meter: &Meter) {
     }
 }
 
+/// `batch` failed: a retry when `s` (the sink) allows one, else dropped.
 fn failed(
     outbox: &mut Outbox,
-    engine: &Engine,
+    s: Option<&Shipping>,
     meter: &Meter,
     batch: Batch,
     now_ms: u64,
     why: &str,
 ) {
-    match outbox.failed(engine.shipping(), batch, now_ms) {
+    match outbox.failed(s, batch, now_ms) {
         Failed::Retry { due_ms, attempt } => {
             // The first failure and every power of two after: a dead collector fails every batch.
             let failures = meter.tally((metrics::RECORDS_SENT, "failed"), 1);
