@@ -271,21 +271,37 @@ impl Outbox {
         }
     }
 
-    /// Every batch not in flight (waiting records and failed batches whatever their retry is due),
-    /// for one last call each, [`MAX_IN_FLIGHT`] aside: the root context is going away and no tick
-    /// will come. Each is in flight until [`Outbox::delivered`] or [`Outbox::failed`] is told of it.
-    pub fn flush(&mut self) -> Vec<Batch> {
-        let mut out: Vec<Batch> = self.retries.drain(..).map(|(_, b)| b).collect();
+    /// The batches not in flight (failed batches whatever their retry is due, then the waiting
+    /// records, oldest first), at most `max_calls` of them, for one last call each, [`MAX_IN_FLIGHT`]
+    /// aside: the root context is going away and no tick will come. Each is in flight until
+    /// [`Outbox::delivered`] or [`Outbox::failed`] is told of it. The rest is dropped: how many
+    /// records.
+    pub fn flush(&mut self, max_calls: usize) -> (Vec<Batch>, u64) {
+        let mut out: Vec<Batch> = Vec::new();
+        let mut dropped = 0;
+        for (_, batch) in self.retries.drain(..) {
+            if out.len() < max_calls {
+                out.push(batch);
+            } else {
+                self.out_bytes = self.out_bytes.saturating_sub(batch.body.len());
+                dropped += batch.records;
+            }
+        }
         for batch in self.waiting.drain(..) {
-            if !batch.body.is_empty() {
+            if batch.body.is_empty() {
+                continue;
+            }
+            if out.len() < max_calls {
                 self.out_bytes = self.out_bytes.saturating_add(batch.body.len());
                 out.push(batch);
+            } else {
+                dropped += batch.records;
             }
         }
         self.waiting_bytes = 0;
         self.oldest_ms = None;
         self.in_flight += out.len();
-        out
+        (out, dropped)
     }
 
     /// Calls in flight.
@@ -519,18 +535,44 @@ mod tests {
             o.failed(Some(&s), failed, 10),
             Failed::Retry { .. }
         ));
-        // The flush takes the retry before it is due, the full batches and the partial last one,
+        // The flush takes the retry before it is due, the full batch and the partial last one,
         // beyond the eight in flight.
-        let last = o.flush();
+        let (last, dropped) = o.flush(64);
+        assert_eq!(dropped, 0);
         assert_eq!(last.iter().map(|b| b.records).sum::<u64>(), 100 - 70);
         assert_eq!(last.len(), 3);
+        assert_eq!(
+            last[0].attempt, 1,
+            "the failed batch first: its records are the oldest"
+        );
         assert_eq!(o.in_flight(), 7 + 3);
         assert_eq!(o.waiting_records(), 0);
-        assert!(o.flush().is_empty());
+        assert_eq!(o.flush(64), (Vec::new(), 0));
         for b in first.into_iter().chain(last) {
             o.delivered(b);
         }
         assert_eq!((o.held(), o.in_flight()), (0, 0));
+    }
+
+    #[test]
+    fn a_flush_makes_at_most_max_calls_and_drops_the_newest_beyond() {
+        let s = shipping(r#", "batch_bytes": 1024, "buffer_bytes": 65536"#).unwrap();
+        let mut o = Outbox::default();
+        for i in 0..95 {
+            assert!(o.push(&s, &record(i, 100), 0));
+        }
+        let (last, dropped) = o.flush(4);
+        assert_eq!(last.len(), 4);
+        let lines: Vec<&str> = std::str::from_utf8(&last[0].body)
+            .unwrap()
+            .lines()
+            .collect();
+        assert_eq!(lines[0], record(0, 100), "the oldest records go");
+        assert_eq!(dropped, 95 - 40);
+        for b in last {
+            o.delivered(b);
+        }
+        assert_eq!((o.held(), o.in_flight(), o.waiting_records()), (0, 0, 0));
     }
 
     #[test]

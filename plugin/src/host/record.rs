@@ -13,6 +13,12 @@ use proxy_wasm::types::LogLevel;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+/// Last calls a worker makes when its root context goes away ([`Shipper::last_calls`]): all it
+/// holds at the default settings (a 4 MiB buffer of 512 KiB batches is 8), a bound for the
+/// smallest batches (a 64 MiB buffer of 1 KiB ones would be 65,536 calls at once). The newest
+/// records beyond are dropped as `shutdown`.
+const MAX_LAST_CALLS: usize = 64;
+
 /// A line buffer kept above this many bytes (an unusually large record) is given back afterwards.
 const KEEP_BYTES: usize = 16 * 1024;
 
@@ -97,7 +103,8 @@ impl Shipper {
 
     /// The root context is going away (Envoy's `on_done`: the worker stops, or a new config
     /// replaces this one) and no tick will come: every batch not in flight leaves now, whatever
-    /// its delay or retry, for one last call (a failure then drops it as `send_failed`).
+    /// its delay or retry, for one last call (a failure then drops it as `send_failed`), at most
+    /// [`MAX_LAST_CALLS`].
     /// Whether calls are in flight: then the root context must stay until their answers
     /// ([`Shipper::on_response`] says when the last is in).
     pub fn last_calls(&self, engine: &Engine, meter: &Meter) -> bool {
@@ -111,8 +118,12 @@ impl Shipper {
             return false;
         };
         self.closing.set(true);
+        let (last, beyond) = outbox.flush(MAX_LAST_CALLS);
+        if beyond > 0 {
+            dropped(meter, "shutdown", beyond);
+        }
         let (mut calls, mut records) = (0, 0);
-        for batch in outbox.flush() {
+        for batch in last {
             let n = batch.records;
             match send(s, batch, &mut inflight) {
                 Ok(()) => (calls, records) = (calls + 1, records + n),
