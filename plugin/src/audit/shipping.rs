@@ -304,23 +304,10 @@ impl Outbox {
         (out, dropped)
     }
 
-    /// Calls in flight.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
-    }
-
     /// Drops every record not in flight (the sink was configured away, or the worker stops); how
     /// many.
     pub fn clear(&mut self) -> u64 {
-        let mut n = self.waiting_records();
-        for (_, b) in self.retries.drain(..) {
-            self.out_bytes = self.out_bytes.saturating_sub(b.body.len());
-            n += b.records;
-        }
-        self.waiting.clear();
-        self.waiting_bytes = 0;
-        self.oldest_ms = None;
-        n
+        self.flush(0).1
     }
 }
 
@@ -545,13 +532,13 @@ mod tests {
             last[0].attempt, 1,
             "the failed batch first: its records are the oldest"
         );
-        assert_eq!(o.in_flight(), 7 + 3);
+        assert_eq!(o.in_flight, 7 + 3);
         assert_eq!(o.waiting_records(), 0);
         assert_eq!(o.flush(64), (Vec::new(), 0));
         for b in first.into_iter().chain(last) {
             o.delivered(b);
         }
-        assert_eq!((o.held(), o.in_flight()), (0, 0));
+        assert_eq!((o.held(), o.in_flight), (0, 0));
     }
 
     #[test]
@@ -572,7 +559,7 @@ mod tests {
         for b in last {
             o.delivered(b);
         }
-        assert_eq!((o.held(), o.in_flight(), o.waiting_records()), (0, 0, 0));
+        assert_eq!((o.held(), o.in_flight, o.waiting_records()), (0, 0, 0));
     }
 
     #[test]

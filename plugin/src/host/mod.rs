@@ -91,16 +91,18 @@ impl Context for WardenRoot {
     /// With calls in flight it stays (`false`) until their answers are in, then says so
     /// (`proxy_done`); Envoy cancels them if it cannot wait.
     fn on_done(&mut self) -> bool {
-        let mut waiting = false;
-        match &self.engine {
+        let waiting = match &self.engine {
             Some(engine) => {
-                waiting = self.records.last_calls(engine, &self.meter);
                 engine.flush_responses(&HostShared);
                 self.meter
                     .signatures(engine.credentials().signatures().counts());
+                self.records.last_calls(engine, &self.meter)
             }
-            None => self.records.close(&self.meter, "shutdown"),
-        }
+            None => {
+                self.records.close(&self.meter, "shutdown");
+                false
+            }
+        };
         self.meter.flush();
         !waiting
     }
