@@ -8,7 +8,11 @@
 //! - `decide_cached_risk`: the same decision with risk scoring on (shadow, in-memory shared data);
 //! - `record_json_risk`: its record (scores, factors, features);
 //! - `decide_first_seen_hs256`: a first-seen HS256 token (its signature costs little, so the rest
-//!   of a first-seen token's path shows: parse, claims, cache insert).
+//!   of a first-seen token's path shows: parse, claims, cache insert);
+//! - `decide_first_seen_host_es256`, `decide_first_seen_host_rs256`: a first-seen token on Envoy's
+//!   path (the signature handed to the host's `verify_signature`), with a host that answers at
+//!   once ([`InstantHost`]): what Warden itself adds to a first-seen token there, the arithmetic
+//!   left out.
 //!
 //! `cargo build --release --target wasm32-wasip1 -p warden --example engine_timing`, then
 //! `node bench/wasi_run.js target/wasm32-wasip1/release/examples/engine_timing.wasm`.
@@ -18,8 +22,11 @@ mod request;
 
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Instant;
 use warden::audit::AuditRecord;
+use warden::credential::native::{Signatures, VerifySignatureArguments, VerifySignatureResult};
+use warden::gateway::{ForeignError, ForeignFunctions, HostKind, HostRules};
 use warden::shared::MemoryStore;
 use warden::{Engine, Env, Request, TokenCache};
 
@@ -61,6 +68,52 @@ fn engine(jwks: &Value, risk: bool) -> Engine {
         o.insert("risk".into(), json!({"mode": "shadow"}));
     }
     Engine::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| fail(e))
+}
+
+/// A host whose `verify_signature` answers at once, without arithmetic: every signature is good
+/// but the self-test's second one (the same signature over other text), so that
+/// `Signatures::detect` takes it. For timing Warden's own work only.
+struct InstantHost;
+
+impl ForeignFunctions for InstantHost {
+    fn call(&self, _: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
+        use prost::Message as _;
+        let a = VerifySignatureArguments::decode(args).map_err(|_| ForeignError::BadArgument)?;
+        Ok(VerifySignatureResult {
+            result: !a.text.ends_with(b"self-tesT"),
+            error: String::new(),
+        }
+        .encode_to_vec())
+    }
+}
+
+/// Signs a token's claims.
+type Sign<'a> = &'a dyn Fn(JWTClaims<Custom>) -> String;
+
+/// Median µs of `Engine::decide` on a first-seen token (a fresh one per call, signed beforehand).
+fn first_seen_us(engine: &Engine, sign: Sign, req: &Request, store: &MemoryStore) -> f64 {
+    let tokens: Vec<Vec<(String, String)>> = (0..42 * 50)
+        .map(|i| headers(&sign(claims(&format!("user-{i}")))))
+        .collect();
+    let clock = || 0;
+    let mut cache = TokenCache::default();
+    let mut next = tokens.iter();
+    median_us(50, |_| {
+        let hs = next.next().map_or(&[][..], |h| &h[..]);
+        let r = Request {
+            headers: hs,
+            ..*req
+        };
+        let mut env = Env {
+            cache: &mut cache,
+            shared: store,
+            clock_us: &clock,
+        };
+        let d = engine.decide(&r, &mut env);
+        if d.status != 200 || d.cache_hit {
+            fail("first-seen: not a fresh allowed token");
+        }
+    })
 }
 
 fn headers(token: &str) -> Vec<(String, String)> {
@@ -153,31 +206,33 @@ fn main() {
     }
 
     // First-seen HS256: a fresh token per call, signed beforehand.
-    let engine = engine(&hs_jwks, false);
-    let tokens: Vec<Vec<(String, String)>> = (0..42 * 50)
-        .map(|i| {
-            headers(
-                &hs.authenticate(claims(&format!("user-{i}")))
-                    .unwrap_or_else(|e| fail(e)),
-            )
-        })
-        .collect();
-    let mut cache = TokenCache::default();
-    let mut next = tokens.iter();
-    let first_seen = median_us(50, |_| {
-        let hs = next.next().map_or(&[][..], |h| &h[..]);
-        let r = Request { headers: hs, ..req };
-        let mut env = Env {
-            cache: &mut cache,
-            shared: &store,
-            clock_us: &clock,
-        };
-        let d = engine.decide(&r, &mut env);
-        if d.status != 200 || d.cache_hit {
-            fail("first-seen: not a fresh allowed token");
-        }
-    });
+    let hs_engine = engine(&hs_jwks, false);
+    let sign_hs = |c| hs.authenticate(c).unwrap_or_else(|e| fail(e));
+    let first_seen = first_seen_us(&hs_engine, &sign_hs, &req, &store);
     out.insert("decide_first_seen_hs256".into(), json!(first_seen));
+
+    // First-seen ES256 and RS256 on Envoy's path, the host answering at once.
+    let rs = RS256KeyPair::generate(2048)
+        .unwrap_or_else(|e| fail(e))
+        .with_key_id("rs");
+    let rs_jwk = jwk(rs.public_key().to_jwk());
+    let sign_es = |c| es.sign(c).unwrap_or_else(|e| fail(e));
+    let sign_rs = |c| rs.sign(c).unwrap_or_else(|e| fail(e));
+    for (name, key, sign) in [
+        ("decide_first_seen_host_es256", &es_jwk, &sign_es as Sign),
+        ("decide_first_seen_host_rs256", &rs_jwk, &sign_rs as Sign),
+    ] {
+        let (signatures, why) =
+            Signatures::detect(HostRules::of(HostKind::Envoy), Arc::new(InstantHost));
+        if !signatures.on_host() {
+            fail(why);
+        }
+        let engine = engine(&json!({"keys": [key]}), false).with_signatures(signatures);
+        out.insert(
+            name.into(),
+            json!(first_seen_us(&engine, sign, &req, &store)),
+        );
+    }
     out.insert("checksum".into(), json!(sink));
     println!("{}", Value::Object(out));
 }

@@ -5,7 +5,7 @@
 //! then verify with `rsa_key.rs`, Ed25519 keys with `ed25519_key.rs`, the others with jwt-simple.
 
 use super::ed25519_key::Ed25519Key;
-use super::jwt::{self, Parsed};
+use super::jwt::{self, Expect, Parsed};
 use super::native::NativeKey;
 use super::rsa_key::RsaKey;
 use super::TokenError;
@@ -70,21 +70,25 @@ impl VerifyingKey {
     /// Verifies the token in Wasm (signature and jwt-simple's own claim checks) and returns its
     /// claims: RSA and EdDSA through `rsa_key.rs` and `ed25519_key.rs` in jwt-simple's steps
     /// ([`jwt::verify_detached`]), the rest by jwt-simple itself.
-    pub(crate) fn verify(
+    pub(super) fn verify(
         &self,
         parsed: &Parsed<'_>,
-        options: VerificationOptions,
+        expect: &Expect<'_>,
     ) -> Result<JWTClaims<serde_json::Map<String, Value>>, TokenError> {
         let token = parsed.token();
-        let o = options;
+        let o = || Some(expect.options());
         let verified = match &self.key {
-            KeyMaterial::Rsa(k) => return in_steps(parsed, &o, |text, sig| k.verify(text, sig)),
-            KeyMaterial::EdDsa(k) => return in_steps(parsed, &o, |text, sig| k.verify(text, sig)),
-            KeyMaterial::Es256(k) => k.verify_token(token, Some(o)),
-            KeyMaterial::Es384(k) => k.verify_token(token, Some(o)),
-            KeyMaterial::Hs256(k) => k.verify_token(token, Some(o)),
-            KeyMaterial::Hs384(k) => k.verify_token(token, Some(o)),
-            KeyMaterial::Hs512(k) => k.verify_token(token, Some(o)),
+            KeyMaterial::Rsa(k) => {
+                return in_steps(parsed, expect, |text, sig| k.verify(text, sig))
+            }
+            KeyMaterial::EdDsa(k) => {
+                return in_steps(parsed, expect, |text, sig| k.verify(text, sig))
+            }
+            KeyMaterial::Es256(k) => k.verify_token(token, o()),
+            KeyMaterial::Es384(k) => k.verify_token(token, o()),
+            KeyMaterial::Hs256(k) => k.verify_token(token, o()),
+            KeyMaterial::Hs384(k) => k.verify_token(token, o()),
+            KeyMaterial::Hs512(k) => k.verify_token(token, o()),
         };
         verified.map_err(|e| jwt::classify(&e))
     }
@@ -94,10 +98,10 @@ impl VerifyingKey {
 /// ([`jwt::verify_detached`]): its claims, or why not.
 fn in_steps(
     parsed: &Parsed<'_>,
-    options: &VerificationOptions,
+    expect: &Expect<'_>,
     check: impl Fn(&[u8], &[u8]) -> bool,
 ) -> Result<JWTClaims<serde_json::Map<String, Value>>, TokenError> {
-    jwt::verify_detached(parsed, options, |text, sig| Some(check(text, sig)))
+    jwt::verify_detached(parsed, expect, |text, sig| Some(check(text, sig)))
         .unwrap_or(Err(TokenError::Signature))
 }
 

@@ -88,6 +88,10 @@ struct Header {
 /// A token split and decoded, not yet verified.
 pub struct Parsed<'t> {
     token: &'t str,
+    /// The lengths of the encoded header and of the signing input (`header.payload`), found by
+    /// the one walk over the token in [`parse`].
+    header_len: usize,
+    signed_len: usize,
     alg: Algorithm,
     kid: Option<String>,
     typ: Option<String>,
@@ -112,6 +116,34 @@ impl Parsed<'_> {
     /// The token as it came.
     pub(super) fn token(&self) -> &str {
         self.token
+    }
+}
+
+/// What jwt-simple's verification checks besides the signature, for one token at one time: the
+/// provider's own values, borrowed (jwt-simple's `VerificationOptions` owns sets built per token,
+/// made only where jwt-simple itself verifies: [`Expect::options`]).
+pub(super) struct Expect<'p> {
+    now_s: u64,
+    skew_s: u64,
+    issuer: &'p str,
+    audiences: &'p HashSet<String>,
+    /// The header's `typ`: the `typ` rules are ours (RFC 9068 media types), and jwt-simple's own
+    /// check would refuse `application/jwt`, so it is told to expect what the header says.
+    typ: Option<&'p str>,
+}
+
+impl Expect<'_> {
+    /// The same rules as jwt-simple's options, for a key jwt-simple verifies itself.
+    pub(super) fn options(&self) -> VerificationOptions {
+        VerificationOptions {
+            time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(self.skew_s)),
+            artificial_time: Some(UnixTimeStamp::from_secs(self.now_s)),
+            allowed_issuers: Some(HashSet::from([self.issuer.to_owned()])),
+            allowed_audiences: Some(self.audiences.clone()),
+            max_token_length: Some(MAX_TOKEN_BYTES),
+            required_signature_type: self.typ.map(str::to_owned),
+            ..VerificationOptions::default()
+        }
     }
 }
 
@@ -164,6 +196,8 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, TokenError> {
     };
     Ok(Parsed {
         token,
+        header_len: h.len(),
+        signed_len: h.len() + 1 + p.len(),
         alg,
         kid: header.kid,
         typ: header.typ,
@@ -398,16 +432,12 @@ impl Provider {
         if candidates.peek().is_none() {
             return Err(TokenError::UnknownKey);
         }
-        let options = VerificationOptions {
-            time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(self.clock_skew_s)),
-            artificial_time: Some(UnixTimeStamp::from_secs(now_s)),
-            allowed_issuers: Some(HashSet::from([self.issuer.clone()])),
-            allowed_audiences: Some(self.audiences.clone()),
-            max_token_length: Some(MAX_TOKEN_BYTES),
-            // The `typ` rules above are ours (RFC 9068 media types); jwt-simple's own check
-            // would refuse `application/jwt`, so it is told to expect what the header says.
-            required_signature_type: parsed.typ.clone(),
-            ..VerificationOptions::default()
+        let expect = Expect {
+            now_s,
+            skew_s: self.clock_skew_s,
+            issuer: &self.issuer,
+            audiences: &self.audiences,
+            typ: parsed.typ.as_deref(),
         };
         let mut last = TokenError::Signature;
         for key in candidates {
@@ -418,7 +448,7 @@ impl Provider {
                     HostAnswer::Invalid => Some(false),
                     HostAnswer::Unavailable => None,
                 };
-                match verify_detached(parsed, &options, host) {
+                match verify_detached(parsed, &expect, host) {
                     // The host gave its verdict: the same rules follow as after jwt-simple's.
                     Some(Ok(raw)) => {
                         let claims = self.claims_from(raw)?;
@@ -432,7 +462,7 @@ impl Provider {
                 }
             }
             self.signatures.count_wasm();
-            match key.verify(parsed, options.clone()) {
+            match key.verify(parsed, &expect) {
                 Ok(raw) => {
                     let claims = self.claims_from(raw)?;
                     self.check_claims(&claims, now_s)?;
@@ -624,18 +654,14 @@ pub(crate) fn header_safe(s: &str) -> Result<&str, TokenError> {
 /// not tell (the host failed); then this answers `None` too.
 pub(super) fn verify_detached(
     parsed: &Parsed<'_>,
-    options: &VerificationOptions,
+    expect: &Expect<'_>,
     check: impl FnOnce(&[u8], &[u8]) -> Option<bool>,
 ) -> Option<Result<JWTClaims<Map<String, Value>>, TokenError>> {
     use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
     let decode = |part: &str| {
         Base64UrlSafeNoPadding::decode_to_vec(part, None).map_err(|_| TokenError::Signature)
     };
-    let mut parts = parsed.token.split('.');
-    let (Some(h), Some(p), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
-        return Some(Err(TokenError::Malformed));
-    };
-    if h.len() > jwt_simple::token::MAX_HEADER_LENGTH {
+    if parsed.header_len > jwt_simple::token::MAX_HEADER_LENGTH {
         return Some(Err(TokenError::Signature));
     }
     if let Some(salt) = &parsed.salt {
@@ -645,7 +671,7 @@ pub(super) fn verify_detached(
     }
     // The signature and the payload were decoded by [`parse`] (the same bytes jwt-simple's
     // decoder would give, which refuses nothing `parse` accepted).
-    let signed = parsed.token.get(..h.len() + 1 + p.len())?;
+    let signed = parsed.token.get(..parsed.signed_len)?;
     if !check(signed.as_bytes(), &parsed.signature)? {
         return Some(Err(TokenError::Signature));
     }
@@ -656,21 +682,18 @@ pub(super) fn verify_detached(
             Err(_) => return Some(Err(TokenError::Claims)),
         },
     };
-    Some(jwt_simple_validate(&raw, options).map(|()| raw))
+    Some(jwt_simple_validate(&raw, expect).map(|()| raw))
 }
 
-/// jwt-simple's `JWTClaims::validate` (crate-private there) for the options [`Provider::verify`]
-/// sets: the same checks in the same order, each with the reason [`classify`] maps jwt-simple's
+/// jwt-simple's `JWTClaims::validate` (crate-private there) for the options [`Expect::options`]
+/// makes: the same checks in the same order, each with the reason [`classify`] maps jwt-simple's
 /// error to.
 fn jwt_simple_validate(
     c: &JWTClaims<Map<String, Value>>,
-    options: &VerificationOptions,
+    expect: &Expect<'_>,
 ) -> Result<(), TokenError> {
-    let now = options
-        .artificial_time
-        .ok_or(TokenError::Signature)?
-        .as_secs();
-    let tolerance = options.time_tolerance.unwrap_or_default().as_secs();
+    let now = expect.now_s;
+    let tolerance = expect.skew_s;
     if let Some(iat) = c.issued_at {
         if iat.as_secs() > now.saturating_add(tolerance) {
             return Err(TokenError::IssuedInFuture);
@@ -686,15 +709,15 @@ fn jwt_simple_validate(
             return Err(TokenError::Expired);
         }
     }
-    if let Some(allowed) = &options.allowed_issuers {
-        if !c.issuer.as_ref().is_some_and(|i| allowed.contains(i)) {
-            return Err(TokenError::Issuer);
-        }
+    if c.issuer.as_deref() != Some(expect.issuer) {
+        return Err(TokenError::Issuer);
     }
-    if let Some(allowed) = &options.allowed_audiences {
-        if !c.audiences.as_ref().is_some_and(|a| a.contains(allowed)) {
-            return Err(TokenError::Audience);
-        }
+    if !c
+        .audiences
+        .as_ref()
+        .is_some_and(|a| a.contains(expect.audiences))
+    {
+        return Err(TokenError::Audience);
     }
     Ok(())
 }

@@ -62,8 +62,9 @@ enum Form {
 /// A key in the form the host's function takes, made once when the key loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NativeKey {
-    hash: &'static str,
-    spki_der: Vec<u8>,
+    /// The arguments' first two fields (`hash_function`, `public_key`) encoded: each call appends
+    /// the signature and the text to a copy (the key is not copied and encoded again per token).
+    encoded_key: Vec<u8>,
     form: Form,
 }
 
@@ -79,36 +80,46 @@ impl NativeKey {
             Algorithm::ES384 => ("sha384", Form::P384),
             _ => return None,
         };
-        Some(NativeKey {
-            hash,
-            spki_der,
-            form,
-        })
+        use prost::Message as _;
+        // Empty `bytes` fields are not encoded (proto3): this is fields 1 and 2 alone.
+        let encoded_key = VerifySignatureArguments {
+            hash_function: hash.to_owned(),
+            public_key: spki_der,
+            signature: Vec::new(),
+            text: Vec::new(),
+        }
+        .encode_to_vec();
+        Some(NativeKey { encoded_key, form })
     }
 
-    /// The arguments that check `signature` (as the JWS carries it) over `text`; `None` when the
-    /// signature cannot be one of this key's (an ECDSA `r||s` of the wrong length, `r` or `s` zero
-    /// or not below the group order: jwt-simple refuses those before any arithmetic too).
-    pub fn arguments(&self, text: &[u8], signature: &[u8]) -> Option<VerifySignatureArguments> {
-        let signature = match self.form {
-            Form::Raw => signature.to_vec(),
+    /// The encoded arguments that check `signature` (as the JWS carries it) over `text`; `None`
+    /// when the signature cannot be one of this key's (an ECDSA `r||s` of the wrong length, `r` or
+    /// `s` zero or not below the group order: jwt-simple refuses those before any arithmetic too).
+    pub fn arguments(&self, text: &[u8], signature: &[u8]) -> Option<Vec<u8>> {
+        match self.form {
+            Form::Raw => Some(self.encode(text, signature)),
             Form::P256 => p256::ecdsa::Signature::from_slice(signature)
-                .ok()?
-                .to_der()
-                .as_bytes()
-                .to_vec(),
+                .ok()
+                .map(|s| self.encode(text, s.to_der().as_bytes())),
             Form::P384 => p384::ecdsa::Signature::from_slice(signature)
-                .ok()?
-                .to_der()
-                .as_bytes()
-                .to_vec(),
-        };
-        Some(VerifySignatureArguments {
-            hash_function: self.hash.to_owned(),
-            public_key: self.spki_der.clone(),
-            signature,
-            text: text.to_vec(),
-        })
+                .ok()
+                .map(|s| self.encode(text, s.to_der().as_bytes())),
+        }
+    }
+
+    /// The key's fields, then `signature` (field 3) and `text` (field 4), in one buffer.
+    fn encode(&self, text: &[u8], signature: &[u8]) -> Vec<u8> {
+        use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+        let field = |len: usize| 1 + encoded_len_varint(len as u64) + len;
+        let mut buf =
+            Vec::with_capacity(self.encoded_key.len() + field(signature.len()) + field(text.len()));
+        buf.extend_from_slice(&self.encoded_key);
+        for (tag, bytes) in [(3, signature), (4, text)] {
+            encode_key(tag, WireType::LengthDelimited, &mut buf);
+            encode_varint(bytes.len() as u64, &mut buf);
+            buf.extend_from_slice(bytes);
+        }
+        buf
     }
 }
 
@@ -233,7 +244,7 @@ fn ask(
     let Some(args) = key.arguments(text, signature) else {
         return Ok(HostAnswer::Invalid);
     };
-    let answer = host.call(VERIFY_SIGNATURE, &args.encode_to_vec())?;
+    let answer = host.call(VERIFY_SIGNATURE, &args)?;
     Ok(match VerifySignatureResult::decode(answer.as_slice()) {
         Ok(r) if r.result => HostAnswer::Valid,
         Ok(_) => HostAnswer::Invalid,
@@ -247,6 +258,7 @@ mod tests {
     use super::*;
     use crate::gateway::mock::{EnvoyForeign, NgxForeign, NgxPin};
     use crate::gateway::HostKind;
+    use prost::Message as _;
 
     #[test]
     fn envoy_with_verify_signature_passes_the_self_test() {
@@ -307,9 +319,11 @@ mod tests {
         let spki = hex::decode(SELF_TEST_SPKI).unwrap();
         let key = NativeKey::new(Algorithm::ES256, spki.clone()).unwrap();
         let sig = hex::decode(SELF_TEST_SIGNATURE).unwrap();
-        let args = key.arguments(b"x", &sig).unwrap();
+        let encoded = key.arguments(b"x", &sig).unwrap();
+        let args = VerifySignatureArguments::decode(encoded.as_slice()).unwrap();
         assert_eq!(args.hash_function, "sha256");
         assert_eq!(args.public_key, spki);
+        assert_eq!(args.text, b"x");
         // SEQUENCE { INTEGER r, INTEGER s }
         assert_eq!(args.signature[0], 0x30);
         assert!(p256::ecdsa::Signature::from_der(&args.signature).is_ok());
