@@ -16,15 +16,16 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use jwt_simple::prelude::*;
-use prost::Message as _;
 use serde_json::{json, Value};
 use warden::config::{Algorithm, ProviderConfig};
 use warden::credential::cache::TokenCache;
 use warden::credential::jwt::{self, Provider};
-use warden::credential::native::{
-    NativeKey, Signatures, VerifySignatureArguments, VerifySignatureResult,
-};
-use warden::gateway::{ForeignError, ForeignFunctions, HostKind, HostRules};
+use warden::credential::native::{NativeKey, Signatures};
+use warden::gateway::{HostKind, HostRules};
+
+#[path = "shared/stand_in.rs"]
+mod stand_in;
+use stand_in::StandIn;
 
 const ISSUER: &str = "https://idp.bench.local";
 
@@ -49,22 +50,6 @@ fn signature(token: &str) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(sig)
         .unwrap()
-}
-
-/// A `verify_signature` that answers without arithmetic: every signature is good but over the
-/// configure-time self-test's altered text (so that the self-test passes). For timing only.
-struct StandIn;
-
-impl ForeignFunctions for StandIn {
-    fn call(&self, _: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
-        let args = VerifySignatureArguments::decode(args).map_err(|_| ForeignError::BadArgument)?;
-        let result = !args.text.ends_with(b"self-tesT");
-        Ok(VerifySignatureResult {
-            result,
-            error: String::new(),
-        }
-        .encode_to_vec())
-    }
 }
 
 fn bench(c: &mut Criterion) {

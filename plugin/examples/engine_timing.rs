@@ -11,7 +11,7 @@
 //!   of a first-seen token's path shows: parse, claims, cache insert);
 //! - `decide_first_seen_host_es256`, `decide_first_seen_host_rs256`: a first-seen token on Envoy's
 //!   path (the signature handed to the host's `verify_signature`), with a host that answers at
-//!   once ([`InstantHost`]): what Warden itself adds to a first-seen token there, the arithmetic
+//!   once ([`StandIn`]): what Warden itself adds to a first-seen token there, the arithmetic
 //!   left out.
 //!
 //! `cargo build --release --target wasm32-wasip1 -p warden --example engine_timing`, then
@@ -19,14 +19,17 @@
 
 #[path = "../benches/shared/request.rs"]
 mod request;
+#[path = "../benches/shared/stand_in.rs"]
+mod stand_in;
+use stand_in::StandIn;
 
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
 use warden::audit::AuditRecord;
-use warden::credential::native::{Signatures, VerifySignatureArguments, VerifySignatureResult};
-use warden::gateway::{ForeignError, ForeignFunctions, HostKind, HostRules};
+use warden::credential::native::Signatures;
+use warden::gateway::{HostKind, HostRules};
 use warden::shared::MemoryStore;
 use warden::{Engine, Env, Request, TokenCache};
 
@@ -68,23 +71,6 @@ fn engine(jwks: &Value, risk: bool) -> Engine {
         o.insert("risk".into(), json!({"mode": "shadow"}));
     }
     Engine::from_json(config.to_string().as_bytes()).unwrap_or_else(|e| fail(e))
-}
-
-/// A host whose `verify_signature` answers at once, without arithmetic: every signature is good
-/// but the self-test's second one (the same signature over other text), so that
-/// `Signatures::detect` takes it. For timing Warden's own work only.
-struct InstantHost;
-
-impl ForeignFunctions for InstantHost {
-    fn call(&self, _: &str, args: &[u8]) -> Result<Vec<u8>, ForeignError> {
-        use prost::Message as _;
-        let a = VerifySignatureArguments::decode(args).map_err(|_| ForeignError::BadArgument)?;
-        Ok(VerifySignatureResult {
-            result: !a.text.ends_with(b"self-tesT"),
-            error: String::new(),
-        }
-        .encode_to_vec())
-    }
 }
 
 /// Signs a token's claims.
@@ -223,7 +209,7 @@ fn main() {
         ("decide_first_seen_host_rs256", &rs_jwk, &sign_rs as Sign),
     ] {
         let (signatures, why) =
-            Signatures::detect(HostRules::of(HostKind::Envoy), Arc::new(InstantHost));
+            Signatures::detect(HostRules::of(HostKind::Envoy), Arc::new(StandIn));
         if !signatures.on_host() {
             fail(why);
         }
