@@ -109,12 +109,16 @@ impl NativeKey {
 
     /// The key's fields, then `signature` (field 3) and `text` (field 4), in one buffer.
     fn encode(&self, text: &[u8], signature: &[u8]) -> Vec<u8> {
-        use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
-        let field = |len: usize| 1 + encoded_len_varint(len as u64) + len;
-        let mut buf =
-            Vec::with_capacity(self.encoded_key.len() + field(signature.len()) + field(text.len()));
+        use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, WireType};
+        let fields = [(3, signature), (4, text)];
+        let len = fields
+            .iter()
+            .fold(self.encoded_key.len(), |n, (tag, bytes)| {
+                n + key_len(*tag) + encoded_len_varint(bytes.len() as u64) + bytes.len()
+            });
+        let mut buf = Vec::with_capacity(len);
         buf.extend_from_slice(&self.encoded_key);
-        for (tag, bytes) in [(3, signature), (4, text)] {
+        for (tag, bytes) in fields {
             encode_key(tag, WireType::LengthDelimited, &mut buf);
             encode_varint(bytes.len() as u64, &mut buf);
             buf.extend_from_slice(bytes);
@@ -320,6 +324,8 @@ mod tests {
         let key = NativeKey::new(Algorithm::ES256, spki.clone()).unwrap();
         let sig = hex::decode(SELF_TEST_SIGNATURE).unwrap();
         let encoded = key.arguments(b"x", &sig).unwrap();
+        // Sized up front for exactly the fields written (`Vec::with_capacity` gives exactly that).
+        assert_eq!(encoded.len(), encoded.capacity());
         let args = VerifySignatureArguments::decode(encoded.as_slice()).unwrap();
         assert_eq!(args.hash_function, "sha256");
         assert_eq!(args.public_key, spki);
